@@ -1,0 +1,32 @@
+# Quick start: `make run` (a demo node in var/demo) and `make test` (the whole suite).
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO ?= var/demo
+PYTEST_ARGS ?=
+
+.PHONY: run test install lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	@$(BIN)/diwan --data-dir $(DEMO) init
+	@echo "Admin API: http://127.0.0.1:$$(cd $(DEMO) && ../../$(BIN)/diwan config get admin_port)  token: $(DEMO)/admin.token"
+	$(BIN)/diwan --data-dir $(DEMO) up
+
+test: install
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/ruff check app scheduler tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,68 @@
+"""Diwan's two web apps. Gunicorn runs ``app:create_admin_app()`` and ``app:create_peer_app()``.
+
+Settings come from defaults, then ``<data dir>/diwan.toml``, then ``DIWAN_*``
+environment variables, then the ``config`` mapping given here (tests use it;
+``data_dir`` in it picks the directory).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from .core.datadir import open_datadir
+from .web.api import make_api
+
+__all__ = ["create_admin_app", "create_peer_app"]
+
+
+def _base_app(name: str, config: Mapping[str, Any] | None, body_setting: str) -> Flask:
+    overrides = dict(config or {})
+    data_dir = overrides.pop("data_dir", None)
+    dd = open_datadir(data_dir, overrides)
+    app = Flask(name)
+    app.config["DIWAN"] = dd
+    app.config["MAX_CONTENT_LENGTH"] = dd.settings[body_setting]
+    app.config["MAX_FORM_MEMORY_SIZE"] = dd.settings[body_setting]
+    app.config["JSON_SORT_KEYS"] = False
+    logging.getLogger("diwan").setLevel(logging.INFO)
+    return app
+
+
+def create_admin_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """The admin API (bind it to loopback only)."""
+    from . import admin
+    from .web.guard import check_admin_request
+
+    app = _base_app("diwan.admin", config, "admin_max_body")
+    api = make_api(app, "Diwan admin API",
+                   "The node owner's API. Every request needs 'Authorization: Bearer <token>' "
+                   "with the token from <data dir>/admin.token, and a loopback Host.")
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.spec.options["security"] = [{"bearer": []}]
+    app.before_request(check_admin_request)
+    admin.register(api, app)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "app": "admin"}
+
+    return app
+
+
+def create_peer_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """The peer API (other nodes reach it; everything it receives is hostile)."""
+    from . import peer
+
+    app = _base_app("diwan.peer", config, "peer_max_body")
+    api = make_api(app, "Diwan peer API", "What other nodes may ask this node.")
+    peer.register(api, app)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "app": "peer"}
+
+    return app

@@ -1,0 +1,79 @@
+"""Admin routes for identities: create, import, list, show, delete, sign, change password."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+
+from ..core.encoding import b64d, b64e
+from ..core.identities import Identities
+from ..web.api import Blueprint
+from . import schemas as s
+
+blp = Blueprint("identities", __name__, url_prefix="/identities",
+                description="Own identities (key pairs) and others' public keys")
+
+
+def store() -> Identities:
+    return Identities(current_app.config["DIWAN"])
+
+
+@blp.route("")
+class IdentityCollection(MethodView):
+    @blp.response(200, s.IdentityList)
+    def get(self) -> dict[str, Any]:
+        """List every identity: own or not, groups, blocked, last used."""
+        return {"identities": [asdict(i) for i in store().list()]}
+
+    @blp.arguments(s.CreateIdentity)
+    @blp.response(201, s.Created)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create an own identity (``password``) or import a ``.pub`` document (``public_key``)."""
+        if "password" in body:
+            return {"fingerprint": store().create(body["password"]), "own": True}
+        fp = store().import_pub(body["public_key"])
+        return {"fingerprint": fp, "own": store().is_own(fp)}
+
+
+@blp.route("/<fp>")
+class IdentityItem(MethodView):
+    @blp.arguments(s.FingerprintPath, location="view_args")
+    @blp.response(200, s.IdentityOut)
+    def get(self, path: dict[str, str], fp: str) -> dict[str, Any]:
+        """One identity with its ``.pub`` document."""
+        return asdict(store().info(path["fp"], with_key=True))
+
+    @blp.arguments(s.FingerprintPath, location="view_args")
+    @blp.arguments(s.DeleteIdentity, required=False)
+    @blp.response(204)
+    def delete(self, path: dict[str, str], body: dict[str, Any], fp: str) -> None:
+        """Delete an identity; an own identity only with its password."""
+        store().delete(path["fp"], body.get("password"))
+
+
+@blp.route("/<fp>/sign", methods=["POST"])
+@blp.arguments(s.FingerprintPath, location="view_args")
+@blp.arguments(s.SignIn)
+@blp.response(200, s.SignOut)
+def sign(path: dict[str, str], body: dict[str, Any], fp: str) -> dict[str, Any]:
+    """Sign ``content`` with an own identity's Ed25519 key (plain Ed25519, no context)."""
+    if body["encoding"] == "utf-8":
+        content = body["content"].encode("utf-8")
+    else:
+        content = b64d(body["content"], what="content")
+    signature = store().sign(path["fp"], body["password"], content)
+    return {"fingerprint": path["fp"], "signature": b64e(signature),
+            "signature_hex": signature.hex()}
+
+
+@blp.route("/<fp>/password", methods=["POST"])
+@blp.arguments(s.FingerprintPath, location="view_args")
+@blp.arguments(s.PasswordIn)
+@blp.response(200, s.Ok)
+def change_password(path: dict[str, str], body: dict[str, Any], fp: str) -> dict[str, Any]:
+    """Re-seal an own identity's key under a new password (the old one is required)."""
+    store().change_password(path["fp"], body["old_password"], body["new_password"])
+    return {"ok": True, "changed": True}

@@ -1,0 +1,102 @@
+"""Marshmallow schemas of the admin API: validation and the OpenAPI document both come from here."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from ..core import names
+
+MAX_PASSWORD = 1024
+
+
+class Fingerprint(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not names.FINGERPRINT_RE.fullmatch(text):
+            raise ValidationError("must be 64 lowercase hexadecimal characters")
+        return text
+
+
+def password_field(**kw) -> fields.String:  # type: ignore[no-untyped-def]
+    return fields.String(validate=validate.Length(min=1, max=MAX_PASSWORD),
+                         load_only=True, **kw)
+
+
+class FingerprintPath(Schema):
+    fp = Fingerprint(required=True)
+
+
+class GroupPath(Schema):
+    name = fields.String(required=True, validate=validate.Regexp(
+        names.GROUP_RE.pattern + r"\Z", error="1-63 characters of a-z, 0-9, '-', '_'"))
+
+
+class GroupMemberPath(GroupPath):
+    fp = Fingerprint(required=True)
+
+
+class CreateIdentity(Schema):
+    password = password_field(metadata={"description": "seal a new own identity with this"})
+    public_key = fields.String(validate=validate.Length(max=512),
+                               metadata={"description": "import someone's .pub document"})
+
+    @validates_schema
+    def exactly_one(self, data, **kwargs):  # type: ignore[no-untyped-def]
+        if ("password" in data) == ("public_key" in data):
+            raise ValidationError("send either password (create) or public_key (import)",
+                                  "_schema")
+
+
+class Created(Schema):
+    fingerprint = fields.String()
+    own = fields.Boolean()
+
+
+class IdentityOut(Schema):
+    fingerprint = fields.String()
+    own = fields.Boolean()
+    groups = fields.List(fields.String())
+    blocked = fields.Boolean()
+    last_used = fields.Float(allow_none=True, metadata={"description": "unix time of last use"})
+    public_key = fields.String(metadata={"description": "the .pub document"})
+
+
+class IdentityList(Schema):
+    identities = fields.List(fields.Nested(IdentityOut))
+
+
+class DeleteIdentity(Schema):
+    password = password_field(metadata={"description": "required for an own identity"})
+
+
+class SignIn(Schema):
+    password = password_field(required=True)
+    content = fields.String(required=True, metadata={"description": "text to sign (UTF-8)"})
+    encoding = fields.String(load_default="utf-8", validate=validate.OneOf(["utf-8", "base64url"]),
+                             metadata={"description": "how content is encoded"})
+
+
+class SignOut(Schema):
+    fingerprint = fields.String()
+    signature = fields.String(metadata={"description": "base64url of the 64-byte signature"})
+    signature_hex = fields.String()
+
+
+class PasswordIn(Schema):
+    old_password = password_field(required=True)
+    new_password = password_field(required=True)
+
+
+class GroupOut(Schema):
+    name = fields.String()
+    members = fields.List(fields.String())
+    reserved = fields.Boolean()
+
+
+class GroupList(Schema):
+    groups = fields.List(fields.Nested(GroupOut))
+
+
+class Ok(Schema):
+    ok = fields.Boolean()
+    changed = fields.Boolean()

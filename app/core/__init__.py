@@ -1,0 +1,1 @@
+"""Diwan's protocol and storage core: plain Python over bytes and paths, no Flask."""

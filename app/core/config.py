@@ -1,0 +1,136 @@
+"""Settings: defaults, then ``<data dir>/diwan.toml``, then ``DIWAN_*`` variables, then overrides.
+
+Every limit the node enforces is a setting here with a safe default.
+``diwan init`` writes all of them, with their defaults and a comment each, to
+``diwan.toml`` so that a user can see and change every one.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("admin_host", "127.0.0.1", "admin API bind address (keep it on loopback)"),
+    Setting("admin_port", 8888, "admin API port"),
+    Setting("peer_host", "0.0.0.0", "peer API bind address (other nodes reach this)"),
+    Setting("peer_port", 8889, "peer API port"),
+    Setting("workers", 2, "gunicorn worker processes per app"),
+    Setting("threads", 4, "gunicorn threads per worker"),
+    Setting("admin_max_body", 12 * MiB, "largest admin request body in bytes (413 above)"),
+    Setting("peer_max_body", 64 * 1024, "largest peer request body in bytes (413 above)"),
+    Setting("kdf_opslimit", 2, "Argon2id passes for new private key files (at least 2)"),
+    Setting("kdf_memlimit", 64 * MiB, "Argon2id memory in bytes for new key files (>= 64 MiB)"),
+    Setting("max_post_bytes", 8 * MiB, "largest post file accepted, in bytes"),
+    Setting("max_time_skew", 300, "seconds a CREATED_TIME or request time may be in the future"),
+    Setting("max_reshare_depth", 4, "how deeply reshared posts may nest"),
+    Setting("page_size", 10, "posts per page when none is asked for"),
+    Setting("max_page_size", 500, "largest page a client or peer may ask for"),
+    Setting("max_response_bytes", 32 * MiB, "largest feed page a node serves or accepts"),
+    Setting("request_window", 300, "seconds a feed request stays valid (replay window)"),
+    Setting("sync_interval", 600, "seconds between scheduled syncs"),
+    Setting("sync_timeout", 20, "seconds per request to another node"),
+    Setting("sync_overlap", 120, "seconds re-asked before the newest held post"),
+    Setting("sync_parallel", 4, "contacts synced at once"),
+    Setting("sync_max_backoff", 6 * 3600, "longest back-off for a failing contact, seconds"),
+    Setting("key_server", False, "accept POST /identities on the peer API from anyone"),
+    Setting("key_server_max_body", 4096, "largest .pub document a key server accepts"),
+    Setting("key_server_rate", 10, "key uploads per address per hour"),
+    Setting("key_server_max_keys", 100000, "most .pub files a key server will hold"),
+    Setting("gc_unused_days", 90, "delete others' unused .pub files after this many days"),
+    Setting("gc_interval", 86400, "seconds between clean-up runs"),
+)
+
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+ENV_PREFIX = "DIWAN_"
+CONFIG_FILE = "diwan.toml"
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    default = DEFAULTS[name]
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if isinstance(default, int):
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"{source}: {name} must be like {default!r}", field=name) from None
+
+
+def load(data_dir: Path, overrides: Mapping[str, Any] | None = None,
+         environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the effective settings for ``data_dir``."""
+    env = os.environ if environ is None else environ
+    cfg = dict(DEFAULTS)
+    path = data_dir / CONFIG_FILE
+    if path.exists():
+        try:
+            from_file = tomllib.loads(path.read_text("utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise BadInput(f"{path}: {exc}") from None
+        for key, value in from_file.items():
+            if key in DEFAULTS:
+                cfg[key] = _coerce(key, value, str(path))
+    for key in DEFAULTS:
+        env_name = ENV_PREFIX + key.upper()
+        if env_name in env:
+            cfg[key] = _coerce(key, env[env_name], env_name)
+    for key, value in (overrides or {}).items():
+        if key in DEFAULTS:
+            cfg[key] = _coerce(key, value, "override")
+        else:
+            cfg[key] = value
+    _check(cfg)
+    return cfg
+
+
+def _check(cfg: Mapping[str, Any]) -> None:
+    if cfg["kdf_memlimit"] < 64 * MiB:
+        raise BadInput("kdf_memlimit must be at least 64 MiB", field="kdf_memlimit")
+    if cfg["kdf_opslimit"] < 2:
+        raise BadInput("kdf_opslimit must be at least 2", field="kdf_opslimit")
+
+
+def render_toml() -> str:
+    """The full default configuration as commented TOML."""
+    lines = ["# Diwan node settings. Every setting is listed with its default.",
+             "# DIWAN_<NAME> environment variables override this file.", ""]
+    for s in SETTINGS:
+        value = ("true" if s.default else "false") if isinstance(s.default, bool) else (
+            str(s.default) if isinstance(s.default, int) else f'"{s.default}"')
+        lines.append(f"# {s.help}")
+        lines.append(f"{s.name} = {value}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def data_dir_from_env(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The data directory: explicit, else ``DIWAN_DATA_DIR``, else the current directory."""
+    raw = explicit or os.environ.get("DIWAN_DATA_DIR") or os.getcwd()
+    return Path(raw).resolve()

@@ -1,0 +1,155 @@
+"""The one module that touches PyNaCl.
+
+Everything cryptographic in Diwan is a named function here over raw bytes;
+callers never see a PyNaCl type or exception. Where Diwan chooses what gets
+signed it signs ``context + message`` with a named context constant, so a
+signature made for one purpose cannot be replayed for another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import nacl.exceptions
+import nacl.public
+import nacl.pwhash
+import nacl.secret
+import nacl.signing
+import nacl.utils
+
+from .errors import CannotDecrypt, WrongPassword
+
+SEED_BYTES = 32
+PUBLIC_KEY_BYTES = 32
+SIGNATURE_BYTES = 64
+SALT_BYTES = nacl.pwhash.argon2id.SALTBYTES
+KDF_ALG = "argon2id13"
+
+# Named signing contexts (each ends with a NUL so no context is a prefix of another).
+CTX_TRANSPORT_CERT = b"diwan/v1/transport-key-certificate\x00"
+
+
+class _VerifyCache:
+    """Small cache of parsed verify keys (constructing one costs a point decode)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.keys: dict[bytes, nacl.signing.VerifyKey] = {}
+
+    def get(self, public: bytes) -> nacl.signing.VerifyKey:
+        key = self.keys.get(public)
+        if key is None:
+            if len(self.keys) >= self.size:
+                self.keys.clear()
+            key = self.keys[public] = nacl.signing.VerifyKey(public)
+        return key
+
+
+_verify_keys = _VerifyCache()
+
+
+def random_bytes(n: int) -> bytes:
+    return nacl.utils.random(n)
+
+
+def fingerprint(sign_public: bytes) -> str:
+    """Lowercase hex SHA-256 of the 32 raw Ed25519 public key bytes."""
+    return hashlib.sha256(sign_public).hexdigest()
+
+
+# --- Ed25519 identity keys -------------------------------------------------
+
+def new_signing_seed() -> bytes:
+    return bytes(nacl.signing.SigningKey.generate())
+
+
+def signing_public(seed: bytes) -> bytes:
+    return bytes(nacl.signing.SigningKey(seed).verify_key)
+
+
+def sign(seed: bytes, message: bytes) -> bytes:
+    """The detached 64-byte Ed25519 signature of ``message``."""
+    return nacl.signing.SigningKey(seed).sign(message).signature
+
+
+def verify(public: bytes, message: bytes, signature: bytes) -> bool:
+    """True if ``signature`` is ``public``'s Ed25519 signature of ``message``."""
+    if len(public) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
+        return False
+    try:
+        _verify_keys.get(public).verify(message, signature)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError,
+            nacl.exceptions.TypeError, nacl.exceptions.CryptoError):
+        return False
+    return True
+
+
+def sign_in_context(seed: bytes, context: bytes, message: bytes) -> bytes:
+    return sign(seed, context + message)
+
+
+def verify_in_context(public: bytes, context: bytes, message: bytes, signature: bytes) -> bool:
+    return verify(public, context + message, signature)
+
+
+# --- X25519 transport keys ---------------------------------------------------
+
+def new_transport_secret() -> bytes:
+    return bytes(nacl.public.PrivateKey.generate())
+
+
+def transport_public(secret: bytes) -> bytes:
+    return bytes(nacl.public.PrivateKey(secret).public_key)
+
+
+def box_encrypt(my_secret: bytes, their_public: bytes, plaintext: bytes) -> bytes:
+    """Authenticated encryption from my transport key to theirs (random nonce prepended)."""
+    box = nacl.public.Box(nacl.public.PrivateKey(my_secret), nacl.public.PublicKey(their_public))
+    return bytes(box.encrypt(plaintext))
+
+
+def box_decrypt(my_secret: bytes, their_public: bytes, ciphertext: bytes) -> bytes:
+    try:
+        box = nacl.public.Box(nacl.public.PrivateKey(my_secret),
+                              nacl.public.PublicKey(their_public))
+        return bytes(box.decrypt(ciphertext))
+    except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError,
+            nacl.exceptions.TypeError) as exc:
+        raise CannotDecrypt() from exc
+
+
+def seal(their_public: bytes, plaintext: bytes) -> bytes:
+    """Anonymous encryption to a transport public key (SealedBox)."""
+    return bytes(nacl.public.SealedBox(nacl.public.PublicKey(their_public)).encrypt(plaintext))
+
+
+def unseal(my_secret: bytes, ciphertext: bytes) -> bytes:
+    try:
+        return bytes(nacl.public.SealedBox(nacl.public.PrivateKey(my_secret)).decrypt(ciphertext))
+    except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError,
+            nacl.exceptions.TypeError) as exc:
+        raise CannotDecrypt() from exc
+
+
+# --- Password sealing ------------------------------------------------------------
+
+def new_salt() -> bytes:
+    return nacl.utils.random(SALT_BYTES)
+
+
+def derive_key(password: bytes, salt: bytes, opslimit: int, memlimit: int) -> bytes:
+    """A 32-byte key from a password with Argon2id."""
+    return nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, password, salt,
+                                    opslimit=opslimit, memlimit=memlimit)
+
+
+def secret_seal(key: bytes, plaintext: bytes) -> bytes:
+    return bytes(nacl.secret.SecretBox(key).encrypt(plaintext))
+
+
+def secret_open(key: bytes, ciphertext: bytes) -> bytes:
+    """Open a SecretBox; a wrong key is reported as a wrong password."""
+    try:
+        return bytes(nacl.secret.SecretBox(key).decrypt(ciphertext))
+    except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError) as exc:
+        raise WrongPassword() from exc

@@ -1,0 +1,43 @@
+"""Strict unpadded base64url, the one encoding of bytes in Diwan's formats."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from .errors import BadInput
+
+_B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def b64e(data: bytes) -> str:
+    """Unpadded base64url of ``data``."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64d(text: str | bytes, *, length: int | None = None, what: str = "value") -> bytes:
+    """Decode canonical unpadded base64url; anything else raises :class:`BadInput`."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("ascii")
+        except UnicodeDecodeError:
+            raise BadInput(f"{what} is not base64url") from None
+    if not _B64URL_RE.fullmatch(text) or len(text) % 4 == 1:
+        raise BadInput(f"{what} is not unpadded base64url")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise BadInput(f"{what} is not unpadded base64url") from None
+    if b64e(data) != text:
+        raise BadInput(f"{what} is not canonical base64url")
+    if length is not None and len(data) != length:
+        raise BadInput(f"{what} must be {length} bytes, not {len(data)}")
+    return data
+
+
+def b64d_lenient(text: str, *, what: str = "value") -> bytes:
+    """Decode base64 or base64url, padded or not (for media sent by scripts)."""
+    cleaned = text.strip().replace("\n", "").replace("\r", "")
+    cleaned = cleaned.replace("+", "-").replace("/", "_").rstrip("=")
+    return b64d(cleaned, what=what)

@@ -1,0 +1,183 @@
+"""Atomic file writes, directory fsync and inter-process file locks.
+
+Every file Diwan writes goes through :func:`write_atomic`: a temporary file in
+the same directory (named with :data:`TEMP_PREFIX`, which every reader skips),
+written, fsync-ed, renamed over the target, then the directory fsync-ed. A
+crash at any point leaves either the old whole file or the new whole file.
+
+Bulk writers (ingesting a page of posts) use :class:`BatchWriter`, which
+writes every temporary file, flushes the file system once with ``syncfs(2)``,
+renames, then fsyncs each touched directory once: the same guarantee with two
+flushes per batch instead of two per file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import fcntl
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+TEMP_PREFIX = ".tmp-"
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def is_temp_name(name: str) -> bool:
+    """True for names readers must ignore (temporaries and other dot files)."""
+    return name.startswith(".")
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def syncfs(path: Path) -> None:
+    """Flush the whole file system holding ``path`` (one call for many files)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _libc.syncfs(fd) != 0:  # pragma: no cover - syncfs only fails on EBADF
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+def _temp_path(target: Path) -> Path:
+    return target.parent / f"{TEMP_PREFIX}{target.name}.{secrets.token_hex(6)}"
+
+
+def _write_temp(target: Path, data: bytes, mode: int, fsync: bool) -> Path:
+    tmp = _temp_path(target)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if fsync:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def write_atomic(
+    target: Path,
+    data: bytes,
+    *,
+    mode: int = 0o644,
+    mtime: float | None = None,
+    exclusive: bool = False,
+) -> bool:
+    """Write ``data`` to ``target`` atomically and durably.
+
+    The file is created with ``mode`` from the start (never chmod-ed after).
+    With ``exclusive`` the write is skipped, returning False, when the target
+    already exists (content-addressed files are never overwritten).
+    """
+    if exclusive and target.exists():
+        return False
+    tmp = _write_temp(target, data, mode, fsync=True)
+    try:
+        if mtime is not None:
+            os.utime(tmp, (mtime, mtime))
+        if exclusive:
+            try:
+                os.link(tmp, target)  # fails if target appeared meanwhile
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(target.parent)
+    return True
+
+
+class BatchWriter:
+    """Write many new content-addressed files with one file-system flush.
+
+    ``add`` stages a file; ``commit`` makes all of them durable and visible:
+    temporary files written, ``syncfs``, hard-linked into place (an existing
+    file is left alone), directories fsync-ed. Nothing is visible before the
+    data is on disk, and the caller acknowledges only after ``commit``.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._staged: list[tuple[Path, Path]] = []
+
+    def add(self, target: Path, data: bytes, *, mtime: float | None = None) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _write_temp(target, data, 0o644, fsync=False)
+        if mtime is not None:
+            os.utime(tmp, (mtime, mtime))
+        self._staged.append((tmp, target))
+
+    def commit(self) -> list[Path]:
+        """Make the staged files durable; return the ones that were new."""
+        if not self._staged:
+            return []
+        syncfs(self.root)
+        written: list[Path] = []
+        dirs: set[Path] = set()
+        for tmp, target in self._staged:
+            try:
+                os.link(tmp, target)
+                written.append(target)
+                dirs.add(target.parent)
+            except FileExistsError:
+                pass
+            os.unlink(tmp)
+        for d in dirs:
+            fsync_dir(d)
+        self._staged.clear()
+        return written
+
+    def abort(self) -> None:
+        for tmp, _ in self._staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        self._staged.clear()
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold an ``flock`` on ``path`` (created if missing) across processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) readable by the owner only."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def remove_quiet(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    fsync_dir(path.parent)
+    return True

@@ -1,0 +1,238 @@
+"""The identity store: own key pairs, others' public keys, groups and the blocked list.
+
+Files (see ``datadir``): ``identities/<FP>.pub``, ``identities/<FP>`` (own
+private key, 0600) and ``identities/<group>/<FP>.pub`` copies. Every name that
+reaches a path has been checked by :mod:`names` first.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import crypto, keys, names
+from .datadir import DataDir
+from .errors import Conflict, Forbidden, NotFound
+from .fsio import file_lock, fsync_dir, make_private_dir, remove_quiet, write_atomic
+
+
+@dataclass
+class IdentityInfo:
+    fingerprint: str
+    own: bool
+    groups: list[str] = field(default_factory=list)
+    blocked: bool = False
+    last_used: float | None = None
+    public_key: str | None = None
+
+
+class Identities:
+    def __init__(self, dd: DataDir) -> None:
+        self.dd = dd
+        self.dir = dd.identities
+
+    # paths ---------------------------------------------------------------------
+    def pub_path(self, fp: str, group: str | None = None) -> Path:
+        names.fingerprint(fp)
+        base = self.dir if group is None else self.dir / names.group(group)
+        return base / f"{fp}.pub"
+
+    def private_path(self, fp: str) -> Path:
+        return self.dir / names.fingerprint(fp)
+
+    def _lock(self, fp: str):  # type: ignore[no-untyped-def]
+        return file_lock(self.dd.locks / f"identity-{fp}.lock")
+
+    # queries ---------------------------------------------------------------------
+    def exists(self, fp: str) -> bool:
+        return self.pub_path(fp).exists()
+
+    def is_own(self, fp: str) -> bool:
+        return self.private_path(fp).exists()
+
+    def is_blocked(self, fp: str) -> bool:
+        return self.pub_path(fp, names.BLOCKED).exists()
+
+    def own_fingerprints(self) -> list[str]:
+        return sorted(e.name for e in os.scandir(self.dir)
+                      if e.is_file() and names.FINGERPRINT_RE.fullmatch(e.name))
+
+    def all_fingerprints(self) -> list[str]:
+        out = []
+        for e in os.scandir(self.dir):
+            stem = e.name[:-4]
+            if e.name.endswith(".pub") and names.FINGERPRINT_RE.fullmatch(stem):
+                out.append(stem)
+        return sorted(out)
+
+    def public_key(self, fp: str, *, touch: bool = True) -> keys.PublicKey:
+        """The verified public key of ``fp``; :class:`NotFound` if unknown."""
+        path = self.pub_path(fp)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"unknown identity {fp}", field="fingerprint") from None
+        key = keys.parse_pub(data, expected_fp=fp)
+        if touch:
+            self.touch(fp)
+        return key
+
+    def pub_document(self, fp: str) -> bytes:
+        return self.public_key(fp, touch=False).to_bytes()
+
+    def touch(self, fp: str) -> None:
+        """Record that ``fp`` was used (the .pub mtime), for clean-up."""
+        try:
+            os.utime(self.pub_path(fp))
+        except FileNotFoundError:
+            pass
+
+    def info(self, fp: str, *, with_key: bool = False) -> IdentityInfo:
+        path = self.pub_path(fp)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            if self.is_blocked(fp):
+                return IdentityInfo(fp, False, [names.BLOCKED], True, None)
+            raise NotFound(f"unknown identity {fp}", field="fingerprint") from None
+        groups = [g for g in self.groups() if (self.dir / g / f"{fp}.pub").exists()]
+        doc = self.pub_document(fp).decode("ascii") if with_key else None
+        return IdentityInfo(fp, self.is_own(fp), groups, names.BLOCKED in groups,
+                            st.st_mtime, doc)
+
+    def list(self) -> list[IdentityInfo]:
+        fps = set(self.all_fingerprints()) | set(self.members(names.BLOCKED))
+        return [self.info(fp) for fp in sorted(fps)]
+
+    # own identities -------------------------------------------------------------
+    def create(self, password: str) -> str:
+        """Make a new own identity sealed by ``password``; return its fingerprint."""
+        seed = crypto.new_signing_seed()
+        transport = crypto.new_transport_secret()
+        pub = keys.certify(seed, crypto.transport_public(transport))
+        s = self.dd.settings
+        private = keys.seal_private_key(seed, transport, password,
+                                        s["kdf_opslimit"], s["kdf_memlimit"])
+        fp = pub.fingerprint
+        make_private_dir(self.dir)
+        write_atomic(self.private_path(fp), private.to_bytes(), mode=0o600)
+        write_atomic(self.pub_path(fp), pub.to_bytes())
+        return fp
+
+    def private_key(self, fp: str) -> keys.PrivateKey:
+        try:
+            data = self.private_path(fp).read_bytes()
+        except FileNotFoundError:
+            if self.exists(fp):
+                raise Forbidden(f"{fp} is not one of this node's own identities",
+                                field="fingerprint") from None
+            raise NotFound(f"unknown identity {fp}", field="fingerprint") from None
+        return keys.parse_private(data)
+
+    def open_seed(self, fp: str, password: str) -> bytes:
+        seed = self.private_key(fp).open_seed(password)
+        self.touch(fp)
+        return seed
+
+    def transport_secret(self, fp: str) -> bytes:
+        """The transport secret of an own identity (readable unattended)."""
+        return self.private_key(fp).transport_secret
+
+    def sign(self, fp: str, password: str, content: bytes) -> bytes:
+        return crypto.sign(self.open_seed(fp, password), content)
+
+    def change_password(self, fp: str, old: str, new: str) -> None:
+        with self._lock(fp):
+            current = self.private_key(fp)
+            seed = current.open_seed(old)
+            s = self.dd.settings
+            opslimit = max(s["kdf_opslimit"], int(current.kdf["opslimit"]))
+            memlimit = max(s["kdf_memlimit"], int(current.kdf["memlimit"]))
+            private = keys.seal_private_key(seed, current.transport_secret, new, opslimit, memlimit)
+            write_atomic(self.private_path(fp), private.to_bytes(), mode=0o600)
+
+    # others' keys ----------------------------------------------------------------
+    def import_pub(self, document: bytes | str, *, expected_fp: str | None = None) -> str:
+        """Verify and store someone's ``.pub`` document; return its fingerprint.
+
+        An existing document for the same fingerprint is kept (never replaced
+        by an upload), so a key cannot be poisoned by re-uploading it.
+        """
+        key = keys.parse_pub(document, expected_fp=expected_fp)
+        fp = key.fingerprint
+        write_atomic(self.pub_path(fp), key.to_bytes(), exclusive=True)
+        return fp
+
+    def delete(self, fp: str, password: str | None = None) -> None:
+        """Delete an identity's keys and group copies (the blocked entry stays).
+
+        An own identity needs its password; without it :class:`WrongPassword`.
+        """
+        with self._lock(fp):
+            if self.is_own(fp):
+                self.private_key(fp).open_seed(password or "")
+                remove_quiet(self.private_path(fp))
+            elif not self.exists(fp):
+                raise NotFound(f"unknown identity {fp}", field="fingerprint")
+            for g in self.groups():
+                if g != names.BLOCKED:
+                    remove_quiet(self.dir / g / f"{fp}.pub")
+            remove_quiet(self.pub_path(fp))
+
+    # groups ----------------------------------------------------------------------
+    def groups(self) -> list[str]:
+        return sorted(e.name for e in os.scandir(self.dir)
+                      if e.is_dir() and names.GROUP_RE.fullmatch(e.name))
+
+    def group_dir(self, name: str, *, must_exist: bool = True) -> Path:
+        path = self.dir / names.group(name)
+        if must_exist and not path.is_dir():
+            raise NotFound(f"no group named {name}", field="name")
+        return path
+
+    def create_group(self, name: str) -> bool:
+        path = self.group_dir(name, must_exist=False)
+        if path.is_dir():
+            return False
+        make_private_dir(path)
+        fsync_dir(self.dir)
+        return True
+
+    def delete_group(self, name: str) -> None:
+        if name == names.BLOCKED:
+            raise Forbidden("the blocked group is reserved; unblock its members instead",
+                            field="name")
+        path = self.group_dir(name)
+        trash = self.dir / f".trash-{name}-{time.time_ns()}"
+        os.rename(path, trash)
+        fsync_dir(self.dir)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def members(self, name: str) -> list[str]:
+        path = self.group_dir(name, must_exist=(name != names.BLOCKED))
+        if not path.is_dir():
+            return []
+        return sorted(e.name[:-4] for e in os.scandir(path)
+                      if e.name.endswith(".pub") and names.FINGERPRINT_RE.fullmatch(e.name[:-4]))
+
+    def add_member(self, name: str, fp: str) -> bool:
+        path = self.group_dir(name, must_exist=(name != names.BLOCKED))
+        if name == names.BLOCKED and self.is_own(fp):
+            raise Conflict("you cannot block your own identity", field="fingerprint")
+        doc = self.pub_document(fp)
+        make_private_dir(path)
+        return write_atomic(path / f"{fp}.pub", doc, exclusive=True)
+
+    def remove_member(self, name: str, fp: str) -> None:
+        path = self.group_dir(name, must_exist=(name != names.BLOCKED))
+        if not remove_quiet(path / f"{names.fingerprint(fp)}.pub"):
+            raise NotFound(f"{fp} is not in {name}", field="fingerprint")
+
+    def block(self, fp: str) -> bool:
+        return self.add_member(names.BLOCKED, fp)
+
+    def unblock(self, fp: str) -> None:
+        self.remove_member(names.BLOCKED, fp)

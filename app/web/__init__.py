@@ -1,0 +1,1 @@
+"""What the two Flask apps share: error responses, the API object, access checks."""

@@ -1,0 +1,77 @@
+"""The one place where errors become HTTP responses, for both apps.
+
+Every error response is JSON ``{"code": <http status>, "status": <name>,
+"message": <what to do>, "errors": {<field>: [<reason>, ...]}}``. Project
+errors, werkzeug's HTTP errors, marshmallow/webargs validation errors and
+anything unexpected (logged, answered as a bare 500 without details) all pass
+through here; no route builds its own error JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from ..core.errors import DiwanError
+
+log = logging.getLogger("diwan.web")
+
+
+def error_response(status: int, message: str, errors: dict[str, Any] | None = None,
+                   code: str | None = None,
+                   headers: dict[str, str] | None = None) -> ResponseReturnValue:
+    body: dict[str, Any] = {"code": status, "status": code or HTTPStatus(status).phrase,
+                            "message": message}
+    if errors:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _diwan(exc: DiwanError) -> ResponseReturnValue:
+    errors = {exc.field: [exc.message]} if exc.field else None
+    return error_response(exc.status, exc.message, errors, exc.code)
+
+
+def _http(exc: HTTPException) -> ResponseReturnValue:
+    status = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    errors = data.get("errors") or data.get("messages")
+    if isinstance(errors, dict) and len(errors) == 1:
+        # webargs nests by location ({"json": {...}}); show the fields themselves
+        (only,) = errors.values()
+        if isinstance(only, dict):
+            errors = only
+    message = data.get("message") or exc.description or HTTPStatus(status).phrase
+    if errors and status in (400, 422):
+        message = "invalid input: " + ", ".join(sorted(str(k) for k in errors))
+    headers = dict(data.get("headers") or {})
+    if exc.code == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+        headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+    return error_response(status, message, errors, None, headers)
+
+
+def _validation(exc: ValidationError) -> ResponseReturnValue:
+    errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+    return error_response(400, "invalid input: " + ", ".join(sorted(map(str, errors))), errors)
+
+
+def _unexpected(exc: Exception) -> ResponseReturnValue:
+    log.exception("unexpected error")
+    return error_response(500, "internal error; see the node's log")
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(DiwanError, _diwan)
+    app.register_error_handler(HTTPException, _http)
+    app.register_error_handler(ValidationError, _validation)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,59 @@
+"""The scheduler worker: a blocking APScheduler running the node's periodic jobs."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from typing import Any
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from app.core.datadir import DataDir, open_datadir
+from app.core.fsio import write_atomic
+
+log = logging.getLogger("diwan.scheduler")
+
+
+def heartbeat(dd: DataDir) -> None:
+    """Record that the scheduler is alive (``state/scheduler.alive``)."""
+    import time
+
+    write_atomic(dd.state / "scheduler.alive", f"{time.time():.3f}\n".encode())
+
+
+def build(dd: DataDir) -> BlockingScheduler:
+    sched = BlockingScheduler(job_defaults={"coalesce": True, "max_instances": 1,
+                                            "misfire_grace_time": 60})
+    sched.add_job(heartbeat, "interval", seconds=30, args=[dd], id="heartbeat",
+                  next_run_time=_now())
+    for register in _extra_jobs():
+        register(sched, dd)
+    return sched
+
+
+def _now() -> Any:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+def _extra_jobs() -> list[Any]:
+    """Job registrations contributed by other core features (sync, clean-up)."""
+    return []
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s scheduler %(levelname)s %(message)s")
+    dd = open_datadir()
+    sched = build(dd)
+
+    def stop(signum: int, frame: Any) -> None:
+        log.info("stopping on signal %s", signum)
+        sched.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("scheduler started in %s", dd.root)
+    sched.start()
