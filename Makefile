@@ -16,8 +16,6 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 run: install
-	@$(BIN)/diwan --data-dir $(DEMO) init
-	@echo "Admin API: http://127.0.0.1:$$(cd $(DEMO) && ../../$(BIN)/diwan config get admin_port)  token: $(DEMO)/admin.token"
 	$(BIN)/diwan --data-dir $(DEMO) up
 
 test: install

@@ -23,7 +23,7 @@ def _base_app(name: str, config: Mapping[str, Any] | None, body_setting: str) ->
     overrides = dict(config or {})
     data_dir = overrides.pop("data_dir", None)
     dd = open_datadir(data_dir, overrides)
-    app = Flask(name)
+    app = Flask(name, static_folder=None)  # no static route: nothing is served from disk
     app.config["DIWAN"] = dd
     app.config["MAX_CONTENT_LENGTH"] = dd.settings[body_setting]
     app.config["MAX_FORM_MEMORY_SIZE"] = dd.settings[body_setting]

@@ -40,7 +40,9 @@ def _now() -> Any:
 
 def _extra_jobs() -> list[Any]:
     """Job registrations contributed by other core features (sync, clean-up)."""
-    return []
+    from . import jobs
+
+    return list(jobs.JOBS)
 
 
 def main() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Flask
 
 from ..web.api import Api
-from . import groups, identities
+from . import contacts, groups, identities, identity_settings, posts, social, sync
 
 
 def register(api: Api, app: Flask) -> None:
-    for module in (identities, groups):
+    for module in (identities, identity_settings, groups, posts, social, contacts, sync):
         api.register_blueprint(module.blp)

@@ -63,7 +63,7 @@ def sign(path: dict[str, str], body: dict[str, Any], fp: str) -> dict[str, Any]:
     if body["encoding"] == "utf-8":
         content = body["content"].encode("utf-8")
     else:
-        content = b64d(body["content"], what="content")
+        content = b64d(body["content"], what="content", field="content")
     signature = store().sign(path["fp"], body["password"], content)
     return {"fingerprint": path["fp"], "signature": b64e(signature),
             "signature_hex": signature.hex()}

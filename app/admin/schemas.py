@@ -9,6 +9,18 @@ from ..core import names
 MAX_PASSWORD = 1024
 
 
+class Text(fields.String):
+    """A string that is valid Unicode (no lone surrogates), so it always encodes to UTF-8."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("must be valid Unicode text (no lone surrogates)") from None
+        return text
+
+
 class Fingerprint(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -18,8 +30,7 @@ class Fingerprint(fields.String):
 
 
 def password_field(**kw) -> fields.String:  # type: ignore[no-untyped-def]
-    return fields.String(validate=validate.Length(min=1, max=MAX_PASSWORD),
-                         load_only=True, **kw)
+    return Text(validate=validate.Length(min=1, max=MAX_PASSWORD), load_only=True, **kw)
 
 
 class FingerprintPath(Schema):
@@ -37,8 +48,8 @@ class GroupMemberPath(GroupPath):
 
 class CreateIdentity(Schema):
     password = password_field(metadata={"description": "seal a new own identity with this"})
-    public_key = fields.String(validate=validate.Length(max=512),
-                               metadata={"description": "import someone's .pub document"})
+    public_key = Text(validate=validate.Length(max=512),
+                      metadata={"description": "import someone's .pub document"})
 
     @validates_schema
     def exactly_one(self, data, **kwargs):  # type: ignore[no-untyped-def]
@@ -71,7 +82,7 @@ class DeleteIdentity(Schema):
 
 class SignIn(Schema):
     password = password_field(required=True)
-    content = fields.String(required=True, metadata={"description": "text to sign (UTF-8)"})
+    content = Text(required=True, metadata={"description": "text to sign (UTF-8)"})
     encoding = fields.String(load_default="utf-8", validate=validate.OneOf(["utf-8", "base64url"]),
                              metadata={"description": "how content is encoded"})
 

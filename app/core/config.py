@@ -40,8 +40,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_post_bytes", 8 * MiB, "largest post file accepted, in bytes"),
     Setting("max_time_skew", 300, "seconds a CREATED_TIME or request time may be in the future"),
     Setting("max_reshare_depth", 4, "how deeply reshared posts may nest"),
+    Setting("max_url_length", 2048, "longest _URL attribute value in characters"),
     Setting("page_size", 10, "posts per page when none is asked for"),
     Setting("max_page_size", 500, "largest page a client or peer may ask for"),
+    Setting("index_busy_timeout", 30, "seconds a process waits for the index database's write lock"),
+    Setting("reconcile_interval_ms", 1000,
+            "least milliseconds between two checks (per process) for post files added or "
+            "removed behind the index's back; 0 checks before every query"),
     Setting("max_response_bytes", 32 * MiB, "largest feed page a node serves or accepts"),
     Setting("request_window", 300, "seconds a feed request stays valid (replay window)"),
     Setting("sync_interval", 600, "seconds between scheduled syncs"),
@@ -49,6 +54,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sync_overlap", 120, "seconds re-asked before the newest held post"),
     Setting("sync_parallel", 4, "contacts synced at once"),
     Setting("sync_max_backoff", 6 * 3600, "longest back-off for a failing contact, seconds"),
+    Setting("sync_max_pages", 1000, "most feed pages pulled from one contact in one sync"),
+    Setting("key_lookup_max_bytes", 4096, "largest answer accepted when fetching a key"),
+    Setting("key_lookup_limit", 50, "most missing keys fetched while syncing one contact"),
     Setting("key_server", False, "accept POST /identities on the peer API from anyone"),
     Setting("key_server_max_body", 4096, "largest .pub document a key server accepts"),
     Setting("key_server_rate", 10, "key uploads per address per hour"),
@@ -111,6 +119,15 @@ def load(data_dir: Path, overrides: Mapping[str, Any] | None = None,
 
 
 def _check(cfg: Mapping[str, Any]) -> None:
+    for s in SETTINGS:
+        if isinstance(s.default, int) and not isinstance(s.default, bool) and cfg[s.name] < 0:
+            raise BadInput(f"{s.name} must not be negative", field=s.name)
+    for name in ("admin_port", "peer_port"):
+        if not 1 <= cfg[name] <= 65535:
+            raise BadInput(f"{name} must be a TCP port (1-65535)", field=name)
+    for name in ("workers", "threads"):
+        if cfg[name] < 1:
+            raise BadInput(f"{name} must be at least 1", field=name)
     if cfg["kdf_memlimit"] < 64 * MiB:
         raise BadInput("kdf_memlimit must be at least 64 MiB", field="kdf_memlimit")
     if cfg["kdf_opslimit"] < 2:

@@ -17,7 +17,7 @@ import nacl.secret
 import nacl.signing
 import nacl.utils
 
-from .errors import CannotDecrypt, WrongPassword
+from .errors import CannotDecrypt, UnusableKey, WrongPassword
 
 SEED_BYTES = 32
 PUBLIC_KEY_BYTES = 32
@@ -102,9 +102,42 @@ def transport_public(secret: bytes) -> bytes:
     return bytes(nacl.public.PrivateKey(secret).public_key)
 
 
+def box_key(my_secret: bytes, their_public: bytes) -> bytes:
+    """The precomputed ``crypto_box`` key of two transport keys (X25519 + HSalsa20).
+
+    :class:`UnusableKey` for a public key of small order (every shared secret
+    with it is zero; libsodium refuses it). The key is as secret as ``my_secret``.
+    """
+    try:
+        box = nacl.public.Box(nacl.public.PrivateKey(my_secret),
+                              nacl.public.PublicKey(their_public))
+    except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError,
+            nacl.exceptions.TypeError) as exc:
+        raise UnusableKey() from exc
+    return bytes(box.shared_key())
+
+
+def box_encrypt_with_key(key: bytes, plaintext: bytes) -> bytes:
+    """:func:`box_encrypt` with a key from :func:`box_key` (random nonce prepended)."""
+    return bytes(nacl.public.Box.decode(key).encrypt(plaintext))
+
+
+def box_decrypt_with_key(key: bytes, ciphertext: bytes) -> bytes:
+    try:
+        return bytes(nacl.public.Box.decode(key).decrypt(ciphertext))
+    except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError,
+            nacl.exceptions.TypeError) as exc:
+        raise CannotDecrypt() from exc
+
+
 def box_encrypt(my_secret: bytes, their_public: bytes, plaintext: bytes) -> bytes:
     """Authenticated encryption from my transport key to theirs (random nonce prepended)."""
-    box = nacl.public.Box(nacl.public.PrivateKey(my_secret), nacl.public.PublicKey(their_public))
+    try:
+        box = nacl.public.Box(nacl.public.PrivateKey(my_secret),
+                              nacl.public.PublicKey(their_public))
+    except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError,
+            nacl.exceptions.TypeError) as exc:
+        raise UnusableKey() from exc
     return bytes(box.encrypt(plaintext))
 
 
@@ -120,7 +153,12 @@ def box_decrypt(my_secret: bytes, their_public: bytes, ciphertext: bytes) -> byt
 
 def seal(their_public: bytes, plaintext: bytes) -> bytes:
     """Anonymous encryption to a transport public key (SealedBox)."""
-    return bytes(nacl.public.SealedBox(nacl.public.PublicKey(their_public)).encrypt(plaintext))
+    try:
+        box = nacl.public.SealedBox(nacl.public.PublicKey(their_public))
+        return bytes(box.encrypt(plaintext))
+    except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError,
+            nacl.exceptions.TypeError) as exc:
+        raise UnusableKey() from exc
 
 
 def unseal(my_secret: bytes, ciphertext: bytes) -> bytes:

@@ -63,10 +63,12 @@ class DataDir:
         for d in (self.identities, self.identities / BLOCKED, self.posts, self.state, self.locks):
             make_private_dir(d)
         if created:
-            write_atomic(self.root / config.CONFIG_FILE, config.render_toml().encode(), mode=0o644)
+            write_atomic(self.root / config.CONFIG_FILE, config.render_toml().encode(), mode=0o644,
+                         exclusive=True)  # never replace a config written meanwhile
         if not self.token_path.exists():
-            write_atomic(self.token_path, (secrets.token_hex(32) + "\n").encode(), mode=0o600)
-            created = True
+            # exclusive: processes starting together on an empty directory agree on one token
+            token = (secrets.token_hex(32) + "\n").encode()
+            created = write_atomic(self.token_path, token, mode=0o600, exclusive=True) or created
         return created
 
     @cached_property

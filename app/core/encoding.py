@@ -16,23 +16,27 @@ def b64e(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def b64d(text: str | bytes, *, length: int | None = None, what: str = "value") -> bytes:
-    """Decode canonical unpadded base64url; anything else raises :class:`BadInput`."""
+def b64d(text: str | bytes, *, length: int | None = None, what: str = "value",
+         field: str | None = None) -> bytes:
+    """Decode canonical unpadded base64url; anything else raises :class:`BadInput`.
+
+    ``field`` names the input field in the error (for API responses).
+    """
     if isinstance(text, bytes):
         try:
             text = text.decode("ascii")
         except UnicodeDecodeError:
-            raise BadInput(f"{what} is not base64url") from None
+            raise BadInput(f"{what} is not base64url", field=field) from None
     if not _B64URL_RE.fullmatch(text) or len(text) % 4 == 1:
-        raise BadInput(f"{what} is not unpadded base64url")
+        raise BadInput(f"{what} is not unpadded base64url", field=field)
     try:
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
-        raise BadInput(f"{what} is not unpadded base64url") from None
+        raise BadInput(f"{what} is not unpadded base64url", field=field) from None
     if b64e(data) != text:
-        raise BadInput(f"{what} is not canonical base64url")
+        raise BadInput(f"{what} is not canonical base64url", field=field)
     if length is not None and len(data) != length:
-        raise BadInput(f"{what} must be {length} bytes, not {len(data)}")
+        raise BadInput(f"{what} must be {length} bytes, not {len(data)}", field=field)
     return data
 
 

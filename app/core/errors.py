@@ -10,9 +10,10 @@ message of its own, so it says what to do.
     │   ├── BadFingerprint                    400
     │   ├── BadName                           400
     │   ├── BadKeyDocument                    400  a .pub document does not verify
-    │   ├── BadPost                           400  a post was rejected (see .reason)
+    │   ├── BadPost                           400  a post was rejected (.reason: a Reason code)
     │   ├── BadRequestEnvelope                400  a feed request could not be opened
-    │   └── CannotDecrypt                     400  ciphertext damaged or not for this key
+    │   ├── CannotDecrypt                     400  ciphertext damaged or not for this key
+    │   └── UnusableKey                       400  an X25519 public key of small order
     ├── TooLarge (also ValueError)            413
     ├── WrongPassword                         403
     ├── Forbidden                             403
@@ -21,7 +22,9 @@ message of its own, so it says what to do.
     ├── Replay                                409  a feed request nonce was already used
     ├── RateLimited                           429
     ├── PeerError                             502  another node misbehaved or is unreachable
-    │   └── LyingPeer                         502  it answered with a key that is not the one asked for
+    │   ├── LyingPeer                         502  it answered with a key that is not the one asked for
+    │   └── BadResponse                       502  its feed response is damaged or malformed
+    ├── StoreFull                             507  a key server holds as many keys as it will
     └── CorruptFile                           500  a file on disk is not what it should be
 """
 
@@ -65,6 +68,30 @@ class BadKeyDocument(BadInput):
     code = "bad_key_document"
 
 
+class Reason:
+    """Why a post was rejected: the ``reason`` of :class:`BadPost`, in checking order.
+
+    The order and meaning of each code are normative (``docs/protocol.md``, Posts).
+    """
+
+    TOO_LARGE = "too_large"            # the file is over max_post_bytes
+    MALFORMED = "malformed"            # not three dot-separated ASCII parts, or FP not 64 hex
+    BAD_BASE64 = "bad_base64"          # P1 or SIG is not canonical unpadded base64url
+    WRONG_AUTHOR = "wrong_author"      # FP is not the directory / author it came under
+    UNKNOWN_AUTHOR = "unknown_author"  # no .pub for FP here and none could be fetched
+    BAD_SIGNATURE = "bad_signature"    # SIG is not FP's signature of P1
+    WRONG_NAME = "wrong_name"          # the file name is not the SHA-1 of the content
+    BAD_JSON = "bad_json"              # P1 is not a UTF-8 JSON object without duplicate keys
+    BAD_KEY = "bad_key"                # an attribute name does not match the key pattern
+    NO_CREATED_TIME = "no_created_time"  # CREATED_TIME missing or not an integer >= 0
+    FUTURE_TIME = "future_time"        # CREATED_TIME more than max_time_skew ahead
+    BAD_ATTRIBUTE = "bad_attribute"    # a typed attribute's value is invalid
+    BAD_MEDIA = "bad_media"            # media bytes do not match their declared format
+    BAD_RESHARE = "bad_reshare"        # a reshared (_POST) post was rejected
+    TOO_DEEP = "too_deep"              # reshares nest deeper than max_reshare_depth
+    BLOCKED = "blocked"                # the author (or a reshared author) is blocked
+
+
 class BadPost(BadInput):
     """The post was rejected."""
 
@@ -85,6 +112,12 @@ class CannotDecrypt(BadInput):
     """The ciphertext is damaged or was not made for this key."""
 
     code = "cannot_decrypt"
+
+
+class UnusableKey(BadInput):
+    """The public key is not a usable X25519 key (it has small order)."""
+
+    code = "unusable_key"
 
 
 class TooLarge(DiwanError, ValueError):
@@ -147,6 +180,19 @@ class LyingPeer(PeerError):
     """The other node answered with a key that does not match the fingerprint asked for."""
 
     code = "lying_peer"
+
+
+class BadResponse(PeerError):
+    """The other node's feed response could not be opened or is malformed."""
+
+    code = "bad_response"
+
+
+class StoreFull(DiwanError):
+    """This key server holds as many keys as it is configured to; it accepts no new ones."""
+
+    status = 507
+    code = "store_full"
 
 
 class CorruptFile(DiwanError):

@@ -60,7 +60,7 @@ def certify(seed: bytes, transport_public: bytes) -> PublicKey:
 
 def parse_pub(data: bytes | str, *, expected_fp: str | None = None) -> PublicKey:
     """Parse and verify a ``.pub`` document; raise :class:`BadKeyDocument` otherwise."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    raw = data.encode("utf-8", "replace") if isinstance(data, str) else data
     if len(raw) > MAX_PUB_BYTES:
         raise BadKeyDocument("the public key document is too long", field="public_key")
     match = _PUB_RE.fullmatch(raw)
@@ -80,6 +80,13 @@ def parse_pub(data: bytes | str, *, expected_fp: str | None = None) -> PublicKey
     return key
 
 
+def _password_bytes(password: str) -> bytes:
+    try:
+        return password.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInput("the password is not valid Unicode text", field="password") from None
+
+
 @dataclass(frozen=True)
 class PrivateKey:
     """The contents of a private key file; the seed stays sealed until opened."""
@@ -97,7 +104,7 @@ class PrivateKey:
 
     def open_seed(self, password: str) -> bytes:
         """The Ed25519 seed; :class:`WrongPassword` if the password is wrong."""
-        key = crypto.derive_key(password.encode("utf-8"), b64d(self.kdf["salt"]),
+        key = crypto.derive_key(_password_bytes(password), b64d(self.kdf["salt"]),
                                 int(self.kdf["opslimit"]), int(self.kdf["memlimit"]))
         seed = crypto.secret_open(key, self.sealed_seed)
         if crypto.fingerprint(crypto.signing_public(seed)) != self.fingerprint:
@@ -108,7 +115,7 @@ class PrivateKey:
 def seal_private_key(seed: bytes, transport_secret: bytes, password: str,
                      opslimit: int, memlimit: int) -> PrivateKey:
     salt = crypto.new_salt()
-    key = crypto.derive_key(password.encode("utf-8"), salt, opslimit, memlimit)
+    key = crypto.derive_key(_password_bytes(password), salt, opslimit, memlimit)
     kdf = {"alg": crypto.KDF_ALG, "opslimit": opslimit, "memlimit": memlimit, "salt": b64e(salt)}
     return PrivateKey(crypto.fingerprint(crypto.signing_public(seed)), kdf,
                       crypto.secret_seal(key, seed), transport_secret)

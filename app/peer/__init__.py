@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Flask
 
 from ..web.api import Api
-from . import keyserver
+from . import feeds, keyserver
 
 
 def register(api: Api, app: Flask) -> None:
     api.register_blueprint(keyserver.blp)
+    api.register_blueprint(feeds.blp)

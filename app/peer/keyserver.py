@@ -1,16 +1,30 @@
-"""Peer routes for public keys: fetch a ``.pub`` by fingerprint (a simple key server)."""
+"""Peer routes for public keys: fetch a ``.pub`` by fingerprint (a simple key server),
+and, in key-server mode only, upload one (``POST /identities``)."""
 
 from __future__ import annotations
 
-from flask import Response, current_app
+from typing import Any
 
-from ..admin.schemas import FingerprintPath
+from flask import Response, current_app, request
+from marshmallow import Schema, fields
+
+from ..admin.schemas import FingerprintPath, Text
 from ..core.errors import NotFound
 from ..core.identities import Identities
+from ..core.keyserver import accept_upload
 from ..web.api import Blueprint
 
 blp = Blueprint("peer_identities", __name__, url_prefix="/identities",
                 description="Public key documents by fingerprint")
+
+
+class KeyUpload(Schema):
+    public_key = Text(required=True, metadata={"description": "a diwan-public-key-v1 document"})
+
+
+class Uploaded(Schema):
+    fingerprint = fields.String()
+    created = fields.Boolean(metadata={"description": "false if the key was already held"})
 
 
 @blp.route("/<fp>", methods=["GET"])
@@ -23,3 +37,19 @@ def get_key(path: dict[str, str], fp: str) -> Response:
         raise NotFound(f"unknown identity {path['fp']}", field="fingerprint")
     doc = ids.pub_document(path["fp"])
     return Response(doc, mimetype="text/plain")
+
+
+@blp.route("", methods=["POST"])
+@blp.response(201, Uploaded)
+@blp.alt_response(200, schema=Uploaded, description="already held (a key is never replaced)")
+@blp.doc(requestBody={"required": True, "content": {
+    "text/plain": {"schema": {"type": "string"}},
+    "application/json": {"schema": KeyUpload}}})
+def upload_key() -> tuple[dict[str, Any], int]:
+    """Key-server mode only (setting ``key_server``): store a verified ``.pub`` document."""
+    dd = current_app.config["DIWAN"]
+    if not dd.settings["key_server"]:
+        raise NotFound("this node is not a key server")
+    fp, created = accept_upload(dd, request.get_data(cache=False), request.remote_addr or "",
+                                as_json=request.mimetype == "application/json")
+    return {"fingerprint": fp, "created": created}, (201 if created else 200)

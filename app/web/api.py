@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import flask_smorest
@@ -14,9 +15,21 @@ from . import errors
 class Parser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
 
+    def _raw_load_json(self, req: Any) -> Any:
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:  # deeply nested JSON is bad input, not a crash
+            raise json.JSONDecodeError("JSON nested too deeply", "<body>", 0) from None
+
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
+
+    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
+        # webargs reads "path" like "view_args", but only "path" is an OpenAPI location
+        if location == "view_args":
+            location = "path"
+        return super().arguments(schema, location=location, **kwargs)
 
 
 class Api(flask_smorest.Api):

@@ -1,0 +1,100 @@
+"""Marshmallow schemas of the admin post, timeline and social routes."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from ..core import names
+from ..core.posts import KINDS
+from .schemas import Fingerprint, password_field
+
+
+class Sha(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        text = super()._deserialize(value, attr, data, **kwargs)
+        names.sha1(text, field=attr or "sha")
+        return text
+
+
+class ShaPath(Schema):
+    sha = Sha(required=True)
+
+
+class MediaPath(ShaPath):
+    attribute = fields.String(required=True, validate=validate.Regexp(
+        r"[A-Z0-9]+(_[A-Z0-9]+)*\Z", error="an attribute name like PHOTO_PNG"))
+
+
+class ProfileIn(Schema):
+    name = fields.String(validate=validate.Length(max=200))
+    birthdate = fields.String(validate=validate.Length(max=10))
+    workplace = fields.String(validate=validate.Length(max=200))
+    phone = fields.String(validate=validate.Length(max=64))
+    email = fields.String(validate=validate.Length(max=256))
+
+
+class CreatePost(Schema):
+    fingerprint = Fingerprint(required=True, metadata={"description": "own identity to post as"})
+    password = password_field(required=True)
+    attributes = fields.Dict(keys=fields.String(), load_default=dict,
+                             metadata={"description": "raw attributes, NAME_TYPE -> value"})
+    text = fields.String(metadata={"description": "the post body (TEXT)"})
+    reply_to = Sha(metadata={"description": "SHA-1 of a stored post to comment on"})
+    to = fields.List(Fingerprint(), load_default=list,
+                     metadata={"description": "address the post to these identities"})
+    reshare = Sha(metadata={"description": "SHA-1 of a stored post to reshare"})
+    profile = fields.Nested(ProfileIn, metadata={"description": "profile fields"})
+    created_time = fields.Integer(metadata={"description": "CREATED_TIME (default: now)"})
+
+
+class ImportPost(Schema):
+    post = fields.String(required=True, metadata={"description": "a whole post file P1.FP.SIG"})
+
+
+class TimelineArgs(Schema):
+    author = fields.List(Fingerprint(), metadata={"description": "only these authors"})
+    group = fields.String(validate=validate.Regexp(names.GROUP_RE.pattern + r"\Z"))
+    kind = fields.List(fields.String(validate=validate.OneOf(KINDS)))
+    limit = fields.Integer(validate=validate.Range(min=1))
+    cursor = fields.String(validate=validate.Length(max=200))
+
+
+class PageArgs(Schema):
+    limit = fields.Integer(validate=validate.Range(min=1))
+    cursor = fields.String(validate=validate.Length(max=200))
+
+
+class ConversationPath(Schema):
+    id = fields.String(required=True, validate=validate.Regexp(r"[0-9a-f]{16,64}\Z"))
+
+
+class FingerprintArg(Schema):
+    fp = Fingerprint(required=True)
+
+
+class PostOut(Schema):
+    sha1 = fields.String()
+    author = fields.String()
+    created = fields.Integer()
+    kind = fields.String()
+    public = fields.Boolean()
+    recipients = fields.List(fields.String())
+    replies_to = fields.List(fields.String())
+    is_reaction = fields.Boolean()
+    reshared = fields.Boolean()
+    size = fields.Integer()
+    verified = fields.Boolean()
+    attributes = fields.Dict()
+
+
+class PostCreated(Schema):
+    sha1 = fields.String()
+    new = fields.Boolean()
+    post = fields.Nested(PostOut)
+
+
+class PostPage(Schema):
+    posts = fields.List(fields.Nested(PostOut))
+    next_cursor = fields.String(allow_none=True)
+
+

@@ -1,0 +1,172 @@
+"""Admin routes for posts: publish, import, timeline, read, raw, media, replies, delete."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Response, current_app, request
+from flask.views import MethodView
+
+from ..core import attributes as attr_types
+from ..core import posts
+from ..core.authoring import Draft, find_post, publish
+from ..core.datadir import DataDir
+from ..core.errors import BadInput, NotFound
+from ..core.index import Index
+from ..core.ingest import Ingestor, post_path
+from ..core.timeline import Timeline
+from ..web.api import Blueprint
+from . import post_schemas as s
+
+blp = Blueprint("posts", __name__, url_prefix="/posts",
+                description="Signed posts: publish, read, timeline, threads")
+
+
+def dd() -> DataDir:
+    return current_app.config["DIWAN"]
+
+
+def view(post: posts.Post) -> dict[str, Any]:
+    out = posts.decoded_view(post)
+    out["verified"] = True  # only verified posts are stored and served
+    return out
+
+
+def _decode(raw: bytes) -> posts.Post:
+    return posts.decode_post(raw, max_bytes=dd().settings["max_post_bytes"])
+
+
+def _multipart_body() -> dict[str, Any]:
+    """The form fields of a multipart post as the JSON body would hold them."""
+    form = request.form
+    body: dict[str, Any] = {k: form[k] for k in form if k not in ("to", "attributes", "profile")}
+    if "to" in form:
+        body["to"] = [fp for v in form.getlist("to") for fp in v.split(",") if fp]
+    for key in ("attributes", "profile"):
+        if key in form:
+            try:
+                body[key] = json.loads(form[key])
+            except ValueError:
+                raise BadInput(f"{key} must be a JSON object", field=key) from None
+    if "created_time" in body:
+        body["created_time"] = body["created_time"]
+    return body
+
+
+def _uploads() -> list[tuple[str, bytes]]:
+    limit = dd().settings["max_post_bytes"]
+    out = []
+    for name, storage in request.files.items(multi=True):
+        data = storage.read(limit + 1)
+        if len(data) > limit:
+            raise BadInput(f"{name} is larger than max_post_bytes", field=name)
+        out.append((name, data))
+    return out
+
+
+@blp.route("")
+class PostCollection(MethodView):
+    @blp.arguments(s.TimelineArgs, location="query")
+    @blp.response(200, s.PostPage)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The timeline: newest first across non-blocked feeds, with filters and a cursor."""
+        tl = Timeline(dd())
+        page = tl.page(authors=args.get("author"), group=args.get("group"),
+                       kinds=args.get("kind"), limit=args.get("limit"), cursor=args.get("cursor"))
+        items = [p for p in (tl.read(e) for e in page.items) if p is not None]
+        return {"posts": [view(p) for p in items], "next_cursor": page.next_cursor}
+
+    @blp.doc(requestBody={"content": {
+        "application/json": {"schema": s.CreatePost},
+        "multipart/form-data": {"schema": {"type": "object", "description":
+            "the same fields as form fields (to may repeat; attributes and profile as JSON "
+            "text); each file part becomes a media attribute <PART NAME>_<TYPE>"}}}})
+    @blp.response(201, s.PostCreated)
+    def post(self) -> tuple[dict[str, Any], int]:
+        """Sign and store a post from an own identity (JSON, or multipart with media files)."""
+        if request.mimetype == "multipart/form-data":
+            body, uploads = s.CreatePost().load(_multipart_body()), _uploads()
+        else:
+            raw_body = request.get_json(silent=True)
+            if not isinstance(raw_body, dict):
+                raise BadInput("send a JSON object (or multipart/form-data)", field="json")
+            body, uploads = s.CreatePost().load(raw_body), []
+        draft = Draft(attributes=body["attributes"], text=body.get("text"),
+                      reply_to=body.get("reply_to"), to=body["to"], reshare=body.get("reshare"),
+                      profile=body.get("profile") or {}, media=uploads,
+                      created=body.get("created_time"))
+        result = publish(dd(), body["fingerprint"], body["password"], draft)
+        return {"sha1": result.sha1, "new": result.new, "post": view(result.post)}, 201
+
+
+@blp.route("/import", methods=["POST"])
+@blp.arguments(s.ImportPost)
+@blp.response(201, s.PostCreated)
+def import_post(body: dict[str, Any]) -> dict[str, Any]:
+    """Store a whole post file made elsewhere (verified exactly as a synced post)."""
+    try:
+        raw = body["post"].encode("ascii")
+    except UnicodeEncodeError:
+        raise BadInput("a post file is ASCII", field="post") from None
+    result = Ingestor(dd()).ingest(raw)
+    return {"sha1": result.sha1, "new": result.new, "post": view(result.post)}
+
+
+@blp.route("/<sha>")
+class PostItem(MethodView):
+    @blp.arguments(s.ShaPath, location="view_args")
+    @blp.response(200, s.PostOut)
+    def get(self, path: dict[str, str], sha: str) -> dict[str, Any]:
+        """One decoded post: attributes, author, kind, nested reshare, media kinds."""
+        return view(_decode(find_post(dd(), path["sha"])))
+
+    @blp.arguments(s.ShaPath, location="view_args")
+    @blp.response(204)
+    def delete(self, path: dict[str, str], sha: str) -> None:
+        """Remove a post from this node (others keep their copies)."""
+        index = Index(dd())
+        entry = index.get(path["sha"])
+        if entry is None:
+            raise NotFound(f"no post {path['sha']} on this node", field="sha")
+        post_path(dd(), entry.author, entry.sha1).unlink(missing_ok=True)
+        index.remove(entry.sha1)
+
+
+@blp.route("/<sha>/raw")
+@blp.arguments(s.ShaPath, location="view_args")
+@blp.response(200, content_type="application/octet-stream")
+def raw(path: dict[str, str], sha: str) -> Response:
+    """The exact post file."""
+    return Response(find_post(dd(), path["sha"]), mimetype="application/octet-stream")
+
+
+@blp.route("/<sha>/media/<attribute>")
+@blp.arguments(s.MediaPath, location="view_args")
+@blp.response(200, content_type="application/octet-stream")
+def media(path: dict[str, str], sha: str, attribute: str) -> Response:
+    """The bytes of one media attribute with its Content-Type."""
+    post = _decode(find_post(dd(), path["sha"]))
+    key = path["attribute"]
+    if key not in post.attributes:
+        raise NotFound(f"the post has no attribute {key}", field="attribute")
+    data = attr_types.media_bytes(key, post.attributes[key])
+    response = Response(data, mimetype=attr_types.content_type(key, data))
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "sandbox"
+    return response
+
+
+@blp.route("/<sha>/replies")
+@blp.arguments(s.ShaPath, location="view_args")
+@blp.response(200)
+def replies(path: dict[str, str], sha: str) -> dict[str, Any]:
+    """The thread under a post, nested without limit."""
+    tl = Timeline(dd())
+    thread = tl.replies(path["sha"])
+    items = []
+    for node in thread.walk():  # flat, depth first: no recursion limit on deep threads
+        post = tl.read(node.entry)
+        if post is not None:
+            items.append({"parent": node.parent, "depth": node.depth, "post": view(post)})
+    return {"root": thread.root, "replies": items}

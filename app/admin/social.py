@@ -1,0 +1,70 @@
+"""Admin routes built from posts: conversations, profiles, birthdays, the contacts book."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.attributes import describe
+from ..core.errors import NotFound
+from ..core.timeline import Timeline
+from ..web.api import Blueprint
+from . import post_schemas as s
+from .posts import dd, view
+
+blp = Blueprint("social", __name__, url_prefix="",
+                description="Views built from posts (no counts anywhere)")
+
+
+def _entry(tl: Timeline, entry: Any) -> dict[str, Any] | None:
+    post = tl.read(entry)
+    return view(post) if post is not None else None
+
+
+@blp.route("/conversations")
+@blp.response(200)
+def conversations() -> dict[str, Any]:
+    """Private and group messages grouped by participant set, most recent first."""
+    tl = Timeline(dd())
+    return {"conversations": [
+        {"id": c.id, "participants": c.participants, "last": _entry(tl, c.last)}
+        for c in tl.conversations()]}
+
+
+@blp.route("/conversations/<id>")
+@blp.arguments(s.ConversationPath, location="view_args")
+@blp.arguments(s.PageArgs, location="query")
+@blp.response(200)
+def conversation(path: dict[str, str], args: dict[str, Any], id: str) -> dict[str, Any]:
+    """The messages of one conversation, newest first."""
+    tl = Timeline(dd())
+    page = tl.conversation(path["id"], limit=args.get("limit"), cursor=args.get("cursor"))
+    return {"id": page.id, "participants": page.participants,
+            "messages": [m for m in (_entry(tl, e) for e in page.items) if m],
+            "next_cursor": page.next_cursor}
+
+
+@blp.route("/profiles/<fp>")
+@blp.arguments(s.FingerprintArg, location="view_args")
+@blp.response(200)
+def profile(path: dict[str, str], fp: str) -> dict[str, Any]:
+    """The current profile of an identity, as this node's own identities may see it."""
+    tl = Timeline(dd())
+    found = tl.profile_for(path["fp"], tl.identities.own_fingerprints())
+    if found is None:
+        raise NotFound(f"no profile of {path['fp']} here", field="fp")
+    found["attributes"] = {k: describe(k, v) for k, v in sorted(found["attributes"].items())}
+    return found
+
+
+@blp.route("/birthdays")
+@blp.response(200)
+def birthdays() -> dict[str, Any]:
+    """Known identities with a birthdate, the next birthday first."""
+    return {"birthdays": Timeline(dd()).birthdays()}
+
+
+@blp.route("/contacts-book")
+@blp.response(200)
+def contacts_book() -> dict[str, Any]:
+    """Names, phones, e-mails and birthdays from the current profiles of known identities."""
+    return {"contacts": Timeline(dd()).contacts_book()}

@@ -1,0 +1,19 @@
+"""The ``diwan`` command line (click). ``app.cli:main`` is the console script.
+
+It calls the core directly (the data directory, the identity store); it never
+goes through the HTTP API, so it works whether or not the node is running.
+
+Adding commands: write a module here whose commands are registered on
+``main`` from :mod:`app.cli.base` (``@main.command()`` or ``@main.group()``),
+make them thin (parse, call the core, ``cli.emit(json_shape, human_lines)``)
+and add the module to the import below. Project errors (``DiwanError``) need
+no handling: the group prints ``error: <message>`` and exits 2 for bad input,
+1 otherwise.
+"""
+
+from __future__ import annotations
+
+from . import groups, identity, network, node, settings  # noqa: F401  (each registers its commands)
+from .base import main
+
+__all__ = ["main"]

@@ -1,0 +1,147 @@
+"""``diwan identity``: own key pairs and others' public keys."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import BinaryIO
+
+import click
+
+from ..admin import schemas as s
+from ..core.encoding import b64e
+from ..core.errors import BadInput
+from ..core.identities import IdentityInfo
+from ..core.keys import MAX_PUB_BYTES
+from . import passwords
+from .base import Cli, main, pass_cli, table, when, yes_no
+from .passwords import password_options
+
+
+@main.group()
+def identity() -> None:
+    """Create, list, show, delete identities; sign; change a password."""
+
+
+@identity.command()
+@password_options
+@pass_cli
+def create(cli: Cli, password_file: Path | None, password_stdin: bool) -> None:
+    """Create an own identity (a key pair sealed by a password)."""
+    ids = cli.identities()
+    password = passwords.get_password(password_file, password_stdin, "New password",
+                                      confirm=True)
+    fp = ids.create(password)
+    cli.emit(s.Created().dump({"fingerprint": fp, "own": True}), fp)
+
+
+@identity.command("import")
+@click.argument("source", type=click.File("rb"))
+@pass_cli
+def import_(cli: Cli, source: BinaryIO) -> None:
+    """Import someone's .pub document from SOURCE (a file, or - for stdin)."""
+    ids = cli.identities()
+    fp = ids.import_pub(source.read(MAX_PUB_BYTES + 1))  # longer is refused as too long
+    cli.emit(s.Created().dump({"fingerprint": fp, "own": ids.is_own(fp)}), fp)
+
+
+def _row(i: IdentityInfo) -> list[str]:
+    flags = ",".join(f for f, on in (("own", i.own), ("blocked", i.blocked)) if on) or "-"
+    groups = ",".join(g for g in i.groups if g != "blocked") or "-"
+    return [i.fingerprint, flags, groups, when(i.last_used)]
+
+
+@identity.command("list")
+@pass_cli
+def list_(cli: Cli) -> None:
+    """List every identity: own or not, groups, blocked, last used."""
+    infos = cli.identities().list()
+    human = (table(["FINGERPRINT", "FLAGS", "GROUPS", "LAST USED"], map(_row, infos))
+             if infos else "no identities")
+    cli.emit(s.IdentityList().dump({"identities": [asdict(i) for i in infos]}), human)
+
+
+@identity.command()
+@click.argument("fp")
+@click.option("--pub", is_flag=True, help="Print only the .pub document (to pass it on).")
+@pass_cli
+def show(cli: Cli, fp: str, pub: bool) -> None:
+    """Show one identity and its .pub document."""
+    info = cli.identities().info(fp, with_key=True)
+    if pub and not cli.json:
+        click.echo(info.public_key or "", nl=False)
+        return
+    human = [f"fingerprint: {info.fingerprint}", f"own:         {yes_no(info.own)}",
+             f"blocked:     {yes_no(info.blocked)}",
+             f"groups:      {', '.join(info.groups) or '-'}",
+             f"last used:   {when(info.last_used)}"]
+    if info.public_key:
+        human += ["public key:"] + ["  " + line for line in info.public_key.splitlines()]
+    cli.emit(s.IdentityOut().dump(asdict(info)), human)
+
+
+@identity.command()
+@click.argument("fp")
+@password_options
+@pass_cli
+def delete(cli: Cli, fp: str, password_file: Path | None, password_stdin: bool) -> None:
+    """Delete an identity (an own one only with its password)."""
+    ids = cli.identities()
+    password = None
+    if ids.is_own(fp):
+        password = passwords.get_password(password_file, password_stdin, f"Password of {fp}")
+    ids.delete(fp, password)
+    cli.emit({"ok": True, "changed": True}, f"deleted {fp}")
+
+
+@identity.command()
+@click.argument("fp")
+@click.argument("content")
+@password_options
+@pass_cli
+def sign(cli: Cli, fp: str, content: str, password_file: Path | None,
+         password_stdin: bool) -> None:
+    """Sign CONTENT (UTF-8 text, or - for the raw bytes of stdin) with an own identity.
+
+    Prints the base64url Ed25519 signature (plain Ed25519, no context), which
+    anyone can check against the identity's .pub document.
+    """
+    if content == "-" and password_stdin:
+        raise BadInput("stdin cannot carry both the password and the content; "
+                       "use --password-file or the prompt", field="content")
+    ids = cli.identities()
+    ids.private_key(fp)  # NotFound / Forbidden before asking for a password
+    # The content is read first: the prompt then reads the terminal, not the piped content.
+    data = (sys.stdin.buffer.read() if content == "-"
+            else passwords.utf8(content, "content"))
+    password = passwords.get_password(password_file, password_stdin, f"Password of {fp}")
+    signature = ids.sign(fp, password, data)
+    out = {"fingerprint": fp, "signature": b64e(signature), "signature_hex": signature.hex()}
+    cli.emit(s.SignOut().dump(out), out["signature"])
+
+
+@identity.command()
+@click.argument("fp")
+@password_options
+@click.option("--new-password-file",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the new password from the first line of FILE.")
+@pass_cli
+def passwd(cli: Cli, fp: str, password_file: Path | None, password_stdin: bool,
+           new_password_file: Path | None) -> None:
+    """Change an own identity's password (the current one is required).
+
+    With --password-stdin the first line of stdin is the current password and,
+    unless --new-password-file is given, the second line is the new one.
+    """
+    ids = cli.identities()
+    ids.private_key(fp)
+    if password_stdin and new_password_file is None:
+        old, new = passwords.from_stdin("password", "new password")
+    else:
+        old = passwords.get_password(password_file, password_stdin, "Current password")
+        new = (passwords.from_file(new_password_file, "new password") if new_password_file
+               else passwords.prompt("New password", confirm=True, what="new password"))
+    ids.change_password(fp, old, new)
+    cli.emit({"ok": True, "changed": True}, f"password changed for {fp}")

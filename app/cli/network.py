@@ -1,0 +1,154 @@
+"""``diwan contact``, ``diwan sync``, ``diwan gc`` and ``diwan lying-peers``: the node's network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..admin.contacts import ContactList, ContactOut
+from ..admin.sync import LyingList, StatusList
+from ..core.contacts import Contact, Contacts
+from ..core.errors import BadInput
+from ..core.gc import gc as collect
+from ..core.identities import Identities
+from ..core.keylookup import LyingPeers
+from ..core.sync import StatusStore, SyncStatus, sync_all
+from .base import Cli, main, pass_cli, table, when
+
+
+def _contact(cli: Cli, contact: Contact) -> dict[str, Any]:
+    status = StatusStore(cli.datadir()).get(contact.fingerprint)
+    return {**contact.to_dict(), "sync": status.to_dict()}
+
+
+def _short(fp: str | None) -> str:
+    return f"{fp[:16]}…" if fp else "-"
+
+
+def _following(ids: Identities, identity: str | None) -> str:
+    if identity:
+        return identity
+    own = ids.own_fingerprints()
+    if len(own) != 1:
+        raise BadInput("choose the own identity that follows this contact with --identity "
+                       f"(this node has {len(own)})", field="identity")
+    return own[0]
+
+
+@main.group()
+def contact() -> None:
+    """The address book: whose feeds this node pulls, from where, as which own identity."""
+
+
+@contact.command("list")
+@pass_cli
+def list_(cli: Cli) -> None:
+    """Every contact with its address, following identity and last sync."""
+    contacts = [_contact(cli, c) for c in Contacts(cli.datadir()).list()]
+    rows = [[c["fingerprint"], c["address"], _short(c["identity"]), c["sync"]["state"],
+             when(c["sync"]["last_success"])] for c in contacts]
+    human = table(["CONTACT", "ADDRESS", "AS", "SYNC", "LAST SUCCESS"], rows) if rows \
+        else ["no contacts yet; add one with 'diwan contact add FP ADDRESS'"]
+    cli.emit(ContactList().dump({"contacts": contacts}), human)
+
+
+@contact.command()
+@click.argument("fp")
+@pass_cli
+def show(cli: Cli, fp: str) -> None:
+    """One contact and its sync status."""
+    data = _contact(cli, Contacts(cli.datadir()).get(fp))
+    st = data["sync"]
+    cli.emit(ContactOut().dump(data), [
+        f"contact       {data['fingerprint']}", f"address       {data['address']}",
+        f"followed as   {data['identity']}", f"sync          {st['state']}",
+        f"last success  {when(st['last_success'])}", f"last error    {st['last_error'] or '-'}",
+        f"posts         {st['posts_received']} received, {st['rejected']} refused"])
+
+
+@contact.command()
+@click.argument("fp")
+@click.argument("address")
+@click.option("--identity", "-i", metavar="OWN_FP",
+              help="The own identity that follows FP (needed if the node has several).")
+@pass_cli
+def add(cli: Cli, fp: str, address: str, identity: str | None) -> None:
+    """Follow FP, whose node is at ADDRESS (http://host:port).
+
+    If FP's key is unknown it is fetched from ADDRESS by fingerprint; a node
+    that answers with another key is recorded as a lying peer.
+    """
+    dd = cli.datadir()
+    following = _following(Identities(dd), identity)
+    found, created, fetched = Contacts(dd).add(fp, address, following)
+    data = {**_contact(cli, found), "created": created, "key_fetched": fetched}
+    verb = "added" if created else "updated"
+    cli.emit(ContactOut().dump(data), f"{verb} contact {fp} at {found.address}"
+             + (" (key fetched)" if fetched else ""))
+
+
+@contact.command()
+@click.argument("fp")
+@pass_cli
+def remove(cli: Cli, fp: str) -> None:
+    """Stop following FP (its key and posts stay)."""
+    Contacts(cli.datadir()).remove(fp)
+    cli.emit({"ok": True, "changed": True}, f"removed contact {fp}")
+
+
+def _status_row(st: SyncStatus) -> list[str]:
+    outcome = st.skipped or (f"failed: {st.last_error}" if st.last_error else "ok")
+    return [st.fingerprint, str(st.posts_last_run), str(st.rejected_last_run), outcome]
+
+
+@main.command()
+@click.argument("fp", required=False)
+@click.option("--full", is_flag=True, help="Ask for the whole feed again, not only what is new.")
+@pass_cli
+def sync(cli: Cli, fp: str | None, full: bool) -> None:
+    """Pull new posts from every contact (or FP only) now, back-off or not.
+
+    Exits 1 if any contact failed (the table says why).
+    """
+    dd = cli.datadir()
+    only = [fp] if fp else None
+    total = 1 if fp else len(Contacts(dd).list())
+    err = click.get_text_stream("stderr")
+    with click.progressbar(length=total, label="syncing", file=err,
+                           item_show_func=lambda st: _short(st.fingerprint) if st else None
+                           ) as bar:
+        results = sync_all(dd, only=only, force=True, full=full,
+                           progress=lambda st: bar.update(1, st))
+    rows = [_status_row(st) for st in results]
+    human = table(["CONTACT", "NEW", "REFUSED", "RESULT"], rows) if rows else ["no contacts"]
+    cli.emit(StatusList().dump({"statuses": [st.to_dict() for st in results]}), human)
+    if any(st.last_error and not st.skipped for st in results):
+        raise click.exceptions.Exit(1)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@pass_cli
+def gc(cli: Cli, dry_run: bool) -> None:
+    """Delete other people's public keys unused for gc_unused_days days.
+
+    Never own identities, contacts, group members or the blocked.
+    """
+    dd = cli.datadir()
+    removed = collect(dd, dry_run=dry_run)
+    days = dd.settings["gc_unused_days"]
+    verb = "would delete" if dry_run else "deleted"
+    human = [f"{verb} {fp}.pub" for fp in removed] + [
+        f"{verb} {len(removed)} keys unused for {days} days"]
+    cli.emit({"dry_run": dry_run, "fingerprints": removed}, human)
+
+
+@main.command("lying-peers")
+@pass_cli
+def lying_peers(cli: Cli) -> None:
+    """Nodes that answered a key lookup with a wrong key (never asked again)."""
+    peers = LyingPeers(cli.datadir()).list()
+    rows = [[p["address"], when(p.get("when")), p.get("why", "")] for p in peers]
+    human = table(["ADDRESS", "SINCE", "WHY"], rows) if rows else ["no lying peers"]
+    cli.emit(LyingList().dump({"lying_peers": peers}), human)

@@ -1,0 +1,126 @@
+"""``diwan init`` and ``diwan up``: create a data directory and run the node in it.
+
+``up`` runs the repository's Procfile (admin, peer, scheduler) under honcho
+with the data directory as the working directory. It stays in front: SIGINT
+and SIGTERM go on to honcho, which stops the three processes; SIGHUP (the
+terminal went away) is passed on as SIGTERM so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+import app
+
+from ..core import config
+from ..core.datadir import DataDir
+from ..core.errors import NotFound
+from .base import Cli, main, pass_cli
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def repo_root() -> Path:
+    """The source checkout the ``app`` package runs from."""
+    return Path(app.__file__).resolve().parent.parent
+
+
+def procfile() -> Path:
+    path = repo_root() / "Procfile"
+    if not path.is_file():
+        raise NotFound(f"no Procfile at {path}: 'diwan up' runs the node from a source "
+                       "checkout (pip install -e .); on a server use the units in deploy/")
+    return path
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def describe(dd: DataDir) -> dict[str, Any]:
+    s = dd.settings
+    return {"data_dir": str(dd.root), "config": str(dd.root / config.CONFIG_FILE),
+            "token": str(dd.token_path), "admin_url": _url(s["admin_host"], s["admin_port"]),
+            "peer_url": _url(s["peer_host"], s["peer_port"])}
+
+
+def _lines(info: dict[str, Any]) -> list[str]:
+    return [f"data dir:    {info['data_dir']}", f"config:      {info['config']}",
+            f"admin token: {info['token']}", f"admin API:   {info['admin_url']}",
+            f"peer API:    {info['peer_url']}"]
+
+
+@main.command()
+@pass_cli
+def init(cli: Cli) -> None:
+    """Create the data directory (layout, diwan.toml, admin.token).
+
+    Only what is missing is created; an existing directory is left as it is.
+    """
+    dd = DataDir(cli.data_dir)
+    created = dd.initialise()
+    info = describe(dd) | {"created": created}
+    head = "initialised" if created else "already initialised (nothing changed)"
+    cli.emit(info, [head] + _lines(info))
+
+
+def node_env(root: Path) -> dict[str, str]:
+    """The environment of the node's processes: the venv first on PATH."""
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)  # not resolved: the venv's bin
+    env.update(DIWAN_ROOT=str(repo_root()), DIWAN_DATA_DIR=str(root),
+               PATH=os.pathsep.join(filter(None, [bin_dir, env.get("PATH")])))
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def supervise(cmd: list[str], *, env: dict[str, str], cwd: Path) -> int:
+    """Run ``cmd`` in front, passing stop signals on to it; return its exit status."""
+    child: list[subprocess.Popen[bytes]] = []
+    pending: list[int] = []
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        sig = signal.SIGTERM if signum == signal.SIGHUP else signum
+        if child:
+            child[0].send_signal(sig)
+        else:
+            pending.append(sig)
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
+    try:
+        child.append(subprocess.Popen(cmd, env=env, cwd=cwd))
+        for sig in pending:
+            child[0].send_signal(sig)
+        status = child[0].wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - status if status < 0 else status
+
+
+@main.command()
+@pass_cli
+@click.pass_context
+def up(ctx: click.Context, cli: Cli) -> None:
+    """Run admin, peer and scheduler in the foreground (Ctrl-C stops).
+
+    Initialises the data directory first if needed, prints the admin URL and
+    where the token is, then runs the Procfile with honcho.
+    """
+    dd = cli.datadir(create=True)
+    path = procfile()
+    info = describe(dd)
+    cli.emit(info, _lines(info) + [
+        f"Send 'Authorization: Bearer <token>' with the token from {info['token']}.",
+        "Starting admin, peer and scheduler (Ctrl-C stops them)."])
+    sys.stdout.flush()
+    cmd = [sys.executable, "-m", "honcho", "start", "-f", str(path), "-d", str(dd.root)]
+    ctx.exit(supervise(cmd, env=node_env(dd.root), cwd=dd.root))

@@ -1,0 +1,113 @@
+"""Composing posts from an own identity: the helpers scripts use instead of raw attribute keys.
+
+``compose`` turns the common shapes (text, a reply to a SHA, a message to
+fingerprints, a reshare of a stored post, profile fields, uploaded media) into
+attributes; ``publish`` signs them with the identity's key and stores the post
+through the one ingest path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import media, names, posts
+from .attributes import KEY_RE, type_of
+from .datadir import DataDir
+from .encoding import b64e
+from .errors import BadInput, NotFound
+from .identities import Identities
+from .ingest import IngestResult, Ingestor, post_path
+
+PROFILE_FIELDS = {"name": "PROFILENAME", "birthdate": "BIRTHDATE", "workplace": "WORKPLACE",
+                  "phone": "PHONE", "email": "EMAIL"}
+MEDIA_NAME_RE = KEY_RE
+_BYTE_TYPES = ("BIN", "PROFILEPICTURE")
+
+
+@dataclass
+class Draft:
+    """What an author wants to post, before it becomes attributes."""
+
+    attributes: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None
+    reply_to: str | None = None
+    to: Sequence[str] = ()
+    reshare: str | None = None
+    profile: Mapping[str, str] = field(default_factory=dict)
+    media: Sequence[tuple[str, bytes]] = ()  # (NAME or NAME_TYPE, bytes)
+    created: int | None = None
+
+
+def _put(attrs: dict[str, Any], key: str, value: Any) -> None:
+    if key in attrs and attrs[key] != value:
+        raise BadInput(f"{key} is given twice with different values", field="attributes")
+    attrs[key] = value
+
+
+def find_post(dd: DataDir, sha1: str) -> bytes:
+    """The raw bytes of a stored post by SHA-1, from the index (NotFound otherwise)."""
+    from .index import Index
+
+    entry = Index(dd).get(names.sha1(sha1))
+    if entry is None:
+        raise NotFound(f"no post {sha1} on this node", field="sha")
+    return post_path(dd, entry.author, entry.sha1).read_bytes()
+
+
+def _media_key(name: str, data: bytes) -> str:
+    """``NAME`` gets its type from the magic bytes (``BIN`` if unknown); ``NAME_TYPE`` is kept."""
+    name = name.upper()
+    if not MEDIA_NAME_RE.fullmatch(name):
+        raise BadInput(f"media name {name[:40]!r} must be like PHOTO or PHOTO_PNG", field="media")
+    if "_" in name and (type_of(name) in media.FORMATS or type_of(name) in _BYTE_TYPES):
+        return name
+    return f"{name}_{media.detect(data) or 'BIN'}"
+
+
+def _addressees(attrs: dict[str, Any], fps: Iterable[str]) -> None:
+    for i, fp in enumerate(dict.fromkeys(fps)):
+        _put(attrs, "TO_FINGERPRINT" if i == 0 else f"TO{i + 1}_FINGERPRINT",
+             names.fingerprint(fp, field="to"))
+
+
+def compose(dd: DataDir, author: str, draft: Draft, *, now: int | None = None) -> dict[str, Any]:
+    """The attributes of ``draft`` posted by ``author`` (validated later by ingest)."""
+    attrs = dict(draft.attributes)
+    if draft.text is not None:
+        _put(attrs, "TEXT", draft.text)
+    to = list(draft.to)
+    if draft.reply_to is not None:
+        parent = posts.decode_post(find_post(dd, draft.reply_to),
+                                   max_bytes=dd.settings["max_post_bytes"])
+        _put(attrs, "REPLY_POSTSHA", parent.sha1)
+        if parent.author != author:
+            to.insert(0, parent.author)
+        elif not to and parent.recipients:
+            to.extend(sorted(parent.recipients))
+    if draft.reshare is not None:
+        _put(attrs, "RESHARED_POST", find_post(dd, draft.reshare).decode("ascii"))
+    for field_name, value in draft.profile.items():
+        if field_name not in PROFILE_FIELDS:
+            raise BadInput(f"unknown profile field {field_name!r}", field="profile")
+        _put(attrs, PROFILE_FIELDS[field_name], value)
+    for name, data in draft.media:
+        _put(attrs, _media_key(name, data), b64e(data))
+    _addressees(attrs, to)
+    if "CREATED_TIME" not in attrs:
+        attrs["CREATED_TIME"] = draft.created if draft.created is not None else (
+            now if now is not None else int(time.time()))
+    return attrs
+
+
+def publish(dd: DataDir, author: str, password: str, draft: Draft) -> IngestResult:
+    """Sign ``draft`` with an own identity and store it; returns the ingest result."""
+    ids = Identities(dd)
+    names.fingerprint(author)
+    ids.private_key(author)  # 404/403 before the (slow) password check
+    attrs = compose(dd, author, draft)
+    seed = ids.open_seed(author, password)
+    raw = posts.build_post(seed, attrs)
+    return Ingestor(dd).ingest(raw, author=author)

@@ -1,0 +1,192 @@
+"""The address book: whose feeds this node pulls, from where, and as which own identity.
+
+``state/contacts.json`` maps a contact's fingerprint to its node addresses
+and the own identity that follows it::
+
+    {"<contact FP>": {"addresses": ["http://host:8889"], "identity": "<own FP>",
+                      "added": 1700000000.0}}
+
+Only one address is accepted today; the list leaves room for more. A contact
+is only ever asked as the identity that follows it, so the requests the node
+sends never link a user's separate identities.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from . import names
+from .datadir import DataDir
+from .errors import BadInput, Conflict, CorruptFile, NotFound
+from .identities import Identities
+from .statefile import StateFile
+
+if TYPE_CHECKING:
+    import requests
+
+MAX_ADDRESS_CHARS = 300
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_LABEL_RE = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+@dataclass(frozen=True)
+class Contact:
+    fingerprint: str
+    addresses: tuple[str, ...]
+    identity: str
+    added: float
+
+    @property
+    def address(self) -> str:
+        return self.addresses[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "address": self.address,
+                "addresses": list(self.addresses), "identity": self.identity,
+                "added": self.added}
+
+
+def _host(hostname: str) -> str:
+    try:
+        ip = ipaddress.ip_address(hostname)
+    except ValueError:
+        labels = hostname.rstrip(".").split(".")
+        if len(hostname) > 253 or not all(_LABEL_RE.fullmatch(x) for x in labels):
+            raise BadInput("the address has no valid host name", field="address") from None
+        return ".".join(labels)
+    return f"[{ip.compressed}]" if ip.version == 6 else ip.compressed
+
+
+def normalise_address(value: object) -> str:
+    """Check a node address and return it as ``scheme://host:port``.
+
+    Only ``http``/``https``, a host name or IP address and a port (the scheme's
+    default if left out); no user name or password, path, query or fragment.
+    """
+    if not isinstance(value, str) or not value or len(value) > MAX_ADDRESS_CHARS:
+        raise BadInput(f"an address is 1-{MAX_ADDRESS_CHARS} characters", field="address")
+    if not value.isascii() or any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise BadInput("an address has no spaces or control characters", field="address")
+    parts = urlsplit(value.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise BadInput("an address starts with http:// or https://", field="address")
+    if "@" in parts.netloc:
+        raise BadInput("an address carries no user name or password", field="address")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise BadInput("an address has no path, query or fragment: http://host:port",
+                       field="address")
+    try:
+        port = parts.port
+        port = DEFAULT_PORTS[scheme] if port is None else port
+    except ValueError:
+        raise BadInput("the address's port must be a number from 1 to 65535",
+                       field="address") from None
+    if not parts.hostname or port < 1:
+        raise BadInput("an address names a host and a port: http://host:port", field="address")
+    return f"{scheme}://{_host(parts.hostname)}:{port}"
+
+
+def _entry(fp: str, raw: Any) -> Contact:
+    try:
+        addresses = tuple(normalise_address(a) for a in raw["addresses"])
+        identity = names.fingerprint(raw["identity"])
+        if not addresses:
+            raise ValueError("no address")
+        return Contact(names.fingerprint(fp), addresses, identity, float(raw.get("added", 0)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptFile(f"state/contacts.json: bad entry for {fp[:64]!r}: {exc}") from None
+
+
+class Contacts:
+    """The address book of one data directory."""
+
+    def __init__(self, dd: DataDir) -> None:
+        self.dd = dd
+        self.file = StateFile(dd, "contacts")
+
+    def list(self) -> list[Contact]:
+        return [_entry(fp, raw) for fp, raw in sorted(self.file.read().items())]
+
+    def fingerprints(self) -> set[str]:
+        return set(self.file.read())
+
+    def get(self, fp: str) -> Contact:
+        names.fingerprint(fp)
+        raw = self.file.read().get(fp)
+        if raw is None:
+            raise NotFound(f"{fp} is not a contact", field="fingerprint")
+        return _entry(fp, raw)
+
+    def find(self, fp: str) -> Contact | None:
+        try:
+            return self.get(fp)
+        except NotFound:
+            return None
+
+    def addresses(self) -> list[str]:
+        """Every contact address, each once (for key lookups)."""
+        seen: dict[str, None] = {}
+        for contact in self.list():
+            seen.update(dict.fromkeys(contact.addresses))
+        return list(seen)
+
+    def check_new(self, fp: str, identity: str) -> None:
+        """Refuse a contact that cannot be one: own, blocked, or followed by a non-own identity."""
+        names.fingerprint(fp)
+        names.fingerprint(identity, field="identity")
+        ids = Identities(self.dd)
+        if not ids.is_own(identity):
+            if ids.exists(identity):
+                raise BadInput(f"{identity} is not one of this node's own identities",
+                               field="identity")
+            raise NotFound(f"no own identity {identity}", field="identity")
+        if ids.is_own(fp):
+            raise Conflict("an own identity cannot be a contact", field="fingerprint")
+        if ids.is_blocked(fp):
+            raise Conflict(f"{fp} is blocked; unblock it first", field="fingerprint")
+
+    def put(self, fp: str, address: str, identity: str) -> tuple[Contact, bool]:
+        """Add or replace a contact; return it and whether it is new.
+
+        The caller has checked it with :meth:`check_new` and made sure its key
+        is known (see :func:`app.core.keylookup.fetch_key`).
+        """
+        names.fingerprint(fp)
+        names.fingerprint(identity, field="identity")
+        addresses = [normalise_address(address)]
+        with self.file.update() as data:
+            old = data.get(fp)
+            added = old.get("added", time.time()) if isinstance(old, dict) else time.time()
+            data[fp] = {"addresses": addresses, "identity": identity, "added": added}
+        return _entry(fp, data[fp]), old is None
+
+    def add(self, fp: str, address: str, identity: str, *,
+            session: requests.Session | None = None) -> tuple[Contact, bool, bool]:
+        """Check, fetch the contact's key from ``address`` if unknown, then store the contact.
+
+        Returns the contact, whether it is new and whether its key was fetched.
+        A node that answers with the wrong key raises :class:`LyingPeer` (and is
+        recorded); nothing is stored then.
+        """
+        from .keylookup import fetch_key  # keylookup reads the address book: import late
+
+        self.check_new(fp, identity)
+        address = normalise_address(address)
+        fetched = False
+        if not Identities(self.dd).exists(fp):
+            fetch_key(self.dd, fp, [address], session=session)
+            fetched = True
+        contact, created = self.put(fp, address, identity)
+        return contact, created, fetched
+
+    def remove(self, fp: str) -> None:
+        names.fingerprint(fp)
+        with self.file.update() as data:
+            if data.pop(fp, None) is None:
+                raise NotFound(f"{fp} is not a contact", field="fingerprint")

@@ -1,0 +1,599 @@
+"""The post index: a SQLite cache of post metadata at ``state/index.sqlite3``.
+
+The post files (``posts/<FP>/<SHA1>``) are the truth; this database only
+makes listing fast and can be thrown away at any time (:meth:`Index.rebuild`).
+Several processes (gunicorn workers, the scheduler, the CLI) open it at once:
+WAL mode, a busy timeout, short ``BEGIN IMMEDIATE`` write transactions.
+
+It repairs itself when files are added or removed behind its back:
+:meth:`Index.reconcile` keeps each author directory's ``mtime_ns`` and rescans
+only directories whose mtime changed (at most once per
+``reconcile_interval_ms`` per process), verifying new files before indexing
+them; rows returned by a query whose file has vanished are dropped on the spot.
+
+Listing is keyset pagination over ``(created, sha)`` indexes, newest first;
+filters by author or kind merge one index range per author/kind, so a page
+costs O(limit) rows whatever the number of posts stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from . import names
+from .datadir import DataDir
+from .encoding import b64d, b64e
+from .errors import BadInput
+from .fsio import file_lock, is_temp_name
+
+if TYPE_CHECKING:
+    from .posts import Post
+
+SCHEMA_VERSION = 1
+DB_NAME = "index.sqlite3"
+KINDS = ("post", "comment", "message", "profile")
+KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+RACY_NS = 2_000_000_000  # a directory changed this recently may change again in the same tick
+_PER_DIR_BATCH = 2000
+
+SCHEMA = """
+CREATE TABLE fps(id INTEGER PRIMARY KEY, fp TEXT NOT NULL UNIQUE);
+CREATE TABLE posts(id INTEGER PRIMARY KEY, sha BLOB NOT NULL UNIQUE, author INTEGER NOT NULL,
+  created INTEGER NOT NULL, kind INTEGER NOT NULL, public INTEGER NOT NULL,
+  reaction INTEGER NOT NULL, reshare INTEGER NOT NULL, conv BLOB);
+CREATE INDEX posts_time ON posts(created, sha);
+CREATE INDEX posts_author ON posts(author, created, sha);
+CREATE INDEX posts_kind ON posts(kind, created, sha);
+CREATE INDEX posts_author_kind ON posts(author, kind, created, sha);
+CREATE INDEX posts_conv ON posts(conv, created, sha) WHERE conv IS NOT NULL;
+CREATE TABLE recipients(fp INTEGER NOT NULL, post INTEGER NOT NULL,
+  PRIMARY KEY(fp, post)) WITHOUT ROWID;
+CREATE INDEX recipients_post ON recipients(post);
+CREATE TABLE replies(parent BLOB NOT NULL, post INTEGER NOT NULL,
+  PRIMARY KEY(parent, post)) WITHOUT ROWID;
+CREATE INDEX replies_post ON replies(post);
+CREATE TABLE convs(id BLOB PRIMARY KEY, members TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE conv_members(fp INTEGER NOT NULL, conv BLOB NOT NULL,
+  PRIMARY KEY(fp, conv)) WITHOUT ROWID;
+CREATE TABLE dirs(fp TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+"""
+_CONTENT_TABLES = ("posts", "recipients", "replies", "convs", "conv_members", "dirs", "meta")
+COLUMNS = "p.created, p.sha, p.id, p.author, p.kind, p.public, p.reaction, p.reshare"
+
+Scope = tuple[str, tuple[str, ...], tuple[Any, ...]]
+_CURSOR_RE = re.compile(r"(-?[0-9]{1,19}):([0-9a-f]{40})")
+_throttle: dict[str, float] = {}
+_throttle_lock = threading.Lock()
+
+
+class PostLike(Protocol):
+    """What the index needs of a post (``app.core.posts.Post`` has all of it)."""
+
+    sha1: str
+    author: str
+
+    @property
+    def created(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def recipients(self) -> frozenset[str]: ...
+    @property
+    def replies_to(self) -> tuple[str, ...]: ...
+    @property
+    def is_reaction(self) -> bool: ...
+    @property
+    def reshared(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One indexed post, as listings return it (no content: read the file for that)."""
+
+    sha1: str
+    author: str
+    created: int
+    kind: str
+    public: bool
+    is_reaction: bool
+    reshare: bool
+
+    @property
+    def cursor(self) -> str:
+        return encode_cursor(self.created, self.sha1)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Entry]
+    next_cursor: str | None
+
+
+@dataclass
+class ReconcileReport:
+    dirs_scanned: int = 0
+    added: int = 0
+    removed: int = 0
+    invalid: int = 0
+
+
+def encode_cursor(created: int, sha1: str) -> str:
+    """An opaque page cursor for the position ``(created, sha1)``."""
+    return b64e(f"{created}:{sha1}".encode("ascii"))
+
+
+def decode_cursor(cursor: str) -> tuple[int, bytes]:
+    """``(created, sha bytes)`` from :func:`encode_cursor`; BadInput(field="cursor") else."""
+    try:
+        text = b64d(cursor, what="cursor").decode("ascii")
+    except (BadInput, UnicodeDecodeError):
+        text = ""
+    match = _CURSOR_RE.fullmatch(text)
+    if match is None:
+        raise BadInput("cursor is not one this node gave out", field="cursor")
+    return int(match[1]), bytes.fromhex(match[2])
+
+
+def conversation_id(participants: Iterable[str]) -> str:
+    """Stable id of a participant set: 32 hex of SHA-256 over the sorted fingerprints."""
+    joined = ",".join(sorted(set(participants)))
+    return hashlib.sha256(joined.encode("ascii")).hexdigest()[:32]
+
+
+class Index:
+    """The post index of one data directory (thread-safe: one connection per thread)."""
+
+    def __init__(self, dd: DataDir, *, auto_reconcile: bool = True) -> None:
+        self.dd = dd
+        self.path = dd.state / DB_NAME
+        self.auto_reconcile = auto_reconcile
+        self._local = threading.local()
+        self._fp_cache: dict[int, str] = {}
+        self._id_cache: dict[str, int] = {}
+
+    # connection -----------------------------------------------------------------
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened, and the schema checked, on first use)."""
+        c: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if c is None or getattr(self._local, "pid", None) != os.getpid():
+            c = self._open()
+            self._local.conn, self._local.pid = c, os.getpid()
+        return c
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        timeout = float(self.dd.settings["index_busy_timeout"])
+        c = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
+                            check_same_thread=False)
+        c.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        if c.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            c.execute("PRAGMA journal_mode=WAL")
+        c.execute("PRAGMA synchronous=NORMAL")
+        if c.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            self._create_schema(c)
+        return c
+
+    def _create_schema(self, c: sqlite3.Connection) -> None:
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            if c.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                for (kind, name) in c.execute(
+                        "SELECT type, name FROM sqlite_master WHERE type IN ('table')"
+                        " AND name NOT LIKE 'sqlite_%'").fetchall():
+                    c.execute(f'DROP {kind} IF EXISTS "{name}"')
+                for stmt in SCHEMA.split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+                c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        c = self.conn()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield c
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
+    def close(self) -> None:
+        c = getattr(self._local, "conn", None)
+        if c is not None:
+            c.close()
+            self._local.conn = None
+
+    # fingerprint ids ----------------------------------------------------------------
+    def _fp_id(self, c: sqlite3.Connection, fp: str) -> int:
+        got = self._id_cache.get(fp)
+        if got is None:
+            c.execute("INSERT OR IGNORE INTO fps(fp) VALUES (?)", (fp,))
+            got = c.execute("SELECT id FROM fps WHERE fp=?", (fp,)).fetchone()[0]
+            self._remember(fp, got)
+        return got
+
+    def fp_id(self, fp: str) -> int | None:
+        """The id of ``fp`` if the index has seen it, else None."""
+        got = self._id_cache.get(fp)
+        if got is None:
+            row = self.conn().execute("SELECT id FROM fps WHERE fp=?", (fp,)).fetchone()
+            if row is None:
+                return None
+            got = row[0]
+            self._remember(fp, got)
+        return got
+
+    def fp_of(self, fp_id: int) -> str:
+        got = self._fp_cache.get(fp_id)
+        if got is None:
+            got = self.conn().execute("SELECT fp FROM fps WHERE id=?", (fp_id,)).fetchone()[0]
+            self._remember(got, fp_id)
+        return got
+
+    def _remember(self, fp: str, fp_id: int) -> None:
+        self._id_cache[fp] = fp_id
+        self._fp_cache[fp_id] = fp
+
+    def entry(self, row: Sequence[Any]) -> Entry:
+        """An :class:`Entry` from a row selected with :data:`COLUMNS`."""
+        return Entry(row[1].hex(), self.fp_of(row[3]), row[0], KINDS[row[4]], bool(row[5]),
+                     bool(row[6]), bool(row[7]))
+
+    # writing ---------------------------------------------------------------------------
+    def add_many(self, posts: Iterable[PostLike]) -> int:
+        """Index posts (already durable on disk); returns how many were new."""
+        added = 0
+        with self._write() as c:
+            for post in posts:
+                added += self._insert(c, post)
+        return added
+
+    def _insert(self, c: sqlite3.Connection, post: PostLike) -> int:
+        kind = post.kind
+        conv = None
+        if kind == "message":
+            conv = bytes.fromhex(conversation_id({post.author, *post.recipients}))
+        cur = c.execute(
+            "INSERT OR IGNORE INTO posts(sha, author, created, kind, public, reaction, reshare,"
+            " conv) VALUES (?,?,?,?,?,?,?,?)",
+            (bytes.fromhex(post.sha1), self._fp_id(c, post.author), post.created,
+             KIND_CODE[kind], not post.recipients, post.is_reaction,
+             post.reshared is not None, conv))
+        if cur.rowcount == 0:
+            return 0
+        post_id = cur.lastrowid
+        for fp in post.recipients:
+            c.execute("INSERT OR IGNORE INTO recipients(fp, post) VALUES (?,?)",
+                      (self._fp_id(c, fp), post_id))
+        for parent in post.replies_to:
+            c.execute("INSERT OR IGNORE INTO replies(parent, post) VALUES (?,?)",
+                      (bytes.fromhex(parent), post_id))
+        if conv is not None:
+            self._insert_conv(c, conv, {post.author, *post.recipients})
+        return 1
+
+    def _insert_conv(self, c: sqlite3.Connection, conv: bytes, members: set[str]) -> None:
+        cur = c.execute("INSERT OR IGNORE INTO convs(id, members) VALUES (?,?)",
+                        (conv, ",".join(sorted(members))))
+        if cur.rowcount:
+            c.executemany("INSERT OR IGNORE INTO conv_members(fp, conv) VALUES (?,?)",
+                          [(self._fp_id(c, fp), conv) for fp in members])
+
+    def remove(self, sha1: str) -> bool:
+        """Forget one post (its file is the caller's business); True if it was indexed."""
+        with self._write() as c:
+            return self._delete(c, [bytes.fromhex(names.sha1(sha1))]) > 0
+
+    def _delete(self, c: sqlite3.Connection, shas: Iterable[bytes]) -> int:
+        n = 0
+        for sha in shas:
+            row = c.execute("DELETE FROM posts WHERE sha=? RETURNING id", (sha,)).fetchone()
+            if row is not None:
+                c.execute("DELETE FROM recipients WHERE post=?", (row[0],))
+                c.execute("DELETE FROM replies WHERE post=?", (row[0],))
+                n += 1
+        return n
+
+    def _drop_vanished(self, entries: Iterable[Entry]) -> None:
+        with self._write() as c:
+            self._delete(c, [bytes.fromhex(e.sha1) for e in entries])
+
+    def file_of(self, entry: Entry) -> Path:
+        return self.dd.posts / entry.author / entry.sha1
+
+    def present(self, entries: list[Entry]) -> list[Entry]:
+        """The entries whose file still exists; the others are dropped from the index."""
+        present, gone = [], []
+        for e in entries:
+            (present if os.path.exists(self.file_of(e)) else gone).append(e)
+        if gone:
+            self._drop_vanished(gone)
+        return present
+
+    # reading ---------------------------------------------------------------------------
+    def get(self, sha1: str) -> Entry | None:
+        """The indexed entry of ``sha1`` (None if unknown or its file vanished)."""
+        self.maybe_reconcile()
+        row = self.conn().execute(f"SELECT {COLUMNS} FROM posts p WHERE p.sha=?",
+                                  (bytes.fromhex(names.sha1(sha1)),)).fetchone()
+        if row is None:
+            return None
+        found = self.present([self.entry(row)])
+        return found[0] if found else None
+
+    def check_limit(self, limit: int) -> int:
+        top = self.dd.settings["max_page_size"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= top:
+            raise BadInput(f"limit must be between 1 and {top}", field="limit")
+        return limit
+
+    def blocked(self) -> list[str]:
+        """Fingerprints in ``identities/blocked/``."""
+        try:
+            found = os.scandir(self.dd.identities / names.BLOCKED)
+        except FileNotFoundError:
+            return []
+        with found:
+            return [e.name[:-4] for e in found if e.name.endswith(".pub")
+                    and names.FINGERPRINT_RE.fullmatch(e.name[:-4])]
+
+    def page(self, *, authors: Iterable[str] | None = None, kinds: Iterable[str] | None = None,
+             limit: int, cursor: str | None = None, exclude_blocked: bool = True) -> Page:
+        """Newest first; ``cursor`` (from the previous page) continues strictly after it."""
+        self.check_limit(limit)
+        after = decode_cursor(cursor) if cursor is not None else None
+        kind_codes = _kind_codes(kinds)
+        blocked = set(self.blocked()) if exclude_blocked else set()
+        self.maybe_reconcile()
+        if authors is not None:
+            wanted = {names.fingerprint(a, field="authors") for a in authors} - blocked
+            ids = [i for i in (self.fp_id(a) for a in sorted(wanted)) if i is not None]
+            scopes = [("posts_author_kind", ("author", "kind"), (i, k))
+                      for i in ids for k in kind_codes] if kind_codes is not None else [
+                ("posts_author", ("author",), (i,)) for i in ids]
+            not_in: list[int] = []
+        else:
+            not_in = [i for i in (self.fp_id(b) for b in sorted(blocked)) if i is not None]
+            scopes = [("posts_kind", ("kind",), (k,)) for k in kind_codes] \
+                if kind_codes is not None else [("posts_time", (), ())]
+        return self.newest(scopes, not_in, limit, after)
+
+    def newest(self, scopes: list[Scope], not_in: list[int], limit: int,
+               after: tuple[int, bytes] | None) -> Page:
+        """Merge index ranges (index name, equality columns, values) newest first."""
+        items: list[Entry] = []
+        while True:
+            need = limit + 1 - len(items)
+            rows = self._merge_desc(scopes, not_in, need, after)
+            present = self.present(rows)
+            items.extend(present)
+            if len(present) == len(rows) or len(rows) < need:
+                break
+            after = (rows[-1].created, bytes.fromhex(rows[-1].sha1))
+        more = len(items) > limit
+        items = items[:limit]
+        return Page(items, items[-1].cursor if more else None)
+
+    def _merge_desc(self, scopes: list[Scope], not_in: list[int], need: int,
+                    after: tuple[int, bytes] | None) -> list[Entry]:
+        c = self.conn()
+        cursors = []
+        for index_name, cols, values in scopes:
+            where = [f"p.{col}=?" for col in cols]
+            params: list[Any] = list(values)
+            if after is not None:
+                where.append("(p.created, p.sha) < (?, ?)")
+                params += after
+            if not_in:
+                where.append(f"p.author NOT IN ({','.join('?' * len(not_in))})")
+                params += not_in
+            sql = (f"SELECT {COLUMNS} FROM posts p INDEXED BY {index_name}"
+                   f"{' WHERE ' + ' AND '.join(where) if where else ''}"
+                   " ORDER BY p.created DESC, p.sha DESC LIMIT ?")
+            cursors.append(c.execute(sql, (*params, need)))
+        try:
+            merged = heapq.merge(*cursors, key=lambda r: (r[0], r[1]), reverse=True)
+            return [self.entry(r) for r in itertools.islice(merged, need)]
+        finally:
+            for cur in cursors:
+                cur.close()
+
+    def feed_page(self, owner: str, viewer: str, *, after_time: int, after_sha: str | None,
+                  limit: int, comment_viewers: frozenset[str] = frozenset()
+                  ) -> tuple[list[str], bool]:
+        """Posts by ``owner`` that ``viewer`` may receive, oldest first, strictly after
+        ``(after_time, after_sha or "")``; returns (sha1s, more)."""
+        self.check_limit(limit)
+        names.fingerprint(owner, field="owner")
+        names.fingerprint(viewer, field="viewer")
+        after = (int(after_time), b"" if after_sha is None else bytes.fromhex(names.sha1(
+            after_sha, field="after_sha")))
+        self.maybe_reconcile()
+        owner_id = self.fp_id(owner)
+        if owner_id is None:
+            return [], False
+        viewer_id = self.fp_id(viewer) or -1
+        sql = (f"SELECT {COLUMNS} FROM posts p INDEXED BY posts_author WHERE p.author=?"
+               " AND (p.created, p.sha) > (?, ?) AND (p.public OR (p.kind=1 AND ?)"
+               " OR EXISTS (SELECT 1 FROM recipients r WHERE r.fp=? AND r.post=p.id))"
+               " ORDER BY p.created, p.sha LIMIT ?")
+        shares = viewer in comment_viewers
+        items: list[Entry] = []
+        while True:
+            need = limit + 1 - len(items)
+            rows = [self.entry(r) for r in self.conn().execute(
+                sql, (owner_id, *after, shares, viewer_id, need))]
+            present = self.present(rows)
+            items.extend(present)
+            if len(present) == len(rows) or len(rows) < need:
+                break
+            after = (rows[-1].created, bytes.fromhex(rows[-1].sha1))
+        return [e.sha1 for e in items[:limit]], len(items) > limit
+
+    def newest_time(self, author: str) -> int | None:
+        """The newest CREATED_TIME indexed for ``author`` (None if no post)."""
+        self.maybe_reconcile()
+        author_id = self.fp_id(names.fingerprint(author))
+        if author_id is None:
+            return None
+        row = self.conn().execute("SELECT max(created) FROM posts WHERE author=?",
+                                  (author_id,)).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def count(self) -> int:
+        """Number of indexed posts (for tools and tests; not an API count)."""
+        return int(self.conn().execute("SELECT count(*) FROM posts").fetchone()[0])
+
+    # repair ----------------------------------------------------------------------------
+    def maybe_reconcile(self) -> None:
+        if self.auto_reconcile:
+            self.reconcile()
+
+    def reconcile(self, *, force: bool = False) -> ReconcileReport | None:
+        """Bring the index in line with changed post directories (throttled unless force).
+
+        Returns None when skipped by the throttle.
+        """
+        key = str(self.path)
+        interval = self.dd.settings["reconcile_interval_ms"] / 1000
+        now = time.monotonic()
+        with _throttle_lock:
+            if not force and now - _throttle.get(key, float("-inf")) < interval:
+                return None
+            _throttle[key] = now
+        with file_lock(self.dd.locks / "index-reconcile.lock"):
+            return self._reconcile()
+
+    def _reconcile(self) -> ReconcileReport:
+        report = ReconcileReport()
+        c = self.conn()
+        known = dict(c.execute("SELECT fp, mtime_ns FROM dirs").fetchall())
+        try:
+            top = os.stat(self.dd.posts).st_mtime_ns
+        except FileNotFoundError:
+            top = 0
+        row = c.execute("SELECT value FROM meta WHERE key='posts_mtime'").fetchone()
+        authors = known.keys() if row is not None and row[0] == top else self._author_dirs()
+        base, changed = os.fspath(self.dd.posts) + os.sep, []
+        for fp in authors | known.keys():
+            try:
+                mtime: int | None = os.stat(base + fp).st_mtime_ns
+            except OSError:
+                mtime = None
+            if mtime != known.get(fp):
+                changed.append((fp, mtime))
+        for fp, mtime in sorted(changed):
+            if mtime is None:
+                report.removed += self._forget_author(fp)
+            else:
+                self._rescan(fp, mtime, report)
+        if row is None or row[0] != _settled(top):
+            with self._write() as w:
+                w.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('posts_mtime', ?)",
+                          (_settled(top),))
+        return report
+
+    def _author_dirs(self) -> set[str]:
+        try:
+            entries = os.scandir(self.dd.posts)
+        except FileNotFoundError:
+            return set()
+        with entries:
+            return {e.name for e in entries if not is_temp_name(e.name)
+                    and names.FINGERPRINT_RE.fullmatch(e.name) and e.is_dir()}
+
+    def _forget_author(self, fp: str) -> int:
+        """Drop every row of an author whose directory is gone; returns posts dropped."""
+        author_id = self.fp_id(fp)
+        with self._write() as c:
+            n = 0
+            if author_id is not None:
+                n = self._delete(c, [r[0] for r in c.execute(
+                    "SELECT sha FROM posts WHERE author=?", (author_id,)).fetchall()])
+            c.execute("DELETE FROM dirs WHERE fp=?", (fp,))
+        return n
+
+    def _rescan(self, fp: str, mtime: int, report: ReconcileReport) -> None:
+        """Diff one author directory (listed after ``mtime`` was read) against its rows."""
+        report.dirs_scanned += 1
+        folder = self.dd.posts / fp
+        with os.scandir(folder) as entries:
+            on_disk = {e.name for e in entries if not is_temp_name(e.name)
+                       and names.SHA1_RE.fullmatch(e.name)}
+        author_id = self.fp_id(fp)
+        indexed = set() if author_id is None else {r[0].hex() for r in self.conn().execute(
+            "SELECT sha FROM posts WHERE author=?", (author_id,))}
+        new = sorted(on_disk - indexed)
+        for start in range(0, len(new), _PER_DIR_BATCH):
+            self._add_verified(folder, new[start:start + _PER_DIR_BATCH], report)
+        gone = [bytes.fromhex(s) for s in indexed - on_disk if not (folder / s).exists()]
+        with self._write() as c:
+            report.removed += self._delete(c, gone)
+            c.execute("INSERT OR REPLACE INTO dirs(fp, mtime_ns) VALUES (?,?)",
+                      (fp, _settled(mtime)))
+
+    def _add_verified(self, folder: Path, sha1s: list[str], report: ReconcileReport) -> None:
+        """Verify files found on disk (as ingest would) and index the valid ones."""
+        from .ingest import verify_file  # ingest imports this module
+
+        posts = []
+        for sha1 in sha1s:
+            post = verify_file(self.dd, folder / sha1)
+            if post is None or post.sha1 != sha1 or post.author != folder.name:
+                report.invalid += 1
+            else:
+                posts.append(post)
+        report.added += self.add_many(posts)
+
+    def rebuild(self) -> int:
+        """Recreate the index from the post files (verifying each); returns posts indexed."""
+        with file_lock(self.dd.locks / "index-reconcile.lock"):
+            try:
+                self._clear()
+            except sqlite3.DatabaseError:  # not a database any more: start afresh
+                self.close()
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+                self._local = threading.local()
+                self._fp_cache.clear()
+                self._id_cache.clear()
+            self._reconcile()
+        return self.count()
+
+    def _clear(self) -> None:
+        with self._write() as c:
+            for table in _CONTENT_TABLES:
+                c.execute(f"DELETE FROM {table}")
+
+
+def _settled(mtime_ns: int) -> int:
+    """``mtime_ns``, or 0 (= rescan next time) if it is too recent to trust."""
+    return 0 if time.time_ns() - mtime_ns < RACY_NS else mtime_ns
+
+
+def _kind_codes(kinds: Iterable[str] | None) -> list[int] | None:
+    if kinds is None:
+        return None
+    codes = set()
+    for k in kinds:
+        if k not in KIND_CODE:
+            raise BadInput(f"kind must be one of {', '.join(KINDS)}", field="kinds")
+        codes.add(KIND_CODE[k])
+    return sorted(codes)

@@ -1,0 +1,374 @@
+"""Ingest: the one way a post enters the data directory, for local posting and sync alike.
+
+Every post is verified in a fixed order, one :class:`BadPost` reason per step
+(``errors.Reason``; normative in ``docs/protocol.md``):
+
+1. size cap (``max_post_bytes``)          too_large
+2. structure: P1.FP.SIG, ASCII, base64url malformed, bad_base64
+3. FP is the expected author, with a key  wrong_author, unknown_author
+4. signature of P1 by FP                  bad_signature
+5. the name is the SHA-1 of the file      wrong_name
+6. JSON object, key names, CREATED_TIME   bad_json, bad_key, no_created_time, future_time
+7. typed attribute values (reshares       bad_attribute, bad_media, bad_reshare, too_deep
+   verified recursively by this pipeline)
+8. policy: the author is not blocked      blocked
+
+A rejected post writes nothing under ``posts/``. An accepted one is written
+once, content-addressed (``posts/<FP>/<SHA1>``, never overwritten, mtime set
+to CREATED_TIME before it becomes visible), durable before the call returns,
+then indexed. Several processes may ingest into one directory at once: a file
+appears by an atomic link that fails harmlessly if it already exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import crypto, names
+from .attributes import Context, check_values
+from .datadir import DataDir
+from .errors import BadKeyDocument, BadPost, DiwanError, NotFound, Reason
+from .fsio import BatchWriter, fsync_dir, make_private_dir, write_atomic
+from .identities import Identities
+from .posts import CREATED, Post, make_post, parse_payload, split_post
+
+log = logging.getLogger("diwan.ingest")
+
+KeyLookup = Callable[[str], bytes | None]
+_KEY_CACHE_SIZE = 4096
+
+
+class PostIndex(Protocol):
+    def add_many(self, posts: Iterable[Post]) -> int: ...
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    sha1: str
+    author: str
+    created: int
+    new: bool  # False when the post was already stored (a no-op)
+    post: Post
+
+
+@dataclass
+class BatchResult:
+    accepted: list[IngestResult] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (position, reason)
+
+
+def post_path(dd: DataDir, author: str, sha1: str) -> Path:
+    """``<data>/posts/<FP>/<SHA1>`` (both names checked against their patterns)."""
+    return dd.posts / names.fingerprint(author, field="author") / names.sha1(sha1)
+
+
+@dataclass
+class _Session:
+    """State of one ingest call: the time, blocked answers, keys to touch afterwards."""
+
+    now: int
+    blocked: dict[str, bool] = field(default_factory=dict)
+    pending: set[str] = field(default_factory=set)  # keys used by the post being verified
+    used: set[str] = field(default_factory=set)     # keys used by accepted posts
+
+
+class Ingestor:
+    """Verify and store posts for one data directory.
+
+    ``index``: where stored posts are indexed; None constructs
+    ``app.core.index.Index(dd)`` when first needed (skipped if that module is
+    absent). ``key_lookup(fp)`` is asked for the ``.pub`` document of an
+    author this node has no key for (a reshared post's author, say); what it
+    returns is imported only if it matches ``fp``. ``now``: unix seconds, or a
+    function returning them (default ``time.time``), for the future-time check.
+    """
+
+    def __init__(self, dd: DataDir, *, index: PostIndex | None = None,
+                 key_lookup: KeyLookup | None = None,
+                 now: int | Callable[[], float] | None = None) -> None:
+        self.dd = dd
+        self.identities = Identities(dd)
+        self.key_lookup = key_lookup
+        self._index = index
+        self._index_tried = index is not None
+        self._now = now
+        s = dd.settings
+        self.max_bytes: int = s["max_post_bytes"]
+        self.max_skew: int = s["max_time_skew"]
+        self.max_depth: int = s["max_reshare_depth"]
+        self.max_url: int = s["max_url_length"]
+        # fp -> raw Ed25519 key. Safe to keep: a fingerprint is the hash of its key.
+        self._keys: dict[str, bytes] = {}
+
+    # public ------------------------------------------------------------------------
+    def verify(self, raw: bytes, *, author: str | None = None, name: str | None = None,
+               check_blocked: bool = True) -> Post:
+        """Every check of ingest without storing anything; :class:`BadPost` if invalid."""
+        return self._verify_top(bytes(raw), author, name, self._session(), check_blocked)
+
+    def ingest(self, raw: bytes, *, author: str | None = None,
+               name: str | None = None) -> IngestResult:
+        """Verify one post and store it durably; ``new`` is False if it was already here."""
+        session = self._session()
+        post = self._verify_top(bytes(raw), author, name, session, True)
+        path = self.dd.posts / post.author / post.sha1
+        self._ensure_dir(path.parent)
+        new = write_atomic(path, post.raw, mtime=post.created, exclusive=True)
+        self._finish(session, [post])
+        return IngestResult(post.sha1, post.author, post.created, new, post)
+
+    def ingest_many(self, raws: Sequence[bytes], *, author: str | None = None) -> BatchResult:
+        """Verify every post, store the valid ones with one flush, index them.
+
+        Rejections do not stop the batch; they are reported by position. All
+        accepted posts are on disk before this returns.
+        """
+        session = self._session()
+        result = BatchResult()
+        posts: list[Post] = []
+        stager = _Stager(self.dd.posts)
+        try:
+            for i, raw in enumerate(raws):
+                try:
+                    post = self._verify_top(bytes(raw), author, None, session, True)
+                except BadPost as exc:
+                    result.rejected.append((i, exc.reason))
+                    continue
+                posts.append(post)
+                stager.put(post)
+            written = stager.commit()
+        except BaseException:
+            stager.abort()
+            raise
+        seen: set[str] = set()
+        for post in posts:
+            new = post.sha1 in written and post.sha1 not in seen
+            seen.add(post.sha1)
+            result.accepted.append(IngestResult(post.sha1, post.author, post.created, new, post))
+        self._finish(session, posts)
+        return result
+
+    # verification ------------------------------------------------------------------
+    def _session(self) -> _Session:
+        now = self._now() if callable(self._now) else self._now
+        return _Session(int(time.time() if now is None else now))
+
+    def _verify_top(self, raw: bytes, author: str | None, name: str | None,
+                    session: _Session, check_blocked: bool) -> Post:
+        session.pending.clear()
+        post = self._verify(raw, author, name, 0, session, check_blocked)
+        session.used |= session.pending
+        return post
+
+    def _verify(self, raw: bytes, author: str | None, name: str | None, depth: int,
+                session: _Session, check_blocked: bool) -> Post:
+        parts = split_post(raw, max_bytes=self.max_bytes)
+        if author is not None and parts.author != author:
+            raise BadPost(f"the post is signed by {parts.author}, not by {author} whose feed "
+                          "it came in", reason=Reason.WRONG_AUTHOR, field="post")
+        public = self._public_key(parts.author, session)
+        if not crypto.verify(public, parts.p1, parts.signature):
+            raise BadPost(f"the signature is not {parts.author}'s signature of P1",
+                          reason=Reason.BAD_SIGNATURE, field="post")
+        sha1 = hashlib.sha1(raw).hexdigest()
+        if name is not None and name != sha1:
+            raise BadPost(f"the file is named {name[:40]} but its SHA-1 is {sha1}",
+                          reason=Reason.WRONG_NAME, field="post")
+        attrs = parse_payload(parts.payload)
+        self._check_time(attrs[CREATED], session)
+        check_values(attrs, self._context(depth, session, check_blocked))
+        if check_blocked and self._is_blocked(parts.author, session):
+            raise BadPost(f"{parts.author} is blocked on this node", reason=Reason.BLOCKED,
+                          field="post")
+        return make_post(parts, attrs, sha1)
+
+    def _check_time(self, created: int, session: _Session) -> None:
+        if created > session.now + self.max_skew:
+            raise BadPost(f"CREATED_TIME {created} is {created - session.now} s in the future; "
+                          f"at most {self.max_skew} s is allowed (check the clock)",
+                          reason=Reason.FUTURE_TIME, field=CREATED)
+
+    def _context(self, depth: int, session: _Session, check_blocked: bool) -> Context:
+        def nested(raw: str, inner_depth: int) -> Post:
+            return self._verify(raw.encode("ascii"), None, None, inner_depth, session,
+                                check_blocked)
+        return Context(self.max_url, depth, self.max_depth, nested)
+
+    def _is_blocked(self, fp: str, session: _Session) -> bool:
+        blocked = session.blocked.get(fp)
+        if blocked is None:
+            blocked = session.blocked[fp] = self.identities.is_blocked(fp)
+        return blocked
+
+    # keys --------------------------------------------------------------------------
+    def _public_key(self, fp: str, session: _Session) -> bytes:
+        key = self._keys.get(fp)
+        if key is None:
+            key = self._load_key(fp, session)
+            if len(self._keys) >= _KEY_CACHE_SIZE:
+                self._keys.clear()
+            self._keys[fp] = key
+        session.pending.add(fp)
+        return key
+
+    def _load_key(self, fp: str, session: _Session) -> bytes:
+        try:
+            return self.identities.public_key(fp, touch=False).sign
+        except NotFound:
+            pass
+        except BadKeyDocument:
+            raise _unknown(fp, "its .pub file here is damaged") from None
+        if self._is_blocked(fp, session):  # never fetch a blocked author's key
+            raise BadPost(f"{fp} is blocked on this node", reason=Reason.BLOCKED, field="post")
+        document = self._lookup(fp)
+        if document is None:
+            raise _unknown(fp, "no .pub for it here and none could be fetched")
+        try:
+            self.identities.import_pub(document, expected_fp=fp)
+            return self.identities.public_key(fp, touch=False).sign
+        except (BadKeyDocument, NotFound):
+            raise _unknown(fp, "the key offered for it does not verify or match") from None
+
+    def _lookup(self, fp: str) -> bytes | None:
+        if self.key_lookup is None:
+            return None
+        try:
+            return self.key_lookup(fp)
+        except DiwanError as exc:
+            log.info("key lookup for %s failed: %s", fp, exc.message)
+            return None
+
+    # storing -----------------------------------------------------------------------
+    def _ensure_dir(self, folder: Path) -> None:
+        if not folder.is_dir():
+            make_private_dir(folder)
+            fsync_dir(folder.parent)
+
+    def _finish(self, session: _Session, posts: list[Post]) -> None:
+        """Touch the keys that were used, then index (files are durable by now)."""
+        for fp in session.used:
+            self.identities.touch(fp)
+        index = self.index
+        if index is None or not posts:
+            return
+        try:
+            index.add_many(posts)
+        except (sqlite3.Error, OSError, DiwanError) as exc:  # the index repairs itself
+            log.warning("indexing %d posts failed (%s); the next reconcile adds them",
+                        len(posts), exc)
+
+    @property
+    def index(self) -> PostIndex | None:
+        if not self._index_tried:
+            self._index_tried = True
+            self._index = _default_index(self.dd)
+        return self._index
+
+
+class _Stager:
+    """Writes a batch's temporary files on a second thread while the batch is verified.
+
+    Verification spends most of its time inside libsodium with the GIL
+    released, so the file writes cost little extra time there. Nothing is
+    visible before :meth:`commit` (one ``syncfs``, then the links), exactly as
+    with a :class:`BatchWriter` used directly.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.writer = BatchWriter(root)
+        self.queue: queue.SimpleQueue[Post | None] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.staged: set[str] = set()
+        self.folders: set[str] = set()
+        self.thread = threading.Thread(target=self._run, name="diwan-ingest", daemon=True)
+        self.thread.start()
+
+    def put(self, post: Post) -> None:
+        self.queue.put(post)
+
+    def _run(self) -> None:
+        while (post := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._stage(post)
+                except BaseException as exc:  # re-raised by commit in the caller's thread
+                    self.error = exc
+
+    def _stage(self, post: Post) -> None:
+        folder = self.root / post.author
+        if post.author not in self.folders:
+            make_private_dir(folder)
+            self.folders.add(post.author)
+        path = folder / post.sha1
+        if post.sha1 in self.staged or path.exists():
+            return
+        self.writer.add(path, post.raw, mtime=post.created)
+        self.staged.add(post.sha1)
+
+    def _join(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+
+    def commit(self) -> set[str]:
+        """Make every staged post durable and visible; return the SHA-1s that were new."""
+        self._join()
+        if self.error is not None:
+            raise self.error
+        return {p.name for p in self.writer.commit()}
+
+    def abort(self) -> None:
+        self._join()
+        self.writer.abort()
+
+
+def _unknown(fp: str, why: str) -> BadPost:
+    return BadPost(f"unknown author {fp}: {why}", reason=Reason.UNKNOWN_AUTHOR, field="post")
+
+
+def _default_index(dd: DataDir) -> PostIndex | None:
+    try:
+        from .index import Index
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.index":
+            raise
+        return None
+    index: Any = Index(dd)
+    return index  # type: ignore[no-any-return]
+
+
+# files found on disk -------------------------------------------------------------------
+
+_file_verifier: Ingestor | None = None
+
+
+def verify_file(dd: DataDir, path: Path) -> Post | None:
+    """Load and fully verify a post file found on disk; None if it is not a valid post.
+
+    The directory must be the author and the name the SHA-1. A post by an
+    author blocked since is still valid here (listings filter blocked authors).
+    No key is fetched: a reshare whose inner author's key is gone is invalid.
+    """
+    global _file_verifier
+    author, name = path.parent.name, path.name
+    if not names.FINGERPRINT_RE.fullmatch(author) or not names.SHA1_RE.fullmatch(name):
+        return None
+    if _file_verifier is None or _file_verifier.dd is not dd:
+        _file_verifier = Ingestor(dd, index=None)
+    verifier = _file_verifier
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(verifier.max_bytes + 1)
+        return verifier.verify(raw, author=author, name=name, check_blocked=False)
+    except (OSError, BadPost):
+        return None

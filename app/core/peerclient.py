@@ -1,0 +1,105 @@
+"""The HTTP client this node uses to talk to other nodes.
+
+Everything another node answers is hostile, so every request here has a
+timeout per socket operation *and* an overall deadline (a peer trickling one
+byte at a time is cut off), a cap on the answer's size (read in small pieces,
+never trusting ``Content-Length``), no redirects, no compression (no
+decompression bombs) and no credentials from ``~/.netrc``. Proxies from the
+usual environment variables are honoured. Transport failures become
+:class:`PeerError` with a message that names the address.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import requests.utils
+import urllib3.exceptions
+
+from .errors import PeerError
+
+READ_PIECE = 64 * 1024
+USER_AGENT = "diwan"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    content_type: str
+
+
+def new_session() -> requests.Session:
+    """A session for talking to other nodes (keep-alive across pages of one sync)."""
+    session = requests.Session()
+    session.trust_env = False  # no ~/.netrc credentials sent to peers; proxies set per request
+    session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+    return session
+
+
+def _failed(where: str, what: str) -> PeerError:
+    return PeerError(f"{where} {what}", field="address")
+
+
+def _read_capped(response: requests.Response, max_bytes: int, deadline: float,
+                 where: str) -> bytes:
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _failed(where, f"answered {declared} bytes, more than the {max_bytes} accepted")
+    raw: Any = response.raw
+    read = getattr(raw, "read1", None) or raw.read
+    buf = bytearray()
+    while True:
+        piece = read(READ_PIECE)
+        if not piece:
+            return bytes(buf)
+        buf += piece
+        if len(buf) > max_bytes:
+            raise _failed(where, f"answered more than the {max_bytes} bytes accepted")
+        if time.monotonic() > deadline:
+            raise _failed(where, "took too long to answer")
+
+
+def call(session: requests.Session, method: str, url: str, *, timeout: float, max_bytes: int,
+         data: bytes | None = None, content_type: str | None = None) -> Answer:
+    """Send one request and read at most ``max_bytes`` of the answer within ``timeout``."""
+    where = url.split("/", 3)[2] if url.count("/") >= 2 else url
+    headers = {"Content-Type": content_type} if content_type else {}
+    deadline = time.monotonic() + timeout
+    try:
+        proxies = requests.utils.get_environ_proxies(url)
+        with session.request(method, url, data=data, headers=headers, timeout=timeout,
+                             stream=True, allow_redirects=False, proxies=proxies) as response:
+            body = _read_capped(response, max_bytes, deadline, where)
+            return Answer(response.status_code, body,
+                          response.headers.get("Content-Type", "").split(";")[0].strip())
+    except (requests.Timeout, urllib3.exceptions.TimeoutError):
+        raise _failed(where, f"did not answer within {timeout} s") from None
+    except requests.ConnectionError:
+        raise _failed(where, "could not be reached") from None
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        raise _failed(where, f"failed: {type(exc).__name__}") from None
+    except OSError as exc:  # a socket error surfacing while streaming the body
+        raise _failed(where, f"failed: {exc.strerror or type(exc).__name__}") from None
+
+
+def _error_doc(answer: Answer) -> dict[str, Any]:
+    if answer.content_type != "application/json":
+        return {}
+    try:
+        doc = json.loads(answer.body)
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def describe_error(answer: Answer) -> str:
+    """A short, printable summary of a peer's error answer (its JSON ``message`` if any)."""
+    message = _error_doc(answer).get("message")
+    message = message if isinstance(message, str) else ""
+    clean = "".join(ch if ch.isprintable() else "?" for ch in message)[:200]
+    return f"HTTP {answer.status}" + (f": {clean}" if clean else "")

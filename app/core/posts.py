@@ -1,0 +1,245 @@
+"""The post codec: ``P1.FP.SIG`` files, pure (no disk, no key store).
+
+A post file is ASCII without a trailing newline: ``P1`` is the unpadded
+base64url of a UTF-8 JSON object of attributes, ``FP`` the author's 64-hex
+fingerprint and ``SIG`` the unpadded base64url Ed25519 signature of the ASCII
+bytes of ``P1``. Its name is the hex SHA-1 of the whole file. The signature
+covers P1's bytes, so a received post is never re-encoded; only posts built
+here are encoded, compactly with sorted keys. The format is normative in
+``docs/protocol.md`` (Posts). Verifying against keys, time and policy is
+``ingest``'s job; this module only takes files apart and puts them together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from . import crypto
+from .attributes import (
+    PROFILE_TYPES,
+    check_keys,
+    describe,
+    is_emoji_only,
+    type_of,
+)
+from .encoding import b64d, b64e
+from .errors import BadInput, BadPost, Reason
+from .names import FINGERPRINT_RE
+
+POST, COMMENT, MESSAGE, PROFILE = "post", "comment", "message", "profile"
+KINDS = (POST, COMMENT, MESSAGE, PROFILE)
+CREATED = "CREATED_TIME"
+_ADDRESSING = frozenset({"TIME", "FINGERPRINT", "POSTSHA"})
+
+
+@dataclass(frozen=True)
+class Post:
+    """A decoded post file. ``attributes`` is the JSON object exactly as signed."""
+
+    raw: bytes
+    sha1: str
+    author: str
+    p1: str
+    signature: bytes
+    attributes: dict[str, Any] = field(compare=False)
+
+    @property
+    def created(self) -> int:
+        value: int = self.attributes[CREATED]
+        return value
+
+    def _values(self, attr_type: str) -> list[Any]:
+        return [self.attributes[k] for k in sorted(self.attributes) if type_of(k) == attr_type]
+
+    @cached_property
+    def kind(self) -> str:
+        types = {type_of(k) for k in self.attributes}
+        if types & PROFILE_TYPES:
+            return PROFILE
+        if "POSTSHA" in types:
+            return COMMENT
+        return MESSAGE if "FINGERPRINT" in types else POST
+
+    @cached_property
+    def recipients(self) -> frozenset[str]:
+        return frozenset(self._values("FINGERPRINT"))
+
+    @cached_property
+    def replies_to(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self._values("POSTSHA")))
+
+    @cached_property
+    def is_reaction(self) -> bool:
+        """A comment whose only content is a TEXT of emoji (shown as a reaction)."""
+        text = self.attributes.get("TEXT")
+        others = (k for k in self.attributes if k != "TEXT")
+        return (self.kind == COMMENT and isinstance(text, str) and is_emoji_only(text)
+                and all(type_of(k) in _ADDRESSING for k in others))
+
+    @cached_property
+    def reshared(self) -> str | None:
+        """The raw inner post of the first ``_POST`` attribute (by key order), if any."""
+        found = self._values("POST")
+        return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A post file split and base64-decoded, nothing checked beyond its shape."""
+
+    raw: bytes
+    p1: bytes
+    author: str
+    signature: bytes
+    payload: bytes
+
+
+def _malformed(message: str) -> BadPost:
+    return BadPost(message, reason=Reason.MALFORMED, field="post")
+
+
+def split_post(raw: bytes, *, max_bytes: int) -> Parts:
+    """Size cap, then structure: three parts, ASCII, canonical base64url, 64-hex FP."""
+    if len(raw) > max_bytes:
+        raise BadPost(f"the post is {len(raw)} bytes; this node accepts at most {max_bytes}",
+                      reason=Reason.TOO_LARGE, field="post")
+    if not raw.isascii():
+        raise _malformed("a post file must be ASCII (P1.FP.SIG)")
+    if raw[-1:].isspace():
+        raise _malformed("a post file must not end with a newline or space")
+    pieces = raw.split(b".")
+    if len(pieces) != 3:
+        raise _malformed(f"a post file is P1.FP.SIG: three parts, not {len(pieces)}")
+    p1, fp, sig = pieces
+    author = fp.decode("ascii")
+    if not FINGERPRINT_RE.fullmatch(author):
+        raise _malformed("the FP part must be 64 lowercase hexadecimal characters")
+    try:
+        payload = b64d(p1, what="P1")
+        signature = b64d(sig, length=crypto.SIGNATURE_BYTES, what="SIG")
+    except BadInput as exc:
+        raise BadPost(exc.message, reason=Reason.BAD_BASE64, field="post") from None
+    if not payload:
+        raise BadPost("P1 is empty", reason=Reason.BAD_BASE64, field="post")
+    return Parts(raw, p1, author, signature, payload)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        keys = [k for k, _ in pairs]
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise ValueError(f"duplicate key {dup[:80]!r}")
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _bad_json(message: str) -> BadPost:
+    return BadPost(message, reason=Reason.BAD_JSON, field="post")
+
+
+def parse_json(payload: bytes) -> dict[str, Any]:
+    """P1's bytes as a JSON object (UTF-8, no duplicate keys, no NaN, valid Unicode)."""
+    try:
+        obj = json.loads(payload.decode("utf-8"), object_pairs_hook=_no_duplicates,
+                         parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        raise _bad_json("P1 must be UTF-8 JSON") from None
+    except (ValueError, RecursionError) as exc:
+        raise _bad_json(f"P1 is not valid JSON: {str(exc)[:200]}") from None
+    if not isinstance(obj, dict):
+        raise _bad_json("P1 must be a JSON object of attributes")
+    for value in obj.values():
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _bad_json("P1 contains a lone UTF-16 surrogate escape") from None
+    return obj
+
+
+def check_created(attrs: Mapping[str, Any]) -> int:
+    created = attrs.get(CREATED)
+    if not isinstance(created, int) or isinstance(created, bool) or created < 0:
+        raise BadPost("a post needs CREATED_TIME: an integer of unix seconds",
+                      reason=Reason.NO_CREATED_TIME, field=CREATED)
+    return created
+
+
+def parse_payload(payload: bytes) -> dict[str, Any]:
+    """JSON object, key names, CREATED_TIME present (in that order)."""
+    attrs = parse_json(payload)
+    check_keys(attrs)
+    check_created(attrs)
+    return attrs
+
+
+def make_post(parts: Parts, attrs: dict[str, Any], sha1: str | None = None) -> Post:
+    sha1 = sha1 or hashlib.sha1(parts.raw).hexdigest()
+    return Post(parts.raw, sha1, parts.author, parts.p1.decode("ascii"), parts.signature, attrs)
+
+
+def decode_post(raw: bytes, *, max_bytes: int) -> Post:
+    """Take a post file apart; structure and JSON only, the signature is NOT checked."""
+    parts = split_post(bytes(raw), max_bytes=max_bytes)
+    return make_post(parts, parse_payload(parts.payload))
+
+
+def encode_payload(attrs: Mapping[str, Any]) -> bytes:
+    """Compact JSON, keys sorted, UTF-8 (non-ASCII not escaped)."""
+    try:
+        text = json.dumps(attrs, separators=(",", ":"), ensure_ascii=False, sort_keys=True,
+                          allow_nan=False)
+        return text.encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"attributes cannot be encoded as JSON: {exc}",
+                       field="attributes") from None
+
+
+def build_post(seed: bytes, attributes: Mapping[str, Any]) -> bytes:
+    """Sign ``attributes`` with the Ed25519 ``seed``; return the post file bytes.
+
+    Byte values (media) are base64url-encoded. Attribute names and
+    CREATED_TIME are checked here; the values are validated by ingest, which
+    every post passes through before it is stored.
+    """
+    attrs = {k: b64e(bytes(v)) if isinstance(v, bytes | bytearray) else v
+             for k, v in attributes.items()}
+    if not all(isinstance(k, str) for k in attrs):
+        raise BadPost("attribute names must be strings", reason=Reason.BAD_KEY,
+                      field="attributes")
+    check_keys(attrs)
+    check_created(attrs)
+    p1 = b64e(encode_payload(attrs))
+    signature = crypto.sign(seed, p1.encode("ascii"))
+    fp = crypto.fingerprint(crypto.signing_public(seed))
+    return f"{p1}.{fp}.{b64e(signature)}".encode("ascii")
+
+
+def decoded_view(post: Post) -> dict[str, Any]:
+    """A JSON-able form of a (verified) post for the API: media as kind and size, not bytes."""
+    attributes = {}
+    for key in sorted(post.attributes):
+        value = post.attributes[key]
+        view = describe(key, value)
+        if type_of(key) == "POST" and isinstance(value, str):
+            del view["value"]  # the raw inner post: GET .../raw has it
+            try:
+                view["post"] = decoded_view(decode_post(value.encode("ascii"),
+                                                        max_bytes=len(value)))
+            except (BadPost, UnicodeEncodeError):
+                view["post"] = None
+        attributes[key] = view
+    return {"sha1": post.sha1, "author": post.author, "created": post.created,
+            "kind": post.kind, "public": not post.recipients,
+            "recipients": sorted(post.recipients), "replies_to": list(post.replies_to),
+            "is_reaction": post.is_reaction, "reshared": post.reshared is not None,
+            "size": len(post.raw), "attributes": attributes}

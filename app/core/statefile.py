@@ -1,0 +1,55 @@
+"""Small JSON documents in ``state/`` shared by the node's processes.
+
+The address book, the sync status and the lying-peer list are each one JSON
+object in ``state/<name>.json``. Readers read the file as it is (every write is
+atomic, so a reader sees a whole old or a whole new document); writers do a
+read-modify-write under an ``flock`` in ``state/locks/``, so the admin API,
+the scheduler and the CLI never lose each other's updates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .datadir import DataDir
+from .errors import CorruptFile
+from .fsio import file_lock, write_atomic
+
+
+class StateFile:
+    """One locked, atomically written JSON object in ``state/``."""
+
+    def __init__(self, dd: DataDir, name: str) -> None:
+        self.path: Path = dd.state / f"{name}.json"
+        self.lock_path: Path = dd.locks / f"{name}.lock"
+
+    def read(self) -> dict[str, Any]:
+        """The whole document; an empty one if the file does not exist yet."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise CorruptFile(f"{self.path} is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise CorruptFile(f"{self.path} does not hold a JSON object")
+        return data
+
+    @contextlib.contextmanager
+    def update(self) -> Iterator[dict[str, Any]]:
+        """Read, let the caller change the dict in place, write it back (all under the lock).
+
+        If the block raises, nothing is written.
+        """
+        with file_lock(self.lock_path):
+            data = self.read()
+            yield data
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=True) + "\n"
+            write_atomic(self.path, text.encode("ascii"), mode=0o600)

@@ -1,0 +1,418 @@
+"""Pulling contacts' feeds: the sync engine the scheduler, the admin API and the CLI share.
+
+For each contact the node asks, as the own identity that follows it (never
+another one), ``POST <address>/feeds/<FP>`` with an encrypted request
+(:mod:`exchange`) for the posts after a cursor, stores each page through the
+one ingest path (durable before the cursor moves) and continues from the
+page's last ``(created, sha1)`` until the owner says nothing more remains.
+
+The cursor starts at the newest post held from that contact's feed (kept in
+the status; the index's newest post by the author otherwise) minus
+``sync_overlap`` seconds, so a post written during the last sync or with a
+slightly skewed clock is still fetched; a post already held is a no-op by
+SHA-1. Per-contact status (``state/sync_status.json``) records attempts,
+successes, errors, posts received and rejected, and the exponential back-off
+of failing contacts. :func:`sync_all` runs contacts in parallel; every
+request has a timeout and a size cap, so one slow or hostile contact never
+delays the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import requests
+
+from . import keys, names, peerclient
+from .contacts import Contact, Contacts
+from .datadir import DataDir
+from .errors import DiwanError, Forbidden, NotFound, PeerError
+from .exchange import OwnKeys, PendingRequest, build_request, open_response
+from .fsio import file_lock
+from .identities import Identities
+from .index import Index
+from .ingest import BatchResult, Ingestor
+from .keylookup import KeyLookup, LyingPeers, make_key_lookup
+from .posts import decode_post
+from .statefile import StateFile
+
+log = logging.getLogger("diwan.sync")
+
+FEED_CONTENT_TYPE = "application/octet-stream"
+DUE_SLACK = 0.1  # a contact is due this fraction of sync_interval before next_attempt
+Position = tuple[int, str]  # (CREATED_TIME, sha1 or "" for "before every post at that time")
+SessionFactory = Callable[[], requests.Session]
+Progress = Callable[["SyncStatus"], None]
+
+
+@dataclass
+class SyncStatus:
+    """What the node knows about pulling one contact's feed."""
+
+    fingerprint: str
+    address: str | None = None
+    identity: str | None = None
+    last_attempt: float | None = None
+    last_success: float | None = None
+    last_error: str | None = None
+    failures: int = 0
+    next_attempt: float | None = None
+    posts_received: int = 0
+    posts_last_run: int = 0
+    pages_last_run: int = 0
+    rejected: int = 0
+    rejected_last_run: int = 0
+    last_rejection: str | None = None
+    cursor_time: int | None = None
+    cursor_sha: str | None = None
+    cursor_identity: str | None = None
+    resume_time: int | None = None  # where a run cut short by sync_max_pages stopped
+    resume_sha: str | None = None
+    skipped: str | None = None  # why a sync_all left it alone this time (not stored)
+
+    @classmethod
+    def from_dict(cls, fp: str, raw: Any) -> SyncStatus:
+        status = cls(fp)
+        if isinstance(raw, dict):
+            for f in fields(cls):
+                value = raw.get(f.name, getattr(status, f.name))
+                if f.name not in ("fingerprint", "skipped") and _fits(value, str(f.type)):
+                    setattr(status, f.name, value)
+        return status
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "state": self.state()}
+
+    def state(self) -> str:
+        if self.last_attempt is None:
+            return "never"
+        return "ok" if self.failures == 0 else "failing"
+
+
+def _fits(value: Any, type_text: str) -> bool:
+    """True if a stored ``value`` suits a field annotated ``type_text`` (e.g. "int | None")."""
+    if value is None:
+        return "None" in type_text
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return "int" in type_text or "float" in type_text
+    if isinstance(value, float):
+        return "float" in type_text
+    return isinstance(value, str) and "str" in type_text
+
+
+def backoff(settings: dict[str, Any], failures: int) -> float:
+    """Seconds to wait after ``failures`` failures in a row."""
+    if failures <= 0:
+        return 0.0
+    interval, cap = settings["sync_interval"], settings["sync_max_backoff"]
+    return float(min(interval * 2 ** min(failures, 62), cap))
+
+
+def is_due(settings: dict[str, Any], status: SyncStatus, now: float) -> bool:
+    """True unless the contact is backing off (with a little slack for the scheduler's jitter)."""
+    if status.next_attempt is None:
+        return True
+    return now >= status.next_attempt - DUE_SLACK * settings["sync_interval"]
+
+
+# status file ----------------------------------------------------------------------------
+
+class StatusStore:
+    """``state/sync_status.json``: contact FP -> :class:`SyncStatus` fields."""
+
+    def __init__(self, dd: DataDir) -> None:
+        self.file = StateFile(dd, "sync_status")
+
+    def get(self, fp: str) -> SyncStatus:
+        return SyncStatus.from_dict(fp, self.file.read().get(fp))
+
+    def all(self) -> dict[str, SyncStatus]:
+        return {fp: SyncStatus.from_dict(fp, raw) for fp, raw in self.file.read().items()}
+
+    def save(self, status: SyncStatus, keep: Iterable[str] | None = None) -> None:
+        """Store ``status``; entries of fingerprints not in ``keep`` are dropped."""
+        stored = asdict(status)
+        stored.pop("skipped", None)
+        with self.file.update() as data:
+            data[status.fingerprint] = stored
+            if keep is not None:
+                wanted = set(keep) | {status.fingerprint}
+                for fp in [fp for fp in data if fp not in wanted]:
+                    del data[fp]
+
+
+def statuses(dd: DataDir) -> list[SyncStatus]:
+    """The status of every contact (a contact never synced has an empty one)."""
+    stored = StatusStore(dd).all()
+    out = []
+    for contact in Contacts(dd).list():
+        status = stored.get(contact.fingerprint) or SyncStatus(contact.fingerprint)
+        status.address, status.identity = contact.address, contact.identity
+        out.append(status)
+    return out
+
+
+# one run --------------------------------------------------------------------------------
+
+def _position(raw: bytes, accepted: dict[str, int], max_bytes: int) -> Position | None:
+    """(created, sha1) of a raw post from the page, if it can be told."""
+    sha1 = hashlib.sha1(raw).hexdigest()
+    if sha1 in accepted:
+        return accepted[sha1], sha1
+    try:
+        return decode_post(raw, max_bytes=max_bytes).created, sha1
+    except (DiwanError, ValueError, TypeError):
+        return None
+
+
+class _Run:
+    """One pull of one contact's feed; updates ``status`` as pages arrive."""
+
+    def __init__(self, dd: DataDir, contact: Contact, status: SyncStatus,
+                 session: requests.Session, full: bool) -> None:
+        self.dd, self.contact, self.status, self.session = dd, contact, status, session
+        self.settings = dd.settings
+        self.full = full
+
+    def asker(self) -> OwnKeys:
+        ids, me = Identities(self.dd), self.contact.identity
+        if not ids.is_own(me):
+            raise Forbidden(f"{me}, which follows this contact, is no longer an own identity",
+                            field="identity")
+        return OwnKeys(fp=me, pub_document=ids.pub_document(me),
+                       transport_secret=ids.transport_secret(me))
+
+    def owner_key(self, lookup: KeyLookup) -> keys.PublicKey:
+        ids, fp = Identities(self.dd), self.contact.fingerprint
+        if not ids.exists(fp):
+            lookup.fetch(fp)
+        return ids.public_key(fp)
+
+    def start(self) -> Position:
+        """Where to ask from.
+
+        After a run cut short by ``sync_max_pages``, exactly where it stopped;
+        else the newest post held from this feed minus ``sync_overlap``: the
+        stored cursor, or the index's newest post by the author when there is
+        no status yet. Everything when the following identity changed (it may
+        see posts the previous one could not).
+        """
+        st, me = self.status, self.contact.identity
+        if self.full or (st.cursor_identity is not None and st.cursor_identity != me):
+            return 0, ""
+        if st.resume_time is not None:
+            return st.resume_time, st.resume_sha or ""
+        newest = st.cursor_time
+        if newest is None:
+            index = Index(self.dd)
+            try:
+                newest = index.newest_time(self.contact.fingerprint)
+            finally:
+                index.close()
+        if newest is None:
+            return 0, ""
+        return max(0, newest - self.settings["sync_overlap"]), ""
+
+    def page(self, asker: OwnKeys, owner_key: keys.PublicKey, after: Position
+             ) -> tuple[list[bytes], bool]:
+        answer, pending = self.ask(asker, owner_key, after)
+        if answer.status != 200:
+            raise PeerError(f"{self.contact.address} answered the feed request with "
+                            f"{peerclient.describe_error(answer)}")
+        response = open_response(answer.body, pending,
+                                 max_bytes=self.settings["max_response_bytes"])
+        return list(response.posts), bool(response.more)
+
+    def ask(self, asker: OwnKeys, owner_key: keys.PublicKey, after: Position
+            ) -> tuple[peerclient.Answer, PendingRequest]:
+        s, fp = self.settings, self.contact.fingerprint
+        body, pending = build_request(asker=asker, owner_fp=fp, owner_key=owner_key,
+                                      after_time=after[0], after_sha=after[1] or None,
+                                      limit=s["max_page_size"], now=int(time.time()))
+        answer = peerclient.call(self.session, "POST", f"{self.contact.address}/feeds/{fp}",
+                                 data=body, content_type=FEED_CONTENT_TYPE,
+                                 timeout=s["sync_timeout"], max_bytes=s["max_response_bytes"])
+        return answer, pending
+
+    def pull(self) -> None:
+        address = self.contact.address
+        lying = LyingPeers(self.dd).get(address)
+        if lying is not None:
+            raise PeerError(f"{address} is recorded as a lying peer ({lying.get('why')}); "
+                            "remove it from the list to sync again")
+        lookup = make_key_lookup(self.dd, address, session=self.session)
+        asker, owner_key = self.asker(), self.owner_key(lookup)
+        ingestor = Ingestor(self.dd, key_lookup=lookup)
+        after = self.start()
+        st = self.status
+        for _ in range(self.settings["sync_max_pages"]):
+            raws, more = self.page(asker, owner_key, after)
+            batch = ingestor.ingest_many(raws, author=self.contact.fingerprint)
+            nxt = self.absorb(raws, batch)
+            if nxt is None or nxt <= after:
+                if more:
+                    raise PeerError(f"{address} said more posts remain but sent none after "
+                                    "the cursor")
+                break
+            after = nxt
+            if not more:
+                break
+            st.resume_time, st.resume_sha = after[0], after[1] or None
+        else:
+            log.info("%s: stopped after %d pages; the next sync continues",
+                     self.contact.fingerprint, self.settings["sync_max_pages"])
+            return
+        st.resume_time = st.resume_sha = None
+
+    def absorb(self, raws: Sequence[bytes], batch: BatchResult) -> Position | None:
+        """Count a stored page, move the stored cursor; return the page's last position.
+
+        The page's last position (rejected posts included) is where the next
+        page starts; the stored cursor, where the next *sync* starts, moves
+        only over accepted posts and never past the time this run started, so
+        a post rejected for now (a clock running ahead) is asked for again.
+        """
+        st = self.status
+        new = sum(1 for r in batch.accepted if r.new)
+        st.posts_last_run += new
+        st.posts_received += new
+        st.pages_last_run += 1
+        if batch.rejected:
+            st.rejected += len(batch.rejected)
+            st.rejected_last_run += len(batch.rejected)
+            st.last_rejection = str(batch.rejected[-1][1])[:200]
+        accepted = {r.sha1: int(r.created) for r in batch.accepted}
+        if accepted:
+            self.keep_cursor(max((t, sha) for sha, t in accepted.items()))
+        positions = [p for p in (_position(raw, accepted, self.settings["max_post_bytes"])
+                                 for raw in raws) if p is not None]
+        return max(positions) if positions else None
+
+    def keep_cursor(self, last: Position) -> None:
+        st = self.status
+        started = int(st.last_attempt or 0)
+        if last[0] > started:
+            last = (started, "")
+        held = (st.cursor_time, st.cursor_sha or "") if st.cursor_time is not None else None
+        if st.cursor_identity != self.contact.identity or held is None or last > held:
+            st.cursor_time, st.cursor_sha = last[0], last[1] or None
+            st.cursor_identity = self.contact.identity
+
+
+def _fresh_run(status: SyncStatus, contact: Contact, now: float) -> None:
+    status.address, status.identity = contact.address, contact.identity
+    status.last_attempt = now
+    status.posts_last_run = status.pages_last_run = status.rejected_last_run = 0
+    status.skipped = None
+
+
+def _finish(dd: DataDir, status: SyncStatus, error: str | None, clock: Callable[[], float]
+            ) -> None:
+    if error is None:
+        status.last_success, status.last_error = clock(), None
+        status.failures, status.next_attempt = 0, None
+    else:
+        status.last_error = error
+        status.failures += 1
+        status.next_attempt = clock() + backoff(dd.settings, status.failures)
+
+
+def sync_contact(dd: DataDir, fp: str, *, full: bool = False,
+                 session: requests.Session | None = None,
+                 clock: Callable[[], float] = time.time) -> SyncStatus:
+    """Pull everything new from one contact; record and return its status.
+
+    Failures are recorded in the status (and counted for back-off), not
+    raised; only an unknown contact raises :class:`NotFound`.
+    """
+    contact = Contacts(dd).get(names.fingerprint(fp))
+    if Identities(dd).is_blocked(fp):
+        status = StatusStore(dd).get(fp)
+        status.skipped = "blocked"
+        return status
+    with file_lock(dd.locks / f"sync-{fp}.lock"):
+        store = StatusStore(dd)
+        status = store.get(fp)
+        _fresh_run(status, contact, clock())
+        own = session or peerclient.new_session()
+        error: str | None = None
+        try:
+            _Run(dd, contact, status, own, full).pull()
+        except DiwanError as exc:
+            error = exc.message
+        except Exception as exc:  # a bug must not stop the other contacts
+            log.exception("sync of %s failed", fp)
+            error = f"internal error ({type(exc).__name__}); see the log"
+        finally:
+            if session is None:
+                own.close()
+        _finish(dd, status, error, clock)
+        store.save(status, keep=Contacts(dd).fingerprints())
+        if error:
+            log.info("sync %s: %s", fp, error)
+        return status
+
+
+def sync_all(dd: DataDir, only: Iterable[str] | None = None, force: bool = False, *,
+             full: bool = False, progress: Progress | None = None,
+             session_factory: SessionFactory | None = None,
+             clock: Callable[[], float] = time.time) -> list[SyncStatus]:
+    """Sync every contact (or ``only`` these) in parallel; return every status, in order.
+
+    Contacts in back-off are skipped unless ``force``; blocked contacts are
+    always skipped. Nothing a contact does raises out of here.
+    """
+    contacts = Contacts(dd).list()
+    if only is not None:
+        wanted = {names.fingerprint(fp) for fp in only}
+        missing = wanted - {c.fingerprint for c in contacts}
+        if missing:
+            raise NotFound(f"{sorted(missing)[0]} is not a contact", field="fingerprint")
+        contacts = [c for c in contacts if c.fingerprint in wanted]
+    stored = StatusStore(dd).all()
+    results: dict[str, SyncStatus] = {}
+    todo = []
+    for contact in contacts:
+        status = stored.get(contact.fingerprint) or SyncStatus(contact.fingerprint)
+        status.address, status.identity = contact.address, contact.identity
+        if Identities(dd).is_blocked(contact.fingerprint):
+            status.skipped = "blocked"
+        elif not force and not is_due(dd.settings, status, clock()):
+            status.skipped = "backing off"
+        else:
+            todo.append(contact)
+            continue
+        results[contact.fingerprint] = status
+        if progress:
+            progress(status)
+    factory = session_factory or peerclient.new_session
+
+    def one(contact: Contact) -> SyncStatus:
+        session = factory()
+        try:
+            return sync_contact(dd, contact.fingerprint, full=full, session=session, clock=clock)
+        except Exception as exc:  # the contact vanished meanwhile, or worse
+            log.exception("sync of %s failed", contact.fingerprint)
+            status = StatusStore(dd).get(contact.fingerprint)
+            status.last_error = f"{type(exc).__name__}: {exc}"[:200]
+            return status
+        finally:
+            session.close()
+
+    if todo:
+        with ThreadPoolExecutor(max_workers=max(1, dd.settings["sync_parallel"]),
+                                thread_name_prefix="diwan-sync") as pool:
+            futures = {pool.submit(one, c): c.fingerprint for c in todo}
+            for future in as_completed(futures):
+                status = results[futures[future]] = future.result()
+                if progress:
+                    progress(status)
+    return [results[c.fingerprint] for c in contacts]

@@ -1,0 +1,181 @@
+"""Shared helpers for the bench scripts: deterministic authors and posts, timing, tables.
+
+Everything is local (files under ``bench/out/`` by default, git-ignored); no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import statistics
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from app.core import crypto, keys  # noqa: E402
+from app.core.encoding import b64e  # noqa: E402
+from app.core.posts import Post, encode_payload  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+T0 = 1_700_000_000  # CREATED_TIME of the first generated post
+EMOJI = ["\U0001f44d", "\u2764\ufe0f", "\U0001f602", "\U0001f389"]
+WORDS = ("salam marhaba diwan feed post garden river bread tea market poem letter sun "
+         "moon friend city village road book music story morning evening").split()
+
+
+@dataclass(frozen=True)
+class Author:
+    seed: bytes
+    fp: str
+    pub: bytes
+
+
+@dataclass(frozen=True)
+class BenchPost:
+    """The metadata the index keeps (taken from a real decoded ``Post``)."""
+
+    sha1: str
+    author: str
+    created: int
+    kind: str
+    recipients: frozenset[str]
+    replies_to: tuple[str, ...]
+    is_reaction: bool
+    reshared: str | None
+
+
+def authors(m: int, seed: int = 1) -> list[Author]:
+    """``m`` deterministic identities (no private key files: no Argon2 cost)."""
+    out = []
+    for i in range(m):
+        s = hashlib.sha256(f"diwan-bench/{seed}/author/{i}".encode()).digest()
+        t = hashlib.sha256(f"diwan-bench/{seed}/transport/{i}".encode()).digest()
+        pub = keys.certify(s, crypto.transport_public(t))
+        out.append(Author(s, pub.fingerprint, pub.to_bytes()))
+    return out
+
+
+def write_pubs(identities: Path, people: Iterable[Author]) -> None:
+    identities.mkdir(parents=True, exist_ok=True)
+    for a in people:
+        (identities / f"{a.fp}.pub").write_bytes(a.pub)
+
+
+def _text(rng: random.Random) -> str:
+    return " ".join(rng.choices(WORDS, k=rng.randint(8, 30)))
+
+
+def sign_post(author: Author, attrs: dict[str, Any]) -> Post:
+    """What ``posts.build_post`` does, minus re-validating our own well-formed attributes
+    and re-deriving the fingerprint for every post (the generator makes millions)."""
+    p1 = b64e(encode_payload(attrs))
+    sig = crypto.sign(author.seed, p1.encode("ascii"))
+    raw = f"{p1}.{author.fp}.{b64e(sig)}".encode("ascii")
+    return Post(raw, hashlib.sha1(raw).hexdigest(), author.fp, p1, sig, attrs)
+
+
+def attributes_for(rng: random.Random, created: int, people: Sequence[Author], me: Author,
+                   earlier: list[tuple[str, str, bytes]]) -> dict[str, Any]:
+    """A mix of kinds: ~75% public posts, 12% comments, 8% messages, 3% reshares, 2% profiles.
+
+    ``earlier`` holds (sha1, author fp, raw) of public posts made before this one.
+    """
+    roll = rng.random()
+    attrs: dict[str, Any] = {"CREATED_TIME": created}
+    if roll < 0.12 and earlier:
+        sha1, to, _ = rng.choice(earlier)
+        attrs.update(REPLY_POSTSHA=sha1, TO_FINGERPRINT=to,
+                     TEXT=rng.choice(EMOJI) if rng.random() < 0.3 else _text(rng))
+    elif roll < 0.20:
+        for n, other in enumerate(rng.sample(people, min(len(people), rng.randint(1, 3)))):
+            attrs[f"TO{n}_FINGERPRINT"] = other.fp
+        attrs["TEXT"] = _text(rng)
+    elif roll < 0.23 and earlier:
+        attrs.update(SHARED_POST=rng.choice(earlier)[2].decode("ascii"), TEXT=_text(rng))
+    elif roll < 0.25:
+        attrs.update(PROFILENAME=f"Person {me.fp[:6]}", BIRTHDATE="1990-0%d-1%d" % (
+            rng.randint(1, 9), rng.randint(0, 9)), HOME_PHONE="+20 100 %07d" % rng.randrange(10**7))
+        if rng.random() < 0.5:
+            attrs["FOR_FINGERPRINT"] = rng.choice(people).fp
+    else:
+        attrs["TEXT"] = _text(rng)
+    return attrs
+
+
+def make_posts(chunk: int, first: int, count: int, people: Sequence[Author], seed: int,
+               ties: int) -> list[tuple[bytes, BenchPost]]:
+    """Posts ``first .. first+count-1`` (deterministic for a seed); ``ties`` posts share a second."""
+    rng = random.Random(f"{seed}/{chunk}")
+    earlier: list[tuple[str, str, bytes]] = []
+    out = []
+    for i in range(first, first + count):
+        me = people[rng.randrange(len(people))]
+        post = sign_post(me, attributes_for(rng, T0 + i // ties, people, me, earlier))
+        if not post.recipients and post.reshared is None and len(earlier) < 200:
+            earlier.append((post.sha1, post.author, post.raw))
+        out.append((post.raw, BenchPost(post.sha1, post.author, post.created, post.kind,
+                                   post.recipients, post.replies_to, post.is_reaction,
+                                   post.reshared)))
+    return out
+
+
+# --- measuring ---------------------------------------------------------------------------
+
+def percentile(values: Sequence[float], p: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary_ms(samples: Sequence[float]) -> tuple[float, float]:
+    """(median, p95) in milliseconds of samples in seconds."""
+    return statistics.median(samples) * 1000, percentile(samples, 95) * 1000
+
+
+def disk_usage(path: Path) -> tuple[int, int, int]:
+    """(files, bytes allocated on disk, apparent bytes) under ``path``."""
+    files = allocated = apparent = 0
+    stack = [path]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(Path(e.path))
+                else:
+                    st = e.stat(follow_symlinks=False)
+                    files += 1
+                    allocated += st.st_blocks * 512
+                    apparent += st.st_size
+    return files, allocated, apparent
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A GitHub-flavoured Markdown table (pastes straight into the README)."""
+    body = [[str(c) for c in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h)
+              for i, h in enumerate(headers)]
+    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+                      *(line(r) for r in body)])
+
+
+def machine() -> str:
+    import platform
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python " \
+           f"{platform.python_version()}"

@@ -1,0 +1,267 @@
+"""Admin API /identities through the Flask test client (real files in a tmp data directory)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from conftest import PASSWORD, AdminClient, OwnIdentity, assert_error
+
+from app.core import crypto, keys
+from app.core.encoding import b64d, b64e
+
+MiB = 1024 * 1024
+BAD_FPS = ["abc", "0" * 63, "0" * 65, "A" * 64, "g" * 64, "0" * 60 + ".pub",
+           "%2e%2e", "..", "0" * 32 + "%2F" + "0" * 31]
+
+
+def _foreign_pub() -> bytes:
+    seed = crypto.new_signing_seed()
+    return keys.certify(seed, crypto.transport_public(crypto.new_transport_secret())).to_bytes()
+
+
+def _snapshot(admin: AdminClient) -> dict[str, bytes]:
+    d = admin.dd.identities
+    return {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()}
+
+
+# --- create / import ---------------------------------------------------------------
+
+def test_create_own_identity(admin_client: AdminClient) -> None:
+    r = admin_client.post("/identities", json={"password": "s3cret"})
+    assert r.status_code == 201
+    fp = r.json["fingerprint"]
+    assert r.json["own"] is True and len(fp) == 64
+    private = admin_client.dd.identities / fp
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert stat.S_IMODE(admin_client.dd.identities.stat().st_mode) & 0o077 == 0
+    assert keys.parse_pub((admin_client.dd.identities / f"{fp}.pub").read_bytes(),
+                          expected_fp=fp)
+    doc = json.loads(private.read_bytes())
+    assert doc["kdf"]["memlimit"] >= 64 * MiB
+    assert b"s3cret" not in private.read_bytes()
+    assert not [n for n in os.listdir(admin_client.dd.identities) if n.startswith(".")]
+
+
+def test_import_foreign_key(module_admin: AdminClient) -> None:
+    doc = _foreign_pub()
+    r = module_admin.post("/identities", json={"public_key": doc.decode()})
+    assert r.status_code == 201 and r.json["own"] is False
+    fp = r.json["fingerprint"]
+    assert fp == keys.parse_pub(doc).fingerprint
+    assert (module_admin.dd.identities / f"{fp}.pub").read_bytes() == doc
+    again = module_admin.post("/identities", json={"public_key": doc.decode()})
+    assert again.status_code == 201 and again.json["fingerprint"] == fp
+
+
+def test_import_own_pub_reports_own(module_admin: AdminClient, own_identity: OwnIdentity) -> None:
+    r = module_admin.post("/identities", json={"public_key": own_identity.pub_path.read_text()})
+    assert r.status_code == 201 and r.json == {"fingerprint": own_identity.fingerprint,
+                                               "own": True}
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda d: d[:-10] + ("B" if d[-10] == "A" else "A") + d[-9:],   # certificate
+    lambda d: d.replace("sign ", "sign  "),
+    lambda d: d.replace("\n", "\r\n"),
+    lambda d: d[:-1],
+    lambda d: "",
+    lambda d: "diwan-public-key-v1\n",
+    lambda d: d.replace("diwan-public-key-v1", "<script>"),
+])
+def test_import_refuses_documents_that_do_not_verify(module_admin: AdminClient, mutate) -> None:  # type: ignore[no-untyped-def]
+    before = _snapshot(module_admin)
+    r = module_admin.post("/identities", json={"public_key": mutate(_foreign_pub().decode())})
+    assert_error(r, 400, "public_key")
+    assert _snapshot(module_admin) == before
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({}, "_schema"),
+    ({"password": "x", "public_key": "y"}, "_schema"),
+    ({"password": ""}, "password"),
+    ({"password": "x" * 1025}, "password"),
+    ({"password": 5}, "password"),
+    ({"password": None}, "password"),
+    ({"password": ["x"]}, "password"),
+    ({"password": "\ud800"}, "password"),
+    ({"public_key": "x" * 513}, "public_key"),
+    ({"public_key": "\udfff"}, "public_key"),
+    ({"password": "x", "admin": True}, "admin"),
+    ({"public_key": "x", "fingerprint": "0" * 64}, "fingerprint"),
+])
+def test_create_bad_bodies(module_admin: AdminClient, body: dict, field: str) -> None:  # type: ignore[type-arg]
+    before = _snapshot(module_admin)
+    r = module_admin.post("/identities", data=json.dumps(body), content_type="application/json")
+    assert_error(r, 400, field)
+    assert _snapshot(module_admin) == before
+
+
+# --- list / show -------------------------------------------------------------------
+
+def test_list_and_show(module_admin: AdminClient, own_identity: OwnIdentity) -> None:
+    r = module_admin.get("/identities")
+    assert r.status_code == 200
+    listed = {i["fingerprint"]: i for i in r.json["identities"]}
+    me = listed[own_identity.fingerprint]
+    assert me["own"] is True and me["blocked"] is False and me["groups"] == []
+    assert me["last_used"] == own_identity.pub_path.stat().st_mtime
+    r = module_admin.get(f"/identities/{own_identity.fingerprint}")
+    assert r.status_code == 200
+    assert r.json["public_key"] == own_identity.pub_path.read_text()
+    assert r.json["fingerprint"] == own_identity.fingerprint and r.json["own"] is True
+    assert "password" not in r.get_data(as_text=True)
+    assert "sealed_seed" not in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("fp", BAD_FPS)
+@pytest.mark.parametrize(("method", "suffix", "body"), [
+    ("GET", "", None), ("DELETE", "", None),
+    ("POST", "/sign", {"password": "x", "content": "y"}),
+    ("POST", "/password", {"old_password": "x", "new_password": "y"}),
+])
+def test_malformed_fingerprints_are_400(module_admin: AdminClient, fp: str, method: str,
+                                        suffix: str, body: dict | None) -> None:  # type: ignore[type-arg]
+    r = module_admin.open(method, f"/identities/{fp}{suffix}", json=body)
+    assert 400 <= r.status_code < 500
+    assert r.mimetype == "application/json"
+    if r.status_code == 400 and "/" not in fp.replace("%2F", "/"):
+        assert_error(r, 400, "fp")
+
+
+@pytest.mark.parametrize(("method", "suffix", "body"), [
+    ("GET", "", None), ("DELETE", "", None),
+    ("POST", "/sign", {"password": "x", "content": "y"}),
+    ("POST", "/password", {"old_password": "x", "new_password": "y"}),
+])
+def test_unknown_identity_is_404(module_admin: AdminClient, method: str, suffix: str,
+                                 body: dict | None) -> None:  # type: ignore[type-arg]
+    r = module_admin.open(method, f"/identities/{'0' * 64}{suffix}", json=body)
+    assert_error(r, 404, "fingerprint")
+
+
+# --- sign ----------------------------------------------------------------------------
+
+def test_sign_verifies_with_pub_alone_and_touches_it(module_admin: AdminClient,
+                                                     own_identity: OwnIdentity) -> None:
+    os.utime(own_identity.pub_path, (1_000_000, 1_000_000))
+    r = module_admin.post(f"/identities/{own_identity.fingerprint}/sign",
+                          json={"password": PASSWORD, "content": "héllo"})
+    assert r.status_code == 200
+    signature = b64d(r.json["signature"], length=64)
+    assert r.json["signature_hex"] == signature.hex()
+    key = keys.parse_pub(own_identity.pub_path.read_bytes(), expected_fp=own_identity.fingerprint)
+    assert crypto.verify(key.sign, "héllo".encode(), signature)
+    assert own_identity.pub_path.stat().st_mtime > 1_000_000  # last_used advanced
+    listed = {i["fingerprint"]: i for i in module_admin.get("/identities").json["identities"]}
+    assert listed[own_identity.fingerprint]["last_used"] > 1_000_000
+
+
+def test_sign_base64url_content(module_admin: AdminClient, own_identity: OwnIdentity) -> None:
+    content = bytes(range(256))
+    r = module_admin.post(f"/identities/{own_identity.fingerprint}/sign",
+                          json={"password": PASSWORD, "content": b64e(content),
+                                "encoding": "base64url"})
+    assert r.status_code == 200
+    key = keys.parse_pub(own_identity.pub_path.read_bytes())
+    assert crypto.verify(key.sign, content, b64d(r.json["signature"]))
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"password": PASSWORD}, "content"),
+    ({"content": "x"}, "password"),
+    ({"password": PASSWORD, "content": "!!", "encoding": "base64url"}, "content"),
+    ({"password": PASSWORD, "content": "AB=", "encoding": "base64url"}, "content"),
+    ({"password": PASSWORD, "content": "x", "encoding": "latin-1"}, "encoding"),
+    ({"password": PASSWORD, "content": 5}, "content"),
+    ({"password": PASSWORD, "content": "\ud800"}, "content"),
+    ({"password": PASSWORD, "content": "x", "extra": 1}, "extra"),
+])
+def test_sign_bad_bodies(module_admin: AdminClient, own_identity: OwnIdentity, body: dict,  # type: ignore[type-arg]
+                         field: str) -> None:
+    r = module_admin.post(f"/identities/{own_identity.fingerprint}/sign",
+                          data=json.dumps(body), content_type="application/json")
+    assert_error(r, 400, field)
+
+
+def test_sign_wrong_password_is_403_and_changes_nothing(module_admin: AdminClient,
+                                                        own_identity: OwnIdentity) -> None:
+    before = own_identity.private_path.read_bytes()
+    r = module_admin.post(f"/identities/{own_identity.fingerprint}/sign",
+                          json={"password": "wrong", "content": "x"})
+    body = assert_error(r, 403)
+    assert body["status"] == "wrong_password"
+    assert own_identity.private_path.read_bytes() == before
+
+
+def test_sign_with_foreign_identity_is_403(module_admin: AdminClient) -> None:
+    fp = module_admin.post("/identities", json={"public_key": _foreign_pub().decode()}
+                           ).json["fingerprint"]
+    r = module_admin.post(f"/identities/{fp}/sign", json={"password": "x", "content": "y"})
+    assert_error(r, 403, "fingerprint")
+
+
+# --- change password -----------------------------------------------------------------
+
+def test_change_password(admin_client: AdminClient) -> None:
+    fp = admin_client.post("/identities", json={"password": "old"}).json["fingerprint"]
+    private = admin_client.dd.identities / fp
+    pub_before = (admin_client.dd.identities / f"{fp}.pub").read_bytes()
+
+    before = private.read_bytes()
+    r = admin_client.post(f"/identities/{fp}/password",
+                          json={"old_password": "wrong", "new_password": "new"})
+    assert_error(r, 403)
+    assert private.read_bytes() == before
+
+    r = admin_client.post(f"/identities/{fp}/password",
+                          json={"old_password": "old", "new_password": "new"})
+    assert r.status_code == 200 and r.json["ok"] is True
+    assert private.read_bytes() != before
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert (admin_client.dd.identities / f"{fp}.pub").read_bytes() == pub_before
+    assert admin_client.get(f"/identities/{fp}").json["fingerprint"] == fp
+    r = admin_client.post(f"/identities/{fp}/sign", json={"password": "old", "content": "x"})
+    assert_error(r, 403)
+    r = admin_client.post(f"/identities/{fp}/sign", json={"password": "new", "content": "x"})
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"old_password": "x"}, "new_password"),
+    ({"new_password": "x"}, "old_password"),
+    ({"old_password": "x", "new_password": ""}, "new_password"),
+    ({"old_password": "x", "new_password": "y", "password": "z"}, "password"),
+])
+def test_change_password_bad_bodies(module_admin: AdminClient, own_identity: OwnIdentity,
+                                    body: dict, field: str) -> None:  # type: ignore[type-arg]
+    r = module_admin.post(f"/identities/{own_identity.fingerprint}/password", json=body)
+    assert_error(r, 400, field)
+
+
+# --- delete --------------------------------------------------------------------------
+
+def test_delete_foreign_identity(module_admin: AdminClient) -> None:
+    fp = module_admin.post("/identities", json={"public_key": _foreign_pub().decode()}
+                           ).json["fingerprint"]
+    r = module_admin.delete(f"/identities/{fp}")
+    assert r.status_code == 204
+    assert not (module_admin.dd.identities / f"{fp}.pub").exists()
+    assert_error(module_admin.get(f"/identities/{fp}"), 404)
+    assert_error(module_admin.delete(f"/identities/{fp}"), 404)
+
+
+def test_delete_own_identity_needs_its_password(admin_client: AdminClient) -> None:
+    fp = admin_client.post("/identities", json={"password": "pw"}).json["fingerprint"]
+    private = admin_client.dd.identities / fp
+    before = private.read_bytes()
+    assert_error(admin_client.delete(f"/identities/{fp}"), 403)
+    assert_error(admin_client.delete(f"/identities/{fp}", json={"password": "nope"}), 403)
+    assert_error(admin_client.delete(f"/identities/{fp}", json={"password": ""}), 400, "password")
+    assert_error(admin_client.delete(f"/identities/{fp}", json={"pw": "pw"}), 400, "pw")
+    assert private.read_bytes() == before
+    r = admin_client.delete(f"/identities/{fp}", json={"password": "pw"})
+    assert r.status_code == 204
+    assert not private.exists() and not (admin_client.dd.identities / f"{fp}.pub").exists()

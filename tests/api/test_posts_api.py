@@ -1,0 +1,206 @@
+"""Admin post routes through the Flask test client: every kind created, stored, read back."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.core import crypto, keys, posts
+from tests.conftest import AdminClient, make_admin_client
+
+PW = "pw-ahmed"
+PW2 = "pw-basant"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(40)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    client = make_admin_client(tmp_path_factory.mktemp("node"))
+    a = client.post("/identities", json={"password": PW}).json["fingerprint"]
+    b = client.post("/identities", json={"password": PW2}).json["fingerprint"]
+    return {"c": client, "a": a, "b": b}
+
+
+def _file(client: AdminClient, author: str, sha: str) -> Path:
+    return client.dd.posts / author / sha
+
+
+def _post(node: dict[str, Any], who: str = "a", **body: Any) -> dict[str, Any]:
+    fp, pw = (node["a"], PW) if who == "a" else (node["b"], PW2)
+    r = node["c"].post("/posts", json={"fingerprint": fp, "password": pw, **body})
+    assert r.status_code == 201, r.json
+    return r.json
+
+
+def test_public_post_is_stored_as_the_format_says(node: dict[str, Any]) -> None:
+    out = _post(node, text="hello", created_time=1_700_000_000)
+    path = _file(node["c"], node["a"], out["sha1"])
+    raw = path.read_bytes()
+    assert hashlib.sha1(raw).hexdigest() == out["sha1"]
+    p1, fp, sig = raw.decode("ascii").split(".")
+    assert fp == node["a"] and not raw.endswith(b"\n")
+    assert int(path.stat().st_mtime) == 1_700_000_000
+    pub = keys.parse_pub(node["c"].dd.identities.joinpath(f"{fp}.pub").read_bytes())
+    assert crypto.verify(pub.sign, p1.encode(), posts.decode_post(raw, max_bytes=10**6).signature)
+    assert out["post"]["kind"] == "post" and out["post"]["public"] is True
+    got = node["c"].get(f"/posts/{out['sha1']}").json
+    assert got["attributes"]["TEXT"]["value"] == "hello" and got["verified"] is True
+    assert node["c"].get(f"/posts/{out['sha1']}/raw").data == raw
+
+
+def test_comment_message_group_message_profile_reshare(node: dict[str, Any]) -> None:
+    root = _post(node, text="root")["sha1"]
+    comment = _post(node, "b", text="nice", reply_to=root)["post"]
+    assert comment["kind"] == "comment" and comment["recipients"] == [node["a"]]
+    assert comment["replies_to"] == [root]
+    reaction = _post(node, "b", text="👍🏽", reply_to=root)["post"]
+    assert reaction["is_reaction"] is True and comment["is_reaction"] is False
+    nested = _post(node, text="thanks", reply_to=comment["sha1"])["post"]
+    assert nested["kind"] == "comment"
+    message = _post(node, text="hi", to=[node["b"]])["post"]
+    assert message["kind"] == "message" and message["recipients"] == [node["b"]]
+    other = "ab" * 32
+    group = _post(node, text="all", to=[node["b"], other])["post"]
+    assert sorted(group["recipients"]) == sorted([node["b"], other])
+    prof = _post(node, profile={"name": "Ahmed", "birthdate": "1990-02-03"})["post"]
+    assert prof["kind"] == "profile"
+    reshare = _post(node, "b", text="look", reshare=root)["post"]
+    inner = reshare["attributes"]["RESHARED_POST"]["post"]
+    assert inner["sha1"] == root and inner["author"] == node["a"]
+    thread = node["c"].get(f"/posts/{root}/replies").json
+    depths = {r["post"]["sha1"]: r["depth"] for r in thread["replies"]}
+    assert depths[comment["sha1"]] == 1 and depths[nested["sha1"]] == 2
+    convs = node["c"].get("/conversations").json["conversations"]
+    assert {frozenset(c["participants"]) for c in convs} >= {
+        frozenset([node["a"], node["b"]]), frozenset([node["a"], node["b"], other])}
+    conv = next(c for c in convs if len(c["participants"]) == 3)
+    msgs = node["c"].get(f"/conversations/{conv['id']}").json["messages"]
+    assert [m["sha1"] for m in msgs] == [group["sha1"]]
+    profile = node["c"].get(f"/profiles/{node['a']}").json
+    assert profile["attributes"]["PROFILENAME"]["value"] == "Ahmed"
+    names = [c["name"] for c in node["c"].get("/contacts-book").json["contacts"]]
+    assert "Ahmed" in names
+    assert node["c"].get("/birthdays").json["birthdays"][0]["birthdate"] == "1990-02-03"
+
+
+def test_multipart_media_is_served_with_its_type(node: dict[str, Any]) -> None:
+    c = node["c"]
+    r = c.post("/posts", data={"fingerprint": node["a"], "password": PW, "text": "pic",
+                               "photo": (io.BytesIO(PNG), "x.png")},
+               content_type="multipart/form-data")
+    assert r.status_code == 201, r.json
+    sha = r.json["sha1"]
+    assert r.json["post"]["attributes"]["PHOTO_PNG"]["media"] == "image"
+    m = c.get(f"/posts/{sha}/media/PHOTO_PNG")
+    assert m.status_code == 200 and m.data == PNG and m.mimetype == "image/png"
+    assert c.get(f"/posts/{sha}/media/TEXT").status_code == 400
+    assert c.get(f"/posts/{sha}/media/NOPE_PNG").status_code == 404
+    assert c.get(f"/posts/{sha}/media/..").status_code in (400, 404)
+
+
+def test_bad_inputs_are_4xx_and_write_nothing(node: dict[str, Any]) -> None:
+    c, a = node["c"], node["a"]
+    before = sorted(p.name for p in (c.dd.posts / a).iterdir())
+    cases = [
+        ({"fingerprint": a, "password": "wrong", "text": "x"}, 403),
+        ({"fingerprint": "ab" * 32, "password": PW, "text": "x"}, 404),
+        ({"fingerprint": a[:10], "password": PW, "text": "x"}, 400),
+        ({"fingerprint": a, "password": PW, "attributes": {"bad key": "x"}}, 400),
+        ({"fingerprint": a, "password": PW, "attributes": {"X_PNG": "AAAA"}}, 400),
+        ({"fingerprint": a, "password": PW, "attributes": {"CREATED_TIME": "soon"}}, 400),
+        ({"fingerprint": a, "password": PW, "created_time": 4_000_000_000}, 400),
+        ({"fingerprint": a, "password": PW, "reply_to": "0" * 40}, 404),
+        ({"fingerprint": a, "password": PW, "reshare": "zz"}, 400),
+        ({"fingerprint": a, "password": PW, "to": ["../../etc"]}, 400),
+        ({"fingerprint": a, "password": PW, "profile": {"birthdate": "1990-13-45"}}, 400),
+        ({"fingerprint": a, "password": PW, "surprise": 1}, 400),
+    ]
+    for body, status in cases:
+        r = c.post("/posts", json=body)
+        assert r.status_code == status, (body, r.json)
+        assert r.json["message"]
+    assert c.post("/posts", data="nope", content_type="application/json").status_code == 400
+    assert sorted(p.name for p in (c.dd.posts / a).iterdir()) == before
+    for path in ("/posts/zz", "/posts/" + "0" * 40, "/posts/" + "0" * 40 + "/raw",
+                 "/posts?limit=0", "/posts?cursor=xyz", "/posts?kind=likes",
+                 "/posts?author=abc", "/posts?group=..", "/conversations/zz",
+                 "/profiles/abc", "/profiles/" + "cd" * 32):
+        r = c.get(path)
+        assert 400 <= r.status_code < 500, (path, r.status_code)
+
+
+def test_not_own_identity_cannot_post(tmp_path: Path) -> None:
+    c = make_admin_client(tmp_path / "n")
+    seed, transport = bytes(range(32)), bytes(range(1, 33))
+    doc = keys.certify(seed, crypto.transport_public(transport)).to_bytes().decode()
+    fp = c.post("/identities", json={"public_key": doc}).json["fingerprint"]
+    r = c.post("/posts", json={"fingerprint": fp, "password": "x", "text": "hi"})
+    assert r.status_code == 403
+
+
+def test_timeline_filters_and_cursor(tmp_path: Path) -> None:
+    c = make_admin_client(tmp_path / "t")
+    a = c.post("/identities", json={"password": PW}).json["fingerprint"]
+    node = {"c": c, "a": a, "b": a}
+    made = [_post(node, text=f"p{i}", created_time=1_700_000_000 + i // 3)["sha1"]
+            for i in range(9)]
+    _post(node, text="m", to=["ab" * 32], created_time=1_700_000_100)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        q = "/posts?kind=post&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = c.get(q).json
+        seen += [p["sha1"] for p in page["posts"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(made) and len(seen) == len(set(seen))
+    kinds = {p["kind"] for p in c.get("/posts?kind=message").json["posts"]}
+    assert kinds == {"message"}
+    assert c.get(f"/posts?author={a}&limit=100").json["posts"].__len__() == 10
+    assert c.put("/groups/fam").status_code == 200
+    assert c.get("/posts?group=fam").json["posts"] == []
+    c.put(f"/groups/fam/{a}")
+    assert len(c.get("/posts?group=fam&limit=50").json["posts"]) == 10
+
+
+def test_import_delete_and_reimport(tmp_path: Path) -> None:
+    c = make_admin_client(tmp_path / "i")
+    seed = bytes(range(32))
+    pub = keys.certify(seed, crypto.transport_public(bytes(range(1, 33))))
+    c.post("/identities", json={"public_key": pub.to_bytes().decode()})
+    raw = posts.build_post(seed, {"TEXT": "from elsewhere", "CREATED_TIME": 1_700_000_000})
+    r = c.post("/posts/import", json={"post": raw.decode()})
+    assert r.status_code == 201 and r.json["new"] is True
+    sha = r.json["sha1"]
+    assert c.post("/posts/import", json={"post": raw.decode()}).json["new"] is False
+    tampered = raw[:-3] + (b"A" if raw[-3:-2] != b"A" else b"B") + raw[-2:]
+    assert c.post("/posts/import", json={"post": tampered.decode()}).status_code == 400
+    assert c.delete(f"/posts/{sha}").status_code == 204
+    assert not (c.dd.posts / pub.fingerprint / sha).exists()
+    assert c.get(f"/posts/{sha}").status_code == 404
+    assert c.delete(f"/posts/{sha}").status_code == 404
+
+
+def test_comment_sharing_setting(tmp_path: Path) -> None:
+    c = make_admin_client(tmp_path / "s")
+    a = c.post("/identities", json={"password": PW}).json["fingerprint"]
+    assert c.get(f"/identities/{a}/settings").json["share_comments_with"] is None
+    assert c.put(f"/identities/{a}/settings",
+                 json={"share_comments_with": "friends"}).status_code == 404
+    c.put("/groups/friends")
+    r = c.put(f"/identities/{a}/settings", json={"share_comments_with": "friends"})
+    assert r.status_code == 200 and r.json["share_comments_with"] == "friends"
+    assert c.put(f"/identities/{a}/settings",
+                 json={"share_comments_with": "blocked"}).status_code == 400
+    assert c.put(f"/identities/{a}/settings",
+                 json={"share_comments_with": "../x"}).status_code == 400
+    assert c.get(f"/identities/{'ab' * 32}/settings").status_code == 404
+    r = c.put(f"/identities/{a}/settings", json={"share_comments_with": None})
+    assert r.json["share_comments_with"] is None
+    assert os.path.exists(c.dd.state)

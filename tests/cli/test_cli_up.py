@@ -1,0 +1,112 @@
+"""``diwan up`` really starts admin, peer and scheduler, and SIGTERM really stops them.
+
+Runs the console script as a subprocess in a temporary data directory on free
+127.0.0.1 ports, waits for both /health endpoints and the scheduler's
+heartbeat file, then sends SIGTERM to ``diwan up`` only: it must pass it on to
+honcho, which stops the three processes, frees the ports and exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.integration
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def diwan_command() -> list[str]:
+    script = Path(sys.executable).parent / "diwan"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
+
+
+def processes_in(data_dir: Path) -> list[int]:
+    """Our processes whose working directory is ``data_dir`` (honcho, gunicorn, scheduler)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(os.readlink(entry / "cwd")) == data_dir:
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def healthy(port: int) -> bool:
+    try:
+        return requests.get(f"http://{LOOPBACK}:{port}/health", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def wait_until(check, proc: subprocess.Popen, log: Path, seconds: float = 60) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not check():
+        if proc.poll() is not None:
+            pytest.fail(f"diwan up exited with {proc.returncode}:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting:\n{log.read_text()}")
+        time.sleep(0.2)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.connect((LOOPBACK, port))
+            return False
+        except ConnectionRefusedError:
+            pass
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((LOOPBACK, port))  # raises if something still listens there
+    return True
+
+
+def test_up_starts_the_three_processes_and_sigterm_stops_them(tmp_path: Path) -> None:
+    data_dir = tmp_path / "node"
+    admin_port, peer_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIWAN_")}
+    env.update(DIWAN_ADMIN_HOST=LOOPBACK, DIWAN_ADMIN_PORT=str(admin_port),
+               DIWAN_PEER_HOST=LOOPBACK, DIWAN_PEER_PORT=str(peer_port),
+               DIWAN_WORKERS="1", DIWAN_THREADS="2")
+    log = tmp_path / "up.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*diwan_command(), "--data-dir", str(data_dir), "up"],
+                                stdout=out, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+    try:
+        wait_until(lambda: healthy(admin_port) and healthy(peer_port), proc, log)
+        wait_until((data_dir / "state" / "scheduler.alive").exists, proc, log)
+        assert len(processes_in(data_dir)) >= 4  # honcho + 2 gunicorn masters + scheduler
+        printed = log.read_text()
+        assert f"http://{LOOPBACK}:{admin_port}" in printed
+        assert str(data_dir / "admin.token") in printed
+        assert (data_dir / "admin.token").read_text().strip() not in printed
+
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=30) == 143, log.read_text()  # honcho's code for SIGTERM
+        assert port_is_free(admin_port) and port_is_free(peer_port)
+        assert processes_in(data_dir) == []
+        assert "SIGTERM received" in log.read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for pid in processes_in(data_dir):
+            os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,138 @@
+"""app/core/config.py and app/core/datadir.py: precedence, bad values, the data directory."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from app.core import config
+from app.core.datadir import DataDir, open_datadir
+from app.core.errors import BadInput
+
+MiB = 1024 * 1024
+
+
+def _toml(root: Path, text: str) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / config.CONFIG_FILE).write_text(text)
+
+
+def test_defaults_without_file_or_environment(tmp_path: Path) -> None:
+    cfg = config.load(tmp_path, environ={})
+    assert cfg == config.DEFAULTS
+    assert (cfg["admin_host"], cfg["admin_port"]) == ("127.0.0.1", 8888)
+    assert (cfg["peer_host"], cfg["peer_port"]) == ("0.0.0.0", 8889)
+    assert cfg["kdf_memlimit"] >= 64 * MiB
+
+
+def test_precedence_defaults_file_environment_overrides(tmp_path: Path) -> None:
+    _toml(tmp_path, "admin_port = 9001\npeer_port = 9002\nworkers = 3\n")
+    env = {"DIWAN_PEER_PORT": "9102", "DIWAN_WORKERS": "5"}
+    assert config.load(tmp_path, environ={})["admin_port"] == 9001
+    cfg = config.load(tmp_path, environ=env)
+    assert (cfg["admin_port"], cfg["peer_port"], cfg["workers"]) == (9001, 9102, 5)
+    cfg = config.load(tmp_path, {"workers": 7}, environ=env)
+    assert (cfg["admin_port"], cfg["peer_port"], cfg["workers"]) == (9001, 9102, 7)
+    assert cfg["threads"] == config.DEFAULTS["threads"]
+
+
+def test_process_environment_is_used_by_default(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIWAN_ADMIN_PORT", "9555")
+    assert config.load(tmp_path)["admin_port"] == 9555
+
+
+@pytest.mark.parametrize(("text", "value"), [("true", True), ("0", False), ("Yes", True),
+                                             ("off", False)])
+def test_booleans_from_environment(tmp_path: Path, text: str, value: bool) -> None:
+    assert config.load(tmp_path, environ={"DIWAN_KEY_SERVER": text})["key_server"] is value
+
+
+@pytest.mark.parametrize(("source", "name", "value"), [
+    ("env", "admin_port", "abc"),
+    ("env", "workers", ""),
+    ("env", "key_server", "maybe"),
+    ("toml", "admin_port", '"not a port"'),
+    ("toml", "workers", "true"),
+    ("toml", "key_server", '"perhaps"'),
+    ("override", "threads", "many"),
+    ("env", "admin_port", "70000"),
+    ("env", "peer_port", "0"),
+    ("toml", "workers", "0"),
+    ("env", "admin_max_body", "-1"),
+    ("env", "kdf_memlimit", str(64 * MiB - 1)),
+    ("toml", "kdf_memlimit", "1048576"),
+    ("override", "kdf_memlimit", 32 * MiB),
+    ("env", "kdf_opslimit", "1"),
+])
+def test_bad_values_are_bad_input_naming_the_setting(tmp_path: Path, source: str, name: str,
+                                                     value: object) -> None:
+    env: dict[str, str] = {}
+    overrides: dict[str, object] = {}
+    if source == "env":
+        env["DIWAN_" + name.upper()] = str(value)
+    elif source == "toml":
+        _toml(tmp_path, f"{name} = {value}\n")
+    else:
+        overrides[name] = value
+    with pytest.raises(BadInput) as info:
+        config.load(tmp_path, overrides, environ=env)
+    assert info.value.field == name
+    assert isinstance(info.value, ValueError)
+
+
+def test_kdf_memlimit_edge_is_accepted(tmp_path: Path) -> None:
+    cfg = config.load(tmp_path, environ={"DIWAN_KDF_MEMLIMIT": str(64 * MiB)})
+    assert cfg["kdf_memlimit"] == 64 * MiB
+
+
+def test_broken_toml_is_bad_input(tmp_path: Path) -> None:
+    _toml(tmp_path, "admin_port = = 1\n")
+    with pytest.raises(BadInput, match="diwan.toml"):
+        config.load(tmp_path, environ={})
+
+
+def test_rendered_toml_lists_every_setting_with_its_default() -> None:
+    text = config.render_toml()
+    assert tomllib.loads(text) == config.DEFAULTS
+    for setting in config.SETTINGS:
+        assert f"# {setting.help}\n{setting.name} = " in text
+
+
+def test_data_dir_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert config.data_dir_from_env() == tmp_path.resolve()
+    monkeypatch.setenv("DIWAN_DATA_DIR", str(tmp_path / "env"))
+    assert config.data_dir_from_env() == (tmp_path / "env").resolve()
+    assert config.data_dir_from_env(tmp_path / "explicit") == (tmp_path / "explicit").resolve()
+
+
+def test_initialise_creates_layout_config_and_private_token(tmp_path: Path) -> None:
+    dd = DataDir(tmp_path / "node", environ={})
+    assert dd.initialise() is True
+    for sub in ("identities", "identities/blocked", "posts", "state", "state/locks"):
+        path = dd.root / sub
+        assert path.is_dir() and stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, sub
+    assert tomllib.loads((dd.root / "diwan.toml").read_text()) == config.DEFAULTS
+    token = dd.token_path.read_text()
+    assert stat.S_IMODE(dd.token_path.stat().st_mode) == 0o600
+    assert len(token.strip()) == 64 and int(token, 16) >= 0
+    assert dd.initialise() is False
+    assert dd.token_path.read_text() == token
+    assert dd.check_token(token.strip())
+    assert not dd.check_token(token.strip()[:-1] + "x")
+    assert not dd.check_token("")
+    assert not dd.check_token("é" * 64)
+
+
+def test_initialise_keeps_an_existing_config(tmp_path: Path) -> None:
+    _toml(tmp_path, "admin_port = 9999\n")
+    dd = open_datadir(tmp_path)
+    assert dd.settings["admin_port"] == 9999
+    assert (tmp_path / "diwan.toml").read_text() == "admin_port = 9999\n"
+    assert dd.token_path.exists()
+    assert {"admin.token", "diwan.toml", "identities", "posts", "state"} <= set(os.listdir(tmp_path))

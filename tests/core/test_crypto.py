@@ -1,0 +1,135 @@
+"""app/core/crypto.py: known answers, round trips, and the one-module-touches-nacl rule."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from app.core import crypto
+from app.core.errors import CannotDecrypt, WrongPassword
+
+ROOT = Path(__file__).resolve().parents[2]
+VECTORS = json.loads((ROOT / "tests/data/keys/vectors.json").read_text())
+MiB = 1024 * 1024
+
+# RFC 8032 section 7.1, TEST 1 (empty message)
+RFC8032_SECRET = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+RFC8032_PUBLIC = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+RFC8032_SIG = bytes.fromhex(
+    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555"
+    "fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b")
+# RFC 7748 section 6.1 (Alice)
+RFC7748_SECRET = bytes.fromhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+RFC7748_PUBLIC = bytes.fromhex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+
+
+def test_fingerprint_is_lowercase_hex_sha256_of_raw_key() -> None:
+    public = crypto.signing_public(bytes.fromhex(VECTORS["seed"]))
+    fp = crypto.fingerprint(public)
+    assert fp == hashlib.sha256(public).hexdigest() == VECTORS["fingerprint"]
+    assert len(fp) == 64 and fp == fp.lower()
+
+
+def test_ed25519_rfc8032_known_answer() -> None:
+    assert crypto.signing_public(RFC8032_SECRET) == RFC8032_PUBLIC
+    assert crypto.sign(RFC8032_SECRET, b"") == RFC8032_SIG
+    assert crypto.verify(RFC8032_PUBLIC, b"", RFC8032_SIG)
+
+
+def test_ed25519_vector_from_key_data() -> None:
+    seed = bytes.fromhex(VECTORS["seed"])
+    message = bytes.fromhex(VECTORS["message"])
+    assert crypto.signing_public(seed).hex() == VECTORS["sign_public"]
+    assert crypto.sign(seed, message).hex() == VECTORS["message_signature"]
+
+
+def test_x25519_rfc7748_known_answer() -> None:
+    assert crypto.transport_public(RFC7748_SECRET) == RFC7748_PUBLIC
+
+
+def test_verify_rejects_tampering_without_raising() -> None:
+    seed = crypto.new_signing_seed()
+    public = crypto.signing_public(seed)
+    sig = crypto.sign(seed, b"message")
+    assert crypto.verify(public, b"message", sig)
+    assert not crypto.verify(public, b"messagE", sig)
+    assert not crypto.verify(public, b"message", bytes([sig[0] ^ 1]) + sig[1:])
+    assert not crypto.verify(crypto.signing_public(crypto.new_signing_seed()), b"message", sig)
+    assert not crypto.verify(public[:31], b"message", sig)
+    assert not crypto.verify(public, b"message", sig[:63])
+    assert not crypto.verify(bytes(32), b"message", sig)  # small-order point
+
+
+def test_signing_context_separates_purposes() -> None:
+    seed = crypto.new_signing_seed()
+    public = crypto.signing_public(seed)
+    sig = crypto.sign_in_context(seed, crypto.CTX_TRANSPORT_CERT, b"data")
+    assert crypto.verify_in_context(public, crypto.CTX_TRANSPORT_CERT, b"data", sig)
+    assert not crypto.verify(public, b"data", sig)
+    assert not crypto.verify_in_context(public, b"other-context\x00", b"data", sig)
+    assert crypto.CTX_TRANSPORT_CERT.endswith(b"\x00")
+
+
+def test_box_and_sealed_box_round_trip_and_reject_tampering() -> None:
+    a, b = crypto.new_transport_secret(), crypto.new_transport_secret()
+    ct = crypto.box_encrypt(a, crypto.transport_public(b), b"secret")
+    assert crypto.box_decrypt(b, crypto.transport_public(a), ct) == b"secret"
+    with pytest.raises(CannotDecrypt):
+        crypto.box_decrypt(b, crypto.transport_public(a), ct[:-1] + bytes([ct[-1] ^ 1]))
+    with pytest.raises(CannotDecrypt):
+        crypto.box_decrypt(a, crypto.transport_public(a), ct)
+    sealed = crypto.seal(crypto.transport_public(b), b"anon")
+    assert crypto.unseal(b, sealed) == b"anon"
+    with pytest.raises(CannotDecrypt):
+        crypto.unseal(a, sealed)
+    with pytest.raises(CannotDecrypt):
+        crypto.unseal(b, b"short")
+
+
+def test_argon2id_known_answer_and_salt_dependence() -> None:
+    salt = bytes.fromhex(VECTORS["salt"])
+    key = crypto.derive_key(VECTORS["password"].encode(), salt, VECTORS["opslimit"],
+                            VECTORS["memlimit"])
+    assert key.hex() == VECTORS["derived_key"]
+    other = crypto.derive_key(VECTORS["password"].encode(), bytes(16), 2, 64 * MiB)
+    assert len(other) == 32 and other != key
+    assert len(crypto.new_salt()) == crypto.SALT_BYTES == 16
+    assert crypto.new_salt() != crypto.new_salt()
+
+
+def test_secret_box_wrong_key_is_wrong_password() -> None:
+    key = crypto.random_bytes(32)
+    ct = crypto.secret_seal(key, b"seed" * 8)
+    assert crypto.secret_open(key, ct) == b"seed" * 8
+    with pytest.raises(WrongPassword):
+        crypto.secret_open(crypto.random_bytes(32), ct)
+    with pytest.raises(WrongPassword):
+        crypto.secret_open(key, ct[:10])
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text("utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_only_crypto_module_imports_nacl() -> None:
+    offenders = [str(p.relative_to(ROOT)) for base in ("app", "scheduler")
+                 for p in (ROOT / base).rglob("*.py")
+                 if "nacl" in _imports(p) and p != ROOT / "app/core/crypto.py"]
+    assert offenders == []
+
+
+def test_core_never_imports_flask() -> None:
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "app/core").rglob("*.py")
+                 if _imports(p) & {"flask", "werkzeug", "flask_smorest", "webargs"}]
+    assert offenders == []

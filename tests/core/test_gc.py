@@ -1,0 +1,74 @@
+"""Clean-up of unused public keys: what goes, what always stays, the edge of the age limit."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import PASSWORD, make_datadir
+from fake_peers import copy_node, other_key
+
+from app.core.contacts import Contacts
+from app.core.datadir import DataDir
+from app.core.gc import DAY, gc
+from app.core.identities import Identities
+
+NOW = 2_000_000_000.0
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataDir, str]:
+    dd = make_datadir(tmp_path_factory.mktemp("template"))
+    return dd, Identities(dd).create(PASSWORD)
+
+
+def imported(dd: DataDir, age_days: float) -> str:
+    fp, doc, _ = other_key()
+    Identities(dd).import_pub(doc)
+    when = NOW - age_days * DAY
+    os.utime(Identities(dd).pub_path(fp), (when, when))
+    return fp
+
+
+def test_gc_deletes_only_unused_strangers(tmp_path: Path, template: tuple[DataDir, str]) -> None:
+    dd = copy_node(tmp_path / "n", template[0], [template[1]])
+    me = template[1]
+    ids = Identities(dd)
+    os.utime(ids.pub_path(me), (0, 0))  # an own identity, however old, stays
+    old = imported(dd, 91)
+    recent = imported(dd, 10)
+    contact = imported(dd, 400)
+    Contacts(dd).put(contact, "http://127.0.0.1:9", me)
+    member = imported(dd, 400)
+    ids.create_group("friends")
+    ids.add_member("friends", member)
+    blocked = imported(dd, 400)
+    ids.block(blocked)
+    for fp in (member, blocked):  # adding to a group reads the key: make it old again
+        os.utime(ids.pub_path(fp), (0, 0))
+
+    assert gc(dd, dry_run=True, clock=lambda: NOW) == [old]
+    assert ids.exists(old)
+    assert gc(dd, dry_run=False, clock=lambda: NOW) == [old]
+    assert not ids.exists(old)
+    for fp in (me, recent, contact, member, blocked):
+        assert ids.exists(fp), fp
+    assert ids.is_own(me)
+    assert gc(dd, dry_run=False, clock=lambda: NOW) == []
+
+
+@pytest.mark.parametrize("days, gone", [(29.99, False), (30.01, True)])
+def test_gc_age_edge(tmp_path: Path, template: tuple[DataDir, str], days: float,
+                     gone: bool) -> None:
+    dd = copy_node(tmp_path / "n", template[0], [template[1]], gc_unused_days=30)
+    fp = imported(dd, days)
+    assert gc(dd, dry_run=False, clock=lambda: NOW) == ([fp] if gone else [])
+    assert Identities(dd).exists(fp) is not gone
+
+
+def test_using_a_key_keeps_it(tmp_path: Path, template: tuple[DataDir, str]) -> None:
+    dd = copy_node(tmp_path / "n", template[0], [template[1]])
+    fp = imported(dd, 100)
+    Identities(dd).public_key(fp)  # a use touches the file
+    assert gc(dd, dry_run=False) == []

@@ -1,0 +1,453 @@
+"""app/core/index.py: the SQLite cache over post files (pagination, visibility, repair)."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.core import crypto, keys
+from app.core.datadir import DataDir
+from app.core.errors import BadInput
+from app.core.index import Index, decode_cursor, encode_cursor
+from app.core.ingest import Ingestor
+from app.core.posts import Post, build_post, decode_post
+
+CTX = multiprocessing.get_context("fork")
+OLD = 1_000_000_000  # an mtime_ns long past: a directory "unchanged since"
+
+
+class Kit:
+    """A data directory with deterministic authors (no Argon2: .pub files only)."""
+
+    def __init__(self, root: Path, **settings: Any) -> None:
+        self.dd = DataDir(root, {"reconcile_interval_ms": 0, **settings})
+        self.dd.initialise()
+        self.index = Index(self.dd)
+        self.ingestor = Ingestor(self.dd, index=self.index)
+        self.seeds: dict[str, bytes] = {}
+
+    def author(self, n: int) -> str:
+        seed = hashlib.sha256(f"test-author-{n}".encode()).digest()
+        pub = keys.certify(seed, crypto.transport_public(hashlib.sha256(seed).digest()))
+        (self.dd.identities / f"{pub.fingerprint}.pub").write_bytes(pub.to_bytes())
+        self.seeds[pub.fingerprint] = seed
+        return pub.fingerprint
+
+    def build(self, fp: str, created: int, **attrs: Any) -> Post:
+        raw = build_post(self.seeds[fp], {"CREATED_TIME": created, **attrs})
+        return decode_post(raw, max_bytes=len(raw))
+
+    def post(self, fp: str, created: int, **attrs: Any) -> Post:
+        """Posted through the real ingest (verified, stored durably, indexed)."""
+        return self.ingestor.ingest(self.build(fp, created, **attrs).raw).post
+
+    def drop_in(self, post: Post, name: str | None = None) -> Path:
+        """A file written behind the index's back, as another tool might."""
+        folder = self.dd.posts / post.author
+        folder.mkdir(exist_ok=True)
+        path = folder / (name or post.sha1)
+        path.write_bytes(post.raw)
+        os.utime(path, (post.created, post.created))
+        return path
+
+    def age_dirs(self) -> None:
+        """Make every post directory look long unchanged (and record it so)."""
+        for d in [self.dd.posts, *self.dd.posts.iterdir()]:
+            os.utime(d, ns=(OLD, OLD))
+        self.index.reconcile(force=True)
+
+    def close(self) -> None:
+        self.index.close()
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> Iterator[Kit]:
+    k = Kit(tmp_path / "node")
+    yield k
+    k.close()
+
+
+def all_pages(index: Index, limit: int, **filters: Any) -> list[str]:
+    out: list[str] = []
+    cursor = None
+    while True:
+        page = index.page(limit=limit, cursor=cursor, **filters)
+        assert len(page.items) <= limit
+        out += [e.sha1 for e in page.items]
+        if page.next_cursor is None:
+            return out
+        cursor = page.next_cursor
+
+
+def newest_first(posts: list[Post]) -> list[str]:
+    return [p.sha1 for p in sorted(posts, key=lambda p: (p.created, p.sha1), reverse=True)]
+
+
+# --- the timeline page -------------------------------------------------------------------
+
+def test_page_lists_ingested_posts_newest_first_with_their_meaning(kit: Kit) -> None:
+    a, b = kit.author(1), kit.author(2)
+    public = kit.post(a, 100, TEXT="hello")
+    message = kit.post(a, 101, TEXT="psst", TO_FINGERPRINT=b)
+    comment = kit.post(b, 102, TEXT="\U0001f44d", REPLY_POSTSHA=public.sha1, TO_FINGERPRINT=a)
+    profile = kit.post(b, 103, PROFILENAME="Basant")
+    reshare = kit.post(b, 104, TEXT="look", SHARED_POST=public.raw.decode())
+    page = kit.index.page(limit=10)
+    assert [e.sha1 for e in page.items] == newest_first([public, message, comment, profile,
+                                                         reshare])
+    assert page.next_cursor is None
+    got = {e.sha1: e for e in page.items}
+    assert (got[public.sha1].kind, got[public.sha1].public) == ("post", True)
+    assert (got[message.sha1].kind, got[message.sha1].public) == ("message", False)
+    assert got[comment.sha1].kind == "comment" and got[comment.sha1].is_reaction
+    assert got[profile.sha1].kind == "profile" and got[reshare.sha1].reshare
+    assert got[public.sha1].author == a and got[public.sha1].created == 100
+
+
+def test_filters_by_author_and_kind(kit: Kit) -> None:
+    a, b, c = kit.author(1), kit.author(2), kit.author(3)
+    posts = [kit.post(a, 10, TEXT="a"), kit.post(b, 11, TEXT="b"),
+             kit.post(c, 12, TEXT="c", TO_FINGERPRINT=a), kit.post(a, 13, PROFILENAME="A")]
+    assert all_pages(kit.index, 1, authors=[a]) == newest_first([posts[0], posts[3]])
+    assert all_pages(kit.index, 2, kinds=["message", "profile"]) == newest_first(
+        [posts[2], posts[3]])
+    assert all_pages(kit.index, 5, authors=[a, c], kinds=["post"]) == [posts[0].sha1]
+    assert all_pages(kit.index, 5, authors=[kit.author(9)]) == []
+
+
+def test_blocked_authors_are_left_out_unless_asked(kit: Kit) -> None:
+    a, b = kit.author(1), kit.author(2)
+    pa, pb = kit.post(a, 10, TEXT="a"), kit.post(b, 11, TEXT="b")
+    blocked = kit.dd.identities / "blocked"
+    (blocked / f"{b}.pub").write_bytes((kit.dd.identities / f"{b}.pub").read_bytes())
+    assert all_pages(kit.index, 10) == [pa.sha1]
+    assert all_pages(kit.index, 10, authors=[a, b]) == [pa.sha1]
+    assert all_pages(kit.index, 10, kinds=["post"]) == [pa.sha1]
+    assert all_pages(kit.index, 10, exclude_blocked=False) == [pb.sha1, pa.sha1]
+
+
+def test_page_size_limit_is_enforced_at_the_edge(tmp_path: Path) -> None:
+    k = Kit(tmp_path, max_page_size=3)
+    a = k.author(1)
+    for t in range(5):
+        k.post(a, t, TEXT=str(t))
+    assert len(k.index.page(limit=3).items) == 3
+    for bad in (0, 4, -1, True):
+        with pytest.raises(BadInput) as info:
+            k.index.page(limit=bad)
+        assert info.value.field == "limit"
+    k.close()
+
+
+@pytest.mark.parametrize("cursor", ["", "garbage", encode_cursor(1, "a" * 40)[:-2] + "!!",
+                                    "MTAwOnh5eg", "MTAwOjEyMw=="])
+def test_bad_cursors_are_refused_naming_the_field(kit: Kit, cursor: str) -> None:
+    with pytest.raises(BadInput) as info:
+        kit.index.page(limit=5, cursor=cursor)
+    assert info.value.field == "cursor"
+
+
+def test_cursor_round_trip_and_bad_kind(kit: Kit) -> None:
+    assert decode_cursor(encode_cursor(-5, "ab" * 20)) == (-5, bytes.fromhex("ab" * 20))
+    with pytest.raises(BadInput) as info:
+        kit.index.page(limit=5, kinds=["likes"])
+    assert info.value.field == "kinds"
+
+
+@st.composite
+def timelines(draw: st.DrawFn) -> tuple[list[tuple[int, int, str]], int, Any, Any]:
+    """(author no, created, kind) triples with many ties, a page size and filters."""
+    items = draw(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 4),
+                                    st.sampled_from(["post", "message", "profile"])),
+                          max_size=30))
+    limit = draw(st.integers(1, 7))
+    authors = draw(st.none() | st.sets(st.integers(0, 3), max_size=3))
+    kinds = draw(st.none() | st.sets(st.sampled_from(["post", "message", "profile"]),
+                                     max_size=2))
+    return items, limit, authors, kinds
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(timelines())
+def test_paging_never_skips_or_repeats_posts_sharing_a_timestamp(case: Any) -> None:
+    items, limit, author_nos, kinds = case
+    with tempfile.TemporaryDirectory() as tmp:
+        k = Kit(Path(tmp))
+        people = [k.author(n) for n in range(4)]
+        posts = []
+        for n, (who, created, kind) in enumerate(items):
+            extra = {"TO_FINGERPRINT": people[(who + 1) % 4]} if kind == "message" else (
+                {"PROFILENAME": f"p{n}"} if kind == "profile" else {})
+            posts.append(k.build(people[who], created, TEXT=f"post {n}", **extra))
+        for p in posts:
+            k.drop_in(p)
+        k.index.add_many(posts)
+        authors = None if author_nos is None else [people[n] for n in author_nos]
+        wanted = [p for p in posts if (authors is None or p.author in authors)
+                  and (kinds is None or p.kind in kinds)]
+        got = all_pages(k.index, limit, authors=authors, kinds=kinds)
+        assert got == newest_first(wanted)
+        k.close()
+
+
+# --- feed visibility (issue 4: who gets what) -----------------------------------------------
+
+def feed_all(index: Index, owner: str, viewer: str, limit: int,
+             comment_viewers: frozenset[str] = frozenset(),
+             start: tuple[int, str | None] = (0, None)) -> list[str]:
+    out: list[str] = []
+    after_time, after_sha = start
+    while True:
+        shas, more = index.feed_page(owner, viewer, after_time=after_time, after_sha=after_sha,
+                                     limit=limit, comment_viewers=comment_viewers)
+        assert len(shas) <= limit
+        out += shas
+        if not more:
+            return out
+        last = index.get(shas[-1])
+        assert last is not None
+        after_time, after_sha = last.created, last.sha1
+
+
+@st.composite
+def feeds(draw: st.DrawFn) -> Any:
+    shapes = st.sampled_from(["public", "addressed", "comment", "public-comment", "profile",
+                              "addressed-profile"])
+    posts = draw(st.lists(st.tuples(shapes, st.integers(1, 5), st.sets(st.integers(1, 3),
+                                                                        min_size=1)),
+                          max_size=25))
+    return posts, draw(st.integers(1, 6)), draw(st.integers(1, 4)), draw(st.booleans())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(feeds())
+def test_a_viewer_gets_exactly_public_posts_plus_those_addressed_to_it(case: Any) -> None:
+    shapes, limit, viewer_no, share_comments = case
+    with tempfile.TemporaryDirectory() as tmp:
+        k = Kit(Path(tmp))
+        owner, other = k.author(0), k.author(9)
+        people = {n: k.author(n) for n in range(1, 5)}
+        viewer = people[viewer_no]
+        posts, visible = [], []
+        for n, (shape, created, to) in enumerate(shapes):
+            attrs: dict[str, Any] = {"TEXT": f"n{n}"}
+            if shape in ("addressed", "comment", "addressed-profile"):
+                attrs.update({f"TO{i}_FINGERPRINT": people[i] for i in to})
+            if "comment" in shape:
+                attrs["REPLY_POSTSHA"] = hashlib.sha1(b"%d" % n).hexdigest()
+            if "profile" in shape:
+                attrs["PROFILENAME"] = f"name {n}"
+            post = k.build(owner, created, **attrs)
+            posts.append(post)
+            if (not post.recipients or viewer in post.recipients
+                    or (share_comments and post.kind == "comment")):
+                visible.append(post)
+        posts.append(k.build(other, 3, TEXT="someone else's"))
+        for p in posts:
+            k.drop_in(p)
+        k.index.add_many(posts)
+        sharing = frozenset({viewer}) if share_comments else frozenset({people[4]} - {viewer})
+        got = feed_all(k.index, owner, viewer, limit, comment_viewers=sharing)
+        assert got == [p.sha1 for p in sorted(visible, key=lambda p: (p.created, p.sha1))]
+        k.close()
+
+
+def test_feed_page_starts_strictly_after_the_cursor(kit: Kit) -> None:
+    a, v = kit.author(1), kit.author(2)
+    posts = sorted((kit.post(a, t, TEXT=str(n)) for n, t in enumerate([5, 5, 5, 6, 4])),
+                   key=lambda p: (p.created, p.sha1))
+    at5 = [p.sha1 for p in posts if p.created == 5]
+    assert kit.index.feed_page(a, v, after_time=5, after_sha=None, limit=10)[0] == [
+        *at5, posts[-1].sha1]
+    assert kit.index.feed_page(a, v, after_time=5, after_sha=at5[0], limit=10)[0] == [
+        *at5[1:], posts[-1].sha1]
+    assert kit.index.feed_page(a, v, after_time=6, after_sha=None, limit=10) == (
+        [posts[-1].sha1], False)
+    assert kit.index.feed_page(a, v, after_time=7, after_sha=None, limit=10) == ([], False)
+    assert kit.index.feed_page(kit.author(3), v, after_time=0, after_sha=None,
+                               limit=10) == ([], False)
+    with pytest.raises(BadInput) as info:
+        kit.index.feed_page(a, v, after_time=0, after_sha="../x", limit=10)
+    assert info.value.field == "after_sha"
+
+
+def test_newest_time_and_remove(kit: Kit) -> None:
+    a, b = kit.author(1), kit.author(2)
+    assert kit.index.newest_time(a) is None
+    old, new = kit.post(a, 10, TEXT="old"), kit.post(a, 20, TEXT="new")
+    kit.post(b, 30, TEXT="b")
+    assert kit.index.newest_time(a) == 20
+    (kit.dd.posts / a / new.sha1).unlink()  # the file goes first: it is the truth
+    assert kit.index.remove(new.sha1) and not kit.index.remove(new.sha1)
+    assert kit.index.newest_time(a) == 10
+    assert kit.index.get(old.sha1) is not None and kit.index.get(new.sha1) is None
+
+
+# --- repair: files added or removed behind the index's back ---------------------------------
+
+def test_reconcile_indexes_valid_files_dropped_in_and_never_invalid_ones(kit: Kit) -> None:
+    a, b = kit.author(1), kit.author(2)
+    kit.post(a, 1, TEXT="first")
+    kit.age_dirs()
+    good = kit.build(a, 2, TEXT="dropped in")
+    kit.drop_in(good)
+    forged = kit.build(b, 3, TEXT="forged")  # b's text, signed by b, but stored under a
+    misplaced = kit.dd.posts / a / forged.sha1
+    misplaced.write_bytes(forged.raw)
+    wrong_name = kit.build(a, 4, TEXT="misnamed")
+    kit.drop_in(wrong_name, name="0" * 40)
+    tampered = bytearray(kit.build(a, 5, TEXT="tampered").raw)
+    tampered[5] ^= 1
+    (kit.dd.posts / a / hashlib.sha1(tampered).hexdigest()).write_bytes(bytes(tampered))
+    temp = kit.build(a, 6, TEXT="half written")
+    kit.drop_in(temp, name=".tmp-" + temp.sha1 + ".abc")
+    report = kit.index.reconcile(force=True)
+    assert report is not None and report.added == 1 and report.invalid == 3
+    assert good.sha1 in all_pages(kit.index, 10)
+    assert kit.index.count() == 2
+
+
+def test_reconcile_rescans_only_changed_directories(kit: Kit) -> None:
+    people = [kit.author(n) for n in range(5)]
+    for n, fp in enumerate(people):
+        kit.post(fp, n, TEXT="x")
+    kit.age_dirs()
+    report = kit.index.reconcile(force=True)
+    assert report is not None and report.dirs_scanned == 0
+    kit.drop_in(kit.build(people[2], 50, TEXT="new"))
+    report = kit.index.reconcile(force=True)
+    assert report is not None and (report.dirs_scanned, report.added) == (1, 1)
+
+
+def test_removed_files_and_directories_leave_the_index(kit: Kit) -> None:
+    a, b = kit.author(1), kit.author(2)
+    pa1, pa2 = kit.post(a, 1, TEXT="1"), kit.post(a, 2, TEXT="2")
+    pb = kit.post(b, 3, TEXT="3")
+    kit.age_dirs()
+    (kit.dd.posts / a / pa1.sha1).unlink()
+    for f in (kit.dd.posts / b).iterdir():
+        f.unlink()
+    (kit.dd.posts / b).rmdir()
+    report = kit.index.reconcile(force=True)
+    assert report is not None and report.removed == 2
+    assert kit.index.get(pb.sha1) is None
+    assert all_pages(kit.index, 10) == [pa2.sha1]
+
+
+def test_rows_whose_file_vanished_are_dropped_from_results_at_once(tmp_path: Path) -> None:
+    k = Kit(tmp_path, reconcile_interval_ms=3_600_000)
+    a = k.author(1)
+    posts = [k.post(a, t, TEXT=str(t)) for t in range(6)]
+    k.index.reconcile(force=True)
+    for p in posts[3:5]:
+        (k.dd.posts / a / p.sha1).unlink()
+    page = k.index.page(limit=3)
+    assert [e.sha1 for e in page.items] == [posts[5].sha1, posts[2].sha1, posts[1].sha1]
+    assert k.index.count() == 4  # dropped from the index too, with no reconcile
+    assert k.index.feed_page(a, k.author(2), after_time=0, after_sha=None, limit=2) == (
+        [posts[0].sha1, posts[1].sha1], True)
+    k.close()
+
+
+def test_reconcile_is_throttled_per_process(tmp_path: Path) -> None:
+    k = Kit(tmp_path, reconcile_interval_ms=3_600_000)
+    a = k.author(1)
+    assert k.index.reconcile(force=True) is not None
+    assert k.index.reconcile() is None
+    hidden = k.build(a, 1, TEXT="behind the back")
+    k.drop_in(hidden)
+    assert all_pages(k.index, 5) == []  # not looked for within the interval
+    assert k.index.reconcile(force=True) is not None
+    assert all_pages(k.index, 5) == [hidden.sha1]
+    k.close()
+
+
+def test_queries_repair_the_index_themselves(kit: Kit) -> None:
+    a = kit.author(1)
+    hidden = kit.build(a, 1, TEXT="behind the back")
+    kit.drop_in(hidden)
+    assert all_pages(kit.index, 5) == [hidden.sha1]  # reconcile_interval_ms = 0
+
+
+def test_rebuild_recreates_the_index_from_files(kit: Kit) -> None:
+    a, b = kit.author(1), kit.author(2)
+    posts = [kit.post(a, 1, TEXT="1"), kit.post(b, 2, TEXT="2", TO_FINGERPRINT=a),
+             kit.post(b, 3, TEXT="3", REPLY_POSTSHA="1" * 40, TO_FINGERPRINT=a)]
+    bad = bytearray(kit.build(a, 4, TEXT="bad").raw)
+    bad[-3] ^= 2
+    (kit.dd.posts / a / hashlib.sha1(bad).hexdigest()).write_bytes(bytes(bad))
+    kit.age_dirs()
+    before = all_pages(kit.index, 10)
+    kit.index.conn().execute("DELETE FROM posts")
+    assert all_pages(kit.index, 10) == []  # a damaged cache stays wrong until rebuilt...
+    assert kit.index.rebuild() == 3
+    assert all_pages(kit.index, 10) == before == newest_first(posts)
+    assert kit.index.feed_page(b, a, after_time=0, after_sha=None, limit=5)[0] == [
+        posts[1].sha1, posts[2].sha1]
+
+
+def test_rebuild_replaces_a_file_that_is_not_a_database(kit: Kit) -> None:
+    a = kit.author(1)
+    post = kit.post(a, 1, TEXT="1")
+    kit.index.close()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{kit.index.path}{suffix}").unlink(missing_ok=True)
+    kit.index.path.write_bytes(b"this is not a database" * 100)
+    fresh = Index(kit.dd)
+    assert fresh.rebuild() == 1
+    assert all_pages(fresh, 5) == [post.sha1]
+    fresh.close()
+
+
+def test_a_new_schema_version_starts_an_empty_cache_that_refills(kit: Kit) -> None:
+    a = kit.author(1)
+    post = kit.post(a, 1, TEXT="1")
+    kit.index.conn().execute("PRAGMA user_version=999")
+    kit.index.close()
+    fresh = Index(kit.dd)
+    assert all_pages(fresh, 5) == [post.sha1]
+    fresh.close()
+
+
+def test_the_database_is_in_wal_mode(kit: Kit) -> None:
+    kit.index.count()
+    with sqlite3.connect(kit.index.path) as c:
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    c.close()
+
+
+# --- several processes at once -----------------------------------------------------------------
+
+def _writer(root: str, n: int, count: int) -> None:
+    k = Kit(Path(root))
+    fp = k.author(n)
+    for i in range(0, count, 10):
+        k.ingestor.ingest_many([k.build(fp, 1000 + j, TEXT=f"{n}/{j}").raw
+                                for j in range(i, i + 10)])
+        k.index.page(limit=20)
+    k.close()
+
+
+def test_several_processes_ingest_and_read_at_once(kit: Kit) -> None:
+    procs = [CTX.Process(target=_writer, args=(str(kit.dd.root), n, 100)) for n in (1, 2, 3)]
+    for p in procs:
+        p.start()
+    deadline = time.monotonic() + 120
+    while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
+        kit.index.page(limit=50)
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert kit.index.count() == 300
+    assert len(all_pages(kit.index, 100)) == 300

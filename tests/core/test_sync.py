@@ -1,0 +1,379 @@
+"""The sync engine: cursor and overlap, paging, status and back-off, parallel contacts.
+
+The owner is the real peer app of another data directory run in-process
+(:func:`fake_peers.flask_handler`), or, for hostile and failing owners, a
+handler that opens the real request and seals whatever the test wants.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from conftest import PASSWORD, make_datadir
+from fake_peers import Call, Reply, copy_node, flask_handler, other_key, routes, session_with
+
+from app import create_peer_app
+from app.core import exchange
+from app.core.contacts import Contacts
+from app.core.datadir import DataDir
+from app.core.identities import Identities
+from app.core.index import Index
+from app.core.ingest import Ingestor
+from app.core.keylookup import LyingPeers
+from app.core.posts import build_post
+from app.core.sync import (StatusStore, SyncStatus, backoff, is_due, statuses, sync_all,
+                           sync_contact)
+
+B_ADDR = "http://10.0.0.2:8889"
+C_ADDR = "http://10.0.0.3:8889"
+NOW = int(time.time())
+
+
+@dataclass
+class World:
+    template: DataDir
+    a: str       # Ahmed (asker)
+    a2: str      # Ahmed's second, separate identity
+    b: str       # Basant (owner)
+    c: str       # Camal
+    seeds: dict[str, bytes]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    dd = make_datadir(tmp_path_factory.mktemp("template"))
+    ids = Identities(dd)
+    a, a2, b, c = (ids.create(PASSWORD) for _ in range(4))
+    return World(dd, a, a2, b, c, {fp: ids.open_seed(fp, PASSWORD) for fp in (b, c)})
+
+
+@dataclass
+class Pair:
+    ahmed: DataDir
+    basant: DataDir
+    w: World
+    basant_settings: dict[str, Any]
+    count: int = 0
+
+    def post(self, created: int, owner: str | None = None, **attrs: Any) -> str:
+        owner = owner or self.w.b
+        self.count += 1
+        raw = build_post(self.w.seeds[owner], {"CREATED_TIME": created,
+                                               "TEXT": f"hi {self.count}", **attrs})
+        return Ingestor(self.basant).ingest(raw).sha1
+
+    def held(self) -> set[str]:
+        folder = self.ahmed.posts / self.w.b
+        return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+    def session(self) -> requests.Session:
+        app = create_peer_app({"data_dir": str(self.basant.root), **self.basant_settings})
+        return session_with(routes({B_ADDR: flask_handler(app)}))[0]
+
+    def sync(self, **kw: Any) -> SyncStatus:
+        return sync_contact(self.ahmed, self.w.b, session=self.session(), **kw)
+
+
+def make_pair(tmp_path: Path, w: World, ahmed: dict[str, Any] | None = None,
+              basant: dict[str, Any] | None = None) -> Pair:
+    a = copy_node(tmp_path / "ahmed", w.template, [w.a, w.a2], **(ahmed or {}))
+    b = copy_node(tmp_path / "basant", w.template, [w.b, w.c], **(basant or {}))
+    Identities(a).import_pub(w.template.identities.joinpath(f"{w.b}.pub").read_bytes())
+    Contacts(a).put(w.b, B_ADDR, w.a)
+    return Pair(a, b, w, basant or {})
+
+
+@pytest.fixture
+def pair(tmp_path: Path, world: World) -> Pair:
+    return make_pair(tmp_path, world)
+
+
+def fake_owner(owner_dd: DataDir, owner: str,
+               pages: Callable[[exchange.FeedRequest], tuple[list[bytes], bool]],
+               seen: list[exchange.FeedRequest] | None = None) -> Callable[[Call], Reply]:
+    """An owner node that opens the real request and answers ``pages(request)``."""
+    secret = Identities(owner_dd).transport_secret(owner)
+
+    def handle(call: Call) -> Reply:
+        req = exchange.open_request(call.body, owner_fp=owner, owner_transport_secret=secret,
+                                    now=int(time.time()), window=300, max_limit=500)
+        if seen is not None:
+            seen.append(req)
+        posts, more = pages(req)
+        body = exchange.seal_response(req, owner_transport_secret=secret, posts=posts,
+                                      more=more)
+        return 200, body, {"Content-Type": "application/octet-stream"}
+
+    return handle
+
+
+# arithmetic -----------------------------------------------------------------------------
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    s = {"sync_interval": 600, "sync_max_backoff": 6 * 3600}
+    assert [backoff(s, n) for n in range(6)] == [0, 1200, 2400, 4800, 9600, 19200]
+    assert backoff(s, 6) == backoff(s, 10**6) == 6 * 3600
+
+
+def test_due_unless_backing_off() -> None:
+    s = {"sync_interval": 600}
+    st = SyncStatus("f" * 64)
+    assert is_due(s, st, 0)
+    st.next_attempt = 10_000.0
+    assert not is_due(s, st, 10_000 - 61)
+    assert is_due(s, st, 10_000 - 60)  # the scheduler's jitter does not cost a whole interval
+
+
+def test_status_from_junk_is_empty() -> None:
+    st = SyncStatus.from_dict("f" * 64, {"failures": "3", "last_error": 5, "posts_received": 7,
+                                         "cursor_time": True, "skipped": "x"})
+    assert (st.failures, st.posts_received, st.cursor_time, st.skipped) == (0, 7, None, None)
+    assert SyncStatus.from_dict("f" * 64, ["not", "a", "dict"]) == SyncStatus("f" * 64)
+
+
+# pulling a real feed --------------------------------------------------------------------
+
+def test_public_and_addressed_posts_arrive_once(pair: Pair, world: World) -> None:
+    public = {pair.post(NOW - 3000 + i) for i in range(5)}
+    to_ahmed = pair.post(NOW - 2000, TO_FINGERPRINT=world.a)
+    to_other_me = pair.post(NOW - 1990, TO_FINGERPRINT=world.a2)
+    pair.post(NOW - 1980, TO_FINGERPRINT=world.c)
+    st = pair.sync()
+    assert st.last_error is None and st.failures == 0 and st.last_success is not None
+    assert pair.held() == public | {to_ahmed}
+    assert to_other_me not in pair.held()  # asked as a, never as a2
+    assert (st.posts_last_run, st.posts_received) == (6, 6)
+    assert st.cursor_time == NOW - 2000
+    again = pair.sync()
+    assert (again.posts_last_run, again.posts_received, again.last_error) == (0, 6, None)
+    stored = json.loads((pair.ahmed.state / "sync_status.json").read_bytes())
+    assert stored[world.b]["posts_received"] == 6 and "skipped" not in stored[world.b]
+    assert stat.S_IMODE((pair.ahmed.state / "sync_status.json").stat().st_mode) == 0o600
+
+
+def test_overlap_fetches_posts_written_behind_the_cursor(pair: Pair) -> None:
+    pair.post(NOW - 5000)
+    newest = NOW - 1000
+    pair.post(newest)
+    pair.sync()
+    inside = pair.post(newest - 100)   # written after the sync, dated inside the overlap
+    outside = pair.post(newest - 500)  # dated before it: only a full sync finds it
+    assert pair.sync().posts_last_run == 1
+    assert inside in pair.held() and outside not in pair.held()
+    full = pair.sync(full=True)
+    assert full.posts_last_run == 1 and outside in pair.held()
+
+
+def test_first_sync_without_status_starts_from_the_index(pair: Pair) -> None:
+    pair.post(NOW - 5000)
+    pair.post(NOW - 1000)
+    pair.sync()
+    (pair.ahmed.state / "sync_status.json").unlink()
+    late = pair.post(NOW - 1050)
+    early = pair.post(NOW - 4000)
+    assert pair.sync().posts_last_run == 1
+    assert late in pair.held() and early not in pair.held()
+
+
+def test_pages_with_tied_times_neither_skip_nor_repeat(tmp_path: Path, world: World) -> None:
+    pair = make_pair(tmp_path, world, ahmed={"max_page_size": 3})
+    shas = {pair.post(NOW - 100) for _ in range(7)} | {pair.post(NOW - 50)}
+    st = pair.sync()
+    assert pair.held() == shas
+    assert (st.posts_last_run, st.pages_last_run) == (8, 3)
+
+
+def test_smaller_pages_when_the_owner_allows_less(tmp_path: Path, world: World) -> None:
+    pair = make_pair(tmp_path, world, basant={"max_page_size": 5})
+    shas = {pair.post(NOW - 100 + i) for i in range(7)}
+    st = pair.sync()  # asks for 500 a page, gets 5 and "more"
+    assert st.last_error is None and pair.held() == shas and st.pages_last_run == 2
+
+
+@pytest.mark.parametrize("pages", [3, 4])
+def test_max_pages_edge_and_resume(tmp_path: Path, world: World, pages: int) -> None:
+    pair = make_pair(tmp_path, world, ahmed={"max_page_size": 1, "sync_max_pages": pages})
+    shas = [pair.post(NOW - 100 + i) for i in range(4)]  # all inside the overlap window
+    first = pair.sync()
+    assert first.pages_last_run == pages and first.last_error is None
+    assert pair.held() == set(shas[:pages])
+    second = pair.sync()  # continues where the first stopped, not from the overlap
+    assert pair.held() == set(shas) and second.posts_last_run == 4 - pages
+
+
+def test_changing_the_following_identity_starts_over(pair: Pair, world: World) -> None:
+    pair.post(NOW - 2000)
+    hidden = pair.post(NOW - 1900, TO_FINGERPRINT=world.a2)
+    pair.post(NOW - 100)
+    pair.sync()
+    Contacts(pair.ahmed).put(world.b, B_ADDR, world.a2)
+    st = pair.sync()
+    assert hidden in pair.held() and st.posts_last_run == 1 and st.identity == world.a2
+
+
+# failures, back-off, hostile owners ----------------------------------------------------------
+
+def down(call: Call) -> Reply:
+    raise requests.ConnectionError("refused")
+
+
+def test_failures_back_off_and_success_resets(pair: Pair, world: World) -> None:
+    session, _ = session_with(down)
+    t = [1000.0]
+    st = sync_contact(pair.ahmed, world.b, session=session, clock=lambda: t[0])
+    assert "could not be reached" in (st.last_error or "")
+    assert (st.failures, st.next_attempt, st.last_attempt) == (1, 1000.0 + 1200, 1000.0)
+    st = sync_contact(pair.ahmed, world.b, session=session, clock=lambda: t[0])
+    assert (st.failures, st.next_attempt) == (2, 1000.0 + 2400)
+    assert StatusStore(pair.ahmed).get(world.b).failures == 2
+    st = pair.sync()
+    assert (st.failures, st.next_attempt, st.last_error) == (0, None, None)
+
+
+def test_sync_all_skips_backing_off_contacts_unless_forced(pair: Pair, world: World) -> None:
+    session, transport = session_with(down)
+    sync_contact(pair.ahmed, world.b, session=session)
+    [st] = sync_all(pair.ahmed, session_factory=lambda: session)
+    assert st.skipped == "backing off" and transport.calls.__len__() == 1
+    [st] = sync_all(pair.ahmed, force=True, session_factory=lambda: session)
+    assert st.skipped is None and st.failures == 2 and len(transport.calls) == 2
+
+
+def test_blocked_contacts_are_skipped(pair: Pair, world: World) -> None:
+    Identities(pair.ahmed).block(world.b)
+    [st] = sync_all(pair.ahmed, force=True, session_factory=pair.session)
+    assert st.skipped == "blocked" and pair.held() == set()
+
+
+def test_a_lying_address_is_not_asked(pair: Pair, world: World) -> None:
+    LyingPeers(pair.ahmed).record(B_ADDR, other_key()[0], "test")
+    session, transport = session_with(down)
+    st = sync_contact(pair.ahmed, world.b, session=session)
+    assert "lying peer" in (st.last_error or "") and transport.calls == []
+
+
+def test_a_following_identity_that_is_gone_is_an_error(pair: Pair, world: World) -> None:
+    (pair.ahmed.identities / world.a).unlink()
+    st = pair.sync()
+    assert "no longer an own identity" in (st.last_error or "") and st.failures == 1
+
+
+def test_rejected_posts_are_counted_not_fatal(pair: Pair, world: World) -> None:
+    good = build_post(world.seeds[world.b], {"CREATED_TIME": NOW - 10, "TEXT": "ok"})
+    by_other = build_post(world.seeds[world.c], {"CREATED_TIME": NOW - 5, "TEXT": "not hers"})
+    session, _ = session_with(fake_owner(pair.basant, world.b,
+                                         lambda req: ([good, b"garbage", by_other], False)))
+    st = sync_contact(pair.ahmed, world.b, session=session)
+    assert st.last_error is None and st.posts_last_run == 1
+    assert (st.rejected_last_run, st.rejected) == (2, 2)
+    assert st.last_rejection == "wrong_author"
+    assert not (pair.ahmed.posts / world.c).exists()
+
+
+def test_an_owner_that_never_advances_is_an_error(pair: Pair, world: World) -> None:
+    same = build_post(world.seeds[world.b], {"CREATED_TIME": NOW - 10, "TEXT": "loop"})
+    session, transport = session_with(fake_owner(pair.basant, world.b,
+                                                 lambda req: ([same], True)))
+    st = sync_contact(pair.ahmed, world.b, session=session)
+    assert "more posts remain" in (st.last_error or "") and len(transport.calls) == 2
+    assert st.posts_received == 1  # what arrived is kept
+
+
+def test_each_contact_is_asked_as_its_own_identity(pair: Pair, world: World) -> None:
+    Identities(pair.ahmed).import_pub(
+        world.template.identities.joinpath(f"{world.c}.pub").read_bytes())
+    Contacts(pair.ahmed).put(world.c, C_ADDR, world.a2)
+    seen: list[exchange.FeedRequest] = []
+    empty: Callable[[exchange.FeedRequest], tuple[list[bytes], bool]] = lambda req: ([], False)
+    handler = routes({B_ADDR: fake_owner(pair.basant, world.b, empty, seen),
+                      C_ADDR: fake_owner(pair.basant, world.c, empty, seen)})
+    results = sync_all(pair.ahmed, session_factory=lambda: session_with(handler)[0])
+    assert [r.last_error for r in results] == [None, None]
+    assert {(r.owner_fp, r.asker_fp) for r in seen} == {(world.b, world.a), (world.c, world.a2)}
+
+
+def test_a_slow_contact_does_not_delay_the_others(tmp_path: Path, world: World) -> None:
+    pair = make_pair(tmp_path, world, ahmed={"sync_parallel": 2})
+    Identities(pair.ahmed).import_pub(
+        world.template.identities.joinpath(f"{world.c}.pub").read_bytes())
+    Contacts(pair.ahmed).put(world.c, C_ADDR, world.a)
+    fast_done = threading.Event()
+    fast = fake_owner(pair.basant, world.c, lambda req: ([], False))
+    normal = fake_owner(pair.basant, world.b, lambda req: ([], False))
+
+    def slow(call: Call) -> Reply:
+        released = fast_done.wait(30)
+        if not released:
+            raise RuntimeError("the fast contact waited for the slow one")
+        return normal(call)
+
+    order: list[str] = []
+
+    def progress(st: SyncStatus) -> None:
+        order.append(st.fingerprint)
+        if st.fingerprint == world.c:
+            fast_done.set()
+
+    handler = routes({B_ADDR: slow, C_ADDR: fast})
+    results = sync_all(pair.ahmed, progress=progress,
+                       session_factory=lambda: session_with(handler)[0])
+    assert order == [world.c, world.b]
+    assert [r.last_error for r in results] == [None, None]
+
+
+def test_one_contact_crashing_does_not_stop_the_others(tmp_path: Path, world: World) -> None:
+    pair = make_pair(tmp_path, world)
+    Identities(pair.ahmed).import_pub(
+        world.template.identities.joinpath(f"{world.c}.pub").read_bytes())
+    Contacts(pair.ahmed).put(world.c, C_ADDR, world.a)
+    sha = pair.post(NOW - 10)
+
+    def crash(call: Call) -> Reply:
+        raise RuntimeError("bug")
+
+    app = flask_handler(create_peer_app({"data_dir": str(pair.basant.root)}))
+    handler = routes({B_ADDR: app, C_ADDR: crash})
+    results = {r.fingerprint: r for r in sync_all(
+        pair.ahmed, session_factory=lambda: session_with(handler)[0])}
+    assert results[world.b].last_error is None and pair.held() == {sha}
+    assert "internal error (RuntimeError)" in (results[world.c].last_error or "")
+    assert results[world.c].failures == 1
+
+
+def test_statuses_cover_every_contact_and_drop_removed_ones(pair: Pair, world: World) -> None:
+    [st] = statuses(pair.ahmed)
+    assert st.fingerprint == world.b and st.state() == "never" and st.address == B_ADDR
+    pair.sync()
+    assert statuses(pair.ahmed)[0].state() == "ok"
+    other, doc, _ = other_key()
+    Identities(pair.ahmed).import_pub(doc)
+    Contacts(pair.ahmed).put(other, C_ADDR, world.a)
+    Contacts(pair.ahmed).remove(world.b)
+    session, _ = session_with(down)
+    sync_contact(pair.ahmed, other, session=session)
+    stored = json.loads((pair.ahmed.state / "sync_status.json").read_bytes())
+    assert set(stored) == {other}
+
+
+def test_unknown_contacts_are_refused(pair: Pair) -> None:
+    from app.core.errors import NotFound
+
+    with pytest.raises(NotFound):
+        sync_all(pair.ahmed, only=[other_key()[0]])
+    with pytest.raises(NotFound):
+        sync_contact(pair.ahmed, other_key()[0])
+
+
+def test_the_index_sees_synced_posts(pair: Pair) -> None:
+    pair.post(NOW - 10)
+    pair.sync()
+    assert Index(pair.ahmed).newest_time(pair.w.b) == NOW - 10

@@ -1,0 +1,89 @@
+"""Regenerate the key-format known-answer vectors in tests/data/keys/.
+
+Run from the repository root:  .venv/bin/python tests/data/make_key_vectors.py
+
+Deliberately written with plain PyNaCl, hashlib and base64 only (not Diwan's own
+code), following docs/protocol.md, so that the vectors check the project's
+implementation instead of echoing it. Everything is derived from fixed inputs;
+running it again must reproduce the same bytes (Ed25519 signatures are
+deterministic; the private key file uses a fixed salt and SecretBox nonce here,
+where Diwan itself draws them at random).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+
+import nacl.public
+import nacl.pwhash
+import nacl.secret
+import nacl.signing
+
+OUT = Path(__file__).resolve().parent / "keys"
+
+SEED = bytes(range(0, 32))                    # 000102...1f
+TRANSPORT_SECRET = bytes(range(32, 64))       # 202122...3f
+PASSWORD = "correct horse battery staple"
+SALT = bytes(range(64, 80))                   # 16 bytes (crypto_pwhash SALTBYTES)
+NONCE = bytes(range(80, 104))                 # 24 bytes (SecretBox nonce)
+OPSLIMIT = 2
+MEMLIMIT = 64 * 1024 * 1024
+MESSAGE = b"hello diwan\n"
+CTX_TRANSPORT_CERT = b"diwan/v1/transport-key-certificate\x00"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def main() -> None:
+    signing = nacl.signing.SigningKey(SEED)
+    sign_public = bytes(signing.verify_key)
+    transport_public = bytes(nacl.public.PrivateKey(TRANSPORT_SECRET).public_key)
+    certificate = signing.sign(CTX_TRANSPORT_CERT + sign_public + transport_public).signature
+    pub = (f"diwan-public-key-v1\nsign {b64(sign_public)}\ntransport {b64(transport_public)}\n"
+           f"certificate {b64(certificate)}\n").encode("ascii")
+    fingerprint = hashlib.sha256(sign_public).hexdigest()
+
+    key = nacl.pwhash.argon2id.kdf(32, PASSWORD.encode("utf-8"), SALT,
+                                   opslimit=OPSLIMIT, memlimit=MEMLIMIT)
+    sealed_seed = bytes(nacl.secret.SecretBox(key).encrypt(SEED, NONCE))
+    private_doc = {
+        "format": "diwan-private-key-v1",
+        "fingerprint": fingerprint,
+        "kdf": {"alg": "argon2id13", "opslimit": OPSLIMIT, "memlimit": MEMLIMIT,
+                "salt": b64(SALT)},
+        "sealed_seed": b64(sealed_seed),
+        "transport_secret": b64(TRANSPORT_SECRET),
+    }
+    private = (json.dumps(private_doc, indent=2, sort_keys=True) + "\n").encode("ascii")
+
+    vectors = {
+        "seed": SEED.hex(),
+        "transport_secret": TRANSPORT_SECRET.hex(),
+        "sign_public": sign_public.hex(),
+        "transport_public": transport_public.hex(),
+        "certificate": certificate.hex(),
+        "fingerprint": fingerprint,
+        "password": PASSWORD,
+        "salt": SALT.hex(),
+        "nonce": NONCE.hex(),
+        "opslimit": OPSLIMIT,
+        "memlimit": MEMLIMIT,
+        "derived_key": key.hex(),
+        "message": MESSAGE.hex(),
+        "message_signature": signing.sign(MESSAGE).signature.hex(),
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "example.pub").write_bytes(pub)
+    (OUT / "example.private").write_bytes(private)
+    (OUT / "vectors.json").write_text(json.dumps(vectors, indent=2, sort_keys=True) + "\n")
+    print(pub.decode("ascii"), end="")
+    print("fingerprint", fingerprint)
+
+
+if __name__ == "__main__":
+    main()
