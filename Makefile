@@ -19,7 +19,7 @@ run: install
 	$(BIN)/diwan --data-dir $(DEMO) up
 
 test: install
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -10,7 +10,10 @@ if role not in ("admin", "peer"):
     raise SystemExit(f"DIWAN_ROLE must be admin or peer, not {role!r}")
 _settings = load(data_dir_from_env())
 
-bind = [f"{_settings[role + '_host']}:{_settings[role + '_port']}"]
+_host = str(_settings[role + "_host"])
+if ":" in _host and not _host.startswith("["):
+    _host = f"[{_host}]"  # an IPv6 address such as ::1 is bound as [::1]:port
+bind = [f"{_host}:{_settings[role + '_port']}"]
 worker_class = "gthread"
 workers = _settings["workers"]
 threads = _settings["threads"]

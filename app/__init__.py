@@ -15,6 +15,7 @@ from flask import Flask
 
 from .core.datadir import open_datadir
 from .web.api import make_api
+from .web.request import Request
 
 __all__ = ["create_admin_app", "create_peer_app"]
 
@@ -24,6 +25,7 @@ def _base_app(name: str, config: Mapping[str, Any] | None, body_setting: str) ->
     data_dir = overrides.pop("data_dir", None)
     dd = open_datadir(data_dir, overrides)
     app = Flask(name, static_folder=None)  # no static route: nothing is served from disk
+    app.request_class = Request  # 413 for chunked bodies over the limit too
     app.config["DIWAN"] = dd
     app.config["MAX_CONTENT_LENGTH"] = dd.settings[body_setting]
     app.config["MAX_FORM_MEMORY_SIZE"] = dd.settings[body_setting]

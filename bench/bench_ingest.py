@@ -28,7 +28,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
-
 import nacl.signing  # noqa: E402  (the raw baseline; the app itself only uses app.core.crypto)
 
 from app.core.datadir import DataDir  # noqa: E402

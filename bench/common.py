@@ -100,8 +100,9 @@ def attributes_for(rng: random.Random, created: int, people: Sequence[Author], m
     elif roll < 0.23 and earlier:
         attrs.update(SHARED_POST=rng.choice(earlier)[2].decode("ascii"), TEXT=_text(rng))
     elif roll < 0.25:
-        attrs.update(PROFILENAME=f"Person {me.fp[:6]}", BIRTHDATE="1990-0%d-1%d" % (
-            rng.randint(1, 9), rng.randint(0, 9)), HOME_PHONE="+20 100 %07d" % rng.randrange(10**7))
+        attrs.update(PROFILENAME=f"Person {me.fp[:6]}",
+                     BIRTHDATE=f"1990-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+                     HOME_PHONE=f"+20 100 {rng.randrange(10**7):07d}")
         if rng.random() < 0.5:
             attrs["FOR_FINGERPRINT"] = rng.choice(people).fp
     else:
@@ -111,7 +112,7 @@ def attributes_for(rng: random.Random, created: int, people: Sequence[Author], m
 
 def make_posts(chunk: int, first: int, count: int, people: Sequence[Author], seed: int,
                ties: int) -> list[tuple[bytes, BenchPost]]:
-    """Posts ``first .. first+count-1`` (deterministic for a seed); ``ties`` posts share a second."""
+    """Posts ``first .. first+count-1`` (deterministic per seed); ``ties`` share a second."""
     rng = random.Random(f"{seed}/{chunk}")
     earlier: list[tuple[str, str, bytes]] = []
     out = []
@@ -169,7 +170,10 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     body = [[str(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h)
               for i, h in enumerate(headers)]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
     return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
                       *(line(r) for r in body)])
 

@@ -33,9 +33,9 @@ def build(dd: DataDir) -> BlockingScheduler:
 
 
 def _now() -> Any:
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _extra_jobs() -> list[Any]:

@@ -13,7 +13,7 @@ no handling: the group prints ``error: <message>`` and exits 2 for bad input,
 
 from __future__ import annotations
 
-from . import groups, identity, network, node, settings  # noqa: F401  (each registers its commands)
+from . import groups, identity, network, node, posts, settings, social  # noqa: F401  (each registers its commands)
 from .base import main
 
 __all__ = ["main"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -114,8 +115,7 @@ def sync(cli: Cli, fp: str | None, full: bool) -> None:
     dd = cli.datadir()
     only = [fp] if fp else None
     total = 1 if fp else len(Contacts(dd).list())
-    err = click.get_text_stream("stderr")
-    with click.progressbar(length=total, label="syncing", file=err,
+    with click.progressbar(length=total, label="syncing", file=sys.stderr,
                            item_show_func=lambda st: _short(st.fingerprint) if st else None
                            ) as bar:
         results = sync_all(dd, only=only, force=True, full=full,

@@ -165,8 +165,8 @@ def _unknown(key: str, value: Any, ctx: Context) -> None:
 
 
 def _media_type(f: media.Format) -> AttrType:
-    return AttrType(f.name, "base64url bytes", f"{f.kind} in {f.name} format; the magic "
-                    "bytes must agree", _format(f.name), True, f.kind, f.content_type)
+    return AttrType(f.name, "base64url bytes", f"{f.kind}: {f.name} bytes; the magic bytes "
+                    "must agree", _format(f.name), True, f.kind, f.content_type)
 
 
 TYPES: dict[str, AttrType] = {t.name: t for t in (
@@ -270,14 +270,15 @@ _EMOJI_EXTRA = {0xA9, 0xAE, 0x203C, 0x2049, 0x2122, 0x2139, 0x24C2, 0x3030, 0x30
 _KEYCAP_BASES = set("0123456789#*")
 
 
-def _emoji_char(ch: str, nxt: str) -> bool:
+def _emoji_char(chars: str, i: int) -> bool:
+    ch = chars[i]
     cp = ord(ch)
     if cp in _EMOJI_JOINERS or cp in _EMOJI_EXTRA:
         return True
     if 0x1F3FB <= cp <= 0x1F3FF or 0xE0020 <= cp <= 0xE007F:  # skin tones, flag tags
         return True
-    if ch in _KEYCAP_BASES:  # 1️⃣: a keycap base only counts inside a keycap sequence
-        return nxt in ("\ufe0f", "\u20e3")
+    if ch in _KEYCAP_BASES:  # 1️⃣: a digit, # or * counts only as the base of a keycap
+        return chars[i + 1:i + 2] == "\u20e3" or chars[i + 1:i + 3] == "\ufe0f\u20e3"
     if cp < 0x2000:
         return False
     category = unicodedata.category(ch)
@@ -286,9 +287,6 @@ def _emoji_char(ch: str, nxt: str) -> bool:
 
 
 def is_emoji_only(text: str) -> bool:
-    """True if ``text`` holds at least one emoji and nothing but emoji and spaces."""
+    """True if ``text`` holds at least one emoji and nothing but emoji and white space."""
     chars = "".join(text.split())
-    if not chars:
-        return False
-    padded = chars + " "
-    return all(_emoji_char(ch, padded[i + 1]) for i, ch in enumerate(chars))
+    return bool(chars) and all(_emoji_char(chars, i) for i in range(len(chars)))

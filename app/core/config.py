@@ -43,10 +43,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_url_length", 2048, "longest _URL attribute value in characters"),
     Setting("page_size", 10, "posts per page when none is asked for"),
     Setting("max_page_size", 500, "largest page a client or peer may ask for"),
-    Setting("index_busy_timeout", 30, "seconds a process waits for the index database's write lock"),
+    Setting("index_busy_timeout", 30,
+            "seconds a process waits for the post index database's write lock"),
     Setting("reconcile_interval_ms", 1000,
             "least milliseconds between two checks (per process) for post files added or "
             "removed behind the index's back; 0 checks before every query"),
+    Setting("reconcile_max_verify", 2000,
+            "most new post files one query's automatic index repair verifies (the next "
+            "query carries on; diwan reindex has no limit)"),
     Setting("max_response_bytes", 32 * MiB, "largest feed page a node serves or accepts"),
     Setting("request_window", 300, "seconds a feed request stays valid (replay window)"),
     Setting("sync_interval", 600, "seconds between scheduled syncs"),

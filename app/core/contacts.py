@@ -13,6 +13,7 @@ sends never link a user's separate identities.
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 import re
 import time
@@ -129,7 +130,7 @@ class Contacts:
         except NotFound:
             return None
 
-    def addresses(self) -> list[str]:
+    def addresses(self) -> builtins.list[str]:
         """Every contact address, each once (for key lookups)."""
         seen: dict[str, None] = {}
         for contact in self.list():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
+import nacl.bindings
 import nacl.exceptions
 import nacl.public
 import nacl.pwhash
@@ -109,12 +110,10 @@ def box_key(my_secret: bytes, their_public: bytes) -> bytes:
     with it is zero; libsodium refuses it). The key is as secret as ``my_secret``.
     """
     try:
-        box = nacl.public.Box(nacl.public.PrivateKey(my_secret),
-                              nacl.public.PublicKey(their_public))
+        return bytes(nacl.bindings.crypto_box_beforenm(their_public, my_secret))
     except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError,
             nacl.exceptions.TypeError) as exc:
         raise UnusableKey() from exc
-    return bytes(box.shared_key())
 
 
 def box_encrypt_with_key(key: bytes, plaintext: bytes) -> bytes:

@@ -115,7 +115,7 @@ class CannotDecrypt(BadInput):
 
 
 class UnusableKey(BadInput):
-    """The public key is not a usable X25519 key (it has small order)."""
+    """The public key is not a usable X25519 key (wrong length, or small order)."""
 
     code = "unusable_key"
 

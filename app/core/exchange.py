@@ -20,8 +20,10 @@ leak. Nothing here checks replay: the caller records the nonce
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hmac
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,7 +187,10 @@ def open_response(body: bytes, pending: PendingRequest, *, max_bytes: int) -> Fe
         raise BadResponse("the response's posts or more field has the wrong type")
     if len(posts) > pending.limit or not all(isinstance(p, str) for p in posts):
         raise BadResponse("the response holds more posts than asked for, or non-strings")
-    return FeedResponse([p.encode("utf-8") for p in posts], more)
+    try:
+        return FeedResponse([p.encode("utf-8") for p in posts], more)
+    except UnicodeEncodeError:  # "\ud800" is valid JSON but not a character
+        raise BadResponse("a post in the response is not valid Unicode") from None
 
 
 # --- the owner's side ------------------------------------------------------------------
@@ -211,7 +216,9 @@ def _field(frame: bytes, pos: int, limit: int, name: str) -> tuple[bytes, int]:
     return frame[pos + 2:pos + 2 + size], pos + 2 + size
 
 
+_CACHE_SIZE = 4096
 _pub_cache: dict[bytes, keys.PublicKey] = {}
+_box_keys: dict[tuple[bytes, bytes], bytes] = {}
 
 
 def _asker_key(document: bytes) -> keys.PublicKey:
@@ -219,9 +226,25 @@ def _asker_key(document: bytes) -> keys.PublicKey:
     key = _pub_cache.get(document)
     if key is None:
         key = keys.parse_pub(document)
-        if len(_pub_cache) >= 4096:
+        if len(_pub_cache) >= _CACHE_SIZE:
             _pub_cache.clear()
         _pub_cache[document] = key
+    return key
+
+
+def _box_key(my_secret: bytes, their_public: bytes) -> bytes:
+    """The crypto_box key of two transport keys, remembered (one X25519 per pair of keys).
+
+    Contacts ask again and again with the same transport key, and the response
+    key computed while opening a request is needed again to seal the response.
+    """
+    pair = (my_secret, their_public)
+    key = _box_keys.get(pair)
+    if key is None:
+        key = crypto.box_key(my_secret, their_public)
+        if len(_box_keys) >= _CACHE_SIZE:
+            _box_keys.clear()
+        _box_keys[pair] = key
     return key
 
 
@@ -243,7 +266,8 @@ def open_request(body: bytes, *, owner_fp: str, owner_transport_secret: bytes, n
     pub, ephemeral, inner = parse_frame(frame)
     asker = _asker_key(pub)
     try:
-        plain = crypto.box_decrypt(owner_transport_secret, asker.transport, inner)
+        plain = crypto.box_decrypt_with_key(_box_key(owner_transport_secret, asker.transport),
+                                            inner)
     except CannotDecrypt:
         raise CannotDecrypt("the inner request is damaged or not from the transport key "
                             "certified in the asker's .pub", field="request") from None
@@ -253,8 +277,10 @@ def open_request(body: bytes, *, owner_fp: str, owner_transport_secret: bytes, n
         raise BadRequestEnvelope("the request is for another identity", field="owner")
     if not hmac.compare_digest(req.ephemeral_public, ephemeral):
         raise BadRequestEnvelope("the ephemeral key was changed", field="ephemeral")
-    if not crypto.usable_transport_public(ephemeral):
-        raise UnusableKey(field="ephemeral")
+    try:
+        _box_key(owner_transport_secret, ephemeral)  # the response key, checked before use
+    except UnusableKey:
+        raise UnusableKey(field="ephemeral") from None
     if abs(now - req.time) > window:
         raise Replay("the request time is outside the accepted window", field="time")
     if req.limit > max_limit:  # nodes may differ in max_page_size: serve a shorter page
@@ -291,18 +317,29 @@ def seal_response(req: FeedRequest, *, owner_transport_secret: bytes, posts: lis
     """The response body: a Box from the owner's transport key to the request's ephemeral key."""
     texts = [p.decode("utf-8") for p in posts]
     plain = encode_response(owner_fp=req.owner_fp, nonce=req.nonce, posts=texts, more=more)
-    return crypto.box_encrypt(owner_transport_secret, req.ephemeral_public, plain)
+    return crypto.box_encrypt_with_key(_box_key(owner_transport_secret, req.ephemeral_public),
+                                       plain)
+
+
+@functools.lru_cache(maxsize=64)
+def _empty_size(owner_fp: str) -> int:
+    return len(encode_response(owner_fp=owner_fp, nonce=bytes(NONCE_BYTES), posts=[],
+                               more=False))
 
 
 def response_size(posts: Sequence[bytes], owner_fp: str) -> int:
-    """The exact size of the sealed response carrying ``posts``."""
-    empty = len(encode_response(owner_fp=owner_fp, nonce=bytes(NONCE_BYTES), posts=[],
-                                more=False))
-    return BOX_OVERHEAD + empty + sum(_post_cost(p) for p in posts) - (1 if posts else 0)
+    """The exact size of the sealed response carrying ``posts`` (with ``more`` false)."""
+    return BOX_OVERHEAD + _empty_size(owner_fp) + sum(map(_post_cost, posts)) - (
+        1 if posts else 0)
+
+
+_NEEDS_ESCAPE = re.compile(rb'[^\x20\x21\x23-\x5b\x5d-\x7e]')  # all JSON might escape
 
 
 def _post_cost(post: bytes) -> int:
     """Bytes a post adds to the response JSON: its JSON string and a comma."""
+    if _NEEDS_ESCAPE.search(post) is None:  # post files are printable ASCII: quotes only
+        return len(post) + 3
     return len(json.dumps(post.decode("utf-8"), ensure_ascii=False).encode()) + 1
 
 

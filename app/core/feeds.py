@@ -18,9 +18,9 @@ group ("Ahmed can choose to broadcast comments to Camal").
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from . import exchange, names
@@ -60,11 +60,8 @@ def serve_feed(dd: DataDir, owner_fp: str, body: bytes, *, now: int | None = Non
     unauthenticated, stale or replayed request raises a 4xx error before
     anything is read from ``posts/``.
     """
-    names.fingerprint(owner_fp)
     ids = Identities(dd)
-    if not ids.is_own(owner_fp):
-        raise NotFound(f"no feed for {owner_fp} here", field="fingerprint")
-    secret = ids.transport_secret(owner_fp)
+    secret = _own_transport_secret(ids, owner_fp)
     s = dd.settings
     t = int(time.time()) if now is None else now
     req = exchange.open_request(body, owner_fp=owner_fp, owner_transport_secret=secret, now=t,
@@ -77,26 +74,51 @@ def serve_feed(dd: DataDir, owner_fp: str, body: bytes, *, now: int | None = Non
     return exchange.seal_response(req, owner_transport_secret=secret, posts=posts, more=more)
 
 
+_secrets: dict[tuple[str, int, int, int], bytes] = {}  # (path, inode, mtime, size) -> secret
+
+
+def _own_transport_secret(ids: Identities, fp: str) -> bytes:
+    """The transport secret of an own identity; :class:`NotFound` for any other ``fp``.
+
+    Read from the private key file once, then again only if the file changes.
+    """
+    path = str(ids.private_path(fp))
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise NotFound(f"no feed for {fp} here", field="fingerprint") from None
+    stamp = (path, st.st_ino, st.st_mtime_ns, st.st_size)
+    secret = _secrets.get(stamp)
+    if secret is None:
+        secret = ids.transport_secret(fp)
+        if len(_secrets) >= 256:
+            _secrets.clear()
+        _secrets[stamp] = secret
+    return secret
+
+
 def _select(dd: DataDir, ids: Identities, req: exchange.FeedRequest) -> tuple[list[bytes], bool]:
     """The page of posts ``req.asker_fp`` may see, bounded by ``max_response_bytes``."""
     shas, more = _index(dd).feed_page(
         req.owner_fp, req.asker_fp, after_time=req.after_time, after_sha=req.after_sha,
         limit=req.limit, comment_viewers=comment_viewers(dd, ids, req.owner_fp))
-    posts = [raw for raw in (_read_post(post_path(dd, req.owner_fp, sha)) for sha in shas)
-             if raw is not None]
+    folder = str(post_path(dd, req.owner_fp, "0" * 40).parent)  # names checked once
+    posts = [raw for raw in (_read_post(os.path.join(folder, names.sha1(sha)))
+                             for sha in shas) if raw is not None]
     kept, cut = exchange.fit_page(posts, req.owner_fp, dd.settings["max_response_bytes"])
     return kept, more or cut
 
 
-def _read_post(path: Path) -> bytes | None:
+def _read_post(path: str) -> bytes | None:
     """A post file's bytes; None if it vanished or is not UTF-8 (it cannot be a JSON string)."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read()
         raw.decode("utf-8")
     except FileNotFoundError:
         return None
     except UnicodeDecodeError:
-        log.warning("not serving %s: not UTF-8", path.name)
+        log.warning("not serving %s: not UTF-8", os.path.basename(path))
         return None
     return raw
 
@@ -112,9 +134,28 @@ def comment_viewers(dd: DataDir, ids: Identities, owner_fp: str) -> frozenset[st
         return frozenset()
 
 
+_settings_cache: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+
+
+def _identity_settings(dd: DataDir) -> dict[str, Any]:
+    """``state/identity_settings.json``, parsed again only when the file changes."""
+    path = os.path.join(dd.state, SETTINGS_NAME + ".json")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return {}
+    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+    cached = _settings_cache.get(path)
+    if cached is None or cached[0] != stamp:
+        if len(_settings_cache) >= 64:
+            _settings_cache.clear()
+        cached = _settings_cache[path] = (stamp, StateFile(dd, SETTINGS_NAME).read())
+    return cached[1]
+
+
 def get_share_comments_group(dd: DataDir, fp: str) -> str | None:
     """The group an own identity shares its comments with, or None (the default)."""
-    entry = StateFile(dd, SETTINGS_NAME).read().get(names.fingerprint(fp))
+    entry = _identity_settings(dd).get(names.fingerprint(fp))
     value = entry.get(SHARE_COMMENTS) if isinstance(entry, dict) else None
     return value if isinstance(value, str) and names.GROUP_RE.fullmatch(value) else None
 

@@ -7,6 +7,7 @@ reaches a path has been checked by :mod:`names` first.
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 import time
@@ -183,7 +184,7 @@ class Identities:
             remove_quiet(self.pub_path(fp))
 
     # groups ----------------------------------------------------------------------
-    def groups(self) -> list[str]:
+    def groups(self) -> builtins.list[str]:  # (``list`` here is the method above)
         return sorted(e.name for e in os.scandir(self.dir)
                       if e.is_dir() and names.GROUP_RE.fullmatch(e.name))
 
@@ -211,7 +212,7 @@ class Identities:
         fsync_dir(self.dir)
         shutil.rmtree(trash, ignore_errors=True)
 
-    def members(self, name: str) -> list[str]:
+    def members(self, name: str) -> builtins.list[str]:
         path = self.group_dir(name, must_exist=(name != names.BLOCKED))
         if not path.is_dir():
             return []

@@ -5,11 +5,10 @@ makes listing fast and can be thrown away at any time (:meth:`Index.rebuild`).
 Several processes (gunicorn workers, the scheduler, the CLI) open it at once:
 WAL mode, a busy timeout, short ``BEGIN IMMEDIATE`` write transactions.
 
-It repairs itself when files are added or removed behind its back:
-:meth:`Index.reconcile` keeps each author directory's ``mtime_ns`` and rescans
-only directories whose mtime changed (at most once per
-``reconcile_interval_ms`` per process), verifying new files before indexing
-them; rows returned by a query whose file has vanished are dropped on the spot.
+It repairs itself when files are added or removed behind its back (see
+:mod:`app.core.reconcile`: only author directories whose mtime changed are
+rescanned); rows a query would return whose file has vanished are dropped on
+the spot.
 
 Listing is keyset pagination over ``(created, sha)`` indexes, newest first;
 filters by author or kind merge one index range per author/kind, so a page
@@ -18,6 +17,7 @@ costs O(limit) rows whatever the number of posts stored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import itertools
@@ -25,18 +25,17 @@ import os
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from . import names
+from . import names, reconcile
 from .datadir import DataDir
 from .encoding import b64d, b64e
 from .errors import BadInput
-from .fsio import file_lock, is_temp_name
+from .reconcile import ReconcileReport
 
 if TYPE_CHECKING:
     from .posts import Post
@@ -45,8 +44,6 @@ SCHEMA_VERSION = 1
 DB_NAME = "index.sqlite3"
 KINDS = ("post", "comment", "message", "profile")
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}
-RACY_NS = 2_000_000_000  # a directory changed this recently may change again in the same tick
-_PER_DIR_BATCH = 2000
 
 SCHEMA = """
 CREATE TABLE fps(id INTEGER PRIMARY KEY, fp TEXT NOT NULL UNIQUE);
@@ -70,33 +67,14 @@ CREATE TABLE conv_members(fp INTEGER NOT NULL, conv BLOB NOT NULL,
 CREATE TABLE dirs(fp TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 """
-_CONTENT_TABLES = ("posts", "recipients", "replies", "convs", "conv_members", "dirs", "meta")
+CONTENT_TABLES = ("posts", "recipients", "replies", "convs", "conv_members", "dirs", "meta")
 COLUMNS = "p.created, p.sha, p.id, p.author, p.kind, p.public, p.reaction, p.reshare"
 
 Scope = tuple[str, tuple[str, ...], tuple[Any, ...]]
+_POOL = threading.local()  # .conns: db path -> (pid, connection), most recently used last
+_POOL_SIZE = 8             # databases a thread keeps open at once
+_ID_CACHES: dict[str, tuple[dict[str, int], dict[int, str]]] = {}  # db path -> fp<->id
 _CURSOR_RE = re.compile(r"(-?[0-9]{1,19}):([0-9a-f]{40})")
-_throttle: dict[str, float] = {}
-_throttle_lock = threading.Lock()
-
-
-class PostLike(Protocol):
-    """What the index needs of a post (``app.core.posts.Post`` has all of it)."""
-
-    sha1: str
-    author: str
-
-    @property
-    def created(self) -> int: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def recipients(self) -> frozenset[str]: ...
-    @property
-    def replies_to(self) -> tuple[str, ...]: ...
-    @property
-    def is_reaction(self) -> bool: ...
-    @property
-    def reshared(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -120,14 +98,6 @@ class Entry:
 class Page:
     items: list[Entry]
     next_cursor: str | None
-
-
-@dataclass
-class ReconcileReport:
-    dirs_scanned: int = 0
-    added: int = 0
-    removed: int = 0
-    invalid: int = 0
 
 
 def encode_cursor(created: int, sha1: str) -> str:
@@ -160,18 +130,24 @@ class Index:
         self.dd = dd
         self.path = dd.state / DB_NAME
         self.auto_reconcile = auto_reconcile
-        self._local = threading.local()
-        self._fp_cache: dict[int, str] = {}
-        self._id_cache: dict[str, int] = {}
+        self.posts_prefix = os.fspath(dd.posts) + os.sep
+        self._key = os.fspath(self.path)
+        self._id_cache, self._fp_cache = _ID_CACHES.setdefault(self._key, ({}, {}))
 
     # connection -----------------------------------------------------------------
     def conn(self) -> sqlite3.Connection:
-        """This thread's connection (opened, and the schema checked, on first use)."""
-        c: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if c is None or getattr(self._local, "pid", None) != os.getpid():
-            c = self._open()
-            self._local.conn, self._local.pid = c, os.getpid()
-        return c
+        """This thread's connection to this database, shared by every :class:`Index` of it
+        in the thread (opened, and the schema checked, on first use; reopened after fork)."""
+        pool: dict[str, tuple[int, sqlite3.Connection]] | None = getattr(_POOL, "conns", None)
+        if pool is None:
+            pool = _POOL.conns = {}
+        found = pool.pop(self._key, None)
+        if found is None or found[0] != os.getpid():
+            found = (os.getpid(), self._open())
+            while len(pool) >= _POOL_SIZE:  # least recently used first
+                _close_quietly(pool.pop(next(iter(pool)))[1])
+        pool[self._key] = found
+        return found[1]
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -198,27 +174,31 @@ class Index:
                     if stmt.strip():
                         c.execute(stmt)
                 c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                self.forget_ids()
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A short ``BEGIN IMMEDIATE`` write transaction (waits up to the busy timeout)."""
         c = self.conn()
         c.execute("BEGIN IMMEDIATE")
         try:
             yield c
         except BaseException:
             c.execute("ROLLBACK")
+            self.forget_ids()  # ids handed out inside the transaction are void
             raise
         c.execute("COMMIT")
 
     def close(self) -> None:
-        c = getattr(self._local, "conn", None)
-        if c is not None:
-            c.close()
-            self._local.conn = None
+        """Close this thread's connection to the database (the next use reopens it)."""
+        pool = getattr(_POOL, "conns", {})
+        found = pool.pop(self._key, None)
+        if found is not None and found[0] == os.getpid():
+            found[1].close()
 
     # fingerprint ids ----------------------------------------------------------------
     def _fp_id(self, c: sqlite3.Connection, fp: str) -> int:
@@ -247,6 +227,11 @@ class Index:
             self._remember(got, fp_id)
         return got
 
+    def forget_ids(self) -> None:
+        """Drop this process's cached fingerprint ids of this database."""
+        self._id_cache.clear()
+        self._fp_cache.clear()
+
     def _remember(self, fp: str, fp_id: int) -> None:
         self._id_cache[fp] = fp_id
         self._fp_cache[fp_id] = fp
@@ -257,15 +242,15 @@ class Index:
                      bool(row[6]), bool(row[7]))
 
     # writing ---------------------------------------------------------------------------
-    def add_many(self, posts: Iterable[PostLike]) -> int:
+    def add_many(self, posts: Iterable[Post]) -> int:
         """Index posts (already durable on disk); returns how many were new."""
         added = 0
-        with self._write() as c:
+        with self.write() as c:
             for post in posts:
                 added += self._insert(c, post)
         return added
 
-    def _insert(self, c: sqlite3.Connection, post: PostLike) -> int:
+    def _insert(self, c: sqlite3.Connection, post: Post) -> int:
         kind = post.kind
         conv = None
         if kind == "message":
@@ -298,10 +283,11 @@ class Index:
 
     def remove(self, sha1: str) -> bool:
         """Forget one post (its file is the caller's business); True if it was indexed."""
-        with self._write() as c:
-            return self._delete(c, [bytes.fromhex(names.sha1(sha1))]) > 0
+        with self.write() as c:
+            return self.delete_rows(c, [bytes.fromhex(names.sha1(sha1))]) > 0
 
-    def _delete(self, c: sqlite3.Connection, shas: Iterable[bytes]) -> int:
+    def delete_rows(self, c: sqlite3.Connection, shas: Iterable[bytes]) -> int:
+        """Delete posts (by raw SHA-1) and their recipient and reply rows; returns how many."""
         n = 0
         for sha in shas:
             row = c.execute("DELETE FROM posts WHERE sha=? RETURNING id", (sha,)).fetchone()
@@ -312,17 +298,19 @@ class Index:
         return n
 
     def _drop_vanished(self, entries: Iterable[Entry]) -> None:
-        with self._write() as c:
-            self._delete(c, [bytes.fromhex(e.sha1) for e in entries])
+        with self.write() as c:
+            self.delete_rows(c, [bytes.fromhex(e.sha1) for e in entries])
 
     def file_of(self, entry: Entry) -> Path:
         return self.dd.posts / entry.author / entry.sha1
 
     def present(self, entries: list[Entry]) -> list[Entry]:
         """The entries whose file still exists; the others are dropped from the index."""
-        present, gone = [], []
+        present: list[Entry] = []
+        gone: list[Entry] = []
+        exists, base = os.path.exists, self.posts_prefix
         for e in entries:
-            (present if os.path.exists(self.file_of(e)) else gone).append(e)
+            (present if exists(f"{base}{e.author}/{e.sha1}") else gone).append(e)
         if gone:
             self._drop_vanished(gone)
         return present
@@ -365,7 +353,7 @@ class Index:
         if authors is not None:
             wanted = {names.fingerprint(a, field="authors") for a in authors} - blocked
             ids = [i for i in (self.fp_id(a) for a in sorted(wanted)) if i is not None]
-            scopes = [("posts_author_kind", ("author", "kind"), (i, k))
+            scopes: list[Scope] = [("posts_author_kind", ("author", "kind"), (i, k))
                       for i in ids for k in kind_codes] if kind_codes is not None else [
                 ("posts_author", ("author",), (i,)) for i in ids]
             not_in: list[int] = []
@@ -429,7 +417,7 @@ class Index:
         owner_id = self.fp_id(owner)
         if owner_id is None:
             return [], False
-        viewer_id = self.fp_id(viewer) or -1
+        viewer_id = self.fp_id(viewer)
         sql = (f"SELECT {COLUMNS} FROM posts p INDEXED BY posts_author WHERE p.author=?"
                " AND (p.created, p.sha) > (?, ?) AND (p.public OR (p.kind=1 AND ?)"
                " OR EXISTS (SELECT 1 FROM recipients r WHERE r.fp=? AND r.post=p.id))"
@@ -439,7 +427,7 @@ class Index:
         while True:
             need = limit + 1 - len(items)
             rows = [self.entry(r) for r in self.conn().execute(
-                sql, (owner_id, *after, shares, viewer_id, need))]
+                sql, (owner_id, *after, shares, -1 if viewer_id is None else viewer_id, need))]
             present = self.present(rows)
             items.extend(present)
             if len(present) == len(rows) or len(rows) < need:
@@ -461,131 +449,30 @@ class Index:
         """Number of indexed posts (for tools and tests; not an API count)."""
         return int(self.conn().execute("SELECT count(*) FROM posts").fetchone()[0])
 
-    # repair ----------------------------------------------------------------------------
+    # repair (app.core.reconcile) ------------------------------------------------------
     def maybe_reconcile(self) -> None:
+        """The automatic repair every query runs first (throttled, bounded, never waits)."""
         if self.auto_reconcile:
-            self.reconcile()
+            reconcile.reconcile(self, max_verify=self.dd.settings["reconcile_max_verify"])
 
     def reconcile(self, *, force: bool = False) -> ReconcileReport | None:
-        """Bring the index in line with changed post directories (throttled unless force).
-
-        Returns None when skipped by the throttle.
-        """
-        key = str(self.path)
-        interval = self.dd.settings["reconcile_interval_ms"] / 1000
-        now = time.monotonic()
-        with _throttle_lock:
-            if not force and now - _throttle.get(key, float("-inf")) < interval:
-                return None
-            _throttle[key] = now
-        with file_lock(self.dd.locks / "index-reconcile.lock"):
-            return self._reconcile()
-
-    def _reconcile(self) -> ReconcileReport:
-        report = ReconcileReport()
-        c = self.conn()
-        known = dict(c.execute("SELECT fp, mtime_ns FROM dirs").fetchall())
-        try:
-            top = os.stat(self.dd.posts).st_mtime_ns
-        except FileNotFoundError:
-            top = 0
-        row = c.execute("SELECT value FROM meta WHERE key='posts_mtime'").fetchone()
-        authors = known.keys() if row is not None and row[0] == top else self._author_dirs()
-        base, changed = os.fspath(self.dd.posts) + os.sep, []
-        for fp in authors | known.keys():
-            try:
-                mtime: int | None = os.stat(base + fp).st_mtime_ns
-            except OSError:
-                mtime = None
-            if mtime != known.get(fp):
-                changed.append((fp, mtime))
-        for fp, mtime in sorted(changed):
-            if mtime is None:
-                report.removed += self._forget_author(fp)
-            else:
-                self._rescan(fp, mtime, report)
-        if row is None or row[0] != _settled(top):
-            with self._write() as w:
-                w.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('posts_mtime', ?)",
-                          (_settled(top),))
-        return report
-
-    def _author_dirs(self) -> set[str]:
-        try:
-            entries = os.scandir(self.dd.posts)
-        except FileNotFoundError:
-            return set()
-        with entries:
-            return {e.name for e in entries if not is_temp_name(e.name)
-                    and names.FINGERPRINT_RE.fullmatch(e.name) and e.is_dir()}
-
-    def _forget_author(self, fp: str) -> int:
-        """Drop every row of an author whose directory is gone; returns posts dropped."""
-        author_id = self.fp_id(fp)
-        with self._write() as c:
-            n = 0
-            if author_id is not None:
-                n = self._delete(c, [r[0] for r in c.execute(
-                    "SELECT sha FROM posts WHERE author=?", (author_id,)).fetchall()])
-            c.execute("DELETE FROM dirs WHERE fp=?", (fp,))
-        return n
-
-    def _rescan(self, fp: str, mtime: int, report: ReconcileReport) -> None:
-        """Diff one author directory (listed after ``mtime`` was read) against its rows."""
-        report.dirs_scanned += 1
-        folder = self.dd.posts / fp
-        with os.scandir(folder) as entries:
-            on_disk = {e.name for e in entries if not is_temp_name(e.name)
-                       and names.SHA1_RE.fullmatch(e.name)}
-        author_id = self.fp_id(fp)
-        indexed = set() if author_id is None else {r[0].hex() for r in self.conn().execute(
-            "SELECT sha FROM posts WHERE author=?", (author_id,))}
-        new = sorted(on_disk - indexed)
-        for start in range(0, len(new), _PER_DIR_BATCH):
-            self._add_verified(folder, new[start:start + _PER_DIR_BATCH], report)
-        gone = [bytes.fromhex(s) for s in indexed - on_disk if not (folder / s).exists()]
-        with self._write() as c:
-            report.removed += self._delete(c, gone)
-            c.execute("INSERT OR REPLACE INTO dirs(fp, mtime_ns) VALUES (?,?)",
-                      (fp, _settled(mtime)))
-
-    def _add_verified(self, folder: Path, sha1s: list[str], report: ReconcileReport) -> None:
-        """Verify files found on disk (as ingest would) and index the valid ones."""
-        from .ingest import verify_file  # ingest imports this module
-
-        posts = []
-        for sha1 in sha1s:
-            post = verify_file(self.dd, folder / sha1)
-            if post is None or post.sha1 != sha1 or post.author != folder.name:
-                report.invalid += 1
-            else:
-                posts.append(post)
-        report.added += self.add_many(posts)
+        """Bring the index in line with changed post directories, at most once per
+        ``reconcile_interval_ms`` in this process unless ``force``; None when skipped."""
+        return reconcile.reconcile(self, force=force)
 
     def rebuild(self) -> int:
         """Recreate the index from the post files (verifying each); returns posts indexed."""
-        with file_lock(self.dd.locks / "index-reconcile.lock"):
-            try:
-                self._clear()
-            except sqlite3.DatabaseError:  # not a database any more: start afresh
-                self.close()
-                for suffix in ("", "-wal", "-shm"):
-                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-                self._local = threading.local()
-                self._fp_cache.clear()
-                self._id_cache.clear()
-            self._reconcile()
-        return self.count()
+        return reconcile.rebuild(self)
 
-    def _clear(self) -> None:
-        with self._write() as c:
-            for table in _CONTENT_TABLES:
-                c.execute(f"DELETE FROM {table}")
+    def reset(self) -> None:
+        """Forget connections and cached ids (after the database file was replaced)."""
+        self.close()
+        self.forget_ids()
 
 
-def _settled(mtime_ns: int) -> int:
-    """``mtime_ns``, or 0 (= rescan next time) if it is too recent to trust."""
-    return 0 if time.time_ns() - mtime_ns < RACY_NS else mtime_ns
+def _close_quietly(c: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        c.close()
 
 
 def _kind_codes(kinds: Iterable[str] | None) -> list[int] | None:

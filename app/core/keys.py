@@ -21,7 +21,7 @@ from typing import Any
 
 from . import crypto
 from .encoding import b64d, b64e
-from .errors import BadKeyDocument, BadInput, CorruptFile
+from .errors import BadInput, BadKeyDocument, CorruptFile
 
 PUB_HEADER = "diwan-public-key-v1"
 PRIVATE_FORMAT = "diwan-private-key-v1"

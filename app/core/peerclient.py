@@ -41,6 +41,18 @@ def new_session() -> requests.Session:
     return session
 
 
+def sibling(session: requests.Session) -> requests.Session:
+    """A new session sharing ``session``'s transport adapters, for use from another thread.
+
+    A session object is not meant to be shared between threads; its adapters'
+    connection pools are. Close only the original.
+    """
+    other = new_session()
+    for prefix, adapter in session.adapters.items():
+        other.mount(prefix, adapter)
+    return other
+
+
 def _failed(where: str, what: str) -> PeerError:
     return PeerError(f"{where} {what}", field="address")
 

@@ -23,9 +23,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 
 import requests
 
@@ -40,124 +38,18 @@ from .index import Index
 from .ingest import BatchResult, Ingestor
 from .keylookup import KeyLookup, LyingPeers, make_key_lookup
 from .posts import decode_post
-from .statefile import StateFile
+from .syncstatus import StatusStore, SyncStatus, backoff, is_due, statuses
+
+__all__ = ["StatusStore", "SyncStatus", "backoff", "is_due", "statuses", "sync_all",
+           "sync_contact"]
 
 log = logging.getLogger("diwan.sync")
 
 FEED_CONTENT_TYPE = "application/octet-stream"
-DUE_SLACK = 0.1  # a contact is due this fraction of sync_interval before next_attempt
 Position = tuple[int, str]  # (CREATED_TIME, sha1 or "" for "before every post at that time")
+Page = tuple[list[bytes], bool]  # the posts of one response and whether more remain
 SessionFactory = Callable[[], requests.Session]
-Progress = Callable[["SyncStatus"], None]
-
-
-@dataclass
-class SyncStatus:
-    """What the node knows about pulling one contact's feed."""
-
-    fingerprint: str
-    address: str | None = None
-    identity: str | None = None
-    last_attempt: float | None = None
-    last_success: float | None = None
-    last_error: str | None = None
-    failures: int = 0
-    next_attempt: float | None = None
-    posts_received: int = 0
-    posts_last_run: int = 0
-    pages_last_run: int = 0
-    rejected: int = 0
-    rejected_last_run: int = 0
-    last_rejection: str | None = None
-    cursor_time: int | None = None
-    cursor_sha: str | None = None
-    cursor_identity: str | None = None
-    resume_time: int | None = None  # where a run cut short by sync_max_pages stopped
-    resume_sha: str | None = None
-    skipped: str | None = None  # why a sync_all left it alone this time (not stored)
-
-    @classmethod
-    def from_dict(cls, fp: str, raw: Any) -> SyncStatus:
-        status = cls(fp)
-        if isinstance(raw, dict):
-            for f in fields(cls):
-                value = raw.get(f.name, getattr(status, f.name))
-                if f.name not in ("fingerprint", "skipped") and _fits(value, str(f.type)):
-                    setattr(status, f.name, value)
-        return status
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "state": self.state()}
-
-    def state(self) -> str:
-        if self.last_attempt is None:
-            return "never"
-        return "ok" if self.failures == 0 else "failing"
-
-
-def _fits(value: Any, type_text: str) -> bool:
-    """True if a stored ``value`` suits a field annotated ``type_text`` (e.g. "int | None")."""
-    if value is None:
-        return "None" in type_text
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return "int" in type_text or "float" in type_text
-    if isinstance(value, float):
-        return "float" in type_text
-    return isinstance(value, str) and "str" in type_text
-
-
-def backoff(settings: dict[str, Any], failures: int) -> float:
-    """Seconds to wait after ``failures`` failures in a row."""
-    if failures <= 0:
-        return 0.0
-    interval, cap = settings["sync_interval"], settings["sync_max_backoff"]
-    return float(min(interval * 2 ** min(failures, 62), cap))
-
-
-def is_due(settings: dict[str, Any], status: SyncStatus, now: float) -> bool:
-    """True unless the contact is backing off (with a little slack for the scheduler's jitter)."""
-    if status.next_attempt is None:
-        return True
-    return now >= status.next_attempt - DUE_SLACK * settings["sync_interval"]
-
-
-# status file ----------------------------------------------------------------------------
-
-class StatusStore:
-    """``state/sync_status.json``: contact FP -> :class:`SyncStatus` fields."""
-
-    def __init__(self, dd: DataDir) -> None:
-        self.file = StateFile(dd, "sync_status")
-
-    def get(self, fp: str) -> SyncStatus:
-        return SyncStatus.from_dict(fp, self.file.read().get(fp))
-
-    def all(self) -> dict[str, SyncStatus]:
-        return {fp: SyncStatus.from_dict(fp, raw) for fp, raw in self.file.read().items()}
-
-    def save(self, status: SyncStatus, keep: Iterable[str] | None = None) -> None:
-        """Store ``status``; entries of fingerprints not in ``keep`` are dropped."""
-        stored = asdict(status)
-        stored.pop("skipped", None)
-        with self.file.update() as data:
-            data[status.fingerprint] = stored
-            if keep is not None:
-                wanted = set(keep) | {status.fingerprint}
-                for fp in [fp for fp in data if fp not in wanted]:
-                    del data[fp]
-
-
-def statuses(dd: DataDir) -> list[SyncStatus]:
-    """The status of every contact (a contact never synced has an empty one)."""
-    stored = StatusStore(dd).all()
-    out = []
-    for contact in Contacts(dd).list():
-        status = stored.get(contact.fingerprint) or SyncStatus(contact.fingerprint)
-        status.address, status.identity = contact.address, contact.identity
-        out.append(status)
-    return out
+Progress = Callable[[SyncStatus], None]
 
 
 # one run --------------------------------------------------------------------------------
@@ -181,6 +73,7 @@ class _Run:
         self.dd, self.contact, self.status, self.session = dd, contact, status, session
         self.settings = dd.settings
         self.full = full
+        self.index = Index(dd)
 
     def asker(self) -> OwnKeys:
         ids, me = Identities(self.dd), self.contact.identity
@@ -212,17 +105,12 @@ class _Run:
             return st.resume_time, st.resume_sha or ""
         newest = st.cursor_time
         if newest is None:
-            index = Index(self.dd)
-            try:
-                newest = index.newest_time(self.contact.fingerprint)
-            finally:
-                index.close()
+            newest = self.index.newest_time(self.contact.fingerprint)
         if newest is None:
             return 0, ""
         return max(0, newest - self.settings["sync_overlap"]), ""
 
-    def page(self, asker: OwnKeys, owner_key: keys.PublicKey, after: Position
-             ) -> tuple[list[bytes], bool]:
+    def page(self, asker: OwnKeys, owner_key: keys.PublicKey, after: Position) -> Page:
         answer, pending = self.ask(asker, owner_key, after)
         if answer.status != 200:
             raise PeerError(f"{self.contact.address} answered the feed request with "
@@ -248,29 +136,54 @@ class _Run:
         if lying is not None:
             raise PeerError(f"{address} is recorded as a lying peer ({lying.get('why')}); "
                             "remove it from the list to sync again")
-        lookup = make_key_lookup(self.dd, address, session=self.session)
+        # key lookups run in this thread while pages are fetched in another: own session
+        lookup = make_key_lookup(self.dd, address, session=peerclient.sibling(self.session))
         asker, owner_key = self.asker(), self.owner_key(lookup)
-        ingestor = Ingestor(self.dd, key_lookup=lookup)
-        after = self.start()
-        st = self.status
-        for _ in range(self.settings["sync_max_pages"]):
-            raws, more = self.page(asker, owner_key, after)
-            batch = ingestor.ingest_many(raws, author=self.contact.fingerprint)
-            nxt = self.absorb(raws, batch)
-            if nxt is None or nxt <= after:
-                if more:
-                    raise PeerError(f"{address} said more posts remain but sent none after "
-                                    "the cursor")
-                break
-            after = nxt
-            if not more:
-                break
-            st.resume_time, st.resume_sha = after[0], after[1] or None
+        ingestor = Ingestor(self.dd, index=self.index, key_lookup=lookup)
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="diwan-fetch") as fetcher:
+                def fetch(position: Position) -> Future[Page]:
+                    return fetcher.submit(self.page, asker, owner_key, position)
+
+                done = self.pages(fetch, ingestor)
+        finally:
+            self.index.close()
+        if done:
+            self.status.resume_time = self.status.resume_sha = None
         else:
             log.info("%s: stopped after %d pages; the next sync continues",
                      self.contact.fingerprint, self.settings["sync_max_pages"])
-            return
-        st.resume_time = st.resume_sha = None
+
+    def pages(self, fetch: Callable[[Position], Future[Page]], ingestor: Ingestor) -> bool:
+        """Fetch and store pages until none remain (True) or the page budget is spent.
+
+        The next page is requested, from the last post of the current one,
+        while the current one is being verified and stored; if the stored
+        page ends elsewhere (a post that could not be read), it is asked again
+        from the right place.
+        """
+        st, budget = self.status, self.settings["sync_max_pages"]
+        after = self.start()
+        ahead = fetch(after)
+        for n in range(1, budget + 1):
+            raws, more = ahead.result()
+            guess = _position(raws[-1], {}, self.settings["max_post_bytes"]) \
+                if raws and more and n < budget else None
+            if guess is not None and guess > after:
+                ahead = fetch(guess)
+            nxt = self.absorb(raws, ingestor.ingest_many(raws, author=self.contact.fingerprint))
+            if nxt is None or nxt <= after:
+                if more:
+                    raise PeerError(f"{self.contact.address} said more posts remain but sent "
+                                    "none after the cursor")
+                return True
+            if not more:
+                return True
+            after = nxt
+            st.resume_time, st.resume_sha = after[0], after[1] or None
+            if n < budget and guess != after:
+                ahead = fetch(after)
+        return False
 
     def absorb(self, raws: Sequence[bytes], batch: BatchResult) -> Position | None:
         """Count a stored page, move the stored cursor; return the page's last position.
@@ -361,6 +274,36 @@ def sync_contact(dd: DataDir, fp: str, *, full: bool = False,
         return status
 
 
+def _plan(dd: DataDir, contacts: list[Contact], force: bool, now: float
+          ) -> tuple[list[SyncStatus], list[Contact]]:
+    """Split contacts into those left alone this time (with why) and those to sync."""
+    stored = StatusStore(dd).all()
+    skipped, todo = [], []
+    for contact in contacts:
+        status = stored.get(contact.fingerprint) or SyncStatus(contact.fingerprint)
+        status.address, status.identity = contact.address, contact.identity
+        if Identities(dd).is_blocked(contact.fingerprint):
+            status.skipped = "blocked"
+        elif not force and not is_due(dd.settings, status, now):
+            status.skipped = "backing off"
+        else:
+            todo.append(contact)
+            continue
+        skipped.append(status)
+    return skipped, todo
+
+
+def _chosen(dd: DataDir, only: Iterable[str] | None) -> list[Contact]:
+    contacts = Contacts(dd).list()
+    if only is None:
+        return contacts
+    wanted = {names.fingerprint(fp) for fp in only}
+    missing = wanted - {c.fingerprint for c in contacts}
+    if missing:
+        raise NotFound(f"{sorted(missing)[0]} is not a contact", field="fingerprint")
+    return [c for c in contacts if c.fingerprint in wanted]
+
+
 def sync_all(dd: DataDir, only: Iterable[str] | None = None, force: bool = False, *,
              full: bool = False, progress: Progress | None = None,
              session_factory: SessionFactory | None = None,
@@ -368,31 +311,15 @@ def sync_all(dd: DataDir, only: Iterable[str] | None = None, force: bool = False
     """Sync every contact (or ``only`` these) in parallel; return every status, in order.
 
     Contacts in back-off are skipped unless ``force``; blocked contacts are
-    always skipped. Nothing a contact does raises out of here.
+    always skipped. ``progress`` is called (in this thread) with each status
+    as it is known. Nothing a contact does raises out of here.
     """
-    contacts = Contacts(dd).list()
-    if only is not None:
-        wanted = {names.fingerprint(fp) for fp in only}
-        missing = wanted - {c.fingerprint for c in contacts}
-        if missing:
-            raise NotFound(f"{sorted(missing)[0]} is not a contact", field="fingerprint")
-        contacts = [c for c in contacts if c.fingerprint in wanted]
-    stored = StatusStore(dd).all()
-    results: dict[str, SyncStatus] = {}
-    todo = []
-    for contact in contacts:
-        status = stored.get(contact.fingerprint) or SyncStatus(contact.fingerprint)
-        status.address, status.identity = contact.address, contact.identity
-        if Identities(dd).is_blocked(contact.fingerprint):
-            status.skipped = "blocked"
-        elif not force and not is_due(dd.settings, status, clock()):
-            status.skipped = "backing off"
-        else:
-            todo.append(contact)
-            continue
-        results[contact.fingerprint] = status
+    contacts = _chosen(dd, only)
+    skipped, todo = _plan(dd, contacts, force, clock())
+    results = {st.fingerprint: st for st in skipped}
+    for st in skipped:
         if progress:
-            progress(status)
+            progress(st)
     factory = session_factory or peerclient.new_session
 
     def one(contact: Contact) -> SyncStatus:

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import names
+from .attributes import type_of
 from .datadir import DataDir
-from .errors import BadInput, NotFound
+from .errors import BadInput, BadPost, NotFound
 from .identities import Identities
 from .index import COLUMNS, KIND_CODE, Entry, Index, Page, decode_cursor
+from .posts import Post, decode_post
 
 CONVERSATION_ID_RE = re.compile(r"[0-9a-f]{32}")
 _IN_CHUNK = 500
@@ -78,21 +80,20 @@ class Timeline:
              cursor: str | None = None) -> Page:
         """Newest first across non-blocked feeds; ``group`` keeps its members only."""
         if group is not None:
-            members = set(self.identities.members(names.group(group, field="group")))
-            authors = members if authors is None else set(authors) & members
+            members: set[str] = set(self.identities.members(names.group(group, field="group")))
+            authors = members if authors is None else {
+                names.fingerprint(a, field="authors") for a in authors} & members
         if limit is None:
             limit = self.dd.settings["page_size"]
         return self.index.page(authors=authors, kinds=kinds, limit=limit, cursor=cursor)
 
-    def read(self, entry: Entry) -> Any:
-        """The decoded post of an entry (an ``app.core.posts.Post``), None if it vanished."""
-        from .posts import decode_post
-
+    def read(self, entry: Entry) -> Post | None:
+        """The decoded post of an entry; None if its file vanished or no longer decodes."""
         try:
             raw = self.index.file_of(entry).read_bytes()
-        except FileNotFoundError:
+            return decode_post(raw, max_bytes=self.dd.settings["max_post_bytes"])
+        except (FileNotFoundError, BadPost):
             return None
-        return decode_post(raw, max_bytes=self.dd.settings["max_post_bytes"])
 
     def _blocked_ids(self) -> list[int]:
         return [i for i in (self.index.fp_id(b) for b in self.index.blocked()) if i is not None]
@@ -150,9 +151,9 @@ class Timeline:
         convs = c.execute(
             "SELECT DISTINCT c.id, c.members FROM conv_members m JOIN convs c ON c.id = m.conv"
             f" WHERE m.fp IN ({','.join('?' * len(ids))})", ids).fetchall()
-        out = []
+        out, blocked = [], self._blocked_ids()
         for conv, members in convs:
-            page = self._conversation_page(conv, 1, None)
+            page = self._conversation_page(conv, 1, None, blocked)
             if page.items:
                 out.append(Conversation(conv.hex(), members.split(","), page.items[0]))
         out.sort(key=lambda cv: (cv.last.created, cv.last.sha1), reverse=True)
@@ -166,21 +167,21 @@ class Timeline:
             raise BadInput("a conversation id is 32 lowercase hexadecimal characters",
                            field="id")
         conv = bytes.fromhex(conversation_id)
+        limit = self.index.check_limit(self.dd.settings["page_size"] if limit is None
+                                       else limit)
+        self.index.maybe_reconcile()
         row = self.index.conn().execute("SELECT members FROM convs WHERE id=?",
                                         (conv,)).fetchone()
         if row is None:
             raise NotFound(f"no conversation {conversation_id}", field="id")
-        limit = self.index.check_limit(self.dd.settings["page_size"] if limit is None
-                                       else limit)
-        self.index.maybe_reconcile()
-        page = self._conversation_page(conv, limit, cursor)
+        page = self._conversation_page(conv, limit, cursor, self._blocked_ids())
         return ConversationPage(conversation_id, row[0].split(","), page.items,
                                 page.next_cursor)
 
-    def _conversation_page(self, conv: bytes, limit: int, cursor: str | None) -> Page:
+    def _conversation_page(self, conv: bytes, limit: int, cursor: str | None,
+                           blocked: list[int]) -> Page:
         after = decode_cursor(cursor) if cursor is not None else None
-        return self.index.newest([("posts_conv", ("conv",), (conv,))],
-                                 self._blocked_ids(), limit, after)
+        return self.index.newest([("posts_conv", ("conv",), (conv,))], blocked, limit, after)
 
     def _viewers(self, viewer_fps: Iterable[str] | None) -> list[str]:
         if viewer_fps is None:
@@ -195,12 +196,12 @@ class Timeline:
     def profile_for(self, fp: str, viewers: Iterable[str]) -> dict[str, Any] | None:
         """The newest profile by ``fp`` that is public or addressed to any of ``viewers``."""
         names.fingerprint(fp)
+        self.index.maybe_reconcile()
         vids = [i for i in (self.index.fp_id(names.fingerprint(v, field="viewer"))
                             for v in viewers) if i is not None]
         author = self.index.fp_id(fp)
         if author is None or fp in self.index.blocked():
             return None
-        self.index.maybe_reconcile()
         addressed = (f" OR EXISTS (SELECT 1 FROM recipients r WHERE r.post = p.id AND"
                      f" r.fp IN ({','.join('?' * len(vids))}))") if vids else ""
         cur = self.index.conn().execute(
@@ -250,8 +251,6 @@ class Timeline:
 
 
 def _card(profile: dict[str, Any]) -> dict[str, Any]:
-    from .attributes import type_of
-
     by_type: dict[str, list[str]] = {}
     for key in sorted(profile["attributes"]):
         value = profile["attributes"][key]

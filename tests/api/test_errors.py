@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -41,6 +42,17 @@ def test_body_one_byte_over_is_413(small_admin: AdminClient, method: str, path: 
                          content_type="application/json")
     assert_error(r, 413)
     assert sorted(p.name for p in small_admin.dd.identities.iterdir()) == before
+
+
+@pytest.mark.parametrize(("size", "status"), [(LIMIT, 400), (LIMIT + 1, 413)])
+def test_chunked_body_is_held_to_the_same_limit(small_admin: AdminClient, size: int,
+                                                status: int) -> None:
+    # no Content-Length: werkzeug would cut the body at the limit and parse the rest
+    r = small_admin.post("/identities", input_stream=io.BytesIO(_body_of_size(size)),
+                         content_type="application/json",
+                         environ_overrides={"wsgi.input_terminated": True,
+                                            "HTTP_TRANSFER_ENCODING": "chunked"})
+    assert_error(r, status)
 
 
 def test_default_limit_is_the_setting(module_admin: AdminClient) -> None:
@@ -96,8 +108,8 @@ BAD_BODIES: list[tuple[bytes, str]] = [
 
 
 def _paths(own: str, foreign: str) -> list[tuple[str, str]]:
-    fps = [own, foreign, "0" * 64, "0" * 63, "..", "%2e%2e", "a%2Fb", "%00"]
-    names = ["blocked", "friends", "nosuch", "..", "%2e%2e", "a%2Fb", "A" * 70, "%00"]
+    fps = [own, foreign, "0" * 64, "0" * 63, "%2e%2e", "a%2Fb"]
+    names = ["blocked", "friends", "nosuch", "%2e%2e", "a%2Fb", "A" * 70, "%00"]
     out: list[tuple[str, str]] = [("GET", "/identities"), ("POST", "/identities"),
                                   ("GET", "/groups")]
     for fp in fps:

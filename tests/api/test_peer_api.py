@@ -117,7 +117,7 @@ def test_feeds_of_identities_without_a_private_key_are_404(node: dict[str, Any])
 
 
 @pytest.mark.parametrize("fp", ["x" * 64, "A" * 64, "0" * 63, "..%2F..%2Fetc"])
-def test_a_bad_fingerprint_is_a_400(node: dict[str, Any], fp: str) -> None:
+def test_a_bad_fingerprint_is_refused(node: dict[str, Any], fp: str) -> None:
     r = post_feed(node["client"], fp, b"x")
     assert r.status_code in (400, 404)
     assert_error(r, r.status_code)

@@ -117,7 +117,7 @@ def other_key() -> tuple[str, bytes, bytes]:
 
 
 def copy_node(root: Path, template: DataDir, own: Iterable[str], **settings: Any) -> DataDir:
-    """A fresh data directory at ``root`` with the own identities ``own`` copied from ``template``."""
+    """A fresh data directory at ``root`` holding copies of ``template``'s identities ``own``."""
     dd = DataDir(root, settings, environ={})
     dd.initialise()
     for fp in own:

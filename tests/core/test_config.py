@@ -135,4 +135,5 @@ def test_initialise_keeps_an_existing_config(tmp_path: Path) -> None:
     assert dd.settings["admin_port"] == 9999
     assert (tmp_path / "diwan.toml").read_text() == "admin_port = 9999\n"
     assert dd.token_path.exists()
-    assert {"admin.token", "diwan.toml", "identities", "posts", "state"} <= set(os.listdir(tmp_path))
+    expected = {"admin.token", "diwan.toml", "identities", "posts", "state"}
+    assert expected <= set(os.listdir(tmp_path))

@@ -274,9 +274,14 @@ def test_response_with_more_posts_than_asked_is_refused() -> None:
     b"[" * 100_000 + b"]" * 100_000,   # a hostile owner's JSON bomb: no RecursionError
     b'{"v":1,"v":1}', b"\xff", b"null",
     b'{"more":false,"nonce":"x","owner":"y","posts":"not a list","type":"feed-response","v":1}',
+    "surrogate",
 ])
-def test_malformed_response_plaintext_is_refused(plain: bytes) -> None:
+def test_malformed_response_plaintext_is_refused(plain: bytes | str) -> None:
     _, pending = request()
+    if plain == "surrogate":  # valid JSON, the right owner and nonce, but a lone surrogate
+        plain = exchange.encode_response(owner_fp=OWNER.fp, nonce=pending.nonce,
+                                         posts=["ok"], more=False).replace(b'"ok"', b'"\\ud800"')
+        assert isinstance(plain, bytes)
     sealed = crypto.box_encrypt(OWNER.own.transport_secret,
                                 crypto.transport_public(pending.ephemeral_secret), plain)
     with pytest.raises(BadResponse):

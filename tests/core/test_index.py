@@ -16,9 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.core import crypto, keys
+from app.core import crypto, keys, reconcile
 from app.core.datadir import DataDir
 from app.core.errors import BadInput
+from app.core.fsio import file_lock
 from app.core.index import Index, decode_cursor, encode_cursor
 from app.core.ingest import Ingestor
 from app.core.posts import Post, build_post, decode_post
@@ -294,6 +295,21 @@ def test_newest_time_and_remove(kit: Kit) -> None:
     assert kit.index.get(old.sha1) is not None and kit.index.get(new.sha1) is None
 
 
+def test_a_failed_batch_leaves_no_stale_author_ids(kit: Kit) -> None:
+    index = Index(kit.dd, auto_reconcile=False)
+    a, b = kit.author(1), kit.author(2)
+    pa, pb = kit.build(a, 1, TEXT="a"), kit.build(b, 2, TEXT="b")
+    for p in (pa, pb):
+        kit.drop_in(p)
+    with pytest.raises(AttributeError):
+        index.add_many([pa, object()])  # type: ignore[list-item]
+    assert index.count() == 0
+    index.add_many([pb])
+    index.add_many([pa])
+    assert [(e.sha1, e.author) for e in index.page(limit=5).items] == [
+        (pb.sha1, b), (pa.sha1, a)]
+
+
 # --- repair: files added or removed behind the index's back ---------------------------------
 
 def test_reconcile_indexes_valid_files_dropped_in_and_never_invalid_ones(kit: Kit) -> None:
@@ -371,6 +387,27 @@ def test_reconcile_is_throttled_per_process(tmp_path: Path) -> None:
     assert k.index.reconcile(force=True) is not None
     assert all_pages(k.index, 5) == [hidden.sha1]
     k.close()
+
+
+def test_automatic_repair_verifies_a_bounded_number_of_files_per_query(tmp_path: Path) -> None:
+    k = Kit(tmp_path, reconcile_max_verify=2)
+    a, b = k.author(1), k.author(2)
+    hidden = [k.build(fp, t, TEXT=str(t)) for t, fp in enumerate([a, a, a, b, b])]
+    for p in hidden:
+        k.drop_in(p)
+    seen = [len(all_pages(k.index, 10)) for _ in range(4)]
+    assert seen == [2, 4, 5, 5]
+    assert all_pages(k.index, 10) == newest_first(hidden)
+    k.close()
+
+
+def test_automatic_repair_skips_while_another_process_repairs(kit: Kit) -> None:
+    hidden = kit.build(kit.author(1), 1, TEXT="x")
+    kit.drop_in(hidden)
+    with file_lock(kit.dd.locks / reconcile.LOCK_NAME):
+        assert reconcile.reconcile(kit.index, max_verify=10) is None
+        assert all_pages(kit.index, 5) == []
+    assert all_pages(kit.index, 5) == [hidden.sha1]
 
 
 def test_queries_repair_the_index_themselves(kit: Kit) -> None:

@@ -30,8 +30,7 @@ from app.core.index import Index
 from app.core.ingest import Ingestor
 from app.core.keylookup import LyingPeers
 from app.core.posts import build_post
-from app.core.sync import (StatusStore, SyncStatus, backoff, is_due, statuses, sync_all,
-                           sync_contact)
+from app.core.sync import StatusStore, SyncStatus, backoff, is_due, statuses, sync_all, sync_contact
 
 B_ADDR = "http://10.0.0.2:8889"
 C_ADDR = "http://10.0.0.3:8889"
@@ -293,7 +292,10 @@ def test_each_contact_is_asked_as_its_own_identity(pair: Pair, world: World) -> 
         world.template.identities.joinpath(f"{world.c}.pub").read_bytes())
     Contacts(pair.ahmed).put(world.c, C_ADDR, world.a2)
     seen: list[exchange.FeedRequest] = []
-    empty: Callable[[exchange.FeedRequest], tuple[list[bytes], bool]] = lambda req: ([], False)
+
+    def empty(req: exchange.FeedRequest) -> tuple[list[bytes], bool]:
+        return [], False
+
     handler = routes({B_ADDR: fake_owner(pair.basant, world.b, empty, seen),
                       C_ADDR: fake_owner(pair.basant, world.c, empty, seen)})
     results = sync_all(pair.ahmed, session_factory=lambda: session_with(handler)[0])
@@ -326,7 +328,7 @@ def test_a_slow_contact_does_not_delay_the_others(tmp_path: Path, world: World) 
     handler = routes({B_ADDR: slow, C_ADDR: fast})
     results = sync_all(pair.ahmed, progress=progress,
                        session_factory=lambda: session_with(handler)[0])
-    assert order == [world.c, world.b]
+    assert order == [world.c, world.b], results
     assert [r.last_error for r in results] == [None, None]
 
 
@@ -377,3 +379,74 @@ def test_the_index_sees_synced_posts(pair: Pair) -> None:
     pair.post(NOW - 10)
     pair.sync()
     assert Index(pair.ahmed).newest_time(pair.w.b) == NOW - 10
+
+
+def paged_owner(pair: Pair, raws: list[bytes], *, scramble_first: bool = False
+                ) -> tuple[Callable[[Call], Reply], list[tuple[int, str | None]]]:
+    """A well-behaved owner over ``raws`` (oldest first) that pages by the request's cursor;
+    with ``scramble_first`` its first page comes newest first."""
+    from app.core.posts import decode_post
+
+    order = sorted(((decode_post(r, max_bytes=10**6).created,
+                     decode_post(r, max_bytes=10**6).sha1, r) for r in raws))
+    asked: list[tuple[int, str | None]] = []
+
+    def pages(req: exchange.FeedRequest) -> tuple[list[bytes], bool]:
+        asked.append((req.after_time, req.after_sha))
+        rest = [r for t, sha, r in order if (t, sha) > (req.after_time, req.after_sha or "")]
+        page = rest[:req.limit]
+        if scramble_first and len(asked) == 1:
+            page = page[::-1]
+        return page, len(rest) > req.limit
+
+    return fake_owner(pair.basant, pair.w.b, pages), asked
+
+
+def test_pages_arrive_while_the_previous_one_is_stored(tmp_path: Path, world: World) -> None:
+    pair = make_pair(tmp_path, world, ahmed={"max_page_size": 2})
+    raws = [build_post(world.seeds[world.b], {"CREATED_TIME": NOW - 100 + i, "TEXT": str(i)})
+            for i in range(7)]
+    handler, asked = paged_owner(pair, raws)
+    session, _ = session_with(handler)
+    st = sync_contact(pair.ahmed, world.b, session=session)
+    assert st.last_error is None and st.posts_last_run == 7 and st.pages_last_run == 4
+    assert len(asked) == 4  # every request was for a page that was used
+
+
+def test_a_page_out_of_order_is_asked_again_from_its_newest_post(tmp_path: Path,
+                                                                  world: World) -> None:
+    pair = make_pair(tmp_path, world, ahmed={"max_page_size": 3})
+    raws = [build_post(world.seeds[world.b], {"CREATED_TIME": NOW - 100 + i, "TEXT": str(i)})
+            for i in range(7)]
+    handler, asked = paged_owner(pair, raws, scramble_first=True)
+    session, _ = session_with(handler)
+    st = sync_contact(pair.ahmed, world.b, session=session)
+    assert st.last_error is None and st.posts_last_run == 7
+    assert len(pair.held()) == 7
+    # the prefetch from the page's last (oldest) post was dropped; the cursor was its newest
+    assert asked[1][0] == NOW - 100 and asked[2][0] == NOW - 98
+
+
+# the scheduler ----------------------------------------------------------------------------
+
+def test_the_scheduler_registers_sync_and_gc(tmp_path: Path) -> None:
+    from scheduler.worker import build
+
+    dd = make_datadir(tmp_path / "n", sync_interval=123, gc_interval=4567)
+    sched = build(dd)
+    jobs = {job.id: job for job in sched.get_jobs()}
+    assert {"sync", "gc"} <= set(jobs)
+    assert jobs["sync"].trigger.interval.total_seconds() == 123
+    assert jobs["gc"].trigger.interval.total_seconds() == 4567
+    assert jobs["sync"].args == (dd,) or jobs["sync"].args == [dd]
+
+
+def test_scheduled_jobs_never_raise(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from scheduler.jobs import run_gc, run_sync
+
+    dd = make_datadir(tmp_path / "n")
+    run_sync(dd)  # no contacts: nothing to do
+    (dd.state / "contacts.json").write_text("{broken")
+    run_sync(dd)
+    run_gc(dd)
+    assert "scheduled sync failed" in caplog.text and "scheduled clean-up failed" in caplog.text

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .harness import Node
+from .harness import Node, stop_all
 
 NodeFactory = Callable[..., Node]
 
@@ -31,8 +31,7 @@ def make_node(tmp_path: Path) -> Iterator[NodeFactory]:
     try:
         yield factory
     finally:
-        for node in nodes:
-            node.stop()
+        stop_all(nodes)
 
 
 @pytest.fixture(scope="module")

@@ -175,9 +175,17 @@ class Node:
         SIGINT is gunicorn's quick shutdown (the scheduler stops on it too);
         pass ``sig=signal.SIGTERM`` for the graceful one.
         """
+        self.request_stop(sig)
+        self.reap(timeout)
+
+    def request_stop(self, sig: int = signal.SIGINT) -> None:
+        """Signal every process to stop without waiting (see :func:`stop_all`)."""
         self.session.close()
         for proc in self.procs.values():
             _signal_group(proc.pid, sig)
+
+    def reap(self, timeout: float = 10.0) -> None:
+        """Wait for the processes to exit, SIGKILL-ing what is left after ``timeout``."""
         deadline = time.monotonic() + timeout
         for proc in self.procs.values():
             try:
@@ -315,6 +323,15 @@ def start_all(nodes: Iterable[Node]) -> list[Node]:
     for node in started:
         node.wait_ready()
     return started
+
+
+def stop_all(nodes: Iterable[Node], timeout: float = 10.0) -> None:
+    """Stop several nodes at once."""
+    nodes = list(nodes)
+    for node in nodes:
+        node.request_stop()
+    for node in nodes:
+        node.reap(timeout)
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -343,14 +343,14 @@ def test_kill_9_during_a_burst_of_creations_leaves_only_whole_files(
     with ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(create, i) for i in range(24)]
         deadline = time.monotonic() + 20
-        while len(list(identities.glob("*.pub"))) < 3 and time.monotonic() < deadline:
+        while len(acknowledged) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         node.kill("admin", signal.SIGKILL)               # the gunicorn master ...
         node.kill("admin", signal.SIGKILL, group=True)   # ... and its workers, mid-request
         for f in futures:
             f.result()
     assert node.wait_exit("admin") == -signal.SIGKILL
-    assert 3 <= len(acknowledged) < 24, "the kill did not land during the burst"
+    assert 2 <= len(acknowledged) < 24, "the kill did not land during the burst"
 
     pubs, privates, hidden = set(), set(), []
     for entry in identities.iterdir():

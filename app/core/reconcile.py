@@ -1,0 +1,216 @@
+"""Repairing the post index from the post files, at a cost that does not grow with all posts.
+
+The index (:mod:`app.core.index`) records each author directory's ``mtime_ns``
+(table ``dirs``) and that of ``posts/`` itself (table ``meta``). A reconcile:
+
+1. stats ``posts/``; only if its mtime changed does it list it (new or removed
+   author directories);
+2. stats each author directory; only those whose mtime changed are listed and
+   diffed against their rows: new names are verified like any received post
+   (``ingest.verify_file``: signature, name, directory, attributes) and indexed
+   if valid, never otherwise; rows whose file is gone are dropped;
+3. records the mtimes read *before* listing, so a change during the scan is
+   seen next time. An mtime younger than :data:`RACY_NS` is recorded as 0
+   (rescan next time): a file added in the same clock tick as the scan would
+   otherwise leave the mtime unchanged and go unnoticed.
+
+So the cost is one stat per author plus work proportional to what changed.
+Dot and temporary names (``fsio.is_temp_name``) are never indexed. Reconciles
+are serialised across processes by a file lock and throttled per process. The
+automatic repair a query runs never waits for another process's (it skips) and
+verifies at most ``reconcile_max_verify`` new files (a directory left unfinished
+keeps its old mtime, so the next query carries on): a query never stalls
+for long, even over a data directory whose index was deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import names
+from .fsio import file_lock, is_temp_name
+
+if TYPE_CHECKING:
+    from .index import Index
+
+RACY_NS = 2_000_000_000  # a directory changed this recently may change again in the same tick
+VERIFY_BATCH = 2000      # files verified and indexed per transaction
+LOCK_NAME = "index-reconcile.lock"
+
+_last_run: dict[str, float] = {}
+_last_run_lock = threading.Lock()
+
+
+@dataclass
+class ReconcileReport:
+    dirs_scanned: int = 0
+    added: int = 0
+    removed: int = 0
+    invalid: int = 0
+    budget: int | None = None  # new files that may still be verified (None: no limit)
+    unfinished: bool = False   # the budget ran out; the next reconcile carries on
+
+
+def reconcile(index: Index, *, force: bool = False,
+              max_verify: int | None = None) -> ReconcileReport | None:
+    """Repair ``index``; None if skipped: run by this process within the interval
+    (unless ``force``), or, when ``max_verify`` is set (automatic repair), running
+    in another process right now."""
+    key = str(index.path)
+    interval = index.dd.settings["reconcile_interval_ms"] / 1000
+    now = time.monotonic()
+    with _last_run_lock:
+        if not force and now - _last_run.get(key, float("-inf")) < interval:
+            return None
+        _last_run[key] = now
+    with _lock(index.dd.locks / LOCK_NAME, wait=max_verify is None) as locked:
+        return _reconcile(index, ReconcileReport(budget=max_verify)) if locked else None
+
+
+@contextlib.contextmanager
+def _lock(path: Path, *, wait: bool) -> Iterator[bool]:
+    """``fsio.file_lock``, or without ``wait`` yield False at once if it is held."""
+    if wait:
+        with file_lock(path):
+            yield True
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def rebuild(index: Index) -> int:
+    """Empty the index and rescan every file (replacing a damaged database file)."""
+    with file_lock(index.dd.locks / LOCK_NAME):
+        try:
+            _clear(index)
+        except sqlite3.DatabaseError:  # not a database any more: start afresh
+            index.reset()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{index.path}{suffix}").unlink(missing_ok=True)
+        _reconcile(index, ReconcileReport())
+    return index.count()
+
+
+def _clear(index: Index) -> None:
+    from .index import CONTENT_TABLES
+
+    with index.write() as c:
+        for table in CONTENT_TABLES:
+            c.execute(f"DELETE FROM {table}")
+
+
+def _reconcile(index: Index, report: ReconcileReport) -> ReconcileReport:
+    c = index.conn()
+    known = dict(c.execute("SELECT fp, mtime_ns FROM dirs").fetchall())
+    try:
+        top = os.stat(index.dd.posts).st_mtime_ns
+    except FileNotFoundError:
+        top = 0
+    row = c.execute("SELECT value FROM meta WHERE key='posts_mtime'").fetchone()
+    authors = known.keys() if row is not None and row[0] == top else _author_dirs(index)
+    changed = []
+    for fp in authors | known.keys():
+        try:
+            mtime: int | None = os.stat(index.posts_prefix + fp).st_mtime_ns
+        except OSError:
+            mtime = None
+        if mtime != known.get(fp):
+            changed.append((fp, mtime))
+    for fp, mtime in sorted(changed):
+        if report.budget is not None and report.budget <= 0:
+            report.unfinished = True
+            break
+        if mtime is None:
+            report.removed += _forget_author(index, fp)
+        else:
+            _rescan(index, fp, mtime, report)
+    if not report.unfinished and (row is None or row[0] != _settled(top)):
+        with index.write() as w:
+            w.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('posts_mtime', ?)",
+                      (_settled(top),))
+    return report
+
+
+def _author_dirs(index: Index) -> set[str]:
+    try:
+        entries = os.scandir(index.dd.posts)
+    except FileNotFoundError:
+        return set()
+    with entries:
+        return {e.name for e in entries if not is_temp_name(e.name)
+                and names.FINGERPRINT_RE.fullmatch(e.name) and e.is_dir()}
+
+
+def _forget_author(index: Index, fp: str) -> int:
+    """Drop every row of an author whose directory is gone; returns posts dropped."""
+    author_id = index.fp_id(fp)
+    with index.write() as c:
+        n = 0
+        if author_id is not None:
+            n = index.delete_rows(c, [r[0] for r in c.execute(
+                "SELECT sha FROM posts WHERE author=?", (author_id,)).fetchall()])
+        c.execute("DELETE FROM dirs WHERE fp=?", (fp,))
+    return n
+
+
+def _rescan(index: Index, fp: str, mtime: int, report: ReconcileReport) -> None:
+    """Diff one author directory (listed after ``mtime`` was read) against its rows."""
+    report.dirs_scanned += 1
+    folder = index.dd.posts / fp
+    with os.scandir(folder) as entries:
+        on_disk = {e.name for e in entries if not is_temp_name(e.name)
+                   and names.SHA1_RE.fullmatch(e.name)}
+    author_id = index.fp_id(fp)
+    indexed = set() if author_id is None else {r[0].hex() for r in index.conn().execute(
+        "SELECT sha FROM posts WHERE author=?", (author_id,))}
+    new = sorted(on_disk - indexed)
+    finished = report.budget is None or len(new) <= report.budget
+    if not finished:
+        new, report.unfinished = new[:report.budget], True
+    for start in range(0, len(new), VERIFY_BATCH):
+        _add_verified(index, folder, new[start:start + VERIFY_BATCH], report)
+    gone = [bytes.fromhex(s) for s in indexed - on_disk if not (folder / s).exists()]
+    with index.write() as c:
+        report.removed += index.delete_rows(c, gone)
+        if finished:
+            c.execute("INSERT OR REPLACE INTO dirs(fp, mtime_ns) VALUES (?,?)",
+                      (fp, _settled(mtime)))
+
+
+def _add_verified(index: Index, folder: Path, sha1s: list[str],
+                  report: ReconcileReport) -> None:
+    """Verify files found on disk (as ingest would) and index the valid ones."""
+    from .ingest import verify_file  # ingest imports the index, which imports this
+
+    posts = []
+    if report.budget is not None:
+        report.budget -= len(sha1s)
+    for sha1 in sha1s:
+        post = verify_file(index.dd, folder / sha1)
+        if post is None or post.sha1 != sha1 or post.author != folder.name:
+            report.invalid += 1
+        else:
+            posts.append(post)
+    report.added += index.add_many(posts)
+
+
+def _settled(mtime_ns: int) -> int:
+    """``mtime_ns``, or 0 (= rescan next time) if it is too recent to trust."""
+    return 0 if time.time_ns() - mtime_ns < RACY_NS else mtime_ns
