@@ -95,6 +95,7 @@ def main() -> None:
     ap.add_argument("--authors", "-m", type=int, default=100)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=2, help="best of this many runs each")
     ap.add_argument("--out", type=Path, default=common.OUT / f"ingest-{os.getpid()}")
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
     args = ap.parse_args()
@@ -106,16 +107,19 @@ def main() -> None:
     runs = [("per-feed batches, + index", by_feed, True),
             ("per-feed batches, files only", by_feed, False),
             ("mixed-author batches, + index", raws, True)]
-    rates = []
-    for n, (label, order, with_index) in enumerate(runs):
-        rate, accepted = ingest_rate(args.out / f"run{n}", order, people, args.batch,
-                                     with_index)
-        rates.append((label, rate))
+    best_rate = [0.0] * len(runs)
+    for _ in range(args.rounds):  # best of rounds: syncfs flushes the whole file system
+        for n, (_label, order, with_index) in enumerate(runs):
+            rate, accepted = ingest_rate(args.out / f"run{n}", order, people, args.batch,
+                                         with_index)
+            best_rate[n] = max(best_rate[n], rate)
+    rates = [(label, rate) for (label, _, _), rate in zip(runs, best_rate, strict=True)]
     verify2 = raw_verify_rate(raws, people)
     if not args.keep:
         shutil.rmtree(args.out, ignore_errors=True)
     best = max(verify, verify2)
     print(f"{args.posts:,} posts over {args.authors} authors, batches of {args.batch}, "
+          f"best of {args.rounds} rounds, "
           f"{accepted:,} accepted (3% are reshares: two signatures each); "
           f"load average {os.getloadavg()[0]:.2f}")
     rows = [["raw PyNaCl Ed25519 verify (before, after)",

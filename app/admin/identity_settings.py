@@ -9,9 +9,9 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from ..core import names
+from ..core.errors import NotFound
 from ..core.feeds import get_share_comments_group, set_share_comments_group
 from ..core.identities import Identities
-from ..core.errors import NotFound
 from ..web.api import Blueprint
 from .schemas import FingerprintPath
 

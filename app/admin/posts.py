@@ -49,8 +49,6 @@ def _multipart_body() -> dict[str, Any]:
                 body[key] = json.loads(form[key])
             except ValueError:
                 raise BadInput(f"{key} must be a JSON object", field=key) from None
-    if "created_time" in body:
-        body["created_time"] = body["created_time"]
     return body
 
 

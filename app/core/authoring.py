@@ -19,7 +19,7 @@ from .datadir import DataDir
 from .encoding import b64e
 from .errors import BadInput, NotFound
 from .identities import Identities
-from .ingest import IngestResult, Ingestor, post_path
+from .ingest import Ingestor, IngestResult, post_path
 
 PROFILE_FIELDS = {"name": "PROFILENAME", "birthdate": "BIRTHDATE", "workplace": "WORKPLACE",
                   "phone": "PHONE", "email": "EMAIL"}
@@ -62,7 +62,7 @@ def _media_key(name: str, data: bytes) -> str:
     name = name.upper()
     if not MEDIA_NAME_RE.fullmatch(name):
         raise BadInput(f"media name {name[:40]!r} must be like PHOTO or PHOTO_PNG", field="media")
-    if "_" in name and (type_of(name) in media.FORMATS or type_of(name) in _BYTE_TYPES):
+    if type_of(name) in _BYTE_TYPES or ("_" in name and type_of(name) in media.FORMATS):
         return name
     return f"{name}_{media.detect(data) or 'BIN'}"
 

@@ -107,8 +107,9 @@ def load(data_dir: Path, overrides: Mapping[str, Any] | None = None,
         except tomllib.TOMLDecodeError as exc:
             raise BadInput(f"{path}: {exc}") from None
         for key, value in from_file.items():
-            if key in DEFAULTS:
-                cfg[key] = _coerce(key, value, str(path))
+            if key not in DEFAULTS:
+                raise BadInput(f"{path}: unknown setting {key!r} (a typo?)", field=key)
+            cfg[key] = _coerce(key, value, str(path))
     for key in DEFAULTS:
         env_name = ENV_PREFIX + key.upper()
         if env_name in env:
@@ -134,6 +135,9 @@ def _check(cfg: Mapping[str, Any]) -> None:
             raise BadInput(f"{name} must be at least 1", field=name)
     if cfg["kdf_memlimit"] < 64 * MiB:
         raise BadInput("kdf_memlimit must be at least 64 MiB", field="kdf_memlimit")
+    if cfg["max_response_bytes"] <= cfg["max_post_bytes"]:
+        raise BadInput("max_response_bytes must be larger than max_post_bytes (a feed page "
+                       "must hold at least one post)", field="max_response_bytes")
     if cfg["kdf_opslimit"] < 2:
         raise BadInput("kdf_opslimit must be at least 2", field="kdf_opslimit")
 

@@ -174,9 +174,13 @@ def _rescan(index: Index, fp: str, mtime: int, report: ReconcileReport) -> None:
     """Diff one author directory (listed after ``mtime`` was read) against its rows."""
     report.dirs_scanned += 1
     folder = index.dd.posts / fp
-    with os.scandir(folder) as entries:
-        on_disk = {e.name for e in entries if not is_temp_name(e.name)
-                   and names.SHA1_RE.fullmatch(e.name)}
+    try:
+        with os.scandir(folder) as entries:
+            on_disk = {e.name for e in entries if not is_temp_name(e.name)
+                       and names.SHA1_RE.fullmatch(e.name)}
+    except (FileNotFoundError, NotADirectoryError):  # gone (or replaced) since the stat
+        report.removed += _forget_author(index, fp)
+        return
     author_id = index.fp_id(fp)
     indexed = set() if author_id is None else {r[0].hex() for r in index.conn().execute(
         "SELECT sha FROM posts WHERE author=?", (author_id,))}

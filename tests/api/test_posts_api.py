@@ -204,3 +204,16 @@ def test_comment_sharing_setting(tmp_path: Path) -> None:
     r = c.put(f"/identities/{a}/settings", json={"share_comments_with": None})
     assert r.json["share_comments_with"] is None
     assert os.path.exists(c.dd.state)
+
+
+def test_multipart_profile_picture_sets_the_profile(node: dict[str, Any]) -> None:
+    c = node["c"]
+    r = c.post("/posts", data={"fingerprint": node["a"], "password": PW,
+                               "profile": '{"name": "Pic"}',
+                               "profilepicture": (io.BytesIO(PNG), "me.png")},
+               content_type="multipart/form-data")
+    assert r.status_code == 201, r.json
+    post = r.json["post"]
+    assert post["kind"] == "profile" and "PROFILEPICTURE" in post["attributes"]
+    m = c.get(f"/posts/{r.json['sha1']}/media/PROFILEPICTURE")
+    assert m.data == PNG and m.mimetype == "image/png"

@@ -36,7 +36,7 @@ class Call:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-Reply = tuple[int, bytes, dict[str, str]]
+Reply = tuple[int, Any, dict[str, str]]  # the body: bytes, or a file-like raw stream
 Handler = Callable[[Call], Reply]
 
 
@@ -56,7 +56,7 @@ class Transport(BaseAdapter):
         status, data, headers = self.handler(call)
         response = requests.Response()
         response.status_code = status
-        response.raw = io.BytesIO(data)
+        response.raw = io.BytesIO(data) if isinstance(data, bytes) else data
         response.headers = CaseInsensitiveDict(headers)
         response.url = call.url
         response.request = request

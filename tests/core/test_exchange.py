@@ -678,5 +678,6 @@ def test_stale_request_is_refused_before_its_nonce_is_recorded(node: dict[str, A
 def test_response_size_bound_cuts_the_page(node: dict[str, Any]) -> None:
     raws = node["raws"]
     budget = exchange.response_size(raws[:2], node["own"])
-    small = DataDir(node["dd"].root, {"max_response_bytes": budget}, environ={})
+    small = DataDir(node["dd"].root, {"max_response_bytes": budget,
+                                      "max_post_bytes": budget - 1}, environ={})
     assert ask(node, dd=small) == exchange.FeedResponse(raws[:2], True)

@@ -361,6 +361,21 @@ def test_removed_files_and_directories_leave_the_index(kit: Kit) -> None:
     assert all_pages(kit.index, 10) == [pa2.sha1]
 
 
+def test_an_author_directory_replaced_by_a_file_is_forgotten(kit: Kit) -> None:
+    a, b = kit.author(1), kit.author(2)
+    kit.post(a, 1, TEXT="a")
+    kept = kit.post(b, 2, TEXT="b")
+    kit.index.reconcile(force=True)  # the index now knows a's directory
+    folder = kit.dd.posts / a
+    for f in folder.iterdir():
+        f.unlink()
+    folder.rmdir()
+    folder.write_bytes(b"not a directory")
+    report = kit.index.reconcile(force=True)
+    assert report is not None and report.removed == 1
+    assert all_pages(kit.index, 5) == [kept.sha1]
+
+
 def test_rows_whose_file_vanished_are_dropped_from_results_at_once(tmp_path: Path) -> None:
     k = Kit(tmp_path, reconcile_interval_ms=3_600_000)
     a = k.author(1)

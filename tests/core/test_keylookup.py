@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -201,3 +204,24 @@ def test_forgiving_a_peer(node: DataDir) -> None:
     assert LyingPeers(node).list() == []
     with pytest.raises(NotFound):
         LyingPeers(node).forgive(LIAR)
+
+
+class Trickle(io.RawIOBase):
+    """An answer that never ends, one byte at a time (a slow-loris peer)."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        time.sleep(0.01)
+        buffer[0] = ord("x")
+        return 1
+
+
+def test_a_trickling_answer_is_cut_off_at_the_deadline(tmp_path: Path,
+                                                      template: tuple[DataDir, str]) -> None:
+    node = copy_node(tmp_path / "n", template[0], [template[1]], sync_timeout=1,
+                     key_lookup_max_bytes=10**9)
+    session, _ = session_with(lambda call: (200, Trickle(), {}))
+    with pytest.raises(PeerError, match="took too long"):
+        fetch_key(node, other_key()[0], [HONEST], session=session)

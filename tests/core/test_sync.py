@@ -29,7 +29,7 @@ from app.core.identities import Identities
 from app.core.index import Index
 from app.core.ingest import Ingestor
 from app.core.keylookup import LyingPeers
-from app.core.posts import build_post
+from app.core.posts import build_post, decode_post
 from app.core.sync import StatusStore, SyncStatus, backoff, is_due, statuses, sync_all, sync_contact
 
 B_ADDR = "http://10.0.0.2:8889"
@@ -385,10 +385,8 @@ def paged_owner(pair: Pair, raws: list[bytes], *, scramble_first: bool = False
                 ) -> tuple[Callable[[Call], Reply], list[tuple[int, str | None]]]:
     """A well-behaved owner over ``raws`` (oldest first) that pages by the request's cursor;
     with ``scramble_first`` its first page comes newest first."""
-    from app.core.posts import decode_post
-
-    order = sorted(((decode_post(r, max_bytes=10**6).created,
-                     decode_post(r, max_bytes=10**6).sha1, r) for r in raws))
+    decoded = [(decode_post(r, max_bytes=10**6), r) for r in raws]
+    order = sorted((post.created, post.sha1, r) for post, r in decoded)
     asked: list[tuple[int, str | None]] = []
 
     def pages(req: exchange.FeedRequest) -> tuple[list[bytes], bool]:

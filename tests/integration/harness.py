@@ -21,6 +21,7 @@ Nothing here mocks anything: real processes, real files, real HTTP on 127.0.0.1.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -41,6 +42,7 @@ PROCFILE = REPO / "Procfile"
 VENV_BIN = Path(sys.prefix) / "bin"
 LOOPBACK = "127.0.0.1"
 _handed_out: set[int] = set()
+_running: set[Node] = set()  # stopped at interpreter exit if a test run is cut short
 
 
 class NodeError(RuntimeError):
@@ -142,8 +144,9 @@ class Node:
         """Configure ports and start every Procfile process; with ``wait``, until ready."""
         if self.procs:
             raise NodeError(f"{self.name} is already running")
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
+        _running.add(self)
         for attempt in range(3):
             self._write_config(new_ports=attempt > 0)
             self._started_at = time.time()
@@ -195,6 +198,7 @@ class Node:
                 proc.wait(5)
             _signal_group(proc.pid, signal.SIGKILL)  # any worker left behind
         self.procs.clear()
+        _running.discard(self)
         self.session = requests.Session()
 
     def restart(self) -> Node:
@@ -332,6 +336,11 @@ def stop_all(nodes: Iterable[Node], timeout: float = 10.0) -> None:
         node.request_stop()
     for node in nodes:
         node.reap(timeout)
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    stop_all(list(_running), timeout=5)
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -18,7 +18,6 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from app.core import crypto, exchange, keys, posts
-from app.core.encoding import b64e
 
 from .harness import Node
 

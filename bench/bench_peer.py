@@ -1,0 +1,421 @@
+"""Requests/s of the peer's ``POST /feeds/<fp>`` under gunicorn against a plain Flask app.
+
+Both servers run in the same run under the same gunicorn settings: the node's
+``gunicorn.conf.py`` with ``DIWAN_ROLE=peer`` (gthread, 2 workers x 4 threads as
+the node is configured by default, keep-alive 5 s, access log on). The feed
+endpoint is Basant's real peer process (``tests/integration/harness.py``, the
+whole Procfile: admin, peer, scheduler); the baseline is ``bench/hello_app.py``.
+
+Every feed request needs a fresh nonce (a replay is refused), so each run's
+requests are built before it starts (``exchange.build_request``, in worker
+processes; an asker with in-memory keys) and each body is sent once. The
+client is the same for every target: ``--clients`` processes, each with one
+keep-alive ``http.client`` connection, sending its share of the pre-built
+bodies as fast as the answers come; requests/s = all answers / (last finish -
+first start). The hello app gets the same POST bodies (``POST /feeds/<fp>``
+reads the body and answers a few bytes), plus the classic ``GET /`` for
+reference. Targets, each ``--rounds`` times, median reported:
+
+- hello ``GET /``;  hello ``POST /feeds/<fp>`` (the baseline of the ratio);
+- feed, nothing new: the request asks after Basant's newest post (an empty page,
+  what a scheduled sync mostly sends);
+- feed, a page of 10: asks from the start, ``limit`` 10 (10 posts answered).
+
+On 2 cores the client processes compete with the server for the CPU; the
+table also gives the CPU milliseconds per request spent in the server's
+processes and in the client's, which do not depend on that competition.
+
+    .venv/bin/python bench/bench_peer.py                    # 10,000 requests per target, 3 rounds
+    .venv/bin/python bench/bench_peer.py --clients 2,4 --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import http.client
+import io
+import multiprocessing
+import os
+import pstats
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_sync  # noqa: E402  (machine_lines, new_identity, ... ; puts the repo on sys.path)
+import common  # noqa: E402
+import requests  # noqa: E402
+
+from app.core import crypto, exchange, keys  # noqa: E402
+from app.core.datadir import DataDir  # noqa: E402
+from app.core.feeds import serve_feed  # noqa: E402
+from app.core.identities import Identities  # noqa: E402
+from app.core.index import Index  # noqa: E402
+from app.core.ingest import Ingestor  # noqa: E402
+from tests.integration.harness import LOOPBACK, VENV_BIN, Node, free_port  # noqa: E402
+
+ROOT = common.ROOT
+HEADERS = {"Content-Type": "application/octet-stream"}
+
+
+# --- the hello-world baseline under the node's gunicorn settings ---------------------------
+
+class HelloServer:
+    """``bench/hello_app.py`` under gunicorn with the node's ``gunicorn.conf.py``."""
+
+    def __init__(self, root: Path, workers: int, threads: int) -> None:
+        self.root = root
+        self.workers, self.threads = workers, threads
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self, timeout: float = 30) -> HelloServer:
+        for _ in range(3):
+            self.port = free_port()
+            self._spawn()
+            if self._wait(timeout):
+                return self
+            self.stop()
+        raise SystemExit(f"the hello app did not start; see {self.root / 'hello.log'}")
+
+    def _spawn(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "diwan.toml").write_text(
+            f'peer_host = "{LOOPBACK}"\npeer_port = {self.port}\n'
+            f"workers = {self.workers}\nthreads = {self.threads}\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DIWAN_")}
+        env.update(DIWAN_ROLE="peer", DIWAN_DATA_DIR=str(self.root),
+                   PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "bench")]),
+                   PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}")
+        with open(self.root / "hello.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(VENV_BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
+                 "hello_app:app"], cwd=self.root, env=env, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def _wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc and self.proc.poll() is None:
+            try:
+                r = requests.get(self.url + "/health", timeout=1)
+                if r.status_code == 200 and r.json().get("app") == "hello":
+                    return True
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        return False
+
+    def pids(self) -> dict[int, str]:
+        if self.proc is None:
+            return {}
+        pgid = self.proc.pid
+        out = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.getpgid(int(entry.name)) == pgid:
+                        out[int(entry.name)] = "hello gunicorn"
+                except (ProcessLookupError, PermissionError):
+                    continue
+        return out
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        for sig, wait in ((signal.SIGINT, 10.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # a worker left behind
+        except ProcessLookupError:
+            pass
+        self.proc = None
+
+
+# --- pre-built feed requests ---------------------------------------------------------------
+
+_asker: exchange.OwnKeys | None = None
+_owner: keys.PublicKey | None = None
+
+
+def _build_chunk(job: tuple[int, int, int]) -> list[bytes]:
+    count, after_time, limit = job
+    assert _asker is not None and _owner is not None
+    return [exchange.build_request(asker=_asker, owner_fp=_owner.fingerprint, owner_key=_owner,
+                                   after_time=after_time, after_sha=None, limit=limit,
+                                   now=int(time.time()))[0] for _ in range(count)]
+
+
+def build_bodies(pool: Any, count: int, after_time: int, limit: int) -> list[bytes]:
+    chunks = [min(500, count - i) for i in range(0, count, 500)]
+    return [b for part in pool.map(_build_chunk, [(c, after_time, limit) for c in chunks])
+            for b in part]
+
+
+def make_asker() -> exchange.OwnKeys:
+    """An asker with keys in memory only (no key file: no Argon2)."""
+    seed, transport = crypto.new_signing_seed(), crypto.new_transport_secret()
+    pub = keys.certify(seed, crypto.transport_public(transport))
+    return exchange.OwnKeys(fp=pub.fingerprint, pub_document=pub.to_bytes(),
+                            transport_secret=transport)
+
+
+# --- the client ------------------------------------------------------------------------------
+
+_bodies: Sequence[bytes | None] = ()
+
+
+def _client(port: int, method: str, path: str, lo: int, hi: int, barrier: Any,
+            out: Any) -> None:
+    """One client process: one keep-alive connection, bodies ``lo .. hi-1`` in turn."""
+    statuses: Counter[int] = Counter()
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=60)
+    barrier.wait()
+    started = time.perf_counter()
+    for i in range(lo, hi):
+        body = _bodies[i]
+        try:
+            conn.request(method, path, body=body, headers=HEADERS if body else {})
+            response = conn.getresponse()
+            response.read()
+            statuses[response.status] += 1
+        except (http.client.HTTPException, OSError):
+            statuses[0] += 1
+            conn.close()
+            conn = http.client.HTTPConnection(LOOPBACK, port, timeout=60)
+    finished = time.perf_counter()
+    conn.close()
+    cpu = os.times()
+    out.put((started, finished, dict(statuses), cpu.user + cpu.system))
+
+
+@dataclass
+class Load:
+    count: int
+    seconds: float
+    statuses: Counter[int]
+    client_cpu: float
+    server_cpu: float
+
+    @property
+    def rps(self) -> float:
+        return self.count / self.seconds
+
+
+def run_load(port: int, method: str, path: str, bodies: Sequence[bytes | None], clients: int,
+             server_pids: Sequence[int]) -> Load:
+    """Send every body once over ``clients`` keep-alive connections; time all of them."""
+    global _bodies
+    _bodies = bodies
+    ctx = multiprocessing.get_context("fork")
+    barrier, out = ctx.Barrier(clients + 1), ctx.Queue()
+    edges = [round(i * len(bodies) / clients) for i in range(clients + 1)]
+    procs = [ctx.Process(target=_client, args=(port, method, path, edges[i], edges[i + 1],
+                                               barrier, out)) for i in range(clients)]
+    for p in procs:
+        p.start()
+    cpu0 = sum(bench_sync.cpu_seconds(pid) for pid in server_pids)
+    barrier.wait()
+    results = [out.get(timeout=600) for _ in procs]
+    cpu1 = sum(bench_sync.cpu_seconds(pid) for pid in server_pids)
+    for p in procs:
+        p.join(30)
+    statuses: Counter[int] = Counter()
+    for r in results:
+        statuses.update(r[2])
+    return Load(len(bodies), max(r[1] for r in results) - min(r[0] for r in results), statuses,
+                sum(r[3] for r in results), cpu1 - cpu0)
+
+
+# --- the bench ------------------------------------------------------------------------------
+
+def check_feed(node: Node, owner_fp: str, after_time: int, limit: int, expect: int) -> None:
+    """One real exchange, opened, before timing: the bench measures real answers."""
+    assert _asker is not None and _owner is not None
+    body, pending = exchange.build_request(asker=_asker, owner_fp=owner_fp, owner_key=_owner,
+                                           after_time=after_time, after_sha=None, limit=limit,
+                                           now=int(time.time()))
+    r = node.peer("POST", f"/feeds/{owner_fp}", data=body, headers=HEADERS)
+    if r.status_code != 200:
+        raise SystemExit(f"feed request: {r.status_code} {r.text[:300]}")
+    got = exchange.open_response(r.content, pending, max_bytes=32 << 20)
+    if len(got.posts) != expect:
+        raise SystemExit(f"expected {expect} posts in the answer, got {len(got.posts)}")
+
+
+def _timed(call: Any, bodies: list[bytes], profile: bool) -> tuple[float, str]:
+    """Calls/s of ``call(body)`` over ``bodies`` in this thread (optionally under cProfile)."""
+    prof = cProfile.Profile() if profile else None
+    started = time.perf_counter()
+    if prof:
+        prof.enable()
+    for body in bodies:
+        call(body)
+    if prof:
+        prof.disable()
+    rate = len(bodies) / (time.perf_counter() - started)
+    text = ""
+    if prof:
+        out = io.StringIO()
+        pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(30)
+        text = "\n".join(out.getvalue().splitlines()[:50])
+    return rate, text
+
+
+def in_process(dd: DataDir, owner_fp: str, pool: Any, newest: int, n: int, profile: bool
+               ) -> tuple[list[list[str]], str]:
+    """The feed request in this process, one thread, no sockets: where the time goes.
+
+    ``serve_feed`` alone (the core), then the whole peer app and the hello app
+    through the same werkzeug test client (Flask, flask-smorest, routing).
+    """
+    import hello_app
+
+    from app import create_peer_app
+
+    path = f"/feeds/{owner_fp}"
+    peer = create_peer_app({"data_dir": str(dd.root)}).test_client()
+    hello = hello_app.app.test_client()
+
+    def via(client: Any) -> Any:
+        def call(body: bytes) -> None:
+            r = client.post(path, data=body, headers=HEADERS)
+            if r.status_code != 200:
+                raise SystemExit(f"in-process {path}: {r.status_code} {r.data[:200]!r}")
+        return call
+
+    targets = [("serve_feed() only (the core)", lambda b: serve_feed(dd, owner_fp, b), False),
+               ("peer app, werkzeug test client", via(peer), profile),
+               ("hello app POST, werkzeug test client", via(hello), False)]
+    rows, text = [], ""
+    for label, call, prof in targets:
+        rate, out = _timed(call, build_bodies(pool, n, newest, 10), False)
+        rows.append([label, f"{rate:,.0f}", f"{1000 / rate:.3f}"])
+        if prof:  # a second pass under the profiler: the figures above are without it
+            text = _timed(call, build_bodies(pool, n, newest, 10), True)[1]
+    return rows, text
+
+
+def setup_basant(root: Path, n: int, workers: int, threads: int) -> tuple[Node, str, int]:
+    dd, fp = bench_sync.new_identity(root)
+    seed = Identities(dd).open_seed(fp, bench_sync.PASSWORD)
+    raws = bench_sync.text_posts(seed, n, first_time=int(time.time()) - 3600)
+    Ingestor(dd, index=Index(dd)).ingest_many(raws, author=fp)
+    newest = (Index(dd).newest_time(fp) or 0) + 1  # ask after the newest post: nothing new
+    node = Node(root, "basant", workers=workers, threads=threads,
+                settings={"sync_interval": 86400})
+    return node, fp, newest
+
+
+def main() -> None:
+    global _asker, _owner
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", "-n", type=int, default=10_000, help="per target and round")
+    ap.add_argument("--clients", default="4", help="client processes (comma list: a sweep)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--posts", type=int, default=100, help="posts in Basant's feed")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--profile", action="store_true", help="cProfile serve_feed in-process")
+    args = ap.parse_args()
+    client_counts = [int(x) for x in args.clients.split(",") if x.strip()]
+    for line in bench_sync.machine_lines():
+        print(line, flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="diwan-bench-peer-"))
+    node: Node | None = None
+    hello = HelloServer(tmp / "hello", args.workers, args.threads)
+    results: dict[tuple[int, str], list[Load]] = {}
+    profile_text = ""
+    in_rows: list[list[str]] = []
+    try:
+        node, fp, newest = setup_basant(tmp / "basant", args.posts, args.workers, args.threads)
+        bench_sync.start_owned(node, fp)
+        hello.start()
+        dd = DataDir(node.root, environ={})
+        _asker, _owner = make_asker(), keys.parse_pub(Identities(dd).pub_document(fp))
+        check_feed(node, fp, newest, 10, 0)
+        check_feed(node, fp, 0, 10, 10)
+        feed_pids = [pid for pid, label in bench_sync.node_processes(node).items()
+                     if " peer" in label]
+        hello_pids = list(hello.pids())
+        path = f"/feeds/{fp}"
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            warm = build_bodies(pool, 400, newest, 10)
+            run_load(node.peer_port or 0, "POST", path, warm, 4, feed_pids)
+            run_load(hello.port, "POST", path, warm, 4, hello_pids)
+            for clients in client_counts:
+                for rnd in range(args.rounds):
+                    empty = build_bodies(pool, args.requests, newest, 10)
+                    page = build_bodies(pool, args.requests, 0, 10)
+                    runs = [("hello GET /", hello.port, "GET", "/", [None] * args.requests,
+                             hello_pids),
+                            ("hello POST (same bodies)", hello.port, "POST", path, empty,
+                             hello_pids),
+                            ("feed, nothing new", node.peer_port, "POST", path, empty,
+                             feed_pids),
+                            ("feed, page of 10 posts", node.peer_port, "POST", path, page,
+                             feed_pids)]
+                    for label, port, method, p, bodies, pids in runs:
+                        load = run_load(port or 0, method, p, bodies, clients, pids)
+                        results.setdefault((clients, label), []).append(load)
+                        print(f"  clients {clients} round {rnd + 1}: {label}: "
+                              f"{load.rps:,.0f} req/s {dict(load.statuses)}", flush=True)
+            in_rows, profile_text = in_process(dd, fp, pool, newest, 2000, args.profile)
+    finally:
+        hello.stop()
+        if node is not None:
+            node.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    report(results, client_counts, args, in_rows, profile_text)
+
+
+def report(results: dict[tuple[int, str], list[Load]], client_counts: list[int], args: Any,
+           in_rows: list[list[str]], profile_text: str) -> None:
+    print(f"\n{args.requests:,} requests per target per round, {args.rounds} rounds (median "
+          f"shown); gunicorn gthread {args.workers} workers x {args.threads} threads for both; "
+          f"load average now {os.getloadavg()[0]:.2f}")
+    rows = []
+    for clients in client_counts:
+        base = statistics.median(x.rps for x in results[(clients, "hello POST (same bodies)")])
+        for (c, label), loads in results.items():
+            if c != clients:
+                continue
+            rps = statistics.median(x.rps for x in loads)
+            bad = sum(sum(n for s, n in x.statuses.items() if s != 200) for x in loads)
+            n = sum(x.count for x in loads)
+            rows.append([str(clients), label, f"{rps:,.0f}",
+                         " / ".join(f"{x.rps:,.0f}" for x in loads), f"{rps / base:.2f}",
+                         f"{1000 * sum(x.server_cpu for x in loads) / n:.3f}",
+                         f"{1000 * sum(x.client_cpu for x in loads) / n:.3f}", str(bad)])
+    print(common.table(["clients", "target", "req/s (median)", "rounds", "vs hello POST",
+                        "server CPU ms/req", "client CPU ms/req", "non-200"], rows))
+    print("\nin this process, one thread, no sockets (feed: nothing new; 2,000 calls each)")
+    print(common.table(["what", "calls/s", "ms/call"], in_rows))
+    if profile_text:
+        print("\n" + profile_text)
+
+
+if __name__ == "__main__":
+    main()
