@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import queue
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from . import crypto, names
 from .attributes import Context, check_values
@@ -135,20 +133,12 @@ class Ingestor:
         session = self._session()
         result = BatchResult()
         posts: list[Post] = []
-        stager = _Stager(self.dd.posts)
-        try:
-            for i, raw in enumerate(raws):
-                try:
-                    post = self._verify_top(bytes(raw), author, None, session, True)
-                except BadPost as exc:
-                    result.rejected.append((i, exc.reason))
-                    continue
-                posts.append(post)
-                stager.put(post)
-            written = stager.commit()
-        except BaseException:
-            stager.abort()
-            raise
+        for i, raw in enumerate(raws):
+            try:
+                posts.append(self._verify_top(bytes(raw), author, None, session, True))
+            except BadPost as exc:
+                result.rejected.append((i, exc.reason))
+        written = self._store(posts)
         seen: set[str] = set()
         for post in posts:
             new = post.sha1 in written and post.sha1 not in seen
@@ -253,6 +243,26 @@ class Ingestor:
             make_private_dir(folder)
             fsync_dir(folder.parent)
 
+    def _store(self, posts: list[Post]) -> set[str]:
+        """Write the posts not stored yet with one flush; return the SHA-1s written."""
+        writer = BatchWriter(self.dd.posts)
+        folders: dict[str, Path] = {}
+        staged: set[str] = set()
+        try:
+            for post in posts:
+                folder = folders.get(post.author)
+                if folder is None:
+                    folder = folders[post.author] = self.dd.posts / post.author
+                    make_private_dir(folder)
+                path = folder / post.sha1
+                if post.sha1 not in staged and not path.exists():
+                    writer.add(path, post.raw, mtime=post.created)
+                    staged.add(post.sha1)
+            return {p.name for p in writer.commit()}
+        except BaseException:
+            writer.abort()
+            raise
+
     def _finish(self, session: _Session, posts: list[Post]) -> None:
         """Touch the keys that were used, then index (files are durable by now)."""
         for fp in session.used:
@@ -274,64 +284,6 @@ class Ingestor:
         return self._index
 
 
-class _Stager:
-    """Writes a batch's temporary files on a second thread while the batch is verified.
-
-    Verification spends most of its time inside libsodium with the GIL
-    released, so the file writes cost little extra time there. Nothing is
-    visible before :meth:`commit` (one ``syncfs``, then the links), exactly as
-    with a :class:`BatchWriter` used directly.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.writer = BatchWriter(root)
-        self.queue: queue.SimpleQueue[Post | None] = queue.SimpleQueue()
-        self.error: BaseException | None = None
-        self.staged: set[str] = set()
-        self.folders: set[str] = set()
-        self.thread = threading.Thread(target=self._run, name="diwan-ingest", daemon=True)
-        self.thread.start()
-
-    def put(self, post: Post) -> None:
-        self.queue.put(post)
-
-    def _run(self) -> None:
-        while (post := self.queue.get()) is not None:
-            if self.error is None:
-                try:
-                    self._stage(post)
-                except BaseException as exc:  # re-raised by commit in the caller's thread
-                    self.error = exc
-
-    def _stage(self, post: Post) -> None:
-        folder = self.root / post.author
-        if post.author not in self.folders:
-            make_private_dir(folder)
-            self.folders.add(post.author)
-        path = folder / post.sha1
-        if post.sha1 in self.staged or path.exists():
-            return
-        self.writer.add(path, post.raw, mtime=post.created)
-        self.staged.add(post.sha1)
-
-    def _join(self) -> None:
-        if self.thread.is_alive():
-            self.queue.put(None)
-            self.thread.join()
-
-    def commit(self) -> set[str]:
-        """Make every staged post durable and visible; return the SHA-1s that were new."""
-        self._join()
-        if self.error is not None:
-            raise self.error
-        return {p.name for p in self.writer.commit()}
-
-    def abort(self) -> None:
-        self._join()
-        self.writer.abort()
-
-
 def _unknown(fp: str, why: str) -> BadPost:
     return BadPost(f"unknown author {fp}: {why}", reason=Reason.UNKNOWN_AUTHOR, field="post")
 
@@ -343,8 +295,7 @@ def _default_index(dd: DataDir) -> PostIndex | None:
         if exc.name != f"{__package__}.index":
             raise
         return None
-    index: Any = Index(dd)
-    return index  # type: ignore[no-any-return]
+    return Index(dd)
 
 
 # files found on disk -------------------------------------------------------------------

@@ -438,7 +438,8 @@ def test_several_processes_ingest_the_same_posts_at_once(tmp_path: Path) -> None
     with ProcessPoolExecutor(3, mp_context=get_context("spawn")) as pool:
         runs = [pool.submit(_ingest_in_process, str(dd.root), raws, start_at) for _ in range(3)]
         results = [f.result(timeout=120) for f in runs]
-    assert [sum(col) for col in zip(*results, strict=True)] == [1] * len(raws)  # each written exactly once
+    # each post was written by exactly one of the processes
+    assert [sum(col) for col in zip(*results, strict=True)] == [1] * len(raws)
     files = [p for p in dd.posts.rglob("*") if p.is_file()]
     assert len(files) == len(raws)
     assert not [p for p in files if fsio.is_temp_name(p.name)]
