@@ -1,0 +1,53 @@
+"""Large batches check signatures on all cores; the outcome must equal one-by-one ingest."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from app.core import crypto, keys, posts
+from app.core.datadir import DataDir
+from app.core.identities import Identities
+from app.core.ingest import Ingestor
+
+SEED_A, SEED_B = b"\x31" * 32, b"\x32" * 32
+
+
+def _node(root: Path) -> DataDir:
+    dd = DataDir(root, environ={})
+    dd.initialise()
+    for seed in (SEED_A, SEED_B):
+        pub = keys.certify(seed, crypto.transport_public(seed[::-1]))
+        Identities(dd).import_pub(pub.to_bytes())
+    return dd
+
+
+def _flip_sig(raw: bytes) -> bytes:
+    last = raw[-2:-1]
+    return raw[:-2] + (b"A" if last != b"A" else b"B") + raw[-1:]
+
+
+def test_a_parallel_batch_rejects_exactly_what_single_ingest_rejects(tmp_path: Path) -> None:
+    now = int(time.time())
+    raws = [posts.build_post(SEED_A, {"TEXT": f"p{i}", "CREATED_TIME": now - i})
+            for i in range(150)]
+    raws[3] = _flip_sig(raws[3])                       # bad signature
+    raws[70] = posts.build_post(SEED_B, {"TEXT": "x", "CREATED_TIME": now})  # wrong author
+    raws[71] = b"not a post"                             # malformed
+    raws[149] = _flip_sig(raws[149])
+    raws[100] = raws[99]                                 # the same post twice
+    fp_a = keys.certify(SEED_A, crypto.transport_public(SEED_A[::-1])).fingerprint
+    batch = Ingestor(_node(tmp_path / "batch")).ingest_many(raws, author=fp_a)
+    single_dd = _node(tmp_path / "single")
+    expected = []
+    for i, raw in enumerate(raws):
+        try:
+            Ingestor(single_dd).ingest(raw, author=fp_a)
+        except Exception as exc:  # noqa: BLE001 - we compare the reasons
+            expected.append((i, exc.reason))  # type: ignore[attr-defined]
+    assert batch.rejected == expected
+    assert [r for _, r in expected] == ["bad_signature", "wrong_author", "malformed",
+                                        "bad_signature"]
+    stored = {p.name for p in (tmp_path / "batch" / "posts" / fp_a).iterdir()}
+    assert stored == {p.name for p in (tmp_path / "single" / "posts" / fp_a).iterdir()}
+    assert len(stored) == 150 - 4 - 1
