@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import fcntl
 import os
 import secrets
@@ -25,6 +26,30 @@ from pathlib import Path
 TEMP_PREFIX = ".tmp-"
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+_renameat2 = getattr(_libc, "renameat2", None)
+
+
+def rename_noreplace(src: str, dst: str) -> None:
+    """Rename ``src`` to ``dst`` atomically unless ``dst`` exists (FileExistsError then).
+
+    One directory operation with ``renameat2(RENAME_NOREPLACE)``; where the
+    kernel or file system lacks it, a hard link then an unlink (same result).
+    """
+    if _renameat2 is not None:
+        if _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst),
+                      _RENAME_NOREPLACE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err == errno.EEXIST:
+            raise FileExistsError(err, os.strerror(err), dst)
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(err, os.strerror(err), dst)
+    try:
+        os.link(src, dst)
+    finally:
+        os.unlink(src)
 
 
 def is_temp_name(name: str) -> bool:
@@ -113,8 +138,8 @@ class BatchWriter:
     """Write many new content-addressed files with one file-system flush.
 
     ``add`` stages a file; ``commit`` makes all of them durable and visible:
-    temporary files written, ``syncfs``, hard-linked into place (an existing
-    file is left alone), directories fsync-ed. Nothing is visible before the
+    temporary files written, ``syncfs``, renamed into place without replacing
+    (an existing file is left alone), directories fsync-ed. Nothing is visible before the
     data is on disk, and the caller acknowledges only after ``commit``.
     (Paths are handled as strings inside: pathlib costs more per file than
     the system calls do, and ingest writes thousands of files a second.)
@@ -157,12 +182,12 @@ class BatchWriter:
         dirs: set[str] = set()
         for tmp, path, target in self._staged:
             try:
-                os.link(tmp, path)
+                rename_noreplace(tmp, path)
                 written.append(target)
                 dirs.add(os.path.dirname(path))
             except FileExistsError:
-                pass
-            os.unlink(tmp)
+                with contextlib.suppress(FileNotFoundError):  # the fallback removed it
+                    os.unlink(tmp)
         for d in dirs:
             fsync_dir(Path(d))
         self._staged.clear()

@@ -53,12 +53,20 @@ class Post:
         value: int = self.attributes[CREATED]
         return value
 
+    @cached_property
+    def _by_type(self) -> dict[str, list[Any]]:
+        """Attribute values grouped by type, in key order (one pass over the keys)."""
+        grouped: dict[str, list[Any]] = {}
+        for key in sorted(self.attributes):
+            grouped.setdefault(key.rpartition("_")[2], []).append(self.attributes[key])
+        return grouped
+
     def _values(self, attr_type: str) -> list[Any]:
-        return [self.attributes[k] for k in sorted(self.attributes) if type_of(k) == attr_type]
+        return self._by_type.get(attr_type, [])
 
     @cached_property
     def kind(self) -> str:
-        types = {type_of(k) for k in self.attributes}
+        types = self._by_type.keys()
         if types & PROFILE_TYPES:
             return PROFILE
         if "POSTSHA" in types:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from app.core import crypto, keys, posts
+import pytest
+
+from app.core import crypto, fsio, keys, posts
 from app.core.datadir import DataDir
 from app.core.identities import Identities
 from app.core.ingest import Ingestor
@@ -51,3 +53,21 @@ def test_a_parallel_batch_rejects_exactly_what_single_ingest_rejects(tmp_path: P
     stored = {p.name for p in (tmp_path / "batch" / "posts" / fp_a).iterdir()}
     assert stored == {p.name for p in (tmp_path / "single" / "posts" / fp_a).iterdir()}
     assert len(stored) == 150 - 4 - 1
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_rename_noreplace_never_replaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         fallback: bool) -> None:
+    if fallback:
+        monkeypatch.setattr(fsio, "_renameat2", None)
+    for _ in (1,):
+        d = tmp_path / f"fb{fallback}"
+        d.mkdir()
+        (d / "old").write_bytes(b"old")
+        (d / "new").write_bytes(b"new")
+        with pytest.raises(FileExistsError):
+            fsio.rename_noreplace(str(d / "new"), str(d / "old"))
+        assert (d / "old").read_bytes() == b"old"
+        (d / "new2").write_bytes(b"new2")
+        fsio.rename_noreplace(str(d / "new2"), str(d / "fresh"))
+        assert (d / "fresh").read_bytes() == b"new2" and not (d / "new2").exists()
