@@ -22,7 +22,7 @@ message of its own, so it says what to do.
     ├── Replay                                409  a feed request nonce was already used
     ├── RateLimited                           429
     ├── PeerError                             502  another node misbehaved or is unreachable
-    │   ├── LyingPeer                         502  it answered with a key that is not the one asked for
+    │   ├── LyingPeer                         502  it answered with another key than asked for
     │   └── BadResponse                       502  its feed response is damaged or malformed
     ├── StoreFull                             507  a key server holds as many keys as it will
     └── CorruptFile                           500  a file on disk is not what it should be
@@ -97,7 +97,8 @@ class BadPost(BadInput):
 
     code = "bad_post"
 
-    def __init__(self, message: str | None = None, *, reason: str = "invalid", **kw: object) -> None:
+    def __init__(self, message: str | None = None, *, reason: str = "invalid",
+                 **kw: object) -> None:
         self.reason = reason
         super().__init__(message, **kw)  # type: ignore[arg-type]
 
