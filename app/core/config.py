@@ -42,7 +42,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_reshare_depth", 4, "how deeply reshared posts may nest"),
     Setting("max_url_length", 2048, "longest _URL attribute value in characters"),
     Setting("page_size", 10, "posts per page when none is asked for"),
-    Setting("max_page_size", 500, "largest page a client or peer may ask for"),
+    Setting("max_page_size", 1000, "largest page a client or peer may ask for"),
     Setting("index_busy_timeout", 30,
             "seconds a process waits for the post index database's write lock"),
     Setting("reconcile_interval_ms", 1000,
