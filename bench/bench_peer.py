@@ -10,11 +10,14 @@ Every feed request needs a fresh nonce (a replay is refused), so each run's
 requests are built before it starts (``exchange.build_request``, in worker
 processes; an asker with in-memory keys) and each body is sent once. The
 client is the same for every target: ``--clients`` processes, each with one
-keep-alive ``http.client`` connection, sending its share of the pre-built
-bodies as fast as the answers come; requests/s = all answers / (last finish -
-first start). The hello app gets the same POST bodies (``POST /feeds/<fp>``
-reads the body and answers a few bytes), plus the classic ``GET /`` for
-reference. Targets, each ``--rounds`` times, median reported:
+keep-alive connection, sending its share of the pre-built bodies as fast as
+the answers come; requests/s = all answers / (last finish - first start).
+Two clients are run (``--client``): ``http.client`` from the standard
+library, and ``raw``, pre-serialised requests on a bare socket with a minimal
+answer parser, which leaves more of the 2 cores to the server. The hello app
+gets the same POST bodies (``POST /feeds/<fp>`` reads the body and answers a
+few bytes), plus the classic ``GET /`` for reference. Targets, each
+``--rounds`` times, median reported:
 
 - hello ``GET /``;  hello ``POST /feeds/<fp>`` (the baseline of the ratio);
 - feed, nothing new: the request asks after Basant's newest post (an empty page,
@@ -23,10 +26,13 @@ reference. Targets, each ``--rounds`` times, median reported:
 
 On 2 cores the client processes compete with the server for the CPU; the
 table also gives the CPU milliseconds per request spent in the server's
-processes and in the client's, which do not depend on that competition.
+processes and in the client's, which depend less on that competition. Last,
+the same feed request in this process without sockets: ``serve_feed`` alone,
+and the whole peer app and the hello app through werkzeug's test client
+(``--profile``: the peer app under cProfile).
 
-    .venv/bin/python bench/bench_peer.py                    # 10,000 requests per target, 3 rounds
-    .venv/bin/python bench/bench_peer.py --clients 2,4 --profile
+    .venv/bin/python bench/bench_peer.py    # 6,000 requests per target, 3 rounds, both clients
+    .venv/bin/python bench/bench_peer.py --client raw --clients 2,4,8 --profile
 """
 
 from __future__ import annotations
@@ -40,13 +46,14 @@ import os
 import pstats
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,15 +194,12 @@ def make_asker() -> exchange.OwnKeys:
 _bodies: Sequence[bytes | None] = ()
 
 
-def _client(port: int, method: str, path: str, lo: int, hi: int, barrier: Any,
-            out: Any) -> None:
-    """One client process: one keep-alive connection, bodies ``lo .. hi-1`` in turn."""
-    statuses: Counter[int] = Counter()
+def _http_client(port: int, method: str, path: str, bodies: Sequence[bytes | None],
+                 ready: Callable[[], None], statuses: Counter[int]) -> None:
+    """``http.client`` on one keep-alive connection (reconnects after an error)."""
     conn = http.client.HTTPConnection(LOOPBACK, port, timeout=60)
-    barrier.wait()
-    started = time.perf_counter()
-    for i in range(lo, hi):
-        body = _bodies[i]
+    ready()
+    for body in bodies:
         try:
             conn.request(method, path, body=body, headers=HEADERS if body else {})
             response = conn.getresponse()
@@ -205,10 +209,53 @@ def _client(port: int, method: str, path: str, lo: int, hi: int, barrier: Any,
             statuses[0] += 1
             conn.close()
             conn = http.client.HTTPConnection(LOOPBACK, port, timeout=60)
-    finished = time.perf_counter()
     conn.close()
-    cpu = os.times()
-    out.put((started, finished, dict(statuses), cpu.user + cpu.system))
+
+
+def _raw_client(port: int, method: str, path: str, bodies: Sequence[bytes | None],
+                ready: Callable[[], None], statuses: Counter[int]) -> None:
+    """Pre-serialised HTTP/1.1 requests on one keep-alive socket; answers parsed minimally
+    (status line and Content-Length). Less client CPU than ``http.client``."""
+    head = f"{method} {path} HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\n".encode()
+    wire = [head + (b"\r\n" if body is None else b"Content-Type: application/octet-stream\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)) for body in bodies]
+    sock = socket.create_connection((LOOPBACK, port), timeout=60)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = b""
+    ready()
+    for request in wire:
+        sock.sendall(request)
+        while (end := buf.find(b"\r\n\r\n")) < 0:
+            piece = sock.recv(65536)
+            if not piece:
+                raise SystemExit("the server closed the connection")
+            buf += piece
+        header = buf[:end].decode("latin-1").lower()
+        length = int(header.split("content-length:", 1)[1].split("\r\n", 1)[0])
+        while len(buf) < end + 4 + length:
+            buf += sock.recv(65536)
+        statuses[int(header[9:12])] += 1
+        buf = buf[end + 4 + length:]
+    sock.close()
+
+
+CLIENTS = {"http.client": _http_client, "raw": _raw_client}
+
+
+def _client(kind: str, port: int, method: str, path: str, lo: int, hi: int, barrier: Any,
+            out: Any) -> None:
+    """One client process: its share ``lo .. hi-1`` of the bodies, timed from the barrier."""
+    statuses: Counter[int] = Counter()
+    marks: dict[str, Any] = {}
+
+    def ready() -> None:  # set-up done: wait for the others, then start the clock
+        barrier.wait()
+        marks["cpu"], marks["t"] = os.times(), time.perf_counter()
+
+    CLIENTS[kind](port, method, path, _bodies[lo:hi], ready, statuses)
+    finished, cpu = time.perf_counter(), os.times()
+    used = cpu.user + cpu.system - marks["cpu"].user - marks["cpu"].system
+    out.put((marks["t"], finished, dict(statuses), used))
 
 
 @dataclass
@@ -218,6 +265,7 @@ class Load:
     statuses: Counter[int]
     client_cpu: float
     server_cpu: float
+    server_sys: float
 
     @property
     def rps(self) -> float:
@@ -225,28 +273,31 @@ class Load:
 
 
 def run_load(port: int, method: str, path: str, bodies: Sequence[bytes | None], clients: int,
-             server_pids: Sequence[int]) -> Load:
+             server_pids: Sequence[int], kind: str = "http.client") -> Load:
     """Send every body once over ``clients`` keep-alive connections; time all of them."""
     global _bodies
     _bodies = bodies
     ctx = multiprocessing.get_context("fork")
     barrier, out = ctx.Barrier(clients + 1), ctx.Queue()
     edges = [round(i * len(bodies) / clients) for i in range(clients + 1)]
-    procs = [ctx.Process(target=_client, args=(port, method, path, edges[i], edges[i + 1],
-                                               barrier, out)) for i in range(clients)]
+    procs = [ctx.Process(target=_client, args=(kind, port, method, path, edges[i],
+                                               edges[i + 1], barrier, out))
+             for i in range(clients)]
     for p in procs:
         p.start()
-    cpu0 = sum(bench_sync.cpu_seconds(pid) for pid in server_pids)
+    cpu0 = [bench_sync.cpu_split(pid) for pid in server_pids]
     barrier.wait()
     results = [out.get(timeout=600) for _ in procs]
-    cpu1 = sum(bench_sync.cpu_seconds(pid) for pid in server_pids)
+    cpu1 = [bench_sync.cpu_split(pid) for pid in server_pids]
+    user = sum(b[0] - a[0] for a, b in zip(cpu0, cpu1, strict=True))
+    system = sum(b[1] - a[1] for a, b in zip(cpu0, cpu1, strict=True))
     for p in procs:
         p.join(30)
     statuses: Counter[int] = Counter()
     for r in results:
         statuses.update(r[2])
     return Load(len(bodies), max(r[1] for r in results) - min(r[0] for r in results), statuses,
-                sum(r[3] for r in results), cpu1 - cpu0)
+                sum(r[3] for r in results), user + system, system)
 
 
 # --- the bench ------------------------------------------------------------------------------
@@ -324,7 +375,7 @@ def setup_basant(root: Path, n: int, workers: int, threads: int) -> tuple[Node, 
     raws = bench_sync.text_posts(seed, n, first_time=int(time.time()) - 3600)
     Ingestor(dd, index=Index(dd)).ingest_many(raws, author=fp)
     newest = (Index(dd).newest_time(fp) or 0) + 1  # ask after the newest post: nothing new
-    node = Node(root, "basant", workers=workers, threads=threads,
+    node = bench_sync.bench_node(root, "basant", workers=workers, threads=threads,
                 settings={"sync_interval": 86400})
     return node, fp, newest
 
@@ -332,21 +383,26 @@ def setup_basant(root: Path, n: int, workers: int, threads: int) -> tuple[Node, 
 def main() -> None:
     global _asker, _owner
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", "-n", type=int, default=10_000, help="per target and round")
+    ap.add_argument("--requests", "-n", type=int, default=6000, help="per target and round")
     ap.add_argument("--clients", default="4", help="client processes (comma list: a sweep)")
+    ap.add_argument("--client", default="http.client,raw",
+                    help="client kinds, comma list: http.client, raw (a bare socket)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--posts", type=int, default=100, help="posts in Basant's feed")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--profile", action="store_true", help="cProfile serve_feed in-process")
     args = ap.parse_args()
-    client_counts = [int(x) for x in args.clients.split(",") if x.strip()]
+    setups = [(kind.strip(), int(n)) for kind in args.client.split(",") if kind.strip()
+              for n in args.clients.split(",") if n.strip()]
+    if any(kind not in CLIENTS for kind, _ in setups):
+        raise SystemExit(f"--client takes {', '.join(CLIENTS)}")
     for line in bench_sync.machine_lines():
         print(line, flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="diwan-bench-peer-"))
     node: Node | None = None
     hello = HelloServer(tmp / "hello", args.workers, args.threads)
-    results: dict[tuple[int, str], list[Load]] = {}
+    results: dict[tuple[str, str], list[Load]] = {}
     profile_text = ""
     in_rows: list[list[str]] = []
     try:
@@ -365,7 +421,8 @@ def main() -> None:
             warm = build_bodies(pool, 400, newest, 10)
             run_load(node.peer_port or 0, "POST", path, warm, 4, feed_pids)
             run_load(hello.port, "POST", path, warm, 4, hello_pids)
-            for clients in client_counts:
+            for kind, clients in setups:
+                who = f"{kind} x {clients}"
                 for rnd in range(args.rounds):
                     empty = build_bodies(pool, args.requests, newest, 10)
                     page = build_bodies(pool, args.requests, 0, 10)
@@ -378,9 +435,9 @@ def main() -> None:
                             ("feed, page of 10 posts", node.peer_port, "POST", path, page,
                              feed_pids)]
                     for label, port, method, p, bodies, pids in runs:
-                        load = run_load(port or 0, method, p, bodies, clients, pids)
-                        results.setdefault((clients, label), []).append(load)
-                        print(f"  clients {clients} round {rnd + 1}: {label}: "
+                        load = run_load(port or 0, method, p, bodies, clients, pids, kind)
+                        results.setdefault((who, label), []).append(load)
+                        print(f"  {who}, round {rnd + 1}: {label}: "
                               f"{load.rps:,.0f} req/s {dict(load.statuses)}", flush=True)
             in_rows, profile_text = in_process(dd, fp, pool, newest, 2000, args.profile)
     finally:
@@ -388,29 +445,30 @@ def main() -> None:
         if node is not None:
             node.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    report(results, client_counts, args, in_rows, profile_text)
+    report(results, args, in_rows, profile_text)
 
 
-def report(results: dict[tuple[int, str], list[Load]], client_counts: list[int], args: Any,
+def report(results: dict[tuple[str, str], list[Load]], args: Any,
            in_rows: list[list[str]], profile_text: str) -> None:
     print(f"\n{args.requests:,} requests per target per round, {args.rounds} rounds (median "
           f"shown); gunicorn gthread {args.workers} workers x {args.threads} threads for both; "
           f"load average now {os.getloadavg()[0]:.2f}")
     rows = []
-    for clients in client_counts:
-        base = statistics.median(x.rps for x in results[(clients, "hello POST (same bodies)")])
-        for (c, label), loads in results.items():
-            if c != clients:
+    for who in dict.fromkeys(w for w, _ in results):
+        base = statistics.median(x.rps for x in results[(who, "hello POST (same bodies)")])
+        for (w, label), loads in results.items():
+            if w != who:
                 continue
             rps = statistics.median(x.rps for x in loads)
             bad = sum(sum(n for s, n in x.statuses.items() if s != 200) for x in loads)
             n = sum(x.count for x in loads)
-            rows.append([str(clients), label, f"{rps:,.0f}",
+            rows.append([who, label, f"{rps:,.0f}",
                          " / ".join(f"{x.rps:,.0f}" for x in loads), f"{rps / base:.2f}",
-                         f"{1000 * sum(x.server_cpu for x in loads) / n:.3f}",
+                         f"{1000 * sum(x.server_cpu for x in loads) / n:.3f} "
+                         f"({1000 * sum(x.server_sys for x in loads) / n:.3f})",
                          f"{1000 * sum(x.client_cpu for x in loads) / n:.3f}", str(bad)])
-    print(common.table(["clients", "target", "req/s (median)", "rounds", "vs hello POST",
-                        "server CPU ms/req", "client CPU ms/req", "non-200"], rows))
+    print(common.table(["client x processes", "target", "req/s (median)", "rounds", "vs hello POST",
+                        "server CPU ms/req (system)", "client CPU ms/req", "non-200"], rows))
     print("\nin this process, one thread, no sockets (feed: nothing new; 2,000 calls each)")
     print(common.table(["what", "calls/s", "ms/call"], in_rows))
     if profile_text:

@@ -22,7 +22,7 @@ and the CPU seconds each process spent during the sync. The ingest rate is
 ``Ingestor.ingest_many`` over the same N posts into a fresh data directory, in
 batches of the page size, in this process.
 
-    .venv/bin/python bench/bench_sync.py                       # 10,000 posts; pages 10,100,500
+    .venv/bin/python bench/bench_sync.py                  # 10,000 posts; pages 10,100,500,1000
     .venv/bin/python bench/bench_sync.py --page-sizes 500,1000 --profile
 """
 
@@ -37,6 +37,7 @@ import platform
 import pstats
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -78,7 +79,22 @@ def machine_lines() -> list[str]:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return [f"machine: nproc {len(os.sched_getaffinity(0))}, {model}, "
             f"Python {platform.python_version()}, load average {load}",
+            f"code: {code_version()}",
             "command: " + " ".join([Path(sys.executable).name, *sys.argv])]
+
+
+def code_version() -> str:
+    """The checkout's commit, and whether app/ or scheduler/ differ from it."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=common.ROOT, capture_output=True,
+                                  text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown commit"
+    dirty = git("status", "--porcelain", "--", "app", "scheduler", "gunicorn.conf.py")
+    return commit + (" + uncommitted changes in app/ or scheduler/" if dirty else "")
 
 
 def new_identity(root: Path, password: str = PASSWORD) -> tuple[DataDir, str]:
@@ -124,13 +140,18 @@ def proc_status(pid: int) -> tuple[int, int]:
     return rss, hwm
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds ``pid`` has used (0.0 once it has gone)."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds ``pid`` has used ((0, 0) once it has gone)."""
     try:
         fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields_[11]) + int(fields_[12])) / TICK
+        return 0.0, 0.0
+    return int(fields_[11]) / TICK, int(fields_[12]) / TICK
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds ``pid`` has used (0.0 once it has gone)."""
+    return sum(cpu_split(pid))
 
 
 @dataclass
@@ -200,6 +221,17 @@ def wait_for_log(node: Node, name: str, text: str, timeout: float) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def bench_node(root: Path, name: str, **kw: Any) -> Node:
+    """A harness :class:`Node` on two fresh free ports.
+
+    ``new_identity`` initialised the directory, so its ``diwan.toml`` names the
+    default ports 8888/8889, which the harness would otherwise reuse.
+    """
+    node = Node(root, name, **kw)
+    node.admin_port, node.peer_port = free_port(), free_port()
+    return node
 
 
 def owns_ports(node: Node, fp: str) -> bool:
@@ -280,7 +312,7 @@ def make_basant(root: Path, n: int, page_sizes: list[int], workers: int,
     for start in range(0, n, 500):
         ingestor.ingest_many(raws[start:start + 500], author=fp)
     settings = {"max_page_size": max(500, *page_sizes), "sync_interval": 86400}
-    return Node(root, "basant", workers=workers, threads=threads, settings=settings), fp, raws
+    return bench_node(root, "basant", workers=workers, threads=threads, settings=settings), fp, raws
 
 
 def first_sync(tmp: Path, basant: Node, b_fp: str, n: int, page_size: int, workers: int,
@@ -290,8 +322,8 @@ def first_sync(tmp: Path, basant: Node, b_fp: str, n: int, page_size: int, worke
     _, a_fp = new_identity(root)
     settings = {"max_page_size": page_size, "sync_interval": 86400,
                 "sync_max_pages": max(1000, math.ceil(n / page_size) + 2)}
-    ahmed = Node(root, f"ahmed-{page_size}", workers=workers, threads=threads,
-                 settings=settings)
+    ahmed = bench_node(root, f"ahmed-{page_size}", workers=workers, threads=threads,
+                       settings=settings)
     try:
         start_owned(ahmed, a_fp)
         # the scheduler's first run comes 5 s after it starts: let it pass with no contact
@@ -313,28 +345,86 @@ def first_sync(tmp: Path, basant: Node, b_fp: str, n: int, page_size: int, worke
         shutil.rmtree(root, ignore_errors=True)
 
 
-def profile_in_process(tmp: Path, basant: Node, b_fp: str, page_size: int, n: int) -> str:
-    """``sync_contact`` in this process under cProfile against Basant's real peer."""
-    from app.core.sync import sync_contact
-
-    root = tmp / "ahmed-profiled"
-    dd, a_fp = new_identity(root)
+def in_process_ahmed(tmp: Path, name: str, basant: Node, b_fp: str, page_size: int,
+                     n: int) -> tuple[DataDir, Path]:
+    """A data directory (no processes) whose own identity follows Basant."""
+    root = tmp / name
+    _, a_fp = new_identity(root)
     dd = DataDir(root, {"max_page_size": page_size,
                         "sync_max_pages": max(1000, math.ceil(n / page_size) + 2)}, environ={})
     Contacts(dd).add(b_fp, basant.peer_url, a_fp)
-    prof = cProfile.Profile()
+    return dd, root
+
+
+class _Timed:
+    """Wraps methods to add up the seconds spent in them (from any thread)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._undo: list[tuple[Any, str, Any]] = []
+        self._lock = threading.Lock()
+
+    def wrap(self, owner: Any, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        def timed(*args: Any, **kw: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kw)
+            finally:
+                with self._lock:
+                    self.seconds[label] = self.seconds.get(label, 0.0) + (
+                        time.perf_counter() - started)
+
+        setattr(owner, name, timed)
+        self._undo.append((owner, name, original))
+
+    def restore(self) -> None:
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+
+
+def profile_in_process(tmp: Path, basant: Node, b_fp: str, page_size: int, n: int) -> str:
+    """``sync_contact`` in this process against Basant's real peer: where the time goes.
+
+    First with the main steps timed (no profiler): ingesting pages in the
+    calling thread, fetching pages on the fetch thread (overlapped with the
+    ingest), and the rest of the calling thread's time (waiting for a page,
+    cursors, status); then again under cProfile (the calling thread only).
+    """
+    from app.core import sync
+
+    dd, root = in_process_ahmed(tmp, "ahmed-timed", basant, b_fp, page_size, n)
+    timer = _Timed()
+    timer.wrap(Ingestor, "ingest_many", "Ingestor.ingest_many (calling thread)")
+    timer.wrap(sync._Run, "page", "_Run.page: ask, read, open a page (fetch thread)")
     started = time.perf_counter()
-    prof.enable()
-    status = sync_contact(dd, b_fp)
-    prof.disable()
+    try:
+        status = sync.sync_contact(dd, b_fp)
+    finally:
+        timer.restore()
     seconds = time.perf_counter() - started
     Index(dd).close()
     shutil.rmtree(root, ignore_errors=True)
+    lines = [f"in-process sync_contact, page size {page_size}: {seconds:.2f} s, "
+             f"{status.posts_last_run} posts ({status.posts_last_run / seconds:,.0f}/s), "
+             f"error {status.last_error}"]
+    lines += [f"    {label}: {s:.2f} s" for label, s in timer.seconds.items()]
+    ingest = timer.seconds.get("Ingestor.ingest_many (calling thread)", 0.0)
+    lines.append(f"    the rest of the calling thread (waiting for pages, cursors, status): "
+                 f"{seconds - ingest:.2f} s")
+    dd, root = in_process_ahmed(tmp, "ahmed-profiled", basant, b_fp, page_size, n)
+    prof = cProfile.Profile()
+    prof.enable()
+    sync.sync_contact(dd, b_fp)
+    prof.disable()
+    Index(dd).close()
+    shutil.rmtree(root, ignore_errors=True)
     out = io.StringIO()
-    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(18)
-    return (f"in-process sync_contact (page size {page_size}, under cProfile): "
-            f"{seconds:.2f} s, {status.posts_last_run} posts, error {status.last_error}\n"
-            + "\n".join(out.getvalue().splitlines()[:45]))
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
+    lines += ["", "the same under cProfile (calling thread; tottime order):",
+              *out.getvalue().splitlines()[:52]]
+    return "\n".join(lines)
 
 
 def proc_rows(runs: Iterable[SyncRun]) -> list[list[str]]:
@@ -350,7 +440,7 @@ def proc_rows(runs: Iterable[SyncRun]) -> list[list[str]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--posts", "-n", type=int, default=10_000)
-    ap.add_argument("--page-sizes", default="10,100,500",
+    ap.add_argument("--page-sizes", default="10,100,500,1000",
                     help="comma-separated page sizes, one fresh Ahmed each")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers per app (node "
                     "default 2)")
