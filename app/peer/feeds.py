@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Response, current_app, request
 
-from ..admin.schemas import FingerprintPath
+from ..core import names
 from ..core.feeds import serve_feed
 from ..web.api import Blueprint
 
@@ -18,15 +18,21 @@ blp = Blueprint("peer_feeds", __name__, url_prefix="/feeds",
 
 
 @blp.route("/<fp>", methods=["POST"])
-@blp.arguments(FingerprintPath, location="view_args")
-@blp.response(200, content_type="application/octet-stream",
-              description="the sealed response: a Box to the request's ephemeral key")
-@blp.doc(requestBody={"required": True, "content": {"application/octet-stream": {
-    "schema": {"type": "string", "format": "binary"}}},
-    "description": "a sealed feed request (docs/protocol.md, the feed exchange)"})
-def feed(path: dict[str, str], fp: str) -> Response:
-    """Serve a page of an own identity's feed to an authenticated asker."""
+@blp.doc(parameters=[{"in": "path", "name": "fp", "required": True,
+                      "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}],
+         requestBody={"required": True, "content": {"application/octet-stream": {
+             "schema": {"type": "string", "format": "binary"}}},
+             "description": "a sealed feed request (docs/protocol.md, the feed exchange)"},
+         responses={"200": {"description": "the sealed response: a Box to the request's "
+                            "ephemeral key", "content": {"application/octet-stream": {
+                                "schema": {"type": "string", "format": "binary"}}}}})
+def feed(fp: str) -> Response:
+    """Serve a page of an own identity's feed to an authenticated asker.
+
+    The hot path of every sync: the fingerprint is checked with the strict
+    pattern directly rather than through a schema (same rule, less work).
+    """
     body = request.get_data(cache=False)
-    sealed = serve_feed(current_app.config["DIWAN"], path["fp"], body)
+    sealed = serve_feed(current_app.config["DIWAN"], names.fingerprint(fp, field="fp"), body)
     return Response(sealed, mimetype="application/octet-stream",
                     headers={"Cache-Control": "no-store"})
