@@ -3,8 +3,10 @@
 Every use of a key touches its ``.pub`` file (see ``Identities.touch``), so
 the file's mtime says when it was last needed. :func:`gc` deletes
 ``identities/<FP>.pub`` files unused for ``gc_unused_days`` days, except own
-identities, contacts, members of any group (the blocked included) and the
-identities contacts are followed by. A deleted key is fetched again by
+identities, contacts, members of any group (the blocked included), the
+identities contacts are followed by, and the authors of posts stored here
+(including the inner authors of stored reshares): their keys are what verifies
+those files when the index is rebuilt. A deleted key is fetched again by
 fingerprint if content ever needs it.
 """
 
@@ -14,10 +16,14 @@ import logging
 import time
 from collections.abc import Callable
 
+from .attributes import type_of
 from .contacts import Contacts
 from .datadir import DataDir
+from .errors import BadPost
 from .fsio import remove_quiet
 from .identities import Identities
+from .index import Index
+from .posts import Post, decode_post
 
 log = logging.getLogger("diwan.gc")
 DAY = 86400
@@ -31,7 +37,36 @@ def kept(dd: DataDir) -> set[str]:
         keep.update((contact.fingerprint, contact.identity))
     for group in ids.groups():
         keep.update(ids.members(group))
+    keep.update(stored_authors(dd))
     return keep
+
+
+def stored_authors(dd: DataDir) -> set[str]:
+    """Authors of the posts indexed here and the inner authors of indexed reshares."""
+    index = Index(dd)
+    c = index.conn()
+    authors = {index.fp_of(row[0]) for row in c.execute("SELECT DISTINCT author FROM posts")}
+    for sha, author in c.execute("SELECT sha, author FROM posts WHERE reshare"):
+        try:
+            raw = (dd.posts / index.fp_of(author) / sha.hex()).read_bytes()
+            post = decode_post(raw, max_bytes=dd.settings["max_post_bytes"])
+        except (OSError, BadPost):
+            continue
+        authors.update(_inner_authors(post, dd.settings["max_post_bytes"]))
+    return authors
+
+
+def _inner_authors(post: Post, max_bytes: int) -> set[str]:
+    found: set[str] = set()
+    for key, value in post.attributes.items():
+        if type_of(key) == "POST" and isinstance(value, str):
+            try:
+                inner = decode_post(value.encode("ascii"), max_bytes=max_bytes)
+            except (BadPost, UnicodeEncodeError):
+                continue
+            found.add(inner.author)
+            found.update(_inner_authors(inner, max_bytes))  # depth bounded by ingest
+    return found
 
 
 def _unused(ids: Identities, keep: set[str], cutoff: float) -> list[str]:

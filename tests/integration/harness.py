@@ -262,8 +262,11 @@ class Node:
         if new_ports:
             self.admin_port, self.peer_port = free_port(), free_port()
         elif self.admin_port is None:
-            self.admin_port = int(current.get("admin_port") or 0) or free_port()
-            self.peer_port = int(current.get("peer_port") or 0) or free_port()
+            # a port from an earlier run of this node is kept; the shipped defaults
+            # (8888/8889, written by `diwan init`) never are: two nodes would share them
+            admin, peer = int(current.get("admin_port") or 0), int(current.get("peer_port") or 0)
+            self.admin_port = admin if admin not in (0, 8888) else free_port()
+            self.peer_port = peer if peer not in (0, 8889) else free_port()
         wanted = {**current, **self.settings, "admin_port": self.admin_port,
                   "peer_port": self.peer_port}
         text = "".join(f"{key} = {_toml_value(value)}\n" for key, value in wanted.items())
