@@ -29,6 +29,21 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 _renameat2 = getattr(_libc, "renameat2", None)
+_MAX_OPEN = 256  # unnamed files a batch keeps open before it names them
+_AT_SYMLINK_FOLLOW = 0x400
+_linkat = getattr(_libc, "linkat", None)
+
+
+def link_fd(fd: int, dst: str) -> None:
+    """Give the (O_TMPFILE) inode open as ``fd`` the name ``dst``; FileExistsError if taken."""
+    if _linkat is None:
+        raise OSError(errno.ENOSYS, "linkat is not available")
+    src = f"/proc/self/fd/{fd}".encode()
+    if _linkat(_AT_FDCWD, src, _AT_FDCWD, os.fsencode(dst), _AT_SYMLINK_FOLLOW) != 0:
+        err = ctypes.get_errno()
+        if err == errno.EEXIST:
+            raise FileExistsError(err, os.strerror(err), dst)
+        raise OSError(err, os.strerror(err), dst)
 
 
 def rename_noreplace(src: str, dst: str) -> None:
@@ -138,9 +153,13 @@ class BatchWriter:
     """Write many new content-addressed files with one file-system flush.
 
     ``add`` stages a file; ``commit`` makes all of them durable and visible:
-    temporary files written, ``syncfs``, renamed into place without replacing
-    (an existing file is left alone), directories fsync-ed. Nothing is visible before the
-    data is on disk, and the caller acknowledges only after ``commit``.
+    each is written as an unnamed ``O_TMPFILE`` inode (where the file system
+    has them; else a temporary name), the file system is flushed once with
+    ``syncfs``, then each gets its name with ``linkat`` (or a no-replace
+    rename), never replacing an existing file, and the directories are
+    fsync-ed. Nothing is visible before its data is on disk, a crash leaves no
+    temporary files behind (an unnamed inode just goes away), and the caller
+    acknowledges only after ``commit``.
     (Paths are handled as strings inside: pathlib costs more per file than
     the system calls do, and ingest writes thousands of files a second.)
     """
@@ -148,8 +167,12 @@ class BatchWriter:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._staged: list[tuple[str, str, Path]] = []  # (temp, target, target as given)
+        self._unnamed: list[tuple[int, str, Path]] = []  # (O_TMPFILE fd, target, as given)
+        self._written: list[Path] = []
+        self._touched: set[str] = set()
         self._dirs: set[str] = set()
         self._tag = secrets.token_hex(6)
+        self._tmpfile_ok = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
 
     def add(self, target: Path, data: bytes, *, mtime: float | None = None) -> None:
         path = os.fspath(target)
@@ -157,8 +180,7 @@ class BatchWriter:
         if folder not in self._dirs:
             os.makedirs(folder, exist_ok=True)
             self._dirs.add(folder)
-        tmp = os.path.join(folder, f"{TEMP_PREFIX}{name}.{self._tag}-{len(self._staged)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd, tmp = self._open_unnamed(folder, name)
         try:
             view = memoryview(data)
             while view:
@@ -167,37 +189,81 @@ class BatchWriter:
                 os.utime(fd, (mtime, mtime))
         except BaseException:
             os.close(fd)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            if tmp is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
             raise
-        os.close(fd)
-        self._staged.append((tmp, path, target))
+        if tmp is not None:
+            os.close(fd)
+            self._staged.append((tmp, path, target))
+        else:
+            self._unnamed.append((fd, path, target))
+        if len(self._unnamed) >= _MAX_OPEN:  # bound the open descriptors of a huge batch
+            self._flush_unnamed()
+
+    def _open_unnamed(self, folder: str, name: str) -> tuple[int, str | None]:
+        """An O_TMPFILE inode in ``folder`` (no directory entry until linked), else a temp name."""
+        if self._tmpfile_ok:
+            try:
+                return os.open(folder, os.O_WRONLY | os.O_TMPFILE, 0o644), None
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                    raise
+                self._tmpfile_ok = False
+        tmp = os.path.join(folder, f"{TEMP_PREFIX}{name}.{self._tag}-{len(self._staged)}")
+        return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), tmp
+
+    def _flush_unnamed(self) -> None:
+        """Flush, then give the unnamed inodes their names (one directory operation each)."""
+        if not self._unnamed:
+            return
+        syncfs(self.root)
+        pending, self._unnamed = self._unnamed, []
+        try:
+            while pending:
+                fd, path, target = pending[0]
+                try:
+                    link_fd(fd, path)
+                    self._written.append(target)
+                    self._touched.add(os.path.dirname(path))
+                except FileExistsError:
+                    pass
+                pending.pop(0)
+                os.close(fd)
+        finally:
+            for fd, _, _ in pending:  # an error: the rest stay unnamed and vanish
+                os.close(fd)
 
     def commit(self) -> list[Path]:
         """Make the staged files durable; return the ones that were new."""
-        if not self._staged:
+        if not self._staged and not self._unnamed and not self._written:
             return []
-        syncfs(self.root)
-        written: list[Path] = []
-        dirs: set[str] = set()
+        self._flush_unnamed()
+        if self._staged:
+            syncfs(self.root)
         for tmp, path, target in self._staged:
             try:
                 rename_noreplace(tmp, path)
-                written.append(target)
-                dirs.add(os.path.dirname(path))
+                self._written.append(target)
+                self._touched.add(os.path.dirname(path))
             except FileExistsError:
                 with contextlib.suppress(FileNotFoundError):  # the fallback removed it
                     os.unlink(tmp)
-        for d in dirs:
+        for d in self._touched:
             fsync_dir(Path(d))
+        written, self._written = self._written, []
         self._staged.clear()
+        self._touched.clear()
         return written
 
     def abort(self) -> None:
         for tmp, _, _ in self._staged:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+        for fd, _, _ in self._unnamed:  # never named: the inode just goes away
+            os.close(fd)
         self._staged.clear()
+        self._unnamed.clear()
 
 
 @contextlib.contextmanager

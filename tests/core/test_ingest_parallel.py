@@ -71,3 +71,28 @@ def test_rename_noreplace_never_replaces(tmp_path: Path, monkeypatch: pytest.Mon
         (d / "new2").write_bytes(b"new2")
         fsio.rename_noreplace(str(d / "new2"), str(d / "fresh"))
         assert (d / "fresh").read_bytes() == b"new2" and not (d / "new2").exists()
+
+
+@pytest.mark.parametrize("unnamed", [True, False])
+def test_batch_writer_both_ways(tmp_path: Path, unnamed: bool) -> None:
+    writer = fsio.BatchWriter(tmp_path)
+    writer._tmpfile_ok = unnamed and writer._tmpfile_ok
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "taken").write_bytes(b"old")
+    for i in range(300):  # more than _MAX_OPEN: named in two flushes
+        writer.add(tmp_path / "d" / f"f{i}", b"x%d" % i, mtime=1_000_000 + i)
+    writer.add(tmp_path / "d" / "taken", b"new")
+    written = writer.commit()
+    assert len(written) == 300 and tmp_path / "d" / "taken" not in written
+    assert (tmp_path / "d" / "taken").read_bytes() == b"old"
+    assert (tmp_path / "d" / "f7").read_bytes() == b"x7"
+    assert int((tmp_path / "d" / "f7").stat().st_mtime) == 1_000_007
+    assert sorted(p.name for p in (tmp_path / "d").iterdir() if p.name.startswith(".")) == []
+
+
+def test_an_aborted_batch_leaves_nothing(tmp_path: Path) -> None:
+    writer = fsio.BatchWriter(tmp_path)
+    for i in range(10):
+        writer.add(tmp_path / "d" / f"f{i}", b"data")
+    writer.abort()
+    assert list((tmp_path / "d").iterdir()) == []
