@@ -23,7 +23,6 @@ from .ingest import Ingestor, IngestResult, post_path
 
 PROFILE_FIELDS = {"name": "PROFILENAME", "birthdate": "BIRTHDATE", "workplace": "WORKPLACE",
                   "phone": "PHONE", "email": "EMAIL"}
-MEDIA_NAME_RE = KEY_RE
 _BYTE_TYPES = ("BIN", "PROFILEPICTURE")
 
 
@@ -60,7 +59,7 @@ def find_post(dd: DataDir, sha1: str) -> bytes:
 def _media_key(name: str, data: bytes) -> str:
     """``NAME`` gets its type from the magic bytes (``BIN`` if unknown); ``NAME_TYPE`` is kept."""
     name = name.upper()
-    if not MEDIA_NAME_RE.fullmatch(name):
+    if not KEY_RE.fullmatch(name):
         raise BadInput(f"media name {name[:40]!r} must be like PHOTO or PHOTO_PNG", field="media")
     if type_of(name) in _BYTE_TYPES or ("_" in name and type_of(name) in media.FORMATS):
         return name
@@ -106,8 +105,9 @@ def publish(dd: DataDir, author: str, password: str, draft: Draft) -> IngestResu
     """Sign ``draft`` with an own identity and store it; returns the ingest result."""
     ids = Identities(dd)
     names.fingerprint(author)
-    ids.private_key(author)  # 404/403 before the (slow) password check
+    private = ids.private_key(author)  # 404/403 before the (slow) password check
     attrs = compose(dd, author, draft)
-    seed = ids.open_seed(author, password)
+    seed = private.open_seed(password)
+    ids.touch(author)
     raw = posts.build_post(seed, attrs)
     return Ingestor(dd).ingest(raw, author=author)

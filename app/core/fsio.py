@@ -94,15 +94,17 @@ def _temp_path(target: Path) -> Path:
     return target.parent / f"{TEMP_PREFIX}{target.name}.{secrets.token_hex(6)}"
 
 
-def _write_temp(target: Path, data: bytes, mode: int, fsync: bool) -> Path:
+def _write_temp(target: Path, data: bytes, mode: int, mtime: float | None) -> Path:
+    """A temporary sibling of ``target`` holding ``data`` (and ``mtime``), fsync-ed."""
     tmp = _temp_path(target)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        if fsync:
-            os.fsync(fd)
+        if mtime is not None:
+            os.utime(fd, (mtime, mtime))
+        os.fsync(fd)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(FileNotFoundError):
@@ -128,17 +130,15 @@ def write_atomic(
     """
     if exclusive and target.exists():
         return False
-    tmp = _write_temp(target, data, mode, fsync=True)
+    tmp = _write_temp(target, data, mode, mtime)
     try:
-        if mtime is not None:
-            os.utime(tmp, (mtime, mtime))
         if exclusive:
             try:
-                os.link(tmp, target)  # fails if target appeared meanwhile
+                rename_noreplace(os.fspath(tmp), os.fspath(target))  # target may appear meanwhile
             except FileExistsError:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
                 return False
-            finally:
-                os.unlink(tmp)
         else:
             os.replace(tmp, target)
     except BaseException:
@@ -220,18 +220,13 @@ class BatchWriter:
         syncfs(self.root)
         pending, self._unnamed = self._unnamed, []
         try:
-            while pending:
-                fd, path, target = pending[0]
-                try:
+            for fd, path, target in pending:
+                with contextlib.suppress(FileExistsError):  # never replace a stored file
                     link_fd(fd, path)
                     self._written.append(target)
                     self._touched.add(os.path.dirname(path))
-                except FileExistsError:
-                    pass
-                pending.pop(0)
-                os.close(fd)
         finally:
-            for fd, _, _ in pending:  # an error: the rest stay unnamed and vanish
+            for fd, _, _ in pending:  # after an error the rest stay unnamed and vanish
                 os.close(fd)
 
     def commit(self) -> list[Path]:

@@ -188,9 +188,9 @@ class Ingestor:
                 parts = split_post(bytes(raw), max_bytes=self.max_bytes)
             except BadPost:
                 continue
-            key = self._keys.get(parts.author) if author in (None, parts.author) else None
-            if key is None and author in (None, parts.author):
-                key = self._local_key(parts.author)
+            if author not in (None, parts.author):
+                continue  # rejected as wrong_author in order, no signature needed
+            key = self._keys.get(parts.author) or self._local_key(parts.author)
             if key is not None:
                 found.append((i, parts, key))
         pool, out = _verify_pool(), {}

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 from conftest import PASSWORD, make_datadir
 from fake_peers import copy_node, other_key
 
+from app.core import crypto, keys, posts
 from app.core.contacts import Contacts
 from app.core.datadir import DataDir
 from app.core.gc import DAY, gc
 from app.core.identities import Identities
+from app.core.ingest import Ingestor
 
 NOW = 2_000_000_000.0
 
@@ -75,34 +78,21 @@ def test_using_a_key_keeps_it(tmp_path: Path, template: tuple[DataDir, str]) -> 
 
 
 def test_authors_of_stored_posts_and_reshared_authors_are_kept(tmp_path: Path) -> None:
-    import os as _os
-    import time as _time
-
-    from app.core import crypto as _crypto
-    from app.core import keys as _keys
-    from app.core import posts as _posts
-    from app.core.datadir import DataDir as _DataDir
-    from app.core.gc import gc as _gc
-    from app.core.identities import Identities as _Identities
-    from app.core.ingest import Ingestor as _Ingestor
-
-    dd = _DataDir(tmp_path / "n", {"gc_unused_days": 1}, environ={})
+    dd = DataDir(tmp_path / "n", {"gc_unused_days": 1}, environ={})
     dd.initialise()
-    ids = _Identities(dd)
+    ids = Identities(dd)
     seeds = {name: bytes([i + 1]) * 32 for i, name in enumerate(("inner", "wrapper", "idle"))}
-    fps = {}
-    for name, seed in seeds.items():
-        doc = _keys.certify(seed, _crypto.transport_public(seed[::-1])).to_bytes()
-        fps[name] = ids.import_pub(doc)
-    now = int(_time.time())
-    inner = _posts.build_post(seeds["inner"], {"TEXT": "original", "CREATED_TIME": now})
-    wrapper = _posts.build_post(seeds["wrapper"], {"SHARED_POST": inner.decode(),
-                                                   "CREATED_TIME": now})
-    _Ingestor(dd).ingest(wrapper)
-    old = now - 10 * 86400
+    fps = {name: ids.import_pub(keys.certify(seed, crypto.transport_public(seed[::-1]))
+                                .to_bytes()) for name, seed in seeds.items()}
+    now = int(time.time())
+    inner = posts.build_post(seeds["inner"], {"TEXT": "original", "CREATED_TIME": now})
+    wrapper = posts.build_post(seeds["wrapper"], {"SHARED_POST": inner.decode(),
+                                                  "CREATED_TIME": now})
+    Ingestor(dd).ingest(wrapper)
+    old = now - 10 * DAY
     for fp in fps.values():
-        _os.utime(ids.pub_path(fp), (old, old))
-    assert _gc(dd, dry_run=True) == [fps["idle"]]
-    assert _gc(dd, dry_run=False) == [fps["idle"]]
+        os.utime(ids.pub_path(fp), (old, old))
+    assert gc(dd, dry_run=True) == [fps["idle"]]
+    assert gc(dd, dry_run=False) == [fps["idle"]]
     assert ids.exists(fps["inner"]) and ids.exists(fps["wrapper"])
     assert not ids.exists(fps["idle"])

@@ -15,43 +15,20 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from post_kit import PostKit
 
-from app.core import crypto, keys, reconcile
-from app.core.datadir import DataDir
+from app.core import reconcile
 from app.core.errors import BadInput
 from app.core.fsio import file_lock
 from app.core.index import Index, decode_cursor, encode_cursor
-from app.core.ingest import Ingestor
-from app.core.posts import Post, build_post, decode_post
+from app.core.posts import Post
 
 CTX = multiprocessing.get_context("fork")
 OLD = 1_000_000_000  # an mtime_ns long past: a directory "unchanged since"
 
 
-class Kit:
+class Kit(PostKit):
     """A data directory with deterministic authors (no Argon2: .pub files only)."""
-
-    def __init__(self, root: Path, **settings: Any) -> None:
-        self.dd = DataDir(root, {"reconcile_interval_ms": 0, **settings})
-        self.dd.initialise()
-        self.index = Index(self.dd)
-        self.ingestor = Ingestor(self.dd, index=self.index)
-        self.seeds: dict[str, bytes] = {}
-
-    def author(self, n: int) -> str:
-        seed = hashlib.sha256(f"test-author-{n}".encode()).digest()
-        pub = keys.certify(seed, crypto.transport_public(hashlib.sha256(seed).digest()))
-        (self.dd.identities / f"{pub.fingerprint}.pub").write_bytes(pub.to_bytes())
-        self.seeds[pub.fingerprint] = seed
-        return pub.fingerprint
-
-    def build(self, fp: str, created: int, **attrs: Any) -> Post:
-        raw = build_post(self.seeds[fp], {"CREATED_TIME": created, **attrs})
-        return decode_post(raw, max_bytes=len(raw))
-
-    def post(self, fp: str, created: int, **attrs: Any) -> Post:
-        """Posted through the real ingest (verified, stored durably, indexed)."""
-        return self.ingestor.ingest(self.build(fp, created, **attrs).raw).post
 
     def drop_in(self, post: Post, name: str | None = None) -> Path:
         """A file written behind the index's back, as another tool might."""

@@ -60,17 +60,16 @@ def test_rename_noreplace_never_replaces(tmp_path: Path, monkeypatch: pytest.Mon
                                          fallback: bool) -> None:
     if fallback:
         monkeypatch.setattr(fsio, "_renameat2", None)
-    for _ in (1,):
-        d = tmp_path / f"fb{fallback}"
-        d.mkdir()
-        (d / "old").write_bytes(b"old")
-        (d / "new").write_bytes(b"new")
-        with pytest.raises(FileExistsError):
-            fsio.rename_noreplace(str(d / "new"), str(d / "old"))
-        assert (d / "old").read_bytes() == b"old"
-        (d / "new2").write_bytes(b"new2")
-        fsio.rename_noreplace(str(d / "new2"), str(d / "fresh"))
-        assert (d / "fresh").read_bytes() == b"new2" and not (d / "new2").exists()
+    d = tmp_path / f"fb{fallback}"
+    d.mkdir()
+    (d / "old").write_bytes(b"old")
+    (d / "new").write_bytes(b"new")
+    with pytest.raises(FileExistsError):
+        fsio.rename_noreplace(str(d / "new"), str(d / "old"))
+    assert (d / "old").read_bytes() == b"old"
+    (d / "new2").write_bytes(b"new2")
+    fsio.rename_noreplace(str(d / "new2"), str(d / "fresh"))
+    assert (d / "fresh").read_bytes() == b"new2" and not (d / "new2").exists()
 
 
 @pytest.mark.parametrize("unnamed", [True, False])

@@ -7,44 +7,25 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from post_kit import PostKit
 
-from app.core import crypto, keys
-from app.core.datadir import DataDir
 from app.core.errors import BadInput, NotFound
 from app.core.identities import Identities
-from app.core.index import Index, conversation_id
-from app.core.ingest import Ingestor
-from app.core.posts import Post, build_post, decode_post
+from app.core.index import conversation_id
+from app.core.posts import Post
 from app.core.timeline import Timeline
 
 PASSWORD = "correct horse battery staple"
 
 
-class Kit:
+class Kit(PostKit):
+    seed_prefix = "timeline-author"
+
     def __init__(self, root: Path) -> None:
-        self.dd = DataDir(root, {"reconcile_interval_ms": 0})
-        self.dd.initialise()
-        self.index = Index(self.dd)
-        self.ingestor = Ingestor(self.dd, index=self.index)
+        super().__init__(root)
         self.timeline = Timeline(self.dd, self.index)
-        self.seeds: dict[str, bytes] = {}
-
-    def author(self, n: int) -> str:
-        seed = hashlib.sha256(f"timeline-author-{n}".encode()).digest()
-        pub = keys.certify(seed, crypto.transport_public(hashlib.sha256(seed).digest()))
-        (self.dd.identities / f"{pub.fingerprint}.pub").write_bytes(pub.to_bytes())
-        self.seeds[pub.fingerprint] = seed
-        return pub.fingerprint
-
-    def build(self, fp: str, created: int, **attrs: Any) -> Post:
-        raw = build_post(self.seeds[fp], {"CREATED_TIME": created, **attrs})
-        return decode_post(raw, max_bytes=len(raw))
-
-    def post(self, fp: str, created: int, **attrs: Any) -> Post:
-        return self.ingestor.ingest(self.build(fp, created, **attrs).raw).post
 
     def block(self, fp: str) -> None:
         Identities(self.dd).block(fp)
