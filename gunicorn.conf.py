@@ -3,7 +3,7 @@
 # settings (diwan.toml, then DIWAN_* variables); the app code never binds.
 import os
 
-from app.core.config import data_dir_from_env, load
+from app.core.base.config import data_dir_from_env, load
 
 role = os.environ.get("DIWAN_ROLE", "admin")
 if role not in ("admin", "peer"):

@@ -13,7 +13,8 @@ from typing import Any
 
 from flask import Flask
 
-from .core.datadir import open_datadir
+from app.core.base.datadir import open_datadir
+
 from .web.api import make_api
 from .web.request import Request
 

@@ -29,12 +29,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
-import nacl.signing  # noqa: E402  (the raw baseline; the app itself only uses app.core.crypto)
+import nacl.signing  # noqa: E402  (the raw baseline; the app itself only uses app.core.base.crypto)
 
-from app.core.datadir import DataDir  # noqa: E402
-from app.core.encoding import b64d  # noqa: E402
-from app.core.index import Index  # noqa: E402
-from app.core.ingest import Ingestor  # noqa: E402
+from app.core.base.datadir import DataDir  # noqa: E402
+from app.core.base.encoding import b64d  # noqa: E402
+from app.core.posts.index import Index  # noqa: E402
+from app.core.posts.ingest import Ingestor  # noqa: E402
 
 _people: list[common.Author] = []
 
@@ -67,7 +67,7 @@ def raw_verify_rate(raws: list[bytes], people: list[common.Author]) -> float:
 
 def raw_create_rate(root: Path, raws: list[bytes], batch: int) -> float:
     """The disk's ceiling: create+write+close the same files, one syncfs per batch."""
-    from app.core.fsio import syncfs
+    from app.core.base.fsio import syncfs
 
     root.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=root))

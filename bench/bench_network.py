@@ -48,8 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_sync  # noqa: E402  (machine_lines, new_identity, RssSampler, ...; repo on sys.path)
 import common  # noqa: E402
 
-from app.core import posts  # noqa: E402
-from app.core.identities import Identities  # noqa: E402
+from app.core.identity.identities import Identities  # noqa: E402
+from app.core.posts import codec as posts  # noqa: E402
 from tests.integration.harness import Node, free_port, start_all, stop_all  # noqa: E402
 
 MiB = bench_sync.MiB

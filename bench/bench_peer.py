@@ -64,12 +64,14 @@ import bench_sync  # noqa: E402  (machine_lines, new_identity, ... ; puts the re
 import common  # noqa: E402
 import requests  # noqa: E402
 
-from app.core import crypto, exchange, keys  # noqa: E402
-from app.core.datadir import DataDir  # noqa: E402
-from app.core.feeds import serve_feed  # noqa: E402
-from app.core.identities import Identities  # noqa: E402
-from app.core.index import Index  # noqa: E402
-from app.core.ingest import Ingestor  # noqa: E402
+from app.core.base import crypto
+from app.core.base.datadir import DataDir  # noqa: E402
+from app.core.identity import keys
+from app.core.identity.identities import Identities  # noqa: E402
+from app.core.network import exchange
+from app.core.network.feeds import serve_feed  # noqa: E402
+from app.core.posts.index import Index  # noqa: E402
+from app.core.posts.ingest import Ingestor  # noqa: E402
 from tests.integration.harness import LOOPBACK, VENV_BIN, Node, free_port  # noqa: E402
 
 ROOT = common.ROOT

@@ -9,7 +9,7 @@ page from her real gunicorn peer over 127.0.0.1. Both nodes run the Procfile
 (admin and peer gunicorn, 2 gthread workers x 4 threads as configured, and
 the scheduler) through ``tests/integration/harness.py``.
 
-The page size is the asker's ``max_page_size`` (``app.core.sync`` asks for
+The page size is the asker's ``max_page_size`` (``app.core.network.sync`` asks for
 that many posts per request) bounded by the owner's ``max_page_size``; Ahmed
 gets the page size under test and Basant the largest one. Ahmed's
 ``sync_max_pages`` is raised to cover N posts at that page size so the one sync
@@ -51,12 +51,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402  (puts the repository root on sys.path)
 
-from app.core import posts  # noqa: E402
-from app.core.contacts import Contacts  # noqa: E402
-from app.core.datadir import DataDir  # noqa: E402
-from app.core.identities import Identities  # noqa: E402
-from app.core.index import Index  # noqa: E402
-from app.core.ingest import Ingestor  # noqa: E402
+from app.core.base.datadir import DataDir  # noqa: E402
+from app.core.identity.identities import Identities  # noqa: E402
+from app.core.network.contacts import Contacts  # noqa: E402
+from app.core.posts import codec as posts  # noqa: E402
+from app.core.posts.index import Index  # noqa: E402
+from app.core.posts.ingest import Ingestor  # noqa: E402
 from tests.integration.harness import Node, free_port, stop_all  # noqa: E402
 
 PASSWORD = "bench-password"
@@ -392,7 +392,7 @@ def profile_in_process(tmp: Path, basant: Node, b_fp: str, page_size: int, n: in
     ingest), and the rest of the calling thread's time (waiting for a page,
     cursors, status); then again under cProfile (the calling thread only).
     """
-    from app.core import sync
+    from app.core.network import sync
 
     dd, root = in_process_ahmed(tmp, "ahmed-timed", basant, b_fp, page_size, n)
     timer = _Timed()

@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 import gen_datadir  # noqa: E402
 
-from app.core.datadir import DataDir  # noqa: E402
-from app.core.index import Index  # noqa: E402
+from app.core.base.datadir import DataDir  # noqa: E402
+from app.core.posts.index import Index  # noqa: E402
 
 
 def authors_for(n: int) -> int:

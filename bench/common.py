@@ -19,9 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from app.core import crypto, keys  # noqa: E402
-from app.core.encoding import b64e  # noqa: E402
-from app.core.posts import Post, encode_payload  # noqa: E402
+from app.core.base import crypto  # noqa: E402
+from app.core.base.encoding import b64e  # noqa: E402
+from app.core.identity import keys  # noqa: E402
+from app.core.posts.codec import Post, encode_payload  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 T0 = 1_700_000_000  # CREATED_TIME of the first generated post

@@ -1,6 +1,6 @@
 """Generate a data directory of N signed posts over M authors, fast and reproducibly.
 
-Posts are built with ``app.core.posts.build_post`` (real Ed25519 signatures) in
+Posts are built with ``app.core.posts.codec.build_post`` (real Ed25519 signatures) in
 worker processes, written straight to ``posts/<FP>/<SHA1>`` with their mtime set
 to CREATED_TIME, then indexed with ``Index.add_many`` and one ``reconcile`` so the
 index records every directory as clean. Same N, M and seed give the same posts.
@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 
-from app.core.datadir import DataDir  # noqa: E402
-from app.core.fsio import syncfs  # noqa: E402
-from app.core.index import Index  # noqa: E402
+from app.core.base.datadir import DataDir  # noqa: E402
+from app.core.base.fsio import syncfs  # noqa: E402
+from app.core.posts.index import Index  # noqa: E402
 
 CHUNK = 5000
 MARKER = "bench.json"

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
 
-from app.core.datadir import DataDir
-from app.core.gc import gc
-from app.core.sync import sync_all
+from app.core.base.datadir import DataDir
+from app.core.network.sync import sync_all
+from app.core.upkeep.gc import gc
 
 log = logging.getLogger("diwan.scheduler")
 

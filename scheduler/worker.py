@@ -9,8 +9,8 @@ from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from app.core.datadir import DataDir, open_datadir
-from app.core.fsio import write_atomic
+from app.core.base.datadir import DataDir, open_datadir
+from app.core.base.fsio import write_atomic
 
 log = logging.getLogger("diwan.scheduler")
 

@@ -24,8 +24,8 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app import create_admin_app, create_peer_app
-from app.core.datadir import DataDir
-from app.core.identities import Identities
+from app.core.base.datadir import DataDir
+from app.core.identity.identities import Identities
 
 PASSWORD = "correct horse battery staple"
 TESTS = Path(__file__).resolve().parent

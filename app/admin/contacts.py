@@ -8,9 +8,9 @@ from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields
 
-from ..core.contacts import MAX_ADDRESS_CHARS, Contact, Contacts, normalise_address
-from ..core.errors import BadInput
-from ..core.sync import StatusStore
+from ..core.base.errors import BadInput
+from ..core.network.contacts import MAX_ADDRESS_CHARS, Contact, Contacts, normalise_address
+from ..core.network.sync import StatusStore
 from ..web.api import Blueprint
 from . import schemas as s
 from .sync import StatusOut

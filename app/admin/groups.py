@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from ..core import names
+from ..core.base import names
 from ..web.api import Blueprint
 from . import schemas as s
 from .identities import store

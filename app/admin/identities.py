@@ -8,8 +8,8 @@ from typing import Any
 from flask import current_app
 from flask.views import MethodView
 
-from ..core.encoding import b64d, b64e
-from ..core.identities import Identities
+from ..core.base.encoding import b64d, b64e
+from ..core.identity.identities import Identities
 from ..web.api import Blueprint
 from . import schemas as s
 

@@ -8,10 +8,10 @@ from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from ..core import names
-from ..core.errors import NotFound
-from ..core.feeds import get_share_comments_group, set_share_comments_group
-from ..core.identities import Identities
+from ..core.base import names
+from ..core.base.errors import NotFound
+from ..core.identity.identities import Identities
+from ..core.network.feeds import get_share_comments_group, set_share_comments_group
 from ..web.api import Blueprint
 from .schemas import FingerprintPath
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from ..core import names
-from ..core.posts import KINDS
+from ..core.base import names
+from ..core.posts.codec import KINDS
 from .schemas import Fingerprint, password_field
 
 

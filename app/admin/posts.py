@@ -8,14 +8,14 @@ from typing import Any
 from flask import Response, current_app, request
 from flask.views import MethodView
 
-from ..core import attributes as attr_types
-from ..core import posts
-from ..core.authoring import Draft, find_post, publish
-from ..core.datadir import DataDir
-from ..core.errors import BadInput, NotFound
-from ..core.index import Index
-from ..core.ingest import Ingestor, post_path
-from ..core.timeline import Timeline
+from ..core.base.datadir import DataDir
+from ..core.base.errors import BadInput, NotFound
+from ..core.posts import attributes as attr_types
+from ..core.posts import codec as posts
+from ..core.posts.authoring import Draft, find_post, publish
+from ..core.posts.index import Index
+from ..core.posts.ingest import Ingestor, post_path
+from ..core.posts.timeline import Timeline
 from ..web.api import Blueprint
 from . import post_schemas as s
 

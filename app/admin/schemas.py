@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from ..core import names
+from ..core.base import names
 
 MAX_PASSWORD = 1024
 

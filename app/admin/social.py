@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.attributes import describe
-from ..core.errors import NotFound
-from ..core.timeline import Timeline
+from ..core.base.errors import NotFound
+from ..core.posts.attributes import describe
+from ..core.posts.timeline import Timeline
 from ..web.api import Blueprint
 from . import post_schemas as s
 from .posts import dd, view

@@ -7,8 +7,8 @@ from typing import Any
 from flask import current_app
 from marshmallow import Schema, fields
 
-from ..core.keylookup import LyingPeers
-from ..core.sync import statuses, sync_all
+from ..core.network.keylookup import LyingPeers
+from ..core.network.sync import statuses, sync_all
 from ..web.api import Blueprint
 from . import schemas as s
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import click
 
-from ..core import config
-from ..core.datadir import DataDir, open_datadir
-from ..core.errors import BadInput, DiwanError, NotFound, TooLarge
-from ..core.identities import Identities
+from ..core.base import config
+from ..core.base.datadir import DataDir, open_datadir
+from ..core.base.errors import BadInput, DiwanError, NotFound, TooLarge
+from ..core.identity.identities import Identities
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 

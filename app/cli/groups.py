@@ -7,8 +7,8 @@ from typing import Any
 import click
 
 from ..admin import schemas as s
-from ..core import names
-from ..core.identities import Identities
+from ..core.base import names
+from ..core.identity.identities import Identities
 from .base import Cli, main, pass_cli, table
 
 

@@ -10,10 +10,10 @@ from typing import BinaryIO
 import click
 
 from ..admin import schemas as s
-from ..core.encoding import b64e
-from ..core.errors import BadInput
-from ..core.identities import IdentityInfo
-from ..core.keys import MAX_PUB_BYTES
+from ..core.base.encoding import b64e
+from ..core.base.errors import BadInput
+from ..core.identity.identities import IdentityInfo
+from ..core.identity.keys import MAX_PUB_BYTES
 from . import passwords
 from .base import Cli, main, pass_cli, table, when, yes_no
 from .passwords import password_options

@@ -9,12 +9,12 @@ import click
 
 from ..admin.contacts import ContactList, ContactOut
 from ..admin.sync import LyingList, StatusList
-from ..core.contacts import Contact, Contacts
-from ..core.errors import BadInput
-from ..core.gc import gc as collect
-from ..core.identities import Identities
-from ..core.keylookup import LyingPeers
-from ..core.sync import StatusStore, SyncStatus, sync_all
+from ..core.base.errors import BadInput
+from ..core.identity.identities import Identities
+from ..core.network.contacts import Contact, Contacts
+from ..core.network.keylookup import LyingPeers
+from ..core.network.sync import StatusStore, SyncStatus, sync_all
+from ..core.upkeep.gc import gc as collect
 from .base import Cli, main, pass_cli, table, when
 
 

@@ -20,9 +20,9 @@ import click
 
 import app
 
-from ..core import config
-from ..core.datadir import DataDir
-from ..core.errors import NotFound
+from ..core.base import config
+from ..core.base.datadir import DataDir
+from ..core.base.errors import NotFound
 from .base import Cli, main, pass_cli
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from ..admin.schemas import MAX_PASSWORD
-from ..core.errors import BadInput
+from ..core.base.errors import BadInput
 
 F = Callable[..., Any]
 

@@ -5,7 +5,7 @@ Every writing command checks what it can before asking for the password
 replied-to or reshared post is here, media files exist and match their
 declared type, attribute values validate), so a typo costs no Argon2id run
 and writes nothing. The post is then signed and stored through the one
-ingest path (:func:`app.core.authoring.publish`). Human output is the SHA-1
+ingest path (:func:`app.core.posts.authoring.publish`). Human output is the SHA-1
 alone (for ``sha=$(diwan post ...)``); ``--json`` prints the admin API's
 ``POST /posts`` answer.
 """
@@ -22,16 +22,16 @@ import click
 
 from ..admin import post_schemas as s
 from ..admin.posts import view
-from ..core import names
-from ..core.attributes import KEY_RE, TYPES, Context, type_of, validate_attributes
-from ..core.authoring import Draft, compose, publish
-from ..core.datadir import DataDir
-from ..core.encoding import b64e
-from ..core.errors import BadFingerprint, BadInput, NotFound, TooLarge
-from ..core.identities import Identities
-from ..core.index import Index
-from ..core.ingest import post_path
-from ..core.posts import check_created
+from ..core.base import names
+from ..core.base.datadir import DataDir
+from ..core.base.encoding import b64e
+from ..core.base.errors import BadFingerprint, BadInput, NotFound, TooLarge
+from ..core.identity.identities import Identities
+from ..core.posts.attributes import KEY_RE, TYPES, Context, type_of, validate_attributes
+from ..core.posts.authoring import Draft, compose, publish
+from ..core.posts.codec import check_created
+from ..core.posts.index import Index
+from ..core.posts.ingest import post_path
 from . import passwords
 from .base import Cli, main, pass_cli
 from .passwords import password_options

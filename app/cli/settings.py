@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from ..core import config
-from ..core.datadir import DataDir
-from ..core.errors import BadInput
+from ..core.base import config
+from ..core.base.datadir import DataDir
+from ..core.base.errors import BadInput
 from .base import Cli, main, pass_cli
 
 

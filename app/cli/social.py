@@ -19,12 +19,12 @@ import click
 
 from ..admin import post_schemas as s
 from ..admin.posts import view
-from ..core.attributes import describe
-from ..core.authoring import find_post
-from ..core.errors import NotFound
-from ..core.index import KINDS
-from ..core.posts import decode_post
-from ..core.timeline import Timeline
+from ..core.base.errors import NotFound
+from ..core.posts.attributes import describe
+from ..core.posts.authoring import find_post
+from ..core.posts.codec import decode_post
+from ..core.posts.index import KINDS
+from ..core.posts.timeline import Timeline
 from .base import Cli, main, pass_cli, table, when
 from .posts import fp_arg, fp_args, profile, sha_arg
 

@@ -2,15 +2,15 @@
 
 The body is a sealed feed request (``application/octet-stream``, at most
 ``peer_max_body`` bytes); the answer is the sealed response. Everything is
-done by :func:`app.core.feeds.serve_feed`; every bad body is a 4xx JSON error.
+done by :func:`app.core.network.feeds.serve_feed`; every bad body is a 4xx JSON error.
 """
 
 from __future__ import annotations
 
 from flask import Response, current_app, request
 
-from ..core import names
-from ..core.feeds import serve_feed
+from ..core.base import names
+from ..core.network.feeds import serve_feed
 from ..web.api import Blueprint
 
 blp = Blueprint("peer_feeds", __name__, url_prefix="/feeds",

@@ -9,9 +9,9 @@ from flask import Response, current_app, request
 from marshmallow import Schema, fields
 
 from ..admin.schemas import FingerprintPath, Text
-from ..core.errors import NotFound
-from ..core.identities import Identities
-from ..core.keyserver import accept_upload
+from ..core.base.errors import NotFound
+from ..core.identity.identities import Identities
+from ..core.network.keyserver import accept_upload
 from ..web.api import Blueprint
 
 blp = Blueprint("peer_identities", __name__, url_prefix="/identities",

@@ -18,7 +18,7 @@ from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from ..core.errors import DiwanError
+from ..core.base.errors import DiwanError
 
 log = logging.getLogger("diwan.web")
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, request
 
-from ..core.errors import DiwanError
+from ..core.base.errors import DiwanError
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 OPEN_PATHS = frozenset({"/openapi.json", "/health"})

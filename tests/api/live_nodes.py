@@ -16,7 +16,7 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-from app.core.datadir import DataDir
+from app.core.base.datadir import DataDir
 
 WsgiApp = Callable[..., Any]
 

@@ -11,7 +11,8 @@ from conftest import PASSWORD, AdminClient, OwnIdentity, assert_error, make_admi
 from live_nodes import closed_port_address, serving
 
 from app import create_peer_app
-from app.core import crypto, keys
+from app.core.base import crypto
+from app.core.identity import keys
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import AdminClient, OwnIdentity, assert_error, make_admin_client
 
-from app.core import crypto, keys
-from app.core.identities import Identities
+from app.core.base import crypto
+from app.core.identity import keys
+from app.core.identity.identities import Identities
 
 LIMIT = 600  # a small admin_max_body for the edge tests
 

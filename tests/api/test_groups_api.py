@@ -7,7 +7,8 @@ import os
 import pytest
 from conftest import AdminClient, OwnIdentity, assert_error
 
-from app.core import crypto, keys
+from app.core.base import crypto
+from app.core.identity import keys
 
 
 def _import_foreign(admin: AdminClient) -> str:

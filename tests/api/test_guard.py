@@ -7,7 +7,7 @@ import hmac
 import pytest
 from conftest import AdminClient, assert_error
 
-import app.core.datadir as datadir_module
+import app.core.base.datadir as datadir_module
 
 ROUTES = [("GET", "/identities"), ("POST", "/identities"), ("GET", "/identities/" + "0" * 64),
           ("DELETE", "/identities/" + "0" * 64), ("POST", "/identities/" + "0" * 64 + "/sign"),

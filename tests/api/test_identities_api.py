@@ -9,8 +9,9 @@ import stat
 import pytest
 from conftest import PASSWORD, AdminClient, OwnIdentity, assert_error
 
-from app.core import crypto, keys
-from app.core.encoding import b64d, b64e
+from app.core.base import crypto
+from app.core.base.encoding import b64d, b64e
+from app.core.identity import keys
 
 MiB = 1024 * 1024
 BAD_FPS = ["abc", "0" * 63, "0" * 65, "A" * 64, "g" * 64, "0" * 60 + ".pub",

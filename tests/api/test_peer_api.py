@@ -20,14 +20,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import create_peer_app
-from app.core import crypto, exchange, keys, keyserver
-from app.core.datadir import DataDir
-from app.core.errors import RateLimited
-from app.core.exchange import OwnKeys
-from app.core.identities import Identities
-from app.core.ingest import Ingestor
-from app.core.nonces import NonceStore
-from app.core.posts import build_post
+from app.core.base import crypto
+from app.core.base.datadir import DataDir
+from app.core.base.errors import RateLimited
+from app.core.identity import keys
+from app.core.identity.identities import Identities
+from app.core.network import exchange, keyserver
+from app.core.network.exchange import OwnKeys
+from app.core.network.nonces import NonceStore
+from app.core.posts.codec import build_post
+from app.core.posts.ingest import Ingestor
 
 OCTETS = "application/octet-stream"
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from app.core import crypto, keys, posts
+from app.core.base import crypto
+from app.core.identity import keys
+from app.core.posts import codec as posts
 from tests.conftest import AdminClient, make_admin_client
 
 PW = "pw-ahmed"

@@ -23,11 +23,12 @@ from live_nodes import copy_identities, serving
 
 from app import create_peer_app
 from app.cli import main
-from app.core import crypto, keys
-from app.core.datadir import DataDir
-from app.core.identities import Identities
-from app.core.ingest import Ingestor
-from app.core.posts import build_post
+from app.core.base import crypto
+from app.core.base.datadir import DataDir
+from app.core.identity import keys
+from app.core.identity.identities import Identities
+from app.core.posts.codec import build_post
+from app.core.posts.ingest import Ingestor
 
 NOW = int(time.time())
 

@@ -142,7 +142,7 @@ def test_data_dir_from_environment_then_cwd(tmp_path: Path,
 
 
 def test_config_show_lists_every_setting_and_get_refuses_unknown(node_dir: Path) -> None:
-    from app.core.config import SETTINGS
+    from app.core.base.config import SETTINGS
 
     shown = ok_json(node_dir, "config", "show")
     assert set(shown) == {s.name for s in SETTINGS}

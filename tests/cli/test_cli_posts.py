@@ -22,8 +22,8 @@ from click.testing import CliRunner, Result
 from nacl.signing import VerifyKey
 
 from app.cli import main
-from app.core.datadir import DataDir
-from app.core.ingest import Ingestor
+from app.core.base.datadir import DataDir
+from app.core.posts.ingest import Ingestor
 from tests.conftest import make_admin_client
 
 PW_A = "password of ahmed"

@@ -24,8 +24,10 @@ from flask import Flask
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from app.core import crypto, keys, peerclient
-from app.core.datadir import DataDir
+from app.core.base import crypto
+from app.core.base.datadir import DataDir
+from app.core.identity import keys
+from app.core.network import peerclient
 
 
 @dataclass

@@ -6,11 +6,12 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from app.core import crypto, keys
-from app.core.datadir import DataDir
-from app.core.index import Index
-from app.core.ingest import Ingestor
-from app.core.posts import Post, build_post, decode_post
+from app.core.base import crypto
+from app.core.base.datadir import DataDir
+from app.core.identity import keys
+from app.core.posts.codec import Post, build_post, decode_post
+from app.core.posts.index import Index
+from app.core.posts.ingest import Ingestor
 
 
 class PostKit:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from app.core import attributes, media
-from app.core.attributes import TYPES, Context, check_values, type_of, validate_attributes
-from app.core.encoding import b64e
-from app.core.errors import BadInput, BadPost, Reason
+from app.core.base.encoding import b64e
+from app.core.base.errors import BadInput, BadPost, Reason
+from app.core.posts import attributes, media
+from app.core.posts.attributes import TYPES, Context, check_values, type_of, validate_attributes
 
 ROOT = Path(__file__).resolve().parents[2]
 FP = "ab" * 32

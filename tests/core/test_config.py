@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from app.core import config
-from app.core.datadir import DataDir, open_datadir
-from app.core.errors import BadInput
+from app.core.base import config
+from app.core.base.datadir import DataDir, open_datadir
+from app.core.base.errors import BadInput
 
 MiB = 1024 * 1024
 

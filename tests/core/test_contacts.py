@@ -11,11 +11,18 @@ import pytest
 from conftest import PASSWORD, make_datadir
 from fake_peers import copy_node, other_key, session_with, text
 
-from app.core.contacts import MAX_ADDRESS_CHARS, Contacts, normalise_address
-from app.core.datadir import DataDir
-from app.core.errors import BadFingerprint, BadInput, Conflict, CorruptFile, LyingPeer, NotFound
-from app.core.identities import Identities
-from app.core.keylookup import LyingPeers
+from app.core.base.datadir import DataDir
+from app.core.base.errors import (
+    BadFingerprint,
+    BadInput,
+    Conflict,
+    CorruptFile,
+    LyingPeer,
+    NotFound,
+)
+from app.core.identity.identities import Identities
+from app.core.network.contacts import MAX_ADDRESS_CHARS, Contacts, normalise_address
+from app.core.network.keylookup import LyingPeers
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core import crypto
-from app.core.errors import CannotDecrypt, WrongPassword
+from app.core.base import crypto
+from app.core.base.errors import CannotDecrypt, WrongPassword
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((ROOT / "tests/data/keys/vectors.json").read_text())
@@ -125,7 +125,7 @@ def _imports(path: Path) -> set[str]:
 def test_only_crypto_module_imports_nacl() -> None:
     offenders = [str(p.relative_to(ROOT)) for base in ("app", "scheduler")
                  for p in (ROOT / base).rglob("*.py")
-                 if "nacl" in _imports(p) and p != ROOT / "app/core/crypto.py"]
+                 if "nacl" in _imports(p) and p != ROOT / "app/core/base/crypto.py"]
     assert offenders == []
 
 

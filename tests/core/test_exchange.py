@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from conftest import PASSWORD, make_datadir
 
-from app.core import crypto, exchange, keys
-from app.core.datadir import DataDir
-from app.core.encoding import b64e
-from app.core.errors import (
+from app.core.base import crypto
+from app.core.base.datadir import DataDir
+from app.core.base.encoding import b64e
+from app.core.base.errors import (
     BadFingerprint,
     BadInput,
     BadKeyDocument,
@@ -34,12 +34,14 @@ from app.core.errors import (
     TooLarge,
     UnusableKey,
 )
-from app.core.exchange import OwnKeys, PendingRequest
-from app.core.feeds import get_share_comments_group, serve_feed, set_share_comments_group
-from app.core.identities import Identities
-from app.core.ingest import Ingestor
-from app.core.nonces import NonceStore
-from app.core.posts import build_post, decode_post
+from app.core.identity import keys
+from app.core.identity.identities import Identities
+from app.core.network import exchange
+from app.core.network.exchange import OwnKeys, PendingRequest
+from app.core.network.feeds import get_share_comments_group, serve_feed, set_share_comments_group
+from app.core.network.nonces import NonceStore
+from app.core.posts.codec import build_post, decode_post
+from app.core.posts.ingest import Ingestor
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_700_000_000

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core import fsio
+from app.core.base import fsio
 
 CTX = multiprocessing.get_context("fork")
 

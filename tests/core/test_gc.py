@@ -10,12 +10,14 @@ import pytest
 from conftest import PASSWORD, make_datadir
 from fake_peers import copy_node, other_key
 
-from app.core import crypto, keys, posts
-from app.core.contacts import Contacts
-from app.core.datadir import DataDir
-from app.core.gc import DAY, gc
-from app.core.identities import Identities
-from app.core.ingest import Ingestor
+from app.core.base import crypto
+from app.core.base.datadir import DataDir
+from app.core.identity import keys
+from app.core.identity.identities import Identities
+from app.core.network.contacts import Contacts
+from app.core.posts import codec as posts
+from app.core.posts.ingest import Ingestor
+from app.core.upkeep.gc import DAY, gc
 
 NOW = 2_000_000_000.0
 

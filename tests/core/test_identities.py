@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from app.core import crypto, keys
-from app.core.datadir import DataDir
-from app.core.errors import (
+from app.core.base import crypto
+from app.core.base.datadir import DataDir
+from app.core.base.errors import (
     BadFingerprint,
     BadKeyDocument,
     BadName,
@@ -20,7 +20,8 @@ from app.core.errors import (
     NotFound,
     WrongPassword,
 )
-from app.core.identities import Identities
+from app.core.identity import keys
+from app.core.identity.identities import Identities
 
 PASSWORD = "correct horse battery staple"
 MiB = 1024 * 1024

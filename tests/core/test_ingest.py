@@ -18,13 +18,14 @@ from typing import Any
 
 import pytest
 
-from app.core import crypto, fsio, keys
-from app.core.datadir import DataDir
-from app.core.encoding import b64e
-from app.core.errors import BadPost, PeerError, Reason
-from app.core.identities import Identities
-from app.core.ingest import Ingestor, post_path, verify_file
-from app.core.posts import build_post
+from app.core.base import crypto, fsio
+from app.core.base.datadir import DataDir
+from app.core.base.encoding import b64e
+from app.core.base.errors import BadPost, PeerError, Reason
+from app.core.identity import keys
+from app.core.identity.identities import Identities
+from app.core.posts.codec import build_post
+from app.core.posts.ingest import Ingestor, post_path, verify_file
 from tests.conftest import make_datadir
 
 T0 = 1_700_000_000
@@ -395,7 +396,7 @@ def test_index_failure_does_not_lose_the_post(node: Any) -> None:
 def test_without_an_index_module_ingest_still_works(node: Any,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     dd, _ = node
-    monkeypatch.setitem(sys.modules, "app.core.index", None)
+    monkeypatch.setitem(sys.modules, "app.core.posts.index", None)
     ingestor = Ingestor(dd, now=T0)
     assert ingestor.index is None
     assert ingestor.ingest(post()).new

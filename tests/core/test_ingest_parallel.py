@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from app.core import crypto, fsio, keys, posts
-from app.core.datadir import DataDir
-from app.core.identities import Identities
-from app.core.ingest import Ingestor
+from app.core.base import crypto, fsio
+from app.core.base.datadir import DataDir
+from app.core.identity import keys
+from app.core.identity.identities import Identities
+from app.core.posts import codec as posts
+from app.core.posts.ingest import Ingestor
 
 SEED_A, SEED_B = b"\x31" * 32, b"\x32" * 32
 

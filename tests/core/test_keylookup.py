@@ -12,12 +12,12 @@ import requests
 from conftest import PASSWORD, make_datadir
 from fake_peers import Call, copy_node, other_key, routes, session_with, text
 
-from app.core.contacts import Contacts
-from app.core.datadir import DataDir
-from app.core.encoding import b64d, b64e
-from app.core.errors import LyingPeer, NotFound, PeerError
-from app.core.identities import Identities
-from app.core.keylookup import LyingPeers, fetch_key, make_key_lookup
+from app.core.base.datadir import DataDir
+from app.core.base.encoding import b64d, b64e
+from app.core.base.errors import LyingPeer, NotFound, PeerError
+from app.core.identity.identities import Identities
+from app.core.network.contacts import Contacts
+from app.core.network.keylookup import LyingPeers, fetch_key, make_key_lookup
 
 HONEST = "http://10.0.0.1:8889"
 LIAR = "http://10.0.0.2:8889"

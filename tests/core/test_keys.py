@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core import crypto, keys
-from app.core.encoding import b64e
-from app.core.errors import BadInput, BadKeyDocument, CorruptFile, WrongPassword
+from app.core.base import crypto
+from app.core.base.encoding import b64e
+from app.core.base.errors import BadInput, BadKeyDocument, CorruptFile, WrongPassword
+from app.core.identity import keys
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "keys"
 VECTORS = json.loads((DATA / "vectors.json").read_text())

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import make_datadir
 
-from app.core.datadir import DataDir
-from app.core.errors import BadInput, Replay
-from app.core.nonces import DB_NAME, NonceStore, close_connections
+from app.core.base.datadir import DataDir
+from app.core.base.errors import BadInput, Replay
+from app.core.network.nonces import DB_NAME, NonceStore, close_connections
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_700_000_000
@@ -84,9 +84,9 @@ def test_expired_nonces_are_purged_and_still_refused_by_time(dd: DataDir) -> Non
 _CHILD = """
 import sys
 sys.path.insert(0, {root!r})
-from app.core.datadir import DataDir
-from app.core.errors import Replay
-from app.core.nonces import NonceStore
+from app.core.base.datadir import DataDir
+from app.core.base.errors import Replay
+from app.core.network.nonces import NonceStore
 store = NonceStore(DataDir({data!r}, {{}}, environ={{}}))
 won = 0
 for i in range({first}, {last}):

@@ -1,7 +1,7 @@
 """An independent check of the post format: docs/protocol.md against the node.
 
 Posts are built here with plain PyNaCl, base64, hashlib and json, following
-the text of docs/protocol.md only (``app.core.posts`` is not imported). The
+the text of docs/protocol.md only (``app.core.posts.codec`` is not imported). The
 worked example in the document must be exactly what these libraries make,
 the node must accept it, and the tampered variants the issue lists must each
 be rejected with nothing written.
@@ -19,10 +19,10 @@ from typing import Any
 import nacl.signing
 import pytest
 
-from app.core.datadir import DataDir
-from app.core.errors import BadPost
-from app.core.identities import Identities
-from app.core.ingest import Ingestor, verify_file
+from app.core.base.datadir import DataDir
+from app.core.base.errors import BadPost
+from app.core.identity.identities import Identities
+from app.core.posts.ingest import Ingestor, verify_file
 from tests.conftest import make_datadir
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,10 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core import crypto, keys, posts
-from app.core.encoding import b64e
-from app.core.errors import BadInput, BadPost, Reason
-from app.core.ingest import Ingestor
+from app.core.base import crypto
+from app.core.base.encoding import b64e
+from app.core.base.errors import BadInput, BadPost, Reason
+from app.core.identity import keys
+from app.core.posts import codec as posts
+from app.core.posts.ingest import Ingestor
 from tests.conftest import make_datadir
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "posts"

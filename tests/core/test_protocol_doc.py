@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core import crypto, keys
+from app.core.base import crypto
+from app.core.identity import keys
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "protocol.md").read_text("utf-8")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core import config
-from app.core.errors import BadInput
+from app.core.base import config
+from app.core.base.errors import BadInput
 
 
 def test_a_feed_page_must_hold_the_largest_post(tmp_path: Path) -> None:

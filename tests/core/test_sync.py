@@ -22,15 +22,23 @@ from conftest import PASSWORD, make_datadir
 from fake_peers import Call, Reply, copy_node, flask_handler, other_key, routes, session_with
 
 from app import create_peer_app
-from app.core import exchange
-from app.core.contacts import Contacts
-from app.core.datadir import DataDir
-from app.core.identities import Identities
-from app.core.index import Index
-from app.core.ingest import Ingestor
-from app.core.keylookup import LyingPeers
-from app.core.posts import build_post, decode_post
-from app.core.sync import StatusStore, SyncStatus, backoff, is_due, statuses, sync_all, sync_contact
+from app.core.base.datadir import DataDir
+from app.core.identity.identities import Identities
+from app.core.network import exchange
+from app.core.network.contacts import Contacts
+from app.core.network.keylookup import LyingPeers
+from app.core.network.sync import (
+    StatusStore,
+    SyncStatus,
+    backoff,
+    is_due,
+    statuses,
+    sync_all,
+    sync_contact,
+)
+from app.core.posts.codec import build_post, decode_post
+from app.core.posts.index import Index
+from app.core.posts.ingest import Ingestor
 
 B_ADDR = "http://10.0.0.2:8889"
 C_ADDR = "http://10.0.0.3:8889"
@@ -367,7 +375,7 @@ def test_statuses_cover_every_contact_and_drop_removed_ones(pair: Pair, world: W
 
 
 def test_unknown_contacts_are_refused(pair: Pair) -> None:
-    from app.core.errors import NotFound
+    from app.core.base.errors import NotFound
 
     with pytest.raises(NotFound):
         sync_all(pair.ahmed, only=[other_key()[0]])

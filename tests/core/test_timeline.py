@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from post_kit import PostKit
 
-from app.core.errors import BadInput, NotFound
-from app.core.identities import Identities
-from app.core.index import conversation_id
-from app.core.posts import Post
-from app.core.timeline import Timeline
+from app.core.base.errors import BadInput, NotFound
+from app.core.identity.identities import Identities
+from app.core.posts.codec import Post
+from app.core.posts.index import conversation_id
+from app.core.posts.timeline import Timeline
 
 PASSWORD = "correct horse battery staple"
 

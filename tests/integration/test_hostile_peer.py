@@ -17,7 +17,10 @@ import requests
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from app.core import crypto, exchange, keys, posts
+from app.core.base import crypto
+from app.core.identity import keys
+from app.core.network import exchange
+from app.core.posts import codec as posts
 
 from .harness import Node
 

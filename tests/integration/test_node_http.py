@@ -323,8 +323,8 @@ def test_openapi_over_http(node: Node) -> None:
 
 def test_kill_9_during_a_burst_of_creations_leaves_only_whole_files(
         make_node: NodeFactory) -> None:
-    from app.core import keys  # the node's own readers must accept what is on disk, too
-    from app.core.identities import Identities
+    from app.core.identity import keys  # the node's own readers must accept what is on disk, too
+    from app.core.identity.identities import Identities
 
     node = make_node("crash", workers=1, threads=4)
     identities = node.root / "identities"
@@ -376,7 +376,7 @@ def test_kill_9_during_a_burst_of_creations_leaves_only_whole_files(
         seed, _ = open_private_independently((identities / fp).read_bytes(), password)
         assert hashlib.sha256(bytes(nacl.signing.SigningKey(seed).verify_key)).hexdigest() == fp
 
-    from app.core.datadir import DataDir
+    from app.core.base.datadir import DataDir
     assert {i.fingerprint for i in Identities(DataDir(node.root, environ={})).list()} == pubs
 
     node.restart()

@@ -15,9 +15,11 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from app.core import crypto, keys, posts
-from app.core.datadir import DataDir
-from app.core.identities import Identities
+from app.core.base import crypto
+from app.core.base.datadir import DataDir
+from app.core.identity import keys
+from app.core.identity.identities import Identities
+from app.core.posts import codec as posts
 
 from .harness import Node
 

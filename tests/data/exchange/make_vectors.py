@@ -22,7 +22,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from app.core import crypto, exchange, keys, posts  # noqa: E402
+from app.core.base import crypto  # noqa: E402
+from app.core.identity import keys  # noqa: E402
+from app.core.network import exchange  # noqa: E402
+from app.core.posts import codec as posts  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE / "sample.json"

@@ -19,17 +19,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from . import crypto
-from .attributes import (
-    PROFILE_TYPES,
-    check_keys,
-    describe,
-    is_emoji_only,
-    type_of,
-)
-from .encoding import b64d, b64e
-from .errors import BadInput, BadPost, Reason
-from .names import FINGERPRINT_RE
+from ..base import crypto
+from ..base.encoding import b64d, b64e
+from ..base.errors import BadInput, BadPost, Reason
+from ..base.names import FINGERPRINT_RE
+from .attributes import PROFILE_TYPES, check_keys, describe, is_emoji_only, type_of
 
 POST, COMMENT, MESSAGE, PROFILE = "post", "comment", "message", "profile"
 KINDS = (POST, COMMENT, MESSAGE, PROFILE)

@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..base.encoding import b64d
+from ..base.errors import BadInput, BadPost, Reason
+from ..base.names import FINGERPRINT_RE, SHA1_RE
 from . import media
-from .encoding import b64d
-from .errors import BadInput, BadPost, Reason
-from .names import FINGERPRINT_RE, SHA1_RE
 
 KEY_RE = re.compile(r"[A-Z0-9]+(?:_[A-Z0-9]+)*")
 POST_SHAPE_RE = re.compile(r"[A-Za-z0-9_-]+\.[0-9a-f]{64}\.[A-Za-z0-9_-]{86}")

@@ -1,7 +1,7 @@
 """Read-side queries over the post index: timeline, threads, conversations, profiles.
 
-Everything here answers from :class:`app.core.index.Index` and reads post files
-(through :func:`app.core.posts.decode_post`) only for the details a listing
+Everything here answers from :class:`app.core.posts.index.Index` and reads post files
+(through :func:`app.core.posts.codec.decode_post`) only for the details a listing
 does not hold (profile fields). There are no counts anywhere: a thread lists
 its replies, each flagged when it is only an emoji reaction, and that is all.
 """
@@ -14,13 +14,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import names
+from ..base import names
+from ..base.datadir import DataDir
+from ..base.errors import BadInput, BadPost, NotFound
+from ..identity.identities import Identities
 from .attributes import type_of
-from .datadir import DataDir
-from .errors import BadInput, BadPost, NotFound
-from .identities import Identities
+from .codec import Post, decode_post
 from .index import COLUMNS, KIND_CODE, Entry, Index, Page, decode_cursor
-from .posts import Post, decode_post
 
 CONVERSATION_ID_RE = re.compile(r"[0-9a-f]{32}")
 _IN_CHUNK = 500

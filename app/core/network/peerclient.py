@@ -20,7 +20,7 @@ import requests
 import requests.utils
 import urllib3.exceptions
 
-from .errors import PeerError
+from ..base.errors import PeerError
 
 READ_PIECE = 64 * 1024
 USER_AGENT = "diwan"

@@ -14,7 +14,7 @@ response JSON echoes the nonce and names the owner. Only O can open the
 request; only the holder of ``e`` (thrown away after the response) can open
 the response, so a recorded exchange stays closed even if A's long-term keys
 leak. Nothing here checks replay: the caller records the nonce
-(:class:`app.core.nonces.NonceStore`).
+(:class:`app.core.network.nonces.NonceStore`).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import crypto, keys, names
-from .encoding import b64d, b64e
-from .errors import (
+from ..base import crypto, names
+from ..base.encoding import b64d, b64e
+from ..base.errors import (
     BadInput,
     BadRequestEnvelope,
     BadResponse,
@@ -40,6 +40,7 @@ from .errors import (
     TooLarge,
     UnusableKey,
 )
+from ..identity import keys
 
 VERSION = 1
 FRAME_VERSION = b"\x01"

@@ -18,8 +18,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from .datadir import DataDir
-from .errors import BadInput, Replay
+from ..base.datadir import DataDir
+from ..base.errors import BadInput, Replay
 
 DB_NAME = "nonces.sqlite3"
 MAX_NONCE_BYTES = 64

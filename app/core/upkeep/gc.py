@@ -16,14 +16,14 @@ import logging
 import time
 from collections.abc import Callable
 
-from .attributes import type_of
-from .contacts import Contacts
-from .datadir import DataDir
-from .errors import BadPost
-from .fsio import remove_quiet
-from .identities import Identities
-from .index import Index
-from .posts import Post, decode_post
+from ..base.datadir import DataDir
+from ..base.errors import BadPost
+from ..base.fsio import remove_quiet
+from ..identity.identities import Identities
+from ..network.contacts import Contacts
+from ..posts.attributes import type_of
+from ..posts.codec import Post, decode_post
+from ..posts.index import Index
 
 log = logging.getLogger("diwan.gc")
 DAY = 86400

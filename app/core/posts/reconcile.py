@@ -1,6 +1,6 @@
 """Repairing the post index from the post files, at a cost that does not grow with all posts.
 
-The index (:mod:`app.core.index`) records each author directory's ``mtime_ns``
+The index (:mod:`app.core.posts.index`) records each author directory's ``mtime_ns``
 (table ``dirs``) and that of ``posts/`` itself (table ``meta``). A reconcile:
 
 1. stats ``posts/``; only if its mtime changed does it list it (new or removed
@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import names
-from .fsio import file_lock, is_temp_name
+from ..base import names
+from ..base.fsio import file_lock, is_temp_name
 
 if TYPE_CHECKING:
     from .index import Index

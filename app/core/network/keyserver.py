@@ -25,11 +25,12 @@ import sqlite3
 import time
 from collections.abc import Iterator
 
-from . import keys, names
-from .datadir import DataDir
-from .errors import BadInput, Conflict, NotFound, RateLimited, StoreFull, TooLarge
-from .fsio import file_lock
-from .identities import Identities
+from ..base import names
+from ..base.datadir import DataDir
+from ..base.errors import BadInput, Conflict, NotFound, RateLimited, StoreFull, TooLarge
+from ..base.fsio import file_lock
+from ..identity import keys
+from ..identity.identities import Identities
 
 DB_NAME = "keyserver.sqlite3"
 HOUR = 3600

@@ -20,12 +20,14 @@ from typing import Any
 
 import requests
 
-from . import keys, names, peerclient
+from ..base import names
+from ..base.datadir import DataDir
+from ..base.errors import BadKeyDocument, LyingPeer, NotFound, PeerError
+from ..base.statefile import StateFile
+from ..identity import keys
+from ..identity.identities import Identities
+from . import peerclient
 from .contacts import Contacts, normalise_address
-from .datadir import DataDir
-from .errors import BadKeyDocument, LyingPeer, NotFound, PeerError
-from .identities import Identities
-from .statefile import StateFile
 
 log = logging.getLogger("diwan.keylookup")
 

@@ -23,14 +23,15 @@ import threading
 import time
 from typing import Any
 
-from . import exchange, names
-from .datadir import DataDir
-from .errors import BadInput, NotFound
-from .identities import Identities
-from .index import Index
-from .ingest import post_path
+from ..base import names
+from ..base.datadir import DataDir
+from ..base.errors import BadInput, NotFound
+from ..base.statefile import StateFile
+from ..identity.identities import Identities
+from ..posts.index import Index
+from ..posts.ingest import post_path
+from . import exchange
 from .nonces import NonceStore
-from .statefile import StateFile
 
 log = logging.getLogger("diwan.feeds")
 

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from ..base.datadir import DataDir
+from ..base.statefile import StateFile
 from .contacts import Contacts
-from .datadir import DataDir
-from .statefile import StateFile
 
 DUE_SLACK = 0.1  # a contact is due this fraction of sync_interval before next_attempt
 

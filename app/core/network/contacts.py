@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from . import names
-from .datadir import DataDir
-from .errors import BadInput, Conflict, CorruptFile, NotFound
-from .identities import Identities
-from .statefile import StateFile
+from ..base import names
+from ..base.datadir import DataDir
+from ..base.errors import BadInput, Conflict, CorruptFile, NotFound
+from ..base.statefile import StateFile
+from ..identity.identities import Identities
 
 if TYPE_CHECKING:
     import requests
@@ -156,7 +156,7 @@ class Contacts:
         """Add or replace a contact; return it and whether it is new.
 
         The caller has checked it with :meth:`check_new` and made sure its key
-        is known (see :func:`app.core.keylookup.fetch_key`).
+        is known (see :func:`app.core.network.keylookup.fetch_key`).
         """
         names.fingerprint(fp)
         names.fingerprint(identity, field="identity")

@@ -14,10 +14,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import crypto, keys, names
-from .datadir import DataDir
-from .errors import Conflict, Forbidden, NotFound
-from .fsio import file_lock, fsync_dir, make_private_dir, remove_quiet, write_atomic
+from ..base import crypto, names
+from ..base.datadir import DataDir
+from ..base.errors import Conflict, Forbidden, NotFound
+from ..base.fsio import file_lock, fsync_dir, make_private_dir, remove_quiet, write_atomic
+from . import keys
 
 
 @dataclass

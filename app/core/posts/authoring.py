@@ -13,12 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import media, names, posts
+from ..base import names
+from ..base.datadir import DataDir
+from ..base.encoding import b64e
+from ..base.errors import BadInput, NotFound
+from ..identity.identities import Identities
+from . import codec as posts
+from . import media
 from .attributes import KEY_RE, type_of
-from .datadir import DataDir
-from .encoding import b64e
-from .errors import BadInput, NotFound
-from .identities import Identities
 from .ingest import Ingestor, IngestResult, post_path
 
 PROFILE_FIELDS = {"name": "PROFILENAME", "birthdate": "BIRTHDATE", "workplace": "WORKPLACE",

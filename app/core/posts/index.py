@@ -6,7 +6,7 @@ Several processes (gunicorn workers, the scheduler, the CLI) open it at once:
 WAL mode, a busy timeout, short ``BEGIN IMMEDIATE`` write transactions.
 
 It repairs itself when files are added or removed behind its back (see
-:mod:`app.core.reconcile`: only author directories whose mtime changed are
+:mod:`app.core.posts.reconcile`: only author directories whose mtime changed are
 rescanned); rows a query would return whose file has vanished are dropped on
 the spot.
 
@@ -31,14 +31,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import names, reconcile
-from .datadir import DataDir
-from .encoding import b64d, b64e
-from .errors import BadInput
+from ..base import names
+from ..base.datadir import DataDir
+from ..base.encoding import b64d, b64e
+from ..base.errors import BadInput
+from . import reconcile
 from .reconcile import ReconcileReport
 
 if TYPE_CHECKING:
-    from .posts import Post
+    from .codec import Post
 
 SCHEMA_VERSION = 1
 DB_NAME = "index.sqlite3"
@@ -449,7 +450,7 @@ class Index:
         """Number of indexed posts (for tools and tests; not an API count)."""
         return int(self.conn().execute("SELECT count(*) FROM posts").fetchone()[0])
 
-    # repair (app.core.reconcile) ------------------------------------------------------
+    # repair (app.core.posts.reconcile) ------------------------------------------------------
     def maybe_reconcile(self) -> None:
         """The automatic repair every query runs first (throttled, bounded, never waits)."""
         if self.auto_reconcile:

@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from . import crypto
-from .encoding import b64d, b64e
-from .errors import BadInput, BadKeyDocument, CorruptFile
+from ..base import crypto
+from ..base.encoding import b64d, b64e
+from ..base.errors import BadInput, BadKeyDocument, CorruptFile
 
 PUB_HEADER = "diwan-public-key-v1"
 PRIVATE_FORMAT = "diwan-private-key-v1"

@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from . import crypto, names
+from ..base import crypto, names
+from ..base.datadir import DataDir
+from ..base.errors import BadKeyDocument, BadPost, DiwanError, NotFound, Reason
+from ..base.fsio import BatchWriter, fsync_dir, make_private_dir, write_atomic
+from ..identity.identities import Identities
 from .attributes import Context, check_values
-from .datadir import DataDir
-from .errors import BadKeyDocument, BadPost, DiwanError, NotFound, Reason
-from .fsio import BatchWriter, fsync_dir, make_private_dir, write_atomic
-from .identities import Identities
-from .posts import CREATED, Parts, Post, make_post, parse_payload, split_post
+from .codec import CREATED, Parts, Post, make_post, parse_payload, split_post
 
 log = logging.getLogger("diwan.ingest")
 
@@ -105,7 +105,7 @@ class Ingestor:
     """Verify and store posts for one data directory.
 
     ``index``: where stored posts are indexed; None constructs
-    ``app.core.index.Index(dd)`` when first needed (skipped if that module is
+    ``app.core.posts.index.Index(dd)`` when first needed (skipped if that module is
     absent). ``key_lookup(fp)`` is asked for the ``.pub`` document of an
     author this node has no key for (a reshared post's author, say); what it
     returns is imported only if it matches ``fp``. ``now``: unix seconds, or a

@@ -27,17 +27,19 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 
 import requests
 
-from . import keys, names, peerclient
+from ..base import names
+from ..base.datadir import DataDir
+from ..base.errors import DiwanError, Forbidden, NotFound, PeerError
+from ..base.fsio import file_lock
+from ..identity import keys
+from ..identity.identities import Identities
+from ..posts.codec import decode_post
+from ..posts.index import Index
+from ..posts.ingest import BatchResult, Ingestor
+from . import peerclient
 from .contacts import Contact, Contacts
-from .datadir import DataDir
-from .errors import DiwanError, Forbidden, NotFound, PeerError
 from .exchange import OwnKeys, PendingRequest, build_request, open_response
-from .fsio import file_lock
-from .identities import Identities
-from .index import Index
-from .ingest import BatchResult, Ingestor
 from .keylookup import KeyLookup, LyingPeers, make_key_lookup
-from .posts import decode_post
 from .syncstatus import StatusStore, SyncStatus, backoff, is_due, statuses
 
 __all__ = ["StatusStore", "SyncStatus", "backoff", "is_due", "statuses", "sync_all",
