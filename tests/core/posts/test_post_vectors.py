@@ -25,7 +25,7 @@ from app.core.identity.identities import Identities
 from app.core.posts.ingest import Ingestor, verify_file
 from tests.conftest import make_datadir
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DOC = (ROOT / "docs" / "protocol.md").read_text("utf-8")
 VECTORS = json.loads((ROOT / "tests/data/posts/vectors.json").read_text("utf-8"))
 _EXAMPLE = re.compile(r"<!-- example:(?P<name>\w+) -->\n```[a-z]*\n(?P<body>.*?)\n```", re.S)

@@ -12,7 +12,7 @@ import pytest
 from app.core.base import crypto
 from app.core.base.errors import CannotDecrypt, WrongPassword
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 VECTORS = json.loads((ROOT / "tests/data/keys/vectors.json").read_text())
 MiB = 1024 * 1024
 

@@ -19,7 +19,7 @@ from app.core.posts import codec as posts
 from app.core.posts.ingest import Ingestor
 from tests.conftest import make_datadir
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "posts"
+DATA = Path(__file__).resolve().parents[2] / "data" / "posts"
 VECTORS = json.loads((DATA / "vectors.json").read_text("utf-8"))
 AUTHORS = VECTORS["authors"]
 BY_NAME = {v["name"]: v for v in VECTORS["posts"]}

@@ -15,7 +15,7 @@ from app.core.base.datadir import DataDir
 from app.core.base.errors import BadInput, Replay
 from app.core.network.nonces import DB_NAME, NonceStore, close_connections
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 NOW = 1_700_000_000
 WINDOW = 300
 

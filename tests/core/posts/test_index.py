@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from post_kit import PostKit
 
 from app.core.base.errors import BadInput
 from app.core.base.fsio import file_lock
 from app.core.posts import reconcile
 from app.core.posts.codec import Post
 from app.core.posts.index import Index, decode_cursor, encode_cursor
+from tests.helpers.post_kit import PostKit
 
 CTX = multiprocessing.get_context("fork")
 OLD = 1_000_000_000  # an mtime_ns long past: a directory "unchanged since"

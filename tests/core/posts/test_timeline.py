@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from post_kit import PostKit
 
 from app.core.base.errors import BadInput, NotFound
 from app.core.identity.identities import Identities
 from app.core.posts.codec import Post
 from app.core.posts.index import conversation_id
 from app.core.posts.timeline import Timeline
+from tests.helpers.post_kit import PostKit
 
 PASSWORD = "correct horse battery staple"
 

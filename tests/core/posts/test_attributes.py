@@ -13,7 +13,7 @@ from app.core.base.errors import BadInput, BadPost, Reason
 from app.core.posts import attributes, media
 from app.core.posts.attributes import TYPES, Context, check_values, type_of, validate_attributes
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FP = "ab" * 32
 SHA = "cd" * 20
 

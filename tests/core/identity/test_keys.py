@@ -12,7 +12,7 @@ from app.core.base.encoding import b64e
 from app.core.base.errors import BadInput, BadKeyDocument, CorruptFile, WrongPassword
 from app.core.identity import keys
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "keys"
+DATA = Path(__file__).resolve().parents[2] / "data" / "keys"
 VECTORS = json.loads((DATA / "vectors.json").read_text())
 PUB = (DATA / "example.pub").read_bytes()
 PRIVATE = (DATA / "example.private").read_bytes()

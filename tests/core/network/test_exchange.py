@@ -43,7 +43,7 @@ from app.core.network.nonces import NonceStore
 from app.core.posts.codec import build_post, decode_post
 from app.core.posts.ingest import Ingestor
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 NOW = 1_700_000_000
 WINDOW = 300
 

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 import requests
 from conftest import PASSWORD, make_datadir
-from fake_peers import Call, Reply, copy_node, flask_handler, other_key, routes, session_with
 
 from app import create_peer_app
 from app.core.base.datadir import DataDir
@@ -39,6 +38,15 @@ from app.core.network.sync import (
 from app.core.posts.codec import build_post, decode_post
 from app.core.posts.index import Index
 from app.core.posts.ingest import Ingestor
+from tests.helpers.fake_peers import (
+    Call,
+    Reply,
+    copy_node,
+    flask_handler,
+    other_key,
+    routes,
+    session_with,
+)
 
 B_ADDR = "http://10.0.0.2:8889"
 C_ADDR = "http://10.0.0.3:8889"

@@ -1,0 +1,1 @@
+"""Test kits shared across test modules (import as tests.helpers.<name>)."""
