@@ -7,8 +7,8 @@ from typing import Any
 from flask.views import MethodView
 
 from ..core.base import names
+from ..schemas import identity as s
 from ..web.api import Blueprint
-from . import schemas as s
 from .identities import store
 
 blp = Blueprint("groups", __name__, url_prefix="/groups",

@@ -10,8 +10,8 @@ from flask.views import MethodView
 
 from ..core.base.encoding import b64d, b64e
 from ..core.identity.identities import Identities
+from ..schemas import identity as s
 from ..web.api import Blueprint
-from . import schemas as s
 
 blp = Blueprint("identities", __name__, url_prefix="/identities",
                 description="Own identities (key pairs) and others' public keys")

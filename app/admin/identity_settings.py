@@ -12,8 +12,8 @@ from ..core.base import names
 from ..core.base.errors import NotFound
 from ..core.identity.identities import Identities
 from ..core.network.feeds import get_share_comments_group, set_share_comments_group
+from ..schemas.identity import FingerprintPath
 from ..web.api import Blueprint
-from .schemas import FingerprintPath
 
 blp = Blueprint("identity_settings", __name__, url_prefix="/identities",
                 description="Per-identity settings")

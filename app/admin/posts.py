@@ -13,11 +13,12 @@ from ..core.base.errors import BadInput, NotFound
 from ..core.posts import attributes as attr_types
 from ..core.posts import codec as posts
 from ..core.posts.authoring import Draft, find_post, publish
+from ..core.posts.codec import stored_view
 from ..core.posts.index import Index
 from ..core.posts.ingest import Ingestor, post_path
 from ..core.posts.timeline import Timeline
+from ..schemas import posts as s
 from ..web.api import Blueprint
-from . import post_schemas as s
 
 blp = Blueprint("posts", __name__, url_prefix="/posts",
                 description="Signed posts: publish, read, timeline, threads")
@@ -25,12 +26,6 @@ blp = Blueprint("posts", __name__, url_prefix="/posts",
 
 def dd() -> DataDir:
     return current_app.config["DIWAN"]
-
-
-def view(post: posts.Post) -> dict[str, Any]:
-    out = posts.decoded_view(post)
-    out["verified"] = True  # only verified posts are stored and served
-    return out
 
 
 def _decode(raw: bytes) -> posts.Post:
@@ -73,7 +68,7 @@ class PostCollection(MethodView):
         page = tl.page(authors=args.get("author"), group=args.get("group"),
                        kinds=args.get("kind"), limit=args.get("limit"), cursor=args.get("cursor"))
         items = [p for p in (tl.read(e) for e in page.items) if p is not None]
-        return {"posts": [view(p) for p in items], "next_cursor": page.next_cursor}
+        return {"posts": [stored_view(p) for p in items], "next_cursor": page.next_cursor}
 
     @blp.doc(requestBody={"content": {
         "application/json": {"schema": s.CreatePost},
@@ -95,7 +90,7 @@ class PostCollection(MethodView):
                       profile=body.get("profile") or {}, media=uploads,
                       created=body.get("created_time"))
         result = publish(dd(), body["fingerprint"], body["password"], draft)
-        return {"sha1": result.sha1, "new": result.new, "post": view(result.post)}, 201
+        return {"sha1": result.sha1, "new": result.new, "post": stored_view(result.post)}, 201
 
 
 @blp.route("/import", methods=["POST"])
@@ -108,7 +103,7 @@ def import_post(body: dict[str, Any]) -> dict[str, Any]:
     except UnicodeEncodeError:
         raise BadInput("a post file is ASCII", field="post") from None
     result = Ingestor(dd()).ingest(raw)
-    return {"sha1": result.sha1, "new": result.new, "post": view(result.post)}
+    return {"sha1": result.sha1, "new": result.new, "post": stored_view(result.post)}
 
 
 @blp.route("/<sha>")
@@ -117,7 +112,7 @@ class PostItem(MethodView):
     @blp.response(200, s.PostOut)
     def get(self, path: dict[str, str], sha: str) -> dict[str, Any]:
         """One decoded post: attributes, author, kind, nested reshare, media kinds."""
-        return view(_decode(find_post(dd(), path["sha"])))
+        return stored_view(_decode(find_post(dd(), path["sha"])))
 
     @blp.arguments(s.ShaPath, location="view_args")
     @blp.response(204)
@@ -166,5 +161,5 @@ def replies(path: dict[str, str], sha: str) -> dict[str, Any]:
     for node in thread.walk():  # flat, depth first: no recursion limit on deep threads
         post = tl.read(node.entry)
         if post is not None:
-            items.append({"parent": node.parent, "depth": node.depth, "post": view(post)})
+            items.append({"parent": node.parent, "depth": node.depth, "post": stored_view(post)})
     return {"root": thread.root, "replies": items}

@@ -6,10 +6,11 @@ from typing import Any
 
 from ..core.base.errors import NotFound
 from ..core.posts.attributes import describe
+from ..core.posts.codec import stored_view as view
 from ..core.posts.timeline import Timeline
+from ..schemas import posts as s
 from ..web.api import Blueprint
-from . import post_schemas as s
-from .posts import dd, view
+from .posts import dd
 
 blp = Blueprint("social", __name__, url_prefix="",
                 description="Views built from posts (no counts anywhere)")

@@ -5,62 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from marshmallow import Schema, fields
 
 from ..core.network.keylookup import LyingPeers
 from ..core.network.sync import statuses, sync_all
+from ..schemas.network import AddressQuery, LyingList, StatusList, SyncIn
 from ..web.api import Blueprint
-from . import schemas as s
 
 blp = Blueprint("sync", __name__, description="Pulling contacts' feeds; peers that lied")
-
-
-class StatusOut(Schema):
-    fingerprint = fields.String()
-    address = fields.String(allow_none=True)
-    identity = fields.String(allow_none=True)
-    state = fields.String(metadata={"description": "never, ok or failing"})
-    last_attempt = fields.Float(allow_none=True)
-    last_success = fields.Float(allow_none=True)
-    last_error = fields.String(allow_none=True)
-    failures = fields.Integer(metadata={"description": "failed syncs in a row"})
-    next_attempt = fields.Float(allow_none=True, metadata={
-        "description": "backing off until this unix time (null: due at the next run)"})
-    posts_received = fields.Integer(metadata={"description": "new posts, all runs"})
-    posts_last_run = fields.Integer()
-    pages_last_run = fields.Integer()
-    rejected = fields.Integer(metadata={"description": "posts refused, all runs"})
-    rejected_last_run = fields.Integer()
-    last_rejection = fields.String(allow_none=True)
-    cursor_time = fields.Integer(allow_none=True,
-                                 metadata={"description": "newest CREATED_TIME held"})
-    skipped = fields.String(allow_none=True, metadata={
-        "description": "why this sync left the contact alone (blocked, backing off)"})
-
-
-class StatusList(Schema):
-    statuses = fields.List(fields.Nested(StatusOut))
-
-
-class SyncIn(Schema):
-    fingerprint = s.Fingerprint(metadata={"description": "sync only this contact"})
-    full = fields.Boolean(load_default=False, metadata={
-        "description": "ask for the whole feed again, not only what is newer than held"})
-
-
-class LyingOut(Schema):
-    address = fields.String()
-    fingerprint = fields.String(metadata={"description": "the key that was asked for"})
-    why = fields.String()
-    when = fields.Float(metadata={"description": "unix time it was recorded"})
-
-
-class LyingList(Schema):
-    lying_peers = fields.List(fields.Nested(LyingOut))
-
-
-class AddressQuery(Schema):
-    address = fields.String(required=True)
 
 
 def _dd() -> Any:

@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from ..admin import schemas as s
 from ..core.base import names
 from ..core.identity.identities import Identities
+from ..schemas import identity as s
 from .base import Cli, main, pass_cli, table
 
 

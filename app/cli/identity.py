@@ -9,11 +9,11 @@ from typing import BinaryIO
 
 import click
 
-from ..admin import schemas as s
 from ..core.base.encoding import b64e
 from ..core.base.errors import BadInput
 from ..core.identity.identities import IdentityInfo
 from ..core.identity.keys import MAX_PUB_BYTES
+from ..schemas import identity as s
 from . import passwords
 from .base import Cli, main, pass_cli, table, when, yes_no
 from .passwords import password_options

@@ -7,14 +7,13 @@ from typing import Any
 
 import click
 
-from ..admin.contacts import ContactList, ContactOut
-from ..admin.sync import LyingList, StatusList
 from ..core.base.errors import BadInput
 from ..core.identity.identities import Identities
 from ..core.network.contacts import Contact, Contacts
-from ..core.network.keylookup import LyingPeers
+from ..core.network.keylookup import LyingPeers, add_contact
 from ..core.network.sync import StatusStore, SyncStatus, sync_all
 from ..core.upkeep.gc import gc as collect
+from ..schemas.network import ContactList, ContactOut, LyingList, StatusList
 from .base import Cli, main, pass_cli, table, when
 
 
@@ -82,7 +81,7 @@ def add(cli: Cli, fp: str, address: str, identity: str | None) -> None:
     """
     dd = cli.datadir()
     following = _following(Identities(dd), identity)
-    found, created, fetched = Contacts(dd).add(fp, address, following)
+    found, created, fetched = add_contact(dd, fp, address, following)
     data = {**_contact(cli, found), "created": created, "key_fetched": fetched}
     verb = "added" if created else "updated"
     cli.emit(ContactOut().dump(data), f"{verb} contact {fp} at {found.address}"

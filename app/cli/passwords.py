@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
-from ..admin.schemas import MAX_PASSWORD
 from ..core.base.errors import BadInput
+from ..schemas.identity import MAX_PASSWORD
 
 F = Callable[..., Any]
 

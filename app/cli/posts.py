@@ -20,8 +20,6 @@ from typing import Any, BinaryIO
 
 import click
 
-from ..admin import post_schemas as s
-from ..admin.posts import view
 from ..core.base import names
 from ..core.base.datadir import DataDir
 from ..core.base.encoding import b64e
@@ -30,8 +28,10 @@ from ..core.identity.identities import Identities
 from ..core.posts.attributes import KEY_RE, TYPES, Context, type_of, validate_attributes
 from ..core.posts.authoring import Draft, compose, publish
 from ..core.posts.codec import check_created
+from ..core.posts.codec import stored_view as view
 from ..core.posts.index import Index
 from ..core.posts.ingest import post_path
+from ..schemas import posts as s
 from . import passwords
 from .base import Cli, main, pass_cli
 from .passwords import password_options

@@ -17,14 +17,14 @@ from typing import Any
 
 import click
 
-from ..admin import post_schemas as s
-from ..admin.posts import view
 from ..core.base.errors import NotFound
 from ..core.posts.attributes import describe
 from ..core.posts.authoring import find_post
 from ..core.posts.codec import decode_post
+from ..core.posts.codec import stored_view as view
 from ..core.posts.index import KINDS
 from ..core.posts.timeline import Timeline
+from ..schemas import posts as s
 from .base import Cli, main, pass_cli, table, when
 from .posts import fp_arg, fp_args, profile, sha_arg
 

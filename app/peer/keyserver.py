@@ -8,10 +8,10 @@ from typing import Any
 from flask import Response, current_app, request
 from marshmallow import Schema, fields
 
-from ..admin.schemas import FingerprintPath, Text
 from ..core.base.errors import NotFound
 from ..core.identity.identities import Identities
 from ..core.network.keyserver import accept_upload
+from ..schemas.identity import FingerprintPath, Text
 from ..web.api import Blueprint
 
 blp = Blueprint("peer_identities", __name__, url_prefix="/identities",

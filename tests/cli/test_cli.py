@@ -397,7 +397,7 @@ def test_an_empty_password_is_refused(tmp_path: Path, node_dir: Path, content: s
 
 
 def test_password_limits(tmp_path: Path, node_dir: Path, fp: str) -> None:
-    from app.admin.schemas import MAX_PASSWORD
+    from app.schemas.identity import MAX_PASSWORD
 
     long = tmp_path / "long"
     long.write_text("x" * (MAX_PASSWORD + 1))

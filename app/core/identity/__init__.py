@@ -1,4 +1,5 @@
-"""Identity layer: key documents (``.pub``, sealed private keys), own identities, others' keys, groups and the blocked list.
+"""Identity layer: key documents (``.pub``, sealed private keys), own identities, others' keys,
+groups and the blocked list.
 
 May import ``app.core.base`` only.
 """

@@ -1,4 +1,6 @@
-"""Network layer: the encrypted feed exchange, replay nonces, serving feeds, the peer HTTP client, key lookup, key-server mode, contacts and sync.
+"""Network layer: the encrypted feed exchange, replay nonces, serving feeds, the peer HTTP
+client, key lookup, key-server mode, contacts and sync.
 
-May import ``app.core.base``, ``app.core.identity`` and ``app.core.posts``; never ``upkeep``.
+May import ``app.core.base``, ``app.core.identity`` and ``app.core.posts``; never
+``upkeep``.
 """

@@ -18,7 +18,7 @@ import ipaddress
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..base import names
@@ -26,9 +26,6 @@ from ..base.datadir import DataDir
 from ..base.errors import BadInput, Conflict, CorruptFile, NotFound
 from ..base.statefile import StateFile
 from ..identity.identities import Identities
-
-if TYPE_CHECKING:
-    import requests
 
 MAX_ADDRESS_CHARS = 300
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -166,25 +163,6 @@ class Contacts:
             added = old.get("added", time.time()) if isinstance(old, dict) else time.time()
             data[fp] = {"addresses": addresses, "identity": identity, "added": added}
         return _entry(fp, data[fp]), old is None
-
-    def add(self, fp: str, address: str, identity: str, *,
-            session: requests.Session | None = None) -> tuple[Contact, bool, bool]:
-        """Check, fetch the contact's key from ``address`` if unknown, then store the contact.
-
-        Returns the contact, whether it is new and whether its key was fetched.
-        A node that answers with the wrong key raises :class:`LyingPeer` (and is
-        recorded); nothing is stored then.
-        """
-        from .keylookup import fetch_key  # keylookup reads the address book: import late
-
-        self.check_new(fp, identity)
-        address = normalise_address(address)
-        fetched = False
-        if not Identities(self.dd).exists(fp):
-            fetch_key(self.dd, fp, [address], session=session)
-            fetched = True
-        contact, created = self.put(fp, address, identity)
-        return contact, created, fetched
 
     def remove(self, fp: str) -> None:
         names.fingerprint(fp)

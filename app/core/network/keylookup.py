@@ -27,7 +27,7 @@ from ..base.statefile import StateFile
 from ..identity import keys
 from ..identity.identities import Identities
 from . import peerclient
-from .contacts import Contacts, normalise_address
+from .contacts import Contact, Contacts, normalise_address
 
 log = logging.getLogger("diwan.keylookup")
 
@@ -174,6 +174,26 @@ def fetch_key(dd: DataDir, fp: str, addresses: Iterable[str], *,
     if Identities(dd).exists(fp):
         return fp
     return KeyLookup(dd, addresses, session=session).fetch(fp)
+
+
+def add_contact(dd: DataDir, fp: str, address: str, identity: str, *,
+                session: requests.Session | None = None) -> tuple[Contact, bool, bool]:
+    """Follow ``fp`` at ``address`` as own ``identity``: check, fetch its key if unknown, store.
+
+    Returns ``(contact, created, key_fetched)``. Raises :class:`BadInput`,
+    :class:`NotFound` or :class:`Conflict` from :meth:`Contacts.check_new`;
+    :class:`LyingPeer` (recorded) when the node answers with another key and
+    :class:`PeerError` when it cannot be reached; nothing is stored then.
+    """
+    book = Contacts(dd)
+    book.check_new(fp, identity)
+    address = normalise_address(address)
+    fetched = False
+    if not Identities(dd).exists(fp):
+        fetch_key(dd, fp, [address], session=session)
+        fetched = True
+    contact, created = book.put(fp, address, identity)
+    return contact, created, fetched
 
 
 def make_key_lookup(dd: DataDir, source_address: str | None, *,

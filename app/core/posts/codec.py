@@ -245,3 +245,14 @@ def decoded_view(post: Post) -> dict[str, Any]:
             "recipients": sorted(post.recipients), "replies_to": list(post.replies_to),
             "is_reaction": post.is_reaction, "reshared": post.reshared is not None,
             "size": len(post.raw), "attributes": attributes}
+
+
+def stored_view(post: Post) -> dict[str, Any]:
+    """The view of a stored post that the admin API and the CLI show.
+
+    Takes a verified :class:`Post`; returns :func:`decoded_view` plus
+    ``verified: True`` (only verified posts are stored and served).
+    """
+    out = decoded_view(post)
+    out["verified"] = True
+    return out

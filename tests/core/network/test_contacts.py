@@ -21,7 +21,7 @@ from app.core.base.errors import (
 )
 from app.core.identity.identities import Identities
 from app.core.network.contacts import MAX_ADDRESS_CHARS, Contacts, normalise_address
-from app.core.network.keylookup import LyingPeers
+from app.core.network.keylookup import LyingPeers, add_contact
 from tests.helpers.fake_peers import copy_node, other_key, session_with, text
 
 
@@ -151,13 +151,13 @@ def test_add_fetches_an_unknown_key(node: tuple[DataDir, str]) -> None:
     dd, me = node
     fp, doc, _ = other_key()
     session, transport = session_with(lambda call: text(200, doc))
-    contact, created, fetched = Contacts(dd).add(fp, "http://10.1.2.3:8889", me,
+    contact, created, fetched = add_contact(dd, fp, "http://10.1.2.3:8889", me,
                                                  session=session)
     assert created and fetched
     assert transport.urls() == [f"http://10.1.2.3:8889/identities/{fp}"]
     assert Identities(dd).pub_path(fp).read_bytes() == doc
     # known now: updating the contact asks nobody
-    Contacts(dd).add(fp, "http://10.1.2.3:8890", me, session=session)
+    add_contact(dd, fp, "http://10.1.2.3:8890", me, session=session)
     assert len(transport.calls) == 1
 
 
@@ -167,11 +167,11 @@ def test_add_with_a_lying_address_stores_nothing(node: tuple[DataDir, str]) -> N
     liar, liar_doc, _ = other_key()
     session, transport = session_with(lambda call: text(200, liar_doc))
     with pytest.raises(LyingPeer):
-        Contacts(dd).add(fp, "http://10.9.9.9:8889", me, session=session)
+        add_contact(dd, fp, "http://10.9.9.9:8889", me, session=session)
     assert Contacts(dd).list() == []
     assert not Identities(dd).exists(fp) and not Identities(dd).exists(liar)
     [entry] = LyingPeers(dd).list()
     assert entry["address"] == "http://10.9.9.9:8889" and entry["fingerprint"] == fp
     with pytest.raises(LyingPeer):  # never asked again
-        Contacts(dd).add(fp, "http://10.9.9.9:8889", me, session=session)
+        add_contact(dd, fp, "http://10.9.9.9:8889", me, session=session)
     assert len(transport.calls) == 1

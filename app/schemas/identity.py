@@ -1,4 +1,5 @@
-"""Marshmallow schemas of the admin API: validation and the OpenAPI document both come from here."""
+"""Identity, group and common field schemas: the admin API's validation and OpenAPI document,
+the CLI's input checks and the peer key server's path all come from here."""
 
 from __future__ import annotations
 

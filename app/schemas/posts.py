@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from ..core.base import names
 from ..core.posts.codec import KINDS
-from .schemas import Fingerprint, password_field
+from .identity import Fingerprint, password_field
 
 
 class Sha(fields.String):

@@ -1,0 +1,91 @@
+"""Schemas of the network lists and inputs: contacts, sync status, lying peers."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields
+
+from ..core.base.errors import BadInput
+from ..core.network.contacts import MAX_ADDRESS_CHARS, normalise_address
+from . import identity as s
+
+
+class StatusOut(Schema):
+    fingerprint = fields.String()
+    address = fields.String(allow_none=True)
+    identity = fields.String(allow_none=True)
+    state = fields.String(metadata={"description": "never, ok or failing"})
+    last_attempt = fields.Float(allow_none=True)
+    last_success = fields.Float(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    failures = fields.Integer(metadata={"description": "failed syncs in a row"})
+    next_attempt = fields.Float(allow_none=True, metadata={
+        "description": "backing off until this unix time (null: due at the next run)"})
+    posts_received = fields.Integer(metadata={"description": "new posts, all runs"})
+    posts_last_run = fields.Integer()
+    pages_last_run = fields.Integer()
+    rejected = fields.Integer(metadata={"description": "posts refused, all runs"})
+    rejected_last_run = fields.Integer()
+    last_rejection = fields.String(allow_none=True)
+    cursor_time = fields.Integer(allow_none=True,
+                                 metadata={"description": "newest CREATED_TIME held"})
+    skipped = fields.String(allow_none=True, metadata={
+        "description": "why this sync left the contact alone (blocked, backing off)"})
+
+
+class StatusList(Schema):
+    statuses = fields.List(fields.Nested(StatusOut))
+
+
+class SyncIn(Schema):
+    fingerprint = s.Fingerprint(metadata={"description": "sync only this contact"})
+    full = fields.Boolean(load_default=False, metadata={
+        "description": "ask for the whole feed again, not only what is newer than held"})
+
+
+class LyingOut(Schema):
+    address = fields.String()
+    fingerprint = fields.String(metadata={"description": "the key that was asked for"})
+    why = fields.String()
+    when = fields.Float(metadata={"description": "unix time it was recorded"})
+
+
+class LyingList(Schema):
+    lying_peers = fields.List(fields.Nested(LyingOut))
+
+
+class AddressQuery(Schema):
+    address = fields.String(required=True)
+
+
+class Address(fields.String):
+    """A node address ``http(s)://host:port``, returned normalised."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return normalise_address(text)
+        except BadInput as exc:
+            raise ValidationError(exc.message) from None
+
+
+class ContactIn(Schema):
+    address = Address(required=True, metadata={
+        "description": f"the contact's node (peer API), http://host:port, at most "
+                       f"{MAX_ADDRESS_CHARS} characters"})
+    identity = s.Fingerprint(required=True, metadata={
+        "description": "the own identity that follows this contact (the only one it is asked as)"})
+
+
+class ContactOut(Schema):
+    fingerprint = fields.String()
+    address = fields.String()
+    addresses = fields.List(fields.String())
+    identity = fields.String()
+    added = fields.Float(metadata={"description": "unix time the contact was added"})
+    sync = fields.Nested(StatusOut, metadata={"description": "the contact's sync status"})
+    created = fields.Boolean(metadata={"description": "PUT: whether the contact is new"})
+    key_fetched = fields.Boolean(metadata={"description": "PUT: whether its key was fetched"})
+
+
+class ContactList(Schema):
+    contacts = fields.List(fields.Nested(ContactOut))
