@@ -1,8 +1,10 @@
-"""Peer route for the encrypted feed exchange: ``POST /feeds/<fp>``.
+"""Peer route for the feed exchange: ``POST /feeds/<fp>`` (docs/protocol.md, "The feed exchange").
 
-The body is a sealed feed request (``application/octet-stream``, at most
-``peer_max_body`` bytes); the answer is the sealed response. Everything is
-done by :func:`app.core.network.feeds.serve_feed`; every bad body is a 4xx JSON error.
+The body is Noise IK message 1 behind a version byte (``application/octet-stream``,
+exactly ``exchange.REQUEST_BYTES`` bytes); the answer is message 2 and the page's
+transport messages, streamed with its exact ``Content-Length``. Everything is
+done by :func:`app.core.network.feeds.serve_feed`; every failure is a 4xx JSON
+error, and every request that does not authenticate gets the same one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from ..core.network.feeds import serve_feed
 from ..web.api import Blueprint
 
 blp = Blueprint("peer_feeds", __name__, url_prefix="/feeds",
-                description="The encrypted, authenticated feed exchange (docs/protocol.md)")
+                description="The feed exchange, a Noise IK handshake (docs/protocol.md)")
 
 
 @blp.route("/<fp>", methods=["POST"])
@@ -22,10 +24,14 @@ blp = Blueprint("peer_feeds", __name__, url_prefix="/feeds",
                       "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}],
          requestBody={"required": True, "content": {"application/octet-stream": {
              "schema": {"type": "string", "format": "binary"}}},
-             "description": "a sealed feed request (docs/protocol.md, the feed exchange)"},
-         responses={"200": {"description": "the sealed response: a Box to the request's "
-                            "ephemeral key", "content": {"application/octet-stream": {
-                                "schema": {"type": "string", "format": "binary"}}}}})
+             "description": "0x02 and Noise IK message 1 (docs/protocol.md, the feed exchange)"},
+         responses={"200": {"description": "Noise message 2 and the page's transport "
+                            "messages, padded to a size bucket",
+                            "content": {"application/octet-stream": {
+                                "schema": {"type": "string", "format": "binary"}}}},
+                    "400": {"description": "the one answer to a request that does not "
+                            "authenticate (not_authenticated), or a bad request"},
+                    "429": {"description": "a budget is spent; see Retry-After"}})
 def feed(fp: str) -> Response:
     """Serve a page of an own identity's feed to an authenticated asker.
 
@@ -33,6 +39,7 @@ def feed(fp: str) -> Response:
     pattern directly rather than through a schema (same rule, less work).
     """
     body = request.get_data(cache=False)
-    sealed = serve_feed(current_app.config["DIWAN"], names.fingerprint(fp, field="fp"), body)
-    return Response(sealed, mimetype="application/octet-stream",
-                    headers={"Cache-Control": "no-store"})
+    answer = serve_feed(current_app.config["DIWAN"], names.fingerprint(fp, field="fp"), body,
+                        remote=request.remote_addr or "")
+    return Response(answer.pieces, mimetype="application/octet-stream",
+                    headers={"Cache-Control": "no-store", "Content-Length": str(answer.size)})

@@ -39,7 +39,9 @@ def error_response(status: int, message: str, errors: dict[str, Any] | None = No
 
 def _diwan(exc: DiwanError) -> ResponseReturnValue:
     errors = {exc.field: [exc.message]} if exc.field else None
-    return error_response(exc.status, exc.message, errors, exc.code)
+    retry = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
+    return error_response(exc.status, exc.message, errors, exc.code, headers)
 
 
 def _http(exc: HTTPException) -> ResponseReturnValue:

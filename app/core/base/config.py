@@ -53,6 +53,18 @@ SETTINGS: tuple[Setting, ...] = (
             "query carries on; diwan reindex has no limit)"),
     Setting("max_response_bytes", 32 * MiB, "largest feed page a node serves or accepts"),
     Setting("request_window", 300, "seconds a feed request stays valid (replay window)"),
+    Setting("budget_window", 60, "seconds of one budget window on the peer port"),
+    Setting("budget_prefix_requests", 600,
+            "feed requests per window from one IPv4 /24 or IPv6 /64, counted before "
+            "decryption (429 beyond)"),
+    Setting("budget_prefix48_requests", 2400,
+            "feed requests per window from one IPv6 /48 (429 beyond)"),
+    Setting("budget_asker_requests", 120,
+            "feed requests per window from one authenticated asker (strangers: per "
+            "network prefix) (429 beyond)"),
+    Setting("budget_asker_bytes", 256 * MiB,
+            "response bytes per window to one authenticated asker (strangers: per network "
+            "prefix) (429 beyond)"),
     Setting("sync_interval", 600, "seconds between scheduled syncs"),
     Setting("sync_timeout", 20, "seconds per request to another node"),
     Setting("sync_overlap", 120, "seconds re-asked before the newest held post"),
@@ -123,6 +135,16 @@ def load(data_dir: Path, overrides: Mapping[str, Any] | None = None,
     return cfg
 
 
+def min_response_bytes(max_post_bytes: int) -> int:
+    """The smallest ``max_response_bytes`` that holds one post of ``max_post_bytes``.
+
+    A response adds to a post its message 2 (the owner's .pub, at most 8 KiB with
+    framing), a record head and end record, and 18 bytes per 65,519-byte transport
+    message (docs/protocol.md, "The response").
+    """
+    return max_post_bytes + max_post_bytes // 1024 + 8192
+
+
 def _check(cfg: Mapping[str, Any]) -> None:
     for s in SETTINGS:
         if isinstance(s.default, int) and not isinstance(s.default, bool) and cfg[s.name] < 0:
@@ -135,9 +157,13 @@ def _check(cfg: Mapping[str, Any]) -> None:
             raise BadInput(f"{name} must be at least 1", field=name)
     if cfg["kdf_memlimit"] < 64 * MiB:
         raise BadInput("kdf_memlimit must be at least 64 MiB", field="kdf_memlimit")
-    if cfg["max_response_bytes"] <= cfg["max_post_bytes"]:
-        raise BadInput("max_response_bytes must be larger than max_post_bytes (a feed page "
-                       "must hold at least one post)", field="max_response_bytes")
+    if cfg["budget_window"] < 1:
+        raise BadInput("budget_window must be at least 1", field="budget_window")
+    if cfg["max_response_bytes"] < min_response_bytes(cfg["max_post_bytes"]):
+        raise BadInput(f"max_response_bytes must be at least "
+                       f"{min_response_bytes(cfg['max_post_bytes'])}: max_post_bytes plus the "
+                       "exchange's overhead (a feed page must hold at least one post)",
+                       field="max_response_bytes")
     if cfg["kdf_opslimit"] < 2:
         raise BadInput("kdf_opslimit must be at least 2", field="kdf_opslimit")
 

@@ -13,6 +13,7 @@ message of its own, so it says what to do.
     │   ├── BadPost                           400  a post was rejected (.reason: a Reason code)
     │   ├── BadRequestEnvelope                400  a feed request could not be opened
     │   ├── CannotDecrypt                     400  ciphertext damaged or not for this key
+    │   ├── NotAuthenticated                  400  the one answer to a feed request that fails
     │   └── UnusableKey                       400  an X25519 public key of small order
     ├── TooLarge (also ValueError)            413
     ├── WrongPassword                         403
@@ -115,6 +116,15 @@ class CannotDecrypt(BadInput):
     code = "cannot_decrypt"
 
 
+class NotAuthenticated(BadInput):
+    """The feed request could not be authenticated."""
+
+    code = "not_authenticated"
+
+    def __init__(self) -> None:  # one answer, always the same bytes: no message, no field
+        super().__init__()
+
+
 class UnusableKey(BadInput):
     """The public key is not a usable X25519 key (wrong length, or small order)."""
 
@@ -168,6 +178,11 @@ class RateLimited(DiwanError):
 
     status = 429
     code = "rate_limited"
+
+    def __init__(self, message: str | None = None, *, field: str | None = None,
+                 retry_after: int | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after  # seconds, sent as Retry-After
 
 
 class PeerError(DiwanError):

@@ -1,34 +1,31 @@
-"""The encrypted, authenticated feed exchange (pure: bytes in, bytes out).
+"""The feed exchange, version 2: one Noise IK handshake in one HTTP round trip (pure).
 
-The asker A wants posts of the owner O. A makes an ephemeral X25519 key pair
-``(e, E)`` for this one request, then (normative in ``docs/protocol.md``)::
+Normative in ``docs/protocol.md`` (section "The feed exchange"). In short::
 
-    inner    = Box(A.transport_secret -> O.transport_public, request JSON)
-    frame    = 0x01 || E (32) || len(A.pub) (2, BE) || A.pub || len(inner) (2, BE) || inner
-    request  = SealedBox(O.transport_public, frame)                  # the POST body
-    response = Box(O.transport_secret -> E, response JSON)           # the 200 body
+    prologue = "diwan/v2/feed-exchange" NUL "POST /feeds/" <owner FP, 64 hex>
+    request  = 0x02 || Noise IK message 1 (s = asker's transport key, rs = owner's)
+               payload (fixed PAYLOAD_BYTES): u16 L1 || asker .pub || u16 L2 || request JSON || 0*
+    response = u16 len || message 2 (payload: the owner's current .pub)
+               then (u16 len || transport message)*: the page stream, padded to a size bucket
+    stream   = (0x01 || u32 n || post file (n bytes))* || 0x00 || more (0x00/0x01) || 0x00*
 
-The request JSON names the asker, the owner, the ephemeral key, a fresh nonce
-and the time; the owner checks that they match the seal it opened. The
-response JSON echoes the nonce and names the owner. Only O can open the
-request; only the holder of ``e`` (thrown away after the response) can open
-the response, so a recorded exchange stays closed even if A's long-term keys
-leak. Nothing here checks replay: the caller records the nonce
-(:class:`app.core.network.nonces.NonceStore`).
+The owner tries each of its candidate transport keys (always :data:`KEY_SLOTS`
+of them, decoys filling empty slots) on message 1; every slot costs the same.
+Message 2 mixes ``ee`` and ``se``: a recorded response stays closed if either
+side's long-term keys leak later, and whoever holds only the owner's key cannot
+read a response meant for an asker it impersonates. Replay of message 1 is the
+caller's business (:class:`app.core.network.nonces.NonceStore`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hmac
 import json
-import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..base import crypto, names
+from ..base import crypto, names, noise
 from ..base.encoding import b64d, b64e
 from ..base.errors import (
     BadInput,
@@ -36,28 +33,39 @@ from ..base.errors import (
     BadResponse,
     CannotDecrypt,
     DiwanError,
+    NotAuthenticated,
     Replay,
-    TooLarge,
-    UnusableKey,
 )
 from ..identity import keys
 
-VERSION = 1
-FRAME_VERSION = b"\x01"
+VERSION = 2
+VERSION_BYTE = b"\x02"
 REQUEST_TYPE = "feed-request"
-RESPONSE_TYPE = "feed-response"
+PROLOGUE_PREFIX = b"diwan/v2/feed-exchange\x00POST /feeds/"
 NONCE_BYTES = 24
-EPHEMERAL_BYTES = crypto.PUBLIC_KEY_BYTES
-BOX_OVERHEAD = 40    # 24-byte nonce + 16-byte Poly1305 tag (crypto_box)
-SEAL_OVERHEAD = 48   # 32-byte ephemeral key + 16-byte tag (crypto_box_seal)
+KEY_SLOTS = 2                      # candidate owner keys tried per request: current, previous
 MAX_PUB_BYTES = keys.MAX_PUB_BYTES
-MAX_INNER_BYTES = 1024
-MAX_REQUEST_BYTES = SEAL_OVERHEAD + 1 + EPHEMERAL_BYTES + 2 + MAX_PUB_BYTES + 2 + MAX_INNER_BYTES
-MAX_TIME = 2**53 - 1  # the largest integer every JSON implementation keeps exactly
+MAX_REQUEST_JSON = 512
+PAYLOAD_BYTES = 2 + MAX_PUB_BYTES + 2 + MAX_REQUEST_JSON
+MESSAGE1_BYTES = noise.MESSAGE1_OVERHEAD + PAYLOAD_BYTES
+REQUEST_BYTES = 1 + MESSAGE1_BYTES
+MAX_TIME = 2**53 - 1               # the largest integer every JSON implementation keeps exactly
+TAG = noise.TAGLEN
+MAX_MESSAGE = noise.MAX_MESSAGE_BYTES
+MAX_CHUNK = MAX_MESSAGE - TAG      # plaintext bytes in one transport message
+FRAMED = 2 + MAX_MESSAGE           # one transport message with its length prefix, at most
+MIN_BUCKET = 1024
+POST_RECORD, END_RECORD = 0x01, 0x00
+RECORD_HEAD = 5                    # 0x01 || u32 length
+END_BYTES = 2                      # 0x00 || more
 
-_REQUEST_KEYS = frozenset({"v", "type", "asker", "owner", "after_time", "after_sha", "limit",
-                           "nonce", "time", "ephemeral"})
-_RESPONSE_KEYS = frozenset({"v", "type", "owner", "nonce", "posts", "more"})
+_REQUEST_KEYS = frozenset({"v", "type", "owner", "after_time", "after_sha", "limit", "nonce",
+                           "time"})
+
+
+def prologue(owner_fp: str) -> bytes:
+    """The Noise prologue binding version, route and owner: ASCII, 99 bytes."""
+    return PROLOGUE_PREFIX + names.fingerprint(owner_fp, field="owner").encode("ascii")
 
 
 @dataclass(frozen=True)
@@ -70,25 +78,31 @@ class OwnKeys:
 
 
 @dataclass(frozen=True)
-class PendingRequest:
-    """What the asker keeps until the response arrives (then drops, with ``e``)."""
+class Cursor:
+    """Where a page starts and how long it may be (the request's own fields)."""
+
+    after_time: int
+    after_sha: str | None
+    limit: int
+
+
+@dataclass
+class OpenedRequest:
+    """Message 1 opened: the Noise-authenticated static key of the asker, the ``.pub``
+    it claims and its request JSON, not yet checked (pins, JSON, time, replay)."""
 
     owner_fp: str
-    owner_transport: bytes
-    ephemeral_secret: bytes = field(repr=False)
-    nonce: bytes
-    limit: int
-    time: int
+    asker_static: bytes
+    pub_document: bytes
+    request_json: bytes
+    handshake: noise.HandshakeState = field(repr=False)
 
 
 @dataclass(frozen=True)
 class FeedRequest:
-    """An opened, authenticated request (not yet checked for replay)."""
+    """The checked fields of a request's JSON (``limit`` already lowered to the node's)."""
 
-    asker_fp: str
-    asker_key: keys.PublicKey
     owner_fp: str
-    ephemeral_public: bytes
     after_time: int
     after_sha: str | None
     limit: int
@@ -96,64 +110,77 @@ class FeedRequest:
     time: int
 
 
+@dataclass
+class PendingRequest:
+    """What the asker keeps until the response arrives (then drops, with its ephemeral key)."""
+
+    owner_fp: str
+    limit: int
+    time: int
+    handshake: noise.HandshakeState = field(repr=False)
+
+
 @dataclass(frozen=True)
 class FeedResponse:
+    """An opened response: the posts (raw files, oldest first), ``more``, the owner's .pub."""
+
     posts: list[bytes]
     more: bool
+    owner_pub: bytes
 
 
 def _dumps(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def certified_transports(pub: keys.PublicKey) -> frozenset[bytes]:
+    """The transport public keys a verified ``.pub`` certifies (one per device)."""
+    return frozenset(d.transport_public for d in pub.devices)
 
 
 # --- the asker's side ---------------------------------------------------------------
 
-def encode_request(*, asker_fp: str, owner_fp: str, after_time: int, after_sha: str | None,
-                   limit: int, nonce: bytes, time: int, ephemeral_public: bytes) -> bytes:
+def encode_request(*, owner_fp: str, after_time: int, after_sha: str | None, limit: int,
+                   nonce: bytes, time: int) -> bytes:
     """The request JSON: compact, keys sorted, ASCII."""
-    return _dumps({"v": VERSION, "type": REQUEST_TYPE, "asker": asker_fp, "owner": owner_fp,
+    return _dumps({"v": VERSION, "type": REQUEST_TYPE, "owner": owner_fp,
                    "after_time": after_time, "after_sha": after_sha, "limit": limit,
-                   "nonce": b64e(nonce), "time": time, "ephemeral": b64e(ephemeral_public)})
+                   "nonce": b64e(nonce), "time": time})
 
 
-def frame_request(pub_document: bytes, ephemeral_public: bytes, inner_box: bytes) -> bytes:
-    """The plaintext of the outer seal (see the module docstring)."""
-    if len(ephemeral_public) != EPHEMERAL_BYTES:
-        raise BadInput("the ephemeral key must be 32 bytes", field="ephemeral")
+def request_payload(pub_document: bytes, request_json: bytes) -> bytes:
+    """Message 1's payload: both fields length-prefixed, zero-padded to PAYLOAD_BYTES."""
     if not 0 < len(pub_document) <= MAX_PUB_BYTES:
         raise BadInput("the .pub document is empty or too long", field="public_key")
-    if not 0 < len(inner_box) <= MAX_INNER_BYTES:
-        raise BadInput("the inner request is empty or too long", field="request")
-    return b"".join((FRAME_VERSION, ephemeral_public, len(pub_document).to_bytes(2, "big"),
-                     pub_document, len(inner_box).to_bytes(2, "big"), inner_box))
+    if not 0 < len(request_json) <= MAX_REQUEST_JSON:
+        raise BadInput("the request JSON is empty or too long", field="request")
+    body = b"".join((len(pub_document).to_bytes(2, "big"), pub_document,
+                     len(request_json).to_bytes(2, "big"), request_json))
+    return body.ljust(PAYLOAD_BYTES, b"\x00")
 
 
-def build_request(*, asker: OwnKeys, owner_fp: str, owner_key: keys.PublicKey, after_time: int,
-                  after_sha: str | None, limit: int, now: int) -> tuple[bytes, PendingRequest]:
-    """A sealed feed request for ``owner_fp`` and what to keep to open its response."""
-    return build_request_with(asker=asker, owner_fp=owner_fp, owner_key=owner_key,
-                              after_time=after_time, after_sha=after_sha, limit=limit, now=now,
-                              ephemeral_secret=crypto.new_transport_secret(),
-                              nonce=crypto.random_bytes(NONCE_BYTES))
+def build_request(*, asker: OwnKeys, owner_fp: str, owner_transport: bytes, after_time: int,
+                  after_sha: str | None, limit: int, now: int,
+                  ephemeral: noise.Keypair | None = None, nonce: bytes | None = None
+                  ) -> tuple[bytes, PendingRequest]:
+    """A request body for ``owner_fp``'s node, whose transport key is ``owner_transport``.
 
-
-def build_request_with(*, asker: OwnKeys, owner_fp: str, owner_key: keys.PublicKey,
-                       after_time: int, after_sha: str | None, limit: int, now: int,
-                       ephemeral_secret: bytes, nonce: bytes) -> tuple[bytes, PendingRequest]:
-    """:func:`build_request` with the ephemeral key and nonce given (for sample vectors)."""
+    ``ephemeral`` and ``nonce`` are fixed only for sample vectors. :class:`BadInput`
+    for a cursor out of range or a transport secret that is not the asker's.
+    """
     names.fingerprint(owner_fp, field="owner")
-    if owner_key.fingerprint != owner_fp:
-        raise BadInput("the owner's key does not match the owner's fingerprint", field="owner")
-    if crypto.transport_public(asker.transport_secret) != keys.parse_pub(
-            asker.pub_document, expected_fp=asker.fp).transport:
-        raise BadInput("the transport secret does not belong to the asker's .pub", field="asker")
+    nonce = crypto.random_bytes(NONCE_BYTES) if nonce is None else nonce
     _check_cursor(after_time, after_sha, limit, now, nonce)
-    ephemeral = crypto.transport_public(ephemeral_secret)
-    inner = crypto.box_encrypt(asker.transport_secret, owner_key.transport, encode_request(
-        asker_fp=asker.fp, owner_fp=owner_fp, after_time=after_time, after_sha=after_sha,
-        limit=limit, nonce=nonce, time=now, ephemeral_public=ephemeral))
-    body = crypto.seal(owner_key.transport, frame_request(asker.pub_document, ephemeral, inner))
-    return body, PendingRequest(owner_fp, owner_key.transport, ephemeral_secret, nonce, limit, now)
+    static = noise.keypair_from_secret(asker.transport_secret)
+    if static.public not in certified_transports(keys.parse_pub(asker.pub_document,
+                                                                expected_fp=asker.fp)):
+        raise BadInput("the transport secret does not belong to the asker's .pub", field="asker")
+    hs = noise.HandshakeState.initiator(prologue(owner_fp), static, owner_transport, e=ephemeral)
+    payload = request_payload(asker.pub_document, encode_request(
+        owner_fp=owner_fp, after_time=after_time, after_sha=after_sha, limit=limit,
+        nonce=nonce, time=now))
+    body = VERSION_BYTE + hs.write_message(payload)
+    return body, PendingRequest(owner_fp, limit, now, hs)
 
 
 def _check_cursor(after_time: int, after_sha: str | None, limit: int, now: int,
@@ -169,196 +196,225 @@ def _check_cursor(after_time: int, after_sha: str | None, limit: int, now: int,
         raise BadInput(f"the nonce must be {NONCE_BYTES} bytes", field="nonce")
 
 
+def split_messages(body: bytes) -> list[bytes]:
+    """The Noise messages of a response body (each u16-length-prefixed); BadResponse if not."""
+    out, pos = [], 0
+    while pos < len(body):
+        if pos + 2 > len(body):
+            raise BadResponse("the response ends inside a length prefix")
+        size = int.from_bytes(body[pos:pos + 2], "big")
+        if size < TAG or pos + 2 + size > len(body):
+            raise BadResponse("the response has a message of a wrong length")
+        out.append(body[pos + 2:pos + 2 + size])
+        pos += 2 + size
+    if len(out) < 2:
+        raise BadResponse("the response holds no page")
+    return out
+
+
 def open_response(body: bytes, pending: PendingRequest, *, max_bytes: int) -> FeedResponse:
     """Open the owner's answer to ``pending``; :class:`BadResponse` if anything is off."""
     if len(body) > max_bytes:
         raise BadResponse(f"the response is larger than {max_bytes} bytes")
+    messages = split_messages(body)
     try:
-        plain = crypto.box_decrypt(pending.ephemeral_secret, pending.owner_transport, body)
-        doc = _loads(plain, _RESPONSE_KEYS, RESPONSE_TYPE)
-    except BadInput as exc:
-        raise BadResponse(f"the response could not be opened: {exc.message}") from None
-    if doc["owner"] != pending.owner_fp:
-        raise BadResponse("the response names another owner")
-    if not isinstance(doc["nonce"], str) or not hmac.compare_digest(
-            doc["nonce"].encode("ascii", "replace"), b64e(pending.nonce).encode("ascii")):
-        raise BadResponse("the response does not echo this request's nonce")
-    posts, more = doc["posts"], doc["more"]
-    if not isinstance(more, bool) or not isinstance(posts, list):
-        raise BadResponse("the response's posts or more field has the wrong type")
-    if len(posts) > pending.limit or not all(isinstance(p, str) for p in posts):
-        raise BadResponse("the response holds more posts than asked for, or non-strings")
-    try:
-        return FeedResponse([p.encode("utf-8") for p in posts], more)
-    except UnicodeEncodeError:  # "\ud800" is valid JSON but not a character
-        raise BadResponse("a post in the response is not valid Unicode") from None
+        owner_pub = pending.handshake.read_message(messages[0])
+        _, receive = pending.handshake.split()
+        stream = b"".join(receive.decrypt_with_ad(b"", m) for m in messages[1:])
+    except CannotDecrypt:
+        raise BadResponse("the response could not be opened: not from the owner's key, "
+                          "not for this request, or changed") from None
+    posts, more = parse_stream(stream)
+    if len(posts) > pending.limit:
+        raise BadResponse("the response holds more posts than asked for")
+    return FeedResponse(posts, more, owner_pub)
+
+
+def parse_stream(stream: bytes) -> tuple[list[bytes], bool]:
+    """The records of a page stream: (posts, more); :class:`BadResponse` if malformed."""
+    posts: list[bytes] = []
+    pos = 0
+    while pos < len(stream) and stream[pos] == POST_RECORD:
+        size = int.from_bytes(stream[pos + 1:pos + RECORD_HEAD], "big")
+        end = pos + RECORD_HEAD + size
+        if pos + RECORD_HEAD > len(stream) or end > len(stream):
+            raise BadResponse("a post record runs past the end of the response")
+        posts.append(stream[pos + RECORD_HEAD:end])
+        pos = end
+    if pos + END_BYTES > len(stream) or stream[pos] != END_RECORD or stream[pos + 1] > 1:
+        raise BadResponse("the response's page does not end with an end record")
+    if any(stream[pos + END_BYTES:]):
+        raise BadResponse("the response's padding is not zero")
+    return posts, stream[pos + 1] == 1
 
 
 # --- the owner's side ------------------------------------------------------------------
 
-def parse_frame(frame: bytes) -> tuple[bytes, bytes, bytes]:
-    """Split an opened seal into (pub document, ephemeral public, inner box); strict."""
-    if frame[:1] != FRAME_VERSION:
-        raise BadRequestEnvelope("unknown request frame version", field="body")
-    ephemeral, pos = frame[1:1 + EPHEMERAL_BYTES], 1 + EPHEMERAL_BYTES
-    pub, pos = _field(frame, pos, MAX_PUB_BYTES, "public_key")
-    inner, pos = _field(frame, pos, MAX_INNER_BYTES, "request")
-    if len(ephemeral) != EPHEMERAL_BYTES or pos != len(frame):
-        raise BadRequestEnvelope("the request frame has a wrong length", field="body")
-    return pub, ephemeral, inner
+def open_request(body: bytes, *, owner_fp: str, slots: Sequence[noise.Keypair]
+                 ) -> OpenedRequest:
+    """Open message 1 with each key of ``slots`` (every slot is tried, in the same way).
 
-
-def _field(frame: bytes, pos: int, limit: int, name: str) -> tuple[bytes, int]:
-    if pos + 2 > len(frame):
-        raise BadRequestEnvelope(f"the request frame ends before {name}", field="body")
-    size = int.from_bytes(frame[pos:pos + 2], "big")
-    if not 0 < size <= limit or pos + 2 + size > len(frame):
-        raise BadRequestEnvelope(f"the request frame's {name} length is wrong", field="body")
-    return frame[pos + 2:pos + 2 + size], pos + 2 + size
-
-
-_CACHE_SIZE = 4096
-_pub_cache: dict[bytes, keys.PublicKey] = {}
-_box_keys: dict[tuple[bytes, bytes], bytes] = {}
-
-
-def _asker_key(document: bytes) -> keys.PublicKey:
-    """Parse and verify the asker's .pub (verified documents are cached by their bytes)."""
-    key = _pub_cache.get(document)
-    if key is None:
-        key = keys.parse_pub(document)
-        if len(_pub_cache) >= _CACHE_SIZE:
-            _pub_cache.clear()
-        _pub_cache[document] = key
-    return key
-
-
-def _box_key(my_secret: bytes, their_public: bytes) -> bytes:
-    """The crypto_box key of two transport keys, remembered (one X25519 per pair of keys).
-
-    Contacts ask again and again with the same transport key, and the response
-    key computed while opening a request is needed again to seal the response.
+    Every failure up to and including the framing of the payload raises the one
+    :class:`NotAuthenticated`; a body of the wrong size or version is tried like
+    any other (on zero bytes), so it costs the same. The request JSON is checked
+    later (:func:`parse_request`), once the caller has authenticated the asker.
     """
-    pair = (my_secret, their_public)
-    key = _box_keys.get(pair)
-    if key is None:
-        key = crypto.box_key(my_secret, their_public)
-        if len(_box_keys) >= _CACHE_SIZE:
-            _box_keys.clear()
-        _box_keys[pair] = key
-    return key
+    found: tuple[bytes, noise.HandshakeState] | None = None
+    ok_shape = len(body) == REQUEST_BYTES and body[:1] == VERSION_BYTE
+    message = body[1:] if ok_shape else bytes(MESSAGE1_BYTES)
+    pro = prologue(owner_fp)
+    for slot in slots:
+        hs = noise.HandshakeState.responder(pro, slot)
+        try:
+            payload = hs.read_message(message)
+        except CannotDecrypt:
+            continue
+        if found is None:
+            found = payload, hs
+    if not ok_shape or found is None:
+        raise NotAuthenticated()
+    payload, hs = found
+    pub, request_json = _payload_fields(payload)
+    if hs.remote_static is None:  # read_message sets it; never None here
+        raise NotAuthenticated()
+    return OpenedRequest(owner_fp, hs.remote_static, pub, request_json, hs)
 
 
-def open_request(body: bytes, *, owner_fp: str, owner_transport_secret: bytes, now: int,
-                 window: int, max_limit: int) -> FeedRequest:
-    """Open and authenticate a request for ``owner_fp``; every failure is a 4xx error.
+def _payload_fields(payload: bytes) -> tuple[bytes, bytes]:
+    """(pub document, request JSON) of message 1's payload; :class:`NotAuthenticated` if bad."""
+    if len(payload) != PAYLOAD_BYTES:
+        raise NotAuthenticated()
+    n1 = int.from_bytes(payload[:2], "big")
+    n2_at = 2 + n1
+    n2 = int.from_bytes(payload[n2_at:n2_at + 2], "big")
+    end = n2_at + 2 + n2
+    if not (0 < n1 <= MAX_PUB_BYTES and 0 < n2 <= MAX_REQUEST_JSON and end <= PAYLOAD_BYTES) \
+            or any(payload[end:]):
+        raise NotAuthenticated()
+    return payload[2:n2_at], payload[n2_at + 2:end]
+
+
+def parse_request(opened: OpenedRequest, *, now: int, window: int, max_limit: int
+                  ) -> FeedRequest:
+    """The request JSON's fields checked (strict JSON, ranges, owner, time window).
 
     A ``limit`` above ``max_limit`` is lowered to it (the asker reads ``more``).
+    :class:`BadRequestEnvelope` for a malformed request, :class:`Replay` for a stale time.
     """
-    if len(body) > MAX_REQUEST_BYTES:
-        raise TooLarge(f"a feed request is at most {MAX_REQUEST_BYTES} bytes", field="body")
-    if len(body) < SEAL_OVERHEAD:
-        raise BadRequestEnvelope("the request is too short", field="body")
-    try:
-        frame = crypto.unseal(owner_transport_secret, body)
-    except CannotDecrypt:
-        raise CannotDecrypt("the request is damaged or not sealed to this identity's "
-                            "transport key", field="body") from None
-    pub, ephemeral, inner = parse_frame(frame)
-    asker = _asker_key(pub)
-    try:
-        plain = crypto.box_decrypt_with_key(_box_key(owner_transport_secret, asker.transport),
-                                            inner)
-    except CannotDecrypt:
-        raise CannotDecrypt("the inner request is damaged or not from the transport key "
-                            "certified in the asker's .pub", field="request") from None
-    doc = _loads(plain, _REQUEST_KEYS, REQUEST_TYPE)
-    req = _request_fields(doc, asker)
-    if req.owner_fp != owner_fp:
-        raise BadRequestEnvelope("the request is for another identity", field="owner")
-    if not hmac.compare_digest(req.ephemeral_public, ephemeral):
-        raise BadRequestEnvelope("the ephemeral key was changed", field="ephemeral")
-    try:
-        _box_key(owner_transport_secret, ephemeral)  # the response key, checked before use
-    except UnusableKey:
-        raise UnusableKey(field="ephemeral") from None
-    if abs(now - req.time) > window:
-        raise Replay("the request time is outside the accepted window", field="time")
-    if req.limit > max_limit:  # nodes may differ in max_page_size: serve a shorter page
-        req = dataclasses.replace(req, limit=max_limit)
-    return req
-
-
-def _request_fields(doc: dict[str, Any], asker: keys.PublicKey) -> FeedRequest:
-    if doc["asker"] != asker.fingerprint:
-        raise BadRequestEnvelope("the request names another asker than its key", field="asker")
+    doc = _loads(opened.request_json, _REQUEST_KEYS, REQUEST_TYPE)
     try:
         owner = names.fingerprint(doc["owner"], field="owner")
         nonce = b64d(doc["nonce"] if isinstance(doc["nonce"], str) else "!", length=NONCE_BYTES,
                      what="nonce")
-        ephemeral = b64d(doc["ephemeral"] if isinstance(doc["ephemeral"], str) else "!",
-                         length=EPHEMERAL_BYTES, what="ephemeral")
         _check_cursor(doc["after_time"], doc["after_sha"], doc["limit"], doc["time"], nonce)
-    except BadRequestEnvelope:
-        raise
     except BadInput as exc:
         raise BadRequestEnvelope(f"request: {exc.message}", field=exc.field or "body") from None
-    return FeedRequest(asker.fingerprint, asker, owner, ephemeral, doc["after_time"],
-                       doc["after_sha"], doc["limit"], nonce, doc["time"])
+    if owner != opened.owner_fp:
+        raise BadRequestEnvelope("the request is for another identity", field="owner")
+    if abs(now - doc["time"]) > window:
+        raise Replay("the request time is outside the accepted window", field="time")
+    return FeedRequest(owner, doc["after_time"], doc["after_sha"], min(doc["limit"], max_limit),
+                       nonce, doc["time"])
 
 
-def encode_response(*, owner_fp: str, nonce: bytes, posts: Sequence[str], more: bool) -> bytes:
-    """The response JSON: compact, keys sorted, UTF-8."""
-    return _dumps({"v": VERSION, "type": RESPONSE_TYPE, "owner": owner_fp,
-                   "nonce": b64e(nonce), "posts": list(posts), "more": more})
+# --- the response: sizes, buckets, the streamed body ----------------------------------
+
+def stream_bytes(post_sizes: Iterable[int]) -> int:
+    """Plaintext bytes of a page stream carrying posts of these sizes (no padding)."""
+    return sum(RECORD_HEAD + n for n in post_sizes) + END_BYTES
 
 
-def seal_response(req: FeedRequest, *, owner_transport_secret: bytes, posts: list[bytes],
-                  more: bool) -> bytes:
-    """The response body: a Box from the owner's transport key to the request's ephemeral key."""
-    texts = [p.decode("utf-8") for p in posts]
-    plain = encode_response(owner_fp=req.owner_fp, nonce=req.nonce, posts=texts, more=more)
-    return crypto.box_encrypt_with_key(_box_key(owner_transport_secret, req.ephemeral_public),
-                                       plain)
+def body_bytes(head_len: int, stream_len: int) -> int:
+    """Bytes of a response whose message 2 is ``head_len`` long and stream unpadded."""
+    chunks = max(1, -(-stream_len // MAX_CHUNK))
+    return 2 + head_len + stream_len + chunks * (2 + TAG)
 
 
-@functools.lru_cache(maxsize=64)
-def _empty_size(owner_fp: str) -> int:
-    return len(encode_response(owner_fp=owner_fp, nonce=bytes(NONCE_BYTES), posts=[],
-                               more=False))
+def bucket(size: int, max_bytes: int) -> int:
+    """The padded size: the smallest power of two >= ``size`` and >= 1 KiB, at most ``max_bytes``."""
+    padded = max(MIN_BUCKET, 1 << (size - 1).bit_length())
+    return max(size, min(padded, max_bytes))
 
 
-def response_size(posts: Sequence[bytes], owner_fp: str) -> int:
-    """The exact size of the sealed response carrying ``posts`` (with ``more`` false)."""
-    return BOX_OVERHEAD + _empty_size(owner_fp) + sum(map(_post_cost, posts)) - (
-        1 if posts else 0)
+def chunk_sizes(room: int) -> list[int]:
+    """Plaintext sizes of transport messages filling exactly ``room`` framed bytes."""
+    sizes = []
+    while room > FRAMED:
+        take = FRAMED if room - FRAMED >= 2 + TAG else room - (2 + TAG)
+        sizes.append(take - 2 - TAG)
+        room -= take
+    if room < 2 + TAG:
+        raise ValueError("no room for a transport message")
+    sizes.append(room - 2 - TAG)
+    return sizes
 
 
-_NEEDS_ESCAPE = re.compile(rb'[^\x20\x21\x23-\x5b\x5d-\x7e]')  # all JSON might escape
+def fit_page(post_sizes: Sequence[int], head_len: int, max_bytes: int) -> tuple[int, bool]:
+    """How many of the posts fit one response of at most ``max_bytes``: (count, cut).
 
-
-def _post_cost(post: bytes) -> int:
-    """Bytes a post adds to the response JSON: its JSON string and a comma."""
-    if _NEEDS_ESCAPE.search(post) is None:  # post files are printable ASCII: quotes only
-        return len(post) + 3
-    return len(json.dumps(post.decode("utf-8"), ensure_ascii=False).encode()) + 1
-
-
-def fit_page(posts: Sequence[bytes], owner_fp: str, max_bytes: int) -> tuple[list[bytes], bool]:
-    """The longest prefix of ``posts`` whose sealed response fits ``max_bytes``.
-
-    Returns (kept, cut); ``cut`` is True when posts were left out. The first
-    post is always kept, so a page is never empty while posts remain (a node
-    must allow ``max_response_bytes`` above ``max_post_bytes``).
+    The first post is always kept, so a page is never empty while posts remain (a
+    node must allow ``max_response_bytes`` above ``max_post_bytes`` plus overhead).
     """
-    total = response_size([], owner_fp) - 1  # the sizes of the posts' commas follow
-    kept: list[bytes] = []
-    for post in posts:
-        total += _post_cost(post)
-        if kept and total > max_bytes:
-            return kept, True
-        kept.append(post)
-    return kept, False
+    total = END_BYTES
+    for i, n in enumerate(post_sizes):
+        total += RECORD_HEAD + n
+        if i and body_bytes(head_len, total) > max_bytes:
+            return i, True
+    return len(post_sizes), False
+
+
+class ResponseWriter:
+    """Writes the response to an opened request in pieces, never holding it all.
+
+    ``size`` is the whole body's length (the padded bucket), known before the first
+    piece. The page's plaintext comes from ``records`` (:func:`post_record`); it is
+    sealed in transport messages of at most 65,535 bytes as it arrives.
+    """
+
+    def __init__(self, opened: OpenedRequest, owner_pub: bytes, post_sizes: Sequence[int],
+                 max_bytes: int) -> None:
+        head = opened.handshake.write_message(owner_pub)
+        self.head = len(head).to_bytes(2, "big") + head
+        _, self.send = opened.handshake.split()
+        needed = body_bytes(len(head), stream_bytes(post_sizes))
+        self.size = bucket(needed, max_bytes)
+        self.chunks = chunk_sizes(self.size - len(self.head))
+
+    def pieces(self, records: Iterable[bytes], more: bool) -> Iterator[bytes]:
+        """The body: message 2, then the page stream cut into transport messages.
+
+        A record that would not fit the planned size is left out (the sizes were
+        planned from ``stat``; a file may have changed since).
+        """
+        yield self.head
+        sizes, i = self.chunks, 0
+        room = sum(sizes) - END_BYTES
+        buf, pos = bytearray(), 0
+        for record in records:
+            if len(record) > room:
+                continue
+            room -= len(record)
+            buf += record
+            while i < len(sizes) - 1 and len(buf) - pos >= sizes[i]:
+                yield self._seal(buf[pos:pos + sizes[i]])
+                pos, i = pos + sizes[i], i + 1
+            if pos >= MAX_CHUNK:
+                del buf[:pos]
+                pos = 0
+        buf += bytes([END_RECORD, 1 if more else 0])
+        for size in sizes[i:]:
+            piece = buf[pos:pos + size]
+            pos += size
+            yield self._seal(piece + bytes(size - len(piece)))
+
+    def _seal(self, piece: bytes | bytearray) -> bytes:
+        sealed = self.send.encrypt_with_ad(b"", bytes(piece))
+        return len(sealed).to_bytes(2, "big") + sealed
+
+
+def post_record(post: bytes) -> bytes:
+    """One post's record in the page stream."""
+    return bytes([POST_RECORD]) + len(post).to_bytes(4, "big") + post
 
 
 # --- strict JSON -----------------------------------------------------------------------

@@ -1,11 +1,18 @@
 """Serving a feed request on this node, and the owner's "share comments with" setting.
 
-:func:`serve_feed` is everything ``POST /feeds/<fp>`` does: only an own
-identity's feed is served (no redistribution of other people's content); the
-request is opened and authenticated (:mod:`exchange`), its nonce recorded
-(:mod:`nonces`), the posts the asker may see selected by the index, and the
-answer sealed to the request's ephemeral key. A blocked asker gets a normal
-empty page, the same bytes in shape and size as an owner with nothing new.
+:func:`serve_feed` is everything ``POST /feeds/<fp>`` does (docs/protocol.md,
+"Serving a request"), in this order: the network prefix's request budget
+(before any decryption); message 1 opened with the owner's key slots, decoys
+for a fingerprint not hosted here (:mod:`ownkeys`), so that every request that
+does not authenticate gets the one :class:`NotAuthenticated` answer after the
+same work; the asker authenticated, against the ``.pub`` this node stores for
+it when there is one (pinned; a newer certificate updates it), else as a
+stranger who gets public posts only and leaves nothing stored; the request's
+fields, time window and nonce (:mod:`nonces`); the page chosen by the index;
+the asker's request and byte budget; then the response, padded to its size
+bucket and streamed (at most ``max_response_bytes``, one post file in memory
+at a time). A blocked asker gets an ordinary empty page. No cache keyed by
+anything in the request is read before the asker is authenticated.
 
 The per-identity setting lives in ``state/identity_settings.json``::
 
@@ -21,22 +28,27 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from ..base import names
+from ..base import names, noise
 from ..base.datadir import DataDir
-from ..base.errors import BadInput, NotFound
+from ..base.errors import BadInput, DiwanError, NotAuthenticated, NotFound
 from ..base.statefile import StateFile
+from ..identity import keys
 from ..identity.identities import Identities
 from ..posts.index import Index
 from ..posts.ingest import post_path
-from . import exchange
+from . import exchange, ownkeys
+from .budgets import Budgets, asker_charge, prefix_charges, prefixes
 from .nonces import NonceStore
 
 log = logging.getLogger("diwan.feeds")
 
 SETTINGS_NAME = "identity_settings"
 SHARE_COMMENTS = "share_comments_group"
+STRANGER = "0" * 64  # the viewer a stranger is served as: no post is addressed to it
 
 _INDEX_CACHE = 16
 _indexes: dict[int, tuple[DataDir, Index]] = {}  # id(dd) -> (dd kept alive, its index)
@@ -54,74 +66,131 @@ def _index(dd: DataDir) -> Index:
         return found[1]
 
 
-def serve_feed(dd: DataDir, owner_fp: str, body: bytes, *, now: int | None = None) -> bytes:
-    """Answer a sealed feed request for ``owner_fp``; the sealed response bytes.
+@dataclass(frozen=True)
+class Asker:
+    """An authenticated asker: its fingerprint, and whether it was checked against a pin."""
 
-    :class:`NotFound` unless ``owner_fp`` is an own identity; any malformed,
-    unauthenticated, stale or replayed request raises a 4xx error before
-    anything is read from ``posts/``.
+    fp: str
+    pinned: bool
+    budget_key: str
+
+
+@dataclass
+class FeedAnswer:
+    """The response: its exact length in bytes and its pieces (a generator: stream them)."""
+
+    size: int
+    pieces: Iterator[bytes]
+
+    def read(self) -> bytes:
+        """The whole body at once (tests, small pages)."""
+        return b"".join(self.pieces)
+
+
+def serve_feed(dd: DataDir, owner_fp: str, body: bytes, *, remote: str = "",
+               now: int | None = None) -> FeedAnswer:
+    """Answer a feed request for ``owner_fp`` from the address ``remote``.
+
+    Raises :class:`RateLimited` past a budget, :class:`NotAuthenticated` (the one
+    answer) for any request that does not authenticate, whether ``owner_fp`` is
+    hosted here or not, and other 4xx errors for an authenticated asker's bad,
+    stale or replayed request. Nothing is written before authentication but the
+    prefix's budget count.
     """
-    ids = Identities(dd)
-    secret = _own_transport_secret(ids, owner_fp)
     s = dd.settings
     t = int(time.time()) if now is None else now
-    req = exchange.open_request(body, owner_fp=owner_fp, owner_transport_secret=secret, now=t,
-                                window=s["request_window"], max_limit=s["max_page_size"])
+    budgets = Budgets(dd)
+    budgets.spend(prefix_charges(s, remote), now=t)
+    served = ownkeys.served(dd, owner_fp)
+    opened = exchange.open_request(body, owner_fp=owner_fp, slots=served.slots)
+    if served.pub is None:  # a decoy opened it: cannot happen without the decoy's secret
+        raise NotAuthenticated()
+    ids = Identities(dd)
+    asker = authenticate(ids, opened, remote)
+    req = exchange.parse_request(opened, now=t, window=s["request_window"],
+                                 max_limit=s["max_page_size"])
     NonceStore(dd).use(req.nonce, req.time, now=t, window=s["request_window"])
-    posts: list[bytes] = []
-    more = False
-    if not ids.is_blocked(req.asker_fp):
-        posts, more = _select(dd, ids, req)
-    return exchange.seal_response(req, owner_transport_secret=secret, posts=posts, more=more)
+    if asker.pinned:
+        _update_pin(ids, asker.fp, opened.pub_document)
+    paths, sizes, more = ([], [], False) if ids.is_blocked(asker.fp) else \
+        _select(dd, ids, req, asker)
+    head = noise.MESSAGE2_OVERHEAD + len(served.pub)
+    count, cut = exchange.fit_page(sizes, head, s["max_response_bytes"])
+    writer = exchange.ResponseWriter(opened, served.pub, sizes[:count],
+                                     s["max_response_bytes"])
+    budgets.spend([asker_charge(s, asker.budget_key, writer.size)], now=t)
+    return FeedAnswer(writer.size, writer.pieces(_records(paths[:count], sizes), more or cut))
 
 
-_secrets: dict[tuple[str, int, int, int], bytes] = {}  # (path, inode, mtime, size) -> secret
+def authenticate(ids: Identities, opened: exchange.OpenedRequest, remote: str) -> Asker:
+    """Who asks: the Noise-authenticated key must be certified by the asker's ``.pub``.
 
-
-def _own_transport_secret(ids: Identities, fp: str) -> bytes:
-    """The transport secret of an own identity; :class:`NotFound` for any other ``fp``.
-
-    Read from the private key file once, then again only if the file changes.
+    If this node stores a ``.pub`` for that fingerprint (a contact, an addressee,
+    any key it holds), the key must be certified by the stored one or by a newer
+    certificate of the same device (``keys.merge_pub``); otherwise the asker is a
+    stranger. :class:`NotAuthenticated` for anything else.
     """
-    path = str(ids.private_path(fp))
     try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise NotFound(f"no feed for {fp} here", field="fingerprint") from None
-    stamp = (path, st.st_ino, st.st_mtime_ns, st.st_size)
-    secret = _secrets.get(stamp)
-    if secret is None:
-        secret = ids.transport_secret(fp)
-        if len(_secrets) >= 256:
-            _secrets.clear()
-        _secrets[stamp] = secret
-    return secret
+        claimed = keys.parse_pub(opened.pub_document)
+    except BadInput:
+        raise NotAuthenticated() from None
+    fp = claimed.fingerprint
+    try:
+        stored = ids.public_key(fp, touch=False)
+    except NotFound:
+        if opened.asker_static not in exchange.certified_transports(claimed):
+            raise NotAuthenticated() from None
+        return Asker(fp, False, "stranger:" + prefixes(remote)[0])
+    try:
+        pinned = keys.merge_pub(stored, claimed)
+    except DiwanError:
+        raise NotAuthenticated() from None
+    if opened.asker_static not in exchange.certified_transports(pinned):
+        raise NotAuthenticated()
+    return Asker(fp, True, "asker:" + fp)
 
 
-def _select(dd: DataDir, ids: Identities, req: exchange.FeedRequest) -> tuple[list[bytes], bool]:
-    """The page of posts ``req.asker_fp`` may see, bounded by ``max_response_bytes``."""
+def _update_pin(ids: Identities, fp: str, document: bytes) -> None:
+    """Store a newer certificate the asker sent (a rotated device key)."""
+    try:
+        if ids.update_pub(fp, document):
+            log.info("%s: stored its newer key certificate", fp)
+    except DiwanError as exc:  # checked in authenticate(); a race with another update
+        log.info("%s: newer key certificate not stored: %s", fp, exc.message)
+
+
+def _select(dd: DataDir, ids: Identities, req: exchange.FeedRequest, asker: Asker
+            ) -> tuple[list[str], list[int], bool]:
+    """The files and sizes of the page ``asker`` may see (public only for a stranger)."""
+    viewers = comment_viewers(dd, ids, req.owner_fp) if asker.pinned else frozenset()
     shas, more = _index(dd).feed_page(
-        req.owner_fp, req.asker_fp, after_time=req.after_time, after_sha=req.after_sha,
-        limit=req.limit, comment_viewers=comment_viewers(dd, ids, req.owner_fp))
+        req.owner_fp, asker.fp if asker.pinned else STRANGER, after_time=req.after_time,
+        after_sha=req.after_sha, limit=req.limit, comment_viewers=viewers)
     folder = str(post_path(dd, req.owner_fp, "0" * 40).parent)  # names checked once
-    posts = [raw for raw in (_read_post(os.path.join(folder, names.sha1(sha)))
-                             for sha in shas) if raw is not None]
-    kept, cut = exchange.fit_page(posts, req.owner_fp, dd.settings["max_response_bytes"])
-    return kept, more or cut
+    paths, sizes = [], []
+    for sha in shas:
+        path = os.path.join(folder, names.sha1(sha))
+        try:
+            sizes.append(os.stat(path).st_size)
+        except FileNotFoundError:
+            continue
+        paths.append(path)
+    return paths, sizes, more
 
 
-def _read_post(path: str) -> bytes | None:
-    """A post file's bytes; None if it vanished or is not UTF-8 (it cannot be a JSON string)."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-        raw.decode("utf-8")
-    except FileNotFoundError:
-        return None
-    except UnicodeDecodeError:
-        log.warning("not serving %s: not UTF-8", os.path.basename(path))
-        return None
-    return raw
+def _records(paths: Sequence[str], sizes: Sequence[int]) -> Iterator[bytes]:
+    """Each post's record, read when needed; a file gone or changed since is left out."""
+    for path, size in zip(paths, sizes, strict=False):
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(size + 1)
+        except OSError:
+            continue
+        if len(raw) == size:
+            yield exchange.post_record(raw)
+        else:
+            log.warning("not serving %s: it changed while being served",
+                        os.path.basename(path))
 
 
 def comment_viewers(dd: DataDir, ids: Identities, owner_fp: str) -> frozenset[str]:

@@ -36,14 +36,14 @@ class _Connections(threading.local):
         self.pid = os.getpid()
         self.by_path: dict[Path, sqlite3.Connection] = {}
 
-    def get(self, path: Path) -> sqlite3.Connection:
+    def get(self, path: Path, schema: tuple[str, ...] = ()) -> sqlite3.Connection:
         if self.pid != os.getpid():  # forked: the parent's connections are not ours
             self.pid, self.by_path = os.getpid(), {}
         conn = self.by_path.get(path)
         if conn is None:
             if len(self.by_path) >= _CACHE_SIZE:
                 self.close_all()
-            conn = self.by_path[path] = _open(path)
+            conn = self.by_path[path] = _open(path, schema or (_SCHEMA, _INDEX))
         return conn
 
     def close_all(self) -> None:
@@ -52,17 +52,23 @@ class _Connections(threading.local):
         self.by_path.clear()
 
 
-def _open(path: Path) -> sqlite3.Connection:
+def _open(path: Path, schema: tuple[str, ...]) -> sqlite3.Connection:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=True)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(_SCHEMA)
-    conn.execute(_INDEX)
+    for statement in schema:
+        conn.execute(statement)
     return conn
 
 
 _connections = _Connections()
+
+
+def connection(path: Path, schema: tuple[str, ...]) -> sqlite3.Connection:
+    """This thread's open connection to the SQLite state file ``path`` (WAL, synchronous
+    NORMAL, autocommit), created with the ``schema`` statements the first time."""
+    return _connections.get(path, schema)
 
 
 class NonceStore:

@@ -11,10 +11,12 @@ from app.core.base.errors import BadInput
 
 
 def test_a_feed_page_must_hold_the_largest_post(tmp_path: Path) -> None:
-    ok = config.load(tmp_path, {"max_post_bytes": 1000, "max_response_bytes": 1001}, {})
-    assert ok["max_response_bytes"] == 1001
+    edge = config.min_response_bytes(100_000)  # the post, its framing and message 2
+    assert edge == 100_000 + 97 + 8192
+    ok = config.load(tmp_path, {"max_post_bytes": 100_000, "max_response_bytes": edge}, {})
+    assert ok["max_response_bytes"] == edge
     with pytest.raises(BadInput) as err:
-        config.load(tmp_path, {"max_post_bytes": 1000, "max_response_bytes": 1000}, {})
+        config.load(tmp_path, {"max_post_bytes": 100_000, "max_response_bytes": edge - 1}, {})
     assert err.value.field == "max_response_bytes"
 
 
