@@ -30,6 +30,7 @@ from ..base.statefile import StateFile
 from ..identity.identities import Identities
 from ..posts.index import Index
 from ..posts.ingest import post_path
+from ..posts.reconcile import open_index
 from . import exchange
 from .nonces import NonceStore
 
@@ -50,7 +51,7 @@ def _index(dd: DataDir) -> Index:
         if found is None:
             if len(_indexes) >= _INDEX_CACHE:
                 _indexes.pop(next(iter(_indexes)))
-            found = _indexes[id(dd)] = (dd, Index(dd))
+            found = _indexes[id(dd)] = (dd, open_index(dd))
         return found[1]
 
 
