@@ -14,8 +14,8 @@ from ..core.posts import attributes as attr_types
 from ..core.posts import codec as posts
 from ..core.posts.authoring import Draft, find_post, publish
 from ..core.posts.codec import stored_view
-from ..core.posts.index import Index
 from ..core.posts.ingest import Ingestor, post_path
+from ..core.posts.reconcile import open_index
 from ..core.posts.timeline import Timeline
 from ..schemas import posts as s
 from ..web.api import Blueprint
@@ -118,7 +118,7 @@ class PostItem(MethodView):
     @blp.response(204)
     def delete(self, path: dict[str, str], sha: str) -> None:
         """Remove a post from this node (others keep their copies)."""
-        index = Index(dd())
+        index = open_index(dd())
         entry = index.get(path["sha"])
         if entry is None:
             raise NotFound(f"no post {path['sha']} on this node", field="sha")

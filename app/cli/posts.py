@@ -31,6 +31,7 @@ from ..core.posts.codec import check_created
 from ..core.posts.codec import stored_view as view
 from ..core.posts.index import Index
 from ..core.posts.ingest import post_path
+from ..core.posts.reconcile import open_index, rebuild
 from ..schemas import posts as s
 from . import passwords
 from .base import Cli, main, pass_cli
@@ -306,7 +307,7 @@ def profile_set(cli: Cli, as_fp: str, name: str | None, birthdate: str | None,
 def delete_post(cli: Cli, sha: str) -> None:
     """Remove post SHA from this node (others keep their copies)."""
     dd = cli.datadir()
-    index = Index(dd)
+    index = open_index(dd)
     entry = index.get(sha_arg(sha))
     if entry is None:
         raise NotFound(f"no post {sha} on this node", field="sha")
@@ -319,5 +320,5 @@ def delete_post(cli: Cli, sha: str) -> None:
 @pass_cli
 def reindex(cli: Cli) -> None:
     """Rebuild the post index from the post files (each verified again)."""
-    count = Index(cli.datadir()).rebuild()
+    count = rebuild(Index(cli.datadir()))
     cli.emit({"indexed": count}, f"indexed {count} posts")

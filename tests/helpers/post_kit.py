@@ -10,8 +10,8 @@ from app.core.base import crypto
 from app.core.base.datadir import DataDir
 from app.core.identity import keys
 from app.core.posts.codec import Post, build_post, decode_post
-from app.core.posts.index import Index
 from app.core.posts.ingest import Ingestor
+from app.core.posts.reconcile import open_index
 
 
 class PostKit:
@@ -22,7 +22,7 @@ class PostKit:
     def __init__(self, root: Path, **settings: Any) -> None:
         self.dd = DataDir(root, {"reconcile_interval_ms": 0, **settings})
         self.dd.initialise()
-        self.index = Index(self.dd)
+        self.index = open_index(self.dd)
         self.ingestor = Ingestor(self.dd, index=self.index)
         self.seeds: dict[str, bytes] = {}
 

@@ -40,6 +40,7 @@ from ..identity import keys
 from ..identity.identities import Identities
 from ..posts.index import Index
 from ..posts.ingest import post_path
+from ..posts.reconcile import open_index
 from . import exchange, ownkeys
 from .budgets import Budgets, asker_charge, prefix_charges, prefixes
 from .nonces import NonceStore
@@ -62,7 +63,7 @@ def _index(dd: DataDir) -> Index:
         if found is None:
             if len(_indexes) >= _INDEX_CACHE:
                 _indexes.pop(next(iter(_indexes)))
-            found = _indexes[id(dd)] = (dd, Index(dd))
+            found = _indexes[id(dd)] = (dd, open_index(dd))
         return found[1]
 
 

@@ -34,8 +34,8 @@ from ..base.fsio import file_lock
 from ..identity import keys
 from ..identity.identities import Identities
 from ..posts.codec import decode_post
-from ..posts.index import Index
 from ..posts.ingest import BatchResult, Ingestor
+from ..posts.reconcile import open_index
 from . import peerclient
 from .contacts import Contact, Contacts
 from .exchange import OwnKeys, PendingRequest, build_request, open_response
@@ -75,7 +75,7 @@ class _Run:
         self.dd, self.contact, self.status, self.session = dd, contact, status, session
         self.settings = dd.settings
         self.full = full
-        self.index = Index(dd)
+        self.index = open_index(dd)
 
     def asker(self) -> OwnKeys:
         ids, me = Identities(self.dd), self.contact.identity

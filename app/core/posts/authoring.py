@@ -22,6 +22,7 @@ from . import codec as posts
 from . import media
 from .attributes import KEY_RE, type_of
 from .ingest import Ingestor, IngestResult, post_path
+from .reconcile import open_index
 
 PROFILE_FIELDS = {"name": "PROFILENAME", "birthdate": "BIRTHDATE", "workplace": "WORKPLACE",
                   "phone": "PHONE", "email": "EMAIL"}
@@ -50,9 +51,7 @@ def _put(attrs: dict[str, Any], key: str, value: Any) -> None:
 
 def find_post(dd: DataDir, sha1: str) -> bytes:
     """The raw bytes of a stored post by SHA-1, from the index (NotFound otherwise)."""
-    from .index import Index
-
-    entry = Index(dd).get(names.sha1(sha1))
+    entry = open_index(dd).get(names.sha1(sha1))
     if entry is None:
         raise NotFound(f"no post {sha1} on this node", field="sha")
     return post_path(dd, entry.author, entry.sha1).read_bytes()

@@ -5,10 +5,11 @@ makes listing fast and can be thrown away at any time (:meth:`Index.rebuild`).
 Several processes (gunicorn workers, the scheduler, the CLI) open it at once:
 WAL mode, a busy timeout, short ``BEGIN IMMEDIATE`` write transactions.
 
-It repairs itself when files are added or removed behind its back (see
-:mod:`app.core.posts.reconcile`: only author directories whose mtime changed are
-rescanned); rows a query would return whose file has vanished are dropped on
-the spot.
+It is repaired when files are added or removed behind its back by
+:mod:`app.core.posts.reconcile` (only author directories whose mtime changed are
+rescanned): an index opened with :func:`app.core.posts.reconcile.open_index`
+runs that repair, bounded, before each query through its ``repair`` hook. Rows
+a query would return whose file has vanished are dropped on the spot.
 
 Listing is keyset pagination over ``(created, sha)`` indexes, newest first;
 filters by author or kind merge one index range per author/kind, so a page
@@ -25,21 +26,17 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..base import names
 from ..base.datadir import DataDir
 from ..base.encoding import b64d, b64e
 from ..base.errors import BadInput
-from . import reconcile
-from .reconcile import ReconcileReport
-
-if TYPE_CHECKING:
-    from .codec import Post
+from .codec import Post
 
 SCHEMA_VERSION = 1
 DB_NAME = "index.sqlite3"
@@ -125,12 +122,17 @@ def conversation_id(participants: Iterable[str]) -> str:
 
 
 class Index:
-    """The post index of one data directory (thread-safe: one connection per thread)."""
+    """The post index of one data directory (thread-safe: one connection per thread).
 
-    def __init__(self, dd: DataDir, *, auto_reconcile: bool = True) -> None:
+    ``repair(index)``, when given, is run before every query (the automatic,
+    bounded repair of :func:`app.core.posts.reconcile.open_index`); the index
+    itself never reads post files.
+    """
+
+    def __init__(self, dd: DataDir, *, repair: Callable[[Index], object] | None = None) -> None:
         self.dd = dd
         self.path = dd.state / DB_NAME
-        self.auto_reconcile = auto_reconcile
+        self.repair = repair
         self.posts_prefix = os.fspath(dd.posts) + os.sep
         self._key = os.fspath(self.path)
         self._id_cache, self._fp_cache = _ID_CACHES.setdefault(self._key, ({}, {}))
@@ -450,20 +452,11 @@ class Index:
         """Number of indexed posts (for tools and tests; not an API count)."""
         return int(self.conn().execute("SELECT count(*) FROM posts").fetchone()[0])
 
-    # repair (app.core.posts.reconcile) ------------------------------------------------------
+    # repair (app.core.posts.reconcile) ------------------------------------------------
     def maybe_reconcile(self) -> None:
-        """The automatic repair every query runs first (throttled, bounded, never waits)."""
-        if self.auto_reconcile:
-            reconcile.reconcile(self, max_verify=self.dd.settings["reconcile_max_verify"])
-
-    def reconcile(self, *, force: bool = False) -> ReconcileReport | None:
-        """Bring the index in line with changed post directories, at most once per
-        ``reconcile_interval_ms`` in this process unless ``force``; None when skipped."""
-        return reconcile.reconcile(self, force=force)
-
-    def rebuild(self) -> int:
-        """Recreate the index from the post files (verifying each); returns posts indexed."""
-        return reconcile.rebuild(self)
+        """Run the ``repair`` hook, if any (every query calls this first)."""
+        if self.repair is not None:
+            self.repair(self)
 
     def reset(self) -> None:
         """Forget connections and cached ids (after the database file was replaced)."""

@@ -41,6 +41,7 @@ from ..base.fsio import BatchWriter, fsync_dir, make_private_dir, write_atomic
 from ..identity.identities import Identities
 from .attributes import Context, check_values
 from .codec import CREATED, Parts, Post, make_post, parse_payload, split_post
+from .index import Index
 
 log = logging.getLogger("diwan.ingest")
 
@@ -104,10 +105,9 @@ class _Session:
 class Ingestor:
     """Verify and store posts for one data directory.
 
-    ``index``: where stored posts are indexed; None constructs
-    ``app.core.posts.index.Index(dd)`` when first needed (skipped if that module is
-    absent). ``key_lookup(fp)`` is asked for the ``.pub`` document of an
-    author this node has no key for (a reshared post's author, say); what it
+    ``index``: where stored posts are indexed; None constructs an
+    :class:`Index` of ``dd`` when first needed. ``key_lookup(fp)`` is asked for
+    the ``.pub`` document of an author this node has no key for (a reshared post's author, say); what it
     returns is imported only if it matches ``fp``. ``now``: unix seconds, or a
     function returning them (default ``time.time``), for the future-time check.
     """
@@ -352,12 +352,6 @@ def _unknown(fp: str, why: str) -> BadPost:
 
 
 def _default_index(dd: DataDir) -> PostIndex | None:
-    try:
-        from .index import Index
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.index":
-            raise
-        return None
     return Index(dd)
 
 

@@ -34,13 +34,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..base import names
+from ..base.datadir import DataDir
 from ..base.fsio import file_lock, is_temp_name
-
-if TYPE_CHECKING:
-    from .index import Index
+from .index import CONTENT_TABLES, Index
+from .ingest import verify_file
 
 RACY_NS = 2_000_000_000  # a directory changed this recently may change again in the same tick
 VERIFY_BATCH = 2000      # files verified and indexed per transaction
@@ -58,6 +57,18 @@ class ReconcileReport:
     invalid: int = 0
     budget: int | None = None  # new files that may still be verified (None: no limit)
     unfinished: bool = False   # the budget ran out; the next reconcile carries on
+
+
+def open_index(dd: DataDir, *, auto_reconcile: bool = True) -> Index:
+    """The index of ``dd`` as readers use it: with ``auto_reconcile`` every query first
+    runs :func:`auto_repair` (throttled, bounded, never waits for another process)."""
+    return Index(dd, repair=auto_repair if auto_reconcile else None)
+
+
+def auto_repair(index: Index) -> None:
+    """The automatic repair a query runs first: at most ``reconcile_max_verify`` new
+    files verified, skipped if run within ``reconcile_interval_ms`` or running elsewhere."""
+    reconcile(index, max_verify=index.dd.settings["reconcile_max_verify"])
 
 
 def reconcile(index: Index, *, force: bool = False,
@@ -109,8 +120,6 @@ def rebuild(index: Index) -> int:
 
 
 def _clear(index: Index) -> None:
-    from .index import CONTENT_TABLES
-
     with index.write() as c:
         for table in CONTENT_TABLES:
             c.execute(f"DELETE FROM {table}")
@@ -201,7 +210,6 @@ def _rescan(index: Index, fp: str, mtime: int, report: ReconcileReport) -> None:
 def _add_verified(index: Index, folder: Path, sha1s: list[str],
                   report: ReconcileReport) -> None:
     """Verify files found on disk (as ingest would) and index the valid ones."""
-    from .ingest import verify_file  # ingest imports the index, which imports this
 
     posts = []
     if report.budget is not None:

@@ -21,6 +21,7 @@ from ..identity.identities import Identities
 from .attributes import type_of
 from .codec import Post, decode_post
 from .index import COLUMNS, KIND_CODE, Entry, Index, Page, decode_cursor
+from .reconcile import open_index
 
 CONVERSATION_ID_RE = re.compile(r"[0-9a-f]{32}")
 _IN_CHUNK = 500
@@ -71,7 +72,7 @@ class Timeline:
 
     def __init__(self, dd: DataDir, index: Index | None = None) -> None:
         self.dd = dd
-        self.index = index or Index(dd)
+        self.index = index or open_index(dd)
         self.identities = Identities(dd)
 
     # the timeline ------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from ..identity.identities import Identities
 from ..network.contacts import Contacts
 from ..posts.attributes import type_of
 from ..posts.codec import Post, decode_post
-from ..posts.index import Index
+from ..posts.reconcile import open_index
 
 log = logging.getLogger("diwan.gc")
 DAY = 86400
@@ -43,7 +43,7 @@ def kept(dd: DataDir) -> set[str]:
 
 def stored_authors(dd: DataDir) -> set[str]:
     """Authors of the posts indexed here and the inner authors of indexed reshares."""
-    index = Index(dd)
+    index = open_index(dd)
     c = index.conn()
     authors = {index.fp_of(row[0]) for row in c.execute("SELECT DISTINCT author FROM posts")}
     for sha, author in c.execute("SELECT sha, author FROM posts WHERE reshare"):

@@ -36,8 +36,8 @@ from app.core.network.sync import (
     sync_contact,
 )
 from app.core.posts.codec import build_post, decode_post
-from app.core.posts.index import Index
 from app.core.posts.ingest import Ingestor
+from app.core.posts.reconcile import open_index
 from tests.helpers.fake_peers import (
     Call,
     Reply,
@@ -394,7 +394,7 @@ def test_unknown_contacts_are_refused(pair: Pair) -> None:
 def test_the_index_sees_synced_posts(pair: Pair) -> None:
     pair.post(NOW - 10)
     pair.sync()
-    assert Index(pair.ahmed).newest_time(pair.w.b) == NOW - 10
+    assert open_index(pair.ahmed).newest_time(pair.w.b) == NOW - 10
 
 
 def paged_owner(pair: Pair, raws: list[bytes], *, scramble_first: bool = False

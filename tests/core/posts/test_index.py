@@ -43,7 +43,7 @@ class Kit(PostKit):
         """Make every post directory look long unchanged (and record it so)."""
         for d in [self.dd.posts, *self.dd.posts.iterdir()]:
             os.utime(d, ns=(OLD, OLD))
-        self.index.reconcile(force=True)
+        reconcile.reconcile(self.index, force=True)
 
     def close(self) -> None:
         self.index.close()
@@ -273,7 +273,7 @@ def test_newest_time_and_remove(kit: Kit) -> None:
 
 
 def test_a_failed_batch_leaves_no_stale_author_ids(kit: Kit) -> None:
-    index = Index(kit.dd, auto_reconcile=False)
+    index = Index(kit.dd)
     a, b = kit.author(1), kit.author(2)
     pa, pb = kit.build(a, 1, TEXT="a"), kit.build(b, 2, TEXT="b")
     for p in (pa, pb):
@@ -305,7 +305,7 @@ def test_reconcile_indexes_valid_files_dropped_in_and_never_invalid_ones(kit: Ki
     (kit.dd.posts / a / hashlib.sha1(tampered).hexdigest()).write_bytes(bytes(tampered))
     temp = kit.build(a, 6, TEXT="half written")
     kit.drop_in(temp, name=".tmp-" + temp.sha1 + ".abc")
-    report = kit.index.reconcile(force=True)
+    report = reconcile.reconcile(kit.index, force=True)
     assert report is not None and report.added == 1 and report.invalid == 3
     assert good.sha1 in all_pages(kit.index, 10)
     assert kit.index.count() == 2
@@ -316,10 +316,10 @@ def test_reconcile_rescans_only_changed_directories(kit: Kit) -> None:
     for n, fp in enumerate(people):
         kit.post(fp, n, TEXT="x")
     kit.age_dirs()
-    report = kit.index.reconcile(force=True)
+    report = reconcile.reconcile(kit.index, force=True)
     assert report is not None and report.dirs_scanned == 0
     kit.drop_in(kit.build(people[2], 50, TEXT="new"))
-    report = kit.index.reconcile(force=True)
+    report = reconcile.reconcile(kit.index, force=True)
     assert report is not None and (report.dirs_scanned, report.added) == (1, 1)
 
 
@@ -332,7 +332,7 @@ def test_removed_files_and_directories_leave_the_index(kit: Kit) -> None:
     for f in (kit.dd.posts / b).iterdir():
         f.unlink()
     (kit.dd.posts / b).rmdir()
-    report = kit.index.reconcile(force=True)
+    report = reconcile.reconcile(kit.index, force=True)
     assert report is not None and report.removed == 2
     assert kit.index.get(pb.sha1) is None
     assert all_pages(kit.index, 10) == [pa2.sha1]
@@ -342,13 +342,13 @@ def test_an_author_directory_replaced_by_a_file_is_forgotten(kit: Kit) -> None:
     a, b = kit.author(1), kit.author(2)
     kit.post(a, 1, TEXT="a")
     kept = kit.post(b, 2, TEXT="b")
-    kit.index.reconcile(force=True)  # the index now knows a's directory
+    reconcile.reconcile(kit.index, force=True)  # the index now knows a's directory
     folder = kit.dd.posts / a
     for f in folder.iterdir():
         f.unlink()
     folder.rmdir()
     folder.write_bytes(b"not a directory")
-    report = kit.index.reconcile(force=True)
+    report = reconcile.reconcile(kit.index, force=True)
     assert report is not None and report.removed == 1
     assert all_pages(kit.index, 5) == [kept.sha1]
 
@@ -357,7 +357,7 @@ def test_rows_whose_file_vanished_are_dropped_from_results_at_once(tmp_path: Pat
     k = Kit(tmp_path, reconcile_interval_ms=3_600_000)
     a = k.author(1)
     posts = [k.post(a, t, TEXT=str(t)) for t in range(6)]
-    k.index.reconcile(force=True)
+    reconcile.reconcile(k.index, force=True)
     for p in posts[3:5]:
         (k.dd.posts / a / p.sha1).unlink()
     page = k.index.page(limit=3)
@@ -371,12 +371,12 @@ def test_rows_whose_file_vanished_are_dropped_from_results_at_once(tmp_path: Pat
 def test_reconcile_is_throttled_per_process(tmp_path: Path) -> None:
     k = Kit(tmp_path, reconcile_interval_ms=3_600_000)
     a = k.author(1)
-    assert k.index.reconcile(force=True) is not None
-    assert k.index.reconcile() is None
+    assert reconcile.reconcile(k.index, force=True) is not None
+    assert reconcile.reconcile(k.index) is None
     hidden = k.build(a, 1, TEXT="behind the back")
     k.drop_in(hidden)
     assert all_pages(k.index, 5) == []  # not looked for within the interval
-    assert k.index.reconcile(force=True) is not None
+    assert reconcile.reconcile(k.index, force=True) is not None
     assert all_pages(k.index, 5) == [hidden.sha1]
     k.close()
 
@@ -420,7 +420,7 @@ def test_rebuild_recreates_the_index_from_files(kit: Kit) -> None:
     before = all_pages(kit.index, 10)
     kit.index.conn().execute("DELETE FROM posts")
     assert all_pages(kit.index, 10) == []  # a damaged cache stays wrong until rebuilt...
-    assert kit.index.rebuild() == 3
+    assert reconcile.rebuild(kit.index) == 3
     assert all_pages(kit.index, 10) == before == newest_first(posts)
     assert kit.index.feed_page(b, a, after_time=0, after_sha=None, limit=5)[0] == [
         posts[1].sha1, posts[2].sha1]
@@ -433,8 +433,8 @@ def test_rebuild_replaces_a_file_that_is_not_a_database(kit: Kit) -> None:
     for suffix in ("-wal", "-shm"):
         Path(f"{kit.index.path}{suffix}").unlink(missing_ok=True)
     kit.index.path.write_bytes(b"this is not a database" * 100)
-    fresh = Index(kit.dd)
-    assert fresh.rebuild() == 1
+    fresh = reconcile.open_index(kit.dd)
+    assert reconcile.rebuild(fresh) == 1
     assert all_pages(fresh, 5) == [post.sha1]
     fresh.close()
 
@@ -444,7 +444,7 @@ def test_a_new_schema_version_starts_an_empty_cache_that_refills(kit: Kit) -> No
     post = kit.post(a, 1, TEXT="1")
     kit.index.conn().execute("PRAGMA user_version=999")
     kit.index.close()
-    fresh = Index(kit.dd)
+    fresh = reconcile.open_index(kit.dd)
     assert all_pages(fresh, 5) == [post.sha1]
     fresh.close()
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +24,7 @@ from app.core.base.errors import BadPost, PeerError, Reason
 from app.core.identity import keys
 from app.core.identity.identities import Identities
 from app.core.posts.codec import build_post
+from app.core.posts.index import Index
 from app.core.posts.ingest import Ingestor, post_path, verify_file
 from tests.conftest import make_datadir
 
@@ -393,13 +393,13 @@ def test_index_failure_does_not_lose_the_post(node: Any) -> None:
     assert post_path(dd, FP["A"], result.sha1).exists()
 
 
-def test_without_an_index_module_ingest_still_works(node: Any,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_index_indexes_what_is_ingested(node: Any) -> None:
     dd, _ = node
-    monkeypatch.setitem(sys.modules, "app.core.posts.index", None)
     ingestor = Ingestor(dd, now=T0)
-    assert ingestor.index is None
-    assert ingestor.ingest(post()).new
+    result = ingestor.ingest(post())
+    assert result.new
+    assert isinstance(ingestor.index, Index)
+    assert ingestor.index.get(result.sha1) is not None
 
 
 def test_a_failing_write_leaves_nothing_behind(node: Any,
