@@ -83,7 +83,12 @@ class DataDir:
 
 def open_datadir(root: str | os.PathLike[str] | None = None,
                  overrides: Mapping[str, Any] | None = None) -> DataDir:
-    """Open (initialising if needed) the data directory for a process."""
+    """Open (initialising if needed) the data directory for a process.
+
+    Every process (admin, peer, scheduler, CLI) starts here, so this is where the
+    insecure-KDF switch, if set, is announced with a WARNING.
+    """
+    config.warn_if_insecure_kdf()
     dd = DataDir(config.data_dir_from_env(root), overrides)
     dd.initialise()
     return dd
