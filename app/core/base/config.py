@@ -152,11 +152,11 @@ def load(data_dir: Path, overrides: Mapping[str, Any] | None = None,
 def min_response_bytes(max_post_bytes: int) -> int:
     """The smallest ``max_response_bytes`` that holds one post of ``max_post_bytes``.
 
-    A response adds to a post its message 2 (the owner's .pub, at most 8 KiB with
-    framing), a record head and end record, and 18 bytes per 65,519-byte transport
-    message (docs/protocol.md, "The response").
+    A response adds to a post its message 2 (the owner's .pub, at most 2 KiB, with
+    its 50 bytes of framing), a record head and end record, and 18 bytes per
+    65,519-byte transport message (docs/protocol.md, "The response").
     """
-    return max_post_bytes + max_post_bytes // 1024 + 8192
+    return max_post_bytes + max_post_bytes // 1024 + 4096
 
 
 def _check(cfg: Mapping[str, Any]) -> None:

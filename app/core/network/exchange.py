@@ -19,7 +19,6 @@ caller's business (:class:`app.core.network.nonces.NonceStore`).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -331,7 +330,7 @@ def body_bytes(head_len: int, stream_len: int) -> int:
 
 
 def bucket(size: int, max_bytes: int) -> int:
-    """The padded size: the smallest power of two >= ``size`` and >= 1 KiB, at most ``max_bytes``."""
+    """The padded size: the least power of two >= ``size`` and >= 1 KiB, at most ``max_bytes``."""
     padded = max(MIN_BUCKET, 1 << (size - 1).bit_length())
     return max(size, min(padded, max_bytes))
 

@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass, field
 
 from ..base import noise
-from ..base.errors import DiwanError
 from ..base.datadir import DataDir
+from ..base.errors import DiwanError
 from ..identity.identities import Identities
 from . import exchange
 

@@ -109,6 +109,12 @@ def _error_doc(answer: Answer) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+def error_code(answer: Answer) -> str | None:
+    """The ``status`` code name of a peer's JSON error answer (``not_authenticated``...)."""
+    code = _error_doc(answer).get("status")
+    return code if isinstance(code, str) else None
+
+
 def describe_error(answer: Answer) -> str:
     """A short, printable summary of a peer's error answer (its JSON ``message`` if any)."""
     message = _error_doc(answer).get("message")

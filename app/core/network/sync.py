@@ -29,7 +29,7 @@ import requests
 
 from ..base import names
 from ..base.datadir import DataDir
-from ..base.errors import DiwanError, Forbidden, NotFound, PeerError
+from ..base.errors import BadResponse, DiwanError, Forbidden, NotFound, PeerError
 from ..base.fsio import file_lock
 from ..identity import keys
 from ..identity.identities import Identities
@@ -75,6 +75,7 @@ class _Run:
         self.dd, self.contact, self.status, self.session = dd, contact, status, session
         self.settings = dd.settings
         self.full = full
+        self.device: bytes | None = None  # the owner's device key that answered in this run
         self.index = open_index(dd)
 
     def asker(self) -> OwnKeys:
@@ -113,18 +114,38 @@ class _Run:
         return max(0, newest - self.settings["sync_overlap"]), ""
 
     def page(self, asker: OwnKeys, owner_key: keys.PublicKey, after: Position) -> Page:
-        answer, pending = self.ask(asker, owner_key, after)
-        if answer.status != 200:
-            raise PeerError(f"{self.contact.address} answered the feed request with "
-                            f"{peerclient.describe_error(answer)}")
-        response = open_response(answer.body, pending,
-                                 max_bytes=self.settings["max_response_bytes"])
-        return list(response.posts), bool(response.more)
+        """One page from ``after``; the owner's node is asked with the device key that
+        answered before in this run, else with each certified device key in turn."""
+        tried = [self.device] if self.device else [d.transport_public for d in owner_key.devices]
+        for n, transport in enumerate(tried):
+            answer, pending = self.ask(asker, transport, after)
+            if answer.status == 400 and n + 1 < len(tried) and \
+                    peerclient.error_code(answer) == "not_authenticated":
+                continue  # another device of this identity: try its key
+            if answer.status != 200:
+                raise PeerError(f"{self.contact.address} answered the feed request with "
+                                f"{peerclient.describe_error(answer)}")
+            response = open_response(answer.body, pending,
+                                     max_bytes=self.settings["max_response_bytes"])
+            self.device = transport
+            self.learn_owner_key(response.owner_pub)
+            return list(response.posts), bool(response.more)
+        raise PeerError(f"{self.contact.address} answered no device key of {owner_key.fingerprint}")
 
-    def ask(self, asker: OwnKeys, owner_key: keys.PublicKey, after: Position
+    def learn_owner_key(self, document: bytes) -> None:
+        """Store a newer certificate the owner sent in message 2 (a rotated device key)."""
+        fp = self.contact.fingerprint
+        try:
+            keys.parse_pub(document, expected_fp=fp)
+            Identities(self.dd).update_pub(fp, document)
+        except DiwanError as exc:
+            raise BadResponse(f"the owner's node sent a key document that cannot be held: "
+                              f"{exc.message}") from None
+
+    def ask(self, asker: OwnKeys, transport: bytes, after: Position
             ) -> tuple[peerclient.Answer, PendingRequest]:
         s, fp = self.settings, self.contact.fingerprint
-        body, pending = build_request(asker=asker, owner_fp=fp, owner_key=owner_key,
+        body, pending = build_request(asker=asker, owner_fp=fp, owner_transport=transport,
                                       after_time=after[0], after_sha=after[1] or None,
                                       limit=s["max_page_size"], now=int(time.time()))
         answer = peerclient.call(self.session, "POST", f"{self.contact.address}/feeds/{fp}",

@@ -12,7 +12,7 @@ from app.core.base.errors import BadInput
 
 def test_a_feed_page_must_hold_the_largest_post(tmp_path: Path) -> None:
     edge = config.min_response_bytes(100_000)  # the post, its framing and message 2
-    assert edge == 100_000 + 97 + 8192
+    assert edge == 100_000 + 97 + 4096
     ok = config.load(tmp_path, {"max_post_bytes": 100_000, "max_response_bytes": edge}, {})
     assert ok["max_response_bytes"] == edge
     with pytest.raises(BadInput) as err:
