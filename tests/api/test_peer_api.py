@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import create_peer_app
-from app.core.base import crypto
+from app.core.base import crypto, noise
 from app.core.base.datadir import DataDir
 from app.core.base.errors import RateLimited
 from app.core.identity import keys
@@ -36,7 +37,8 @@ OCTETS = "application/octet-stream"
 
 def party() -> tuple[OwnKeys, keys.PublicKey, bytes]:
     seed, transport = crypto.new_signing_seed(), crypto.new_transport_secret()
-    key = keys.certify(seed, crypto.transport_public(transport))
+    key = keys.certify(seed, [keys.DeviceCert("00000000000000a1", 1,
+                                              noise.keypair_from_secret(transport).public)])
     return OwnKeys(key.fingerprint, key.to_bytes(), transport), key, seed
 
 
@@ -44,18 +46,21 @@ ASKER, ASKER_KEY, _ = party()
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("peer") / "node"
-    dd = make_datadir(root)
-    ids = Identities(dd)
-    own = ids.create(PASSWORD)
-    seed = ids.open_seed(own, PASSWORD)
-    raws = [build_post(seed, {"CREATED_TIME": int(time.time()) - 100 + i, "TEXT": f"post {i}"})
-            for i in range(3)]
-    Ingestor(dd).ingest_many(raws, author=own)
-    app = create_peer_app({"data_dir": str(root)})
-    return {"dd": app.config["DIWAN"], "own": own, "key": ids.public_key(own), "raws": raws,
-            "client": app.test_client()}
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DIWAN_INSECURE_KDF", "1")
+        root = tmp_path_factory.mktemp("peer") / "node"
+        dd = make_datadir(root)
+        ids = Identities(dd)
+        own = ids.create(PASSWORD)
+        seed = ids.open_seed(own, PASSWORD)
+        raws = [build_post(seed, {"CREATED_TIME": int(time.time()) - 100 + i,
+                                  "TEXT": f"post {i}"}) for i in range(3)]
+        Ingestor(dd).ingest_many(raws, author=own)
+        app = create_peer_app({"data_dir": str(root), "budget_prefix_requests": 10**6,
+                               "budget_asker_requests": 10**6})
+        yield {"dd": app.config["DIWAN"], "own": own, "key": ids.public_key(own),
+               "raws": raws, "client": app.test_client()}
 
 
 def snapshot(dd: DataDir) -> dict[str, tuple[int, int]]:
@@ -73,23 +78,25 @@ def build(node: dict[str, Any], **kw: Any) -> tuple[bytes, exchange.PendingReque
     args: dict[str, Any] = {"after_time": 0, "after_sha": None, "limit": 10,
                             "now": int(time.time())}
     args.update(kw)
-    return exchange.build_request(asker=ASKER, owner_fp=node["own"], owner_key=node["key"],
-                                  **args)
+    return exchange.build_request(asker=ASKER, owner_fp=node["own"],
+                                  owner_transport=node["key"].transport_public, **args)
 
 
-def post_feed(client: FlaskClient, fp: str, body: bytes) -> Any:
-    return client.post(f"/feeds/{fp}", data=body, content_type=OCTETS)
+def post_feed(client: FlaskClient, fp: str, body: bytes, addr: str = "192.0.2.1") -> Any:
+    return client.post(f"/feeds/{fp}", data=body, content_type=OCTETS,
+                       environ_base={"REMOTE_ADDR": addr})
 
 
 # --- POST /feeds/<fp> ---------------------------------------------------------------------
 
-def test_a_valid_request_gets_the_sealed_feed(node: dict[str, Any]) -> None:
+def test_a_valid_request_gets_the_feed(node: dict[str, Any]) -> None:
     body, pending = build(node)
     r = post_feed(node["client"], node["own"], body)
     assert r.status_code == 200 and r.mimetype == OCTETS
     assert r.headers["Cache-Control"] == "no-store"
+    assert int(r.headers["Content-Length"]) == len(r.data) == 1024
     got = exchange.open_response(r.data, pending, max_bytes=10**6)
-    assert got == exchange.FeedResponse(node["raws"], False)
+    assert (got.posts, got.more, got.owner_pub) == (node["raws"], False, node["key"].to_bytes())
 
 
 def test_a_replayed_request_is_a_409(node: dict[str, Any]) -> None:
@@ -103,19 +110,36 @@ def test_a_stale_request_is_a_409(node: dict[str, Any]) -> None:
     assert_error(post_feed(node["client"], node["own"], body), 409, "time")
 
 
-def test_feeds_of_identities_without_a_private_key_are_404(node: dict[str, Any]) -> None:
-    other = Identities(node["dd"])
-    known, known_key, _ = party()
-    other.import_pub(known.pub_document)
-    try:
-        body = exchange.build_request(asker=ASKER, owner_fp=known.fp, owner_key=known_key,
-                                      after_time=0, after_sha=None, limit=1,
-                                      now=int(time.time()))[0]
-        a = assert_error(post_feed(node["client"], known.fp, body), 404)
-        b = assert_error(post_feed(node["client"], party()[0].fp, body), 404)
-        assert a["status"] == b["status"] and a.keys() == b.keys()
-    finally:
-        other.delete(known.fp)
+def _v1_request(node: dict[str, Any]) -> bytes:
+    """A version-1 request as the old code made it: SealedBox(owner, 0x01 || E || ...)."""
+    eph = crypto.new_transport_secret()
+    frame = (b"\x01" + noise.keypair_from_secret(eph).public + len(ASKER.pub_document)
+             .to_bytes(2, "big") + ASKER.pub_document + (100).to_bytes(2, "big") + bytes(100))
+    return crypto.seal(node["key"].transport_public, frame)
+
+
+def test_attack4_post_feeds_gives_one_answer_whatever_the_fingerprint(
+        node: dict[str, Any]) -> None:
+    """Hosted, known (not hosted), blocked, unknown: byte-identical answers to every
+    request that does not authenticate, a version-1 request included."""
+    ids = Identities(node["dd"])
+    known, _, _ = party()
+    blocked, _, _ = party()
+    ids.import_pub(known.pub_document)
+    ids.import_pub(blocked.pub_document)
+    ids.block(blocked.fp)
+    valid_elsewhere = exchange.build_request(
+        asker=ASKER, owner_fp=known.fp, owner_transport=node["key"].transport_public,
+        after_time=0, after_sha=None, limit=1, now=int(time.time()))[0]
+    bodies = [b"", b"x", os.urandom(exchange.REQUEST_BYTES), _v1_request(node), valid_elsewhere]
+    answers = set()
+    for fp in (node["own"], known.fp, blocked.fp, party()[0].fp):
+        for body in bodies:
+            r = post_feed(node["client"], fp, body)
+            answers.add((r.status_code, r.mimetype, r.data))
+    assert len(answers) == 1, answers
+    ((status, _, data),) = answers
+    assert status == 400 and json.loads(data)["status"] == "not_authenticated"
 
 
 @pytest.mark.parametrize("fp", ["x" * 64, "A" * 64, "0" * 63, "..%2F..%2Fetc"])
@@ -131,18 +155,15 @@ def test_get_on_a_feed_is_405(node: dict[str, Any]) -> None:
 
 def _hostile_bodies(node: dict[str, Any]) -> list[bytes]:
     body, _ = build(node)
-    owner_t = node["key"].transport
-    frames = [b"", b"\x01", b"\x02" + bytes(300), b"\x01" + bytes(32) + b"\xff\xff",
-              exchange.frame_request(ASKER.pub_document, bytes(32), b"z" * 100),
-              exchange.frame_request(b"not a pub", bytes(32), b"z" * 100)]
     flipped = []
     for i in range(0, len(body), 37):
         b = bytearray(body)
         b[i] ^= 0xFF
         flipped.append(bytes(b))
-    return ([b"", b"\x00", os.urandom(47), os.urandom(48), os.urandom(600), os.urandom(1621)]
-            + [body[:n] for n in (1, 47, 48, 100, len(body) // 2, len(body) - 1)]
-            + [crypto.seal(owner_t, f) for f in frames] + flipped)
+    return ([b"", b"\x00", b"\x02", os.urandom(96), os.urandom(exchange.REQUEST_BYTES),
+             _v1_request(node)]
+            + [body[:n] for n in (1, 47, 97, 100, len(body) // 2, len(body) - 1)]
+            + [body + b"\x00"] + flipped)
 
 
 def test_hostile_bodies_get_4xx_json_and_change_nothing(node: dict[str, Any]) -> None:
@@ -150,22 +171,31 @@ def test_hostile_bodies_get_4xx_json_and_change_nothing(node: dict[str, Any]) ->
     before, nonces = snapshot(dd), NonceStore(dd).count()
     for body in _hostile_bodies(node):
         r = post_feed(client, node["own"], body)
-        assert 400 <= r.status_code < 500, (r.status_code, body[:20])
-        assert_error(r, r.status_code)
+        assert r.status_code == 400, (r.status_code, body[:20])
+        assert_error(r, 400)
     assert snapshot(dd) == before
     assert NonceStore(dd).count() == nonces
 
 
 def test_oversize_bodies_are_413(node: dict[str, Any]) -> None:
     client, limit = node["client"], node["dd"].settings["peer_max_body"]
-    assert_error(post_feed(client, node["own"], bytes(exchange.MAX_REQUEST_BYTES + 1)), 413,
-                 "body")
     assert_error(post_feed(client, node["own"], bytes(limit + 1)), 413)
-    assert post_feed(client, node["own"], bytes(limit)).status_code == 413  # over the envelope
+    assert post_feed(client, node["own"], bytes(limit)).status_code == 400  # the one answer
+
+
+def test_attack7_budget_past_its_limit_is_429_with_retry_after(tmp_path: Path) -> None:
+    client = create_peer_app({"data_dir": str(make_datadir(tmp_path / "n").root),
+                              "budget_prefix_requests": 2}).test_client()
+    for _ in range(2):
+        assert post_feed(client, "ab" * 32, b"x", "203.0.113.5").status_code == 400
+    r = post_feed(client, "ab" * 32, b"x", "203.0.113.99")
+    assert_error(r, 429)
+    assert 1 <= int(r.headers["Retry-After"]) <= 60
+    assert post_feed(client, "ab" * 32, b"x", "203.0.114.5").status_code == 400
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(body=st.binary(max_size=2000))
+@given(body=st.binary(max_size=3000))
 def test_random_bodies_are_4xx(node: dict[str, Any], body: bytes) -> None:
     r = post_feed(node["client"], node["own"], body)
     assert 400 <= r.status_code < 500

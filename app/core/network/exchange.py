@@ -411,6 +411,13 @@ class ResponseWriter:
         return len(sealed).to_bytes(2, "big") + sealed
 
 
+def respond(opened: OpenedRequest, *, owner_pub: bytes, posts: Sequence[bytes], more: bool,
+            max_bytes: int) -> bytes:
+    """The whole response body at once (small pages, test fakes): see :class:`ResponseWriter`."""
+    writer = ResponseWriter(opened, owner_pub, [len(p) for p in posts], max_bytes)
+    return b"".join(writer.pieces(map(post_record, posts), more))
+
+
 def post_record(post: bytes) -> bytes:
     """One post's record in the page stream."""
     return bytes([POST_RECORD]) + len(post).to_bytes(4, "big") + post

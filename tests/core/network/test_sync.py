@@ -21,7 +21,9 @@ import requests
 from conftest import PASSWORD, make_datadir
 
 from app import create_peer_app
+from app.core.base import noise
 from app.core.base.datadir import DataDir
+from app.core.identity import keys
 from app.core.identity.identities import Identities
 from app.core.network import exchange
 from app.core.network.contacts import Contacts
@@ -103,6 +105,8 @@ def make_pair(tmp_path: Path, w: World, ahmed: dict[str, Any] | None = None,
     a = copy_node(tmp_path / "ahmed", w.template, [w.a, w.a2], **(ahmed or {}))
     b = copy_node(tmp_path / "basant", w.template, [w.b, w.c], **(basant or {}))
     Identities(a).import_pub(w.template.identities.joinpath(f"{w.b}.pub").read_bytes())
+    for asker in (w.a, w.a2):  # Basant holds Ahmed's keys: he is no stranger to her node
+        Identities(b).import_pub(w.template.identities.joinpath(f"{asker}.pub").read_bytes())
     Contacts(a).put(w.b, B_ADDR, w.a)
     return Pair(a, b, w, basant or {})
 
@@ -114,18 +118,22 @@ def pair(tmp_path: Path, world: World) -> Pair:
 
 def fake_owner(owner_dd: DataDir, owner: str,
                pages: Callable[[exchange.FeedRequest], tuple[list[bytes], bool]],
-               seen: list[exchange.FeedRequest] | None = None) -> Callable[[Call], Reply]:
-    """An owner node that opens the real request and answers ``pages(request)``."""
-    secret = Identities(owner_dd).transport_secret(owner)
+               seen: list[tuple[str, exchange.FeedRequest]] | None = None
+               ) -> Callable[[Call], Reply]:
+    """An owner node that opens the real request and answers ``pages(request)``;
+    ``seen`` gets (asker fingerprint, request) of each."""
+    ids = Identities(owner_dd)
+    current = ids.transport_keys(owner)[0]
+    slot, pub = noise.Keypair(current.secret, current.public), ids.pub_document(owner)
 
     def handle(call: Call) -> Reply:
-        req = exchange.open_request(call.body, owner_fp=owner, owner_transport_secret=secret,
-                                    now=int(time.time()), window=300, max_limit=500)
+        opened = exchange.open_request(call.body, owner_fp=owner, slots=[slot])
+        req = exchange.parse_request(opened, now=int(time.time()), window=300, max_limit=500)
         if seen is not None:
-            seen.append(req)
+            seen.append((keys.parse_pub(opened.pub_document).fingerprint, req))
         posts, more = pages(req)
-        body = exchange.seal_response(req, owner_transport_secret=secret, posts=posts,
-                                      more=more)
+        body = exchange.respond(opened, owner_pub=pub, posts=posts, more=more,
+                                max_bytes=10**8)
         return 200, body, {"Content-Type": "application/octet-stream"}
 
     return handle
@@ -307,7 +315,7 @@ def test_each_contact_is_asked_as_its_own_identity(pair: Pair, world: World) -> 
     Identities(pair.ahmed).import_pub(
         world.template.identities.joinpath(f"{world.c}.pub").read_bytes())
     Contacts(pair.ahmed).put(world.c, C_ADDR, world.a2)
-    seen: list[exchange.FeedRequest] = []
+    seen: list[tuple[str, exchange.FeedRequest]] = []
 
     def empty(req: exchange.FeedRequest) -> tuple[list[bytes], bool]:
         return [], False
@@ -316,7 +324,7 @@ def test_each_contact_is_asked_as_its_own_identity(pair: Pair, world: World) -> 
                       C_ADDR: fake_owner(pair.basant, world.c, empty, seen)})
     results = sync_all(pair.ahmed, session_factory=lambda: session_with(handler)[0])
     assert [r.last_error for r in results] == [None, None]
-    assert {(r.owner_fp, r.asker_fp) for r in seen} == {(world.b, world.a), (world.c, world.a2)}
+    assert {(r.owner_fp, asker) for asker, r in seen} == {(world.b, world.a), (world.c, world.a2)}
 
 
 def test_a_slow_contact_does_not_delay_the_others(tmp_path: Path, world: World) -> None:
