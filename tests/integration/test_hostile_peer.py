@@ -17,7 +17,7 @@ import requests
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from app.core.base import crypto
+from app.core.base import noise
 from app.core.identity import keys
 from app.core.network import exchange
 from app.core.posts import codec as posts
@@ -25,7 +25,7 @@ from app.core.posts import codec as posts
 from .harness import Node
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-PW = "pw-basant"
+PW = "pw-basant-hostile"
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -38,13 +38,16 @@ class Stranger:
 
     def __init__(self, seed: bytes) -> None:
         self.seed = seed
-        self.transport = crypto.new_transport_secret()
-        self.pub = keys.certify(seed, crypto.transport_public(self.transport))
+        self.static = noise.generate_keypair()
+        self.transport = self.static.secret
+        self.pub = keys.certify(seed, [keys.DeviceCert("00000000000000e1", 1,
+                                                       self.static.public)])
         self.own = exchange.OwnKeys(self.pub.fingerprint, self.pub.to_bytes(), self.transport)
 
     def request(self, owner: keys.PublicKey, *, now: int | None = None,
                 limit: int = 10) -> tuple[bytes, exchange.PendingRequest]:
-        return exchange.build_request(asker=self.own, owner_fp=owner.fingerprint, owner_key=owner,
+        return exchange.build_request(asker=self.own, owner_fp=owner.fingerprint,
+                                      owner_transport=owner.transport_public,
                                       after_time=0, after_sha=None, limit=limit,
                                       now=int(time.time()) if now is None else now)
 
@@ -98,8 +101,10 @@ def test_tampered_truncated_random_oversize_requests_get_4xx_and_change_nothing(
         assert r.headers["Content-Type"].startswith("application/json")
     oversize = _feed(basant, os.urandom(4097))
     assert oversize.status_code == 413
-    other = node.peer("POST", f"/feeds/{'ab' * 32}", data=body)
-    assert other.status_code == 404
+    other = node.peer("POST", f"/feeds/{'ab' * 32}", data=body)   # not hosted: the one answer
+    junk = _feed(basant, b"junk")
+    assert (other.status_code, other.content) == (junk.status_code, junk.content) and \
+        other.json()["status"] == "not_authenticated"
     assert node.peer("POST", "/feeds/..%2F..%2Fetc", data=body).status_code in (400, 404)
     # the workers are alive and still answer a fresh, valid request
     fresh, pending = basant["stranger"].request(basant["owner"])
@@ -132,29 +137,30 @@ class HostileOwner:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def answer(self, body: bytes) -> bytes:
-        req = exchange.open_request(body, owner_fp=self.stranger.pub.fingerprint,
-                                    owner_transport_secret=self.stranger.transport,
-                                    now=int(time.time()), window=300, max_limit=1000)
-        good_post = posts.build_post(self.stranger.seed, {"TEXT": "sneaky",
-                                                         "CREATED_TIME": int(time.time())})
-        sealed = exchange.seal_response(req, owner_transport_secret=self.stranger.transport,
-                                        posts=[good_post], more=False)
+        x = self.stranger
+        opened = exchange.open_request(body, owner_fp=x.pub.fingerprint, slots=[x.static])
+        exchange.parse_request(opened, now=int(time.time()), window=300, max_limit=1000)
+        good_post = posts.build_post(x.seed, {"TEXT": "sneaky", "CREATED_TIME": int(time.time())})
+        sealed = exchange.respond(opened, owner_pub=x.pub.to_bytes(), posts=[good_post],
+                                  more=False, max_bytes=10**6)
         if self.mode == "replayed":
             previous, self.recorded = self.recorded, sealed
             return previous or sealed
         if self.mode == "tampered":
-            return sealed[:40] + bytes([sealed[40] ^ 1]) + sealed[41:]
+            return sealed[:60] + bytes([sealed[60] ^ 1]) + sealed[61:]
         if self.mode == "truncated":
             return sealed[: len(sealed) // 2]
-        if self.mode == "wrong-key":  # a middleman answering with its own transport key
-            fake = crypto.new_transport_secret()
-            return exchange.seal_response(req, owner_transport_secret=fake, posts=[good_post],
-                                          more=False)
-        if self.mode == "wrong-nonce":
-            forged = exchange.FeedRequest(**{**req.__dict__, "nonce": os.urandom(len(req.nonce))})
-            return exchange.seal_response(forged, owner_transport_secret=self.stranger.transport,
-                                          posts=[good_post], more=False)
-        return os.urandom(300)
+        if self.mode in ("wrong-key", "other-request"):
+            # a middleman's own handshake (its own key), or the right key for another request
+            key = noise.generate_keypair() if self.mode == "wrong-key" else x.static
+            fake_owner = keys.certify(x.seed, [keys.DeviceCert("00000000000000e1", 1,
+                                                               key.public)])
+            asker = Stranger(b"\x33" * 32)
+            other, _ = asker.request(fake_owner)
+            reopened = exchange.open_request(other, owner_fp=x.pub.fingerprint, slots=[key])
+            return exchange.respond(reopened, owner_pub=x.pub.to_bytes(), posts=[good_post],
+                                    more=False, max_bytes=10**6)
+        return os.urandom(1024)
 
     def close(self) -> None:
         self.server.shutdown()
@@ -173,7 +179,7 @@ def test_hostile_responses_are_refused_and_store_nothing(basant: dict[str, Any])
         for leftover in (node.root / "posts" / x).glob("*"):
             leftover.unlink()  # forget what the honest first answer delivered
         node.admin("POST", "/sync", json={"fingerprint": x, "full": True})
-        for mode in ("random", "tampered", "truncated", "wrong-key", "wrong-nonce", "replayed"):
+        for mode in ("random", "tampered", "truncated", "wrong-key", "other-request", "replayed"):
             hostile.mode = mode
             before = hostile.asked
             r = node.admin("POST", "/sync", json={"fingerprint": x, "full": True})

@@ -24,7 +24,7 @@ from app.core.posts import codec as posts
 from .harness import Node
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-PW = {"ahmed": "pw-ahmed", "basant": "pw-basant", "camal": "pw-camal"}
+PW = {"ahmed": "pw-ahmed-three", "basant": "pw-basant-three", "camal": "pw-camal-three"}
 
 
 class Person:
@@ -181,7 +181,8 @@ class LyingKeyServer:
 
     def __init__(self) -> None:
         seed, transport = b"\x07" * 32, b"\x08" * 32
-        self.doc = keys.certify(seed, crypto.transport_public(transport)).to_bytes()
+        self.doc = keys.certify(seed, [keys.DeviceCert(
+            "00000000000000b1", 1, crypto.transport_public(transport))]).to_bytes()
         self.asked: list[str] = []
 
         @Request.application
