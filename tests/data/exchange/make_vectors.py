@@ -1,14 +1,15 @@
-"""Make the sample feed exchange in ``sample.json`` and print its listing for docs/protocol.md.
+"""Make the sample feed exchange (v2) in ``sample.json`` and print its listing for docs/protocol.md.
 
     .venv/bin/python tests/data/exchange/make_vectors.py          # rewrite sample.json
     .venv/bin/python tests/data/exchange/make_vectors.py --print  # only print the listing
 
-Every key, the ephemeral key and the nonce are fixed, derived from labels
-below, so the plaintexts (request JSON, frame head, response JSON) are the
-same on every run. SealedBox and Box draw random nonces, so the ciphertexts
-differ per run: ``sample.json`` keeps one run's ciphertexts and
-``tests/core/test_exchange.py`` checks that they open to the plaintexts.
-Running this script again replaces them (the plaintexts do not change).
+Every key (both static keys and both ephemeral keys), the nonce and the time
+are fixed, derived from labels below, so every byte is the same on every run:
+the request body, the response body (message 2 and the padded page) and the
+plaintexts. ``tests/core/network/test_exchange_sample.py`` checks that the code
+makes exactly these bytes and that the listing is in docs/protocol.md;
+``tests/integration/test_exchange_from_spec.py`` rebuilds the request with
+an implementation written from the spec alone.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from app.core.base import crypto  # noqa: E402
+from app.core.base import noise  # noqa: E402
 from app.core.identity import keys  # noqa: E402
 from app.core.network import exchange  # noqa: E402
 from app.core.posts import codec as posts  # noqa: E402
@@ -30,7 +31,8 @@ from app.core.posts import codec as posts  # noqa: E402
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE / "sample.json"
 NOW = 1700000000
-WINDOW = 300
+ASKER_DEVICE = "a5a5a5a5a5a5a5a5"
+OWNER_DEVICE = "0b0b0b0b0b0b0b0b"
 
 
 def label(name: str) -> bytes:
@@ -42,14 +44,16 @@ def fixed_inputs() -> dict[str, Any]:
     return {
         "asker_seed": label("asker/sign"), "asker_transport_secret": label("asker/transport"),
         "owner_seed": label("owner/sign"), "owner_transport_secret": label("owner/transport"),
-        "ephemeral_secret": label("ephemeral"), "nonce": bytes(range(24)),
-        "now": NOW, "window": WINDOW, "limit": 10, "after_time": NOW - 86400,
+        "asker_ephemeral_secret": label("ephemeral"),
+        "owner_ephemeral_secret": label("owner/ephemeral"),
+        "nonce": bytes(range(24)), "now": NOW, "limit": 10, "after_time": NOW - 86400,
         "after_sha": hashlib.sha1(b"diwan sample cursor").hexdigest(),
     }
 
 
-def pub_of(seed: bytes, transport_secret: bytes) -> keys.PublicKey:
-    return keys.certify(seed, crypto.transport_public(transport_secret))
+def pub_of(seed: bytes, device: str, transport_secret: bytes) -> keys.PublicKey:
+    public = noise.keypair_from_secret(transport_secret).public
+    return keys.certify(seed, [keys.DeviceCert(device, 1, public)])
 
 
 def sample_posts(owner_seed: bytes) -> list[bytes]:
@@ -59,90 +63,89 @@ def sample_posts(owner_seed: bytes) -> list[bytes]:
 
 def make() -> dict[str, Any]:
     f = fixed_inputs()
-    asker = pub_of(f["asker_seed"], f["asker_transport_secret"])
-    owner = pub_of(f["owner_seed"], f["owner_transport_secret"])
+    asker = pub_of(f["asker_seed"], ASKER_DEVICE, f["asker_transport_secret"])
+    owner = pub_of(f["owner_seed"], OWNER_DEVICE, f["owner_transport_secret"])
     own = exchange.OwnKeys(asker.fingerprint, asker.to_bytes(), f["asker_transport_secret"])
-    body, pending = exchange.build_request_with(
-        asker=own, owner_fp=owner.fingerprint, owner_key=owner, after_time=f["after_time"],
-        after_sha=f["after_sha"], limit=f["limit"], now=f["now"],
-        ephemeral_secret=f["ephemeral_secret"], nonce=f["nonce"])
-    req = exchange.open_request(body, owner_fp=owner.fingerprint,
-                                owner_transport_secret=f["owner_transport_secret"],
-                                now=f["now"], window=f["window"], max_limit=500)
+    body, pending = exchange.build_request(
+        asker=own, owner_fp=owner.fingerprint, owner_transport=owner.transport_public,
+        after_time=f["after_time"], after_sha=f["after_sha"], limit=f["limit"], now=f["now"],
+        ephemeral=noise.keypair_from_secret(f["asker_ephemeral_secret"]), nonce=f["nonce"])
+    hs = noise.HandshakeState.responder(
+        exchange.prologue(owner.fingerprint),
+        noise.keypair_from_secret(f["owner_transport_secret"]),
+        e=noise.keypair_from_secret(f["owner_ephemeral_secret"]))
+    payload = hs.read_message(body[1:])
+    pub, request_json = exchange._payload_fields(payload)
+    opened = exchange.OpenedRequest(owner.fingerprint, hs.remote_static or b"", pub,
+                                    request_json, hs)
     page = sample_posts(f["owner_seed"])
-    response = exchange.seal_response(req, owner_transport_secret=f["owner_transport_secret"],
-                                      posts=page, more=True)
-    inner_json = exchange.encode_request(
-        asker_fp=asker.fingerprint, owner_fp=owner.fingerprint, after_time=f["after_time"],
-        after_sha=f["after_sha"], limit=f["limit"], nonce=f["nonce"], time=f["now"],
-        ephemeral_public=crypto.transport_public(f["ephemeral_secret"]))
-    response_json = exchange.encode_response(owner_fp=owner.fingerprint, nonce=f["nonce"],
-                                             posts=[p.decode() for p in page], more=True)
+    response = exchange.respond(opened, owner_pub=owner.to_bytes(), posts=page, more=True,
+                                max_bytes=32 << 20)
+    got = exchange.open_response(response, pending, max_bytes=32 << 20)
+    assert got.posts == page and got.more  # a generator's own sanity check, not input checking
     hexed = {k: v.hex() for k, v in f.items() if isinstance(v, bytes)}
     return {**{k: v for k, v in f.items() if not isinstance(v, bytes)}, **hexed,
             "asker_fp": asker.fingerprint, "asker_pub": asker.to_bytes().decode(),
             "owner_fp": owner.fingerprint, "owner_pub": owner.to_bytes().decode(),
-            "ephemeral_public": crypto.transport_public(f["ephemeral_secret"]).hex(),
-            "request_json": inner_json.decode(), "inner_box_length": len(inner_json) + 40,
+            "prologue": exchange.prologue(owner.fingerprint).hex(),
+            "request_json": request_json.decode(), "payload": payload.hex(),
             "request": body.hex(), "posts": [p.decode() for p in page], "more": True,
-            "response_json": response_json.decode(), "response": response.hex(),
-            "pending_limit": pending.limit}
-
-
-def frame_head(v: dict[str, Any]) -> bytes:
-    """The frame up to the inner box (everything but the box is fixed)."""
-    pub = v["asker_pub"].encode()
-    return (exchange.FRAME_VERSION + bytes.fromhex(v["ephemeral_public"])
-            + len(pub).to_bytes(2, "big") + pub + v["inner_box_length"].to_bytes(2, "big"))
+            "response": response.hex()}
 
 
 def listing(v: dict[str, Any]) -> str:
     """The sample as it appears in docs/protocol.md (checked by the tests)."""
-    pub = v["asker_pub"].encode()
+    request = bytes.fromhex(v["request"])
+    response = bytes.fromhex(v["response"])
+    m2 = int.from_bytes(response[:2], "big")
     lines = [
-        "Fixed inputs (each secret is SHA-256 of the ASCII label `diwan/sample/<name>`):",
+        "Fixed inputs (each secret is SHA-256 of the ASCII label `diwan/sample/<name>`;",
+        f"the asker's device is `{ASKER_DEVICE}`, the owner's `{OWNER_DEVICE}`, serial 1):",
         "",
         "```text",
-        f"asker signing seed      {v['asker_seed']}",
-        f"asker transport secret  {v['asker_transport_secret']}",
-        f"owner signing seed      {v['owner_seed']}",
-        f"owner transport secret  {v['owner_transport_secret']}",
-        f"ephemeral secret        {v['ephemeral_secret']}",
-        f"ephemeral public        {v['ephemeral_public']}",
-        f"nonce                   {v['nonce']}",
-        f"time                    {v['now']}",
+        f"asker signing seed       {v['asker_seed']}",
+        f"asker transport secret   {v['asker_transport_secret']}",
+        f"asker ephemeral secret   {v['asker_ephemeral_secret']}",
+        f"owner signing seed       {v['owner_seed']}",
+        f"owner transport secret   {v['owner_transport_secret']}",
+        f"owner ephemeral secret   {v['owner_ephemeral_secret']}",
+        f"nonce                    {v['nonce']}",
+        f"time                     {v['now']}",
         "```",
         "",
-        "The asker's `.pub` document (fingerprint "
-        f"`{v['asker_fp']}`):",
+        f"The owner is `{v['owner_fp']}`; the prologue (hex):",
+        "",
+        "```text",
+        v["prologue"],
+        "```",
+        "",
+        f"The asker's `.pub` document (fingerprint `{v['asker_fp']}`):",
         "",
         "```text",
         v["asker_pub"].rstrip("\n"),
         "```",
         "",
-        f"The owner's fingerprint is `{v['owner_fp']}`. The request JSON "
-        f"({len(v['request_json'])} bytes, inner box {v['inner_box_length']} bytes):",
+        f"The request JSON ({len(v['request_json'])} bytes):",
         "",
         "```json",
         v["request_json"],
         "```",
         "",
-        "The frame, up to the inner box (hex):",
+        f"The request body is {len(request)} bytes; its first 81 bytes (0x02, the asker's "
+        "ephemeral key, the encrypted static key) and its SHA-256:",
         "",
         "```text",
-        f"{'01':<66}version",
-        f"{v['ephemeral_public']:<66}ephemeral public key",
-        f"{len(pub).to_bytes(2, 'big').hex():<66}length of the .pub document ({len(pub)})",
-        f"<the {len(pub)} bytes of the .pub document above>",
-        f"{v['inner_box_length'].to_bytes(2, 'big').hex():<66}"
-        f"length of the inner box ({v['inner_box_length']})",
-        "<the inner box: 24-byte nonce || crypto_box of the request JSON>",
+        request[:81].hex(),
+        hashlib.sha256(request).hexdigest(),
         "```",
         "",
-        f"The response JSON ({len(v['response_json'].encode())} bytes):",
+        f"The response body is {len(response)} bytes (the 1 KiB bucket): message 2 "
+        f"({m2} bytes, its payload the owner's `.pub`), then one transport message of "
+        f"{int.from_bytes(response[2 + m2:4 + m2], 'big')} bytes carrying the two posts, "
+        "the end record (more: 1) and the padding. Its SHA-256:",
         "",
-        "```json",
-        v["response_json"],
+        "```text",
+        hashlib.sha256(response).hexdigest(),
         "```",
     ]
     return "\n".join(lines) + "\n"
