@@ -64,7 +64,7 @@ import bench_sync  # noqa: E402  (machine_lines, new_identity, ... ; puts the re
 import common  # noqa: E402
 import requests  # noqa: E402
 
-from app.core.base import crypto
+from app.core.base import crypto, noise
 from app.core.base.datadir import DataDir  # noqa: E402
 from app.core.identity import keys
 from app.core.identity.identities import Identities  # noqa: E402
@@ -163,6 +163,10 @@ class HelloServer:
         self.proc = None
 
 
+# every budget counted but none reached: the bench measures the checks, not a 429
+UNLIMITED = {"budget_prefix_requests": 10**9, "budget_prefix48_requests": 10**9,
+             "budget_asker_requests": 10**9, "budget_asker_bytes": 2**50}
+
 # --- pre-built feed requests ---------------------------------------------------------------
 
 _asker: exchange.OwnKeys | None = None
@@ -172,7 +176,8 @@ _owner: keys.PublicKey | None = None
 def _build_chunk(job: tuple[int, int, int]) -> list[bytes]:
     count, after_time, limit = job
     assert _asker is not None and _owner is not None
-    return [exchange.build_request(asker=_asker, owner_fp=_owner.fingerprint, owner_key=_owner,
+    return [exchange.build_request(asker=_asker, owner_fp=_owner.fingerprint,
+                                   owner_transport=_owner.transport_public,
                                    after_time=after_time, after_sha=None, limit=limit,
                                    now=int(time.time()))[0] for _ in range(count)]
 
@@ -186,7 +191,8 @@ def build_bodies(pool: Any, count: int, after_time: int, limit: int) -> list[byt
 def make_asker() -> exchange.OwnKeys:
     """An asker with keys in memory only (no key file: no Argon2)."""
     seed, transport = crypto.new_signing_seed(), crypto.new_transport_secret()
-    pub = keys.certify(seed, crypto.transport_public(transport))
+    pub = keys.certify(seed, [keys.DeviceCert("00000000000000be", 1,
+                                              noise.keypair_from_secret(transport).public)])
     return exchange.OwnKeys(fp=pub.fingerprint, pub_document=pub.to_bytes(),
                             transport_secret=transport)
 
@@ -307,7 +313,8 @@ def run_load(port: int, method: str, path: str, bodies: Sequence[bytes | None], 
 def check_feed(node: Node, owner_fp: str, after_time: int, limit: int, expect: int) -> None:
     """One real exchange, opened, before timing: the bench measures real answers."""
     assert _asker is not None and _owner is not None
-    body, pending = exchange.build_request(asker=_asker, owner_fp=owner_fp, owner_key=_owner,
+    body, pending = exchange.build_request(asker=_asker, owner_fp=owner_fp,
+                                           owner_transport=_owner.transport_public,
                                            after_time=after_time, after_sha=None, limit=limit,
                                            now=int(time.time()))
     r = node.peer("POST", f"/feeds/{owner_fp}", data=body, headers=HEADERS)
@@ -349,7 +356,7 @@ def in_process(dd: DataDir, owner_fp: str, pool: Any, newest: int, n: int, profi
     from app import create_peer_app
 
     path = f"/feeds/{owner_fp}"
-    peer = create_peer_app({"data_dir": str(dd.root)}).test_client()
+    peer = create_peer_app({"data_dir": str(dd.root), **UNLIMITED}).test_client()
     hello = hello_app.app.test_client()
 
     def via(client: Any) -> Any:
@@ -359,7 +366,10 @@ def in_process(dd: DataDir, owner_fp: str, pool: Any, newest: int, n: int, profi
                 raise SystemExit(f"in-process {path}: {r.status_code} {r.data[:200]!r}")
         return call
 
-    targets = [("serve_feed() only (the core)", lambda b: serve_feed(dd, owner_fp, b), False),
+    def core(body: bytes) -> None:
+        serve_feed(dd, owner_fp, body, remote="127.0.0.1").read()
+
+    targets = [("serve_feed() only (the core)", core, False),
                ("peer app, werkzeug test client", via(peer), profile),
                ("hello app POST, werkzeug test client", via(hello), False)]
     rows, text = [], ""
@@ -377,8 +387,10 @@ def setup_basant(root: Path, n: int, workers: int, threads: int) -> tuple[Node, 
     raws = bench_sync.text_posts(seed, n, first_time=int(time.time()) - 3600)
     Ingestor(dd, index=Index(dd)).ingest_many(raws, author=fp)
     newest = (Index(dd).newest_time(fp) or 0) + 1  # ask after the newest post: nothing new
+    assert _asker is not None
+    Identities(dd).import_pub(_asker.pub_document)  # a contact: the pinned path is measured
     node = bench_sync.bench_node(root, "basant", workers=workers, threads=threads,
-                settings={"sync_interval": 86400})
+                                 settings={"sync_interval": 86400, **UNLIMITED})
     return node, fp, newest
 
 
@@ -407,12 +419,13 @@ def main() -> None:
     results: dict[tuple[str, str], list[Load]] = {}
     profile_text = ""
     in_rows: list[list[str]] = []
+    _asker = make_asker()
     try:
         node, fp, newest = setup_basant(tmp / "basant", args.posts, args.workers, args.threads)
         bench_sync.start_owned(node, fp)
         hello.start()
         dd = DataDir(node.root, environ={})
-        _asker, _owner = make_asker(), keys.parse_pub(Identities(dd).pub_document(fp))
+        _owner = keys.parse_pub(Identities(dd).pub_document(fp))
         check_feed(node, fp, newest, 10, 0)
         check_feed(node, fp, 0, 10, 10)
         feed_pids = [pid for pid, label in bench_sync.node_processes(node).items()

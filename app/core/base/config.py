@@ -68,12 +68,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_response_bytes", 32 * MiB, "largest feed page a node serves or accepts"),
     Setting("request_window", 300, "seconds a feed request stays valid (replay window)"),
     Setting("budget_window", 60, "seconds of one budget window on the peer port"),
-    Setting("budget_prefix_requests", 600,
+    Setting("budget_prefix_requests", 1200,
             "feed requests per window from one IPv4 /24 or IPv6 /64, counted before "
             "decryption (429 beyond)"),
-    Setting("budget_prefix48_requests", 2400,
+    Setting("budget_prefix48_requests", 4800,
             "feed requests per window from one IPv6 /48 (429 beyond)"),
-    Setting("budget_asker_requests", 120,
+    Setting("budget_asker_requests", 600,
             "feed requests per window from one authenticated asker (strangers: per "
             "network prefix) (429 beyond)"),
     Setting("budget_asker_bytes", 256 * MiB,
