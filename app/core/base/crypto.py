@@ -295,9 +295,22 @@ def blake2b_512(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=BLAKE2B_BYTES).digest()
 
 
+_HMAC_IPAD = bytes(x ^ 0x36 for x in range(256))
+_HMAC_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
 def hmac_blake2b(key: bytes, data: bytes) -> bytes:
-    """HMAC (RFC 2104) over 64-byte BLAKE2b, 128-byte block: Noise rev. 34 4.3 ``HMAC-HASH``."""
-    return hmac.new(key, data, lambda: hashlib.blake2b(digest_size=BLAKE2B_BYTES)).digest()
+    """HMAC (RFC 2104) over 64-byte BLAKE2b, 128-byte block: Noise rev. 34 4.3 ``HMAC-HASH``.
+
+    Written out (``H(K^opad || H(K^ipad || data))``): the standard library's
+    ``hmac`` takes its slow pure-Python path for BLAKE2b with a digest size.
+    """
+    if len(key) > BLAKE2B_BLOCK_BYTES:
+        key = blake2b_512(key)
+    key = key.ljust(BLAKE2B_BLOCK_BYTES, b"\x00")
+    inner = hashlib.blake2b(key.translate(_HMAC_IPAD) + data, digest_size=BLAKE2B_BYTES)
+    return hashlib.blake2b(key.translate(_HMAC_OPAD) + inner.digest(),
+                           digest_size=BLAKE2B_BYTES).digest()
 
 
 # --- Password sealing ------------------------------------------------------------

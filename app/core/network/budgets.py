@@ -18,15 +18,24 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..base.datadir import DataDir
 from ..base.errors import RateLimited
-from .nonces import connection
+from .nonces import connection, write_transaction
 
 DB_NAME = "budgets.sqlite3"
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS budgets (key TEXT PRIMARY KEY, window INTEGER NOT NULL,"
            " requests INTEGER NOT NULL, bytes INTEGER NOT NULL) WITHOUT ROWID",
            "CREATE INDEX IF NOT EXISTS budgets_window ON budgets (window)")
+
+
+_SPEND = ("INSERT INTO budgets (key, window, requests, bytes) VALUES (?1, ?2, ?3, ?4) "
+          "ON CONFLICT(key) DO UPDATE SET "
+          "requests = CASE WHEN window = ?2 THEN requests + ?3 ELSE ?3 END, "
+          "bytes = CASE WHEN window = ?2 THEN bytes + ?4 ELSE ?4 END, window = ?2 "
+          "RETURNING requests, bytes")
+_swept: dict[Path, int] = {}  # the window each database was last swept of old rows in
 
 
 @dataclass(frozen=True)
@@ -83,30 +92,21 @@ class Budgets:
         """
         window = now - now % self.window if self.window else 0
         retry = max(1, window + self.window - now)
-        conn = connection(self.path, _SCHEMA)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("DELETE FROM budgets WHERE window < ?", (window,))
+        with write_transaction(self.path, _SCHEMA) as conn:
+            if _swept.get(self.path) != window:  # once per window and process: old rows go
+                conn.execute("DELETE FROM budgets WHERE window < ?", (window,))
+                _swept[self.path] = window
             for c in charges:
-                row = conn.execute("SELECT requests, bytes FROM budgets WHERE key=?",
-                                   (c.key,)).fetchone()
-                used_requests, used_bytes = row if row is not None else (0, 0)
-                if used_requests + c.requests > c.max_requests or (
-                        c.nbytes and used_bytes + c.nbytes > c.max_bytes):
+                used_requests, used_bytes = conn.execute(_SPEND, (c.key, window, c.requests,
+                                                                  c.nbytes)).fetchone()
+                if used_requests > c.max_requests or (c.nbytes and used_bytes > c.max_bytes):
                     raise RateLimited("too many requests from this network or asker; "
                                       f"try again in {retry} s", retry_after=retry)
-                conn.execute("INSERT INTO budgets (key, window, requests, bytes) "
-                             "VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
-                             "requests = requests + excluded.requests, "
-                             "bytes = bytes + excluded.bytes",
-                             (c.key, window, c.requests, c.nbytes))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
-    def used(self, key: str) -> tuple[int, int]:
-        """(requests, bytes) spent on ``key`` in the stored window (for tests)."""
+    def used(self, key: str, *, now: int) -> tuple[int, int]:
+        """(requests, bytes) spent on ``key`` in the window of ``now`` (for tests)."""
+        window = now - now % self.window
         row = connection(self.path, _SCHEMA).execute(
-            "SELECT requests, bytes FROM budgets WHERE key=?", (key,)).fetchone()
+            "SELECT requests, bytes FROM budgets WHERE key=? AND window=?",
+            (key, window)).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)

@@ -74,6 +74,7 @@ class Asker:
     fp: str
     pinned: bool
     budget_key: str
+    newer: bool = False  # it sent a newer certificate than the one held
 
 
 @dataclass
@@ -111,7 +112,7 @@ def serve_feed(dd: DataDir, owner_fp: str, body: bytes, *, remote: str = "",
     req = exchange.parse_request(opened, now=t, window=s["request_window"],
                                  max_limit=s["max_page_size"])
     NonceStore(dd).use(req.nonce, req.time, now=t, window=s["request_window"])
-    if asker.pinned:
+    if asker.newer:
         _update_pin(ids, asker.fp, opened.pub_document)
     paths, sizes, more = ([], [], False) if ids.is_blocked(asker.fp) else \
         _select(dd, ids, req, asker)
@@ -126,29 +127,29 @@ def serve_feed(dd: DataDir, owner_fp: str, body: bytes, *, remote: str = "",
 def authenticate(ids: Identities, opened: exchange.OpenedRequest, remote: str) -> Asker:
     """Who asks: the Noise-authenticated key must be certified by the asker's ``.pub``.
 
-    If this node stores a ``.pub`` for that fingerprint (a contact, an addressee,
-    any key it holds), the key must be certified by the stored one or by a newer
-    certificate of the same device (``keys.merge_pub``); otherwise the asker is a
-    stranger. :class:`NotAuthenticated` for anything else.
+    If this node holds a ``.pub`` for that fingerprint (a contact, an addressee,
+    any key it stores), the received one is merged into it (``keys.merge_pub``:
+    a new device or a higher serial only) and the key must be certified by the
+    result; otherwise the asker is a stranger, checked against the received
+    document alone. Both paths parse two documents and merge them (a stranger's
+    with itself), so a prober cannot time whether the node holds a key.
+    :class:`NotAuthenticated` for anything else.
     """
     try:
         claimed = keys.parse_pub(opened.pub_document)
-    except BadInput:
-        raise NotAuthenticated() from None
-    fp = claimed.fingerprint
-    try:
-        stored = ids.public_key(fp, touch=False)
-    except NotFound:
-        if opened.asker_static not in exchange.certified_transports(claimed):
-            raise NotAuthenticated() from None
-        return Asker(fp, False, "stranger:" + prefixes(remote)[0])
-    try:
-        pinned = keys.merge_pub(stored, claimed)
+        fp = claimed.fingerprint
+        try:
+            held_bytes, pinned = ids.pub_path(fp).read_bytes(), True
+        except FileNotFoundError:
+            held_bytes, pinned = opened.pub_document, False
+        held = keys.parse_pub(held_bytes, expected_fp=fp)
+        merged = keys.merge_pub(held, claimed)
     except DiwanError:
         raise NotAuthenticated() from None
-    if opened.asker_static not in exchange.certified_transports(pinned):
+    if opened.asker_static not in exchange.certified_transports(merged):
         raise NotAuthenticated()
-    return Asker(fp, True, "asker:" + fp)
+    key = "asker:" + fp if pinned else "stranger:" + prefixes(remote)[0]
+    return Asker(fp, pinned, key, newer=pinned and merged is not held)
 
 
 def _update_pin(ids: Identities, fp: str, document: bytes) -> None:

@@ -13,9 +13,12 @@ ephemeral key, which the replayer cannot open.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..base.datadir import DataDir
@@ -71,6 +74,51 @@ def connection(path: Path, schema: tuple[str, ...]) -> sqlite3.Connection:
     return _connections.get(path, schema)
 
 
+class _WriterLocks:
+    """One writer at a time per database file, across threads (a lock) and processes
+    (``flock`` on ``<file>.lock``): waiting writers are woken when the lock is free
+    instead of polling SQLite's busy handler, which sleeps whole milliseconds."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.guard = threading.Lock()
+        self.locks: dict[Path, tuple[threading.Lock, int]] = {}
+
+    def get(self, path: Path) -> tuple[threading.Lock, int]:
+        with self.guard:
+            if self.pid != os.getpid():  # forked: a shared open file shares its flock
+                self.pid, self.locks = os.getpid(), {}
+            found = self.locks.get(path)
+            if found is None:
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                found = self.locks[path] = (threading.Lock(), fd)
+            return found
+
+
+_writer_locks = _WriterLocks()
+
+
+@contextlib.contextmanager
+def write_transaction(path: Path, schema: tuple[str, ...]) -> Iterator[sqlite3.Connection]:
+    """A ``BEGIN IMMEDIATE`` transaction on ``path``, committed on success, rolled back on
+    any exception; one writer per file at a time across the node's processes."""
+    conn = connection(path, schema)
+    lock, fd = _writer_locks.get(path)
+    with lock:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 class NonceStore:
     """The nonces of the feed requests this node has served."""
 
@@ -87,17 +135,11 @@ class NonceStore:
             raise BadInput(f"a nonce must be 1 to {MAX_NONCE_BYTES} bytes", field="nonce")
         if abs(now - t) > window:
             raise Replay("the request time is outside the accepted window", field="time")
-        conn = _connections.get(self.path)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with write_transaction(self.path, (_SCHEMA, _INDEX)) as conn:
                 conn.execute("DELETE FROM nonces WHERE expires < ?", (now,))
                 conn.execute("INSERT INTO nonces (nonce, expires) VALUES (?, ?)",
                              (nonce, t + window))
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
         except sqlite3.IntegrityError:
             raise Replay("this request was already served", field="nonce") from None
 
