@@ -176,10 +176,11 @@ def prologue(fp: str) -> bytes:
 def request_body(ini: Initiator, my_pub: bytes, owner_fp: str, nonce: bytes, now: int,
                  after_time: int = 0, after_sha: str | None = None) -> bytes:
     fields = {"v": 2, "type": "feed-request", "owner": owner_fp, "after_time": after_time,
-              "after_sha": after_sha, "limit": 10, "nonce": b64(nonce), "time": now}
+              "after_sha": after_sha, "limit": 10, "nonce": b64(nonce), "time": now,
+              "keys": []}
     js = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
     payload = len(my_pub).to_bytes(2, "big") + my_pub + len(js).to_bytes(2, "big") + js
-    return b"\x02" + ini.message1(payload.ljust(2564, b"\x00"))
+    return b"\x02" + ini.message1(payload.ljust(3076, b"\x00"))
 
 
 def open_response(ini: Initiator, body: bytes) -> tuple[bytes, list[bytes], bool]:
@@ -192,7 +193,7 @@ def open_response(ini: Initiator, body: bytes) -> tuple[bytes, list[bytes], bool
     _, recv = ini.sym.split()
     stream = b"".join(recv.dec(b"", m) for m in messages[1:])
     posts, i = [], 0
-    while stream[i] == 1:
+    while stream[i] in (1, 2):  # key records (none asked for here), then posts
         n = int.from_bytes(stream[i + 1:i + 5], "big")
         posts.append(stream[i + 5:i + 5 + n])
         i += 5 + n

@@ -7,7 +7,7 @@ Normative in ``docs/protocol.md`` (section "The feed exchange"). In short::
                payload (fixed PAYLOAD_BYTES): u16 L1 || asker .pub || u16 L2 || request JSON || 0*
     response = u16 len || message 2 (payload: the owner's current .pub)
                then (u16 len || transport message)*: the page stream, padded to a size bucket
-    stream   = (0x01 || u32 n || post file (n bytes))* || 0x00 || more (0x00/0x01) || 0x00*
+    stream   = (0x02 || u32 n || .pub)* (0x01 || u32 n || post file)* 0x00 || more || 0x00*
 
 The owner tries each of its candidate transport keys (always :data:`KEY_SLOTS`
 of them, decoys filling empty slots) on message 1; every slot costs the same.
@@ -44,7 +44,8 @@ PROLOGUE_PREFIX = b"diwan/v2/feed-exchange\x00POST /feeds/"
 NONCE_BYTES = 24
 KEY_SLOTS = 2                      # candidate owner keys tried per request: current, previous
 MAX_PUB_BYTES = keys.MAX_PUB_BYTES
-MAX_REQUEST_JSON = 512
+MAX_REQUEST_JSON = 1024
+MAX_KEYS = 8                       # others' keys one request may ask for
 PAYLOAD_BYTES = 2 + MAX_PUB_BYTES + 2 + MAX_REQUEST_JSON
 MESSAGE1_BYTES = noise.MESSAGE1_OVERHEAD + PAYLOAD_BYTES
 REQUEST_BYTES = 1 + MESSAGE1_BYTES
@@ -54,12 +55,12 @@ MAX_MESSAGE = noise.MAX_MESSAGE_BYTES
 MAX_CHUNK = MAX_MESSAGE - TAG      # plaintext bytes in one transport message
 FRAMED = 2 + MAX_MESSAGE           # one transport message with its length prefix, at most
 MIN_BUCKET = 1024
-POST_RECORD, END_RECORD = 0x01, 0x00
+POST_RECORD, END_RECORD, KEY_RECORD = 0x01, 0x00, 0x02
 RECORD_HEAD = 5                    # 0x01 || u32 length
 END_BYTES = 2                      # 0x00 || more
 
 _REQUEST_KEYS = frozenset({"v", "type", "owner", "after_time", "after_sha", "limit", "nonce",
-                           "time"})
+                           "time", "keys"})
 
 
 def prologue(owner_fp: str) -> bytes:
@@ -107,6 +108,7 @@ class FeedRequest:
     limit: int
     nonce: bytes
     time: int
+    keys: tuple[str, ...] = ()
 
 
 @dataclass
@@ -117,15 +119,18 @@ class PendingRequest:
     limit: int
     time: int
     handshake: noise.HandshakeState = field(repr=False)
+    keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class FeedResponse:
-    """An opened response: the posts (raw files, oldest first), ``more``, the owner's .pub."""
+    """An opened response: the posts (raw files, oldest first), ``more``, the owner's .pub
+    and the ``.pub`` documents of others it sent (unverified: check each)."""
 
     posts: list[bytes]
     more: bool
     owner_pub: bytes
+    keys: list[bytes] = field(default_factory=list)
 
 
 def _dumps(obj: dict[str, Any]) -> bytes:
@@ -140,11 +145,11 @@ def certified_transports(pub: keys.PublicKey) -> frozenset[bytes]:
 # --- the asker's side ---------------------------------------------------------------
 
 def encode_request(*, owner_fp: str, after_time: int, after_sha: str | None, limit: int,
-                   nonce: bytes, time: int) -> bytes:
+                   nonce: bytes, time: int, keys: Sequence[str] = ()) -> bytes:
     """The request JSON: compact, keys sorted, ASCII."""
     return _dumps({"v": VERSION, "type": REQUEST_TYPE, "owner": owner_fp,
                    "after_time": after_time, "after_sha": after_sha, "limit": limit,
-                   "nonce": b64e(nonce), "time": time})
+                   "nonce": b64e(nonce), "time": time, "keys": list(keys)})
 
 
 def request_payload(pub_document: bytes, request_json: bytes) -> bytes:
@@ -159,17 +164,20 @@ def request_payload(pub_document: bytes, request_json: bytes) -> bytes:
 
 
 def build_request(*, asker: OwnKeys, owner_fp: str, owner_transport: bytes, after_time: int,
-                  after_sha: str | None, limit: int, now: int,
+                  after_sha: str | None, limit: int, now: int, want_keys: Sequence[str] = (),
                   ephemeral: noise.Keypair | None = None, nonce: bytes | None = None
                   ) -> tuple[bytes, PendingRequest]:
     """A request body for ``owner_fp``'s node, whose transport key is ``owner_transport``.
 
-    ``ephemeral`` and ``nonce`` are fixed only for sample vectors. :class:`BadInput`
-    for a cursor out of range or a transport secret that is not the asker's.
+    ``want_keys``: fingerprints (at most MAX_KEYS) of authors reshared in the owner's
+    feed whose ``.pub`` the asker lacks. ``ephemeral`` and ``nonce`` are fixed only
+    for sample vectors. :class:`BadInput` for a cursor out of range, bad
+    fingerprints or a transport secret that is not the asker's.
     """
     names.fingerprint(owner_fp, field="owner")
     nonce = crypto.random_bytes(NONCE_BYTES) if nonce is None else nonce
     _check_cursor(after_time, after_sha, limit, now, nonce)
+    _check_keys(list(want_keys))
     static = noise.keypair_from_secret(asker.transport_secret)
     if static.public not in certified_transports(keys.parse_pub(asker.pub_document,
                                                                 expected_fp=asker.fp)):
@@ -177,9 +185,9 @@ def build_request(*, asker: OwnKeys, owner_fp: str, owner_transport: bytes, afte
     hs = noise.HandshakeState.initiator(prologue(owner_fp), static, owner_transport, e=ephemeral)
     payload = request_payload(asker.pub_document, encode_request(
         owner_fp=owner_fp, after_time=after_time, after_sha=after_sha, limit=limit,
-        nonce=nonce, time=now))
+        nonce=nonce, time=now, keys=want_keys))
     body = VERSION_BYTE + hs.write_message(payload)
-    return body, PendingRequest(owner_fp, limit, now, hs)
+    return body, PendingRequest(owner_fp, limit, now, hs, tuple(want_keys))
 
 
 def _check_cursor(after_time: int, after_sha: str | None, limit: int, now: int,
@@ -193,6 +201,16 @@ def _check_cursor(after_time: int, after_sha: str | None, limit: int, now: int,
         names.sha1(after_sha, field="after_sha")
     if len(nonce) != NONCE_BYTES:
         raise BadInput(f"the nonce must be {NONCE_BYTES} bytes", field="nonce")
+
+
+def _check_keys(wanted: Any) -> tuple[str, ...]:
+    if not isinstance(wanted, list) or len(wanted) > MAX_KEYS:
+        raise BadInput(f"keys must be a list of at most {MAX_KEYS} fingerprints", field="keys")
+    out = tuple(names.fingerprint(fp if isinstance(fp, str) else "", field="keys")
+                for fp in wanted)
+    if len(set(out)) != len(out):
+        raise BadInput("keys must not repeat a fingerprint", field="keys")
+    return out
 
 
 def split_messages(body: bytes) -> list[bytes]:
@@ -223,28 +241,34 @@ def open_response(body: bytes, pending: PendingRequest, *, max_bytes: int) -> Fe
     except CannotDecrypt:
         raise BadResponse("the response could not be opened: not from the owner's key, "
                           "not for this request, or changed") from None
-    posts, more = parse_stream(stream)
+    posts, more, key_docs = parse_stream(stream)
     if len(posts) > pending.limit:
         raise BadResponse("the response holds more posts than asked for")
-    return FeedResponse(posts, more, owner_pub)
+    if len(key_docs) > len(pending.keys):
+        raise BadResponse("the response holds more keys than asked for")
+    return FeedResponse(posts, more, owner_pub, key_docs)
 
 
-def parse_stream(stream: bytes) -> tuple[list[bytes], bool]:
-    """The records of a page stream: (posts, more); :class:`BadResponse` if malformed."""
-    posts: list[bytes] = []
+def parse_stream(stream: bytes) -> tuple[list[bytes], bool, list[bytes]]:
+    """The records of a page stream: (posts, more, key documents); :class:`BadResponse`
+    if malformed (key records come first, then post records, then the end record)."""
+    found: dict[int, list[bytes]] = {KEY_RECORD: [], POST_RECORD: []}
     pos = 0
-    while pos < len(stream) and stream[pos] == POST_RECORD:
+    while pos < len(stream) and stream[pos] in found:
+        kind = stream[pos]
+        if kind == KEY_RECORD and found[POST_RECORD]:
+            raise BadResponse("a key record after a post record")
         size = int.from_bytes(stream[pos + 1:pos + RECORD_HEAD], "big")
         end = pos + RECORD_HEAD + size
         if pos + RECORD_HEAD > len(stream) or end > len(stream):
-            raise BadResponse("a post record runs past the end of the response")
-        posts.append(stream[pos + RECORD_HEAD:end])
+            raise BadResponse("a record runs past the end of the response")
+        found[kind].append(stream[pos + RECORD_HEAD:end])
         pos = end
     if pos + END_BYTES > len(stream) or stream[pos] != END_RECORD or stream[pos + 1] > 1:
         raise BadResponse("the response's page does not end with an end record")
     if any(stream[pos + END_BYTES:]):
         raise BadResponse("the response's padding is not zero")
-    return posts, stream[pos + 1] == 1
+    return found[POST_RECORD], stream[pos + 1] == 1, found[KEY_RECORD]
 
 
 # --- the owner's side ------------------------------------------------------------------
@@ -306,6 +330,7 @@ def parse_request(opened: OpenedRequest, *, now: int, window: int, max_limit: in
         nonce = b64d(doc["nonce"] if isinstance(doc["nonce"], str) else "!", length=NONCE_BYTES,
                      what="nonce")
         _check_cursor(doc["after_time"], doc["after_sha"], doc["limit"], doc["time"], nonce)
+        wanted = _check_keys(doc["keys"])
     except BadInput as exc:
         raise BadRequestEnvelope(f"request: {exc.message}", field=exc.field or "body") from None
     if owner != opened.owner_fp:
@@ -313,7 +338,7 @@ def parse_request(opened: OpenedRequest, *, now: int, window: int, max_limit: in
     if abs(now - doc["time"]) > window:
         raise Replay("the request time is outside the accepted window", field="time")
     return FeedRequest(owner, doc["after_time"], doc["after_sha"], min(doc["limit"], max_limit),
-                       nonce, doc["time"])
+                       nonce, doc["time"], wanted)
 
 
 # --- the response: sizes, buckets, the streamed body ----------------------------------
@@ -348,13 +373,15 @@ def chunk_sizes(room: int) -> list[int]:
     return sizes
 
 
-def fit_page(post_sizes: Sequence[int], head_len: int, max_bytes: int) -> tuple[int, bool]:
+def fit_page(post_sizes: Sequence[int], head_len: int, max_bytes: int, fixed: int = 0
+             ) -> tuple[int, bool]:
     """How many of the posts fit one response of at most ``max_bytes``: (count, cut).
 
-    The first post is always kept, so a page is never empty while posts remain (a
-    node must allow ``max_response_bytes`` above ``max_post_bytes`` plus overhead).
+    ``fixed``: stream bytes before the posts (key records). The first post is always
+    kept, so a page is never empty while posts remain (a node must allow
+    ``max_response_bytes`` above ``max_post_bytes`` plus overhead).
     """
-    total = END_BYTES
+    total = END_BYTES + fixed
     for i, n in enumerate(post_sizes):
         total += RECORD_HEAD + n
         if i and body_bytes(head_len, total) > max_bytes:
@@ -371,11 +398,11 @@ class ResponseWriter:
     """
 
     def __init__(self, opened: OpenedRequest, owner_pub: bytes, post_sizes: Sequence[int],
-                 max_bytes: int) -> None:
+                 max_bytes: int, fixed: int = 0) -> None:
         head = opened.handshake.write_message(owner_pub)
         self.head = len(head).to_bytes(2, "big") + head
         _, self.send = opened.handshake.split()
-        needed = body_bytes(len(head), stream_bytes(post_sizes))
+        needed = body_bytes(len(head), stream_bytes(post_sizes) + fixed)
         self.size = bucket(needed, max_bytes)
         self.chunks = chunk_sizes(self.size - len(self.head))
 
@@ -412,15 +439,23 @@ class ResponseWriter:
 
 
 def respond(opened: OpenedRequest, *, owner_pub: bytes, posts: Sequence[bytes], more: bool,
-            max_bytes: int) -> bytes:
+            max_bytes: int, key_docs: Sequence[bytes] = ()) -> bytes:
     """The whole response body at once (small pages, test fakes): see :class:`ResponseWriter`."""
-    writer = ResponseWriter(opened, owner_pub, [len(p) for p in posts], max_bytes)
-    return b"".join(writer.pieces(map(post_record, posts), more))
+    keys_part = b"".join(map(key_record, key_docs))
+    writer = ResponseWriter(opened, owner_pub, [len(p) for p in posts], max_bytes,
+                            len(keys_part))
+    records = [keys_part, *map(post_record, posts)] if keys_part else map(post_record, posts)
+    return b"".join(writer.pieces(records, more))
 
 
 def post_record(post: bytes) -> bytes:
     """One post's record in the page stream."""
     return bytes([POST_RECORD]) + len(post).to_bytes(4, "big") + post
+
+
+def key_record(document: bytes) -> bytes:
+    """One ``.pub`` document's record in the page stream (before the posts)."""
+    return bytes([KEY_RECORD]) + len(document).to_bytes(4, "big") + document
 
 
 # --- strict JSON -----------------------------------------------------------------------

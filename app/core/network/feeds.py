@@ -24,6 +24,7 @@ group ("Ahmed can choose to broadcast comments to Camal").
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -38,6 +39,7 @@ from ..base.errors import BadInput, DiwanError, NotAuthenticated, NotFound
 from ..base.statefile import StateFile
 from ..identity import keys
 from ..identity.identities import Identities
+from ..posts.codec import decode_post, inner_authors
 from ..posts.index import Index
 from ..posts.ingest import post_path
 from ..posts.reconcile import open_index
@@ -50,6 +52,7 @@ log = logging.getLogger("diwan.feeds")
 SETTINGS_NAME = "identity_settings"
 SHARE_COMMENTS = "share_comments_group"
 STRANGER = "0" * 64  # the viewer a stranger is served as: no post is addressed to it
+KEY_SCAN = 1000      # newest reshares searched for the authors whose keys an asker wants
 
 _INDEX_CACHE = 16
 _indexes: dict[int, tuple[DataDir, Index]] = {}  # id(dd) -> (dd kept alive, its index)
@@ -114,14 +117,46 @@ def serve_feed(dd: DataDir, owner_fp: str, body: bytes, *, remote: str = "",
     NonceStore(dd).use(req.nonce, req.time, now=t, window=s["request_window"])
     if asker.newer:
         _update_pin(ids, asker.fp, opened.pub_document)
-    paths, sizes, more = ([], [], False) if ids.is_blocked(asker.fp) else \
-        _select(dd, ids, req, asker)
+    blocked = ids.is_blocked(asker.fp)
+    paths, sizes, more = ([], [], False) if blocked else _select(dd, ids, req, asker)
+    key_part = b"" if blocked or not req.keys else b"".join(
+        map(exchange.key_record, keys_for(dd, ids, req, asker)))
     head = noise.MESSAGE2_OVERHEAD + len(served.pub)
-    count, cut = exchange.fit_page(sizes, head, s["max_response_bytes"])
+    count, cut = exchange.fit_page(sizes, head, s["max_response_bytes"], len(key_part))
     writer = exchange.ResponseWriter(opened, served.pub, sizes[:count],
-                                     s["max_response_bytes"])
+                                     s["max_response_bytes"], len(key_part))
     budgets.spend([asker_charge(s, asker.budget_key, writer.size)], now=t)
-    return FeedAnswer(writer.size, writer.pieces(_records(paths[:count], sizes), more or cut))
+    records = itertools.chain([key_part] if key_part else [], _records(paths[:count], sizes))
+    return FeedAnswer(writer.size, writer.pieces(records, more or cut))
+
+
+def keys_for(dd: DataDir, ids: Identities, req: exchange.FeedRequest, asker: Asker
+             ) -> list[bytes]:
+    """The ``.pub`` documents of the asked-for authors whose posts this asker has received
+    from this feed: the inner authors of the owner's reshares it may see (public ones
+    for a stranger), among the newest :data:`KEY_SCAN`; keys this node does not hold,
+    or of blocked identities, are left out."""
+    wanted, found = set(req.keys), set()
+    viewer = asker.fp if asker.pinned else STRANGER
+    folder = post_path(dd, req.owner_fp, "0" * 40).parent
+    for sha in _index(dd).feed_reshares(req.owner_fp, viewer, KEY_SCAN):
+        try:
+            post = decode_post((folder / names.sha1(sha)).read_bytes(),
+                               max_bytes=dd.settings["max_post_bytes"])
+        except (OSError, DiwanError):
+            continue
+        found |= inner_authors(post, dd.settings["max_post_bytes"]) & wanted
+        if found == wanted:
+            break
+    docs = []
+    for fp in sorted(found):
+        if ids.is_blocked(fp):
+            continue
+        try:
+            docs.append(ids.pub_document(fp))
+        except NotFound:
+            continue
+    return docs
 
 
 def authenticate(ids: Identities, opened: exchange.OpenedRequest, remote: str) -> Asker:

@@ -38,7 +38,7 @@ from ..posts.ingest import BatchResult, Ingestor
 from ..posts.reconcile import open_index
 from . import peerclient
 from .contacts import Contact, Contacts
-from .exchange import OwnKeys, PendingRequest, build_request, open_response
+from .exchange import MAX_TIME, OwnKeys, PendingRequest, build_request, open_response
 from .keylookup import KeyLookup, LyingPeers, make_key_lookup
 from .syncstatus import StatusStore, SyncStatus, backoff, is_due, statuses
 
@@ -132,6 +132,36 @@ class _Run:
             return list(response.posts), bool(response.more)
         raise PeerError(f"{self.contact.address} answered no device key of {owner_key.fingerprint}")
 
+    def key_from_owner(self, asker: OwnKeys, owner_key: keys.PublicKey, fp: str,
+                       session: requests.Session) -> bytes | None:
+        """The ``.pub`` of ``fp`` (an author reshared in this feed) from the owner's node,
+        inside the authenticated exchange; None if it did not send it or failed."""
+        transport = self.device or owner_key.transport_public
+        s = self.settings
+        try:
+            body, pending = build_request(asker=asker, owner_fp=self.contact.fingerprint,
+                                          owner_transport=transport, after_time=MAX_TIME,
+                                          after_sha=None, limit=1, now=int(time.time()),
+                                          want_keys=[fp])
+            answer = peerclient.call(session, "POST",
+                                     f"{self.contact.address}/feeds/{self.contact.fingerprint}",
+                                     data=body, content_type=FEED_CONTENT_TYPE,
+                                     timeout=s["sync_timeout"],
+                                     max_bytes=s["max_response_bytes"])
+            if answer.status != 200:
+                return None
+            response = open_response(answer.body, pending, max_bytes=s["max_response_bytes"])
+        except DiwanError as exc:
+            log.info("key of %s from %s: %s", fp, self.contact.address, exc.message)
+            return None
+        for document in response.keys:
+            try:
+                keys.parse_pub(document, expected_fp=fp)
+            except DiwanError:
+                continue  # the ingest would refuse it anyway; try the other sources
+            return document
+        return None
+
     def learn_owner_key(self, document: bytes) -> None:
         """Store a newer certificate the owner sent in message 2 (a rotated device key)."""
         fp = self.contact.fingerprint
@@ -160,9 +190,14 @@ class _Run:
             raise PeerError(f"{address} is recorded as a lying peer ({lying.get('why')}); "
                             "remove it from the list to sync again")
         # key lookups run in this thread while pages are fetched in another: own session
-        lookup = make_key_lookup(self.dd, address, session=peerclient.sibling(self.session))
+        key_session = peerclient.sibling(self.session)
+        lookup = make_key_lookup(self.dd, address, session=key_session)
         asker, owner_key = self.asker(), self.owner_key(lookup)
-        ingestor = Ingestor(self.dd, index=self.index, key_lookup=lookup)
+
+        def key_lookup(fp: str) -> bytes | None:  # the source first, inside the exchange
+            return self.key_from_owner(asker, owner_key, fp, key_session) or lookup(fp)
+
+        ingestor = Ingestor(self.dd, index=self.index, key_lookup=key_lookup)
         try:
             with ThreadPoolExecutor(1, thread_name_prefix="diwan-fetch") as fetcher:
                 def fetch(position: Position) -> Future[Page]:

@@ -101,6 +101,23 @@ class Parts:
     payload: bytes
 
 
+def inner_authors(post: Post, max_bytes: int) -> set[str]:
+    """Authors of every post reshared inside ``post``, at any depth (ingest bounds the depth).
+
+    Inner posts that do not decode are skipped; nothing is verified here.
+    """
+    found: set[str] = set()
+    for key, value in post.attributes.items():
+        if type_of(key) == "POST" and isinstance(value, str):
+            try:
+                inner = decode_post(value.encode("ascii"), max_bytes=max_bytes)
+            except (BadPost, UnicodeEncodeError):
+                continue
+            found.add(inner.author)
+            found.update(inner_authors(inner, max_bytes))
+    return found
+
+
 def _malformed(message: str) -> BadPost:
     return BadPost(message, reason=Reason.MALFORMED, field="post")
 

@@ -21,8 +21,7 @@ from ..base.errors import BadPost
 from ..base.fsio import remove_quiet
 from ..identity.identities import Identities
 from ..network.contacts import Contacts
-from ..posts.attributes import type_of
-from ..posts.codec import Post, decode_post
+from ..posts.codec import decode_post, inner_authors
 from ..posts.reconcile import open_index
 
 log = logging.getLogger("diwan.gc")
@@ -52,21 +51,8 @@ def stored_authors(dd: DataDir) -> set[str]:
             post = decode_post(raw, max_bytes=dd.settings["max_post_bytes"])
         except (OSError, BadPost):
             continue
-        authors.update(_inner_authors(post, dd.settings["max_post_bytes"]))
+        authors.update(inner_authors(post, dd.settings["max_post_bytes"]))
     return authors
-
-
-def _inner_authors(post: Post, max_bytes: int) -> set[str]:
-    found: set[str] = set()
-    for key, value in post.attributes.items():
-        if type_of(key) == "POST" and isinstance(value, str):
-            try:
-                inner = decode_post(value.encode("ascii"), max_bytes=max_bytes)
-            except (BadPost, UnicodeEncodeError):
-                continue
-            found.add(inner.author)
-            found.update(_inner_authors(inner, max_bytes))  # depth bounded by ingest
-    return found
 
 
 def _unused(ids: Identities, keep: set[str], cutoff: float) -> list[str]:

@@ -174,7 +174,9 @@ def _handmade(request_json: bytes, pub: bytes = ASKER.own.pub_document) -> bytes
 
 @pytest.mark.parametrize("change", [{"v": 1}, {"type": "feed-response"}, {"limit": 0},
                                     {"limit": True}, {"after_time": -1}, {"after_sha": "xy"},
-                                    {"nonce": "short"}, {"owner": MALLORY.fp}, {"extra": 1}])
+                                    {"nonce": "short"}, {"owner": MALLORY.fp}, {"extra": 1},
+                                    {"keys": "x"}, {"keys": [OWNER.fp, OWNER.fp]},
+                                    {"keys": ["ab"]}, {"keys": [OWNER.fp] * 9}])
 def test_request_json_fields_are_checked(change: dict[str, Any]) -> None:
     fields = json.loads(exchange.encode_request(owner_fp=OWNER.fp, after_time=0, after_sha=None,
                                                 limit=10, nonce=bytes(24), time=NOW))
@@ -724,3 +726,43 @@ def test_served_slots_follow_a_rotation(node: dict[str, Any]) -> None:
     node["key"] = ids.public_key(node["own"])
     got = ask(node)
     assert got.owner_pub == node["key"].to_bytes()
+
+
+# --- keys of others, inside the exchange -----------------------------------------------
+
+def test_keys_of_reshared_authors_are_served_only_to_who_received_them(
+        tmp_path: Path) -> None:
+    """The seed's "ask the user that gave you the content", without an oracle: the owner
+    hands out the key of X only to an asker who may see a reshare of X's post."""
+    dd = make_datadir(tmp_path / "n")
+    ids = Identities(dd)
+    own = ids.create(PASSWORD)
+    seed = ids.open_seed(own, PASSWORD)
+    x, y, friend = party(), party(), party()
+    for p in (x, y, friend):
+        ids.import_pub(p.own.pub_document)
+    by_x = build_post(x.seed, {"CREATED_TIME": NOW, "TEXT": "x's words"})
+    by_y = build_post(y.seed, {"CREATED_TIME": NOW, "TEXT": "y's words"})
+    Ingestor(dd, now=NOW + 100).ingest_many([
+        build_post(seed, {"CREATED_TIME": NOW + 1, "RESHARED_POST": by_x.decode()}),
+        build_post(seed, {"CREATED_TIME": NOW + 2, "RESHARED_POST": by_y.decode(),
+                          "TO_FINGERPRINT": friend.fp})], author=own)
+    node = {"own": own, "key": ids.public_key(own), "dd": dd}
+
+    def keys_for(asker: Party, wanted: list[str]) -> list[bytes]:
+        now = int(time.time())
+        body, pending = exchange.build_request(
+            asker=asker.own, owner_fp=own, owner_transport=node["key"].transport_public,
+            after_time=exchange.MAX_TIME, after_sha=None, limit=1, now=now, want_keys=wanted)
+        got = exchange.open_response(serve_feed(dd, own, body, now=now).read(), pending,
+                                     max_bytes=10**6)
+        assert got.posts == []
+        return got.keys
+
+    assert keys_for(friend, [x.fp, y.fp]) == sorted([x.own.pub_document, y.own.pub_document],
+                                                    key=lambda d: keys.parse_pub(d).fingerprint)
+    assert keys_for(party(), [x.fp, y.fp]) == [x.own.pub_document]   # a stranger: public only
+    assert keys_for(friend, [ASKER.fp]) == []                          # held, never reshared
+    for bad in ([x.fp] * 2, [party().fp for _ in range(exchange.MAX_KEYS + 1)], ["x"]):
+        with pytest.raises(BadInput):
+            keys_for(friend, bad)

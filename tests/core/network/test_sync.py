@@ -165,6 +165,29 @@ def test_status_from_junk_is_empty() -> None:
 
 # pulling a real feed --------------------------------------------------------------------
 
+def test_a_reshared_authors_key_comes_from_the_owner_inside_the_exchange(
+        pair: Pair, world: World) -> None:
+    """Camal's key reaches Ahmed from Basant's node in the authenticated exchange; no
+    plain GET /identities answers it (every other route is a 404)."""
+    original = build_post(world.seeds[world.c], {"CREATED_TIME": NOW - 500, "TEXT": "camal"})
+    Identities(pair.basant).import_pub(
+        world.template.identities.joinpath(f"{world.c}.pub").read_bytes())
+    reshare = pair.post(NOW - 400, RESHARED_POST=original.decode())
+    app = create_peer_app({"data_dir": str(pair.basant.root)})
+    real = flask_handler(app)
+
+    def feeds_only(call: Call) -> Reply:
+        if "/feeds/" in call.url:
+            return real(call)
+        return 404, b"{}", {"Content-Type": "application/json"}
+
+    session, transport = session_with(routes({B_ADDR: feeds_only}))
+    assert not Identities(pair.ahmed).exists(world.c)
+    st = sync_contact(pair.ahmed, world.b, session=session)
+    assert st.last_error is None and reshare in pair.held()
+    assert Identities(pair.ahmed).exists(world.c)
+    assert not any("/identities/" in u for u in transport.urls())
+
 def test_public_and_addressed_posts_arrive_once(pair: Pair, world: World) -> None:
     public = {pair.post(NOW - 3000 + i) for i in range(5)}
     to_ahmed = pair.post(NOW - 2000, TO_FINGERPRINT=world.a)
