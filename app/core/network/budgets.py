@@ -2,8 +2,9 @@
 
 Each budget is a key (a network prefix, or an authenticated asker), a limit of
 requests and a limit of bytes per fixed window of ``budget_window`` seconds.
-The counts live in ``state/budgets.sqlite3``; spending is one ``BEGIN
-IMMEDIATE`` transaction, so every gunicorn worker and thread, and a restarted
+The counts live in a table of ``state/nonces.sqlite3`` (an asker's charge is
+spent in the transaction that records its request's nonce); spending is one
+``BEGIN IMMEDIATE`` transaction, so every gunicorn worker and thread, and a restarted
 node, sees the same counts. Past a limit :class:`RateLimited` carries the
 seconds until the window ends (sent as ``Retry-After``); nothing is spent then.
 
@@ -16,15 +17,17 @@ asker the owner does not know (nothing about a stranger's identity is stored).
 from __future__ import annotations
 
 import ipaddress
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..base.datadir import DataDir
 from ..base.errors import RateLimited
+from . import nonces
 from .nonces import connection, write_transaction
 
-DB_NAME = "budgets.sqlite3"
+DB_NAME = nonces.DB_NAME
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS budgets (key TEXT PRIMARY KEY, window INTEGER NOT NULL,"
            " requests INTEGER NOT NULL, bytes INTEGER NOT NULL) WITHOUT ROWID",
            "CREATE INDEX IF NOT EXISTS budgets_window ON budgets (window)")
@@ -86,22 +89,25 @@ class Budgets:
         self.window = int(dd.settings["budget_window"])
 
     def spend(self, charges: Sequence[Charge], *, now: int) -> None:
-        """Spend every charge or none; :class:`RateLimited` if one would pass its limit.
-
-        A limit of 0 means "no limit" for bytes only when the charge spends none.
-        """
-        window = now - now % self.window if self.window else 0
-        retry = max(1, window + self.window - now)
+        """Spend every charge or none; :class:`RateLimited` if one would pass its limit."""
         with write_transaction(self.path, _SCHEMA) as conn:
-            if _swept.get(self.path) != window:  # once per window and process: old rows go
-                conn.execute("DELETE FROM budgets WHERE window < ?", (window,))
-                _swept[self.path] = window
-            for c in charges:
-                used_requests, used_bytes = conn.execute(_SPEND, (c.key, window, c.requests,
-                                                                  c.nbytes)).fetchone()
-                if used_requests > c.max_requests or (c.nbytes and used_bytes > c.max_bytes):
-                    raise RateLimited("too many requests from this network or asker; "
-                                      f"try again in {retry} s", retry_after=retry)
+            self.spend_in(conn, charges, now=now)
+
+    def spend_in(self, conn: sqlite3.Connection, charges: Sequence[Charge], *, now: int) -> None:
+        """:meth:`spend` inside the caller's transaction on this file (which it rolls back
+        on :class:`RateLimited`)."""
+        window = now - now % self.window
+        retry = max(1, window + self.window - now)
+        connection(self.path, _SCHEMA)  # the same connection as conn: its table exists
+        if _swept.get(self.path) != window:  # once per window and process: old rows go
+            conn.execute("DELETE FROM budgets WHERE window < ?", (window,))
+            _swept[self.path] = window
+        for c in charges:
+            used_requests, used_bytes = conn.execute(_SPEND, (c.key, window, c.requests,
+                                                              c.nbytes)).fetchone()
+            if used_requests > c.max_requests or (c.nbytes and used_bytes > c.max_bytes):
+                raise RateLimited("too many requests from this network or asker; "
+                                  f"try again in {retry} s", retry_after=retry)
 
     def used(self, key: str, *, now: int) -> tuple[int, int]:
         """(requests, bytes) spent on ``key`` in the window of ``now`` (for tests)."""

@@ -286,8 +286,9 @@ def open_request(body: bytes, *, owner_fp: str, slots: Sequence[noise.Keypair]
     ok_shape = len(body) == REQUEST_BYTES and body[:1] == VERSION_BYTE
     message = body[1:] if ok_shape else bytes(MESSAGE1_BYTES)
     pro = prologue(owner_fp)
+    ephemeral = noise.keypair_from_secret(crypto.random_bytes(32))  # message 2's, if any
     for slot in slots:
-        hs = noise.HandshakeState.responder(pro, slot)
+        hs = noise.HandshakeState.responder(pro, slot, e=ephemeral)
         try:
             payload = hs.read_message(message)
         except CannotDecrypt:

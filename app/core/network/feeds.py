@@ -24,6 +24,7 @@ group ("Ahmed can choose to broadcast comments to Camal").
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import logging
 import os
@@ -114,9 +115,6 @@ def serve_feed(dd: DataDir, owner_fp: str, body: bytes, *, remote: str = "",
     asker = authenticate(ids, opened, remote)
     req = exchange.parse_request(opened, now=t, window=s["request_window"],
                                  max_limit=s["max_page_size"])
-    NonceStore(dd).use(req.nonce, req.time, now=t, window=s["request_window"])
-    if asker.newer:
-        _update_pin(ids, asker.fp, opened.pub_document)
     blocked = ids.is_blocked(asker.fp)
     paths, sizes, more = ([], [], False) if blocked else _select(dd, ids, req, asker)
     key_part = b"" if blocked or not req.keys else b"".join(
@@ -125,7 +123,11 @@ def serve_feed(dd: DataDir, owner_fp: str, body: bytes, *, remote: str = "",
     count, cut = exchange.fit_page(sizes, head, s["max_response_bytes"], len(key_part))
     writer = exchange.ResponseWriter(opened, served.pub, sizes[:count],
                                      s["max_response_bytes"], len(key_part))
-    budgets.spend([asker_charge(s, asker.budget_key, writer.size)], now=t)
+    charge = [asker_charge(s, asker.budget_key, writer.size)]
+    NonceStore(dd).use(req.nonce, req.time, now=t, window=s["request_window"],
+                       then=lambda conn: budgets.spend_in(conn, charge, now=t))
+    if asker.newer:
+        _update_pin(ids, asker.fp, opened.pub_document)
     records = itertools.chain([key_part] if key_part else [], _records(paths[:count], sizes))
     return FeedAnswer(writer.size, writer.pieces(records, more or cut))
 
@@ -166,9 +168,9 @@ def authenticate(ids: Identities, opened: exchange.OpenedRequest, remote: str) -
     any key it stores), the received one is merged into it (``keys.merge_pub``:
     a new device or a higher serial only) and the key must be certified by the
     result; otherwise the asker is a stranger, checked against the received
-    document alone. Both paths parse two documents and merge them (a stranger's
-    with itself), so a prober cannot time whether the node holds a key.
-    :class:`NotAuthenticated` for anything else.
+    document alone. A received document equal to the held one (the usual case)
+    or a stranger's is verified once; one that differs is merged with the held
+    one, verified too. :class:`NotAuthenticated` for anything else.
     """
     try:
         claimed = keys.parse_pub(opened.pub_document)
@@ -177,8 +179,10 @@ def authenticate(ids: Identities, opened: exchange.OpenedRequest, remote: str) -
             held_bytes, pinned = ids.pub_path(fp).read_bytes(), True
         except FileNotFoundError:
             held_bytes, pinned = opened.pub_document, False
-        held = keys.parse_pub(held_bytes, expected_fp=fp)
-        merged = keys.merge_pub(held, claimed)
+        merged = held = claimed
+        if not hmac.compare_digest(held_bytes, opened.pub_document):
+            held = keys.parse_pub(held_bytes, expected_fp=fp)
+            merged = keys.merge_pub(held, claimed)
     except DiwanError:
         raise NotAuthenticated() from None
     if opened.asker_static not in exchange.certified_transports(merged):

@@ -18,7 +18,7 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..base.datadir import DataDir
@@ -38,34 +38,40 @@ class _Connections(threading.local):
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.by_path: dict[Path, sqlite3.Connection] = {}
+        self.schemas: set[tuple[Path, tuple[str, ...]]] = set()
 
     def get(self, path: Path, schema: tuple[str, ...] = ()) -> sqlite3.Connection:
         if self.pid != os.getpid():  # forked: the parent's connections are not ours
-            self.pid, self.by_path = os.getpid(), {}
+            self.pid, self.by_path, self.schemas = os.getpid(), {}, set()
+        schema = schema or (_SCHEMA, _INDEX)
         conn = self.by_path.get(path)
         if conn is None:
             if len(self.by_path) >= _CACHE_SIZE:
                 self.close_all()
-            conn = self.by_path[path] = _open(path, schema or (_SCHEMA, _INDEX))
+            conn = self.by_path[path] = _open(path)
+        if (path, schema) not in self.schemas:  # tables of several stores may share a file
+            for statement in schema:
+                conn.execute(statement)
+            self.schemas.add((path, schema))
         return conn
 
     def close_all(self) -> None:
         for conn in self.by_path.values():
             conn.close()
         self.by_path.clear()
+        self.schemas.clear()
 
 
-def _open(path: Path, schema: tuple[str, ...]) -> sqlite3.Connection:
+def _open(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=True)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    for statement in schema:
-        conn.execute(statement)
     return conn
 
 
 _connections = _Connections()
+_swept: dict[Path, int] = {}  # the second each nonce file was last swept of expired rows
 
 
 def connection(path: Path, schema: tuple[str, ...]) -> sqlite3.Connection:
@@ -125,11 +131,14 @@ class NonceStore:
     def __init__(self, dd: DataDir) -> None:
         self.path = dd.state / DB_NAME
 
-    def use(self, nonce: bytes, t: int, *, now: int, window: int) -> None:
+    def use(self, nonce: bytes, t: int, *, now: int, window: int,
+            then: Callable[[sqlite3.Connection], None] | None = None) -> None:
         """Record ``nonce`` (request time ``t``); :class:`Replay` if seen or ``t`` is stale.
 
         Accepted when ``now - window <= t <= now + window`` and the nonce was
-        not recorded before; both edges are inclusive.
+        not recorded before; both edges are inclusive. ``then(conn)`` runs in the
+        same transaction (another table of this file; if it raises, the nonce is
+        not recorded either).
         """
         if not 0 < len(nonce) <= MAX_NONCE_BYTES:
             raise BadInput(f"a nonce must be 1 to {MAX_NONCE_BYTES} bytes", field="nonce")
@@ -137,9 +146,13 @@ class NonceStore:
             raise Replay("the request time is outside the accepted window", field="time")
         try:
             with write_transaction(self.path, (_SCHEMA, _INDEX)) as conn:
-                conn.execute("DELETE FROM nonces WHERE expires < ?", (now,))
+                if _swept.get(self.path) != now:  # expired rows go once a second
+                    conn.execute("DELETE FROM nonces WHERE expires < ?", (now,))
+                    _swept[self.path] = now
                 conn.execute("INSERT INTO nonces (nonce, expires) VALUES (?, ?)",
                              (nonce, t + window))
+                if then is not None:
+                    then(conn)
         except sqlite3.IntegrityError:
             raise Replay("this request was already served", field="nonce") from None
 
