@@ -8,6 +8,7 @@ Normative in ``docs/protocol.md`` (section "The feed exchange"). In short::
     response = u16 len || message 2 (payload: the owner's current .pub)
                then (u16 len || transport message)*: the page stream, padded to a size bucket
     stream   = (0x02 || u32 n || .pub)* (0x01 || u32 n || post file)* 0x00 || more || 0x00*
+               (the response side: :mod:`pages`)
 
 The owner tries each of its candidate transport keys (always :data:`KEY_SLOTS`
 of them, decoys filling empty slots) on message 1; every slot costs the same.
@@ -20,7 +21,7 @@ caller's business (:class:`app.core.network.nonces.NonceStore`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ from ..base.errors import (
     Replay,
 )
 from ..identity import keys
+from . import pages
 
 VERSION = 2
 VERSION_BYTE = b"\x02"
@@ -50,14 +52,6 @@ PAYLOAD_BYTES = 2 + MAX_PUB_BYTES + 2 + MAX_REQUEST_JSON
 MESSAGE1_BYTES = noise.MESSAGE1_OVERHEAD + PAYLOAD_BYTES
 REQUEST_BYTES = 1 + MESSAGE1_BYTES
 MAX_TIME = 2**53 - 1               # the largest integer every JSON implementation keeps exactly
-TAG = noise.TAGLEN
-MAX_MESSAGE = noise.MAX_MESSAGE_BYTES
-MAX_CHUNK = MAX_MESSAGE - TAG      # plaintext bytes in one transport message
-FRAMED = 2 + MAX_MESSAGE           # one transport message with its length prefix, at most
-MIN_BUCKET = 1024
-POST_RECORD, END_RECORD, KEY_RECORD = 0x01, 0x00, 0x02
-RECORD_HEAD = 5                    # 0x01 || u32 length
-END_BYTES = 2                      # 0x00 || more
 
 _REQUEST_KEYS = frozenset({"v", "type", "owner", "after_time", "after_sha", "limit", "nonce",
                            "time", "keys"})
@@ -75,15 +69,6 @@ class OwnKeys:
     fp: str
     pub_document: bytes
     transport_secret: bytes = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where a page starts and how long it may be (the request's own fields)."""
-
-    after_time: int
-    after_sha: str | None
-    limit: int
 
 
 @dataclass
@@ -213,27 +198,11 @@ def _check_keys(wanted: Any) -> tuple[str, ...]:
     return out
 
 
-def split_messages(body: bytes) -> list[bytes]:
-    """The Noise messages of a response body (each u16-length-prefixed); BadResponse if not."""
-    out, pos = [], 0
-    while pos < len(body):
-        if pos + 2 > len(body):
-            raise BadResponse("the response ends inside a length prefix")
-        size = int.from_bytes(body[pos:pos + 2], "big")
-        if size < TAG or pos + 2 + size > len(body):
-            raise BadResponse("the response has a message of a wrong length")
-        out.append(body[pos + 2:pos + 2 + size])
-        pos += 2 + size
-    if len(out) < 2:
-        raise BadResponse("the response holds no page")
-    return out
-
-
 def open_response(body: bytes, pending: PendingRequest, *, max_bytes: int) -> FeedResponse:
     """Open the owner's answer to ``pending``; :class:`BadResponse` if anything is off."""
     if len(body) > max_bytes:
         raise BadResponse(f"the response is larger than {max_bytes} bytes")
-    messages = split_messages(body)
+    messages = pages.split_messages(body)
     try:
         owner_pub = pending.handshake.read_message(messages[0])
         _, receive = pending.handshake.split()
@@ -241,34 +210,12 @@ def open_response(body: bytes, pending: PendingRequest, *, max_bytes: int) -> Fe
     except CannotDecrypt:
         raise BadResponse("the response could not be opened: not from the owner's key, "
                           "not for this request, or changed") from None
-    posts, more, key_docs = parse_stream(stream)
+    posts, more, key_docs = pages.parse_stream(stream)
     if len(posts) > pending.limit:
         raise BadResponse("the response holds more posts than asked for")
     if len(key_docs) > len(pending.keys):
         raise BadResponse("the response holds more keys than asked for")
     return FeedResponse(posts, more, owner_pub, key_docs)
-
-
-def parse_stream(stream: bytes) -> tuple[list[bytes], bool, list[bytes]]:
-    """The records of a page stream: (posts, more, key documents); :class:`BadResponse`
-    if malformed (key records come first, then post records, then the end record)."""
-    found: dict[int, list[bytes]] = {KEY_RECORD: [], POST_RECORD: []}
-    pos = 0
-    while pos < len(stream) and stream[pos] in found:
-        kind = stream[pos]
-        if kind == KEY_RECORD and found[POST_RECORD]:
-            raise BadResponse("a key record after a post record")
-        size = int.from_bytes(stream[pos + 1:pos + RECORD_HEAD], "big")
-        end = pos + RECORD_HEAD + size
-        if pos + RECORD_HEAD > len(stream) or end > len(stream):
-            raise BadResponse("a record runs past the end of the response")
-        found[kind].append(stream[pos + RECORD_HEAD:end])
-        pos = end
-    if pos + END_BYTES > len(stream) or stream[pos] != END_RECORD or stream[pos + 1] > 1:
-        raise BadResponse("the response's page does not end with an end record")
-    if any(stream[pos + END_BYTES:]):
-        raise BadResponse("the response's padding is not zero")
-    return found[POST_RECORD], stream[pos + 1] == 1, found[KEY_RECORD]
 
 
 # --- the owner's side ------------------------------------------------------------------
@@ -342,121 +289,18 @@ def parse_request(opened: OpenedRequest, *, now: int, window: int, max_limit: in
                        nonce, doc["time"], wanted)
 
 
-# --- the response: sizes, buckets, the streamed body ----------------------------------
-
-def stream_bytes(post_sizes: Iterable[int]) -> int:
-    """Plaintext bytes of a page stream carrying posts of these sizes (no padding)."""
-    return sum(RECORD_HEAD + n for n in post_sizes) + END_BYTES
-
-
-def body_bytes(head_len: int, stream_len: int) -> int:
-    """Bytes of a response whose message 2 is ``head_len`` long and stream unpadded."""
-    chunks = max(1, -(-stream_len // MAX_CHUNK))
-    return 2 + head_len + stream_len + chunks * (2 + TAG)
-
-
-def bucket(size: int, max_bytes: int) -> int:
-    """The padded size: the least power of two >= ``size`` and >= 1 KiB, at most ``max_bytes``."""
-    padded = max(MIN_BUCKET, 1 << (size - 1).bit_length())
-    return max(size, min(padded, max_bytes))
-
-
-def chunk_sizes(room: int) -> list[int]:
-    """Plaintext sizes of transport messages filling exactly ``room`` framed bytes."""
-    sizes = []
-    while room > FRAMED:
-        take = FRAMED if room - FRAMED >= 2 + TAG else room - (2 + TAG)
-        sizes.append(take - 2 - TAG)
-        room -= take
-    if room < 2 + TAG:
-        raise ValueError("no room for a transport message")
-    sizes.append(room - 2 - TAG)
-    return sizes
-
-
-def fit_page(post_sizes: Sequence[int], head_len: int, max_bytes: int, fixed: int = 0
-             ) -> tuple[int, bool]:
-    """How many of the posts fit one response of at most ``max_bytes``: (count, cut).
-
-    ``fixed``: stream bytes before the posts (key records). The first post is always
-    kept, so a page is never empty while posts remain (a node must allow
-    ``max_response_bytes`` above ``max_post_bytes`` plus overhead).
-    """
-    total = END_BYTES + fixed
-    for i, n in enumerate(post_sizes):
-        total += RECORD_HEAD + n
-        if i and body_bytes(head_len, total) > max_bytes:
-            return i, True
-    return len(post_sizes), False
-
-
-class ResponseWriter:
-    """Writes the response to an opened request in pieces, never holding it all.
-
-    ``size`` is the whole body's length (the padded bucket), known before the first
-    piece. The page's plaintext comes from ``records`` (:func:`post_record`); it is
-    sealed in transport messages of at most 65,535 bytes as it arrives.
-    """
-
-    def __init__(self, opened: OpenedRequest, owner_pub: bytes, post_sizes: Sequence[int],
-                 max_bytes: int, fixed: int = 0) -> None:
-        head = opened.handshake.write_message(owner_pub)
-        self.head = len(head).to_bytes(2, "big") + head
-        _, self.send = opened.handshake.split()
-        needed = body_bytes(len(head), stream_bytes(post_sizes) + fixed)
-        self.size = bucket(needed, max_bytes)
-        self.chunks = chunk_sizes(self.size - len(self.head))
-
-    def pieces(self, records: Iterable[bytes], more: bool) -> Iterator[bytes]:
-        """The body: message 2, then the page stream cut into transport messages.
-
-        A record that would not fit the planned size is left out (the sizes were
-        planned from ``stat``; a file may have changed since).
-        """
-        yield self.head
-        sizes, i = self.chunks, 0
-        room = sum(sizes) - END_BYTES
-        buf, pos = bytearray(), 0
-        for record in records:
-            if len(record) > room:
-                continue
-            room -= len(record)
-            buf += record
-            while i < len(sizes) - 1 and len(buf) - pos >= sizes[i]:
-                yield self._seal(buf[pos:pos + sizes[i]])
-                pos, i = pos + sizes[i], i + 1
-            if pos >= MAX_CHUNK:
-                del buf[:pos]
-                pos = 0
-        buf += bytes([END_RECORD, 1 if more else 0])
-        for size in sizes[i:]:
-            piece = buf[pos:pos + size]
-            pos += size
-            yield self._seal(piece + bytes(size - len(piece)))
-
-    def _seal(self, piece: bytes | bytearray) -> bytes:
-        sealed = self.send.encrypt_with_ad(b"", bytes(piece))
-        return len(sealed).to_bytes(2, "big") + sealed
-
-
 def respond(opened: OpenedRequest, *, owner_pub: bytes, posts: Sequence[bytes], more: bool,
             max_bytes: int, key_docs: Sequence[bytes] = ()) -> bytes:
-    """The whole response body at once (small pages, test fakes): see :class:`ResponseWriter`."""
-    keys_part = b"".join(map(key_record, key_docs))
-    writer = ResponseWriter(opened, owner_pub, [len(p) for p in posts], max_bytes,
-                            len(keys_part))
-    records = [keys_part, *map(post_record, posts)] if keys_part else map(post_record, posts)
+    """The whole response body at once (small pages, test fakes): see :class:`pages.PageWriter`."""
+    keys_part = b"".join(map(pages.key_record, key_docs))
+    writer = pages.PageWriter(opened.handshake, owner_pub, [len(p) for p in posts], max_bytes,
+                              len(keys_part))
+    records = [keys_part, *map(pages.post_record, posts)] if keys_part else \
+        map(pages.post_record, posts)
     return b"".join(writer.pieces(records, more))
 
 
-def post_record(post: bytes) -> bytes:
-    """One post's record in the page stream."""
-    return bytes([POST_RECORD]) + len(post).to_bytes(4, "big") + post
 
-
-def key_record(document: bytes) -> bytes:
-    """One ``.pub`` document's record in the page stream (before the posts)."""
-    return bytes([KEY_RECORD]) + len(document).to_bytes(4, "big") + document
 
 
 # --- strict JSON -----------------------------------------------------------------------

@@ -44,7 +44,7 @@ from ..posts.codec import decode_post, inner_authors
 from ..posts.index import Index
 from ..posts.ingest import post_path
 from ..posts.reconcile import open_index
-from . import exchange, ownkeys
+from . import exchange, ownkeys, pages
 from .budgets import Budgets, asker_charge, prefix_charges, prefixes
 from .nonces import NonceStore
 
@@ -118,11 +118,11 @@ def serve_feed(dd: DataDir, owner_fp: str, body: bytes, *, remote: str = "",
     blocked = ids.is_blocked(asker.fp)
     paths, sizes, more = ([], [], False) if blocked else _select(dd, ids, req, asker)
     key_part = b"" if blocked or not req.keys else b"".join(
-        map(exchange.key_record, keys_for(dd, ids, req, asker)))
+        map(pages.key_record, keys_for(dd, ids, req, asker)))
     head = noise.MESSAGE2_OVERHEAD + len(served.pub)
-    count, cut = exchange.fit_page(sizes, head, s["max_response_bytes"], len(key_part))
-    writer = exchange.ResponseWriter(opened, served.pub, sizes[:count],
-                                     s["max_response_bytes"], len(key_part))
+    count, cut = pages.fit_page(sizes, head, s["max_response_bytes"], len(key_part))
+    writer = pages.PageWriter(opened.handshake, served.pub, sizes[:count],
+                              s["max_response_bytes"], len(key_part))
     charge = [asker_charge(s, asker.budget_key, writer.size)]
     NonceStore(dd).use(req.nonce, req.time, now=t, window=s["request_window"],
                        then=lambda conn: budgets.spend_in(conn, charge, now=t))
@@ -228,7 +228,7 @@ def _records(paths: Sequence[str], sizes: Sequence[int]) -> Iterator[bytes]:
         except OSError:
             continue
         if len(raw) == size:
-            yield exchange.post_record(raw)
+            yield pages.post_record(raw)
         else:
             log.warning("not serving %s: it changed while being served",
                         os.path.basename(path))

@@ -35,7 +35,7 @@ from app.core.base.errors import (
 )
 from app.core.identity import keys
 from app.core.identity.identities import Identities
-from app.core.network import exchange, feeds, ownkeys
+from app.core.network import exchange, feeds, ownkeys, pages
 from app.core.network.budgets import Budgets, prefixes
 from app.core.network.exchange import OwnKeys, PendingRequest
 from app.core.network.feeds import get_share_comments_group, serve_feed, set_share_comments_group
@@ -104,9 +104,9 @@ def slots(owner: Party = OWNER) -> list[noise.Keypair]:
 def answer(body: bytes, posts: list[bytes], more: bool = False, owner: Party = OWNER,
            max_bytes: int = 10**7) -> bytes:
     opened = exchange.open_request(body, owner_fp=owner.fp, slots=slots(owner))
-    writer = exchange.ResponseWriter(opened, owner.own.pub_document, [len(p) for p in posts],
+    writer = pages.PageWriter(opened.handshake, owner.own.pub_document, [len(p) for p in posts],
                                      max_bytes)
-    out = b"".join(writer.pieces(map(exchange.post_record, posts), more))
+    out = b"".join(writer.pieces(map(pages.post_record, posts), more))
     assert len(out) == writer.size
     return out
 
@@ -123,8 +123,8 @@ def test_round_trip_carries_every_field() -> None:
     assert (req.owner_fp, req.after_time, req.after_sha, req.limit, req.time) == (
         OWNER.fp, 123, "ab" * 20, 7, NOW)
     posts = [b"post-one", "بوست".encode()]
-    writer = exchange.ResponseWriter(opened, OWNER.own.pub_document, [8, len(posts[1])], 10**7)
-    body2 = b"".join(writer.pieces(map(exchange.post_record, posts), True))
+    writer = pages.PageWriter(opened.handshake, OWNER.own.pub_document, [8, len(posts[1])], 10**7)
+    body2 = b"".join(writer.pieces(map(pages.post_record, posts), True))
     got = exchange.open_response(body2, pending, max_bytes=10**7)
     assert got == exchange.FeedResponse(posts, True, OWNER.own.pub_document)
 
@@ -255,7 +255,7 @@ def test_response_with_more_posts_than_asked_is_refused() -> None:
                                     b"\x00\x00\x01", b"\x02\x00"])
 def test_malformed_page_streams_are_refused(stream: bytes) -> None:
     with pytest.raises(BadResponse):
-        exchange.parse_stream(stream)
+        pages.parse_stream(stream)
 
 
 def test_secrets_are_not_in_reprs() -> None:
@@ -292,7 +292,7 @@ def test_kci_holder_of_the_owners_key_cannot_read_the_response_to_an_impersonati
     opened = exchange.open_request(forged, owner_fp=OWNER.fp, slots=slots())
     assert opened.asker_static == ASKER.static.public   # message 1 cannot tell (IK, by design)
     response = answer(forged, [b"a private post for ASKER"])
-    head = exchange.split_messages(response)[0]
+    head = pages.split_messages(response)[0]
     # Mallory knows e and o; message 2 needs se = DH(e_o, A) = DH(a, E_o): every key
     # she can compute leaves it closed.
     e_o = head[:32]
@@ -331,7 +331,7 @@ def test_recorded_exchange_stays_closed_when_both_long_term_keys_leak() -> None:
     response = answer(body, [b"the secret page"])
     leaked = noise.HandshakeState.responder(exchange.prologue(OWNER.fp), OWNER.static)
     assert ASKER.own.pub_document in leaked.read_message(body[1:])      # who asked: exposed
-    head = exchange.split_messages(response)[0]
+    head = pages.split_messages(response)[0]
     for secret in (ASKER.own.transport_secret, OWNER.own.transport_secret):
         for other in (ASKER.static.public, OWNER.static.public, head[:32], body[1:33]):
             sym = noise.SymmetricState(noise.PROTOCOL_NAME)
@@ -366,27 +366,27 @@ def test_response_size_is_a_bucket_and_does_not_depend_on_content_within_it() ->
 @pytest.mark.parametrize("size", [1024, 1025, 2047, 65_537, 65_538, 65_554, 65_555, 131_074,
                                   200_000, 32 << 20])
 def test_chunk_layout_fills_exactly(size: int) -> None:
-    chunks = exchange.chunk_sizes(size)
+    chunks = pages.chunk_sizes(size)
     assert sum(c + 18 for c in chunks) == size
-    assert all(0 <= c <= exchange.MAX_CHUNK for c in chunks)
+    assert all(0 <= c <= pages.MAX_CHUNK for c in chunks)
 
 
 def test_bucket_edges() -> None:
-    assert exchange.bucket(1, 10**9) == 1024
-    assert exchange.bucket(1024, 10**9) == 1024
-    assert exchange.bucket(1025, 10**9) == 2048
-    assert exchange.bucket(5000, 6000) == 6000          # the last bucket is the maximum
-    assert exchange.bucket(7000, 6000) == 7000          # never smaller than the content
+    assert pages.bucket(1, 10**9) == 1024
+    assert pages.bucket(1024, 10**9) == 1024
+    assert pages.bucket(1025, 10**9) == 2048
+    assert pages.bucket(5000, 6000) == 6000          # the last bucket is the maximum
+    assert pages.bucket(7000, 6000) == 7000          # never smaller than the content
 
 
 def test_fit_page_edges() -> None:
     head = 300
-    one = exchange.body_bytes(head, exchange.stream_bytes([1000]))
-    assert exchange.fit_page([1000, 1000], head, one) == (1, True)
-    two = exchange.body_bytes(head, exchange.stream_bytes([1000, 1000]))
-    assert exchange.fit_page([1000, 1000], head, two) == (2, False)
-    assert exchange.fit_page([1000, 1000], head, two - 1) == (1, True)
-    assert exchange.fit_page([5000], head, 100) == (1, False)  # the first post always
+    one = pages.body_bytes(head, pages.stream_bytes([1000]))
+    assert pages.fit_page([1000, 1000], head, one) == (1, True)
+    two = pages.body_bytes(head, pages.stream_bytes([1000, 1000]))
+    assert pages.fit_page([1000, 1000], head, two) == (2, False)
+    assert pages.fit_page([1000, 1000], head, two - 1) == (1, True)
+    assert pages.fit_page([5000], head, 100) == (1, False)  # the first post always
 
 
 def test_the_response_is_streamed_one_record_at_a_time() -> None:
@@ -398,9 +398,9 @@ def test_the_response_is_streamed_one_record_at_a_time() -> None:
     def records() -> Iterator[bytes]:
         for n, post in enumerate(posts):
             pulled.append(n)
-            yield exchange.post_record(post)
+            yield pages.post_record(post)
 
-    writer = exchange.ResponseWriter(opened, OWNER.own.pub_document, [len(p) for p in posts],
+    writer = pages.PageWriter(opened.handshake, OWNER.own.pub_document, [len(p) for p in posts],
                                      10**7)
     pieces = writer.pieces(records(), False)
     out = [next(pieces), next(pieces)]           # message 2, the first transport message
@@ -596,7 +596,7 @@ def test_response_size_bound_cuts_the_page(tmp_path: Path) -> None:
             for n in range(3)]
     Ingestor(dd, now=NOW + 10).ingest_many(raws, author=own)
     head = noise.MESSAGE2_OVERHEAD + len(ids.pub_document(own))
-    limit = exchange.body_bytes(head, exchange.stream_bytes([len(raws[0]), len(raws[1])]))
+    limit = pages.body_bytes(head, pages.stream_bytes([len(raws[0]), len(raws[1])]))
     limit = max(limit, 5000 + 4 + 4096)
     small = DataDir(dd.root, {"max_response_bytes": limit, "max_post_bytes": 5000}, environ={})
     tiny = {"own": own, "key": ids.public_key(own), "dd": small}

@@ -1,0 +1,170 @@
+"""The feed exchange's response body (v2): sizes, buckets, records, the streamed writer (pure).
+
+Normative in ``docs/protocol.md`` ("The response")::
+
+    body   = u16 len || message 2 || (u16 len || transport message)*
+    stream = (0x02 || u32 n || .pub)* (0x01 || u32 n || post file)* 0x00 || more || 0x00*
+
+The body's length is its size bucket: the least power of two that holds it and
+is at least 1 KiB, at most ``max_response_bytes``. The padding is the stream's
+trailing zeros, inside the encryption.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from ..base import noise
+from ..base.errors import BadResponse
+
+TAG = noise.TAGLEN
+MAX_MESSAGE = noise.MAX_MESSAGE_BYTES
+MAX_CHUNK = MAX_MESSAGE - TAG      # plaintext bytes in one transport message
+FRAMED = 2 + MAX_MESSAGE           # one transport message with its length prefix, at most
+MIN_BUCKET = 1024
+POST_RECORD, END_RECORD, KEY_RECORD = 0x01, 0x00, 0x02
+RECORD_HEAD = 5                    # 0x01 || u32 length
+END_BYTES = 2                      # 0x00 || more
+
+
+def split_messages(body: bytes) -> list[bytes]:
+    """The Noise messages of a response body (each u16-length-prefixed); BadResponse if not."""
+    out, pos = [], 0
+    while pos < len(body):
+        if pos + 2 > len(body):
+            raise BadResponse("the response ends inside a length prefix")
+        size = int.from_bytes(body[pos:pos + 2], "big")
+        if size < TAG or pos + 2 + size > len(body):
+            raise BadResponse("the response has a message of a wrong length")
+        out.append(body[pos + 2:pos + 2 + size])
+        pos += 2 + size
+    if len(out) < 2:
+        raise BadResponse("the response holds no page")
+    return out
+
+
+def parse_stream(stream: bytes) -> tuple[list[bytes], bool, list[bytes]]:
+    """The records of a page stream: (posts, more, key documents); :class:`BadResponse`
+    if malformed (key records come first, then post records, then the end record)."""
+    found: dict[int, list[bytes]] = {KEY_RECORD: [], POST_RECORD: []}
+    pos = 0
+    while pos < len(stream) and stream[pos] in found:
+        kind = stream[pos]
+        if kind == KEY_RECORD and found[POST_RECORD]:
+            raise BadResponse("a key record after a post record")
+        size = int.from_bytes(stream[pos + 1:pos + RECORD_HEAD], "big")
+        end = pos + RECORD_HEAD + size
+        if pos + RECORD_HEAD > len(stream) or end > len(stream):
+            raise BadResponse("a record runs past the end of the response")
+        found[kind].append(stream[pos + RECORD_HEAD:end])
+        pos = end
+    if pos + END_BYTES > len(stream) or stream[pos] != END_RECORD or stream[pos + 1] > 1:
+        raise BadResponse("the response's page does not end with an end record")
+    if any(stream[pos + END_BYTES:]):
+        raise BadResponse("the response's padding is not zero")
+    return found[POST_RECORD], stream[pos + 1] == 1, found[KEY_RECORD]
+
+
+def stream_bytes(post_sizes: Iterable[int]) -> int:
+    """Plaintext bytes of a page stream carrying posts of these sizes (no padding)."""
+    return sum(RECORD_HEAD + n for n in post_sizes) + END_BYTES
+
+
+def body_bytes(head_len: int, stream_len: int) -> int:
+    """Bytes of a response whose message 2 is ``head_len`` long and stream unpadded."""
+    chunks = max(1, -(-stream_len // MAX_CHUNK))
+    return 2 + head_len + stream_len + chunks * (2 + TAG)
+
+
+def bucket(size: int, max_bytes: int) -> int:
+    """The padded size: the least power of two >= ``size`` and >= 1 KiB, at most ``max_bytes``."""
+    padded = max(MIN_BUCKET, 1 << (size - 1).bit_length())
+    return max(size, min(padded, max_bytes))
+
+
+def chunk_sizes(room: int) -> list[int]:
+    """Plaintext sizes of transport messages filling exactly ``room`` framed bytes."""
+    sizes = []
+    while room > FRAMED:
+        take = FRAMED if room - FRAMED >= 2 + TAG else room - (2 + TAG)
+        sizes.append(take - 2 - TAG)
+        room -= take
+    if room < 2 + TAG:
+        raise ValueError("no room for a transport message")
+    sizes.append(room - 2 - TAG)
+    return sizes
+
+
+def fit_page(post_sizes: Sequence[int], head_len: int, max_bytes: int, fixed: int = 0
+             ) -> tuple[int, bool]:
+    """How many of the posts fit one response of at most ``max_bytes``: (count, cut).
+
+    ``fixed``: stream bytes before the posts (key records). The first post is always
+    kept, so a page is never empty while posts remain (a node must allow
+    ``max_response_bytes`` above ``max_post_bytes`` plus overhead).
+    """
+    total = END_BYTES + fixed
+    for i, n in enumerate(post_sizes):
+        total += RECORD_HEAD + n
+        if i and body_bytes(head_len, total) > max_bytes:
+            return i, True
+    return len(post_sizes), False
+
+
+class PageWriter:
+    """Writes the response after message 1 was read, in pieces, never holding it all.
+
+    ``size`` is the whole body's length (the padded bucket), known before the first
+    piece. The page's plaintext comes from ``records`` (:func:`post_record`); it is
+    sealed in transport messages of at most 65,535 bytes as it arrives.
+    """
+
+    def __init__(self, handshake: noise.HandshakeState, owner_pub: bytes,
+                 post_sizes: Sequence[int], max_bytes: int, fixed: int = 0) -> None:
+        head = handshake.write_message(owner_pub)
+        self.head = len(head).to_bytes(2, "big") + head
+        _, self.send = handshake.split()
+        needed = body_bytes(len(head), stream_bytes(post_sizes) + fixed)
+        self.size = bucket(needed, max_bytes)
+        self.chunks = chunk_sizes(self.size - len(self.head))
+
+    def pieces(self, records: Iterable[bytes], more: bool) -> Iterator[bytes]:
+        """The body: message 2, then the page stream cut into transport messages.
+
+        A record that would not fit the planned size is left out (the sizes were
+        planned from ``stat``; a file may have changed since).
+        """
+        yield self.head
+        sizes, i = self.chunks, 0
+        room = sum(sizes) - END_BYTES
+        buf, pos = bytearray(), 0
+        for record in records:
+            if len(record) > room:
+                continue
+            room -= len(record)
+            buf += record
+            while i < len(sizes) - 1 and len(buf) - pos >= sizes[i]:
+                yield self._seal(buf[pos:pos + sizes[i]])
+                pos, i = pos + sizes[i], i + 1
+            if pos >= MAX_CHUNK:
+                del buf[:pos]
+                pos = 0
+        buf += bytes([END_RECORD, 1 if more else 0])
+        for size in sizes[i:]:
+            piece = buf[pos:pos + size]
+            pos += size
+            yield self._seal(piece + bytes(size - len(piece)))
+
+    def _seal(self, piece: bytes | bytearray) -> bytes:
+        sealed = self.send.encrypt_with_ad(b"", bytes(piece))
+        return len(sealed).to_bytes(2, "big") + sealed
+
+
+def post_record(post: bytes) -> bytes:
+    """One post's record in the page stream."""
+    return bytes([POST_RECORD]) + len(post).to_bytes(4, "big") + post
+
+
+def key_record(document: bytes) -> bytes:
+    """One ``.pub`` document's record in the page stream (before the posts)."""
+    return bytes([KEY_RECORD]) + len(document).to_bytes(4, "big") + document
