@@ -2,11 +2,19 @@
 
 Each budget is a key (a network prefix, or an authenticated asker), a limit of
 requests and a limit of bytes per fixed window of ``budget_window`` seconds.
-The counts live in a table of ``state/nonces.sqlite3`` (an asker's charge is
-spent in the transaction that records its request's nonce); spending is one
-``BEGIN IMMEDIATE`` transaction, so every gunicorn worker and thread, and a restarted
-node, sees the same counts. Past a limit :class:`RateLimited` carries the
-seconds until the window ends (sent as ``Retry-After``); nothing is spent then.
+The counts live in ``state/budgets.bin``, a fixed table of :data:`SLOTS`
+records read and written in place (``pread``/``pwrite``) under an exclusive
+``flock`` of the file and a thread lock: every gunicorn worker and thread, and
+a restarted node, sees the same counts, at the cost of a few system calls (no
+database transaction, no ``fsync``: the counts are not worth one; a power cut
+may lose or garble the counts of the last moments, never more).
+
+A record is ``key hash (16) || window (8) || requests (8) || bytes (8)``, the
+hash a BLAKE2b-128 of the key; a key probes :data:`PROBES` records from its
+hash and takes its own, else one of an older window. If every probed record
+is taken in the current window (a flood from that many prefixes), the new key
+is refused (fail closed). Past a limit :class:`RateLimited` carries the seconds
+until the window ends (sent as ``Retry-After``); nothing is spent then.
 
 Keys: ``net4:a.b.c.0/24`` for IPv4 (an IPv4-mapped IPv6 address counts as
 IPv4), ``net6:<prefix>/64`` and ``net6:<prefix>/48`` for IPv6 (both spent),
@@ -16,29 +24,24 @@ asker the owner does not know (nothing about a stranger's identity is stored).
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import ipaddress
-import sqlite3
+import os
+import struct
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..base.datadir import DataDir
 from ..base.errors import RateLimited
-from . import nonces
-from .nonces import connection, write_transaction
 
-DB_NAME = nonces.DB_NAME
-_SCHEMA = ("CREATE TABLE IF NOT EXISTS budgets (key TEXT PRIMARY KEY, window INTEGER NOT NULL,"
-           " requests INTEGER NOT NULL, bytes INTEGER NOT NULL) WITHOUT ROWID",
-           "CREATE INDEX IF NOT EXISTS budgets_window ON budgets (window)")
-
-
-_SPEND = ("INSERT INTO budgets (key, window, requests, bytes) VALUES (?1, ?2, ?3, ?4) "
-          "ON CONFLICT(key) DO UPDATE SET "
-          "requests = CASE WHEN window = ?2 THEN requests + ?3 ELSE ?3 END, "
-          "bytes = CASE WHEN window = ?2 THEN bytes + ?4 ELSE ?4 END, window = ?2 "
-          "RETURNING requests, bytes")
-_swept: dict[Path, int] = {}  # the window each database was last swept of old rows in
+FILE_NAME = "budgets.bin"
+SLOTS = 65536
+PROBES = 32
+_RECORD = struct.Struct(">16sQQQ")  # key hash, window, requests, bytes
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ def prefixes(remote: str) -> list[str]:
     return [f"net6:{ipaddress.IPv6Network((ip, bits), strict=False)}" for bits in (64, 48)]
 
 
-def prefix_charges(settings: dict[str, int], remote: str) -> list[Charge]:
+def prefix_charges(settings: dict[str, Any], remote: str) -> list[Charge]:
     """One request on each prefix of ``remote`` (no byte limit on prefixes)."""
     out = []
     for key in prefixes(remote):
@@ -75,44 +78,94 @@ def prefix_charges(settings: dict[str, int], remote: str) -> list[Charge]:
     return out
 
 
-def asker_charge(settings: dict[str, int], key: str, nbytes: int) -> Charge:
+def asker_charge(settings: dict[str, Any], key: str, nbytes: int) -> Charge:
     """One request of ``nbytes`` response bytes for an asker key (``asker:``/``stranger:``)."""
     return Charge(key, 1, nbytes, settings["budget_asker_requests"],
                   settings["budget_asker_bytes"])
+
+
+_files_lock = threading.Lock()
+_fds: dict[Path, tuple[int, threading.Lock]] = {}
+_pid = os.getpid()
+
+
+def _open(path: Path) -> tuple[int, threading.Lock]:
+    global _pid
+    with _files_lock:
+        if _pid != os.getpid():
+            _pid = os.getpid()
+            _fds.clear()
+        found = _fds.get(path)
+        if found is None:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            if os.fstat(fd).st_size < SLOTS * _RECORD.size:
+                os.ftruncate(fd, SLOTS * _RECORD.size)
+            found = _fds[path] = (fd, threading.Lock())
+        return found
 
 
 class Budgets:
     """The budget counts of one data directory."""
 
     def __init__(self, dd: DataDir) -> None:
-        self.path = dd.state / DB_NAME
+        self.path = dd.state / FILE_NAME
         self.window = int(dd.settings["budget_window"])
 
     def spend(self, charges: Sequence[Charge], *, now: int) -> None:
         """Spend every charge or none; :class:`RateLimited` if one would pass its limit."""
-        with write_transaction(self.path, _SCHEMA) as conn:
-            self.spend_in(conn, charges, now=now)
-
-    def spend_in(self, conn: sqlite3.Connection, charges: Sequence[Charge], *, now: int) -> None:
-        """:meth:`spend` inside the caller's transaction on this file (which it rolls back
-        on :class:`RateLimited`)."""
         window = now - now % self.window
         retry = max(1, window + self.window - now)
-        connection(self.path, _SCHEMA)  # the same connection as conn: its table exists
-        if _swept.get(self.path) != window:  # once per window and process: old rows go
-            conn.execute("DELETE FROM budgets WHERE window < ?", (window,))
-            _swept[self.path] = window
-        for c in charges:
-            used_requests, used_bytes = conn.execute(_SPEND, (c.key, window, c.requests,
-                                                              c.nbytes)).fetchone()
-            if used_requests > c.max_requests or (c.nbytes and used_bytes > c.max_bytes):
-                raise RateLimited("too many requests from this network or asker; "
-                                  f"try again in {retry} s", retry_after=retry)
+        fd, lock = _open(self.path)
+        with lock:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                updates: dict[int, bytes] = {}
+                for c in charges:
+                    offset, record = self._charged(fd, c, window, retry, updates)
+                    updates[offset] = record
+                for offset, record in updates.items():
+                    os.pwrite(fd, record, offset)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _charged(self, fd: int, c: Charge, window: int, retry: int,
+                 pending: dict[int, bytes]) -> tuple[int, bytes]:
+        """(offset, new record) of ``c`` spent; :class:`RateLimited` past a limit or when
+        every probed record is taken in this window (``pending``: this spend's records)."""
+        digest = hashlib.blake2b(c.key.encode(), digest_size=16).digest()
+        offset, used_requests, used_bytes = self._find(fd, digest, window, pending)
+        if offset is None:
+            raise RateLimited("too many requests from too many networks; try again in "
+                              f"{retry} s", retry_after=retry)
+        requests, nbytes = used_requests + c.requests, used_bytes + c.nbytes
+        if requests > c.max_requests or (c.nbytes and nbytes > c.max_bytes):
+            raise RateLimited("too many requests from this network or asker; "
+                              f"try again in {retry} s", retry_after=retry)
+        return offset, _RECORD.pack(digest, window, requests, nbytes)
+
+    def _find(self, fd: int, digest: bytes, window: int, pending: dict[int, bytes] | None = None
+              ) -> tuple[int | None, int, int]:
+        """(offset, requests, bytes) of ``digest``'s record in ``window``, or of a free one."""
+        start = int.from_bytes(digest[:8], "big") % SLOTS
+        size = _RECORD.size
+        block = os.pread(fd, size * min(PROBES, SLOTS - start), start * size)
+        if SLOTS - start < PROBES:
+            block += os.pread(fd, size * (PROBES - (SLOTS - start)), 0)
+        free: int | None = None
+        for i in range(PROBES):
+            offset = ((start + i) % SLOTS) * size
+            record = (pending or {}).get(offset, block[i * size:(i + 1) * size])
+            key, at, requests, nbytes = _RECORD.unpack(record)
+            if key == digest:
+                return (offset, requests, nbytes) if at == window else (offset, 0, 0)
+            if free is None and at != window and offset not in (pending or {}):
+                free = offset
+        return free, 0, 0
 
     def used(self, key: str, *, now: int) -> tuple[int, int]:
         """(requests, bytes) spent on ``key`` in the window of ``now`` (for tests)."""
-        window = now - now % self.window
-        row = connection(self.path, _SCHEMA).execute(
-            "SELECT requests, bytes FROM budgets WHERE key=? AND window=?",
-            (key, window)).fetchone()
-        return (int(row[0]), int(row[1])) if row else (0, 0)
+        fd, _ = _open(self.path)
+        digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
+        offset, requests, nbytes = self._find(fd, digest, now - now % self.window)
+        return (requests, nbytes) if offset is not None else (0, 0)

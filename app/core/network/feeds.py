@@ -123,9 +123,8 @@ def serve_feed(dd: DataDir, owner_fp: str, body: bytes, *, remote: str = "",
     count, cut = pages.fit_page(sizes, head, s["max_response_bytes"], len(key_part))
     writer = pages.PageWriter(opened.handshake, served.pub, sizes[:count],
                               s["max_response_bytes"], len(key_part))
-    charge = [asker_charge(s, asker.budget_key, writer.size)]
-    NonceStore(dd).use(req.nonce, req.time, now=t, window=s["request_window"],
-                       then=lambda conn: budgets.spend_in(conn, charge, now=t))
+    NonceStore(dd).use(req.nonce, req.time, now=t, window=s["request_window"])
+    budgets.spend([asker_charge(s, asker.budget_key, writer.size)], now=t)
     if asker.newer:
         _update_pin(ids, asker.fp, opened.pub_document)
     records = itertools.chain([key_part] if key_part else [], _records(paths[:count], sizes))

@@ -35,7 +35,7 @@ from app.core.base.errors import (
 )
 from app.core.identity import keys
 from app.core.identity.identities import Identities
-from app.core.network import exchange, feeds, ownkeys, pages
+from app.core.network import budgets, exchange, feeds, ownkeys, pages
 from app.core.network.budgets import Budgets, prefixes
 from app.core.network.exchange import OwnKeys, PendingRequest
 from app.core.network.feeds import get_share_comments_group, serve_feed, set_share_comments_group
@@ -692,12 +692,38 @@ def test_attack7_prefix_budget_is_checked_before_decryption(tmp_path: Path) -> N
 def test_ipv6_prefixes_count_per_64_and_per_48(tmp_path: Path) -> None:
     assert prefixes("2001:db8:1:2:3::4") == ["net6:2001:db8:1:2::/64", "net6:2001:db8:1::/48"]
     assert prefixes("::ffff:192.0.2.77") == ["net4:192.0.2.0/24"]
+    assert prefixes("not an address") == ["other:not an address"]
     dd = make_datadir(tmp_path / "n", budget_prefix_requests=100, budget_prefix48_requests=2)
     for n in range(2):
         with pytest.raises(NotAuthenticated):
             serve_feed(dd, "ab" * 32, b"x", remote=f"2001:db8:1:{n}::1", now=NOW)
     with pytest.raises(RateLimited):          # a third /64 in the same /48
         serve_feed(dd, "ab" * 32, b"x", remote="2001:db8:1:9::1", now=NOW)
+
+
+def test_budget_table_full_in_one_window_fails_closed(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(budgets, "SLOTS", 4)
+    monkeypatch.setattr(budgets, "PROBES", 4)
+    dd = make_datadir(tmp_path / "n")
+    store = Budgets(dd)
+    for n in range(4):
+        store.spend([budgets.Charge(f"k{n}", 1, 0, 10, 0)], now=NOW)
+    with pytest.raises(RateLimited):
+        store.spend([budgets.Charge("k9", 1, 0, 10, 0)], now=NOW)
+    assert store.used("k1", now=NOW) == (1, 0)
+    store.spend([budgets.Charge("k9", 1, 0, 10, 0)], now=NOW + 3600)   # old windows free up
+    assert store.used("k9", now=NOW + 3600) == (1, 0)
+
+
+def test_a_refused_spend_spends_nothing(tmp_path: Path) -> None:
+    store = Budgets(make_datadir(tmp_path / "n"))
+    ok, over = budgets.Charge("a", 1, 100, 5, 1000), budgets.Charge("b", 1, 0, 0, 0)
+    with pytest.raises(RateLimited):
+        store.spend([ok, over], now=NOW)
+    assert store.used("a", now=NOW) == (0, 0)
+    store.spend([ok], now=NOW)
+    assert store.used("a", now=NOW) == (1, 100)
 
 
 def test_attack7_asker_byte_budget(node: dict[str, Any]) -> None:
