@@ -133,9 +133,12 @@ class _Run:
         raise PeerError(f"{self.contact.address} answered no device key of {owner_key.fingerprint}")
 
     def key_from_owner(self, asker: OwnKeys, owner_key: keys.PublicKey, fp: str,
-                       session: requests.Session) -> bytes | None:
+                       session: requests.Session, lookup: KeyLookup) -> bytes | None:
         """The ``.pub`` of ``fp`` (an author reshared in this feed) from the owner's node,
-        inside the authenticated exchange; None if it did not send it or failed."""
+        inside the authenticated exchange; None if it did not send it or failed.
+
+        A key lookup with ``offer_from_exchange`` is handed the document (a wrong
+        key served inside the exchange marks the owner's node as lying)."""
         transport = self.device or owner_key.transport_public
         s = self.settings
         try:
@@ -154,7 +157,11 @@ class _Run:
         except DiwanError as exc:
             log.info("key of %s from %s: %s", fp, self.contact.address, exc.message)
             return None
+        offer = getattr(lookup, "offer_from_exchange", None)
         for document in response.keys:
+            if offer is not None:  # a key lookup that judges keys served in an exchange
+                offer(document, fp)  # LyingPeer (recorded) if it is not fp's key
+                return lookup(fp)
             try:
                 keys.parse_pub(document, expected_fp=fp)
             except DiwanError:
@@ -195,7 +202,7 @@ class _Run:
         asker, owner_key = self.asker(), self.owner_key(lookup)
 
         def key_lookup(fp: str) -> bytes | None:  # the source first, inside the exchange
-            return self.key_from_owner(asker, owner_key, fp, key_session) or lookup(fp)
+            return self.key_from_owner(asker, owner_key, fp, key_session, lookup) or lookup(fp)
 
         ingestor = Ingestor(self.dd, index=self.index, key_lookup=key_lookup)
         try:
