@@ -22,7 +22,7 @@ from ..core.posts.attributes import describe
 from ..core.posts.authoring import find_post
 from ..core.posts.codec import decode_post
 from ..core.posts.codec import stored_view as view
-from ..core.posts.index import KINDS
+from ..core.posts.listing import KINDS
 from ..core.posts.timeline import Timeline
 from ..schemas import posts as s
 from .base import Cli, main, pass_cli, table, when

@@ -19,106 +19,36 @@ costs O(limit) rows whatever the number of posts stored.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import heapq
 import itertools
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..base import names
 from ..base.datadir import DataDir
-from ..base.encoding import b64d, b64e
 from ..base.errors import BadInput
 from .codec import Post
-
-SCHEMA_VERSION = 1
-DB_NAME = "index.sqlite3"
-KINDS = ("post", "comment", "message", "profile")
-KIND_CODE = {k: i for i, k in enumerate(KINDS)}
-
-SCHEMA = """
-CREATE TABLE fps(id INTEGER PRIMARY KEY, fp TEXT NOT NULL UNIQUE);
-CREATE TABLE posts(id INTEGER PRIMARY KEY, sha BLOB NOT NULL UNIQUE, author INTEGER NOT NULL,
-  created INTEGER NOT NULL, kind INTEGER NOT NULL, public INTEGER NOT NULL,
-  reaction INTEGER NOT NULL, reshare INTEGER NOT NULL, conv BLOB);
-CREATE INDEX posts_time ON posts(created, sha);
-CREATE INDEX posts_author ON posts(author, created, sha);
-CREATE INDEX posts_kind ON posts(kind, created, sha);
-CREATE INDEX posts_author_kind ON posts(author, kind, created, sha);
-CREATE INDEX posts_conv ON posts(conv, created, sha) WHERE conv IS NOT NULL;
-CREATE TABLE recipients(fp INTEGER NOT NULL, post INTEGER NOT NULL,
-  PRIMARY KEY(fp, post)) WITHOUT ROWID;
-CREATE INDEX recipients_post ON recipients(post);
-CREATE TABLE replies(parent BLOB NOT NULL, post INTEGER NOT NULL,
-  PRIMARY KEY(parent, post)) WITHOUT ROWID;
-CREATE INDEX replies_post ON replies(post);
-CREATE TABLE convs(id BLOB PRIMARY KEY, members TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE conv_members(fp INTEGER NOT NULL, conv BLOB NOT NULL,
-  PRIMARY KEY(fp, conv)) WITHOUT ROWID;
-CREATE TABLE dirs(fp TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-"""
-CONTENT_TABLES = ("posts", "recipients", "replies", "convs", "conv_members", "dirs", "meta")
-COLUMNS = "p.created, p.sha, p.id, p.author, p.kind, p.public, p.reaction, p.reshare"
+from .indexschema import DB_NAME, SCHEMA, SCHEMA_VERSION
+from .listing import (
+    COLUMNS,
+    KIND_CODE,
+    KINDS,
+    Entry,
+    Page,
+    conversation_id,
+    decode_cursor,
+    kind_codes,
+)
 
 Scope = tuple[str, tuple[str, ...], tuple[Any, ...]]
 _POOL = threading.local()  # .conns: db path -> (pid, connection), most recently used last
 _POOL_SIZE = 8             # databases a thread keeps open at once
 _ID_CACHES: dict[str, tuple[dict[str, int], dict[int, str]]] = {}  # db path -> fp<->id
-_CURSOR_RE = re.compile(r"(-?[0-9]{1,19}):([0-9a-f]{40})")
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One indexed post, as listings return it (no content: read the file for that)."""
-
-    sha1: str
-    author: str
-    created: int
-    kind: str
-    public: bool
-    is_reaction: bool
-    reshare: bool
-
-    @property
-    def cursor(self) -> str:
-        return encode_cursor(self.created, self.sha1)
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Entry]
-    next_cursor: str | None
-
-
-def encode_cursor(created: int, sha1: str) -> str:
-    """An opaque page cursor for the position ``(created, sha1)``."""
-    return b64e(f"{created}:{sha1}".encode("ascii"))
-
-
-def decode_cursor(cursor: str) -> tuple[int, bytes]:
-    """``(created, sha bytes)`` from :func:`encode_cursor`; BadInput(field="cursor") else."""
-    try:
-        text = b64d(cursor, what="cursor").decode("ascii")
-    except (BadInput, UnicodeDecodeError):
-        text = ""
-    match = _CURSOR_RE.fullmatch(text)
-    if match is None:
-        raise BadInput("cursor is not one this node gave out", field="cursor")
-    return int(match[1]), bytes.fromhex(match[2])
-
-
-def conversation_id(participants: Iterable[str]) -> str:
-    """Stable id of a participant set: 32 hex of SHA-256 over the sorted fingerprints."""
-    joined = ",".join(sorted(set(participants)))
-    return hashlib.sha256(joined.encode("ascii")).hexdigest()[:32]
 
 
 class Index:
@@ -350,20 +280,20 @@ class Index:
         """Newest first; ``cursor`` (from the previous page) continues strictly after it."""
         self.check_limit(limit)
         after = decode_cursor(cursor) if cursor is not None else None
-        kind_codes = _kind_codes(kinds)
+        codes = kind_codes(kinds)
         blocked = set(self.blocked()) if exclude_blocked else set()
         self.maybe_reconcile()
         if authors is not None:
             wanted = {names.fingerprint(a, field="authors") for a in authors} - blocked
             ids = [i for i in (self.fp_id(a) for a in sorted(wanted)) if i is not None]
             scopes: list[Scope] = [("posts_author_kind", ("author", "kind"), (i, k))
-                      for i in ids for k in kind_codes] if kind_codes is not None else [
+                      for i in ids for k in codes] if codes is not None else [
                 ("posts_author", ("author",), (i,)) for i in ids]
             not_in: list[int] = []
         else:
             not_in = [i for i in (self.fp_id(b) for b in sorted(blocked)) if i is not None]
-            scopes = [("posts_kind", ("kind",), (k,)) for k in kind_codes] \
-                if kind_codes is not None else [("posts_time", (), ())]
+            scopes = [("posts_kind", ("kind",), (k,)) for k in codes] \
+                if codes is not None else [("posts_time", (), ())]
         return self.newest(scopes, not_in, limit, after)
 
     def newest(self, scopes: list[Scope], not_in: list[int], limit: int,
@@ -467,14 +397,3 @@ class Index:
 def _close_quietly(c: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.Error):
         c.close()
-
-
-def _kind_codes(kinds: Iterable[str] | None) -> list[int] | None:
-    if kinds is None:
-        return None
-    codes = set()
-    for k in kinds:
-        if k not in KIND_CODE:
-            raise BadInput(f"kind must be one of {', '.join(KINDS)}", field="kinds")
-        codes.add(KIND_CODE[k])
-    return sorted(codes)

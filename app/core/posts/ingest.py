@@ -107,9 +107,10 @@ class Ingestor:
 
     ``index``: where stored posts are indexed; None constructs an
     :class:`Index` of ``dd`` when first needed. ``key_lookup(fp)`` is asked for
-    the ``.pub`` document of an author this node has no key for (a reshared post's author, say); what it
-    returns is imported only if it matches ``fp``. ``now``: unix seconds, or a
-    function returning them (default ``time.time``), for the future-time check.
+    the ``.pub`` document of an author this node has no key for (a reshared
+    post's author, say); what it returns is imported only if it matches
+    ``fp``. ``now``: unix seconds, or a function returning them (default
+    ``time.time``), for the future-time check.
     """
 
     def __init__(self, dd: DataDir, *, index: PostIndex | None = None,

@@ -38,7 +38,8 @@ from pathlib import Path
 from ..base import names
 from ..base.datadir import DataDir
 from ..base.fsio import file_lock, is_temp_name
-from .index import CONTENT_TABLES, Index
+from .index import Index
+from .indexschema import CONTENT_TABLES
 from .ingest import verify_file
 
 RACY_NS = 2_000_000_000  # a directory changed this recently may change again in the same tick

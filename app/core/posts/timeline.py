@@ -20,7 +20,8 @@ from ..base.errors import BadInput, BadPost, NotFound
 from ..identity.identities import Identities
 from .attributes import type_of
 from .codec import Post, decode_post
-from .index import COLUMNS, KIND_CODE, Entry, Index, Page, decode_cursor
+from .index import Index
+from .listing import COLUMNS, KIND_CODE, Entry, Page, decode_cursor
 from .reconcile import open_index
 
 CONVERSATION_ID_RE = re.compile(r"[0-9a-f]{32}")
