@@ -199,13 +199,13 @@ def diwan(node: AdminClient, *args: str) -> Result:
 def test_cli_contacts_sync_gc_and_lying_peers(net: Net, people: People) -> None:
     sha = net.post(NOW - 10)
     listed = diwan(net.ahmed, "contact", "list")
-    assert listed.exit_code == 0 and people.basant in listed.output
+    assert listed.exit_code == 0 and people.basant[:16] in listed.output
     shown = json.loads(diwan(net.ahmed, "--json", "contact", "show", people.basant).output)
     assert shown["address"] == net.address and shown["sync"]["state"] == "never"
 
     synced = diwan(net.ahmed, "sync")
     assert synced.exit_code == 0, synced.output
-    assert "syncing" in synced.stderr and people.basant in synced.stdout
+    assert "syncing" in synced.stderr and people.basant[:16] in synced.stdout
     assert net.held(net.ahmed) == {sha}
     as_json = json.loads(diwan(net.ahmed, "--json", "sync", people.basant).stdout)
     assert as_json["statuses"][0]["posts_last_run"] == 0
