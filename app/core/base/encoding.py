@@ -12,15 +12,18 @@ _B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def b64e(data: bytes) -> str:
-    """Unpadded base64url of ``data``."""
+    """Unpadded base64url (RFC 4648 section 5, no ``=``) of ``data``, as ASCII text."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def b64d(text: str | bytes, *, length: int | None = None, what: str = "value",
          field: str | None = None) -> bytes:
-    """Decode canonical unpadded base64url; anything else raises :class:`BadInput`.
+    """Decode canonical unpadded base64url (RFC 4648 section 5) to bytes.
 
-    ``field`` names the input field in the error (for API responses).
+    ``text`` is ASCII text or bytes; ``length`` (bytes), when given, is the exact decoded
+    length required; ``what`` names the value in the message and ``field`` the input field in
+    the error (for API responses). Raises :class:`BadInput` for padding, other alphabets,
+    non-canonical trailing bits or a wrong length (``docs/protocol.md``, Glossary).
     """
     if isinstance(text, bytes):
         try:
