@@ -120,3 +120,22 @@ def test_the_check_sees_a_missing_docstring_and_an_unnamed_error(tmp_path: Path)
 def test_the_skipped_modules_exist() -> None:
     for name in SKIPPED:
         assert (CORE / name).is_file(), f"{name} is gone: drop it from SKIPPED"
+
+
+def test_every_project_error_is_in_the_documented_tree() -> None:
+    """No module but ``errors.py`` defines a project error: the tree there is the whole tree."""
+    app_dir = CORE.parent
+    outside = []
+    for path in sorted(app_dir.rglob("*.py")):
+        if path == CORE / "base" / "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ClassDef):
+                bases = {b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", None)
+                         for b in node.bases}
+                if bases & PROJECT_ERRORS:
+                    outside.append(f"{path.relative_to(app_dir.parent)}: {node.name}")
+    assert outside == []
+    tree = inspect.getdoc(errors) or ""
+    for name in PROJECT_ERRORS - {"DiwanError"}:
+        assert f"── {name} " in tree, f"{name} is missing from the tree in errors.py"
