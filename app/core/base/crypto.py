@@ -20,7 +20,6 @@ import nacl.utils
 
 from .errors import CannotDecrypt, UnusableKey, WrongPassword
 
-SEED_BYTES = 32
 PUBLIC_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
 SALT_BYTES = nacl.pwhash.argon2id.SALTBYTES

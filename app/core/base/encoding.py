@@ -41,10 +41,3 @@ def b64d(text: str | bytes, *, length: int | None = None, what: str = "value",
     if length is not None and len(data) != length:
         raise BadInput(f"{what} must be {length} bytes, not {len(data)}", field=field)
     return data
-
-
-def b64d_lenient(text: str, *, what: str = "value") -> bytes:
-    """Decode base64 or base64url, padded or not (for media sent by scripts)."""
-    cleaned = text.strip().replace("\n", "").replace("\r", "")
-    cleaned = cleaned.replace("+", "-").replace("/", "_").rstrip("=")
-    return b64d(cleaned, what=what)

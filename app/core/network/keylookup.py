@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import requests
@@ -30,9 +30,6 @@ from . import peerclient
 from .contacts import Contact, Contacts, normalise_address
 
 log = logging.getLogger("diwan.keylookup")
-
-KeyLookupFn = Callable[[str], bytes | None]
-
 
 class LyingPeers:
     """``state/lying_peers.json``: address -> {address, fingerprint, why, when}."""
@@ -49,10 +46,6 @@ class LyingPeers:
         """The record of ``address`` (normalised, as stored) or None; :class:`CorruptFile`."""
         entry = self.file.read().get(address)
         return entry if isinstance(entry, dict) else None
-
-    def is_lying(self, address: str) -> bool:
-        """True if ``address`` is recorded; :class:`CorruptFile` for a damaged file."""
-        return self.get(address) is not None
 
     def record(self, address: str, fp: str, why: str) -> None:
         """Record ``address`` as lying about ``fp`` (logged); the first record of an address

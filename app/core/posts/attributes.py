@@ -234,11 +234,6 @@ def validate_attributes(attrs: Mapping[str, Any], ctx: Context | None = None) ->
 
 # --- media -----------------------------------------------------------------------
 
-def media_kind(data: bytes) -> str:
-    """``image``, ``audio``, ``video``, ``pdf`` or ``other``."""
-    return media.kind_of(data)
-
-
 def is_media(key: str) -> bool:
     """True if ``key``'s type holds base64url media bytes (``_BIN``, ``_PNG``, ...)."""
     attr_type = TYPES.get(type_of(key))
