@@ -222,9 +222,10 @@ class Identities:
 
         The Argon2id parameters are the larger of the file's and the settings', never
         lowered (``docs/protocol.md``, The private key file). Raises what :meth:`open_seed`
-        raises (:class:`WrongPassword` for a wrong ``old``, nothing changed), and
-        :class:`BadInput` for a ``new`` not encodable as UTF-8. ``fp`` must already be valid:
-        it names the lock file before it is checked.
+        raises (:class:`BadFingerprint`, :class:`Forbidden`, :class:`NotFound`,
+        :class:`CorruptFile`; :class:`WrongPassword` for a wrong ``old``, nothing changed),
+        and :class:`BadInput` for an ``old`` or ``new`` not encodable as UTF-8. ``fp`` must
+        already be valid: it names the lock file before it is checked.
         """
         with self._lock(fp):
             current = self.private_key(fp)

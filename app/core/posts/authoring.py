@@ -87,7 +87,8 @@ def compose(dd: DataDir, author: str, draft: Draft, *, now: int | None = None) -
     (unix seconds). Raises :class:`BadInput` for a key given twice with different values,
     an unknown profile field, a bad media name or a malformed SHA-1;
     :class:`BadFingerprint` for a bad recipient; :class:`NotFound` if the post replied to
-    or reshared is not stored here.
+    or reshared is not stored here (:class:`BadPost` only if its stored file no longer
+    decodes).
     """
     attrs = dict(draft.attributes)
     if draft.text is not None:

@@ -298,7 +298,8 @@ def stored_view(post: Post) -> dict[str, Any]:
     """The view of a stored post that the admin API and the CLI show.
 
     Takes a verified :class:`Post`; returns :func:`decoded_view` plus
-    ``verified: True`` (only verified posts are stored and served).
+    ``verified: True`` (only verified posts are stored and served). Raises
+    :class:`BadInput` only as :func:`decoded_view` does, never for a verified post.
     """
     out = decoded_view(post)
     out["verified"] = True
