@@ -39,7 +39,8 @@ _INDEX = "CREATE INDEX IF NOT EXISTS uploads_addr ON uploads (addr, t)"
 
 
 def rate_key(remote: str) -> str:
-    """The rate-limit bucket of a remote address: IPv4 as is, IPv6 by its /64."""
+    """The rate-limit bucket of a remote address: IPv4 as is (IPv4-mapped IPv6 too), IPv6
+    by its /64, anything else as ``other:<first 64 characters>``. Never raises."""
     try:
         ip = ipaddress.ip_address(remote.split("%", 1)[0])
     except ValueError:
@@ -64,7 +65,12 @@ def _db(dd: DataDir) -> Iterator[sqlite3.Connection]:
 
 
 def count_attempt(dd: DataDir, remote: str, *, now: int | None = None) -> None:
-    """Record an upload attempt from ``remote``; :class:`RateLimited` over the hourly rate."""
+    """Record an upload attempt from ``remote`` (an IP address) at ``now`` (unix seconds).
+
+    Raises :class:`RateLimited` once its bucket (:func:`rate_key`) has made
+    ``key_server_rate`` attempts in the last hour; refused attempts are not counted
+    (``docs/protocol.md``, Key-server mode).
+    """
     t = int(time.time()) if now is None else now
     bucket, rate = rate_key(remote), dd.settings["key_server_rate"]
     with _db(dd) as conn:
@@ -82,14 +88,19 @@ def count_attempt(dd: DataDir, remote: str, *, now: int | None = None) -> None:
 
 
 def stored_keys(dd: DataDir) -> int:
-    """The number of ``.pub`` files in ``identities/``."""
+    """The number of ``.pub`` files in ``identities/`` (own identities' included)."""
     with os.scandir(dd.identities) as entries:
         return sum(1 for e in entries if e.name.endswith(".pub")
                    and names.FINGERPRINT_RE.fullmatch(e.name[:-4]))
 
 
 def document_from_json(body: bytes) -> bytes:
-    """The ``public_key`` string of a JSON body ``{"public_key": "<.pub document>"}``."""
+    """The ``public_key`` string, as UTF-8 bytes, of a JSON body
+    ``{"public_key": "<.pub document>"}``.
+
+    Raises :class:`BadInput` (``field`` ``public_key``) if the body is not UTF-8 JSON or not
+    an object with exactly that one string member.
+    """
     try:
         doc = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError):
@@ -110,7 +121,12 @@ def accept_upload(dd: DataDir, body: bytes, remote: str, *, as_json: bool = Fals
     size, the document's own certificate, then whether a
     key is already held for the fingerprint (the same one: not stored again;
     another one: :class:`Conflict`; a blocked identity: answered as if held,
-    never stored), then the cap on stored keys.
+    never stored), then the cap on stored keys (``docs/protocol.md``, Key-server mode).
+
+    Raises :class:`NotFound` (mode off), :class:`RateLimited`, :class:`TooLarge` (over
+    ``key_server_max_body`` bytes), :class:`BadInput` (a JSON body of the wrong shape),
+    :class:`BadKeyDocument` (the document does not verify), :class:`Conflict` and
+    :class:`StoreFull` (``key_server_max_keys`` reached).
     """
     s = dd.settings
     if not s["key_server"]:

@@ -56,7 +56,8 @@ class Index:
 
     ``repair(index)``, when given, is run before every query (the automatic,
     bounded repair of :func:`app.core.posts.reconcile.open_index`); the index
-    itself never reads post files.
+    itself never reads post files. SQLite failures surface as ``sqlite3.Error``,
+    never as a project error.
     """
 
     def __init__(self, dd: DataDir, *, repair: Callable[[Index], object] | None = None) -> None:
@@ -154,6 +155,7 @@ class Index:
         return got
 
     def fp_of(self, fp_id: int) -> str:
+        """The fingerprint (64 hex) of an id this index handed out (``TypeError`` otherwise)."""
         got = self._fp_cache.get(fp_id)
         if got is None:
             got = self.conn().execute("SELECT fp FROM fps WHERE id=?", (fp_id,)).fetchone()[0]
@@ -176,7 +178,10 @@ class Index:
 
     # writing ---------------------------------------------------------------------------
     def add_many(self, posts: Iterable[Post]) -> int:
-        """Index posts (already durable on disk); returns how many were new."""
+        """Index verified posts (already durable on disk); returns how many were new.
+
+        One write transaction; raises ``sqlite3.Error`` (nothing indexed) if it fails.
+        """
         added = 0
         with self.write() as c:
             for post in posts:
@@ -215,7 +220,10 @@ class Index:
                           [(self._fp_id(c, fp), conv) for fp in members])
 
     def remove(self, sha1: str) -> bool:
-        """Forget one post (its file is the caller's business); True if it was indexed."""
+        """Forget one post (its file is the caller's business); True if it was indexed.
+
+        Raises :class:`BadInput` for a ``sha1`` that is not 40 lowercase hex.
+        """
         with self.write() as c:
             return self.delete_rows(c, [bytes.fromhex(names.sha1(sha1))]) > 0
 
@@ -235,6 +243,7 @@ class Index:
             self.delete_rows(c, [bytes.fromhex(e.sha1) for e in entries])
 
     def file_of(self, entry: Entry) -> Path:
+        """The post file of ``entry``: ``posts/<author>/<sha1>`` (it may have vanished)."""
         return self.dd.posts / entry.author / entry.sha1
 
     def present(self, entries: list[Entry]) -> list[Entry]:
@@ -250,7 +259,10 @@ class Index:
 
     # reading ---------------------------------------------------------------------------
     def get(self, sha1: str) -> Entry | None:
-        """The indexed entry of ``sha1`` (None if unknown or its file vanished)."""
+        """The indexed entry of ``sha1`` (None if unknown or its file vanished).
+
+        Raises :class:`BadInput` for a ``sha1`` that is not 40 lowercase hex.
+        """
         self.maybe_reconcile()
         row = self.conn().execute(f"SELECT {COLUMNS} FROM posts p WHERE p.sha=?",
                                   (bytes.fromhex(names.sha1(sha1)),)).fetchone()
@@ -260,6 +272,8 @@ class Index:
         return found[0] if found else None
 
     def check_limit(self, limit: int) -> int:
+        """``limit`` if it is an integer page size from 1 to ``max_page_size``; raises
+        :class:`BadInput` (``field`` ``limit``) otherwise."""
         top = self.dd.settings["max_page_size"]
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= top:
             raise BadInput(f"limit must be between 1 and {top}", field="limit")
@@ -277,7 +291,15 @@ class Index:
 
     def page(self, *, authors: Iterable[str] | None = None, kinds: Iterable[str] | None = None,
              limit: int, cursor: str | None = None, exclude_blocked: bool = True) -> Page:
-        """Newest first; ``cursor`` (from the previous page) continues strictly after it."""
+        """A page of entries, newest first; ``cursor`` (from the previous page) continues
+        strictly after it.
+
+        ``authors`` (fingerprints) and ``kinds`` (``post``, ``comment``, ``message``,
+        ``profile``) filter; blocked authors are left out unless ``exclude_blocked`` is off.
+        This lists everything indexed: who may see what is the caller's filter. Raises
+        :class:`BadInput` for a bad ``limit``, ``cursor`` or kind and
+        :class:`BadFingerprint` for a bad author.
+        """
         self.check_limit(limit)
         after = decode_cursor(cursor) if cursor is not None else None
         codes = kind_codes(kinds)
@@ -340,7 +362,13 @@ class Index:
                   limit: int, comment_viewers: frozenset[str] = frozenset()
                   ) -> tuple[list[str], bool]:
         """Posts by ``owner`` that ``viewer`` may receive, oldest first, strictly after
-        ``(after_time, after_sha or "")``; returns (sha1s, more)."""
+        ``(after_time, after_sha or "")``; returns (up to ``limit`` sha1s, more to come).
+
+        ``viewer`` gets the public posts, those addressed to it, and, if it is in
+        ``comment_viewers``, the comments (``docs/protocol.md``, Who gets what).
+        ``after_time`` is unix seconds. Raises :class:`BadInput` for a bad ``limit`` or
+        ``after_sha`` and :class:`BadFingerprint` for a bad ``owner`` or ``viewer``.
+        """
         self.check_limit(limit)
         names.fingerprint(owner, field="owner")
         names.fingerprint(viewer, field="viewer")
@@ -369,7 +397,10 @@ class Index:
         return [e.sha1 for e in items[:limit]], len(items) > limit
 
     def newest_time(self, author: str) -> int | None:
-        """The newest CREATED_TIME indexed for ``author`` (None if no post)."""
+        """The newest CREATED_TIME (unix seconds) indexed for ``author`` (None if no post).
+
+        Raises :class:`BadFingerprint` for a bad ``author``.
+        """
         self.maybe_reconcile()
         author_id = self.fp_id(names.fingerprint(author))
         if author_id is None:

@@ -35,22 +35,30 @@ class Entry:
 
     @property
     def cursor(self) -> str:
+        """The opaque page cursor of this entry's position (see :func:`encode_cursor`)."""
         return encode_cursor(self.created, self.sha1)
 
 
 @dataclass(frozen=True)
 class Page:
+    """One page of a listing: ``items`` newest first, and the cursor of the next page
+    (None on the last one)."""
+
     items: list[Entry]
     next_cursor: str | None
 
 
 def encode_cursor(created: int, sha1: str) -> str:
-    """An opaque page cursor for the position ``(created, sha1)``."""
+    """An opaque page cursor for the position ``(created, sha1)``: unix seconds and a
+    40-hex SHA-1, as base64url text."""
     return b64e(f"{created}:{sha1}".encode("ascii"))
 
 
 def decode_cursor(cursor: str) -> tuple[int, bytes]:
-    """``(created, sha bytes)`` from :func:`encode_cursor`; BadInput(field="cursor") else."""
+    """``(created, 20 raw SHA-1 bytes)`` from a cursor made by :func:`encode_cursor`.
+
+    Raises :class:`BadInput` (``field`` ``cursor``) for anything else.
+    """
     try:
         text = b64d(cursor, what="cursor").decode("ascii")
     except (BadInput, UnicodeDecodeError):
