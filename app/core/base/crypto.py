@@ -196,6 +196,29 @@ def x25519(secret: bytes, public: bytes) -> bytes:
         raise UnusableKey() from exc
 
 
+# The X25519 public keys of small order, with bit 255 ignored (libsodium's list in
+# ``crypto_scalarmult/curve25519/ref10/x25519_ref10.c``): 0, 1, the two points of order 8,
+# p-1 (order 2), and the non-canonical p and p+1.
+_SMALL_ORDER = tuple(bytes.fromhex(h) for h in (
+    "00" * 32, "01" + "00" * 31,
+    "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+    "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+    "ec" + "ff" * 30 + "7f", "ed" + "ff" * 30 + "7f", "ee" + "ff" * 30 + "7f"))
+
+
+def check_x25519_public(public: bytes) -> None:
+    """Refuse a public key that no X25519 exchange can use, without a scalar multiplication.
+
+    :class:`UnusableKey` unless ``public`` is 32 bytes and not of small order
+    (every shared secret with a small-order key is all zero, Noise rev. 34 section 9.3).
+    """
+    if len(public) != PUBLIC_KEY_BYTES:
+        raise UnusableKey()
+    masked = public[:31] + bytes([public[31] & 0x7F])
+    if any(hmac.compare_digest(masked, bad) for bad in _SMALL_ORDER):
+        raise UnusableKey()
+
+
 def x25519_public(secret: bytes) -> bytes:
     """The 32-byte X25519 public key of a 32-byte secret (``X25519(secret, 9)``).
 

@@ -201,8 +201,8 @@ class HandshakeState:
                  e: Keypair | None, rs: bytes | None) -> None:
         if len(s.secret) != DHLEN or len(s.public) != DHLEN:
             raise UnusableKey("A Noise static key pair is two 32-byte strings.")
-        if rs is not None and len(rs) != DHLEN:
-            raise UnusableKey("The remote static key must be 32 bytes.")
+        if rs is not None:
+            crypto.check_x25519_public(rs)
         self._initiator = initiator
         self._s = s
         self._e = e
@@ -221,7 +221,7 @@ class HandshakeState:
         """The asker: own static ``s``, the responder's 32-byte static public key ``rs``.
 
         ``e`` fixes the ephemeral key (test vectors only). :class:`UnusableKey` if
-        a key has the wrong length; a small-order ``rs`` is refused by ``write_message``.
+        a key has the wrong length or ``rs`` has small order.
         """
         return cls(initiator=True, prologue=prologue, s=s, e=e, rs=rs)
 

@@ -249,9 +249,11 @@ def test_decoy_responder_does_the_same_work_as_the_right_one(
 def test_small_order_points_are_refused_everywhere(point: bytes) -> None:
     with pytest.raises(UnusableKey):
         crypto.x25519(ALICE.secret, point)
+    with pytest.raises(UnusableKey):
+        crypto.check_x25519_public(point)
     # as the responder static an initiator was given
     with pytest.raises(UnusableKey):
-        HandshakeState.initiator(PROLOGUE, ALICE, point).write_message(b"")
+        HandshakeState.initiator(PROLOGUE, ALICE, point)
     # as the initiator's ephemeral key in message 1
     m1 = _pair()[0].write_message(PAYLOAD1)
     with pytest.raises(CannotDecrypt):
@@ -267,12 +269,20 @@ def test_small_order_points_are_refused_everywhere(point: bytes) -> None:
         init.read_message(point + bytes(16))
 
 
+def test_check_x25519_public_accepts_ordinary_keys() -> None:
+    for key in [generate_keypair().public for _ in range(50)] + [ALICE.public, BOB.public]:
+        crypto.check_x25519_public(key)
+        crypto.x25519(ALICE.secret, key)
+
+
 @pytest.mark.parametrize("length", [0, 31, 33])
 def test_keys_of_the_wrong_length_are_refused(length: int) -> None:
     with pytest.raises(UnusableKey):
         HandshakeState.initiator(PROLOGUE, ALICE, bytes(length))
     with pytest.raises(UnusableKey):
         keypair_from_secret(bytes(length))
+    with pytest.raises(UnusableKey):
+        crypto.check_x25519_public(bytes(length))
     with pytest.raises(UnusableKey):
         HandshakeState.responder(PROLOGUE, Keypair(bytes(length), BOB.public))
 
