@@ -256,7 +256,7 @@ def blake2b_512(data: bytes) -> bytes:
 
 def hmac_blake2b(key: bytes, data: bytes) -> bytes:
     """HMAC (RFC 2104) over 64-byte BLAKE2b, 128-byte block: Noise rev. 34 4.3 ``HMAC-HASH``."""
-    return hmac.new(key, data, lambda: hashlib.blake2b(digest_size=BLAKE2B_BYTES)).digest()
+    return hmac.digest(key, data, "blake2b")  # hashlib's blake2b: 64-byte digest, 128-byte block
 
 
 # --- Password sealing ------------------------------------------------------------

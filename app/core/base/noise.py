@@ -49,7 +49,7 @@ class Keypair(NamedTuple):
 
 def generate_keypair() -> Keypair:
     """A fresh random X25519 key pair (spec section 4.1, ``GENERATE_KEYPAIR``)."""
-    secret = crypto.new_transport_secret()
+    secret = crypto.random_bytes(DHLEN)  # X25519 clamps when it multiplies
     return Keypair(secret, crypto.x25519_public(secret))
 
 
