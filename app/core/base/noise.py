@@ -210,6 +210,7 @@ class HandshakeState:
         self._re: bytes | None = None
         self._step = 0          # messages processed so far: 0, 1 or 2
         self._failed = False
+        self._split = False
         self._symmetric = SymmetricState(PROTOCOL_NAME)
         self._symmetric.mix_hash(prologue)
         # Pre-message pattern "<- s": both sides hash the responder's static key.
@@ -249,10 +250,14 @@ class HandshakeState:
     def split(self) -> tuple[CipherState, CipherState]:
         """(initiator-to-responder, responder-to-initiator) CipherStates.
 
-        :class:`NoiseStateError` before the handshake is complete.
+        Once only (a second pair would reuse nonces); :class:`NoiseStateError`
+        before the handshake is complete or when called again.
         """
         if not self.complete:
             raise NoiseStateError("The Noise handshake is not complete.")
+        if self._split:
+            raise NoiseStateError("The Noise handshake was already split.")
+        self._split = True
         return self._symmetric.split()
 
     def _check_turn(self, writing: bool) -> None:
