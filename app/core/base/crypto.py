@@ -9,6 +9,7 @@ signature made for one purpose cannot be replayed for another.
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 import nacl.bindings
 import nacl.exceptions
@@ -212,6 +213,96 @@ def unseal(my_secret: bytes, ciphertext: bytes) -> bytes:
     except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError,
             nacl.exceptions.TypeError) as exc:
         raise CannotDecrypt() from exc
+
+
+# --- Noise primitives (docs/protocol.md, "Noise primitives") ----------------
+
+AEAD_KEY_BYTES = 32
+AEAD_NONCE_BYTES = 12
+AEAD_TAG_BYTES = 16
+BLAKE2B_BYTES = 64
+BLAKE2B_BLOCK_BYTES = 128
+
+_NACL_ERRORS = (nacl.exceptions.CryptoError, nacl.exceptions.ValueError,
+                nacl.exceptions.TypeError)
+
+
+def x25519(secret: bytes, public: bytes) -> bytes:
+    """The 32-byte X25519 shared secret of ``secret`` and ``public`` (RFC 7748).
+
+    Both arguments are 32 bytes. :class:`UnusableKey` for another length or for
+    a public key of small order (the shared secret would be all zero; libsodium
+    refuses it). Noise spec rev. 34, section 12.1 (``DH``).
+    """
+    if len(secret) != 32 or len(public) != PUBLIC_KEY_BYTES:
+        raise UnusableKey()
+    try:
+        return bytes(nacl.bindings.crypto_scalarmult(secret, public))
+    except _NACL_ERRORS as exc:
+        raise UnusableKey() from exc
+
+
+# The X25519 public keys of small order, with bit 255 ignored (libsodium's list in
+# ``crypto_scalarmult/curve25519/ref10/x25519_ref10.c``): 0, 1, the two points of order 8,
+# p-1 (order 2), and the non-canonical p and p+1.
+_SMALL_ORDER = tuple(bytes.fromhex(h) for h in (
+    "00" * 32, "01" + "00" * 31,
+    "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+    "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+    "ec" + "ff" * 30 + "7f", "ed" + "ff" * 30 + "7f", "ee" + "ff" * 30 + "7f"))
+
+
+def check_x25519_public(public: bytes) -> None:
+    """Refuse a public key that no X25519 exchange can use, without a scalar multiplication.
+
+    :class:`UnusableKey` unless ``public`` is 32 bytes and not of small order
+    (every shared secret with a small-order key is all zero, Noise rev. 34 section 9.3).
+    """
+    if len(public) != PUBLIC_KEY_BYTES:
+        raise UnusableKey()
+    masked = public[:31] + bytes([public[31] & 0x7F])
+    if any(hmac.compare_digest(masked, bad) for bad in _SMALL_ORDER):
+        raise UnusableKey()
+
+
+def x25519_public(secret: bytes) -> bytes:
+    """The 32-byte X25519 public key of a 32-byte secret (``X25519(secret, 9)``).
+
+    :class:`UnusableKey` for a secret of another length.
+    """
+    if len(secret) != 32:
+        raise UnusableKey()
+    return bytes(nacl.bindings.crypto_scalarmult_base(secret))
+
+
+def aead_encrypt(key: bytes, nonce: bytes, ad: bytes, plaintext: bytes) -> bytes:
+    """IETF ChaCha20-Poly1305 (RFC 8439): ``ciphertext || 16-byte tag``.
+
+    ``key`` is 32 bytes, ``nonce`` 12 bytes. Noise spec rev. 34, section 12.3.
+    """
+    return bytes(nacl.bindings.crypto_aead_chacha20poly1305_ietf_encrypt(
+        plaintext, ad, nonce, key))
+
+
+def aead_decrypt(key: bytes, nonce: bytes, ad: bytes, ciphertext: bytes) -> bytes:
+    """Open :func:`aead_encrypt`'s output; :class:`CannotDecrypt` if it does not authenticate."""
+    if len(ciphertext) < AEAD_TAG_BYTES:
+        raise CannotDecrypt()
+    try:
+        return bytes(nacl.bindings.crypto_aead_chacha20poly1305_ietf_decrypt(
+            ciphertext, ad, nonce, key))
+    except _NACL_ERRORS as exc:
+        raise CannotDecrypt() from exc
+
+
+def blake2b_512(data: bytes) -> bytes:
+    """The unkeyed 64-byte BLAKE2b hash of ``data`` (RFC 7693). Noise ``HASH``."""
+    return hashlib.blake2b(data, digest_size=BLAKE2B_BYTES).digest()
+
+
+def hmac_blake2b(key: bytes, data: bytes) -> bytes:
+    """HMAC (RFC 2104) over 64-byte BLAKE2b, 128-byte block: Noise rev. 34 4.3 ``HMAC-HASH``."""
+    return hmac.digest(key, data, "blake2b")  # hashlib's blake2b: 64-byte digest, 128-byte block
 
 
 # --- Password sealing ------------------------------------------------------------

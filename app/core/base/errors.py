@@ -13,7 +13,8 @@ message of its own, so it says what to do.
     │   ├── BadPost                           400  a post was rejected (.reason: a Reason code)
     │   ├── BadRequestEnvelope                400  a feed request could not be opened
     │   ├── CannotDecrypt                     400  ciphertext damaged or not for this key
-    │   └── UnusableKey                       400  an X25519 public key of small order
+    │   ├── UnusableKey                       400  an X25519 public key of small order
+    │   └── MessageTooLarge                   400  a Noise message over 65,535 bytes
     ├── TooLarge (also ValueError)            413
     ├── Unauthorized                          401  an admin request without the bearer token
     ├── WrongPassword                         403
@@ -26,6 +27,7 @@ message of its own, so it says what to do.
     ├── PeerError                             502  another node misbehaved or is unreachable
     │   ├── LyingPeer                         502  it answered with another key than asked for
     │   └── BadResponse                       502  its feed response is damaged or malformed
+    ├── NoiseStateError                       500  a Noise handshake/session used out of order
     ├── StoreFull                             507  a key server holds as many keys as it will
     └── CorruptFile                           500  a file on disk is not what it should be
 """
@@ -123,6 +125,12 @@ class UnusableKey(BadInput):
     code = "unusable_key"
 
 
+class MessageTooLarge(BadInput):
+    """A Noise message may hold at most 65,535 bytes (payload, keys and tags included)."""
+
+    code = "message_too_large"
+
+
 class TooLarge(DiwanError, ValueError):
     """The input is larger than this node accepts."""
 
@@ -212,6 +220,13 @@ class BadResponse(PeerError):
     """The other node's feed response could not be opened or is malformed."""
 
     code = "bad_response"
+
+
+class NoiseStateError(DiwanError):
+    """A Noise handshake or session was used out of order, after a failure or past its nonces."""
+
+    status = 500
+    code = "noise_state"
 
 
 class StoreFull(DiwanError):
