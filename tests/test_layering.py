@@ -77,3 +77,11 @@ def test_each_broken_rule_is_reported(tmp_path: Path, files: dict[str, str],
                                       expected: str) -> None:
     problems = check_tree(_tree(tmp_path, files))
     assert any(expected in p for p in problems), problems
+
+
+def test_modules_stay_small() -> None:
+    """STYLE.md: modules under about 400 lines (a little slack for docstrings)."""
+    big = {str(p.relative_to(ROOT)): n for p in [*ROOT.glob("app/**/*.py"),
+                                                   *ROOT.glob("scheduler/**/*.py")]
+           if (n := len(p.read_text().splitlines())) > 420}
+    assert big == {}

@@ -33,7 +33,7 @@ from ..base import names
 from ..base.datadir import DataDir
 from ..base.errors import BadInput
 from .codec import Post
-from .indexschema import DB_NAME, SCHEMA, SCHEMA_VERSION
+from .indexschema import DB_NAME, connect
 from .listing import (
     COLUMNS,
     KIND_CODE,
@@ -85,34 +85,10 @@ class Index:
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        timeout = float(self.dd.settings["index_busy_timeout"])
-        c = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                            check_same_thread=False)
-        c.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-        if c.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            c.execute("PRAGMA journal_mode=WAL")
-        c.execute("PRAGMA synchronous=NORMAL")
-        if c.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            self._create_schema(c)
+        c, created = connect(self.path, float(self.dd.settings["index_busy_timeout"]))
+        if created:
+            self.forget_ids()
         return c
-
-    def _create_schema(self, c: sqlite3.Connection) -> None:
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            if c.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                for (kind, name) in c.execute(
-                        "SELECT type, name FROM sqlite_master WHERE type IN ('table')"
-                        " AND name NOT LIKE 'sqlite_%'").fetchall():
-                    c.execute(f'DROP {kind} IF EXISTS "{name}"')
-                for stmt in SCHEMA.split(";"):
-                    if stmt.strip():
-                        c.execute(stmt)
-                c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                self.forget_ids()
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
