@@ -119,14 +119,16 @@ def accept_upload(dd: DataDir, body: bytes, remote: str, *, as_json: bool = Fals
     ``{"public_key": ...}``. Checked in this order: key-server mode on (else
     :class:`NotFound`), the address's rate (every attempt counts), the body's
     size, the document's own certificate, then whether a
-    key is already held for the fingerprint (the same one: not stored again;
-    another one: :class:`Conflict`; a blocked identity: answered as if held,
-    never stored), then the cap on stored keys (``docs/protocol.md``, Key-server mode).
+    key is already held for the fingerprint (then merged into the held one by
+    the serial rule of :func:`keys.merge_pub`; a blocked identity: answered as if
+    held, never stored), then the cap on stored keys (``docs/protocol.md``,
+    Key-server mode).
 
     Raises :class:`NotFound` (mode off), :class:`RateLimited`, :class:`TooLarge` (over
     ``key_server_max_body`` bytes), :class:`BadInput` (a JSON body of the wrong shape),
-    :class:`BadKeyDocument` (the document does not verify), :class:`Conflict` and
-    :class:`StoreFull` (``key_server_max_keys`` reached).
+    :class:`BadKeyDocument` (the document does not verify), :class:`KeyConflict` (a lower
+    or conflicting serial for a held device) and :class:`StoreFull`
+    (``key_server_max_keys`` reached).
     """
     s = dd.settings
     if not s["key_server"]:
@@ -140,10 +142,8 @@ def accept_upload(dd: DataDir, body: bytes, remote: str, *, as_json: bool = Fals
     with file_lock(dd.locks / "keyserver.lock"):
         if ids.is_blocked(fp):
             return fp, False
-        if ids.exists(fp):
-            if ids.pub_path(fp).read_bytes() != key.to_bytes():
-                raise Conflict("a different key document is held for this fingerprint; "
-                               "it is never replaced", field="public_key")
+        if ids.exists(fp):  # merged by the serial rule; KeyConflict (409) for a downgrade
+            ids.update_pub(fp, key.to_bytes())
             return fp, False
         if stored_keys(dd) >= s["key_server_max_keys"]:
             raise StoreFull()
