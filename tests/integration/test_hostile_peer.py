@@ -38,9 +38,9 @@ class Stranger:
 
     def __init__(self, seed: bytes) -> None:
         self.seed = seed
-        self.transport_public = crypto.new_transport_secret()
-        self.pub = keys.certify(seed, crypto.transport_public(self.transport_public))
-        self.own = exchange.OwnKeys(self.pub.fingerprint, self.pub.to_bytes(), self.transport_public)
+        self.transport = crypto.new_transport_secret()
+        self.pub = keys.certify(seed, crypto.transport_public(self.transport))
+        self.own = exchange.OwnKeys(self.pub.fingerprint, self.pub.to_bytes(), self.transport)
 
     def request(self, owner: keys.PublicKey, *, now: int | None = None,
                 limit: int = 10) -> tuple[bytes, exchange.PendingRequest]:
@@ -133,11 +133,11 @@ class HostileOwner:
 
     def answer(self, body: bytes) -> bytes:
         req = exchange.open_request(body, owner_fp=self.stranger.pub.fingerprint,
-                                    owner_transport_secret=self.stranger.transport_public,
+                                    owner_transport_secret=self.stranger.transport,
                                     now=int(time.time()), window=300, max_limit=1000)
         good_post = posts.build_post(self.stranger.seed, {"TEXT": "sneaky",
                                                          "CREATED_TIME": int(time.time())})
-        sealed = exchange.seal_response(req, owner_transport_secret=self.stranger.transport_public,
+        sealed = exchange.seal_response(req, owner_transport_secret=self.stranger.transport,
                                         posts=[good_post], more=False)
         if self.mode == "replayed":
             previous, self.recorded = self.recorded, sealed
@@ -152,7 +152,7 @@ class HostileOwner:
                                           more=False)
         if self.mode == "wrong-nonce":
             forged = exchange.FeedRequest(**{**req.__dict__, "nonce": os.urandom(len(req.nonce))})
-            return exchange.seal_response(forged, owner_transport_secret=self.stranger.transport_public,
+            return exchange.seal_response(forged, owner_transport_secret=self.stranger.transport,
                                           posts=[good_post], more=False)
         return os.urandom(300)
 

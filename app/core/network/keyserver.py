@@ -27,7 +27,7 @@ from collections.abc import Iterator
 
 from ..base import names
 from ..base.datadir import DataDir
-from ..base.errors import BadInput, Conflict, NotFound, RateLimited, StoreFull, TooLarge
+from ..base.errors import BadInput, NotFound, RateLimited, StoreFull, TooLarge
 from ..base.fsio import file_lock
 from ..identity import keys
 from ..identity.identities import Identities
