@@ -28,7 +28,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app import create_admin_app, create_peer_app
-from app.core.base.config import INSECURE_KDF_ENV
+from app.core.base.config import INSECURE_KDF_ENV, warn_if_insecure_kdf
 from app.core.base.datadir import DataDir
 from app.core.identity.identities import Identities
 
@@ -44,6 +44,7 @@ def _no_diwan_environment() -> Iterator[None]:
             if name.startswith("DIWAN_"):
                 mp.delenv(name)
         mp.setenv(INSECURE_KDF_ENV, "1")
+        warn_if_insecure_kdf()  # announced once here, not in the middle of a test's output
         yield
 
 
