@@ -7,7 +7,11 @@
   test module, so Argon2id (64 MiB, ~0.1 s) runs once per module, not per test.
 - ``make_admin_client(root, **settings)``: for tests that need special settings.
 
-No ``DIWAN_*`` variable from the caller's environment leaks into a test.
+No ``DIWAN_*`` variable from the caller's environment leaks into a test, but
+the insecure-KDF switch ``DIWAN_INSECURE_KDF=1`` is set for the whole suite
+(and passed on to the real processes of tests/integration): key files use
+libsodium's minimum Argon2id cost, so creating and opening keys is fast. Tests
+of the real cost and the floor unset it with ``real_kdf``.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app import create_admin_app, create_peer_app
+from app.core.base.config import INSECURE_KDF_ENV, warn_if_insecure_kdf
 from app.core.base.datadir import DataDir
 from app.core.identity.identities import Identities
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # 12+ characters
 TESTS = Path(__file__).resolve().parent
 KEY_DATA = TESTS / "data" / "keys"
 
@@ -38,7 +43,15 @@ def _no_diwan_environment() -> Iterator[None]:
         for name in list(os.environ):
             if name.startswith("DIWAN_"):
                 mp.delenv(name)
+        mp.setenv(INSECURE_KDF_ENV, "1")
+        warn_if_insecure_kdf()  # announced once here, not in the middle of a test's output
         yield
+
+
+@pytest.fixture
+def real_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Turn the insecure-KDF switch off for one test (real Argon2id cost and floor)."""
+    monkeypatch.delenv(INSECURE_KDF_ENV)
 
 
 def make_datadir(root: Path, **settings: Any) -> DataDir:

@@ -9,10 +9,11 @@ from flask.views import MethodView
 
 from ..core.network.contacts import Contact, Contacts
 from ..core.network.keylookup import add_contact
-from ..core.network.sync import StatusStore
+from ..core.network.views import contact_view
 from ..schemas import identity as s
 from ..schemas.network import ContactIn, ContactList, ContactOut
 from ..web.api import Blueprint
+from .names import display_names
 
 blp = Blueprint("contacts", __name__, url_prefix="/contacts",
                 description="The address book: contacts' node addresses and who follows them")
@@ -23,8 +24,8 @@ def book() -> Contacts:
 
 
 def _out(contact: Contact) -> dict[str, Any]:
-    status = StatusStore(current_app.config["DIWAN"]).get(contact.fingerprint)
-    return {**contact.to_dict(), "sync": status.to_dict()}
+    dd = current_app.config["DIWAN"]
+    return contact_view(dd, contact, display_names())
 
 
 @blp.route("")

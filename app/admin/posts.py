@@ -19,6 +19,7 @@ from ..core.posts.reconcile import open_index
 from ..core.posts.timeline import Timeline
 from ..schemas import posts as s
 from ..web.api import Blueprint
+from .names import named_view
 
 blp = Blueprint("posts", __name__, url_prefix="/posts",
                 description="Signed posts: publish, read, timeline, threads")
@@ -68,7 +69,8 @@ class PostCollection(MethodView):
         page = tl.page(authors=args.get("author"), group=args.get("group"),
                        kinds=args.get("kind"), limit=args.get("limit"), cursor=args.get("cursor"))
         items = [p for p in (tl.read(e) for e in page.items) if p is not None]
-        return {"posts": [stored_view(p) for p in items], "next_cursor": page.next_cursor}
+        return {"posts": [named_view(stored_view(p)) for p in items],
+                "next_cursor": page.next_cursor}
 
     @blp.doc(requestBody={"content": {
         "application/json": {"schema": s.CreatePost},
@@ -90,7 +92,8 @@ class PostCollection(MethodView):
                       profile=body.get("profile") or {}, media=uploads,
                       created=body.get("created_time"))
         result = publish(dd(), body["fingerprint"], body["password"], draft)
-        return {"sha1": result.sha1, "new": result.new, "post": stored_view(result.post)}, 201
+        return {"sha1": result.sha1, "new": result.new,
+                "post": named_view(stored_view(result.post))}, 201
 
 
 @blp.route("/import", methods=["POST"])
@@ -103,7 +106,7 @@ def import_post(body: dict[str, Any]) -> dict[str, Any]:
     except UnicodeEncodeError:
         raise BadInput("a post file is ASCII", field="post") from None
     result = Ingestor(dd()).ingest(raw)
-    return {"sha1": result.sha1, "new": result.new, "post": stored_view(result.post)}
+    return {"sha1": result.sha1, "new": result.new, "post": named_view(stored_view(result.post))}
 
 
 @blp.route("/<sha>")
@@ -112,7 +115,7 @@ class PostItem(MethodView):
     @blp.response(200, s.PostOut)
     def get(self, path: dict[str, str], sha: str) -> dict[str, Any]:
         """One decoded post: attributes, author, kind, nested reshare, media kinds."""
-        return stored_view(_decode(find_post(dd(), path["sha"])))
+        return named_view(stored_view(_decode(find_post(dd(), path["sha"]))))
 
     @blp.arguments(s.ShaPath, location="view_args")
     @blp.response(204)
@@ -161,5 +164,6 @@ def replies(path: dict[str, str], sha: str) -> dict[str, Any]:
     for node in thread.walk():  # flat, depth first: no recursion limit on deep threads
         post = tl.read(node.entry)
         if post is not None:
-            items.append({"parent": node.parent, "depth": node.depth, "post": stored_view(post)})
+            items.append({"parent": node.parent, "depth": node.depth,
+                          "post": named_view(stored_view(post))})
     return {"root": thread.root, "replies": items}

@@ -10,6 +10,7 @@ from ..core.posts.codec import stored_view as view
 from ..core.posts.timeline import Timeline
 from ..schemas import posts as s
 from ..web.api import Blueprint
+from .names import display_names, named_view
 from .posts import dd
 
 blp = Blueprint("social", __name__, url_prefix="",
@@ -18,7 +19,7 @@ blp = Blueprint("social", __name__, url_prefix="",
 
 def _entry(tl: Timeline, entry: Any) -> dict[str, Any] | None:
     post = tl.read(entry)
-    return view(post) if post is not None else None
+    return named_view(view(post)) if post is not None else None
 
 
 @blp.route("/conversations")
@@ -27,7 +28,8 @@ def conversations() -> dict[str, Any]:
     """Private and group messages grouped by participant set, most recent first."""
     tl = Timeline(dd())
     return {"conversations": [
-        {"id": c.id, "participants": c.participants, "last": _entry(tl, c.last)}
+        {"id": c.id, "participants": c.participants, "last": _entry(tl, c.last),
+         "participant_names": [display_names()(fp) for fp in c.participants]}
         for c in tl.conversations()]}
 
 
@@ -40,6 +42,7 @@ def conversation(path: dict[str, str], args: dict[str, Any], id: str) -> dict[st
     tl = Timeline(dd())
     page = tl.conversation(path["id"], limit=args.get("limit"), cursor=args.get("cursor"))
     return {"id": page.id, "participants": page.participants,
+            "participant_names": [display_names()(fp) for fp in page.participants],
             "messages": [m for m in (_entry(tl, e) for e in page.items) if m],
             "next_cursor": page.next_cursor}
 

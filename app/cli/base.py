@@ -23,6 +23,8 @@ from ..core.base import config
 from ..core.base.datadir import DataDir, open_datadir
 from ..core.base.errors import BadInput, DiwanError, NotFound, TooLarge
 from ..core.identity.identities import Identities
+from ..core.identity.petnames import resolve
+from ..core.posts.display import DisplayNames
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -69,6 +71,7 @@ class Cli:
     data_dir: Path
     json: bool = False
     _opened: DataDir | None = field(default=None, init=False, repr=False)
+    _names: DisplayNames | None = field(default=None, init=False, repr=False)
 
     def datadir(self, *, create: bool = False) -> DataDir:
         """The data directory, initialised; without ``create`` it must exist already.
@@ -86,6 +89,12 @@ class Cli:
     def identities(self) -> Identities:
         return Identities(self.datadir())
 
+    def names(self) -> DisplayNames:
+        """Display names as this node's own identities see them (cached for the command)."""
+        if self._names is None:
+            self._names = DisplayNames(self.datadir())
+        return self._names
+
     def emit(self, data: Any, human: str | Iterable[str]) -> None:
         """Print ``data`` as JSON with ``--json``, else the human lines."""
         if self.json:
@@ -98,6 +107,31 @@ class Cli:
 
 
 pass_cli = click.make_pass_decorator(Cli)
+
+
+class FingerprintType(click.ParamType):
+    """A fingerprint, a unique hex prefix of at least 8 characters, or a petname.
+
+    Resolved against the data directory (:func:`app.core.identity.petnames.resolve`)
+    into the full fingerprint; an ambiguous, short or unknown name is a project
+    error, reported like any other.
+    """
+
+    name = "fingerprint"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        cli = ctx.find_object(Cli) if ctx is not None else None
+        if cli is None:
+            raise click.UsageError("no data directory to resolve names in")
+        if isinstance(param, click.Option):
+            field = param.opts[0]
+        else:
+            field = param.human_readable_name if param is not None else "FP"
+        return resolve(cli.datadir(), value, field=field)
+
+
+FP = FingerprintType()
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:

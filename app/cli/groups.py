@@ -9,7 +9,7 @@ import click
 from ..core.base import names
 from ..core.identity.identities import Identities
 from ..schemas import identity as s
-from .base import Cli, main, pass_cli, table
+from .base import FP, Cli, main, pass_cli, table
 
 
 def _group(ids: Identities, name: str) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def delete(cli: Cli, name: str) -> None:
 
 @group.command()
 @click.argument("name")
-@click.argument("fp")
+@click.argument("fp", type=FP)
 @pass_cli
 def add(cli: Cli, name: str, fp: str) -> None:
     """Add a known identity FP to group NAME."""
@@ -80,7 +80,7 @@ def add(cli: Cli, name: str, fp: str) -> None:
 
 @group.command()
 @click.argument("name")
-@click.argument("fp")
+@click.argument("fp", type=FP)
 @pass_cli
 def remove(cli: Cli, name: str, fp: str) -> None:
     """Remove identity FP from group NAME."""
@@ -89,7 +89,7 @@ def remove(cli: Cli, name: str, fp: str) -> None:
 
 
 @main.command()
-@click.argument("fp")
+@click.argument("fp", type=FP)
 @pass_cli
 def block(cli: Cli, fp: str) -> None:
     """Block FP: the node ignores its content from now on."""
@@ -98,7 +98,7 @@ def block(cli: Cli, fp: str) -> None:
 
 
 @main.command()
-@click.argument("fp")
+@click.argument("fp", type=FP)
 @pass_cli
 def unblock(cli: Cli, fp: str) -> None:
     """Unblock FP."""

@@ -14,7 +14,7 @@ from ..core.identity.identities import IdentityInfo
 from ..core.identity.keys import MAX_PUB_BYTES
 from ..schemas import identity as s
 from . import passwords
-from .base import Cli, main, pass_cli, table, when, yes_no
+from .base import FP, Cli, main, pass_cli, table, when, yes_no
 from .passwords import password_options
 
 
@@ -62,7 +62,7 @@ def list_(cli: Cli) -> None:
 
 
 @identity.command()
-@click.argument("fp")
+@click.argument("fp", type=FP)
 @click.option("--pub", is_flag=True, help="Print only the .pub document (to pass it on).")
 @pass_cli
 def show(cli: Cli, fp: str, pub: bool) -> None:
@@ -81,7 +81,7 @@ def show(cli: Cli, fp: str, pub: bool) -> None:
 
 
 @identity.command()
-@click.argument("fp")
+@click.argument("fp", type=FP)
 @password_options
 @pass_cli
 def delete(cli: Cli, fp: str, password_file: Path | None, password_stdin: bool) -> None:
@@ -95,7 +95,7 @@ def delete(cli: Cli, fp: str, password_file: Path | None, password_stdin: bool) 
 
 
 @identity.command()
-@click.argument("fp")
+@click.argument("fp", type=FP)
 @click.argument("content")
 @password_options
 @pass_cli
@@ -121,7 +121,7 @@ def sign(cli: Cli, fp: str, content: str, password_file: Path | None,
 
 
 @identity.command()
-@click.argument("fp")
+@click.argument("fp", type=FP)
 @password_options
 @click.option("--new-password-file",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -7,23 +7,24 @@ from typing import Any
 
 import click
 
-from ..core.base.errors import BadInput
+from ..core.base.errors import BadInput, Conflict
 from ..core.identity.identities import Identities
-from ..core.network.contacts import Contact, Contacts
+from ..core.identity.petnames import Petnames, short
+from ..core.network.contacts import Contact, Contacts, normalise_address
 from ..core.network.keylookup import LyingPeers, add_contact
-from ..core.network.sync import StatusStore, SyncStatus, sync_all
+from ..core.network.sync import SyncStatus, sync_all
+from ..core.network.views import contact_view
 from ..core.upkeep.gc import gc as collect
 from ..schemas.network import ContactList, ContactOut, LyingList, StatusList
-from .base import Cli, main, pass_cli, table, when
+from .base import FP, Cli, main, pass_cli, table, when
 
 
 def _contact(cli: Cli, contact: Contact) -> dict[str, Any]:
-    status = StatusStore(cli.datadir()).get(contact.fingerprint)
-    return {**contact.to_dict(), "sync": status.to_dict()}
+    return contact_view(cli.datadir(), contact, cli.names())
 
 
 def _short(fp: str | None) -> str:
-    return f"{fp[:16]}…" if fp else "-"
+    return short(fp) if fp else "-"
 
 
 def _following(ids: Identities, identity: str | None) -> str:
@@ -46,15 +47,16 @@ def contact() -> None:
 def list_(cli: Cli) -> None:
     """Every contact with its address, following identity and last sync."""
     contacts = [_contact(cli, c) for c in Contacts(cli.datadir()).list()]
-    rows = [[c["fingerprint"], c["address"], _short(c["identity"]), c["sync"]["state"],
-             when(c["sync"]["last_success"])] for c in contacts]
-    human = table(["CONTACT", "ADDRESS", "AS", "SYNC", "LAST SUCCESS"], rows) if rows \
+    rows = [[c["display_name"], short(c["fingerprint"]), c["address"],
+             cli.names()(c["identity"]), c["sync"]["state"], when(c["sync"]["last_success"])]
+            for c in contacts]
+    human = table(["NAME", "CONTACT", "ADDRESS", "AS", "SYNC", "LAST SUCCESS"], rows) if rows \
         else ["no contacts yet; add one with 'diwan contact add FP ADDRESS'"]
     cli.emit(ContactList().dump({"contacts": contacts}), human)
 
 
 @contact.command()
-@click.argument("fp")
+@click.argument("fp", type=FP)
 @pass_cli
 def show(cli: Cli, fp: str) -> None:
     """One contact and its sync status."""
@@ -68,28 +70,67 @@ def show(cli: Cli, fp: str) -> None:
 
 
 @contact.command()
-@click.argument("fp")
+@click.argument("fp", type=FP)
 @click.argument("address")
-@click.option("--identity", "-i", metavar="OWN_FP",
+@click.option("--identity", "-i", type=FP, metavar="OWN_FP",
               help="The own identity that follows FP (needed if the node has several).")
+@click.option("--replace", is_flag=True,
+              help="Replace the address (or following identity) of an existing contact.")
 @pass_cli
-def add(cli: Cli, fp: str, address: str, identity: str | None) -> None:
+def add(cli: Cli, fp: str, address: str, identity: str | None, replace: bool) -> None:
     """Follow FP, whose node is at ADDRESS (http://host:port).
 
     If FP's key is unknown it is fetched from ADDRESS by fingerprint; a node
-    that answers with another key is recorded as a lying peer.
+    that answers with another key is recorded as a lying peer. Changing an
+    existing contact's address or identity needs --replace.
     """
     dd = cli.datadir()
     following = _following(Identities(dd), identity)
+    old = Contacts(dd).find(fp)
+    if old is not None and not replace and (
+            old.address != normalise_address(address) or old.identity != following):
+        raise Conflict(f"{short(fp)} is already followed at {old.address} as "
+                       f"{cli.names()(old.identity)}; add --replace to change it",
+                       field="fingerprint")
     found, created, fetched = add_contact(dd, fp, address, following)
     data = {**_contact(cli, found), "created": created, "key_fetched": fetched}
-    verb = "added" if created else "updated"
-    cli.emit(ContactOut().dump(data), f"{verb} contact {fp} at {found.address}"
-             + (" (key fetched)" if fetched else ""))
+    if created:
+        human = f"added contact {fp} at {found.address}"
+    elif old is not None and old.address != found.address:
+        human = f"updated contact {fp}: address {old.address} replaced by {found.address}"
+    else:
+        human = f"updated contact {fp} at {found.address}"
+    cli.emit(ContactOut().dump(data), human + (" (key fetched)" if fetched else ""))
 
 
 @contact.command()
-@click.argument("fp")
+@click.argument("fp", type=FP)
+@click.argument("petname", required=False)
+@click.option("--clear", is_flag=True, help="Forget FP's petname.")
+@pass_cli
+def name(cli: Cli, fp: str, petname: str | None, clear: bool) -> None:
+    """Give FP a petname: a private name only this node knows, usable wherever a
+    fingerprint is asked for. Without PETNAME, print FP's current name."""
+    book = Petnames(cli.datadir())
+    if clear:
+        changed = book.clear(fp)
+        cli.emit({"fingerprint": fp, "petname": None, "changed": changed},
+                 f"{short(fp)} has no petname now")
+        return
+    if petname is None:
+        current = book.get(fp)
+        cli.emit({"fingerprint": fp, "petname": current,
+                  "display_name": cli.names()(fp)},
+                 current or f"{short(fp)} has no petname")
+        return
+    old = book.set(fp, petname)
+    cli.emit({"fingerprint": fp, "petname": petname, "changed": old != petname},
+             f"{short(fp)} is now {petname}" + (f" (was {old})" if old and old != petname
+                                                  else ""))
+
+
+@contact.command()
+@click.argument("fp", type=FP)
 @pass_cli
 def remove(cli: Cli, fp: str) -> None:
     """Stop following FP (its key and posts stay)."""
@@ -97,13 +138,14 @@ def remove(cli: Cli, fp: str) -> None:
     cli.emit({"ok": True, "changed": True}, f"removed contact {fp}")
 
 
-def _status_row(st: SyncStatus) -> list[str]:
+def _status_row(cli: Cli, st: SyncStatus) -> list[str]:
     outcome = st.skipped or (f"failed: {st.last_error}" if st.last_error else "ok")
-    return [st.fingerprint, str(st.posts_last_run), str(st.rejected_last_run), outcome]
+    return [cli.names()(st.fingerprint), str(st.posts_last_run), str(st.rejected_last_run),
+            outcome]
 
 
 @main.command()
-@click.argument("fp", required=False)
+@click.argument("fp", type=FP, required=False)
 @click.option("--full", is_flag=True, help="Ask for the whole feed again, not only what is new.")
 @pass_cli
 def sync(cli: Cli, fp: str | None, full: bool) -> None:
@@ -119,7 +161,7 @@ def sync(cli: Cli, fp: str | None, full: bool) -> None:
                            ) as bar:
         results = sync_all(dd, only=only, force=True, full=full,
                            progress=lambda st: bar.update(1, st))
-    rows = [_status_row(st) for st in results]
+    rows = [_status_row(cli, st) for st in results]
     human = table(["CONTACT", "NEW", "REFUSED", "RESULT"], rows) if rows else ["no contacts"]
     cli.emit(StatusList().dump({"statuses": [st.to_dict() for st in results]}), human)
     if any(st.last_error and not st.skipped for st in results):

@@ -18,8 +18,6 @@ from typing import Any
 
 import click
 
-import app
-
 from ..core.base import config
 from ..core.base.datadir import DataDir
 from ..core.base.errors import NotFound
@@ -30,7 +28,7 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 def repo_root() -> Path:
     """The source checkout the ``app`` package runs from."""
-    return Path(app.__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]  # app/cli/node.py -> the checkout
 
 
 def procfile() -> Path:

@@ -34,7 +34,7 @@ from ..core.posts.ingest import post_path
 from ..core.posts.reconcile import open_index, rebuild
 from ..schemas import posts as s
 from . import passwords
-from .base import Cli, main, pass_cli
+from .base import FP, Cli, main, pass_cli
 from .passwords import password_options
 
 F = Callable[..., Any]
@@ -162,7 +162,8 @@ def sign_and_store(cli: Cli, author: str, draft: Draft, password_file: Path | No
     result = publish(dd, author, password, draft)
     if not result.new and not cli.json:
         click.echo("note: this post was already stored", err=True)
-    out = {"sha1": result.sha1, "new": result.new, "post": view(result.post)}
+    out = {"sha1": result.sha1, "new": result.new,
+           "post": cli.names().annotate(view(result.post))}
     cli.emit(s.PostCreated().dump(out), result.sha1)
 
 
@@ -196,9 +197,9 @@ def _draft(cli: Cli, author: str, text: str | None, attrs: tuple[str, ...],
 # --- commands ----------------------------------------------------------------------------
 
 @main.command("post")
-@click.argument("as_fp", metavar="AS_FP")
+@click.argument("as_fp", metavar="AS_FP", type=FP)
 @click.argument("text", required=False)
-@click.option("--to", multiple=True, metavar="FP",
+@click.option("--to", multiple=True, type=FP, metavar="FP",
               help="Address the post to this identity (repeatable): a private message.")
 @post_options
 @pass_cli
@@ -217,7 +218,7 @@ def post_(cli: Cli, as_fp: str, text: str | None, to: tuple[str, ...], attrs: tu
 
 
 @main.command()
-@click.argument("as_fp", metavar="AS_FP")
+@click.argument("as_fp", metavar="AS_FP", type=FP)
 @click.argument("sha")
 @click.argument("text")
 @post_options
@@ -232,9 +233,9 @@ def reply(cli: Cli, as_fp: str, sha: str, text: str, attrs: tuple[str, ...],
 
 
 @main.command()
-@click.argument("as_fp", metavar="AS_FP")
+@click.argument("as_fp", metavar="AS_FP", type=FP)
 @click.argument("text")
-@click.option("--to", multiple=True, required=True, metavar="FP",
+@click.option("--to", multiple=True, type=FP, required=True, metavar="FP",
               help="A recipient (repeat for a group conversation).")
 @post_options
 @pass_cli
@@ -248,10 +249,11 @@ def message(cli: Cli, as_fp: str, text: str, to: tuple[str, ...], attrs: tuple[s
 
 
 @main.command()
-@click.argument("as_fp", metavar="AS_FP")
+@click.argument("as_fp", metavar="AS_FP", type=FP)
 @click.argument("sha")
 @click.argument("text", required=False)
-@click.option("--to", multiple=True, metavar="FP", help="Address the reshare (repeatable).")
+@click.option("--to", multiple=True, type=FP, metavar="FP",
+              help="Address the reshare (repeatable).")
 @post_options
 @pass_cli
 def reshare(cli: Cli, as_fp: str, sha: str, text: str | None, to: tuple[str, ...],
@@ -269,14 +271,14 @@ def profile() -> None:
 
 
 @profile.command("set")
-@click.argument("as_fp", metavar="AS_FP")
+@click.argument("as_fp", metavar="AS_FP", type=FP)
 @click.option("--name", help="The name shown (PROFILENAME).")
 @click.option("--birthdate", metavar="YYYY-MM-DD", help="Date of birth (BIRTHDATE).")
 @click.option("--workplace", help="Workplace (WORKPLACE).")
 @click.option("--phone", help="Phone number (PHONE).")
 @click.option("--email", help="E-mail address (EMAIL).")
 @click.option("--picture", metavar="PATH", help="A JPG, PNG, GIF or WEBP (PROFILEPICTURE).")
-@click.option("--to", multiple=True, metavar="FP",
+@click.option("--to", multiple=True, type=FP, metavar="FP",
               help="Show this profile only to these identities (repeatable); "
                    "without --to it is the public profile.")
 @post_options

@@ -18,14 +18,16 @@ from typing import Any
 import click
 
 from ..core.base.errors import NotFound
+from ..core.identity.petnames import SHORT
 from ..core.posts.attributes import describe
 from ..core.posts.authoring import find_post
 from ..core.posts.codec import decode_post
 from ..core.posts.codec import stored_view as view
-from ..core.posts.index import KINDS
+from ..core.posts.display import DisplayNames
+from ..core.posts.listing import KINDS
 from ..core.posts.timeline import Timeline
 from ..schemas import posts as s
-from .base import Cli, main, pass_cli, table, when
+from .base import FP, Cli, main, pass_cli, table, when
 from .posts import fp_arg, fp_args, profile, sha_arg
 
 INDENT = "    "
@@ -39,7 +41,12 @@ def clean(text: str) -> str:
 
 
 def short(fp: str | None) -> str:
-    return f"{fp[:16]}…" if fp else "-"
+    """The short fingerprint output shows where no name is known (accepted back as a prefix)."""
+    return fp[:SHORT] if fp else "-"
+
+
+def _name(v: dict[str, Any], fp_key: str = "author") -> str:
+    return str(v.get(f"{fp_key}_name") or short(v[fp_key]))
 
 
 def _value(value: Any) -> str:
@@ -60,7 +67,7 @@ def _attribute_lines(key: str, item: dict[str, Any]) -> list[str]:
         inner = item.get("post")
         if inner is None:
             return [f"[{key}: a reshared post that cannot be decoded]"]
-        return [f"{key}: reshared from {short(inner['author'])} {inner['sha1']}"] + [
+        return [f"{key}: reshared from {_name(inner)} {inner['sha1']}"] + [
             INDENT + line for line in post_lines(inner, with_header=False)]
     if item["type"] in ("FINGERPRINT", "POSTSHA"):
         return []  # shown as to: / re: from the view's recipients and replies_to
@@ -88,14 +95,15 @@ def kind_label(v: dict[str, Any]) -> str:
 
 
 def header(v: dict[str, Any]) -> str:
-    return f"{when(v['created'])}  {short(v['author'])}  {kind_label(v)}  {v['sha1']}"
+    return f"{when(v['created'])}  {_name(v)}  {kind_label(v)}  {v['sha1']}"
 
 
 def post_lines(v: dict[str, Any], *, with_header: bool = True) -> list[str]:
     """A post as a header line and its content indented (to: and re: first)."""
     lines = []
     if v["recipients"]:
-        lines.append("to: " + ", ".join(short(fp) for fp in v["recipients"]))
+        shown = v.get("recipient_names") or [short(fp) for fp in v["recipients"]]
+        lines.append("to: " + ", ".join(shown))
     lines += [f"re: {sha}" for sha in v["replies_to"]]
     lines += content_lines(v["attributes"])
     return [header(v)] + [INDENT + line for line in lines] if with_header else lines
@@ -108,9 +116,11 @@ def page_lines(posts: list[dict[str, Any]], next_cursor: str | None, empty: str)
     return lines
 
 
-def _read_views(tl: Timeline, entries: Iterable[Any]) -> list[dict[str, Any]]:
-    """The API view of each entry whose file is still there."""
-    return [view(p) for p in (tl.read(e) for e in entries) if p is not None]
+def _read_views(tl: Timeline, entries: Iterable[Any],
+                names: DisplayNames | None = None) -> list[dict[str, Any]]:
+    """The API view of each entry whose file is still there (with display names if given)."""
+    views = [view(p) for p in (tl.read(e) for e in entries) if p is not None]
+    return [names.annotate(v) for v in views] if names is not None else views
 
 
 def _snippet(v: dict[str, Any] | None, width: int = 50) -> str:
@@ -124,7 +134,8 @@ def _snippet(v: dict[str, Any] | None, width: int = 50) -> str:
 # --- commands ----------------------------------------------------------------------------
 
 @main.command()
-@click.option("--author", multiple=True, metavar="FP", help="Only posts by FP (repeatable).")
+@click.option("--author", multiple=True, type=FP, metavar="FP",
+              help="Only posts by FP (repeatable).")
 @click.option("--group", metavar="NAME", help="Only posts by members of group NAME.")
 @click.option("--kind", multiple=True, type=click.Choice(KINDS),
               help="Only posts of this kind (repeatable).")
@@ -138,14 +149,14 @@ def timeline(cli: Cli, author: tuple[str, ...], group: str | None, kind: tuple[s
     authors = fp_args(author, "--author") or None
     page = tl.page(authors=authors, group=group, kinds=kind or None, limit=limit,
                    cursor=cursor)
-    items = _read_views(tl, page.items)
+    items = _read_views(tl, page.items, cli.names())
     out = {"posts": items, "next_cursor": page.next_cursor}
     cli.emit(s.PostPage().dump(out), page_lines(items, page.next_cursor, "no posts"))
 
 
 def _detail_lines(v: dict[str, Any]) -> list[str]:
     to = v["recipients"] or ["public"]
-    lines = [f"sha1:     {v['sha1']}", f"author:   {v['author']}",
+    lines = [f"sha1:     {v['sha1']}", f"author:   {_name(v)} ({v['author']})",
              f"created:  {when(v['created'])} ({v['created']})",
              f"kind:     {kind_label(v)}",
              f"to:       {to[0]}", *[f"          {fp}" for fp in to[1:]],
@@ -165,7 +176,7 @@ def show(cli: Cli, sha: str, raw: bool) -> None:
     if raw:
         click.echo(data, nl=False)
         return
-    v = view(decode_post(data, max_bytes=dd.settings["max_post_bytes"]))
+    v = cli.names().annotate(view(decode_post(data, max_bytes=dd.settings["max_post_bytes"])))
     cli.emit(s.PostOut().dump(v), _detail_lines(v))
 
 
@@ -180,8 +191,9 @@ def thread(cli: Cli, sha: str) -> None:
     for node in found.walk():
         post = tl.read(node.entry)
         if post is not None:
-            items.append({"parent": node.parent, "depth": node.depth, "post": view(post)})
-    root = _read_views(tl, [found.root_entry]) if found.root_entry else []
+            items.append({"parent": node.parent, "depth": node.depth,
+                          "post": cli.names().annotate(view(post))})
+    root = _read_views(tl, [found.root_entry], cli.names()) if found.root_entry else []
     if not root and not items:
         raise NotFound(f"no post {sha} and no replies to it on this node", field="sha")
     human = post_lines(root[0]) if root else [f"{sha} (not on this node)"]
@@ -196,10 +208,11 @@ def conversations(cli: Cli) -> None:
     """Private and group conversations of this node's identities, most recent first."""
     tl = Timeline(cli.datadir())
     convs: list[dict[str, Any]] = [{"id": c.id, "participants": c.participants,
-              "last": next(iter(_read_views(tl, [c.last])), None)}
+              "last": next(iter(_read_views(tl, [c.last], cli.names())), None),
+              "participant_names": [cli.names()(fp) for fp in c.participants]}
              for c in tl.conversations()]
     rows = [[c["id"], when(c["last"]["created"]) if c["last"] else "-",
-             ", ".join(short(fp) for fp in c["participants"]), _snippet(c["last"])]
+             ", ".join(c["participant_names"]), _snippet(c["last"])]
             for c in convs]
     human = table(["ID", "LAST", "PARTICIPANTS", "TEXT"], rows) if rows else "no conversations"
     cli.emit({"conversations": convs}, human)
@@ -215,17 +228,18 @@ def conversation(cli: Cli, conversation_id: str, limit: int | None,
     """The messages of conversation ID (from 'diwan conversations'), newest first."""
     tl = Timeline(cli.datadir())
     page = tl.conversation(conversation_id, limit=limit, cursor=cursor)
-    messages = _read_views(tl, page.items)
+    messages = _read_views(tl, page.items, cli.names())
     human = [f"conversation {page.id} between "
-             + ", ".join(short(fp) for fp in page.participants)]
+             + ", ".join(cli.names()(fp) for fp in page.participants)]
     human += page_lines(messages, page.next_cursor, "no messages")
-    cli.emit({"id": page.id, "participants": page.participants, "messages": messages,
-              "next_cursor": page.next_cursor}, human)
+    cli.emit({"id": page.id, "participants": page.participants,
+              "participant_names": [cli.names()(fp) for fp in page.participants],
+              "messages": messages, "next_cursor": page.next_cursor}, human)
 
 
 @profile.command("show")
-@click.argument("fp")
-@click.option("--viewer", multiple=True, metavar="FP",
+@click.argument("fp", type=FP)
+@click.option("--viewer", multiple=True, type=FP, metavar="FP",
               help="Show the profile FP shows this identity (repeatable; default: this "
                    "node's own identities). Without any, only public profiles count.")
 @pass_cli

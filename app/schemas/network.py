@@ -13,7 +13,7 @@ class StatusOut(Schema):
     fingerprint = fields.String()
     address = fields.String(allow_none=True)
     identity = fields.String(allow_none=True)
-    state = fields.String(metadata={"description": "never, ok or failing"})
+    state = fields.String(metadata={"description": "never, ok, failing, or blocked"})
     last_attempt = fields.Float(allow_none=True)
     last_success = fields.Float(allow_none=True)
     last_error = fields.String(allow_none=True)
@@ -78,6 +78,11 @@ class ContactIn(Schema):
 
 class ContactOut(Schema):
     fingerprint = fields.String()
+    display_name = fields.String(metadata={
+        "description": "how this node shows the contact: petname, profile name or short "
+                       "fingerprint"})
+    petname = fields.String(allow_none=True, metadata={
+        "description": "the private name the owner gave this contact, if any"})
     address = fields.String()
     addresses = fields.List(fields.String())
     identity = fields.String()

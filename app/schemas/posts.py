@@ -75,10 +75,15 @@ class FingerprintArg(Schema):
 class PostOut(Schema):
     sha1 = fields.String()
     author = fields.String()
+    author_name = fields.String(metadata={
+        "description": "how this node shows the author: petname, profile name or short "
+                       "fingerprint (never sent to peers)"})
     created = fields.Integer()
     kind = fields.String()
     public = fields.Boolean()
     recipients = fields.List(fields.String())
+    recipient_names = fields.List(fields.String(), metadata={
+        "description": "display names of the recipients, in the same order"})
     replies_to = fields.List(fields.String())
     is_reaction = fields.Boolean()
     reshared = fields.Boolean()

@@ -12,24 +12,10 @@ from urllib.parse import urlsplit
 
 from flask import current_app, request
 
-from ..core.base.errors import DiwanError
+from ..core.base.errors import RefusedOrigin, Unauthorized
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 OPEN_PATHS = frozenset({"/openapi.json", "/health"})
-
-
-class Unauthorized(DiwanError):
-    """Send the token from <data dir>/admin.token as 'Authorization: Bearer <token>'."""
-
-    status = 401
-    code = "unauthorized"
-
-
-class RefusedOrigin(DiwanError):
-    """The admin API answers only loopback, same-origin requests."""
-
-    status = 403
-    code = "refused_origin"
 
 
 def _host_name(value: str) -> str:
@@ -40,6 +26,13 @@ def _host_name(value: str) -> str:
 
 
 def check_admin_request() -> None:
+    """Refuse an admin request before it reaches a route (a Flask ``before_request`` hook).
+
+    Raises :class:`RefusedOrigin` for a non-loopback ``Host`` or a cross-site ``Origin`` /
+    ``Sec-Fetch-Site``, and :class:`Unauthorized` for a missing or wrong bearer token
+    (``/openapi.json`` and ``/health`` need none). Both become JSON errors in the one
+    handler, ``app/web/errors.py`` (``docs/protocol.md``, Admin API access).
+    """
     host = _host_name(request.headers.get("Host", ""))
     if host not in LOOPBACK_HOSTS:
         raise RefusedOrigin("the admin API answers only to Host localhost, 127.0.0.1 or [::1]")

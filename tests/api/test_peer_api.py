@@ -247,11 +247,20 @@ def test_a_key_is_never_replaced(tmp_path: Path) -> None:
     dd: DataDir = client.application.config["DIWAN"]
     own, key, seed = party()
     assert upload(client, own.pub_document).status_code == 201
-    # the same signing key certifying another transport key: valid, but not the stored one
-    rival = keys.certify(seed, crypto.transport_public(crypto.new_transport_secret()))
+    # the same device and serial certifying another transport key: valid, but not the held one
+    device = key.devices[0]
+    rival = keys.certify(seed, crypto.transport_public(crypto.new_transport_secret()),
+                         device_id=device.device_id, serial=device.serial)
     assert rival.fingerprint == own.fp
     assert_error(upload(client, rival.to_bytes()), 409, "public_key")
     assert (dd.identities / f"{own.fp}.pub").read_bytes() == own.pub_document
+    # a higher serial for the device replaces it (a rotation); going back is refused
+    newer = keys.certify(seed, crypto.transport_public(crypto.new_transport_secret()),
+                         device_id=device.device_id, serial=device.serial + 1)
+    r = upload(client, newer.to_bytes())
+    assert r.status_code == 200 and r.get_json() == {"fingerprint": own.fp, "created": False}
+    assert (dd.identities / f"{own.fp}.pub").read_bytes() == newer.to_bytes()
+    assert_error(upload(client, own.pub_document), 409, "public_key")
 
 
 @pytest.mark.parametrize("doc", [
@@ -269,7 +278,8 @@ def test_a_document_whose_certificate_fails_is_400(tmp_path: Path) -> None:
     client = key_server(tmp_path / "ks")
     _, key, _ = party()
     _, other, _ = party()
-    forged = keys.PublicKey(key.sign, other.transport, key.certificate).to_bytes()
+    device = keys.DeviceCert(key.devices[0].device_id, 1, other.transport_public)
+    forged = keys.PublicKey(key.sign, (device,), key.certificates).to_bytes()
     assert_error(upload(client, forged), 400, "public_key")
     assert not Identities(client.application.config["DIWAN"]).exists(key.fingerprint)
 

@@ -112,7 +112,8 @@ def verify_with_pynacl(node: Node, author: str, raw: bytes) -> None:
     key = b64url(next(line.split(" ", 1)[1] for line in lines if line.startswith("sign ")))
     p1, fp, sig = raw.decode("ascii").split(".")
     assert fp == author
-    VerifyKey(key).verify(p1.encode("ascii"), b64url(sig))  # raises if it does not verify
+    # SIG is over CTX_POST || P1 (docs/protocol.md); raises if it does not verify
+    VerifyKey(key).verify(b"diwan/v2/post\x00" + p1.encode("ascii"), b64url(sig))
 
 
 # --- post --------------------------------------------------------------------------------
@@ -292,7 +293,7 @@ def test_timeline_is_the_api_timeline_newest_first(node: Node, api: Any) -> None
     keys = [(p["created"], p["sha1"]) for p in out["posts"]]
     assert keys == sorted(keys, reverse=True) and len(keys) == len(node.files())
     human = ok(node.root, "timeline", "--limit", "1").splitlines()
-    assert human[0].split("  ")[1] == out["posts"][0]["author"][:16] + "…"
+    assert human[0].split("  ")[1] == out["posts"][0]["author_name"]
     assert out["posts"][0]["sha1"] in human[0]
     cursor = ok_json(node.root, "timeline", "--limit", "1")["next_cursor"]
     assert human[-1] == f"next cursor: {cursor}"
@@ -339,7 +340,7 @@ def test_show_decoded_and_raw(node: Node, api: Any) -> None:
     result = run(node.root, "show", sha, "--raw")
     assert result.exit_code == 0 and result.stdout_bytes == node.file(node.a, sha).read_bytes()
     human = ok(node.root, "show", sha)
-    assert f"sha1:     {sha}" in human and f"author:   {node.a}" in human
+    assert f"sha1:     {sha}" in human and f"author:   {shown['author_name']} ({node.a})" in human
     assert "show me" in human and "TITLE_TEXT: a title" in human
 
 
@@ -395,9 +396,12 @@ def test_human_output_escapes_control_characters(node: Node) -> None:
 # --- bad input: a clear error, a non-zero exit, nothing written ------------------------------
 
 @pytest.mark.parametrize(("args", "code", "fragment"), [
-    (["post", "not-a-fp", "x"], 2, "AS_FP 'not-a-fp' is not a fingerprint"),
+    (["post", "not-a-fp", "x"], 1, "AS_FP 'not-a-fp': no petname or key by that name"),
+    (["post", "not/a/fp", "x"], 2, "AS_FP 'not/a/fp' is not a fingerprint"),
+    (["post", "abc", "x"], 2, "AS_FP 'abc': a fingerprint prefix needs at least 8"),
     (["post", OTHER, "x"], 1, "unknown identity"),
-    (["post", "{a}", "x", "--to", "nope"], 2, "--to 'nope' is not a fingerprint"),
+    (["post", "{a}", "x", "--to", "nope"], 1, "--to 'nope': no petname or key by that name"),
+    (["post", "{a}", "x", "--to", "no pe"], 2, "--to 'no pe' is not a fingerprint"),
     (["post", "{a}", "x", "--media", "P=/no/such/file"], 2, "/no/such/file"),
     (["post", "{a}", "x", "--media", "no-equals-sign"], 2, "NAME=PATH"),
     (["post", "{a}", "x", "--attr", "lower_text=x"], 2, "--attr"),
@@ -450,9 +454,9 @@ def test_media_larger_than_a_post_is_refused(node: Node, tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("args", [
-    ["show", "xyz"], ["thread", "XYZ"], ["delete-post", "1" * 39], ["timeline", "--author", "x"],
-    ["timeline", "--cursor", "bogus"], ["conversation", "123"], ["profile", "show", "nope"],
-    ["profile", "show", OTHER, "--viewer", "nope"],
+    ["show", "xyz"], ["thread", "XYZ"], ["delete-post", "1" * 39], ["timeline", "--author", "x!"],
+    ["timeline", "--cursor", "bogus"], ["conversation", "123"], ["profile", "show", "no pe"],
+    ["profile", "show", OTHER, "--viewer", "abc"],
 ])
 def test_bad_read_arguments(node: Node, args: list[str]) -> None:
     result = run(node.root, *args)
@@ -460,6 +464,10 @@ def test_bad_read_arguments(node: Node, args: list[str]) -> None:
 
 
 def test_reading_missing_things(node: Node) -> None:
+    assert_error(run(node.root, "timeline", "--author", "x"), 1, "no petname or key")
+    assert_error(run(node.root, "profile", "show", "nope"), 1, "no petname or key")
+    assert_error(run(node.root, "profile", "show", OTHER, "--viewer", "deadbeef00"), 1,
+                 "no key here starts with it")
     assert_error(run(node.root, "show", "e" * 40), 1, "no post")
     assert_error(run(node.root, "thread", "e" * 40), 1, "no post")
     assert_error(run(node.root, "conversation", "0" * 32), 1, "no conversation")

@@ -25,7 +25,7 @@ from app.core.posts import codec as posts
 from .harness import Node
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-PW = "pw-basant-hostile"
+PW = "pw-basant-long-enough"
 
 
 def _tree(root: Path) -> dict[str, bytes]:

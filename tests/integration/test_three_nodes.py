@@ -24,7 +24,7 @@ from app.core.posts import codec as posts
 from .harness import Node
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-PW = {"ahmed": "pw-ahmed-three", "basant": "pw-basant-three", "camal": "pw-camal-three"}
+PW = {"ahmed": "pw-ahmed-long", "basant": "pw-basant-long", "camal": "pw-camal-long"}
 
 
 class Person:

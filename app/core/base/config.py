@@ -30,6 +30,9 @@ _warned = False
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting: its name (the TOML key; ``DIWAN_<NAME>`` in the environment), its default
+    (whose type, bool, int or str, is the setting's type) and a one-line help text."""
+
     name: str
     default: Any
     help: str
@@ -123,7 +126,16 @@ def _coerce(name: str, value: Any, source: str) -> Any:
 
 def load(data_dir: Path, overrides: Mapping[str, Any] | None = None,
          environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Return the effective settings for ``data_dir``."""
+    """Return the effective settings for ``data_dir``: a dict of every setting's name to value.
+
+    Layers, later winning: :data:`DEFAULTS`, ``<data_dir>/diwan.toml``, ``DIWAN_<NAME>``
+    variables of ``environ`` (default ``os.environ``), then ``overrides`` (keys that are not
+    settings pass through unchecked, for the apps' own config). Values are coerced to the
+    default's type. Raises :class:`BadInput` (with ``field`` the setting) for TOML that does
+    not parse, an unknown key in the file, a value of the wrong type, or a value out of range
+    (negative, a port outside 1-65535, Argon2id below 2 passes / 64 MiB, a feed page limit not
+    above the post limit). Raises ``OSError`` if the file exists but cannot be read.
+    """
     env = os.environ if environ is None else environ
     cfg = dict(DEFAULTS)
     path = data_dir / CONFIG_FILE
@@ -200,14 +212,18 @@ def warn_if_insecure_kdf() -> bool:
     if on and not _warned:
         _warned = True
         logging.getLogger("diwan").warning(
-            "INSECURE: %s is set: private keys are sealed with the minimum Argon2id cost and "
-            "weak key files open. This is for test suites only; never on a real node.",
+            "INSECURE KEY DERIVATION: %s is set: private keys are sealed with the minimum "
+            "Argon2id cost and weak key files open. This is for test suites only; never on a "
+            "real node.",
             INSECURE_KDF_ENV)
     return on
 
 
 def render_toml() -> str:
-    """The full default configuration as commented TOML."""
+    """The full default configuration as TOML text: every setting with its help as a comment.
+
+    ``diwan init`` writes it to ``diwan.toml``; :func:`load` reads it back to the defaults.
+    """
     lines = ["# Diwan node settings. Every setting is listed with its default.",
              "# DIWAN_<NAME> environment variables override this file.", ""]
     for s in SETTINGS:
@@ -220,6 +236,7 @@ def render_toml() -> str:
 
 
 def data_dir_from_env(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The data directory: explicit, else ``DIWAN_DATA_DIR``, else the current directory."""
+    """The data directory as an absolute path: ``explicit``, else ``DIWAN_DATA_DIR``, else
+    the current directory. The directory need not exist; nothing is checked or raised."""
     raw = explicit or os.environ.get("DIWAN_DATA_DIR") or os.getcwd()
     return Path(raw).resolve()

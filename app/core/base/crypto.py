@@ -21,7 +21,6 @@ import nacl.utils
 
 from .errors import CannotDecrypt, UnusableKey, WrongPassword
 
-SEED_BYTES = 32
 PUBLIC_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
 SALT_BYTES = nacl.pwhash.argon2id.SALTBYTES
@@ -68,21 +67,28 @@ _verify_keys = _VerifyCache()
 
 
 def random_bytes(n: int) -> bytes:
+    """``n`` bytes from the operating system's CSPRNG (libsodium ``randombytes``)."""
     return nacl.utils.random(n)
 
 
 def fingerprint(sign_public: bytes) -> str:
-    """Lowercase hex SHA-256 of the 32 raw Ed25519 public key bytes."""
+    """The fingerprint of an identity: 64 lowercase hex characters, the SHA-256 of the 32 raw
+    Ed25519 public key bytes (``docs/protocol.md``, Key documents: Fingerprint)."""
     return hashlib.sha256(sign_public).hexdigest()
 
 
 # --- Ed25519 identity keys -------------------------------------------------
 
 def new_signing_seed() -> bytes:
+    """A fresh random 32-byte Ed25519 seed (the private half of an identity key, RFC 8032)."""
     return bytes(nacl.signing.SigningKey.generate())
 
 
 def signing_public(seed: bytes) -> bytes:
+    """The 32-byte Ed25519 public key of a 32-byte ``seed``.
+
+    A seed of another length raises ``ValueError`` (a programming error, not input).
+    """
     return bytes(nacl.signing.SigningKey(seed).verify_key)
 
 
@@ -93,16 +99,19 @@ def _context(context: bytes) -> bytes:
 
 
 def sign(seed: bytes, context: bytes, message: bytes) -> bytes:
-    """The detached 64-byte Ed25519 signature of ``context + message``.
+    """The detached 64-byte Ed25519 signature (RFC 8032, pure) of ``context + message``.
 
-    ``context`` MUST be one of :data:`CONTEXTS` (``ValueError`` otherwise): there
-    is no way to sign raw bytes with an identity key (protocol.md, "Signatures").
+    ``context`` MUST be one of :data:`CONTEXTS` (``ValueError`` otherwise): there is
+    no way to sign raw bytes with an identity key (``docs/protocol.md``, Key documents:
+    Signatures). A seed that is not 32 bytes raises ``ValueError`` (a programming error).
     """
     return nacl.signing.SigningKey(seed).sign(_context(context) + message).signature
 
 
 def verify(public: bytes, context: bytes, message: bytes, signature: bytes) -> bool:
-    """True if ``signature`` is ``public``'s Ed25519 signature of ``context + message``."""
+    """True if ``signature`` (64 bytes) is ``public``'s (32 bytes) Ed25519 signature of
+    ``context + message``; False for any other signature or key, of any length.
+    ``ValueError`` only for a ``context`` not in :data:`CONTEXTS` (a programming error)."""
     if len(public) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
         return False
     try:
@@ -116,40 +125,39 @@ def verify(public: bytes, context: bytes, message: bytes, signature: bytes) -> b
 # --- X25519 transport keys ---------------------------------------------------
 
 def new_transport_secret() -> bytes:
+    """A fresh random 32-byte X25519 secret key (a transport key, RFC 7748)."""
     return bytes(nacl.public.PrivateKey.generate())
 
 
 def transport_public(secret: bytes) -> bytes:
+    """The 32-byte X25519 public key of a 32-byte transport ``secret``.
+
+    A secret of another length raises ``TypeError`` (a programming error, not input).
+    """
     return bytes(nacl.public.PrivateKey(secret).public_key)
 
 
 _P25519 = 2**255 - 19
-_PROBE_SCALAR = bytes([9]) + bytes(31)
 
 
 def check_transport_public(public: bytes) -> None:
-    """Raise :class:`UnusableKey` unless ``public`` is a usable X25519 public key.
+    """Raise :class:`UnusableKey` unless ``public`` is a usable X25519 transport public key.
 
-    Refused: not 32 bytes, the high bit set, a value >= 2^255-19 (non-canonical),
-    and every point of small order (all-zero and the others: every shared
-    secret with them is predictable; libsodium's scalar multiplication
-    refuses them, which is the check made here).
+    Refused: not 32 bytes, a point of small order (all-zero and the others, see
+    :func:`check_x25519_public`), the high bit set, or a value >= 2^255-19 (not
+    canonical) (``docs/protocol.md``, Key documents: The public key document, rule 6).
     """
-    if len(public) != PUBLIC_KEY_BYTES or public[31] & 0x80 \
-            or int.from_bytes(public, "little") >= _P25519:
+    check_x25519_public(public)
+    if public[31] & 0x80 or int.from_bytes(public, "little") >= _P25519:
         raise UnusableKey()
-    try:
-        nacl.bindings.crypto_scalarmult(_PROBE_SCALAR, public)
-    except (nacl.exceptions.CryptoError, nacl.exceptions.RuntimeError,
-            nacl.exceptions.ValueError, nacl.exceptions.TypeError) as exc:
-        raise UnusableKey() from exc
 
 
 def box_key(my_secret: bytes, their_public: bytes) -> bytes:
-    """The precomputed ``crypto_box`` key of two transport keys (X25519 + HSalsa20).
+    """The 32-byte precomputed ``crypto_box`` key of two transport keys (X25519 + HSalsa20).
 
-    :class:`UnusableKey` for a public key of small order (every shared secret
-    with it is zero; libsodium refuses it). The key is as secret as ``my_secret``.
+    Raises :class:`UnusableKey` for a public key of small order (every shared secret with it
+    is zero; libsodium refuses it) or of the wrong length (``docs/protocol.md``, Peer API:
+    Primitives). The key is as secret as ``my_secret``.
     """
     try:
         return bytes(nacl.bindings.crypto_box_beforenm(their_public, my_secret))
@@ -159,11 +167,16 @@ def box_key(my_secret: bytes, their_public: bytes) -> bytes:
 
 
 def box_encrypt_with_key(key: bytes, plaintext: bytes) -> bytes:
-    """:func:`box_encrypt` with a key from :func:`box_key` (random nonce prepended)."""
+    """:func:`box_encrypt` with a key from :func:`box_key`: ``nonce (24) || tag (16) ||
+    ciphertext``, 40 bytes longer than ``plaintext`` (``docs/protocol.md``, Primitives)."""
     return bytes(nacl.public.Box.decode(key).encrypt(plaintext))
 
 
 def box_decrypt_with_key(key: bytes, ciphertext: bytes) -> bytes:
+    """Open a :func:`box_encrypt_with_key` ciphertext with a key from :func:`box_key`.
+
+    Raises :class:`CannotDecrypt` if it is damaged, too short or made for another key.
+    """
     try:
         return bytes(nacl.public.Box.decode(key).decrypt(ciphertext))
     except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError,
@@ -172,7 +185,12 @@ def box_decrypt_with_key(key: bytes, ciphertext: bytes) -> bytes:
 
 
 def box_encrypt(my_secret: bytes, their_public: bytes, plaintext: bytes) -> bytes:
-    """Authenticated encryption from my transport key to theirs (random nonce prepended)."""
+    """Authenticated encryption (``crypto_box``) from my transport secret to their public key.
+
+    Returns ``nonce (24) || tag (16) || ciphertext``, 40 bytes longer than ``plaintext``
+    (``docs/protocol.md``, Peer API: Primitives, ``Box``). Raises :class:`UnusableKey` if
+    either key is not 32 bytes or theirs is of small order.
+    """
     try:
         box = nacl.public.Box(nacl.public.PrivateKey(my_secret),
                               nacl.public.PublicKey(their_public))
@@ -183,6 +201,11 @@ def box_encrypt(my_secret: bytes, their_public: bytes, plaintext: bytes) -> byte
 
 
 def box_decrypt(my_secret: bytes, their_public: bytes, ciphertext: bytes) -> bytes:
+    """Open a :func:`box_encrypt` ciphertext sent by ``their_public`` to ``my_secret``.
+
+    Raises :class:`CannotDecrypt` if it is damaged, too short, from another key, or if a key
+    is unusable.
+    """
     try:
         box = nacl.public.Box(nacl.public.PrivateKey(my_secret),
                               nacl.public.PublicKey(their_public))
@@ -193,7 +216,12 @@ def box_decrypt(my_secret: bytes, their_public: bytes, ciphertext: bytes) -> byt
 
 
 def seal(their_public: bytes, plaintext: bytes) -> bytes:
-    """Anonymous encryption to a transport public key (SealedBox)."""
+    """Anonymous encryption (``crypto_box_seal``) to a 32-byte transport public key.
+
+    Returns ``ephemeral public (32) || tag (16) || ciphertext``, 48 bytes longer than
+    ``plaintext`` (``docs/protocol.md``, Peer API: Primitives, ``SealedBox``). Raises
+    :class:`UnusableKey` if the key is not 32 bytes.
+    """
     try:
         box = nacl.public.SealedBox(nacl.public.PublicKey(their_public))
         return bytes(box.encrypt(plaintext))
@@ -203,6 +231,10 @@ def seal(their_public: bytes, plaintext: bytes) -> bytes:
 
 
 def unseal(my_secret: bytes, ciphertext: bytes) -> bytes:
+    """Open a :func:`seal` ciphertext with the 32-byte transport secret it was sealed to.
+
+    Raises :class:`CannotDecrypt` if it is damaged, too short or sealed to another key.
+    """
     try:
         return bytes(nacl.public.SealedBox(nacl.public.PrivateKey(my_secret)).decrypt(ciphertext))
     except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError,
@@ -295,45 +327,43 @@ def blake2b_512(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=BLAKE2B_BYTES).digest()
 
 
-_HMAC_IPAD = bytes(x ^ 0x36 for x in range(256))
-_HMAC_OPAD = bytes(x ^ 0x5C for x in range(256))
-
-
 def hmac_blake2b(key: bytes, data: bytes) -> bytes:
-    """HMAC (RFC 2104) over 64-byte BLAKE2b, 128-byte block: Noise rev. 34 4.3 ``HMAC-HASH``.
-
-    Written out (``H(K^opad || H(K^ipad || data))``): the standard library's
-    ``hmac`` takes its slow pure-Python path for BLAKE2b with a digest size.
-    """
-    if len(key) > BLAKE2B_BLOCK_BYTES:
-        key = blake2b_512(key)
-    key = key.ljust(BLAKE2B_BLOCK_BYTES, b"\x00")
-    inner = hashlib.blake2b(key.translate(_HMAC_IPAD) + data, digest_size=BLAKE2B_BYTES)
-    return hashlib.blake2b(key.translate(_HMAC_OPAD) + inner.digest(),
-                           digest_size=BLAKE2B_BYTES).digest()
+    """HMAC (RFC 2104) over 64-byte BLAKE2b, 128-byte block: Noise rev. 34 4.3 ``HMAC-HASH``."""
+    return hmac.digest(key, data, "blake2b")  # hashlib's blake2b: 64-byte digest, 128-byte block
 
 
 # --- Password sealing ------------------------------------------------------------
 
 def new_salt() -> bytes:
+    """A fresh random 16-byte Argon2id salt (``docs/protocol.md``, The private key file)."""
     return nacl.utils.random(SALT_BYTES)
 
 
 def derive_key(password: bytes, salt: bytes, opslimit: int, memlimit: int) -> bytes:
-    """A 32-byte key from a password with Argon2id v1.3 (``opslimit`` passes, ``memlimit`` bytes).
+    """A 32-byte key from ``password`` (UTF-8 bytes) with Argon2id v1.3.
 
-    The caller checks the parameters against the floor and ceiling first.
+    ``salt`` is 16 bytes, ``opslimit`` passes, ``memlimit`` bytes of memory
+    (``docs/protocol.md``, Key documents: The private key file). Parameters libsodium refuses
+    raise ``ValueError``; callers check them against the floor and ceiling first.
     """
     return nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, password, salt,
                                     opslimit=opslimit, memlimit=memlimit)
 
 
 def secret_seal(key: bytes, plaintext: bytes) -> bytes:
+    """``crypto_secretbox`` (XSalsa20-Poly1305) under a 32-byte ``key``: ``nonce (24) ||
+    tag (16) || ciphertext``, 40 bytes longer than ``plaintext`` (``docs/protocol.md``, The
+    private key file)."""
     return bytes(nacl.secret.SecretBox(key).encrypt(plaintext))
 
 
 def secret_open(key: bytes, ciphertext: bytes) -> bytes:
-    """Open a SecretBox; a wrong key is reported as a wrong password."""
+    """Open a :func:`secret_seal` ciphertext with the 32-byte ``key``.
+
+    A wrong key or damaged ciphertext raises :class:`WrongPassword`: the key comes from a
+    password, and a wrong password is the likely cause (``docs/protocol.md``, The private key
+    file: Opening).
+    """
     try:
         return bytes(nacl.secret.SecretBox(key).decrypt(ciphertext))
     except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError) as exc:

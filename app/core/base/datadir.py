@@ -29,7 +29,12 @@ TOKEN_FILE = "admin.token"
 
 
 class DataDir:
-    """One user's node: a directory and its effective settings."""
+    """One user's node: a directory (``root``, absolute) and its effective ``settings``.
+
+    Constructing one reads the settings (:func:`config.load`), so it raises
+    :class:`BadInput` for a bad ``diwan.toml`` or ``DIWAN_*`` variable; it creates nothing
+    (see :meth:`initialise`).
+    """
 
     def __init__(self, root: Path, overrides: Mapping[str, Any] | None = None,
                  environ: Mapping[str, str] | None = None) -> None:
@@ -38,26 +43,36 @@ class DataDir:
 
     @property
     def identities(self) -> Path:
+        """``<root>/identities``: ``.pub`` documents, private key files and group folders."""
         return self.root / "identities"
 
     @property
     def posts(self) -> Path:
+        """``<root>/posts``: one folder of post files per author fingerprint."""
         return self.root / "posts"
 
     @property
     def state(self) -> Path:
+        """``<root>/state``: caches and process state (index, nonces, contacts, sync status)."""
         return self.root / "state"
 
     @property
     def locks(self) -> Path:
+        """``<root>/state/locks``: the ``flock`` files that serialise writers across processes."""
         return self.state / "locks"
 
     @property
     def token_path(self) -> Path:
+        """``<root>/admin.token``: the admin API bearer token (mode 0600)."""
         return self.root / TOKEN_FILE
 
     def initialise(self) -> bool:
-        """Create whatever of the layout is missing; True if anything was created."""
+        """Create whatever of the layout is missing; True if anything was created.
+
+        Directories are 0700, ``diwan.toml`` (every default) 0644 and ``admin.token`` (64 hex
+        characters) 0600, each written atomically and never replacing one another process
+        wrote meanwhile. Raises ``OSError`` if the directory cannot be written.
+        """
         created = not (self.root / config.CONFIG_FILE).exists()
         make_private_dir(self.root)
         for d in (self.identities, self.identities / BLOCKED, self.posts, self.state, self.locks):
@@ -73,10 +88,14 @@ class DataDir:
 
     @cached_property
     def admin_token(self) -> str:
+        """The admin bearer token (read once per process; ``OSError`` if it is missing)."""
         return self.token_path.read_text("ascii").strip()
 
     def check_token(self, presented: str) -> bool:
-        """Constant-time comparison of a presented bearer token."""
+        """True if ``presented`` is the admin token (``hmac.compare_digest``, constant time).
+
+        ``docs/protocol.md``, Admin API access. Raises ``OSError`` if ``admin.token`` is missing.
+        """
         expected = self.admin_token.encode()
         return hmac.compare_digest(expected, presented.encode("utf-8", "replace"))
 
@@ -85,8 +104,10 @@ def open_datadir(root: str | os.PathLike[str] | None = None,
                  overrides: Mapping[str, Any] | None = None) -> DataDir:
     """Open (initialising if needed) the data directory for a process.
 
-    Every process (admin, peer, scheduler, CLI) starts here, so this is where the
-    insecure-KDF switch, if set, is announced with a WARNING.
+    ``root`` as for :func:`config.data_dir_from_env`; ``overrides`` as for
+    :func:`config.load`. Raises :class:`BadInput` for bad settings and ``OSError`` if the
+    layout cannot be created. Every process (admin, peer, scheduler, CLI) starts here,
+    so this is where the insecure-KDF switch, if set, is announced with a WARNING.
     """
     config.warn_if_insecure_kdf()
     dd = DataDir(config.data_dir_from_env(root), overrides)

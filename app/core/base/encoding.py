@@ -12,15 +12,18 @@ _B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def b64e(data: bytes) -> str:
-    """Unpadded base64url of ``data``."""
+    """Unpadded base64url (RFC 4648 section 5, no ``=``) of ``data``, as ASCII text."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def b64d(text: str | bytes, *, length: int | None = None, what: str = "value",
          field: str | None = None) -> bytes:
-    """Decode canonical unpadded base64url; anything else raises :class:`BadInput`.
+    """Decode canonical unpadded base64url (RFC 4648 section 5) to bytes.
 
-    ``field`` names the input field in the error (for API responses).
+    ``text`` is ASCII text or bytes; ``length`` (bytes), when given, is the exact decoded
+    length required; ``what`` names the value in the message and ``field`` the input field in
+    the error (for API responses). Raises :class:`BadInput` for padding, other alphabets,
+    non-canonical trailing bits or a wrong length (``docs/protocol.md``, Glossary).
     """
     if isinstance(text, bytes):
         try:
@@ -38,10 +41,3 @@ def b64d(text: str | bytes, *, length: int | None = None, what: str = "value",
     if length is not None and len(data) != length:
         raise BadInput(f"{what} must be {length} bytes, not {len(data)}", field=field)
     return data
-
-
-def b64d_lenient(text: str, *, what: str = "value") -> bytes:
-    """Decode base64 or base64url, padded or not (for media sent by scripts)."""
-    cleaned = text.strip().replace("\n", "").replace("\r", "")
-    cleaned = cleaned.replace("+", "-").replace("/", "_").rstrip("=")
-    return b64d(cleaned, what=what)

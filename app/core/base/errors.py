@@ -17,7 +17,9 @@ message of its own, so it says what to do.
     │   ├── UnusableKey                       400  an X25519 public key of small order
     │   └── MessageTooLarge                   400  a Noise message over 65,535 bytes
     ├── TooLarge (also ValueError)            413
+    ├── Unauthorized                          401  an admin request without the bearer token
     ├── WrongPassword                         403
+    ├── RefusedOrigin                         403  an admin request not from a loopback page
     ├── Forbidden                             403
     ├── NotFound                              404
     ├── Conflict                              409
@@ -146,6 +148,29 @@ class TooLarge(DiwanError, ValueError):
 
     status = 413
     code = "too_large"
+
+
+class Unauthorized(DiwanError):
+    """Send the token from <data dir>/admin.token as 'Authorization: Bearer <token>'.
+
+    Raised by the admin API's access check (``app/web/guard.py``) for a request without
+    the right bearer token (``docs/protocol.md``, Admin API access).
+    """
+
+    status = 401
+    code = "unauthorized"
+
+
+class RefusedOrigin(DiwanError):
+    """The admin API answers only loopback, same-origin requests.
+
+    Raised by the admin API's access check (``app/web/guard.py``) for a ``Host`` that is
+    not the loopback (DNS rebinding) or a cross-site ``Origin`` / ``Sec-Fetch-Site``
+    (CSRF); ``docs/protocol.md``, Admin API access.
+    """
+
+    status = 403
+    code = "refused_origin"
 
 
 class WrongPassword(DiwanError):

@@ -35,7 +35,11 @@ _linkat = getattr(_libc, "linkat", None)
 
 
 def link_fd(fd: int, dst: str) -> None:
-    """Give the (O_TMPFILE) inode open as ``fd`` the name ``dst``; FileExistsError if taken."""
+    """Give the (O_TMPFILE) inode open as ``fd`` the name ``dst`` (``linkat(2)``).
+
+    Raises ``FileExistsError`` if ``dst`` is taken (nothing is replaced) and ``OSError`` for
+    any other failure, ``ENOSYS`` where the C library has no ``linkat``.
+    """
     if _linkat is None:
         raise OSError(errno.ENOSYS, "linkat is not available")
     src = f"/proc/self/fd/{fd}".encode()
@@ -47,10 +51,11 @@ def link_fd(fd: int, dst: str) -> None:
 
 
 def rename_noreplace(src: str, dst: str) -> None:
-    """Rename ``src`` to ``dst`` atomically unless ``dst`` exists (FileExistsError then).
+    """Rename ``src`` to ``dst`` atomically unless ``dst`` exists (``FileExistsError`` then).
 
     One directory operation with ``renameat2(RENAME_NOREPLACE)``; where the
     kernel or file system lacks it, a hard link then an unlink (same result).
+    ``src`` is gone afterwards either way; other failures raise ``OSError``.
     """
     if _renameat2 is not None:
         if _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst),
@@ -73,6 +78,10 @@ def is_temp_name(name: str) -> bool:
 
 
 def fsync_dir(path: Path) -> None:
+    """fsync the directory ``path``, making the names created or removed in it durable.
+
+    Raises ``OSError`` if it is not a readable directory.
+    """
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -81,7 +90,10 @@ def fsync_dir(path: Path) -> None:
 
 
 def syncfs(path: Path) -> None:
-    """Flush the whole file system holding ``path`` (one call for many files)."""
+    """Flush the whole file system holding the directory ``path`` (one call for many files).
+
+    Raises ``OSError`` if ``path`` is not a readable directory.
+    """
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         if _libc.syncfs(fd) != 0:  # pragma: no cover - syncfs only fails on EBADF
@@ -122,11 +134,14 @@ def write_atomic(
     mtime: float | None = None,
     exclusive: bool = False,
 ) -> bool:
-    """Write ``data`` to ``target`` atomically and durably.
+    """Write ``data`` to ``target`` atomically and durably; True if it was written.
 
-    The file is created with ``mode`` from the start (never chmod-ed after).
-    With ``exclusive`` the write is skipped, returning False, when the target
-    already exists (content-addressed files are never overwritten).
+    The file is created with ``mode`` from the start (never chmod-ed after), gets
+    ``mtime`` (seconds since the epoch) if given, is fsync-ed, renamed into place and its
+    directory fsync-ed (``docs/protocol.md``, The private key file: atomic writes). With
+    ``exclusive`` the write is skipped, returning False, when the target already exists
+    (content-addressed files are never overwritten). Raises ``OSError`` if the directory is
+    missing or cannot be written; no temporary file is left behind.
     """
     if exclusive and target.exists():
         return False
@@ -175,6 +190,11 @@ class BatchWriter:
         self._tmpfile_ok = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
 
     def add(self, target: Path, data: bytes, *, mtime: float | None = None) -> None:
+        """Stage ``data`` for the new file ``target`` (its folder is created if missing).
+
+        ``mtime`` is seconds since the epoch. Nothing is visible until :meth:`commit`.
+        Raises ``OSError`` if the file cannot be written.
+        """
         path = os.fspath(target)
         folder, name = os.path.split(path)
         if folder not in self._dirs:
@@ -230,7 +250,12 @@ class BatchWriter:
                 os.close(fd)
 
     def commit(self) -> list[Path]:
-        """Make the staged files durable; return the ones that were new."""
+        """Make the staged files durable and visible; return the targets that were new.
+
+        A target that already exists is left as it is and not returned. Raises ``OSError``
+        if the flush or a rename fails; staged files not yet named then vanish or stay as
+        temporary names that readers skip.
+        """
         if not self._staged and not self._unnamed and not self._written:
             return []
         self._flush_unnamed()
@@ -252,6 +277,8 @@ class BatchWriter:
         return written
 
     def abort(self) -> None:
+        """Drop every staged file not yet committed (nothing becomes visible). Never raises
+        for a temporary file already gone."""
         for tmp, _, _ in self._staged:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -263,7 +290,11 @@ class BatchWriter:
 
 @contextlib.contextmanager
 def file_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
-    """Hold an ``flock`` on ``path`` (created if missing) across processes."""
+    """Hold an ``flock`` on ``path`` (created 0600 if missing) across processes.
+
+    Exclusive unless ``shared``; blocks until granted. Raises ``OSError`` if the lock file
+    cannot be created.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -275,11 +306,16 @@ def file_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
 
 
 def make_private_dir(path: Path) -> None:
-    """Create ``path`` (and parents) readable by the owner only."""
+    """Create ``path`` (and parents) mode 0700, readable by the owner only; an existing
+    directory is left as it is. Raises ``OSError`` if it cannot be created."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def remove_quiet(path: Path) -> bool:
+    """Remove the file ``path`` durably (its directory fsync-ed); False if it was already gone.
+
+    Other failures raise ``OSError``.
+    """
     try:
         path.unlink()
     except FileNotFoundError:

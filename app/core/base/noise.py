@@ -49,7 +49,7 @@ class Keypair(NamedTuple):
 
 def generate_keypair() -> Keypair:
     """A fresh random X25519 key pair (spec section 4.1, ``GENERATE_KEYPAIR``)."""
-    secret = crypto.new_transport_secret()
+    secret = crypto.random_bytes(DHLEN)  # X25519 clamps when it multiplies
     return Keypair(secret, crypto.x25519_public(secret))
 
 
@@ -88,6 +88,7 @@ class CipherState:
         self._n = 0
 
     def has_key(self) -> bool:
+        """Whether a key is set (spec ``HasKey``); without one, messages pass in clear."""
         return self._k is not None
 
     @property
@@ -96,7 +97,10 @@ class CipherState:
         return self._n
 
     def set_nonce(self, nonce: int) -> None:
-        """Set ``n`` (spec ``SetNonce``); for out-of-order transports and tests."""
+        """Set ``n`` (spec ``SetNonce``); for out-of-order transports and tests.
+
+        Raises :class:`NoiseStateError` for a nonce outside 0..2^64-2.
+        """
         if not 0 <= nonce <= MAX_NONCE:
             raise NoiseStateError("A Noise nonce is a 64-bit unsigned integer.")
         self._n = nonce
@@ -136,7 +140,10 @@ class CipherState:
         return plaintext
 
     def rekey(self) -> None:
-        """``k = REKEY(k)``: the first 32 bytes of ``ENCRYPT(k, 2^64-1, "", 32 zero bytes)``."""
+        """``k = REKEY(k)``: the first 32 bytes of ``ENCRYPT(k, 2^64-1, "", 32 zero bytes)``.
+
+        Raises :class:`NoiseStateError` if no key is set.
+        """
         if self._k is None:
             raise NoiseStateError("A CipherState without a key cannot rekey.")
         self._k = crypto.aead_encrypt(self._k, _nonce(MAX_NONCE), EMPTY, bytes(32))[:KEYLEN]
@@ -157,23 +164,30 @@ class SymmetricState:
         self.cipher = CipherState()
 
     def mix_key(self, input_key_material: bytes) -> None:
+        """Spec ``MixKey``: ``ck, k = HKDF(ck, ikm, 2)``; a new cipher key (nonce 0)."""
         self.ck, temp_k = hkdf(self.ck, input_key_material, 2)
         self.cipher = CipherState(temp_k[:KEYLEN])
 
     def mix_hash(self, data: bytes) -> None:
+        """Spec ``MixHash``: ``h = BLAKE2b(h || data)`` (64 bytes)."""
         self.h = crypto.blake2b_512(self.h + data)
 
     def encrypt_and_hash(self, plaintext: bytes) -> bytes:
+        """Spec ``EncryptAndHash``: encrypt with ``h`` as associated data, then mix the
+        ciphertext into ``h``. Raises :class:`MessageTooLarge` past 65,535 bytes."""
         ciphertext = self.cipher.encrypt_with_ad(self.h, plaintext)
         self.mix_hash(ciphertext)
         return ciphertext
 
     def decrypt_and_hash(self, ciphertext: bytes) -> bytes:
+        """Spec ``DecryptAndHash``: open with ``h`` as associated data, then mix the
+        ciphertext into ``h``. Raises :class:`CannotDecrypt` if it does not open."""
         plaintext = self.cipher.decrypt_with_ad(self.h, ciphertext)
         self.mix_hash(ciphertext)
         return plaintext
 
     def split(self) -> tuple[CipherState, CipherState]:
+        """Spec ``Split``: two CipherStates from ``HKDF(ck, "", 2)`` (initiator's first)."""
         temp_k1, temp_k2 = hkdf(self.ck, EMPTY, 2)
         return CipherState(temp_k1[:KEYLEN]), CipherState(temp_k2[:KEYLEN])
 
@@ -210,6 +224,7 @@ class HandshakeState:
         self._re: bytes | None = None
         self._step = 0          # messages processed so far: 0, 1 or 2
         self._failed = False
+        self._split = False
         self._symmetric = SymmetricState(PROTOCOL_NAME)
         self._symmetric.mix_hash(prologue)
         # Pre-message pattern "<- s": both sides hash the responder's static key.
@@ -249,10 +264,14 @@ class HandshakeState:
     def split(self) -> tuple[CipherState, CipherState]:
         """(initiator-to-responder, responder-to-initiator) CipherStates.
 
-        :class:`NoiseStateError` before the handshake is complete.
+        Once only (a second pair would reuse nonces); :class:`NoiseStateError`
+        before the handshake is complete or when called again.
         """
         if not self.complete:
             raise NoiseStateError("The Noise handshake is not complete.")
+        if self._split:
+            raise NoiseStateError("The Noise handshake was already split.")
+        self._split = True
         return self._symmetric.split()
 
     def _check_turn(self, writing: bool) -> None:

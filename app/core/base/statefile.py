@@ -21,14 +21,18 @@ from .fsio import file_lock, write_atomic
 
 
 class StateFile:
-    """One locked, atomically written JSON object in ``state/``."""
+    """One locked, atomically written JSON object in ``state/<name>.json`` (mode 0600),
+    with its lock file ``state/locks/<name>.lock``."""
 
     def __init__(self, dd: DataDir, name: str) -> None:
         self.path: Path = dd.state / f"{name}.json"
         self.lock_path: Path = dd.locks / f"{name}.lock"
 
     def read(self) -> dict[str, Any]:
-        """The whole document; an empty one if the file does not exist yet."""
+        """The whole document as a dict; an empty one if the file does not exist yet.
+
+        Raises :class:`CorruptFile` if the file is not JSON or not a JSON object.
+        """
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -45,7 +49,8 @@ class StateFile:
     def update(self) -> Iterator[dict[str, Any]]:
         """Read, let the caller change the dict in place, write it back (all under the lock).
 
-        If the block raises, nothing is written.
+        If the block raises, nothing is written. Raises :class:`CorruptFile` as
+        :meth:`read` does, and ``OSError`` if the file cannot be written.
         """
         with file_lock(self.lock_path):
             data = self.read()

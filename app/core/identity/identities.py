@@ -28,6 +28,14 @@ from . import keys
 
 @dataclass
 class IdentityInfo:
+    """What the node knows of one identity, as listed by the admin API and the CLI.
+
+    ``fingerprint`` (64 hex); ``own`` (a private key is here); ``groups`` (sorted group
+    names holding a copy, ``blocked`` included); ``blocked``; ``last_used`` (the ``.pub``
+    mtime, seconds since the epoch; None for a blocked identity whose key is gone);
+    ``public_key`` (the ``.pub`` document as text, when asked for).
+    """
+
     fingerprint: str
     own: bool
     groups: list[str] = field(default_factory=list)
@@ -58,17 +66,28 @@ def new_device_id() -> str:
 
 
 class Identities:
+    """The identity store over ``<data dir>/identities`` (``docs/protocol.md``, Key documents).
+
+    Every method that takes a fingerprint or group name validates it first
+    (:class:`BadFingerprint`, :class:`BadName`) before it touches a path.
+    """
+
     def __init__(self, dd: DataDir) -> None:
         self.dd = dd
         self.dir = dd.identities
 
     # paths ---------------------------------------------------------------------
     def pub_path(self, fp: str, group: str | None = None) -> Path:
+        """``identities/<fp>.pub``, or its copy in ``identities/<group>/`` (may not exist).
+
+        Raises :class:`BadFingerprint` or :class:`BadName` for a bad ``fp`` or ``group``.
+        """
         names.fingerprint(fp)
         base = self.dir if group is None else self.dir / names.group(group)
         return base / f"{fp}.pub"
 
     def private_path(self, fp: str) -> Path:
+        """``identities/<fp>``, the private key file (may not exist); :class:`BadFingerprint`."""
         return self.dir / names.fingerprint(fp)
 
     def _lock(self, fp: str):  # type: ignore[no-untyped-def]
@@ -76,19 +95,24 @@ class Identities:
 
     # queries ---------------------------------------------------------------------
     def exists(self, fp: str) -> bool:
+        """True if ``fp``'s ``.pub`` document is stored here; :class:`BadFingerprint`."""
         return self.pub_path(fp).exists()
 
     def is_own(self, fp: str) -> bool:
+        """True if ``fp``'s private key file is here; :class:`BadFingerprint`."""
         return self.private_path(fp).exists()
 
     def is_blocked(self, fp: str) -> bool:
+        """True if ``fp`` is in the ``blocked`` group; :class:`BadFingerprint`."""
         return self.pub_path(fp, names.BLOCKED).exists()
 
     def own_fingerprints(self) -> list[str]:
+        """The sorted fingerprints of the node's own identities (private key files here)."""
         return sorted(e.name for e in os.scandir(self.dir)
                       if e.is_file() and names.FINGERPRINT_RE.fullmatch(e.name))
 
     def all_fingerprints(self) -> list[str]:
+        """The sorted fingerprints of every ``.pub`` document stored, own ones included."""
         out = []
         for e in os.scandir(self.dir):
             stem = e.name[:-4]
@@ -97,7 +121,11 @@ class Identities:
         return sorted(out)
 
     def public_key(self, fp: str, *, touch: bool = True) -> keys.PublicKey:
-        """The verified public key of ``fp``; :class:`NotFound` if unknown."""
+        """The verified public key of ``fp``, recording its use (mtime) unless ``touch`` is off.
+
+        Raises :class:`BadFingerprint`, :class:`NotFound` if no ``.pub`` is stored for it,
+        and :class:`BadKeyDocument` if the stored document no longer verifies.
+        """
         path = self.pub_path(fp)
         try:
             data = path.read_bytes()
@@ -109,16 +137,30 @@ class Identities:
         return key
 
     def pub_document(self, fp: str) -> bytes:
+        """``fp``'s verified ``.pub`` document (222 bytes), without recording a use.
+
+        Raises :class:`BadFingerprint`, :class:`NotFound` and :class:`BadKeyDocument` as
+        :meth:`public_key` does.
+        """
         return self.public_key(fp, touch=False).to_bytes()
 
     def touch(self, fp: str) -> None:
-        """Record that ``fp`` was used (the .pub mtime), for clean-up."""
+        """Record that ``fp`` was used (the ``.pub`` mtime, now), for clean-up.
+
+        Nothing happens for an unknown ``fp``; a bad one raises :class:`BadFingerprint`.
+        """
         try:
             os.utime(self.pub_path(fp))
         except FileNotFoundError:
             pass
 
     def info(self, fp: str, *, with_key: bool = False) -> IdentityInfo:
+        """What is known of ``fp`` (with its ``.pub`` text if ``with_key``).
+
+        A blocked identity whose key is gone is still described. Raises
+        :class:`BadFingerprint`, :class:`NotFound` if ``fp`` is neither stored nor blocked,
+        and with ``with_key`` :class:`BadKeyDocument` if the stored document does not verify.
+        """
         path = self.pub_path(fp)
         try:
             st = path.stat()
@@ -132,15 +174,22 @@ class Identities:
                             st.st_mtime, doc)
 
     def list(self) -> list[IdentityInfo]:
+        """Every identity stored or blocked, sorted by fingerprint.
+
+        Raises :class:`NotFound` only if an identity is deleted while the list is made.
+        """
         fps = set(self.all_fingerprints()) | set(self.members(names.BLOCKED))
         return [self.info(fp) for fp in sorted(fps)]
 
     # own identities -------------------------------------------------------------
     def create(self, password: str) -> str:
-        """Make a new own identity sealed by ``password``; return its fingerprint.
+        """Make a new own identity sealed by ``password``; return its fingerprint (64 hex).
 
-        The password must be 12..1024 characters (:class:`BadInput`). This node
-        becomes the identity's first device, with transport key serial 1.
+        Writes ``identities/<FP>`` (0600), then ``identities/<FP>.pub``, with the Argon2id
+        settings ``kdf_opslimit`` / ``kdf_memlimit`` (or the minimum under the insecure-KDF
+        switch) (``docs/protocol.md``, Key documents). This node becomes the identity's
+        first device: a random device id, transport key serial 1. Raises :class:`BadInput`
+        for a password not 12..1024 characters of Unicode text.
         """
         keys.check_password(password)
         seed = crypto.new_signing_seed()
@@ -156,6 +205,11 @@ class Identities:
         return fp
 
     def private_key(self, fp: str) -> keys.PrivateKey:
+        """The parsed (still sealed) private key file of the own identity ``fp``.
+
+        Raises :class:`BadFingerprint`; :class:`Forbidden` if ``fp`` is known but not an own
+        identity; :class:`NotFound` if unknown; :class:`CorruptFile` if the file is damaged.
+        """
         try:
             data = self.private_path(fp).read_bytes()
         except FileNotFoundError:
@@ -166,6 +220,12 @@ class Identities:
         return keys.parse_private(data)
 
     def open_seed(self, fp: str, password: str) -> bytes:
+        """The 32-byte Ed25519 seed of the own identity ``fp``, recording its use.
+
+        Raises what :meth:`private_key` raises (:class:`BadFingerprint`, :class:`Forbidden`,
+        :class:`NotFound`, :class:`CorruptFile`), and :class:`WrongPassword` or
+        :class:`BadInput` as :meth:`keys.PrivateKey.open_seed` does.
+        """
         seed = self.private_key(fp).open_seed(password)
         self.touch(fp)
         return seed
@@ -208,35 +268,52 @@ class Identities:
         return out
 
     def transport_secret(self, fp: str) -> bytes:
-        """The current transport secret of an own identity (readable unattended)."""
+        """The current 32-byte X25519 transport secret of an own identity (readable
+        unattended): the one the ``.pub`` certifies for this node's device.
+
+        Raises :class:`BadFingerprint`, :class:`Forbidden`, :class:`NotFound` or
+        :class:`CorruptFile` as :meth:`private_key` does, and :class:`CorruptFile` if the
+        ``.pub`` certifies no transport key this node holds.
+        """
         private = self.private_key(fp)
         return self._published(fp, private).secret
 
     def sign(self, fp: str, password: str, content: bytes) -> bytes:
-        """A user signature (protocol.md, "Signatures"): Ed25519 over
-        ``CTX_USER_SIGNATURE || content``, never usable as a post or certificate."""
+        """The 64-byte user signature of ``content`` by the own ``fp``: Ed25519 over
+        ``CTX_USER_SIGNATURE || content`` (``docs/protocol.md``, Key documents: Signatures),
+        never usable as a post or a certificate.
+
+        Raises what :meth:`open_seed` raises: :class:`BadFingerprint`, :class:`Forbidden`,
+        :class:`NotFound`, :class:`CorruptFile`, :class:`WrongPassword`, :class:`BadInput`.
+        """
         return crypto.sign(self.open_seed(fp, password), crypto.CTX_USER_SIGNATURE, content)
 
     def rotate_transport(self, fp: str, password: str) -> int:
-        """Give this node a new transport key for ``fp`` (serial + 1); return the serial.
+        """Give this node a new transport key for the own ``fp`` (serial + 1); return the serial.
 
-        The previous key stays usable for ``transport_grace_seconds``.
-        :class:`WrongPassword` and nothing changes if ``password`` is wrong.
+        The previous key stays usable for ``transport_grace_seconds`` (``docs/protocol.md``,
+        Rotation). Raises what :meth:`open_seed` raises; nothing changes for a wrong password.
         """
+        names.fingerprint(fp)  # before it names the lock file
         with self._lock(fp):
             current = self.private_key(fp)
             seed = current.open_seed(password)
             return self._rotate(fp, seed, current, password)
 
     def change_password(self, fp: str, old: str, new: str) -> None:
-        """Re-seal ``fp``'s key under ``new`` (12..1024 characters) and rotate its
-        transport key: whoever copied the old key file loses the transport key too.
+        """Re-seal the own identity ``fp`` under ``new`` and rotate its transport key, so
+        that a copy of the old key file stops serving as this node after the grace window.
 
-        Crash-safe: the key file (new password, old and new transport secrets)
-        is written before the ``.pub``; every intermediate state opens with
-        exactly one of the two passwords and serves with a published key.
+        Fresh salt and nonce; the Argon2id parameters are the larger of the file's and the
+        settings', never lowered (``docs/protocol.md``, The private key file). Crash-safe:
+        the key file (new password, the published and the new transport secrets) is written
+        before the ``.pub``; every intermediate state opens with exactly one of the two
+        passwords and serves with a published key. Raises :class:`BadInput` for a ``new``
+        not 12..1024 characters (field ``new_password``), then what :meth:`open_seed`
+        raises (:class:`WrongPassword` for a wrong ``old``, nothing changed).
         """
         keys.check_password(new, "new_password")
+        names.fingerprint(fp)  # before it names the lock file
         with self._lock(fp):
             current = self.private_key(fp)
             seed = current.open_seed(old)
@@ -277,8 +354,10 @@ class Identities:
         """Verify and store someone's ``.pub`` document; return its fingerprint.
 
         For a fingerprint already held the document is merged into the held
-        one (:func:`keys.merge_pub`: new devices and higher serials only;
-        :class:`KeyConflict` for a downgrade), so no upload can swap a key.
+        one (:func:`keys.merge_pub`: new devices and higher serials only), so no
+        upload can swap a key (``docs/protocol.md``, Rotation: merging certificates).
+        Raises :class:`BadKeyDocument` as :func:`keys.parse_pub` does (``expected_fp``
+        mismatch included) and :class:`KeyConflict` for a downgrade.
         """
         key = keys.parse_pub(document, expected_fp=expected_fp)
         fp = key.fingerprint
@@ -312,7 +391,11 @@ class Identities:
     def delete(self, fp: str, password: str | None = None) -> None:
         """Delete an identity's keys and group copies (the blocked entry stays).
 
-        An own identity needs its password; without it :class:`WrongPassword`.
+        An own identity needs its password; a wrong or missing one raises
+        :class:`WrongPassword` (or :class:`BadInput`, :class:`CorruptFile` as
+        :meth:`open_seed`), and nothing is deleted. Raises :class:`NotFound` for an unknown
+        ``fp`` and :class:`BadFingerprint` for a bad one (``fp`` names the lock file before
+        it is checked, so callers validate it first).
         """
         with self._lock(fp):
             if self.is_own(fp):
@@ -327,16 +410,20 @@ class Identities:
 
     # groups ----------------------------------------------------------------------
     def groups(self) -> builtins.list[str]:  # (``list`` here is the method above)
+        """The sorted names of the groups (``blocked`` included)."""
         return sorted(e.name for e in os.scandir(self.dir)
                       if e.is_dir() and names.GROUP_RE.fullmatch(e.name))
 
     def group_dir(self, name: str, *, must_exist: bool = True) -> Path:
+        """``identities/<name>``; raises :class:`BadName`, and :class:`NotFound` if
+        ``must_exist`` and there is no such group."""
         path = self.dir / names.group(name)
         if must_exist and not path.is_dir():
             raise NotFound(f"no group named {name}", field="name")
         return path
 
     def create_group(self, name: str) -> bool:
+        """Create the group ``name`` (0700); False if it already exists. :class:`BadName`."""
         path = self.group_dir(name, must_exist=False)
         if path.is_dir():
             return False
@@ -345,6 +432,10 @@ class Identities:
         return True
 
     def delete_group(self, name: str) -> None:
+        """Delete the group ``name`` and its copies (the identities themselves stay).
+
+        Raises :class:`Forbidden` for ``blocked``, :class:`BadName` and :class:`NotFound`.
+        """
         if name == names.BLOCKED:
             raise Forbidden("the blocked group is reserved; unblock its members instead",
                             field="name")
@@ -355,6 +446,10 @@ class Identities:
         shutil.rmtree(trash, ignore_errors=True)
 
     def members(self, name: str) -> builtins.list[str]:
+        """The sorted fingerprints in group ``name`` (``blocked`` always exists, maybe empty).
+
+        Raises :class:`BadName`, and :class:`NotFound` for an unknown group.
+        """
         path = self.group_dir(name, must_exist=(name != names.BLOCKED))
         if not path.is_dir():
             return []
@@ -362,6 +457,12 @@ class Identities:
                       if e.name.endswith(".pub") and names.FINGERPRINT_RE.fullmatch(e.name[:-4]))
 
     def add_member(self, name: str, fp: str) -> bool:
+        """Copy ``fp``'s ``.pub`` into group ``name``; False if it was already a member.
+
+        Raises :class:`BadName`, :class:`BadFingerprint`, :class:`NotFound` for an unknown
+        group or identity, :class:`Conflict` when blocking an own identity, and
+        :class:`BadKeyDocument` if the stored document does not verify.
+        """
         path = self.group_dir(name, must_exist=(name != names.BLOCKED))
         if name == names.BLOCKED and self.is_own(fp):
             raise Conflict("you cannot block your own identity", field="fingerprint")
@@ -370,12 +471,21 @@ class Identities:
         return write_atomic(path / f"{fp}.pub", doc, exclusive=True)
 
     def remove_member(self, name: str, fp: str) -> None:
+        """Remove ``fp``'s copy from group ``name``.
+
+        Raises :class:`BadName`, :class:`BadFingerprint`, and :class:`NotFound` for an
+        unknown group or if ``fp`` is not a member.
+        """
         path = self.group_dir(name, must_exist=(name != names.BLOCKED))
         if not remove_quiet(path / f"{names.fingerprint(fp)}.pub"):
             raise NotFound(f"{fp} is not in {name}", field="fingerprint")
 
     def block(self, fp: str) -> bool:
+        """Add ``fp`` to ``blocked``; False if it already was. Raises :class:`BadFingerprint`,
+        :class:`NotFound` (unknown), :class:`Conflict` (own) or :class:`BadKeyDocument`."""
         return self.add_member(names.BLOCKED, fp)
 
     def unblock(self, fp: str) -> None:
+        """Remove ``fp`` from ``blocked``; :class:`BadFingerprint`, :class:`NotFound` if not
+        blocked."""
         self.remove_member(names.BLOCKED, fp)

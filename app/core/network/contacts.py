@@ -34,6 +34,10 @@ _LABEL_RE = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 @dataclass(frozen=True)
 class Contact:
+    """One followed feed: the contact's ``fingerprint`` (64 hex), its node ``addresses``
+    (``scheme://host:port``, one today), the own ``identity`` (64 hex) that follows it and
+    when it was ``added`` (unix seconds)."""
+
     fingerprint: str
     addresses: tuple[str, ...]
     identity: str
@@ -41,9 +45,11 @@ class Contact:
 
     @property
     def address(self) -> str:
+        """The address the node is asked at: the first of :attr:`addresses`."""
         return self.addresses[0]
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"fingerprint", "address", "addresses", "identity", "added"}``, JSON-able."""
         return {"fingerprint": self.fingerprint, "address": self.address,
                 "addresses": list(self.addresses), "identity": self.identity,
                 "added": self.added}
@@ -64,7 +70,9 @@ def normalise_address(value: object) -> str:
     """Check a node address and return it as ``scheme://host:port``.
 
     Only ``http``/``https``, a host name or IP address and a port (the scheme's
-    default if left out); no user name or password, path, query or fragment.
+    default if left out); no user name or password, path, query or fragment; at
+    most 300 characters. Host names are lower-cased, IPv6 addresses bracketed and
+    compressed. Raises :class:`BadInput` (``field`` ``address``) for anything else.
     """
     if not isinstance(value, str) or not value or len(value) > MAX_ADDRESS_CHARS:
         raise BadInput(f"an address is 1-{MAX_ADDRESS_CHARS} characters", field="address")
@@ -109,12 +117,16 @@ class Contacts:
         self.file = StateFile(dd, "contacts")
 
     def list(self) -> list[Contact]:
+        """Every contact, sorted by fingerprint; :class:`CorruptFile` for a damaged file."""
         return [_entry(fp, raw) for fp, raw in sorted(self.file.read().items())]
 
     def fingerprints(self) -> set[str]:
+        """The contacts' fingerprints; :class:`CorruptFile` if the file is not a JSON object."""
         return set(self.file.read())
 
     def get(self, fp: str) -> Contact:
+        """The contact ``fp``; raises :class:`BadFingerprint`, :class:`NotFound` if it is not
+        a contact, and :class:`CorruptFile` for a damaged entry or file."""
         names.fingerprint(fp)
         raw = self.file.read().get(fp)
         if raw is None:
@@ -122,20 +134,28 @@ class Contacts:
         return _entry(fp, raw)
 
     def find(self, fp: str) -> Contact | None:
+        """The contact ``fp`` or None; raises :class:`BadFingerprint` and
+        :class:`CorruptFile` as :meth:`get` does."""
         try:
             return self.get(fp)
         except NotFound:
             return None
 
     def addresses(self) -> builtins.list[str]:
-        """Every contact address, each once (for key lookups)."""
+        """Every contact address, each once (for key lookups); :class:`CorruptFile` for a
+        damaged file."""
         seen: dict[str, None] = {}
         for contact in self.list():
             seen.update(dict.fromkeys(contact.addresses))
         return list(seen)
 
     def check_new(self, fp: str, identity: str) -> None:
-        """Refuse a contact that cannot be one: own, blocked, or followed by a non-own identity."""
+        """Refuse a contact that cannot be one: own, blocked, or followed by a non-own identity.
+
+        Raises :class:`BadFingerprint` for a bad ``fp`` or ``identity``; :class:`BadInput`
+        if ``identity`` is known but not own, :class:`NotFound` if it is unknown;
+        :class:`Conflict` if ``fp`` is an own identity or blocked.
+        """
         names.fingerprint(fp)
         names.fingerprint(identity, field="identity")
         ids = Identities(self.dd)
@@ -153,7 +173,9 @@ class Contacts:
         """Add or replace a contact; return it and whether it is new.
 
         The caller has checked it with :meth:`check_new` and made sure its key
-        is known (see :func:`app.core.network.keylookup.fetch_key`).
+        is known (see :func:`app.core.network.keylookup.add_contact`). A replaced contact
+        keeps its ``added`` time. Raises :class:`BadFingerprint`, :class:`BadInput` for a
+        bad address (:func:`normalise_address`) and :class:`CorruptFile` for a damaged file.
         """
         names.fingerprint(fp)
         names.fingerprint(identity, field="identity")
@@ -165,6 +187,8 @@ class Contacts:
         return _entry(fp, data[fp]), old is None
 
     def remove(self, fp: str) -> None:
+        """Stop following ``fp``; raises :class:`BadFingerprint`, :class:`NotFound` if it is
+        not a contact, and :class:`CorruptFile` for a damaged file."""
         names.fingerprint(fp)
         with self.file.update() as data:
             if data.pop(fp, None) is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import requests
@@ -31,9 +31,6 @@ from .contacts import Contact, Contacts, normalise_address
 
 log = logging.getLogger("diwan.keylookup")
 
-KeyLookupFn = Callable[[str], bytes | None]
-
-
 class LyingPeers:
     """``state/lying_peers.json``: address -> {address, fingerprint, why, when}."""
 
@@ -41,24 +38,29 @@ class LyingPeers:
         self.file = StateFile(dd, "lying_peers")
 
     def list(self) -> list[dict[str, Any]]:
+        """Every recorded lying peer, oldest first; :class:`CorruptFile` for a damaged file."""
         entries = [e for e in self.file.read().values() if isinstance(e, dict)]
         return sorted(entries, key=lambda e: (str(e.get("when", "")), str(e.get("address"))))
 
     def get(self, address: str) -> dict[str, Any] | None:
+        """The record of ``address`` (normalised, as stored) or None; :class:`CorruptFile`."""
         entry = self.file.read().get(address)
         return entry if isinstance(entry, dict) else None
 
-    def is_lying(self, address: str) -> bool:
-        return self.get(address) is not None
-
     def record(self, address: str, fp: str, why: str) -> None:
+        """Record ``address`` as lying about ``fp`` (logged); the first record of an address
+        stays. Raises :class:`CorruptFile` for a damaged file."""
         log.warning("lying peer %s: %s (asked for %s)", address, why, fp)
         with self.file.update() as data:
             data.setdefault(address, {"address": address, "fingerprint": fp, "why": why,
                                       "when": time.time()})
 
     def forgive(self, address: str) -> None:
-        """Take an address off the list (the owner decided it was a mistake)."""
+        """Take an address off the list (the owner decided it was a mistake).
+
+        Raises :class:`BadInput` for a malformed address, :class:`NotFound` if it is not
+        recorded, :class:`CorruptFile` for a damaged file.
+        """
         address = normalise_address(address)
         with self.file.update() as data:
             if data.pop(address, None) is None:
@@ -71,7 +73,9 @@ class KeyLookup:
     Called with a fingerprint it returns the verified ``.pub`` document (now
     stored) or None. Within one lookup object an address that failed is not
     asked again, a fingerprint nobody had is not asked again, and at most
-    ``key_lookup_limit`` fingerprints are looked up at all.
+    ``key_lookup_limit`` fingerprints are looked up at all. Calling it raises no
+    lookup failure (those give None), only :class:`CorruptFile` for a damaged
+    ``state/lying_peers.json`` (``docs/protocol.md``, Key lookup).
     """
 
     def __init__(self, dd: DataDir, addresses: Iterable[str], *,
@@ -104,8 +108,10 @@ class KeyLookup:
     def fetch(self, fp: str) -> str:
         """Fetch, verify and store the key of ``fp``; return ``fp``.
 
-        Raises :class:`LyingPeer` if a node lied (and none gave the key),
-        :class:`PeerError` if nodes could not be reached, else :class:`NotFound`.
+        Raises :class:`BadFingerprint` for a bad ``fp``; :class:`LyingPeer` if a node lied
+        or is recorded as lying (and none gave the key), :class:`PeerError` if nodes could
+        not be reached or answered oddly, else :class:`NotFound`; :class:`CorruptFile` for a
+        damaged lying-peer file (``docs/protocol.md``, Key lookup).
         """
         names.fingerprint(fp)
         self.asked += 1
@@ -169,7 +175,11 @@ class KeyLookup:
 
 def fetch_key(dd: DataDir, fp: str, addresses: Iterable[str], *,
               session: requests.Session | None = None) -> str:
-    """Fetch the key of ``fp`` from ``addresses`` (in order) unless already known; return ``fp``."""
+    """Fetch the key of ``fp`` from ``addresses`` (in order) unless already known; return ``fp``.
+
+    Raises :class:`BadFingerprint`, and :class:`LyingPeer`, :class:`PeerError`,
+    :class:`NotFound` or :class:`CorruptFile` as :meth:`KeyLookup.fetch` does.
+    """
     names.fingerprint(fp)
     if Identities(dd).exists(fp):
         return fp
@@ -180,10 +190,12 @@ def add_contact(dd: DataDir, fp: str, address: str, identity: str, *,
                 session: requests.Session | None = None) -> tuple[Contact, bool, bool]:
     """Follow ``fp`` at ``address`` as own ``identity``: check, fetch its key if unknown, store.
 
-    Returns ``(contact, created, key_fetched)``. Raises :class:`BadInput`,
-    :class:`NotFound` or :class:`Conflict` from :meth:`Contacts.check_new`;
-    :class:`LyingPeer` (recorded) when the node answers with another key and
-    :class:`PeerError` when it cannot be reached; nothing is stored then.
+    Returns ``(contact, created, key_fetched)``. Raises :class:`BadFingerprint`,
+    :class:`BadInput`, :class:`NotFound` or :class:`Conflict` from
+    :meth:`Contacts.check_new`; :class:`BadInput` for a bad address;
+    :class:`LyingPeer` (recorded) when the node answers with another key,
+    :class:`PeerError` when it cannot be reached and :class:`NotFound` when it does not
+    know the key; nothing is stored then. :class:`CorruptFile` for a damaged state file.
     """
     book = Contacts(dd)
     book.check_new(fp, identity)
@@ -198,6 +210,9 @@ def add_contact(dd: DataDir, fp: str, address: str, identity: str, *,
 
 def make_key_lookup(dd: DataDir, source_address: str | None, *,
                     session: requests.Session | None = None) -> KeyLookup:
-    """The key lookup for content from ``source_address``: that node first, then the contacts."""
+    """The key lookup for content from ``source_address``: that node first, then the contacts.
+
+    Raises :class:`CorruptFile` for a damaged ``state/contacts.json``.
+    """
     first = [source_address] if source_address else []
     return KeyLookup(dd, first + Contacts(dd).addresses(), session=session)

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 
 from ..base import names
 from ..base.datadir import DataDir
-from ..base.errors import BadInput, Conflict, NotFound, RateLimited, StoreFull, TooLarge
+from ..base.errors import BadInput, NotFound, RateLimited, StoreFull, TooLarge
 from ..base.fsio import file_lock
 from ..identity import keys
 from ..identity.identities import Identities
@@ -39,7 +39,8 @@ _INDEX = "CREATE INDEX IF NOT EXISTS uploads_addr ON uploads (addr, t)"
 
 
 def rate_key(remote: str) -> str:
-    """The rate-limit bucket of a remote address: IPv4 as is, IPv6 by its /64."""
+    """The rate-limit bucket of a remote address: IPv4 as is (IPv4-mapped IPv6 too), IPv6
+    by its /64, anything else as ``other:<first 64 characters>``. Never raises."""
     try:
         ip = ipaddress.ip_address(remote.split("%", 1)[0])
     except ValueError:
@@ -64,7 +65,12 @@ def _db(dd: DataDir) -> Iterator[sqlite3.Connection]:
 
 
 def count_attempt(dd: DataDir, remote: str, *, now: int | None = None) -> None:
-    """Record an upload attempt from ``remote``; :class:`RateLimited` over the hourly rate."""
+    """Record an upload attempt from ``remote`` (an IP address) at ``now`` (unix seconds).
+
+    Raises :class:`RateLimited` once its bucket (:func:`rate_key`) has made
+    ``key_server_rate`` attempts in the last hour; refused attempts are not counted
+    (``docs/protocol.md``, Key-server mode).
+    """
     t = int(time.time()) if now is None else now
     bucket, rate = rate_key(remote), dd.settings["key_server_rate"]
     with _db(dd) as conn:
@@ -82,14 +88,19 @@ def count_attempt(dd: DataDir, remote: str, *, now: int | None = None) -> None:
 
 
 def stored_keys(dd: DataDir) -> int:
-    """The number of ``.pub`` files in ``identities/``."""
+    """The number of ``.pub`` files in ``identities/`` (own identities' included)."""
     with os.scandir(dd.identities) as entries:
         return sum(1 for e in entries if e.name.endswith(".pub")
                    and names.FINGERPRINT_RE.fullmatch(e.name[:-4]))
 
 
 def document_from_json(body: bytes) -> bytes:
-    """The ``public_key`` string of a JSON body ``{"public_key": "<.pub document>"}``."""
+    """The ``public_key`` string, as UTF-8 bytes, of a JSON body
+    ``{"public_key": "<.pub document>"}``.
+
+    Raises :class:`BadInput` (``field`` ``public_key``) if the body is not UTF-8 JSON or not
+    an object with exactly that one string member.
+    """
     try:
         doc = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError):
@@ -108,9 +119,16 @@ def accept_upload(dd: DataDir, body: bytes, remote: str, *, as_json: bool = Fals
     ``{"public_key": ...}``. Checked in this order: key-server mode on (else
     :class:`NotFound`), the address's rate (every attempt counts), the body's
     size, the document's own certificate, then whether a
-    key is already held for the fingerprint (the same one: not stored again;
-    another one: :class:`Conflict`; a blocked identity: answered as if held,
-    never stored), then the cap on stored keys.
+    key is already held for the fingerprint (then merged into the held one by
+    the serial rule of :func:`keys.merge_pub`; a blocked identity: answered as if
+    held, never stored), then the cap on stored keys (``docs/protocol.md``,
+    Key-server mode).
+
+    Raises :class:`NotFound` (mode off), :class:`RateLimited`, :class:`TooLarge` (over
+    ``key_server_max_body`` bytes), :class:`BadInput` (a JSON body of the wrong shape),
+    :class:`BadKeyDocument` (the document does not verify), :class:`KeyConflict` (a lower
+    or conflicting serial for a held device) and :class:`StoreFull`
+    (``key_server_max_keys`` reached).
     """
     s = dd.settings
     if not s["key_server"]:
@@ -124,10 +142,8 @@ def accept_upload(dd: DataDir, body: bytes, remote: str, *, as_json: bool = Fals
     with file_lock(dd.locks / "keyserver.lock"):
         if ids.is_blocked(fp):
             return fp, False
-        if ids.exists(fp):
-            if ids.pub_path(fp).read_bytes() != key.to_bytes():
-                raise Conflict("a different key document is held for this fingerprint; "
-                               "it is never replaced", field="public_key")
+        if ids.exists(fp):  # merged by the serial rule; KeyConflict (409) for a downgrade
+            ids.update_pub(fp, key.to_bytes())
             return fp, False
         if stored_keys(dd) >= s["key_server_max_keys"]:
             raise StoreFull()

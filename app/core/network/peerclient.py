@@ -28,13 +28,19 @@ USER_AGENT = "diwan"
 
 @dataclass(frozen=True)
 class Answer:
+    """Another node's answer: its HTTP ``status``, the ``body`` (at most the ``max_bytes``
+    asked for) and the bare ``content_type`` (no parameters; empty if none was sent)."""
+
     status: int
     body: bytes
     content_type: str
 
 
 def new_session() -> requests.Session:
-    """A session for talking to other nodes (keep-alive across pages of one sync)."""
+    """A session for talking to other nodes (keep-alive across pages of one sync).
+
+    No ``~/.netrc`` credentials, no compression; the caller closes it.
+    """
     session = requests.Session()
     session.trust_env = False  # no ~/.netrc credentials sent to peers; proxies set per request
     session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
@@ -78,7 +84,14 @@ def _read_capped(response: requests.Response, max_bytes: int, deadline: float,
 
 def call(session: requests.Session, method: str, url: str, *, timeout: float, max_bytes: int,
          data: bytes | None = None, content_type: str | None = None) -> Answer:
-    """Send one request and read at most ``max_bytes`` of the answer within ``timeout``."""
+    """Send one request and read at most ``max_bytes`` of the answer within ``timeout``.
+
+    ``timeout`` (seconds) bounds each socket operation and the whole exchange; ``data`` is
+    the request body, sent with ``content_type``. Any status is returned as an
+    :class:`Answer` (redirects are not followed). Raises :class:`PeerError` (``field``
+    ``address``) if the node cannot be reached, is too slow, answers more than
+    ``max_bytes`` bytes or breaks the connection.
+    """
     where = url.split("/", 3)[2] if url.count("/") >= 2 else url
     headers = {"Content-Type": content_type} if content_type else {}
     deadline = time.monotonic() + timeout
@@ -116,7 +129,8 @@ def error_code(answer: Answer) -> str | None:
 
 
 def describe_error(answer: Answer) -> str:
-    """A short, printable summary of a peer's error answer (its JSON ``message`` if any)."""
+    """A short, printable summary of a peer's error answer: ``HTTP <status>`` and its JSON
+    ``message`` if any, non-printable characters replaced, at most 200 of them."""
     message = _error_doc(answer).get("message")
     message = message if isinstance(message, str) else ""
     clean = "".join(ch if ch.isprintable() else "?" for ch in message)[:200]

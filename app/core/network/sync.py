@@ -309,7 +309,10 @@ def sync_contact(dd: DataDir, fp: str, *, full: bool = False,
     """Pull everything new from one contact; record and return its status.
 
     Failures are recorded in the status (and counted for back-off), not
-    raised; only an unknown contact raises :class:`NotFound`.
+    raised; only an unknown contact raises :class:`NotFound`, a bad ``fp``
+    :class:`BadFingerprint`, and a damaged state file :class:`CorruptFile`. A blocked
+    contact is not asked (``skipped`` is ``blocked``). ``full`` asks for the whole feed;
+    ``clock`` returns unix seconds (``docs/protocol.md``, Peer API and the feed exchange).
     """
     contact = Contacts(dd).get(names.fingerprint(fp))
     if Identities(dd).is_blocked(fp):
@@ -377,7 +380,9 @@ def sync_all(dd: DataDir, only: Iterable[str] | None = None, force: bool = False
 
     Contacts in back-off are skipped unless ``force``; blocked contacts are
     always skipped. ``progress`` is called (in this thread) with each status
-    as it is known. Nothing a contact does raises out of here.
+    as it is known. Nothing a contact does raises out of here; ``only`` naming a
+    non-contact raises :class:`NotFound` (a bad fingerprint :class:`BadFingerprint`)
+    before anything is asked, and a damaged state file :class:`CorruptFile`.
     """
     contacts = _chosen(dd, only)
     skipped, todo = _plan(dd, contacts, force, clock())

@@ -22,7 +22,12 @@ DUE_SLACK = 0.1  # a contact is due this fraction of sync_interval before next_a
 
 @dataclass
 class SyncStatus:
-    """What the node knows about pulling one contact's feed."""
+    """What the node knows about pulling one contact's feed.
+
+    Times are unix seconds (``float`` for attempts, ``int`` CREATED_TIMEs for cursors);
+    ``cursor_*`` is where the next sync starts, ``resume_*`` where a run cut short by
+    ``sync_max_pages`` stopped; ``skipped`` (not stored) says why a ``sync_all`` left it.
+    """
 
     fingerprint: str
     address: str | None = None
@@ -47,6 +52,8 @@ class SyncStatus:
 
     @classmethod
     def from_dict(cls, fp: str, raw: Any) -> SyncStatus:
+        """The status of ``fp`` from a stored dict; fields missing or of the wrong type get
+        their defaults (a damaged entry never raises)."""
         status = cls(fp)
         if isinstance(raw, dict):
             for f in fields(cls):
@@ -56,9 +63,11 @@ class SyncStatus:
         return status
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field plus ``state`` (:meth:`state`), JSON-able."""
         return {**asdict(self), "state": self.state()}
 
     def state(self) -> str:
+        """``never`` (not attempted), ``ok`` (the last attempt succeeded) or ``failing``."""
         if self.last_attempt is None:
             return "never"
         return "ok" if self.failures == 0 else "failing"
@@ -78,7 +87,8 @@ def _fits(value: Any, type_text: str) -> bool:
 
 
 def backoff(settings: dict[str, Any], failures: int) -> float:
-    """Seconds to wait after ``failures`` failures in a row."""
+    """Seconds to wait after ``failures`` failures in a row:
+    ``min(sync_interval * 2**failures, sync_max_backoff)``, 0 for none."""
     if failures <= 0:
         return 0.0
     interval, cap = settings["sync_interval"], settings["sync_max_backoff"]
@@ -101,13 +111,19 @@ class StatusStore:
         self.file = StateFile(dd, "sync_status")
 
     def get(self, fp: str) -> SyncStatus:
+        """The stored status of ``fp`` (an empty one if none); :class:`CorruptFile` if the
+        file is not a JSON object."""
         return SyncStatus.from_dict(fp, self.file.read().get(fp))
 
     def all(self) -> dict[str, SyncStatus]:
+        """Every stored status by fingerprint; :class:`CorruptFile` as :meth:`get`."""
         return {fp: SyncStatus.from_dict(fp, raw) for fp, raw in self.file.read().items()}
 
     def save(self, status: SyncStatus, keep: Iterable[str] | None = None) -> None:
-        """Store ``status``; entries of fingerprints not in ``keep`` are dropped."""
+        """Store ``status``; entries of fingerprints not in ``keep`` are dropped.
+
+        Raises :class:`CorruptFile` if the file is not a JSON object.
+        """
         stored = asdict(status)
         stored.pop("skipped", None)
         with self.file.update() as data:
@@ -119,7 +135,10 @@ class StatusStore:
 
 
 def statuses(dd: DataDir) -> list[SyncStatus]:
-    """The status of every contact (a contact never synced has an empty one)."""
+    """The status of every contact, by fingerprint (a contact never synced has an empty one).
+
+    Raises :class:`CorruptFile` for a damaged contacts or status file.
+    """
     stored = StatusStore(dd).all()
     out = []
     for contact in Contacts(dd).list():

@@ -202,6 +202,8 @@ def type_of(key: str) -> str:
 
 
 def check_keys(attrs: Mapping[str, Any]) -> None:
+    """Check every attribute name against ``KEY_RE`` (``docs/protocol.md``, Attribute keys
+    and types); raises :class:`BadPost` (``bad_key``) at the first bad one."""
     for key in attrs:
         if not KEY_RE.fullmatch(key):
             raise BadPost(f"attribute name {key[:80]!r} must be upper-case letters and digits "
@@ -210,7 +212,13 @@ def check_keys(attrs: Mapping[str, Any]) -> None:
 
 
 def check_values(attrs: Mapping[str, Any], ctx: Context | None = None) -> None:
-    """Validate every attribute value against its type (in key order)."""
+    """Validate every attribute value against its type, in key order (``docs/protocol.md``,
+    Attribute keys and types).
+
+    Raises :class:`BadPost` at the first problem, ``reason`` ``bad_attribute``,
+    ``bad_media``, ``bad_reshare``, ``too_deep`` or (from ``ctx.verify_nested``)
+    ``blocked``.
+    """
     ctx = ctx or Context()
     for key in sorted(attrs):
         attr_type = TYPES.get(type_of(key))
@@ -218,19 +226,16 @@ def check_values(attrs: Mapping[str, Any], ctx: Context | None = None) -> None:
 
 
 def validate_attributes(attrs: Mapping[str, Any], ctx: Context | None = None) -> None:
-    """Key names, then values; raises :class:`BadPost` with the first problem."""
+    """Key names, then values; raises :class:`BadPost` with the first problem
+    (:func:`check_keys`, then :func:`check_values`)."""
     check_keys(attrs)
     check_values(attrs, ctx)
 
 
 # --- media -----------------------------------------------------------------------
 
-def media_kind(data: bytes) -> str:
-    """``image``, ``audio``, ``video``, ``pdf`` or ``other``."""
-    return media.kind_of(data)
-
-
 def is_media(key: str) -> bool:
+    """True if ``key``'s type holds base64url media bytes (``_BIN``, ``_PNG``, ...)."""
     attr_type = TYPES.get(type_of(key))
     return bool(attr_type and attr_type.media)
 
@@ -244,14 +249,19 @@ def content_type(key: str, data: bytes) -> str:
 
 
 def media_bytes(key: str, value: Any) -> bytes:
-    """The bytes of a (validated) media attribute; :class:`BadInput` if it is not media."""
+    """The bytes of a (validated) media attribute; :class:`BadInput` if ``key`` is not a
+    media type, the value not a string, or not base64url."""
     if not is_media(key) or not isinstance(value, str):
         raise BadInput(f"{key} is not a media attribute", field="attribute")
     return b64d(value, what=key)
 
 
 def describe(key: str, value: Any) -> dict[str, Any]:
-    """A JSON-able view of one attribute: media as kind and size instead of bytes."""
+    """A JSON-able view of one attribute: ``{"type", "known"}`` plus, for media, ``media``
+    (kind), ``format``, ``content_type`` and ``size`` (bytes), else ``value``.
+
+    Raises :class:`BadInput` if a media value is not base64url (never for a verified post).
+    """
     attr_type = TYPES.get(type_of(key))
     view: dict[str, Any] = {"type": type_of(key), "known": attr_type is not None}
     if attr_type is not None and attr_type.media and isinstance(value, str):

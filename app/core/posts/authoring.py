@@ -50,7 +50,11 @@ def _put(attrs: dict[str, Any], key: str, value: Any) -> None:
 
 
 def find_post(dd: DataDir, sha1: str) -> bytes:
-    """The raw bytes of a stored post by SHA-1, from the index (NotFound otherwise)."""
+    """The raw bytes of a stored post by its SHA-1 (40 hex), found through the index.
+
+    Raises :class:`BadInput` for a malformed SHA-1 and :class:`NotFound` if no such post is
+    stored here.
+    """
     entry = open_index(dd).get(names.sha1(sha1))
     if entry is None:
         raise NotFound(f"no post {sha1} on this node", field="sha")
@@ -74,7 +78,18 @@ def _addressees(attrs: dict[str, Any], fps: Iterable[str]) -> None:
 
 
 def compose(dd: DataDir, author: str, draft: Draft, *, now: int | None = None) -> dict[str, Any]:
-    """The attributes of ``draft`` posted by ``author`` (validated later by ingest)."""
+    """The attributes of ``draft`` posted by ``author`` (64 hex), validated later by ingest.
+
+    A reply gets ``REPLY_POSTSHA`` and is addressed to the parent's author (or, replying to
+    oneself, to the parent's recipients); recipients become ``TO[n]_FINGERPRINT``; a reshare
+    is the stored post's bytes as ``RESHARED_POST``; media get their type from the magic
+    bytes. ``CREATED_TIME`` defaults to ``draft.created``, then ``now``, then the clock
+    (unix seconds). Raises :class:`BadInput` for a key given twice with different values,
+    an unknown profile field, a bad media name or a malformed SHA-1;
+    :class:`BadFingerprint` for a bad recipient; :class:`NotFound` if the post replied to
+    or reshared is not stored here (:class:`BadPost` only if its stored file no longer
+    decodes).
+    """
     attrs = dict(draft.attributes)
     if draft.text is not None:
         _put(attrs, "TEXT", draft.text)
@@ -103,7 +118,15 @@ def compose(dd: DataDir, author: str, draft: Draft, *, now: int | None = None) -
 
 
 def publish(dd: DataDir, author: str, password: str, draft: Draft) -> IngestResult:
-    """Sign ``draft`` with an own identity and store it; returns the ingest result."""
+    """Sign ``draft`` with the own identity ``author`` and store it through ingest.
+
+    Returns the :class:`IngestResult` (``new`` False if the same post was already stored).
+    Raises :class:`BadFingerprint`; :class:`NotFound` or :class:`Forbidden` if ``author`` is
+    unknown or not an own identity (before the slow password check); :class:`CorruptFile`
+    for a damaged key file; what :func:`compose` raises; :class:`WrongPassword` (or
+    :class:`BadInput` for a password not encodable as UTF-8); :class:`BadPost` if ingest
+    rejects the post (a bad attribute value, a CREATED_TIME in the future, ...).
+    """
     ids = Identities(dd)
     names.fingerprint(author)
     private = ids.private_key(author)  # 404/403 before the (slow) password check

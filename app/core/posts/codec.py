@@ -33,7 +33,13 @@ _ADDRESSING = frozenset({"TIME", "FINGERPRINT", "POSTSHA"})
 
 @dataclass(frozen=True)
 class Post:
-    """A decoded post file. ``attributes`` is the JSON object exactly as signed."""
+    """A decoded post file (``docs/protocol.md``, Posts: The post file and What a post means).
+
+    ``raw`` the whole file; ``sha1`` its name (40 hex); ``author`` the FP part (64 hex);
+    ``p1`` the P1 part as text; ``signature`` 64 bytes; ``attributes`` the JSON object
+    exactly as signed. Decoding checks shape only; a :class:`Post` from ``ingest`` or the
+    index is verified.
+    """
 
     raw: bytes
     sha1: str
@@ -44,6 +50,7 @@ class Post:
 
     @property
     def created(self) -> int:
+        """``CREATED_TIME``: unix seconds (an integer >= 0, checked when decoded)."""
         value: int = self.attributes[CREATED]
         return value
 
@@ -60,6 +67,9 @@ class Post:
 
     @cached_property
     def kind(self) -> str:
+        """``profile`` (a profile type present), ``comment`` (a ``_POSTSHA``), ``message`` (a
+        ``_FINGERPRINT``) or ``post``, in that precedence (``docs/protocol.md``, What a post
+        means)."""
         types = self._by_type.keys()
         if types & PROFILE_TYPES:
             return PROFILE
@@ -69,10 +79,12 @@ class Post:
 
     @cached_property
     def recipients(self) -> frozenset[str]:
+        """The fingerprints of the ``_FINGERPRINT`` attributes: empty for a public post."""
         return frozenset(self._values("FINGERPRINT"))
 
     @cached_property
     def replies_to(self) -> tuple[str, ...]:
+        """The SHA-1s of the ``_POSTSHA`` attributes, in key order, without repeats."""
         return tuple(dict.fromkeys(self._values("POSTSHA")))
 
     @cached_property
@@ -123,7 +135,14 @@ def _malformed(message: str) -> BadPost:
 
 
 def split_post(raw: bytes, *, max_bytes: int) -> Parts:
-    """Size cap, then structure: three parts, ASCII, canonical base64url, 64-hex FP."""
+    """Split a post file into its parts: size cap, then structure (``docs/protocol.md``,
+    Acceptance rules 1-3).
+
+    ``max_bytes`` is the largest file accepted, in bytes. Raises :class:`BadPost` with
+    ``reason`` ``too_large``, ``malformed`` (not three dot-separated ASCII parts, a trailing
+    space or newline, FP not 64 hex) or ``bad_base64`` (P1 or SIG not canonical base64url,
+    SIG not 64 bytes, P1 empty). Nothing else is checked.
+    """
     if len(raw) > max_bytes:
         raise BadPost(f"the post is {len(raw)} bytes; this node accepts at most {max_bytes}",
                       reason=Reason.TOO_LARGE, field="post")
@@ -166,7 +185,10 @@ def _bad_json(message: str) -> BadPost:
 
 
 def parse_json(payload: bytes) -> dict[str, Any]:
-    """P1's bytes as a JSON object (UTF-8, no duplicate keys, no NaN, valid Unicode)."""
+    """P1's decoded bytes as a JSON object (UTF-8, no duplicate keys, no NaN, valid Unicode).
+
+    Raises :class:`BadPost` (``bad_json``) otherwise (``docs/protocol.md``, Acceptance rules).
+    """
     try:
         obj = json.loads(payload.decode("utf-8"), object_pairs_hook=_no_duplicates,
                          parse_constant=_no_constant)
@@ -186,6 +208,11 @@ def parse_json(payload: bytes) -> dict[str, Any]:
 
 
 def check_created(attrs: Mapping[str, Any]) -> int:
+    """``CREATED_TIME`` of ``attrs``: unix seconds, an integer >= 0 (not a boolean).
+
+    Raises :class:`BadPost` (``no_created_time``) if it is missing or not such an integer.
+    Whether it is too far in the future is ingest's check (``max_time_skew``).
+    """
     created = attrs.get(CREATED)
     if not isinstance(created, int) or isinstance(created, bool) or created < 0:
         raise BadPost("a post needs CREATED_TIME: an integer of unix seconds",
@@ -194,7 +221,8 @@ def check_created(attrs: Mapping[str, Any]) -> int:
 
 
 def parse_payload(payload: bytes) -> dict[str, Any]:
-    """JSON object, key names, CREATED_TIME present (in that order)."""
+    """P1's bytes as attributes: a JSON object, valid key names, CREATED_TIME present, in
+    that order; raises :class:`BadPost` (``bad_json``, ``bad_key``, ``no_created_time``)."""
     attrs = parse_json(payload)
     check_keys(attrs)
     check_created(attrs)
@@ -202,18 +230,28 @@ def parse_payload(payload: bytes) -> dict[str, Any]:
 
 
 def make_post(parts: Parts, attrs: dict[str, Any], sha1: str | None = None) -> Post:
+    """A :class:`Post` of split ``parts`` and their parsed ``attrs``; ``sha1`` (40 hex) is
+    computed from the file when not given. Checks nothing and raises nothing."""
     sha1 = sha1 or hashlib.sha1(parts.raw).hexdigest()
     return Post(parts.raw, sha1, parts.author, parts.p1.decode("ascii"), parts.signature, attrs)
 
 
 def decode_post(raw: bytes, *, max_bytes: int) -> Post:
-    """Take a post file apart; structure and JSON only, the signature is NOT checked."""
+    """Take a post file apart; structure and JSON only, the signature is NOT checked.
+
+    ``max_bytes`` caps the file's size in bytes. Raises :class:`BadPost` as
+    :func:`split_post` and :func:`parse_payload` do.
+    """
     parts = split_post(bytes(raw), max_bytes=max_bytes)
     return make_post(parts, parse_payload(parts.payload))
 
 
 def encode_payload(attrs: Mapping[str, Any]) -> bytes:
-    """Compact JSON, keys sorted, UTF-8 (non-ASCII not escaped)."""
+    """P1's bytes for ``attrs``: compact JSON, keys sorted, UTF-8 (non-ASCII not escaped).
+
+    Raises :class:`BadInput` (``field`` ``attributes``) for values JSON cannot hold (bytes,
+    NaN, other objects).
+    """
     try:
         text = json.dumps(attrs, separators=(",", ":"), ensure_ascii=False, sort_keys=True,
                           allow_nan=False)
@@ -230,7 +268,9 @@ def build_post(seed: bytes, attributes: Mapping[str, Any]) -> bytes:
 
     Byte values (media) are base64url-encoded. Attribute names and
     CREATED_TIME are checked here; the values are validated by ingest, which
-    every post passes through before it is stored.
+    every post passes through before it is stored (``docs/protocol.md``, The post file).
+    Raises :class:`BadPost` (``bad_key`` for a name, ``no_created_time``) and
+    :class:`BadInput` for a value JSON cannot hold.
     """
     attrs = {k: b64e(bytes(v)) if isinstance(v, bytes | bytearray) else v
              for k, v in attributes.items()}
@@ -246,7 +286,14 @@ def build_post(seed: bytes, attributes: Mapping[str, Any]) -> bytes:
 
 
 def decoded_view(post: Post) -> dict[str, Any]:
-    """A JSON-able form of a (verified) post for the API: media as kind and size, not bytes."""
+    """A JSON-able form of a (verified) post for the API: media as kind and size, not bytes.
+
+    Keys: ``sha1, author, created, kind, public, recipients, replies_to, is_reaction,
+    reshared, size`` (bytes) and ``attributes`` (key -> :func:`attributes.describe`, a
+    reshared post decoded in place, or None if it does not decode). Raises
+    :class:`BadInput` only for a media value that is not base64url, which a verified post
+    never has.
+    """
     attributes = {}
     for key in sorted(post.attributes):
         value = post.attributes[key]
@@ -270,7 +317,8 @@ def stored_view(post: Post) -> dict[str, Any]:
     """The view of a stored post that the admin API and the CLI show.
 
     Takes a verified :class:`Post`; returns :func:`decoded_view` plus
-    ``verified: True`` (only verified posts are stored and served).
+    ``verified: True`` (only verified posts are stored and served). Raises
+    :class:`BadInput` only as :func:`decoded_view` does, never for a verified post.
     """
     out = decoded_view(post)
     out["verified"] = True

@@ -19,106 +19,36 @@ costs O(limit) rows whatever the number of posts stored.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import heapq
 import itertools
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..base import names
 from ..base.datadir import DataDir
-from ..base.encoding import b64d, b64e
 from ..base.errors import BadInput
 from .codec import Post
-
-SCHEMA_VERSION = 1
-DB_NAME = "index.sqlite3"
-KINDS = ("post", "comment", "message", "profile")
-KIND_CODE = {k: i for i, k in enumerate(KINDS)}
-
-SCHEMA = """
-CREATE TABLE fps(id INTEGER PRIMARY KEY, fp TEXT NOT NULL UNIQUE);
-CREATE TABLE posts(id INTEGER PRIMARY KEY, sha BLOB NOT NULL UNIQUE, author INTEGER NOT NULL,
-  created INTEGER NOT NULL, kind INTEGER NOT NULL, public INTEGER NOT NULL,
-  reaction INTEGER NOT NULL, reshare INTEGER NOT NULL, conv BLOB);
-CREATE INDEX posts_time ON posts(created, sha);
-CREATE INDEX posts_author ON posts(author, created, sha);
-CREATE INDEX posts_kind ON posts(kind, created, sha);
-CREATE INDEX posts_author_kind ON posts(author, kind, created, sha);
-CREATE INDEX posts_conv ON posts(conv, created, sha) WHERE conv IS NOT NULL;
-CREATE TABLE recipients(fp INTEGER NOT NULL, post INTEGER NOT NULL,
-  PRIMARY KEY(fp, post)) WITHOUT ROWID;
-CREATE INDEX recipients_post ON recipients(post);
-CREATE TABLE replies(parent BLOB NOT NULL, post INTEGER NOT NULL,
-  PRIMARY KEY(parent, post)) WITHOUT ROWID;
-CREATE INDEX replies_post ON replies(post);
-CREATE TABLE convs(id BLOB PRIMARY KEY, members TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE conv_members(fp INTEGER NOT NULL, conv BLOB NOT NULL,
-  PRIMARY KEY(fp, conv)) WITHOUT ROWID;
-CREATE TABLE dirs(fp TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-"""
-CONTENT_TABLES = ("posts", "recipients", "replies", "convs", "conv_members", "dirs", "meta")
-COLUMNS = "p.created, p.sha, p.id, p.author, p.kind, p.public, p.reaction, p.reshare"
+from .indexschema import DB_NAME, connect
+from .listing import (
+    COLUMNS,
+    KIND_CODE,
+    KINDS,
+    Entry,
+    Page,
+    conversation_id,
+    decode_cursor,
+    kind_codes,
+)
 
 Scope = tuple[str, tuple[str, ...], tuple[Any, ...]]
 _POOL = threading.local()  # .conns: db path -> (pid, connection), most recently used last
 _POOL_SIZE = 8             # databases a thread keeps open at once
 _ID_CACHES: dict[str, tuple[dict[str, int], dict[int, str]]] = {}  # db path -> fp<->id
-_CURSOR_RE = re.compile(r"(-?[0-9]{1,19}):([0-9a-f]{40})")
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One indexed post, as listings return it (no content: read the file for that)."""
-
-    sha1: str
-    author: str
-    created: int
-    kind: str
-    public: bool
-    is_reaction: bool
-    reshare: bool
-
-    @property
-    def cursor(self) -> str:
-        return encode_cursor(self.created, self.sha1)
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Entry]
-    next_cursor: str | None
-
-
-def encode_cursor(created: int, sha1: str) -> str:
-    """An opaque page cursor for the position ``(created, sha1)``."""
-    return b64e(f"{created}:{sha1}".encode("ascii"))
-
-
-def decode_cursor(cursor: str) -> tuple[int, bytes]:
-    """``(created, sha bytes)`` from :func:`encode_cursor`; BadInput(field="cursor") else."""
-    try:
-        text = b64d(cursor, what="cursor").decode("ascii")
-    except (BadInput, UnicodeDecodeError):
-        text = ""
-    match = _CURSOR_RE.fullmatch(text)
-    if match is None:
-        raise BadInput("cursor is not one this node gave out", field="cursor")
-    return int(match[1]), bytes.fromhex(match[2])
-
-
-def conversation_id(participants: Iterable[str]) -> str:
-    """Stable id of a participant set: 32 hex of SHA-256 over the sorted fingerprints."""
-    joined = ",".join(sorted(set(participants)))
-    return hashlib.sha256(joined.encode("ascii")).hexdigest()[:32]
 
 
 class Index:
@@ -126,7 +56,8 @@ class Index:
 
     ``repair(index)``, when given, is run before every query (the automatic,
     bounded repair of :func:`app.core.posts.reconcile.open_index`); the index
-    itself never reads post files.
+    itself never reads post files. SQLite failures surface as ``sqlite3.Error``,
+    never as a project error.
     """
 
     def __init__(self, dd: DataDir, *, repair: Callable[[Index], object] | None = None) -> None:
@@ -154,34 +85,10 @@ class Index:
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        timeout = float(self.dd.settings["index_busy_timeout"])
-        c = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                            check_same_thread=False)
-        c.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-        if c.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            c.execute("PRAGMA journal_mode=WAL")
-        c.execute("PRAGMA synchronous=NORMAL")
-        if c.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            self._create_schema(c)
+        c, created = connect(self.path, float(self.dd.settings["index_busy_timeout"]))
+        if created:
+            self.forget_ids()
         return c
-
-    def _create_schema(self, c: sqlite3.Connection) -> None:
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            if c.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                for (kind, name) in c.execute(
-                        "SELECT type, name FROM sqlite_master WHERE type IN ('table')"
-                        " AND name NOT LIKE 'sqlite_%'").fetchall():
-                    c.execute(f'DROP {kind} IF EXISTS "{name}"')
-                for stmt in SCHEMA.split(";"):
-                    if stmt.strip():
-                        c.execute(stmt)
-                c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                self.forget_ids()
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -224,6 +131,7 @@ class Index:
         return got
 
     def fp_of(self, fp_id: int) -> str:
+        """The fingerprint (64 hex) of an id this index handed out (``TypeError`` otherwise)."""
         got = self._fp_cache.get(fp_id)
         if got is None:
             got = self.conn().execute("SELECT fp FROM fps WHERE id=?", (fp_id,)).fetchone()[0]
@@ -246,7 +154,10 @@ class Index:
 
     # writing ---------------------------------------------------------------------------
     def add_many(self, posts: Iterable[Post]) -> int:
-        """Index posts (already durable on disk); returns how many were new."""
+        """Index verified posts (already durable on disk); returns how many were new.
+
+        One write transaction; raises ``sqlite3.Error`` (nothing indexed) if it fails.
+        """
         added = 0
         with self.write() as c:
             for post in posts:
@@ -285,7 +196,10 @@ class Index:
                           [(self._fp_id(c, fp), conv) for fp in members])
 
     def remove(self, sha1: str) -> bool:
-        """Forget one post (its file is the caller's business); True if it was indexed."""
+        """Forget one post (its file is the caller's business); True if it was indexed.
+
+        Raises :class:`BadInput` for a ``sha1`` that is not 40 lowercase hex.
+        """
         with self.write() as c:
             return self.delete_rows(c, [bytes.fromhex(names.sha1(sha1))]) > 0
 
@@ -305,6 +219,7 @@ class Index:
             self.delete_rows(c, [bytes.fromhex(e.sha1) for e in entries])
 
     def file_of(self, entry: Entry) -> Path:
+        """The post file of ``entry``: ``posts/<author>/<sha1>`` (it may have vanished)."""
         return self.dd.posts / entry.author / entry.sha1
 
     def present(self, entries: list[Entry]) -> list[Entry]:
@@ -320,7 +235,10 @@ class Index:
 
     # reading ---------------------------------------------------------------------------
     def get(self, sha1: str) -> Entry | None:
-        """The indexed entry of ``sha1`` (None if unknown or its file vanished)."""
+        """The indexed entry of ``sha1`` (None if unknown or its file vanished).
+
+        Raises :class:`BadInput` for a ``sha1`` that is not 40 lowercase hex.
+        """
         self.maybe_reconcile()
         row = self.conn().execute(f"SELECT {COLUMNS} FROM posts p WHERE p.sha=?",
                                   (bytes.fromhex(names.sha1(sha1)),)).fetchone()
@@ -330,6 +248,8 @@ class Index:
         return found[0] if found else None
 
     def check_limit(self, limit: int) -> int:
+        """``limit`` if it is an integer page size from 1 to ``max_page_size``; raises
+        :class:`BadInput` (``field`` ``limit``) otherwise."""
         top = self.dd.settings["max_page_size"]
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= top:
             raise BadInput(f"limit must be between 1 and {top}", field="limit")
@@ -347,23 +267,31 @@ class Index:
 
     def page(self, *, authors: Iterable[str] | None = None, kinds: Iterable[str] | None = None,
              limit: int, cursor: str | None = None, exclude_blocked: bool = True) -> Page:
-        """Newest first; ``cursor`` (from the previous page) continues strictly after it."""
+        """A page of entries, newest first; ``cursor`` (from the previous page) continues
+        strictly after it.
+
+        ``authors`` (fingerprints) and ``kinds`` (``post``, ``comment``, ``message``,
+        ``profile``) filter; blocked authors are left out unless ``exclude_blocked`` is off.
+        This lists everything indexed: who may see what is the caller's filter. Raises
+        :class:`BadInput` for a bad ``limit``, ``cursor`` or kind and
+        :class:`BadFingerprint` for a bad author.
+        """
         self.check_limit(limit)
         after = decode_cursor(cursor) if cursor is not None else None
-        kind_codes = _kind_codes(kinds)
+        codes = kind_codes(kinds)
         blocked = set(self.blocked()) if exclude_blocked else set()
         self.maybe_reconcile()
         if authors is not None:
             wanted = {names.fingerprint(a, field="authors") for a in authors} - blocked
             ids = [i for i in (self.fp_id(a) for a in sorted(wanted)) if i is not None]
             scopes: list[Scope] = [("posts_author_kind", ("author", "kind"), (i, k))
-                      for i in ids for k in kind_codes] if kind_codes is not None else [
+                      for i in ids for k in codes] if codes is not None else [
                 ("posts_author", ("author",), (i,)) for i in ids]
             not_in: list[int] = []
         else:
             not_in = [i for i in (self.fp_id(b) for b in sorted(blocked)) if i is not None]
-            scopes = [("posts_kind", ("kind",), (k,)) for k in kind_codes] \
-                if kind_codes is not None else [("posts_time", (), ())]
+            scopes = [("posts_kind", ("kind",), (k,)) for k in codes] \
+                if codes is not None else [("posts_time", (), ())]
         return self.newest(scopes, not_in, limit, after)
 
     def newest(self, scopes: list[Scope], not_in: list[int], limit: int,
@@ -410,7 +338,13 @@ class Index:
                   limit: int, comment_viewers: frozenset[str] = frozenset()
                   ) -> tuple[list[str], bool]:
         """Posts by ``owner`` that ``viewer`` may receive, oldest first, strictly after
-        ``(after_time, after_sha or "")``; returns (sha1s, more)."""
+        ``(after_time, after_sha or "")``; returns (up to ``limit`` sha1s, more to come).
+
+        ``viewer`` gets the public posts, those addressed to it, and, if it is in
+        ``comment_viewers``, the comments (``docs/protocol.md``, Who gets what).
+        ``after_time`` is unix seconds. Raises :class:`BadInput` for a bad ``limit`` or
+        ``after_sha`` and :class:`BadFingerprint` for a bad ``owner`` or ``viewer``.
+        """
         self.check_limit(limit)
         names.fingerprint(owner, field="owner")
         names.fingerprint(viewer, field="viewer")
@@ -455,7 +389,10 @@ class Index:
         return [bytes(r[0]).hex() for r in rows]
 
     def newest_time(self, author: str) -> int | None:
-        """The newest CREATED_TIME indexed for ``author`` (None if no post)."""
+        """The newest CREATED_TIME (unix seconds) indexed for ``author`` (None if no post).
+
+        Raises :class:`BadFingerprint` for a bad ``author``.
+        """
         self.maybe_reconcile()
         author_id = self.fp_id(names.fingerprint(author))
         if author_id is None:
@@ -483,14 +420,3 @@ class Index:
 def _close_quietly(c: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.Error):
         c.close()
-
-
-def _kind_codes(kinds: Iterable[str] | None) -> list[int] | None:
-    if kinds is None:
-        return None
-    codes = set()
-    for k in kinds:
-        if k not in KIND_CODE:
-            raise BadInput(f"kind must be one of {', '.join(KINDS)}", field="kinds")
-        codes.add(KIND_CODE[k])
-    return sorted(codes)

@@ -69,11 +69,18 @@ def _verify_chunk(jobs: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
 
 
 class PostIndex(Protocol):
-    def add_many(self, posts: Iterable[Post]) -> int: ...
+    """Where ingest indexes the posts it stored (``index.Index`` or a test double)."""
+
+    def add_many(self, posts: Iterable[Post]) -> int:
+        """Index verified, stored ``posts``; return how many were new to the index."""
+        ...
 
 
 @dataclass(frozen=True)
 class IngestResult:
+    """One accepted post: its ``sha1`` (40 hex), ``author`` (64 hex), ``created`` (unix
+    seconds), whether it is ``new`` here, and the verified :class:`Post`."""
+
     sha1: str
     author: str
     created: int
@@ -83,12 +90,18 @@ class IngestResult:
 
 @dataclass
 class BatchResult:
+    """What :meth:`Ingestor.ingest_many` did: the ``accepted`` posts in input order, and the
+    ``rejected`` ones as ``(position in the input, Reason code)``."""
+
     accepted: list[IngestResult] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (position, reason)
 
 
 def post_path(dd: DataDir, author: str, sha1: str) -> Path:
-    """``<data>/posts/<FP>/<SHA1>`` (both names checked against their patterns)."""
+    """``<data>/posts/<FP>/<SHA1>`` (may not exist), both names checked first.
+
+    Raises :class:`BadFingerprint` for ``author`` and :class:`BadInput` for ``sha1``.
+    """
     return dd.posts / names.fingerprint(author, field="author") / names.sha1(sha1)
 
 
@@ -107,9 +120,10 @@ class Ingestor:
 
     ``index``: where stored posts are indexed; None constructs an
     :class:`Index` of ``dd`` when first needed. ``key_lookup(fp)`` is asked for
-    the ``.pub`` document of an author this node has no key for (a reshared post's author, say); what it
-    returns is imported only if it matches ``fp``. ``now``: unix seconds, or a
-    function returning them (default ``time.time``), for the future-time check.
+    the ``.pub`` document of an author this node has no key for (a reshared
+    post's author, say); what it returns is imported only if it matches
+    ``fp``. ``now``: unix seconds, or a function returning them (default
+    ``time.time``), for the future-time check.
     """
 
     def __init__(self, dd: DataDir, *, index: PostIndex | None = None,
@@ -132,12 +146,24 @@ class Ingestor:
     # public ------------------------------------------------------------------------
     def verify(self, raw: bytes, *, author: str | None = None, name: str | None = None,
                check_blocked: bool = True) -> Post:
-        """Every check of ingest without storing anything; :class:`BadPost` if invalid."""
+        """Every check of ingest without storing anything; return the verified post.
+
+        ``author`` (64 hex): the feed or directory the post came under; ``name``: the file
+        name it must have (its SHA-1); ``check_blocked`` off accepts blocked authors.
+        Raises :class:`BadPost` with the ``Reason`` of the first failed step
+        (``docs/protocol.md``, Acceptance rules). May import a missing author's key
+        through ``key_lookup``.
+        """
         return self._verify_top(bytes(raw), author, name, self._session(), check_blocked)
 
     def ingest(self, raw: bytes, *, author: str | None = None,
                name: str | None = None) -> IngestResult:
-        """Verify one post and store it durably; ``new`` is False if it was already here."""
+        """Verify one post and store it durably; ``new`` is False if it was already here.
+
+        ``author`` and ``name`` as for :meth:`verify`. Raises :class:`BadPost` as
+        :meth:`verify` does (nothing is written then) and ``OSError`` if the file cannot be
+        written. Indexing failures are logged, never raised (reconcile repairs the index).
+        """
         session = self._session()
         post = self._verify_top(bytes(raw), author, name, session, True)
         path = self.dd.posts / post.author / post.sha1
@@ -149,8 +175,10 @@ class Ingestor:
     def ingest_many(self, raws: Sequence[bytes], *, author: str | None = None) -> BatchResult:
         """Verify every post, store the valid ones with one flush, index them.
 
-        Rejections do not stop the batch; they are reported by position. All
-        accepted posts are on disk before this returns.
+        Rejections do not stop the batch; they are reported by position (no
+        :class:`BadPost` escapes). All accepted posts are on disk before this returns.
+        ``author`` (64 hex), if given, is the feed every post must be signed by. Raises
+        ``OSError`` if the files cannot be written.
         """
         session = self._session()
         result = BatchResult()
@@ -341,6 +369,7 @@ class Ingestor:
 
     @property
     def index(self) -> PostIndex | None:
+        """The index stored posts go to: the one given, else ``Index(dd)`` made on first use."""
         if not self._index_tried:
             self._index_tried = True
             self._index = _default_index(self.dd)
@@ -366,6 +395,7 @@ def verify_file(dd: DataDir, path: Path) -> Post | None:
     The directory must be the author and the name the SHA-1. A post by an
     author blocked since is still valid here (listings filter blocked authors).
     No key is fetched: a reshare whose inner author's key is gone is invalid.
+    Raises nothing: unreadable files are None too.
     """
     global _file_verifier
     author, name = path.parent.name, path.name

@@ -76,5 +76,7 @@ def kind_of(data: bytes) -> str:
 
 
 def content_type_of(data: bytes) -> str:
+    """The HTTP Content-Type of the format ``data`` starts like, else
+    ``application/octet-stream``."""
     name = detect(data)
     return FORMATS[name].content_type if name else OCTET_STREAM

@@ -38,7 +38,8 @@ from pathlib import Path
 from ..base import names
 from ..base.datadir import DataDir
 from ..base.fsio import file_lock, is_temp_name
-from .index import CONTENT_TABLES, Index
+from .index import Index
+from .indexschema import CONTENT_TABLES
 from .ingest import verify_file
 
 RACY_NS = 2_000_000_000  # a directory changed this recently may change again in the same tick
@@ -51,6 +52,10 @@ _last_run_lock = threading.Lock()
 
 @dataclass
 class ReconcileReport:
+    """What one reconcile did: author directories rescanned, posts ``added`` to and
+    ``removed`` from the index, files found ``invalid`` (not indexed), the verification
+    ``budget`` left (None: no limit) and whether it stopped ``unfinished``."""
+
     dirs_scanned: int = 0
     added: int = 0
     removed: int = 0
@@ -75,7 +80,12 @@ def reconcile(index: Index, *, force: bool = False,
               max_verify: int | None = None) -> ReconcileReport | None:
     """Repair ``index``; None if skipped: run by this process within the interval
     (unless ``force``), or, when ``max_verify`` is set (automatic repair), running
-    in another process right now."""
+    in another process right now.
+
+    ``max_verify`` caps the new files verified (the next call carries on). Raises no
+    project error: invalid files are counted, not raised; ``sqlite3.Error`` or ``OSError``
+    if the database or the directory cannot be used.
+    """
     key = str(index.path)
     interval = index.dd.settings["reconcile_interval_ms"] / 1000
     now = time.monotonic()
@@ -107,7 +117,11 @@ def _lock(path: Path, *, wait: bool) -> Iterator[bool]:
 
 
 def rebuild(index: Index) -> int:
-    """Empty the index and rescan every file (replacing a damaged database file)."""
+    """Empty the index and rescan every file (replacing a damaged database file).
+
+    Returns the number of posts indexed; waits for any reconcile running elsewhere. Raises
+    no project error (``sqlite3.Error`` or ``OSError`` if the state directory is unusable).
+    """
     with file_lock(index.dd.locks / LOCK_NAME):
         try:
             _clear(index)

@@ -20,7 +20,8 @@ from ..base.errors import BadInput, BadPost, NotFound
 from ..identity.identities import Identities
 from .attributes import type_of
 from .codec import Post, decode_post
-from .index import COLUMNS, KIND_CODE, Entry, Index, Page, decode_cursor
+from .index import Index
+from .listing import COLUMNS, KIND_CODE, Entry, Page, decode_cursor
 from .reconcile import open_index
 
 CONVERSATION_ID_RE = re.compile(r"[0-9a-f]{32}")
@@ -39,6 +40,9 @@ class ReplyNode:
 
 @dataclass
 class Thread:
+    """The replies under the post ``root`` (40 hex): its entry (None if it is not stored
+    here, or blocked) and the replies to it, each nested with its own."""
+
     root: str
     root_entry: Entry | None
     replies: list[ReplyNode]
@@ -54,6 +58,9 @@ class Thread:
 
 @dataclass(frozen=True)
 class Conversation:
+    """A message conversation: its ``id`` (32 hex, :func:`index.conversation_id`), the
+    sorted ``participants`` (fingerprints) and its newest visible message ``last``."""
+
     id: str
     participants: list[str]
     last: Entry
@@ -61,6 +68,9 @@ class Conversation:
 
 @dataclass(frozen=True)
 class ConversationPage:
+    """One page of a conversation's messages, newest first, with the cursor of the next
+    page (None on the last one)."""
+
     id: str
     participants: list[str]
     items: list[Entry]
@@ -79,7 +89,13 @@ class Timeline:
     def page(self, *, authors: Iterable[str] | None = None, group: str | None = None,
              kinds: Iterable[str] | None = None, limit: int | None = None,
              cursor: str | None = None) -> Page:
-        """Newest first across non-blocked feeds; ``group`` keeps its members only."""
+        """Newest first across non-blocked feeds; ``group`` keeps its members only.
+
+        ``limit`` defaults to ``page_size``; ``authors``, ``kinds`` and ``cursor`` as for
+        :meth:`Index.page`. Raises :class:`BadName` or :class:`NotFound` for a bad or
+        unknown group, :class:`BadFingerprint` for a bad author and :class:`BadInput` for a
+        bad limit, cursor or kind.
+        """
         if group is not None:
             members: set[str] = set(self.identities.members(names.group(group, field="group")))
             authors = members if authors is None else {
@@ -101,7 +117,11 @@ class Timeline:
 
     # threads -------------------------------------------------------------------------------
     def replies(self, sha1: str) -> Thread:
-        """The replies under ``sha1``, nested without limit, oldest first at each level."""
+        """The replies under ``sha1``, nested without limit, oldest first at each level.
+
+        Blocked authors' replies (and what hangs under them) are left out. Raises
+        :class:`BadInput` for a ``sha1`` that is not 40 lowercase hex.
+        """
         names.sha1(sha1)
         index = self.index
         index.maybe_reconcile()
@@ -142,7 +162,10 @@ class Timeline:
     # conversations -----------------------------------------------------------------------------
     def conversations(self, viewer_fps: Iterable[str] | None = None) -> list[Conversation]:
         """Message conversations (grouped by participant set) that any viewer is in,
-        the most recently active first. Viewers default to this node's own identities."""
+        the most recently active first. Viewers default to this node's own identities.
+
+        Raises :class:`BadFingerprint` for a bad viewer.
+        """
         viewers = self._viewers(viewer_fps)
         self.index.maybe_reconcile()
         c = self.index.conn()
@@ -162,7 +185,12 @@ class Timeline:
 
     def conversation(self, conversation_id: str, *, limit: int | None = None,
                      cursor: str | None = None) -> ConversationPage:
-        """The messages of one conversation, newest first, paginated like the timeline."""
+        """The messages of one conversation, newest first, paginated like the timeline.
+
+        ``limit`` defaults to ``page_size``. Raises :class:`BadInput` for an id that is not
+        32 lowercase hex or a bad limit or cursor, and :class:`NotFound` for an unknown
+        conversation. Who may read it is the caller's check.
+        """
         if not isinstance(conversation_id, str) or not CONVERSATION_ID_RE.fullmatch(
                 conversation_id):
             raise BadInput("a conversation id is 32 lowercase hexadecimal characters",
@@ -191,11 +219,19 @@ class Timeline:
 
     # profiles ----------------------------------------------------------------------------------
     def current_profile(self, fp: str, viewer: str | None) -> dict[str, Any] | None:
-        """The newest profile post by ``fp`` visible to ``viewer`` (None: public only)."""
+        """The newest profile post by ``fp`` visible to ``viewer`` (None: public only).
+
+        Returns ``{"fingerprint", "sha1", "created", "public", "attributes"}`` or None if
+        there is none (or ``fp`` is blocked). Raises :class:`BadFingerprint`.
+        """
         return self.profile_for(fp, [] if viewer is None else [viewer])
 
     def profile_for(self, fp: str, viewers: Iterable[str]) -> dict[str, Any] | None:
-        """The newest profile by ``fp`` that is public or addressed to any of ``viewers``."""
+        """The newest profile by ``fp`` that is public or addressed to any of ``viewers``.
+
+        Same shape as :meth:`current_profile`. Raises :class:`BadFingerprint` for a bad
+        ``fp`` or viewer.
+        """
         names.fingerprint(fp)
         self.index.maybe_reconcile()
         vids = [i for i in (self.index.fp_id(names.fingerprint(v, field="viewer"))
@@ -231,13 +267,22 @@ class Timeline:
                     yield profile
 
     def contacts_book(self) -> list[dict[str, Any]]:
-        """Names, phones, e-mails, workplaces and birthdates from current profiles."""
+        """Names, phones, e-mails, workplaces and birthdates from current profiles.
+
+        One card per identity: ``{"fingerprint", "name", "phones", "emails", "workplaces",
+        "birthdate", "profile_sha1"}``, sorted by name (case-folded), then fingerprint.
+        """
         book = [_card(p) for p in self.known_profiles()]
         book.sort(key=lambda card: ((card["name"] or "").casefold(), card["fingerprint"]))
         return book
 
     def birthdays(self, *, today: dt.date | None = None) -> list[dict[str, Any]]:
-        """Known identities with a birthdate, the next birthday first."""
+        """Known identities with a birthdate, the next birthday first.
+
+        Each ``{"fingerprint", "name", "birthdate", "next" (ISO date), "days_until"}``
+        counted from ``today`` (default: the local date); 29 February falls on the 28th in
+        common years.
+        """
         day = today or dt.date.today()
         out = []
         for card in self.contacts_book():

@@ -29,7 +29,12 @@ DAY = 86400
 
 
 def kept(dd: DataDir) -> set[str]:
-    """Fingerprints whose keys are never cleaned up."""
+    """Fingerprints whose keys are never cleaned up: own identities, contacts and the own
+    identities following them, group members (blocked included), stored posts' authors.
+
+    Raises :class:`CorruptFile` for a damaged ``state/contacts.json`` (and
+    :class:`NotFound` only if a group is deleted while it is being read).
+    """
     ids = Identities(dd)
     keep = set(ids.own_fingerprints())
     for contact in Contacts(dd).list():
@@ -41,7 +46,8 @@ def kept(dd: DataDir) -> set[str]:
 
 
 def stored_authors(dd: DataDir) -> set[str]:
-    """Authors of the posts indexed here and the inner authors of indexed reshares."""
+    """Authors (fingerprints) of the posts indexed here and the inner authors of indexed
+    reshares, at any depth. Unreadable post files are skipped; raises no project error."""
     index = open_index(dd)
     c = index.conn()
     authors = {index.fp_of(row[0]) for row in c.execute("SELECT DISTINCT author FROM posts")}
@@ -69,7 +75,12 @@ def _unused(ids: Identities, keep: set[str], cutoff: float) -> list[str]:
 
 
 def gc(dd: DataDir, *, dry_run: bool, clock: Callable[[], float] = time.time) -> list[str]:
-    """Delete (or with ``dry_run`` only list) unused keys; return their fingerprints."""
+    """Delete (or with ``dry_run`` only list) unused keys; return their fingerprints.
+
+    A key is unused when its ``.pub`` mtime is older than ``gc_unused_days`` days before
+    ``clock()`` (unix seconds) and :func:`kept` does not hold it; the list is checked again
+    just before deleting. Raises :class:`CorruptFile` as :func:`kept` does.
+    """
     ids = Identities(dd)
     cutoff = clock() - dd.settings["gc_unused_days"] * DAY
     candidates = _unused(ids, kept(dd), cutoff)

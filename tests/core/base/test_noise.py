@@ -367,6 +367,15 @@ def test_out_of_order_and_reuse_after_failure_are_refused() -> None:
         resp.split()
 
 
+def test_split_gives_one_pair_only() -> None:
+    init, resp = _pair()
+    resp.read_message(init.write_message(b""))
+    init.read_message(resp.write_message(b""))
+    init.split()
+    with pytest.raises(NoiseStateError):
+        init.split()  # a second pair would start at nonce 0 again
+
+
 def test_repr_shows_no_secret() -> None:
     init, resp = _pair()
     resp.read_message(init.write_message(b""))

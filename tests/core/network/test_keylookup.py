@@ -76,9 +76,10 @@ def test_a_wrong_key_is_a_lie_recorded_and_never_asked_again(node: DataDir) -> N
 def test_a_key_whose_certificate_does_not_verify_is_a_lie(node: DataDir) -> None:
     fp, doc, _ = other_key()
     lines = doc.decode().splitlines()
-    cert = bytearray(b64d(lines[3].split()[1]))
+    fields = lines[2].split()
+    cert = bytearray(b64d(fields[4]))
     cert[0] ^= 1
-    forged = "\n".join(lines[:3] + [f"certificate {b64e(bytes(cert))}"]) + "\n"
+    forged = "\n".join(lines[:2] + [" ".join(fields[:4] + [b64e(bytes(cert))])]) + "\n"
     session, _ = session_with(lambda call: text(200, forged))
     with pytest.raises(LyingPeer):
         fetch_key(node, fp, [LIAR], session=session)

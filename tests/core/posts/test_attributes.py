@@ -169,7 +169,7 @@ def test_nested_rejection_becomes_bad_reshare_but_keeps_too_deep_and_blocked() -
 def test_magic_bytes(name: str, head: bytes) -> None:
     assert media.detect(head + b"more") == name
     fmt = media.FORMATS[name]
-    assert attributes.media_kind(head) == fmt.kind
+    assert media.kind_of(head) == fmt.kind
     assert attributes.content_type(f"X_{name}", head) == fmt.content_type
     assert attributes.content_type("X_BIN", head) == fmt.content_type
 
@@ -178,7 +178,7 @@ def test_magic_bytes(name: str, head: bytes) -> None:
                                   b"\xff\xf1\x50\x80"])  # AAC ADTS is not MP3
 def test_unknown_bytes_are_other(data: bytes) -> None:
     assert media.detect(data) is None
-    assert attributes.media_kind(data) == "other"
+    assert media.kind_of(data) == "other"
     assert attributes.content_type("X_BIN", data) == "application/octet-stream"
 
 

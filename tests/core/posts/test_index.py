@@ -20,7 +20,8 @@ from app.core.base.errors import BadInput
 from app.core.base.fsio import file_lock
 from app.core.posts import reconcile
 from app.core.posts.codec import Post
-from app.core.posts.index import Index, decode_cursor, encode_cursor
+from app.core.posts.index import Index
+from app.core.posts.listing import decode_cursor, encode_cursor
 from tests.helpers.post_kit import PostKit
 
 CTX = multiprocessing.get_context("fork")

@@ -13,7 +13,7 @@ import pytest
 from app.core.base.errors import BadInput, NotFound
 from app.core.identity.identities import Identities
 from app.core.posts.codec import Post
-from app.core.posts.index import conversation_id
+from app.core.posts.listing import conversation_id
 from app.core.posts.timeline import Timeline
 from tests.helpers.post_kit import PostKit
 

@@ -1,0 +1,75 @@
+"""The post index's SQLite schema (``state/index.sqlite3``): tables, indexes, version.
+
+The index (:mod:`app.core.posts.index`) creates it; the repair
+(:mod:`app.core.posts.reconcile`) empties :data:`CONTENT_TABLES` on a rebuild.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+DB_NAME = "index.sqlite3"
+
+SCHEMA = """
+CREATE TABLE fps(id INTEGER PRIMARY KEY, fp TEXT NOT NULL UNIQUE);
+CREATE TABLE posts(id INTEGER PRIMARY KEY, sha BLOB NOT NULL UNIQUE, author INTEGER NOT NULL,
+  created INTEGER NOT NULL, kind INTEGER NOT NULL, public INTEGER NOT NULL,
+  reaction INTEGER NOT NULL, reshare INTEGER NOT NULL, conv BLOB);
+CREATE INDEX posts_time ON posts(created, sha);
+CREATE INDEX posts_author ON posts(author, created, sha);
+CREATE INDEX posts_kind ON posts(kind, created, sha);
+CREATE INDEX posts_author_kind ON posts(author, kind, created, sha);
+CREATE INDEX posts_conv ON posts(conv, created, sha) WHERE conv IS NOT NULL;
+CREATE TABLE recipients(fp INTEGER NOT NULL, post INTEGER NOT NULL,
+  PRIMARY KEY(fp, post)) WITHOUT ROWID;
+CREATE INDEX recipients_post ON recipients(post);
+CREATE TABLE replies(parent BLOB NOT NULL, post INTEGER NOT NULL,
+  PRIMARY KEY(parent, post)) WITHOUT ROWID;
+CREATE INDEX replies_post ON replies(post);
+CREATE TABLE convs(id BLOB PRIMARY KEY, members TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE conv_members(fp INTEGER NOT NULL, conv BLOB NOT NULL,
+  PRIMARY KEY(fp, conv)) WITHOUT ROWID;
+CREATE TABLE dirs(fp TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+"""
+CONTENT_TABLES = ("posts", "recipients", "replies", "convs", "conv_members", "dirs", "meta")
+
+
+def connect(path: Path, timeout: float) -> tuple[sqlite3.Connection, bool]:
+    """Open the index database at ``path`` in WAL mode with a busy timeout (seconds),
+    creating (or, on another :data:`SCHEMA_VERSION`, recreating) the schema.
+
+    Returns the connection (autocommit; callers open their own transactions) and
+    whether the schema was (re)created. Raises ``sqlite3.Error`` on failure.
+    """
+    c = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    c.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+    if c.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        c.execute("PRAGMA journal_mode=WAL")
+    c.execute("PRAGMA synchronous=NORMAL")
+    created = False
+    if c.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+        created = _create_schema(c)
+    return c, created
+
+
+def _create_schema(c: sqlite3.Connection) -> bool:
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        created = bool(c.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION)
+        if created:
+            for (kind, name) in c.execute(
+                    "SELECT type, name FROM sqlite_master WHERE type IN ('table')"
+                    " AND name NOT LIKE 'sqlite_%'").fetchall():
+                c.execute(f'DROP {kind} IF EXISTS "{name}"')
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    c.execute(stmt)
+            c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        c.execute("COMMIT")
+    except BaseException:
+        c.execute("ROLLBACK")
+        raise
+    return created
