@@ -6,6 +6,8 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..core.base import names
+from ..core.base.errors import BadInput
+from ..core.identity.petnames import check_petname
 
 MAX_PASSWORD = 1024
 
@@ -35,7 +37,34 @@ def password_field(**kw) -> fields.String:  # type: ignore[no-untyped-def]
 
 
 class FingerprintPath(Schema):
-    fp = Fingerprint(required=True)
+    fp = Fingerprint(required=True, metadata={
+        "description": "a fingerprint (64 lowercase hex) or, on the admin API, a unique "
+                       "prefix of at least 8 hex characters of a key this node holds"})
+
+
+class Petname(Text):
+    """A petname (:func:`app.core.identity.petnames.check_petname`)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return check_petname(text)
+        except BadInput as exc:
+            raise ValidationError(exc.message) from None
+
+
+class PetnameIn(Schema):
+    petname = Petname(required=True, metadata={
+        "description": "1-32 letters, digits, '.', '_' or '-', a letter first; not 8+ hex"})
+
+
+class PetnameOut(Schema):
+    fingerprint = fields.String()
+    petname = fields.String()
+
+
+class PetnameList(Schema):
+    petnames = fields.List(fields.Nested(PetnameOut))
 
 
 class GroupPath(Schema):
