@@ -8,9 +8,11 @@ hand a JSON-shaped result and its human rendering to :meth:`Cli.emit`.
 
 from __future__ import annotations
 
+import contextvars
 import errno
 import json
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +23,18 @@ import click
 
 from ..core.base import config
 from ..core.base.datadir import DataDir, open_datadir
-from ..core.base.errors import BadInput, DiwanError, NotFound, TooLarge
+from ..core.base.errors import (
+    BadInput,
+    Conflict,
+    DiwanError,
+    Forbidden,
+    NotFound,
+    PeerError,
+    RateLimited,
+    Replay,
+    TooLarge,
+    WrongPassword,
+)
 from ..core.identity.identities import Identities
 from ..core.identity.petnames import resolve
 from ..core.posts.display import DisplayNames
@@ -29,28 +42,88 @@ from ..core.posts.display import DisplayNames
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 
-class CliError(click.ClickException):
-    """A failure reported as ``error: <message>`` on stderr (no traceback); exit status 1."""
+# Exit statuses, one per class of error (README "Scripting"); click's own usage errors are 2.
+EXIT_FAILURE = 1    # anything else: a corrupt file, the disk, a node that failed
+EXIT_BAD_INPUT = 2  # malformed input or usage
+EXIT_NOT_FOUND = 3  # no such identity, post, contact, group or name
+EXIT_CONFLICT = 4   # conflicts with what is already here
+EXIT_REFUSED = 5    # wrong password, not allowed
+EXIT_PEER = 6       # another node could not be reached or answered wrongly
+_EXIT_BY_CLASS: tuple[tuple[type[DiwanError], int], ...] = (
+    (BadInput, EXIT_BAD_INPUT), (TooLarge, EXIT_BAD_INPUT), (NotFound, EXIT_NOT_FOUND),
+    (Conflict, EXIT_CONFLICT), (Replay, EXIT_CONFLICT), (WrongPassword, EXIT_REFUSED),
+    (Forbidden, EXIT_REFUSED), (PeerError, EXIT_PEER), (RateLimited, EXIT_PEER),
+)
+_JSON_ERRORS: contextvars.ContextVar[bool] = contextvars.ContextVar("json_errors", default=False)
 
-    exit_code = 1
+
+class CliError(click.ClickException):
+    """A failure reported as ``error: <message>`` on stderr (no traceback), or as a JSON
+    object under ``--json``; ``exit_code`` tells its class (the ``EXIT_*`` constants)."""
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_FAILURE, code: str = "error",
+                 field: str | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.code = code
+        self.field = field
 
     def show(self, file: Any = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
 
 
-class CliBadInput(CliError):
-    """Bad input: exit status 2, like click's own usage errors."""
-
-    exit_code = 2
-
-
 def cli_error(exc: DiwanError) -> CliError:
-    bad_input = isinstance(exc, (BadInput, TooLarge))
-    return (CliBadInput if bad_input else CliError)(exc.message)
+    """The :class:`CliError` for a project error, with its class's exit status."""
+    exit_code = next((code for cls, code in _EXIT_BY_CLASS if isinstance(exc, cls)),
+                     EXIT_FAILURE)
+    return CliError(exc.message, exit_code=exit_code, code=exc.code, field=exc.field)
+
+
+def _hoist_json(args: list[str]) -> tuple[list[str], bool]:
+    """Move ``--json`` found anywhere before ``--`` to the front (it is a global option)."""
+    end = args.index("--") if "--" in args else len(args)
+    found = "--json" in args[:end]
+    if not found:
+        return args, False
+    return ["--json"] + [a for i, a in enumerate(args) if i >= end or a != "--json"], True
+
+
+def report(exc: click.ClickException, as_json: bool) -> None:
+    """Print an error: ``error: ...`` (or click's usage text), or one JSON object on stderr."""
+    if not as_json:
+        exc.show()
+        return
+    if isinstance(exc, CliError):
+        body = {"code": exc.code, "field": exc.field}
+    else:
+        body = {"code": "usage", "field": None}
+    body.update(message=exc.format_message(), exit=exc.exit_code)
+    click.echo(json.dumps({"error": body}, ensure_ascii=False), err=True)
 
 
 class DiwanGroup(click.Group):
-    """The top group: turns project errors into ``error: ...`` and an exit code."""
+    """The top group: ``--json`` anywhere, project errors as ``error: ...`` (or JSON) and
+    an exit status per class of error."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        argv, as_json = _hoist_json(list(sys.argv[1:] if args is None else args))
+        token = _JSON_ERRORS.set(as_json)
+        try:
+            if not standalone_mode:
+                return super().main(argv, prog_name, complete_var, False, **extra)
+            try:
+                rv = super().main(argv, prog_name, complete_var, False, **extra)
+            except click.ClickException as exc:
+                report(exc, as_json)
+                sys.exit(exc.exit_code)
+            except click.Abort:
+                click.echo("Aborted!", err=True)
+                sys.exit(EXIT_FAILURE)
+            sys.exit(rv if isinstance(rv, int) else 0)
+        finally:
+            _JSON_ERRORS.reset(token)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -16,7 +16,7 @@ from ..core.network.sync import SyncStatus, sync_all
 from ..core.network.views import contact_view
 from ..core.upkeep.gc import gc as collect
 from ..schemas.network import ContactList, ContactOut, LyingList, StatusList
-from .base import FP, Cli, main, pass_cli, table, when
+from .base import EXIT_PEER, FP, Cli, main, pass_cli, table, when
 
 
 def _contact(cli: Cli, contact: Contact) -> dict[str, Any]:
@@ -165,7 +165,7 @@ def sync(cli: Cli, fp: str | None, full: bool) -> None:
     human = table(["CONTACT", "NEW", "REFUSED", "RESULT"], rows) if rows else ["no contacts"]
     cli.emit(StatusList().dump({"statuses": [st.to_dict() for st in results]}), human)
     if any(st.last_error and not st.skipped for st in results):
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(EXIT_PEER)
 
 
 @main.command()

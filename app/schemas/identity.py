@@ -7,7 +7,9 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from ..core.base import crypto, names
 from ..core.base.encoding import b64e
+from ..core.base.errors import BadInput
 from ..core.identity.keys import MAX_PASSWORD, MAX_PUB_BYTES, MIN_PASSWORD
+from ..core.identity.petnames import check_petname
 
 
 class Text(fields.String):
@@ -44,7 +46,34 @@ def new_password_field(**kw) -> fields.String:  # type: ignore[no-untyped-def]
 
 
 class FingerprintPath(Schema):
-    fp = Fingerprint(required=True)
+    fp = Fingerprint(required=True, metadata={
+        "description": "a fingerprint (64 lowercase hex) or, on the admin API, a unique "
+                       "prefix of at least 8 hex characters of a key this node holds"})
+
+
+class Petname(Text):
+    """A petname (:func:`app.core.identity.petnames.check_petname`)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return check_petname(text)
+        except BadInput as exc:
+            raise ValidationError(exc.message) from None
+
+
+class PetnameIn(Schema):
+    petname = Petname(required=True, metadata={
+        "description": "1-32 letters, digits, '.', '_' or '-', a letter first; not 8+ hex"})
+
+
+class PetnameOut(Schema):
+    fingerprint = fields.String()
+    petname = fields.String()
+
+
+class PetnameList(Schema):
+    petnames = fields.List(fields.Nested(PetnameOut))
 
 
 class GroupPath(Schema):

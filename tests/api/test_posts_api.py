@@ -106,6 +106,30 @@ def test_multipart_media_is_served_with_its_type(node: dict[str, Any]) -> None:
     assert c.get(f"/posts/{sha}/media/..").status_code in (400, 404)
 
 
+def test_media_in_any_base64_is_stored_canonical(node: dict[str, Any]) -> None:
+    """Issue 11: media as the base64 tool prints it (padded, +/) or as base64url."""
+    import base64
+
+    png = PNG + bytes([0xfb, 0xff, 0xfe])  # bytes whose base64 uses '+' or '/'
+    standard = base64.b64encode(png).decode()
+    assert "+" in standard or "/" in standard
+    urlsafe = base64.urlsafe_b64encode(png).decode()
+    canonical = urlsafe.rstrip("=")
+    for value in (standard, standard.rstrip("="), urlsafe, canonical):
+        r = node["c"].post("/posts", json={"fingerprint": node["a"], "password": PW,
+                                           "attributes": {"PIC_PNG": value}})
+        assert r.status_code in (200, 201), r.json
+        m = node["c"].get(f"/posts/{r.json['sha1']}/media/PIC_PNG")
+        assert m.data == png
+        raw = node["c"].get(f"/posts/{r.json['sha1']}/raw").data
+        p1 = base64.urlsafe_b64decode(raw.split(b".")[0] + b"=" * (-len(raw.split(b".")[0]) % 4))
+        assert canonical.encode() in p1 and b"+" not in p1.split(b"PIC_PNG")[1][:80]
+    for bad in (standard + "=", "ab=c", standard.replace("A", "-", 1) + "+", "****"):
+        r = node["c"].post("/posts", json={"fingerprint": node["a"], "password": PW,
+                                           "attributes": {"PIC_PNG": bad}})
+        assert r.status_code == 400, (bad, r.json)
+
+
 def test_bad_inputs_are_4xx_and_write_nothing(node: dict[str, Any]) -> None:
     c, a = node["c"], node["a"]
     before = sorted(p.name for p in (c.dd.posts / a).iterdir())

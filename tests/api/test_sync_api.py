@@ -214,7 +214,7 @@ def test_cli_contacts_sync_gc_and_lying_peers(net: Net, people: People) -> None:
     as_json = json.loads(diwan(net.ahmed, "--json", "sync", people.basant).stdout)
     assert as_json["statuses"][0]["posts_last_run"] == 0
     failed = diwan(net.ahmed, "sync", "0" * 64)
-    assert failed.exit_code == 1 and "not a contact" in failed.stderr
+    assert failed.exit_code == 3 and "not a contact" in failed.stderr
 
     pub = keys.certify(crypto.new_signing_seed(),
                        crypto.transport_public(crypto.new_transport_secret()))

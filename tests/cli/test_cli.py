@@ -124,7 +124,7 @@ def test_init_again_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_commands_refuse_a_directory_that_was_never_initialised(tmp_path: Path) -> None:
-    assert_error(run(tmp_path / "nothing", "identity", "list"), 1, "diwan.toml", "init")
+    assert_error(run(tmp_path / "nothing", "identity", "list"), 3, "diwan.toml", "init")
     assert not (tmp_path / "nothing").exists()
 
 
@@ -213,7 +213,7 @@ def test_sign_with_prompted_password(node_dir: Path, fp: str) -> None:
 def test_wrong_password_is_a_clear_error(node_dir: Path, fp: str) -> None:
     private = (node_dir / "identities" / fp).read_bytes()
     result = run(node_dir, "identity", "sign", fp, "x", "--password-stdin", input="wrong\n")
-    assert_error(result, 1, "password is wrong")
+    assert_error(result, 5, "password is wrong")
     assert result.stdout == ""
     assert (node_dir / "identities" / fp).read_bytes() == private
 
@@ -226,11 +226,11 @@ def test_passwd_changes_the_password(tmp_path: Path) -> None:
              input=f"{old}\n").stdout.strip()
     sign = ("identity", "sign", fp, "x", "--password-stdin")
     assert_error(run(data_dir, "identity", "passwd", fp, "--password-stdin",
-                     input=f"bad\n{new}\n"), 1, "password is wrong")
+                     input=f"bad\n{new}\n"), 5, "password is wrong")
     assert run(data_dir, *sign, input=f"{old}\n").exit_code == 0
     result = run(data_dir, "identity", "passwd", fp, "--password-stdin", input=f"{old}\n{new}\n")
     assert result.exit_code == 0, result.output
-    assert_error(run(data_dir, *sign, input=f"{old}\n"), 1, "password is wrong")
+    assert_error(run(data_dir, *sign, input=f"{old}\n"), 5, "password is wrong")
     assert run(data_dir, *sign, input=f"{new}\n").exit_code == 0
     # prompted: current, new, confirmation
     result = run(data_dir, "identity", "passwd", fp, input=f"{new}\n{third}\n{third}\n")
@@ -298,12 +298,12 @@ def test_delete_own_needs_the_password(tmp_path: Path, password_file: Path) -> N
              str(password_file)).stdout.strip()
     files = [data_dir / "identities" / fp, data_dir / "identities" / f"{fp}.pub"]
     assert_error(run(data_dir, "identity", "delete", fp, "--password-stdin", input="no\n"),
-                 1, "password is wrong")
+                 5, "password is wrong")
     assert all(f.exists() for f in files)
     result = run(data_dir, "identity", "delete", fp, "--password-file", str(password_file))
     assert result.exit_code == 0, result.output
     assert not any(f.exists() for f in files)
-    assert_error(run(data_dir, "identity", "show", fp), 1, "unknown identity")
+    assert_error(run(data_dir, "identity", "show", fp), 3, "unknown identity")
 
 
 def test_import_and_delete_someone_elses_key(other: tuple[Path, str]) -> None:
@@ -327,7 +327,7 @@ def test_import_refuses_a_document_that_does_not_verify(tmp_path: Path, node_dir
 def test_sign_as_someone_else_is_refused(other: tuple[Path, str]) -> None:
     data_dir, fp = other
     assert_error(run(data_dir, "identity", "sign", fp, "x", "--password-stdin", input="p\n"),
-                 1, "not one of this node's own identities")
+                 5, "not one of this node's own identities")
 
 
 # groups and blocking ---------------------------------------------------------------
@@ -346,10 +346,10 @@ def test_groups(node_dir: Path, fp: str) -> None:
     assert "friends" in run(node_dir, "group", "list").stdout
     assert run(node_dir, "group", "remove", "friends", fp).exit_code == 0
     assert not (node_dir / "identities" / "friends" / f"{fp}.pub").exists()
-    assert_error(run(node_dir, "group", "remove", "friends", fp), 1, "not in friends")
+    assert_error(run(node_dir, "group", "remove", "friends", fp), 3, "not in friends")
     assert run(node_dir, "group", "delete", "friends").exit_code == 0
     assert not (node_dir / "identities" / "friends").exists()
-    assert_error(run(node_dir, "group", "show", "friends"), 1, "no group named friends")
+    assert_error(run(node_dir, "group", "show", "friends"), 3, "no group named friends")
     assert (node_dir / "identities" / f"{fp}.pub").is_file()  # the identity itself stays
 
 
@@ -361,7 +361,7 @@ def test_bad_group_names_are_refused(node_dir: Path, name: str) -> None:
 
 
 def test_the_blocked_group_is_reserved(node_dir: Path) -> None:
-    assert_error(run(node_dir, "group", "delete", "blocked"), 1, "reserved")
+    assert_error(run(node_dir, "group", "delete", "blocked"), 5, "reserved")
 
 
 def test_block_and_unblock(other: tuple[Path, str]) -> None:
@@ -373,15 +373,15 @@ def test_block_and_unblock(other: tuple[Path, str]) -> None:
     assert "blocked" in run(data_dir, "identity", "list").stdout
     assert run(data_dir, "unblock", fp).exit_code == 0
     assert not copy.exists()
-    assert_error(run(data_dir, "unblock", fp), 1, "not in blocked")
+    assert_error(run(data_dir, "unblock", fp), 3, "not in blocked")
 
 
 def test_blocking_an_own_identity_is_refused(node_dir: Path, fp: str) -> None:
-    assert_error(run(node_dir, "block", fp), 1, "own identity")
+    assert_error(run(node_dir, "block", fp), 4, "own identity")
 
 
 def test_unknown_identity_is_not_found(node_dir: Path) -> None:
-    assert_error(run(node_dir, "block", OTHER_FP), 1, "unknown identity")
+    assert_error(run(node_dir, "block", OTHER_FP), 3, "unknown identity")
 
 
 @pytest.mark.parametrize("bad", ["abc", "AB" * 32, "ab" * 31 + "zz", "../" + "a" * 61,
@@ -486,7 +486,7 @@ def test_a_crlf_password_file_means_the_same_password(tmp_path: Path, node_dir: 
 def test_up_without_a_procfile_is_a_clear_error(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(node, "repo_root", lambda: tmp_path / "nowhere")
-    assert_error(run(tmp_path / "n", "up"), 1, "no Procfile at", str(tmp_path / "nowhere"))
+    assert_error(run(tmp_path / "n", "up"), 3, "no Procfile at", str(tmp_path / "nowhere"))
 
 
 def test_up_runs_honcho_on_the_procfile_in_the_data_dir(

@@ -280,7 +280,7 @@ def test_profile_set_needs_a_field_and_show_an_existing_profile(node: Node) -> N
     assert_error(run(node.root, "profile", "set", node.b, "--birthdate", "1990-13-01",
                      "--password-file", str(node.pw[node.b])), 2, "BIRTHDATE")
     assert node.files() == before
-    assert_error(run(node.root, "profile", "show", OTHER), 1, "no profile")
+    assert_error(run(node.root, "profile", "show", OTHER), 3, "no profile")
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -381,8 +381,8 @@ def test_delete_post(node: Node) -> None:
     assert not node.file(node.b, sha).exists()
     assert sha not in {p["sha1"] for p in ok_json(node.root, "timeline", "--limit", "500")[
         "posts"]}
-    assert_error(run(node.root, "show", sha), 1, "no post")
-    assert_error(run(node.root, "delete-post", sha), 1, "no post")
+    assert_error(run(node.root, "show", sha), 3, "no post")
+    assert_error(run(node.root, "delete-post", sha), 3, "no post")
 
 
 def test_human_output_escapes_control_characters(node: Node) -> None:
@@ -396,11 +396,11 @@ def test_human_output_escapes_control_characters(node: Node) -> None:
 # --- bad input: a clear error, a non-zero exit, nothing written ------------------------------
 
 @pytest.mark.parametrize(("args", "code", "fragment"), [
-    (["post", "not-a-fp", "x"], 1, "AS_FP 'not-a-fp': no petname or key by that name"),
+    (["post", "not-a-fp", "x"], 3, "AS_FP 'not-a-fp': no petname or key by that name"),
     (["post", "not/a/fp", "x"], 2, "AS_FP 'not/a/fp' is not a fingerprint"),
     (["post", "abc", "x"], 2, "AS_FP 'abc': a fingerprint prefix needs at least 8"),
-    (["post", OTHER, "x"], 1, "unknown identity"),
-    (["post", "{a}", "x", "--to", "nope"], 1, "--to 'nope': no petname or key by that name"),
+    (["post", OTHER, "x"], 3, "unknown identity"),
+    (["post", "{a}", "x", "--to", "nope"], 3, "--to 'nope': no petname or key by that name"),
     (["post", "{a}", "x", "--to", "no pe"], 2, "--to 'no pe' is not a fingerprint"),
     (["post", "{a}", "x", "--media", "P=/no/such/file"], 2, "/no/such/file"),
     (["post", "{a}", "x", "--media", "no-equals-sign"], 2, "NAME=PATH"),
@@ -411,8 +411,8 @@ def test_human_output_escapes_control_characters(node: Node) -> None:
     (["post", "{a}", "x", "--time", "99999999999"], 2, "future"),
     (["post", "{a}"], 2, "empty"),
     (["reply", "{a}", "123abc", "x"], 2, "SHA '123abc' is not a post SHA-1"),
-    (["reply", "{a}", "0" * 40, "x"], 1, "no post"),
-    (["reshare", "{a}", "f" * 40], 1, "no post"),
+    (["reply", "{a}", "0" * 40, "x"], 3, "no post"),
+    (["reshare", "{a}", "f" * 40], 3, "no post"),
     (["message", "{a}", "x", "--to", "{b}", "--to", "AB" * 32], 2, "is not a fingerprint"),
 ])
 def test_bad_input_is_refused_before_the_password(node: Node, args: list[str], code: int,
@@ -429,9 +429,9 @@ def test_wrong_password_writes_nothing(node: Node, tmp_path: Path) -> None:
     before = node.files()
     (tmp_path / "wrong").write_text("not the password\n")
     assert_error(run(node.root, "post", node.a, "x", "--password-file", str(tmp_path / "wrong")),
-                 1, "password is wrong")
+                 5, "password is wrong")
     assert_error(run(node.root, "reply", node.b, target, "x",
-                     "--password-stdin", input=PW_A + "\n"), 1, "password is wrong")
+                     "--password-stdin", input=PW_A + "\n"), 5, "password is wrong")
     assert node.files() == before
 
 
@@ -464,14 +464,14 @@ def test_bad_read_arguments(node: Node, args: list[str]) -> None:
 
 
 def test_reading_missing_things(node: Node) -> None:
-    assert_error(run(node.root, "timeline", "--author", "x"), 1, "no petname or key")
-    assert_error(run(node.root, "profile", "show", "nope"), 1, "no petname or key")
-    assert_error(run(node.root, "profile", "show", OTHER, "--viewer", "deadbeef00"), 1,
+    assert_error(run(node.root, "timeline", "--author", "x"), 3, "no petname or key")
+    assert_error(run(node.root, "profile", "show", "nope"), 3, "no petname or key")
+    assert_error(run(node.root, "profile", "show", OTHER, "--viewer", "deadbeef00"), 3,
                  "no key here starts with it")
-    assert_error(run(node.root, "show", "e" * 40), 1, "no post")
-    assert_error(run(node.root, "thread", "e" * 40), 1, "no post")
-    assert_error(run(node.root, "conversation", "0" * 32), 1, "no conversation")
-    assert_error(run(node.root, "timeline", "--group", "nosuchgroup"), 1, "nosuchgroup")
+    assert_error(run(node.root, "show", "e" * 40), 3, "no post")
+    assert_error(run(node.root, "thread", "e" * 40), 3, "no post")
+    assert_error(run(node.root, "conversation", "0" * 32), 3, "no conversation")
+    assert_error(run(node.root, "timeline", "--group", "nosuchgroup"), 3, "nosuchgroup")
 
 
 def test_posting_as_a_known_but_not_own_identity_is_refused(node: Node, tmp_path: Path) -> None:
@@ -479,6 +479,6 @@ def test_posting_as_a_known_but_not_own_identity_is_refused(node: Node, tmp_path
     ok(other_root, "init")
     ok(other_root, "identity", "import", str(node.root / "identities" / f"{node.a}.pub"))
     result = run(other_root, "post", node.a, "impostor", input=PW_A + "\n")
-    assert result.exit_code == 1 and result.stderr.startswith("error: ")
+    assert result.exit_code == 5 and result.stderr.startswith("error: ")
     assert not (other_root / "posts" / node.a).exists() or not os.listdir(
         other_root / "posts" / node.a)

@@ -41,3 +41,23 @@ def b64d(text: str | bytes, *, length: int | None = None, what: str = "value",
     if length is not None and len(data) != length:
         raise BadInput(f"{what} must be {length} bytes, not {len(data)}", field=field)
     return data
+
+
+_B64_ANY_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}|[A-Za-z0-9_-]*={0,2}")
+
+
+def b64d_any(text: str, *, what: str = "value", field: str | None = None) -> bytes:
+    """Decode base64 as people and tools write it, for input from the owner only: the
+    standard alphabet (``+/``, RFC 4648 section 4) or base64url (``-_``, section 5),
+    padded or not (padding, if present, must be right). Diwan's formats themselves store
+    only canonical unpadded base64url (:func:`b64e`). Raises :class:`BadInput`."""
+    if not isinstance(text, str) or not _B64_ANY_RE.fullmatch(text):
+        raise BadInput(f"{what} is not base64", field=field)
+    body = text.rstrip("=")
+    if len(body) % 4 == 1 or (len(text) != len(body) and len(text) % 4):
+        raise BadInput(f"{what} is not base64 (wrong length or padding)", field=field)
+    try:
+        return base64.b64decode(body.replace("-", "+").replace("_", "/")
+                                + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise BadInput(f"{what} is not base64", field=field) from None

@@ -15,12 +15,12 @@ from typing import Any
 
 from ..base import names
 from ..base.datadir import DataDir
-from ..base.encoding import b64e
+from ..base.encoding import b64d_any, b64e
 from ..base.errors import BadInput, NotFound
 from ..identity.identities import Identities
 from . import codec as posts
 from . import media
-from .attributes import KEY_RE, type_of
+from .attributes import KEY_RE, is_media, type_of
 from .ingest import Ingestor, IngestResult, post_path
 from .reconcile import open_index
 
@@ -77,20 +77,29 @@ def _addressees(attrs: dict[str, Any], fps: Iterable[str]) -> None:
              names.fingerprint(fp, field="to"))
 
 
+def _canonical_media(key: str, value: Any) -> Any:
+    """A media attribute given as any base64 (standard or url-safe, padded or not) in its
+    canonical unpadded base64url form; every other value as it is."""
+    if isinstance(value, str) and isinstance(key, str) and is_media(key):
+        return b64e(b64d_any(value, what=key, field=key))
+    return value
+
+
 def compose(dd: DataDir, author: str, draft: Draft, *, now: int | None = None) -> dict[str, Any]:
     """The attributes of ``draft`` posted by ``author`` (64 hex), validated later by ingest.
 
     A reply gets ``REPLY_POSTSHA`` and is addressed to the parent's author (or, replying to
     oneself, to the parent's recipients); recipients become ``TO[n]_FINGERPRINT``; a reshare
     is the stored post's bytes as ``RESHARED_POST``; media get their type from the magic
-    bytes. ``CREATED_TIME`` defaults to ``draft.created``, then ``now``, then the clock
+    bytes and raw media attributes may be any base64 (stored as canonical base64url).
+    ``CREATED_TIME`` defaults to ``draft.created``, then ``now``, then the clock
     (unix seconds). Raises :class:`BadInput` for a key given twice with different values,
     an unknown profile field, a bad media name or a malformed SHA-1;
     :class:`BadFingerprint` for a bad recipient; :class:`NotFound` if the post replied to
     or reshared is not stored here (:class:`BadPost` only if its stored file no longer
     decodes).
     """
-    attrs = dict(draft.attributes)
+    attrs = {key: _canonical_media(key, value) for key, value in draft.attributes.items()}
     if draft.text is not None:
         _put(attrs, "TEXT", draft.text)
     to = list(draft.to)
