@@ -70,6 +70,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("key_server_max_keys", 100000, "most .pub files a key server will hold"),
     Setting("gc_unused_days", 90, "delete others' unused .pub files after this many days"),
     Setting("gc_interval", 86400, "seconds between clean-up runs"),
+    Setting("public_url", "",
+            "the peer API's address as friends reach it (http://host:port), if you know "
+            "one, e.g. a port forward on your router; diwan status shows it"),
+    Setting("log_level", "info", "log level of every process: debug, info, warning or error"),
+    Setting("log_format", "text", "log lines as text or json (one JSON object a line)"),
+    Setting("admin_log_level", "", "the admin API's log level (empty: log_level)"),
+    Setting("peer_log_level", "", "the peer API's log level (empty: log_level)"),
+    Setting("scheduler_log_level", "", "the scheduler's log level (empty: log_level)"),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
