@@ -11,6 +11,7 @@ turns own keys into the same 404. No test here asserts a time (see
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,10 @@ def test_blocked_known_and_unknown_get_one_identical_404(
     assert len(set(answers.values())) == 1, answers
     status, body, _ = answers["unknown"]
     assert status == 404 and fps["unknown"].encode() not in body
+    assert json.loads(body) == {"code": 404, "status": "not_found",
+                                "message": "no key is served here for this fingerprint",
+                                "errors": {"fingerprint": [
+                                    "no key is served here for this fingerprint"]}}
     own = answer(client, fps["own"])
     assert own[0] == 200 and own[1] == Identities(
         client.application.config["DIWAN"]).pub_document(fps["own"])
@@ -87,12 +92,14 @@ def test_key_server_mode_serves_uploads_and_the_same_404_for_the_rest(
         tmp_path: Path, template: tuple[DataDir, str]) -> None:
     client, fps = node_with_others(tmp_path / "n", template, key_server=True)
     fps["uploaded"], doc, _ = other_key()
+    nothing_uploaded_yet = answer(client, fps["unknown"])  # no database yet: the same 404
     r = client.post("/identities", data=doc, content_type="text/plain")
     assert r.status_code == 201
     assert answer(client, fps["uploaded"])[:2] == (200, doc)
     assert answer(client, fps["own"])[0] == 200
     answers = {name: answer(client, fps[name]) for name in HIDDEN}
     assert len(set(answers.values())) == 1 and answers["unknown"][0] == 404
+    assert nothing_uploaded_yet == answers["unknown"]
 
 
 def test_every_fingerprint_not_served_takes_the_same_steps(

@@ -108,12 +108,21 @@ def stored_keys(dd: DataDir) -> int:
 def uploaded_document(dd: DataDir, fp: str) -> bytes | None:
     """The uploaded ``.pub`` document of ``fp``, or None (also when not a key server).
 
-    One indexed query whatever ``fp`` is; the node's own key store is not read.
+    One indexed, read-only query whatever ``fp`` is; the node's own key store is not read.
     """
     if not dd.settings["key_server"]:
         return None
-    with _db(dd) as conn:
+    uri = (dd.state / DB_NAME).resolve().as_uri() + "?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=30)
+    except sqlite3.OperationalError:  # nothing uploaded yet: no database
+        return None
+    try:
         row = conn.execute("SELECT doc FROM uploaded_keys WHERE fp = ?", (fp,)).fetchone()
+    except sqlite3.OperationalError:  # nothing uploaded yet: no table
+        return None
+    finally:
+        conn.close()
     return bytes(row[0]) if row is not None else None
 
 
