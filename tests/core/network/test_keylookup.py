@@ -239,6 +239,19 @@ def test_a_key_delivered_in_the_exchange_is_used_without_asking_anyone(node: Dat
     assert transport.calls == [] and LyingPeers(node).list() == []
 
 
+@pytest.mark.parametrize("limit", [0, 2])
+def test_keys_delivered_in_the_exchange_limit_edge(tmp_path: Path, template: tuple[DataDir, str],
+                                                   limit: int) -> None:
+    node = copy_node(tmp_path / "n", template[0], [template[1]], key_lookup_limit=limit)
+    offered = [other_key() for _ in range(limit + 1)]
+    session, transport = session_with(serve({}))
+    lookup = make_key_lookup(node, follow(node, other_key()[0], HONEST), session=session)
+    for fp, doc, _ in offered:
+        lookup.offer_from_exchange(doc, fp)
+    assert [lookup(fp) for fp, _, _ in offered] == [doc for _, doc, _ in offered[:limit]] + [None]
+    assert transport.calls == []
+
+
 def test_a_wrong_key_inside_the_exchange_marks_the_peer_as_lying(node: DataDir) -> None:
     fp, _, _ = other_key()
     wrong_fp, wrong_doc, _ = other_key()
