@@ -138,8 +138,12 @@ class _Run:
         if lying is not None:
             raise PeerError(f"{address} is recorded as a lying peer ({lying.get('why')}); "
                             "remove it from the list to sync again")
-        # key lookups run in this thread while pages are fetched in another: own session
-        lookup = make_key_lookup(self.dd, address, session=peerclient.sibling(self.session))
+        # Key lookups run in this thread while pages are fetched in another: own session,
+        # sharing the connection pool of this contact's run only (one own identity; never a
+        # session, connection or lookup cache of a run for another own identity). Keys the
+        # owner delivers inside the authenticated exchange go to lookup.offer_from_exchange.
+        lookup = make_key_lookup(self.dd, self.contact,
+                                 session=peerclient.sibling(self.session))
         asker, owner_key = self.asker(), self.owner_key(lookup)
         ingestor = Ingestor(self.dd, index=self.index, key_lookup=lookup)
         try:
