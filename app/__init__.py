@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask
 
 from app.core.base.datadir import open_datadir
+from app.core.base.logsetup import level_of
 
 from .web.api import make_api
 from .web.request import Request
@@ -31,7 +32,8 @@ def _base_app(name: str, config: Mapping[str, Any] | None, body_setting: str) ->
     app.config["MAX_CONTENT_LENGTH"] = dd.settings[body_setting]
     app.config["MAX_FORM_MEMORY_SIZE"] = dd.settings[body_setting]
     app.config["JSON_SORT_KEYS"] = False
-    logging.getLogger("diwan").setLevel(logging.INFO)
+    role = name.rsplit(".", 1)[-1]
+    logging.getLogger("diwan").setLevel(level_of(dd.settings, role).upper())
     return app
 
 

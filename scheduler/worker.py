@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from app.core.base import logsetup, runstate
 from app.core.base.datadir import DataDir, open_datadir
 from app.core.base.fsio import write_atomic
 
@@ -46,9 +46,9 @@ def _extra_jobs() -> list[Any]:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s scheduler %(levelname)s %(message)s")
     dd = open_datadir()
+    logsetup.configure(dd.settings, "scheduler")
+    runstate.write_pid(dd, "scheduler")
     sched = build(dd)
 
     def stop(signum: int, frame: Any) -> None:
@@ -58,4 +58,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("scheduler started in %s", dd.root)
-    sched.start()
+    try:
+        sched.start()
+    finally:
+        runstate.clear_pid(dd, "scheduler")

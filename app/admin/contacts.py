@@ -48,7 +48,7 @@ class ContactItem(MethodView):
     @blp.response(200, ContactOut)
     def put(self, path: dict[str, str], body: dict[str, Any], fp: str) -> dict[str, Any]:
         """Add or change a contact. An unknown key is fetched from ``address`` by fingerprint;
-        a node that answers with another key is recorded as a lying peer (502)."""
+        a wrong answer is a 502 (unauthenticated: not recorded as a lie; try again)."""
         contact, created, fetched = add_contact(current_app.config["DIWAN"], path["fp"],
                                                 body["address"], body["identity"])
         return {**_out(contact), "created": created, "key_fetched": fetched}

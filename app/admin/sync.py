@@ -1,4 +1,5 @@
-"""Admin routes for syncing: run a sync now, see each contact's status, the lying peers."""
+"""Admin routes for syncing: run a sync now, see each contact's status, the lying peers
+(nodes that served a wrong key inside an authenticated exchange)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def post_sync(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/peers/lying", methods=["GET"])
 @blp.response(200, LyingList)
 def lying_peers() -> dict[str, Any]:
-    """Nodes that answered a key lookup with a wrong key: never asked again."""
+    """Nodes that served a wrong key inside an authenticated exchange (with why): not synced
+    again until forgiven. A wrong answer to a plain GET is never recorded here."""
     return {"lying_peers": LyingPeers(_dd()).list()}
 
 

@@ -7,13 +7,22 @@ Adding commands: write a module here whose commands are registered on
 ``main`` from :mod:`app.cli.base` (``@main.command()`` or ``@main.group()``),
 make them thin (parse, call the core, ``cli.emit(json_shape, human_lines)``)
 and add the module to the import below. Project errors (``DiwanError``) need
-no handling: the group prints ``error: <message>`` and exits 2 for bad input,
-1 otherwise.
+no handling: the group prints ``error: <message>`` (JSON under ``--json``) and exits
+with the status of its class (``EXIT_*`` in :mod:`app.cli.base`).
 """
 
 from __future__ import annotations
 
-from . import groups, identity, network, node, posts, settings, social  # noqa: F401  (each registers its commands)
+from . import (  # noqa: F401  (each registers its commands)
+    groups,
+    identity,
+    network,
+    node,
+    posts,
+    settings,
+    social,
+    status,
+)
 from .base import main
 
 __all__ = ["main"]

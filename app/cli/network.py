@@ -80,9 +80,9 @@ def show(cli: Cli, fp: str) -> None:
 def add(cli: Cli, fp: str, address: str, identity: str | None, replace: bool) -> None:
     """Follow FP, whose node is at ADDRESS (http://host:port).
 
-    If FP's key is unknown it is fetched from ADDRESS by fingerprint; a node
-    that answers with another key is recorded as a lying peer. Changing an
-    existing contact's address or identity needs --replace.
+    If FP's key is unknown it is fetched from ADDRESS by fingerprint; a wrong
+    answer is an error (unauthenticated, so not recorded as a lie; try again).
+    Changing an existing contact's address or identity needs --replace.
     """
     dd = cli.datadir()
     following = _following(Identities(dd), identity)
@@ -188,7 +188,7 @@ def gc(cli: Cli, dry_run: bool) -> None:
 @main.command("lying-peers")
 @pass_cli
 def lying_peers(cli: Cli) -> None:
-    """Nodes that answered a key lookup with a wrong key (never asked again)."""
+    """Nodes that served a wrong key inside an authenticated exchange (not synced again)."""
     peers = LyingPeers(cli.datadir()).list()
     rows = [[p["address"], when(p.get("when")), p.get("why", "")] for p in peers]
     human = table(["ADDRESS", "SINCE", "WHY"], rows) if rows else ["no lying peers"]

@@ -1,8 +1,9 @@
 """``diwan init`` and ``diwan up``: create a data directory and run the node in it.
 
-``up`` runs the repository's Procfile (admin, peer, scheduler) under honcho
-with the data directory as the working directory. It stays in front: SIGINT
-and SIGTERM go on to honcho, which stops the three processes; SIGHUP (the
+``up`` runs the Procfile shipped in the package (``app/run/Procfile``: admin,
+peer, scheduler) under honcho with the data directory as the working directory,
+and records itself in ``state/run/up.pid`` for ``diwan status`` and ``diwan stop``.
+It stays in front: SIGINT and SIGTERM go on to honcho, which stops the three processes; SIGHUP (the
 terminal went away) is passed on as SIGTERM so nothing is left behind.
 """
 
@@ -18,42 +19,41 @@ from typing import Any
 
 import click
 
-from ..core.base import config
+from ..core.base import config, runstate
 from ..core.base.datadir import DataDir
-from ..core.base.errors import NotFound
+from ..core.base.errors import Conflict, NotFound
+from ..core.network.addresses import peer_urls, url
+from ..run import PROCFILE
 from .base import Cli, main, pass_cli
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def repo_root() -> Path:
-    """The source checkout the ``app`` package runs from."""
-    return Path(__file__).resolve().parents[2]  # app/cli/node.py -> the checkout
-
-
 def procfile() -> Path:
-    path = repo_root() / "Procfile"
+    """The Procfile shipped in the package; :class:`NotFound` if the install lacks it."""
+    path = PROCFILE
     if not path.is_file():
-        raise NotFound(f"no Procfile at {path}: 'diwan up' runs the node from a source "
-                       "checkout (pip install -e .); on a server use the units in deploy/")
+        raise NotFound(f"no Procfile at {path}: this installation of Diwan is incomplete; "
+                       "reinstall it, or on a server use the units in deploy/")
     return path
 
 
-def _url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
 def describe(dd: DataDir) -> dict[str, Any]:
+    """Where things are: data dir, config, token path, admin URL and the peer URLs."""
     s = dd.settings
+    urls = peer_urls(s)
     return {"data_dir": str(dd.root), "config": str(dd.root / config.CONFIG_FILE),
-            "token": str(dd.token_path), "admin_url": _url(s["admin_host"], s["admin_port"]),
-            "peer_url": _url(s["peer_host"], s["peer_port"])}
+            "token": str(dd.token_path), "admin_url": url(s["admin_host"], s["admin_port"]),
+            "peer_url": urls[0] if urls else url(s["peer_host"], s["peer_port"]),
+            "peer_urls": urls}
 
 
 def _lines(info: dict[str, Any]) -> list[str]:
+    peers = info["peer_urls"] or [info["peer_url"]]
     return [f"data dir:    {info['data_dir']}", f"config:      {info['config']}",
             f"admin token: {info['token']}", f"admin API:   {info['admin_url']}",
-            f"peer API:    {info['peer_url']}"]
+            f"peer API:    {peers[0]}" + ("  (friends use one of these)" if peers[1:] else ""),
+            *[f"             {u}" for u in peers[1:]]]
 
 
 @main.command()
@@ -74,7 +74,7 @@ def node_env(root: Path) -> dict[str, str]:
     """The environment of the node's processes: the venv first on PATH."""
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)  # not resolved: the venv's bin
-    env.update(DIWAN_ROOT=str(repo_root()), DIWAN_DATA_DIR=str(root),
+    env.update(DIWAN_DATA_DIR=str(root),
                PATH=os.pathsep.join(filter(None, [bin_dir, env.get("PATH")])))
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
@@ -115,10 +115,17 @@ def up(ctx: click.Context, cli: Cli) -> None:
     """
     dd = cli.datadir(create=True)
     path = procfile()
+    if runstate.running(dd, "up") is not None:
+        raise Conflict(f"a node already runs in {dd.root} (diwan status; diwan stop)")
     info = describe(dd)
     cli.emit(info, _lines(info) + [
         f"Send 'Authorization: Bearer <token>' with the token from {info['token']}.",
         "Starting admin, peer and scheduler (Ctrl-C stops them)."])
     sys.stdout.flush()
     cmd = [sys.executable, "-m", "honcho", "start", "-f", str(path), "-d", str(dd.root)]
-    ctx.exit(supervise(cmd, env=node_env(dd.root), cwd=dd.root))
+    runstate.write_pid(dd, "up")
+    try:
+        status = supervise(cmd, env=node_env(dd.root), cwd=dd.root)
+    finally:
+        runstate.clear_pid(dd, "up")
+    ctx.exit(status)

@@ -1,5 +1,6 @@
-"""Peer routes for public keys: fetch a ``.pub`` by fingerprint (a simple key server),
-and, in key-server mode only, upload one (``POST /identities``)."""
+"""Peer routes for public keys: ``GET /identities/<fp>`` serves this node's own keys (and
+uploaded ones in key-server mode) with one identical 404 for every other fingerprint;
+``POST /identities`` uploads a key in key-server mode only."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from flask import Response, current_app, request
 from marshmallow import Schema, fields
 
 from ..core.base.errors import NotFound
-from ..core.identity.identities import Identities
-from ..core.network.keyserver import accept_upload
+from ..core.network.keyserver import accept_upload, served_document
 from ..schemas.identity import FingerprintPath, Text
 from ..web.api import Blueprint
 
@@ -27,15 +27,19 @@ class Uploaded(Schema):
     created = fields.Boolean(metadata={"description": "false if the key was already held"})
 
 
+NOT_SERVED = "no key is served here for this fingerprint"
+
+
 @blp.route("/<fp>", methods=["GET"])
 @blp.arguments(FingerprintPath, location="view_args")
 @blp.response(200, content_type="text/plain")
+@blp.alt_response(404, description="one identical answer for every fingerprint not served "
+                  "(blocked, a contact's key, unknown, or own keys when serve_own_keys is off)")
 def get_key(path: dict[str, str], fp: str) -> Response:
-    """The ``.pub`` document of a known, unblocked identity."""
-    ids = Identities(current_app.config["DIWAN"])
-    if ids.is_blocked(path["fp"]):
-        raise NotFound(f"unknown identity {path['fp']}", field="fingerprint")
-    doc = ids.pub_document(path["fp"])
+    """The ``.pub`` document of an own identity, or of an uploaded key in key-server mode."""
+    doc = served_document(current_app.config["DIWAN"], path["fp"])
+    if doc is None:
+        raise NotFound(NOT_SERVED, field="fingerprint")
     return Response(doc, mimetype="text/plain")
 
 

@@ -13,6 +13,7 @@ from live_nodes import closed_port_address, serving
 from app import create_peer_app
 from app.core.base import crypto
 from app.core.identity import keys
+from app.core.network.keylookup import LyingPeers
 
 
 @dataclass(frozen=True)
@@ -107,24 +108,32 @@ def test_the_following_identity_must_be_own(module_admin: AdminClient,
     assert_error(put(module_admin, "nope", address="http://127.0.0.1:1", identity=me), 400, "fp")
 
 
-def test_a_lying_key_server_is_recorded_and_its_key_not_stored(
+def test_a_wrong_key_by_plain_get_is_a_502_retried_and_never_a_ban(
         module_admin: AdminClient, own_identity: OwnIdentity) -> None:
+    """Attack 6: an unauthenticated (forgeable) wrong key answer is not recorded as a lie."""
     contact, _ = new_key()
     wrong, wrong_doc = new_key()
     liar = liar_app(wrong_doc)
     with serving(liar) as address:
-        body = assert_error(put(module_admin, contact, address=address,
-                                identity=own_identity.fingerprint), 502, "address")
-        assert body["status"] == "lying_peer"
-        assert_error(put(module_admin, contact, address=address,
-                         identity=own_identity.fingerprint), 502, "address")
-    assert liar.asked == [f"/identities/{contact}"]  # never asked again
+        for _ in range(2):
+            body = assert_error(put(module_admin, contact, address=address,
+                                    identity=own_identity.fingerprint), 502, "address")
+            assert body["status"] == "peer_error" and wrong in body["message"]
+    assert liar.asked == [f"/identities/{contact}"] * 2  # asked again: no ban
     assert not module_admin.identities.exists(contact)
     assert not module_admin.identities.exists(wrong)
     assert module_admin.get(f"/contacts/{contact}").status_code == 404
+    assert [p for p in module_admin.get("/peers/lying").get_json()["lying_peers"]
+            if p["address"] == address] == []
+
+
+def test_forgiving_a_lying_peer(module_admin: AdminClient, own_identity: OwnIdentity) -> None:
+    address = "http://127.0.0.1:9"
+    LyingPeers(module_admin.dd).record(address, new_key()[0], "served a wrong key in an "
+                                       "authenticated exchange")
     [entry] = [p for p in module_admin.get("/peers/lying").get_json()["lying_peers"]
                if p["address"] == address]
-    assert entry["fingerprint"] == contact and wrong in entry["why"] and entry["when"] > 0
+    assert "authenticated exchange" in entry["why"] and entry["when"] > 0
     r = module_admin.delete("/peers/lying", query_string={"address": address})
     assert r.status_code == 204
     assert_error(module_admin.delete("/peers/lying", query_string={"address": address}),

@@ -211,7 +211,7 @@ def test_key_server_is_off_by_default(node: dict[str, Any]) -> None:
     assert not Identities(node["dd"]).exists(fresh.fp)
 
 
-def test_get_key_still_serves_known_keys(node: dict[str, Any]) -> None:
+def test_get_key_serves_own_keys(node: dict[str, Any]) -> None:
     r = node["client"].get(f"/identities/{node['own']}")
     assert r.status_code == 200 and r.data == node["key"].to_bytes()
 
@@ -234,7 +234,8 @@ def test_upload_stores_a_verified_key_once(tmp_path: Path) -> None:
     own, _, _ = party()
     r = upload(client, own.pub_document)
     assert r.status_code == 201 and r.get_json() == {"fingerprint": own.fp, "created": True}
-    assert (dd.identities / f"{own.fp}.pub").read_bytes() == own.pub_document
+    assert keyserver.uploaded_document(dd, own.fp) == own.pub_document
+    assert not Identities(dd).exists(own.fp)  # the node's own key store is not touched
     r = upload(client, own.pub_document, as_json=True)
     assert r.status_code == 200 and r.get_json() == {"fingerprint": own.fp, "created": False}
     assert client.get(f"/identities/{own.fp}").data == own.pub_document
@@ -253,14 +254,8 @@ def test_a_key_is_never_replaced(tmp_path: Path) -> None:
                          device_id=device.device_id, serial=device.serial)
     assert rival.fingerprint == own.fp
     assert_error(upload(client, rival.to_bytes()), 409, "public_key")
-    assert (dd.identities / f"{own.fp}.pub").read_bytes() == own.pub_document
-    # a higher serial for the device replaces it (a rotation); going back is refused
-    newer = keys.certify(seed, crypto.transport_public(crypto.new_transport_secret()),
-                         device_id=device.device_id, serial=device.serial + 1)
-    r = upload(client, newer.to_bytes())
-    assert r.status_code == 200 and r.get_json() == {"fingerprint": own.fp, "created": False}
-    assert (dd.identities / f"{own.fp}.pub").read_bytes() == newer.to_bytes()
-    assert_error(upload(client, own.pub_document), 409, "public_key")
+    assert keyserver.uploaded_document(dd, own.fp) == own.pub_document
+    assert client.get(f"/identities/{own.fp}").data == own.pub_document
 
 
 @pytest.mark.parametrize("doc", [
@@ -281,7 +276,7 @@ def test_a_document_whose_certificate_fails_is_400(tmp_path: Path) -> None:
     device = keys.DeviceCert(key.devices[0].device_id, 1, other.transport_public)
     forged = keys.PublicKey(key.sign, (device,), key.certificates).to_bytes()
     assert_error(upload(client, forged), 400, "public_key")
-    assert not Identities(client.application.config["DIWAN"]).exists(key.fingerprint)
+    assert keyserver.stored_keys(client.application.config["DIWAN"]) == 0
 
 
 @pytest.mark.parametrize("body", [b'{"public_key": 5}', b"[" * 4000, b'{"x": "y"}', b"nope"])
@@ -298,7 +293,7 @@ def test_upload_size_edge(tmp_path: Path) -> None:
     assert upload(client, own.pub_document).status_code == 201       # exactly the limit
     bigger = key_server(tmp_path / "ks2", key_server_max_body=size - 1)
     assert_error(upload(bigger, own.pub_document), 413, "public_key")
-    assert not Identities(bigger.application.config["DIWAN"]).exists(own.fp)
+    assert keyserver.uploaded_document(bigger.application.config["DIWAN"], own.fp) is None
 
 
 def test_rate_limit_per_address_holds_across_apps(tmp_path: Path) -> None:
@@ -348,23 +343,27 @@ def test_key_cap(tmp_path: Path) -> None:
     assert upload(client, first.pub_document, "192.0.2.10").status_code == 201
     assert upload(client, second.pub_document, "192.0.2.11").status_code == 201
     assert_error(upload(client, third.pub_document, "192.0.2.12"), 507)
-    assert not Identities(dd).exists(third.fp)
+    assert keyserver.uploaded_document(dd, third.fp) is None
     assert upload(client, first.pub_document, "192.0.2.13").status_code == 200  # known: fine
     assert keyserver.stored_keys(dd) == 2
 
 
-def test_a_blocked_identity_is_answered_as_known_and_not_stored(tmp_path: Path) -> None:
+def test_an_upload_says_nothing_about_keys_the_node_holds(tmp_path: Path) -> None:
+    """A blocked identity's and a contact's key upload like any unknown key (no oracle);
+    the node's own key store (and its blocked list) is neither read nor changed."""
     client = key_server(tmp_path / "ks")
     dd: DataDir = client.application.config["DIWAN"]
-    pest, _, _ = party()
+    pest, contact, stranger = party()[0], party()[0], party()[0]
     ids = Identities(dd)
     ids.import_pub(pest.pub_document)
     ids.block(pest.fp)
     ids.delete(pest.fp)
-    r = upload(client, pest.pub_document)
-    assert r.status_code == 200 and r.get_json()["created"] is False
-    assert not ids.exists(pest.fp)
-    assert_error(client.get(f"/identities/{pest.fp}"), 404)
+    ids.import_pub(contact.pub_document)
+    before = snapshot(dd)
+    answers = [upload(client, x.pub_document, f"192.0.2.{20 + i}")
+               for i, x in enumerate((pest, contact, stranger))]
+    assert [(r.status_code, r.get_json()["created"]) for r in answers] == [(201, True)] * 3
+    assert snapshot(dd) == before and not ids.exists(pest.fp) and ids.is_blocked(pest.fp)
 
 
 def test_openapi_documents_the_peer_routes(node: dict[str, Any]) -> None:

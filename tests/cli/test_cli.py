@@ -485,7 +485,7 @@ def test_a_crlf_password_file_means_the_same_password(tmp_path: Path, node_dir: 
 
 def test_up_without_a_procfile_is_a_clear_error(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(node, "repo_root", lambda: tmp_path / "nowhere")
+    monkeypatch.setattr(node, "PROCFILE", tmp_path / "nowhere" / "Procfile")
     assert_error(run(tmp_path / "n", "up"), 3, "no Procfile at", str(tmp_path / "nowhere"))
 
 
@@ -506,10 +506,10 @@ def test_up_runs_honcho_on_the_procfile_in_the_data_dir(
     assert str(data_dir / "admin.token") in result.stdout
     [(cmd, env, cwd)] = calls
     root = Path(__file__).resolve().parents[2]
-    assert cmd == [sys.executable, "-m", "honcho", "start", "-f", str(root / "Procfile"),
-                   "-d", str(data_dir)]
+    assert cmd == [sys.executable, "-m", "honcho", "start", "-f",
+                   str(root / "app" / "run" / "Procfile"), "-d", str(data_dir)]
     assert cwd == data_dir
-    assert env["DIWAN_ROOT"] == str(root) and env["DIWAN_DATA_DIR"] == str(data_dir)
+    assert env["DIWAN_DATA_DIR"] == str(data_dir)
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
 
 

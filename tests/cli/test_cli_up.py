@@ -8,6 +8,7 @@ honcho, which stops the three processes, frees the ports and exits.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -104,6 +105,66 @@ def test_up_starts_the_three_processes_and_sigterm_stops_them(tmp_path: Path) ->
         assert port_is_free(admin_port) and port_is_free(peer_port)
         assert processes_in(data_dir) == []
         assert "SIGTERM received" in log.read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for pid in processes_in(data_dir):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _diwan(data_dir: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*diwan_command(), "--data-dir", str(data_dir), *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_status_shows_the_processes_and_stop_stops_them(tmp_path: Path) -> None:
+    """Issue 11: diwan status (human and --json) and diwan stop on a real node."""
+    data_dir = tmp_path / "node"
+    admin_port, peer_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIWAN_")}
+    env.update(DIWAN_ADMIN_HOST=LOOPBACK, DIWAN_ADMIN_PORT=str(admin_port),
+               DIWAN_PEER_HOST=LOOPBACK, DIWAN_PEER_PORT=str(peer_port),
+               DIWAN_WORKERS="1", DIWAN_THREADS="2", DIWAN_LOG_FORMAT="json")
+    assert _diwan(data_dir, "init", env=env).returncode == 0
+    before = json.loads(_diwan(data_dir, "status", "--json", env=env).stdout)
+    assert before["running"] is False
+    assert all(p["pid"] is None for p in before["processes"].values())
+    log = tmp_path / "up.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*diwan_command(), "--data-dir", str(data_dir), "up"],
+                                stdout=out, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+    try:
+        wait_until(lambda: healthy(admin_port) and healthy(peer_port), proc, log)
+        wait_until((data_dir / "state" / "scheduler.alive").exists, proc, log)
+        st = json.loads(_diwan(data_dir, "status", "--json", env=env).stdout)
+        assert st["running"] is True, st
+        pids = {role: st["processes"][role]["pid"] for role in ("admin", "peer", "scheduler")}
+        assert st["processes"]["up"]["pid"] == proc.pid
+        assert set(pids.values()) <= set(processes_in(data_dir))
+        assert st["admin_url"] == f"http://{LOOPBACK}:{admin_port}"
+        assert st["peer_urls"] == [f"http://{LOOPBACK}:{peer_port}"]
+        assert st["posts"] == {"files": 0, "bytes": 0}
+        human = _diwan(data_dir, "status", env=env).stdout
+        assert "running" in human and f"pid {pids['scheduler']}" in human
+        again = subprocess.run([*diwan_command(), "--data-dir", str(data_dir), "up"], env=env,
+                               capture_output=True, text=True, timeout=60)
+        assert again.returncode == 4 and "already runs" in again.stderr  # no second node
+        lines = [line for line in log.read_text().splitlines() if "scheduler.1" in line
+                 and "{" in line]
+        assert lines and all(json.loads(line.split("| ", 1)[1])["level"] for line in lines)
+        assert not any("heartbeat" in line or "Running job" in line
+                       for line in log.read_text().splitlines())  # debug only
+
+        stopped = _diwan(data_dir, "stop", env=env)
+        assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stderr
+        assert proc.wait(timeout=30) in (0, 143)
+        assert processes_in(data_dir) == []
+        assert port_is_free(admin_port) and port_is_free(peer_port)
+        after = json.loads(_diwan(data_dir, "status", "--json", env=env).stdout)
+        assert after["running"] is False
+        assert "no node runs" in _diwan(data_dir, "stop", env=env).stdout
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

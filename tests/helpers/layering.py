@@ -22,6 +22,7 @@ from pathlib import Path
 LAYERS: tuple[tuple[str, int], ...] = (
     ("app.core", 0), ("app.core.base", 0), ("app.core.identity", 1), ("app.core.posts", 2),
     ("app.core.network", 3), ("app.core.upkeep", 4), ("app.schemas", 5), ("scheduler", 5),
+    ("app.run", 5),
     ("app.web", 6), ("app.admin", 7), ("app.peer", 7), ("app.cli", 7), ("app", 8),
 )
 CRYPTO_MODULE = "app.core.base.crypto"

@@ -41,7 +41,7 @@ import requests
 from app.core.base.config import INSECURE_KDF_ENV, insecure_kdf
 
 REPO = Path(__file__).resolve().parents[2]
-PROCFILE = REPO / "Procfile"
+PROCFILE = REPO / "app" / "run" / "Procfile"  # what diwan up runs
 VENV_BIN = Path(sys.prefix) / "bin"
 LOOPBACK = "127.0.0.1"
 _handed_out: set[int] = set()

@@ -310,10 +310,13 @@ def test_groups_and_blocking_over_http(node: Node, own: str) -> None:
     assert node.admin("DELETE", f"/groups/friends/{fp}").status_code == 204
     assert node.admin("DELETE", "/groups/friends").status_code == 204
 
-    assert node.peer("GET", f"/identities/{fp}").status_code == 200
+    unknown = node.peer("GET", "/identities/" + "0" * 64)
+    held = node.peer("GET", f"/identities/{fp}")  # someone else's key: not handed out
     assert node.admin("PUT", f"/groups/blocked/{fp}").status_code == 200
     assert node.admin("GET", f"/identities/{fp}").json()["blocked"] is True
-    assert node.peer("GET", f"/identities/{fp}").status_code == 404  # not handed out
+    blocked = node.peer("GET", f"/identities/{fp}")
+    assert {(r.status_code, r.content) for r in (unknown, held, blocked)} == {
+        (404, unknown.content)}  # one identical 404: no oracle (issue 8, attack 4)
     _error(node.admin("PUT", f"/groups/blocked/{own}"), 409, "fingerprint")
     assert node.admin("DELETE", f"/groups/blocked/{fp}").status_code == 204
 

@@ -89,13 +89,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sync_max_backoff", 6 * 3600, "longest back-off for a failing contact, seconds"),
     Setting("sync_max_pages", 1000, "most feed pages pulled from one contact in one sync"),
     Setting("key_lookup_max_bytes", 4096, "largest answer accepted when fetching a key"),
-    Setting("key_lookup_limit", 50, "most missing keys fetched while syncing one contact"),
+    Setting("key_lookup_limit", 50, "most missing keys fetched by GET, and most keys delivered "
+            "in the exchange kept, while syncing one contact"),
+    Setting("serve_own_keys", True,
+            "serve own identities' .pub documents at GET /identities/<fp> on the peer API "
+            "(off: hand out your key another way; every fingerprint then gets the same 404)"),
     Setting("key_server", False, "accept POST /identities on the peer API from anyone"),
     Setting("key_server_max_body", 4096, "largest .pub document a key server accepts"),
     Setting("key_server_rate", 10, "key uploads per address per hour"),
-    Setting("key_server_max_keys", 100000, "most .pub files a key server will hold"),
+    Setting("key_server_max_keys", 100000, "most uploaded keys a key server will hold"),
     Setting("gc_unused_days", 90, "delete others' unused .pub files after this many days"),
     Setting("gc_interval", 86400, "seconds between clean-up runs"),
+    Setting("public_url", "",
+            "the peer API's address as friends reach it (http://host:port), if you know "
+            "one, e.g. a port forward on your router; diwan status shows it"),
+    Setting("log_level", "info", "log level of every process: debug, info, warning or error"),
+    Setting("log_format", "text", "log lines as text or json (one JSON object a line)"),
+    Setting("admin_log_level", "", "the admin API's log level (empty: log_level)"),
+    Setting("peer_log_level", "", "the peer API's log level (empty: log_level)"),
+    Setting("scheduler_log_level", "", "the scheduler's log level (empty: log_level)"),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
+from .errors import BadInput
 from .fsio import make_private_dir, write_atomic
 from .names import BLOCKED
 
@@ -71,8 +72,14 @@ class DataDir:
 
         Directories are 0700, ``diwan.toml`` (every default) 0644 and ``admin.token`` (64 hex
         characters) 0600, each written atomically and never replacing one another process
-        wrote meanwhile. Raises ``OSError`` if the directory cannot be written.
+        wrote meanwhile. Raises :class:`BadInput` for the source checkout itself (which must
+        never fill with keys and tokens) and ``OSError`` if the directory cannot be written.
         """
+        if is_source_checkout(self.root):
+            raise BadInput(f"{self.root} is the Diwan source checkout, not a data directory: "
+                           "give the node a directory of its own (--data-dir or "
+                           "DIWAN_DATA_DIR), e.g. var/demo as 'make run' does",
+                           field="data_dir")
         created = not (self.root / config.CONFIG_FILE).exists()
         make_private_dir(self.root)
         for d in (self.identities, self.identities / BLOCKED, self.posts, self.state, self.locks):
@@ -113,3 +120,10 @@ def open_datadir(root: str | os.PathLike[str] | None = None,
     dd = DataDir(config.data_dir_from_env(root), overrides)
     dd.initialise()
     return dd
+
+
+def is_source_checkout(path: Path) -> bool:
+    """True if ``path`` is a Diwan source tree (``pyproject.toml`` beside ``app/`` and
+    ``scheduler/``): such a directory is never used as a data directory."""
+    return ((path / "pyproject.toml").is_file() and (path / "app" / "__init__.py").is_file()
+            and (path / "scheduler").is_dir())

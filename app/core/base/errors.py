@@ -28,7 +28,7 @@ message of its own, so it says what to do.
     ├── Replay                                409  a feed request nonce was already used
     ├── RateLimited                           429
     ├── PeerError                             502  another node misbehaved or is unreachable
-    │   ├── LyingPeer                         502  it answered with another key than asked for
+    │   ├── LyingPeer                         502  it served a wrong key in an exchange
     │   └── BadResponse                       502  its feed response is damaged or malformed
     ├── NoiseStateError                       500  a Noise handshake/session used out of order
     ├── StoreFull                             507  a key server holds as many keys as it will
@@ -242,7 +242,7 @@ class PeerError(DiwanError):
 
 
 class LyingPeer(PeerError):
-    """The other node answered with a key that does not match the fingerprint asked for."""
+    """The other node served a wrong key inside an authenticated exchange (or is recorded so)."""
 
     code = "lying_peer"
 

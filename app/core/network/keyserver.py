@@ -1,18 +1,28 @@
-"""Key-server mode: anyone may upload a ``.pub`` document (``POST /identities``).
+"""The public key directory of the peer port: own keys always, uploaded keys in key-server mode.
 
-Off by default (setting ``key_server``). The 2019 SKS flooding showed what an
-open key store must not allow: keys that grow without bound (anyone could
-append signatures to someone else's key until it was unusable) and a store
-that grows without bound. Here:
+``GET /identities/<FP>`` (docs/protocol.md, *Key lookup*) serves exactly two
+kinds of documents and answers one identical 404 for everything else, so the
+answer reveals nothing about the node's contacts or its blocked list:
+
+* the node's own identities (setting ``serve_own_keys``, on by default);
+* in key-server mode (setting ``key_server``, off by default) the documents
+  uploaded with ``POST /identities``. They are kept in
+  ``state/keyserver.sqlite3``, apart from the node's own key store
+  ``identities/``, so an upload neither reads nor changes what the node holds
+  (no "already held" oracle) and an uploaded key is never used to verify posts.
+
+The 2019 SKS flooding showed what an open key store must not allow: keys that
+grow without bound (anyone could append signatures to someone else's key
+until it was unusable) and a store that grows without bound. Here:
 
 * a ``.pub`` document has a fixed form (four lines, one certificate by the key
   itself): nothing can be appended to it; at most ``key_server_max_body`` bytes;
-* the first verified document for a fingerprint stays: an upload never
-  replaces a stored key (no poisoning), a different one is a 409;
+* the first verified upload for a fingerprint stays: an upload never replaces
+  an uploaded key (no poisoning), a different one is a 409;
 * each remote address (an IPv6 address counts as its /64) may try
   ``key_server_rate`` uploads per hour, good or bad; the count is in
   ``state/keyserver.sqlite3`` so it holds across workers and restarts;
-* at most ``key_server_max_keys`` ``.pub`` files are stored (507 beyond).
+* at most ``key_server_max_keys`` uploaded keys are held (507 beyond).
 """
 
 from __future__ import annotations
@@ -20,15 +30,12 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
 
-from ..base import names
 from ..base.datadir import DataDir
-from ..base.errors import BadInput, NotFound, RateLimited, StoreFull, TooLarge
-from ..base.fsio import file_lock
+from ..base.errors import BadInput, Conflict, NotFound, RateLimited, StoreFull, TooLarge
 from ..identity import keys
 from ..identity.identities import Identities
 
@@ -36,6 +43,8 @@ DB_NAME = "keyserver.sqlite3"
 HOUR = 3600
 _SCHEMA = "CREATE TABLE IF NOT EXISTS uploads (addr TEXT NOT NULL, t INTEGER NOT NULL)"
 _INDEX = "CREATE INDEX IF NOT EXISTS uploads_addr ON uploads (addr, t)"
+_KEYS = ("CREATE TABLE IF NOT EXISTS uploaded_keys (fp TEXT PRIMARY KEY, doc BLOB NOT NULL, "
+         "t INTEGER NOT NULL)")
 
 
 def rate_key(remote: str) -> str:
@@ -59,6 +68,7 @@ def _db(dd: DataDir) -> Iterator[sqlite3.Connection]:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(_SCHEMA)
         conn.execute(_INDEX)
+        conn.execute(_KEYS)
         yield conn
     finally:
         conn.close()
@@ -88,10 +98,52 @@ def count_attempt(dd: DataDir, remote: str, *, now: int | None = None) -> None:
 
 
 def stored_keys(dd: DataDir) -> int:
-    """The number of ``.pub`` files in ``identities/`` (own identities' included)."""
-    with os.scandir(dd.identities) as entries:
-        return sum(1 for e in entries if e.name.endswith(".pub")
-                   and names.FINGERPRINT_RE.fullmatch(e.name[:-4]))
+    """The number of uploaded keys held (what ``key_server_max_keys`` bounds); never raises a
+    project error (``docs/protocol.md``, Key-server mode)."""
+    with _db(dd) as conn:
+        (count,) = conn.execute("SELECT COUNT(*) FROM uploaded_keys").fetchone()
+    return int(count)
+
+
+def uploaded_document(dd: DataDir, fp: str) -> bytes | None:
+    """The uploaded ``.pub`` document of ``fp``, or None (also when not a key server).
+
+    One indexed, read-only query whatever ``fp`` is; the node's own key store is not read.
+    """
+    if not dd.settings["key_server"]:
+        return None
+    uri = (dd.state / DB_NAME).resolve().as_uri() + "?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=30)
+    except sqlite3.OperationalError:  # nothing uploaded yet: no database
+        return None
+    try:
+        row = conn.execute("SELECT doc FROM uploaded_keys WHERE fp = ?", (fp,)).fetchone()
+    except sqlite3.OperationalError:  # nothing uploaded yet: no table
+        return None
+    finally:
+        conn.close()
+    return bytes(row[0]) if row is not None else None
+
+
+def served_document(dd: DataDir, fp: str) -> bytes | None:
+    """What ``GET /identities/<fp>`` serves, or None for the one identical 404.
+
+    ``fp`` has been checked against the fingerprint pattern. Served: an own
+    identity's document (unless ``serve_own_keys`` is off), else, in key-server
+    mode, an uploaded one. Nothing else, and the same work for every ``fp``
+    that is neither (blocked, a contact's key or unknown): one ``stat`` of the
+    private key file's name and, in key-server mode, one indexed query; no
+    cache, nothing read from the contact list or the block list
+    (docs/protocol.md, *Key lookup*; docs/threats.md, attack 4). Raises
+    :class:`BadKeyDocument` only if an own identity's stored ``.pub`` is damaged.
+    """
+    ids = Identities(dd)
+    own = ids.is_own(fp)
+    uploaded = uploaded_document(dd, fp)
+    if own and dd.settings["serve_own_keys"]:
+        return ids.pub_document(fp)
+    return uploaded
 
 
 def document_from_json(body: bytes) -> bytes:
@@ -118,17 +170,18 @@ def accept_upload(dd: DataDir, body: bytes, remote: str, *, as_json: bool = Fals
     ``body`` is the document itself, or with ``as_json`` a JSON object
     ``{"public_key": ...}``. Checked in this order: key-server mode on (else
     :class:`NotFound`), the address's rate (every attempt counts), the body's
-    size, the document's own certificate, then whether a
-    key is already held for the fingerprint (then merged into the held one by
-    the serial rule of :func:`keys.merge_pub`; a blocked identity: answered as if
-    held, never stored), then the cap on stored keys (``docs/protocol.md``,
-    Key-server mode).
+    size (:class:`TooLarge`), the document's own certificate
+    (:class:`BadKeyDocument`), then whether a document was already *uploaded*
+    for the fingerprint (the same one: not stored again; another one:
+    :class:`Conflict`), then the cap on uploaded keys (:class:`StoreFull`).
+    What the node itself holds in ``identities/`` (own, contacts, blocked) is
+    neither read nor changed, so the answer says nothing about it
+    (``docs/protocol.md``, Key-server mode).
 
     Raises :class:`NotFound` (mode off), :class:`RateLimited`, :class:`TooLarge` (over
     ``key_server_max_body`` bytes), :class:`BadInput` (a JSON body of the wrong shape),
-    :class:`BadKeyDocument` (the document does not verify), :class:`KeyConflict` (a lower
-    or conflicting serial for a held device) and :class:`StoreFull`
-    (``key_server_max_keys`` reached).
+    :class:`BadKeyDocument` (the document does not verify), :class:`Conflict` and
+    :class:`StoreFull` (``key_server_max_keys`` reached).
     """
     s = dd.settings
     if not s["key_server"]:
@@ -138,14 +191,22 @@ def accept_upload(dd: DataDir, body: bytes, remote: str, *, as_json: bool = Fals
         raise TooLarge(f"a key upload is at most {s['key_server_max_body']} bytes",
                        field="public_key")
     key = keys.parse_pub(document_from_json(body) if as_json else body)
-    ids, fp = Identities(dd), key.fingerprint
-    with file_lock(dd.locks / "keyserver.lock"):
-        if ids.is_blocked(fp):
-            return fp, False
-        if ids.exists(fp):  # merged by the serial rule; KeyConflict (409) for a downgrade
-            ids.update_pub(fp, key.to_bytes())
-            return fp, False
-        if stored_keys(dd) >= s["key_server_max_keys"]:
-            raise StoreFull()
-        ids.import_pub(key.to_bytes(), expected_fp=fp)
-    return fp, True
+    doc, t = key.to_bytes(), int(time.time()) if now is None else now
+    with _db(dd) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT doc FROM uploaded_keys WHERE fp = ?",
+                               (key.fingerprint,)).fetchone()
+            if row is not None:
+                if bytes(row[0]) != doc:
+                    raise Conflict("a different key document was uploaded for this "
+                                   "fingerprint; it is never replaced", field="public_key")
+                return key.fingerprint, False
+            (count,) = conn.execute("SELECT COUNT(*) FROM uploaded_keys").fetchone()
+            if count >= s["key_server_max_keys"]:
+                raise StoreFull()
+            conn.execute("INSERT INTO uploaded_keys (fp, doc, t) VALUES (?, ?, ?)",
+                         (key.fingerprint, doc, t))
+        finally:
+            conn.execute("COMMIT")
+    return key.fingerprint, True

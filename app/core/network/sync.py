@@ -137,8 +137,8 @@ class _Run:
         """The ``.pub`` of ``fp`` (an author reshared in this feed) from the owner's node,
         inside the authenticated exchange; None if it did not send it or failed.
 
-        A key lookup with ``offer_from_exchange`` is handed the document (a wrong
-        key served inside the exchange marks the owner's node as lying)."""
+        The document goes to ``lookup.offer_from_exchange``: a wrong key served inside
+        the authenticated exchange marks the owner's node as lying."""
         transport = self.device or owner_key.transport_public
         s = self.settings
         try:
@@ -157,16 +157,9 @@ class _Run:
         except DiwanError as exc:
             log.info("key of %s from %s: %s", fp, self.contact.address, exc.message)
             return None
-        offer = getattr(lookup, "offer_from_exchange", None)
         for document in response.keys:
-            if offer is not None:  # a key lookup that judges keys served in an exchange
-                offer(document, fp)  # LyingPeer (recorded) if it is not fp's key
-                return lookup(fp)
-            try:
-                keys.parse_pub(document, expected_fp=fp)
-            except DiwanError:
-                continue  # the ingest would refuse it anyway; try the other sources
-            return document
+            lookup.offer_from_exchange(document, fp)  # LyingPeer (recorded) if not fp's key
+            return lookup(fp)
         return None
 
     def learn_owner_key(self, document: bytes) -> None:
@@ -196,9 +189,12 @@ class _Run:
         if lying is not None:
             raise PeerError(f"{address} is recorded as a lying peer ({lying.get('why')}); "
                             "remove it from the list to sync again")
-        # key lookups run in this thread while pages are fetched in another: own session
+        # Key lookups run in this thread while pages are fetched in another: own session,
+        # sharing the connection pool of this contact's run only (one own identity; never a
+        # session, connection or lookup cache of a run for another own identity). Keys the
+        # owner delivers inside the authenticated exchange go to lookup.offer_from_exchange.
         key_session = peerclient.sibling(self.session)
-        lookup = make_key_lookup(self.dd, address, session=key_session)
+        lookup = make_key_lookup(self.dd, self.contact, session=key_session)
         asker, owner_key = self.asker(), self.owner_key(lookup)
 
         def key_lookup(fp: str) -> bytes | None:  # the source first, inside the exchange

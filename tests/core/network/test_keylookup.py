@@ -1,8 +1,11 @@
-"""Key lookup: the right key is stored, a lying node is recorded and never asked again."""
+"""Key lookup: the right key is stored; a wrong plain-GET answer is an ordinary, retried error
+(attack 6); only nodes hosting a key are asked, and only those of the same own identity
+(attack 5); a wrong key inside an authenticated exchange marks the peer as lying."""
 
 from __future__ import annotations
 
 import io
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -15,8 +18,8 @@ from app.core.base.datadir import DataDir
 from app.core.base.encoding import b64d, b64e
 from app.core.base.errors import LyingPeer, NotFound, PeerError
 from app.core.identity.identities import Identities
-from app.core.network.contacts import Contacts
-from app.core.network.keylookup import LyingPeers, fetch_key, make_key_lookup
+from app.core.network.contacts import Contact, Contacts
+from app.core.network.keylookup import KeyLookup, LyingPeers, fetch_key, make_key_lookup
 from tests.helpers.fake_peers import Call, copy_node, other_key, routes, session_with, text
 
 HONEST = "http://10.0.0.1:8889"
@@ -55,36 +58,40 @@ def test_the_right_key_is_fetched_and_stored(node: DataDir) -> None:
     assert len(transport.calls) == 1
 
 
-def test_a_wrong_key_is_a_lie_recorded_and_never_asked_again(node: DataDir) -> None:
-    fp, _, _ = other_key()
+def broken(doc: bytes) -> bytes:
+    """``doc`` with one bit of its certificate flipped (well formed, does not verify)."""
+    lines = doc.decode().splitlines()
+    cert = bytearray(b64d(lines[3].split()[1]))
+    cert[0] ^= 1
+    return ("\n".join(lines[:3] + [f"certificate {b64e(bytes(cert))}"]) + "\n").encode()
+
+
+def test_a_wrong_key_by_plain_get_is_an_ordinary_error_asked_again(node: DataDir) -> None:
+    """Attack 6: one forged unauthenticated answer must not ban the address."""
+    fp, doc, _ = other_key()
     wrong_fp, wrong_doc, _ = other_key()
-    session, transport = session_with(lambda call: text(200, wrong_doc))
-    with pytest.raises(LyingPeer) as err:
+    answers = [wrong_doc, doc]
+    session, transport = session_with(lambda call: text(200, answers.pop(0)))
+    with pytest.raises(PeerError) as err:
         fetch_key(node, fp, [LIAR], session=session)
-    assert err.value.status == 502
+    assert not isinstance(err.value, LyingPeer) and err.value.status == 502
+    assert wrong_fp in err.value.message and "asked again" in err.value.message
     assert not Identities(node).exists(fp) and not Identities(node).exists(wrong_fp)
     assert list(node.identities.glob("*.pub")) == list(node.identities.glob(
         f"{Identities(node).own_fingerprints()[0]}.pub"))
-    [entry] = LyingPeers(node).list()
-    assert entry["address"] == LIAR and entry["fingerprint"] == fp
-    assert wrong_fp in entry["why"] and entry["when"] > 0
-    with pytest.raises(LyingPeer, match="recorded as a lying peer"):
-        fetch_key(node, other_key()[0], [LIAR], session=session)
-    assert len(transport.calls) == 1
+    assert LyingPeers(node).list() == [] and not (node.state / "lying_peers.json").exists()
+    assert fetch_key(node, fp, [LIAR], session=session) == fp  # retried, and now right
+    assert len(transport.calls) == 2
 
 
-def test_a_key_whose_certificate_does_not_verify_is_a_lie(node: DataDir) -> None:
+def test_a_key_whose_certificate_does_not_verify_is_no_lie_either(node: DataDir) -> None:
     fp, doc, _ = other_key()
-    lines = doc.decode().splitlines()
-    fields = lines[2].split()
-    cert = bytearray(b64d(fields[4]))
-    cert[0] ^= 1
-    forged = "\n".join(lines[:2] + [" ".join(fields[:4] + [b64e(bytes(cert))])]) + "\n"
-    session, _ = session_with(lambda call: text(200, forged))
-    with pytest.raises(LyingPeer):
+    session, _ = session_with(lambda call: text(200, broken(doc)))
+    with pytest.raises(PeerError, match="does not verify") as err:
         fetch_key(node, fp, [LIAR], session=session)
+    assert not isinstance(err.value, LyingPeer)
     assert not Identities(node).exists(fp)
-    assert "does not verify" in LyingPeers(node).list()[0]["why"]
+    assert LyingPeers(node).list() == []
 
 
 def test_an_answer_that_is_no_key_document_is_no_lie(node: DataDir) -> None:
@@ -134,34 +141,55 @@ def test_answer_size_cap_edge(node: DataDir, size: int, accepted: bool) -> None:
     assert node.settings["key_lookup_max_bytes"] == 4096
 
 
-def test_lookup_order_source_first_then_contacts(node: DataDir) -> None:
-    me = Identities(node).own_fingerprints()[0]
-    contact, contact_doc, _ = other_key()
-    Identities(node).import_pub(contact_doc)
-    Contacts(node).put(contact, OTHER, me)
-    fp, doc, _ = other_key()
-    session, transport = session_with(routes({HONEST: serve({}), OTHER: serve({fp: doc})}))
-    lookup = make_key_lookup(node, HONEST, session=session)
-    assert lookup(fp) == doc
-    assert transport.urls() == [f"{HONEST}/identities/{fp}", f"{OTHER}/identities/{fp}"]
-    assert Identities(node).exists(fp)
+def follow(node: DataDir, fp: str, address: str, me: str | None = None) -> Contact:
+    me = me or Identities(node).own_fingerprints()[0]
+    Contacts(node).put(fp, address, me)
+    return Contacts(node).get(fp)
+
+
+def test_sync_lookups_ask_only_the_node_hosting_a_key(node: DataDir) -> None:
+    """The source is asked for its own key only; another contact of the same own identity
+    for its own key only; any other fingerprint nowhere (it comes inside the exchange)."""
+    source, source_doc, _ = other_key()
+    friend, friend_doc, _ = other_key()
+    stranger, stranger_doc, _ = other_key()
+    docs = {source: source_doc, friend: friend_doc, stranger: stranger_doc}
+    session, transport = session_with(routes({HONEST: serve(docs), OTHER: serve(docs)}))
+    follow(node, friend, OTHER)
+    lookup = make_key_lookup(node, follow(node, source, HONEST), session=session)
+    assert lookup(stranger) is None
+    assert transport.calls == []
+    assert lookup(source) == source_doc and lookup(friend) == friend_doc
+    assert transport.urls() == [f"{HONEST}/identities/{source}", f"{OTHER}/identities/{friend}"]
+
+
+def test_contacts_of_another_own_identity_are_never_asked(node: DataDir) -> None:
+    """Attack 5 (unit): a lookup for content synced as A1 never reaches A2's contacts."""
+    a2 = "a2" * 32  # another own identity's fingerprint, as recorded in the address book
+    source, _, _ = other_key()
+    their, their_doc, _ = other_key()
+    session, transport = session_with(serve({their: their_doc}))
+    follow(node, their, OTHER, me=a2)
+    Identities(node).pub_path(their).unlink(missing_ok=True)
+    lookup = make_key_lookup(node, follow(node, source, HONEST), session=session)
+    assert lookup(their) is None
+    assert OTHER not in " ".join(transport.urls())
 
 
 def test_lookup_skips_liars_and_keeps_going(node: DataDir) -> None:
     fp, doc, _ = other_key()
-    _, wrong_doc, _ = other_key()
-    session, _ = session_with(routes({LIAR: lambda call: text(200, wrong_doc),
-                                      HONEST: serve({fp: doc})}))
-    lookup = make_key_lookup(node, LIAR, session=session)
-    lookup.addresses.append(HONEST)
+    session, transport = session_with(routes({LIAR: serve({fp: doc}),
+                                              HONEST: serve({fp: doc})}))
+    LyingPeers(node).record(LIAR, other_key()[0], "served a wrong key in an exchange")
+    lookup = KeyLookup(node, lambda _fp: [LIAR, HONEST], session=session)
     assert lookup(fp) == doc
-    assert [e["address"] for e in LyingPeers(node).list()] == [LIAR]
+    assert transport.urls() == [f"{HONEST}/identities/{fp}"]
 
 
 def test_lookup_returns_none_and_remembers_misses(node: DataDir) -> None:
     fp, _, _ = other_key()
     session, transport = session_with(serve({}))
-    lookup = make_key_lookup(node, HONEST, session=session)
+    lookup = make_key_lookup(node, follow(node, fp, HONEST), session=session)
     assert lookup(fp) is None and lookup(fp) is None
     assert len(transport.calls) == 1
     assert lookup("not a fingerprint") is None
@@ -173,7 +201,7 @@ def test_an_unreachable_node_is_not_asked_again_in_one_lookup(node: DataDir) -> 
         raise requests.ConnectionError("refused")
 
     session, transport = session_with(down)
-    lookup = make_key_lookup(node, HONEST, session=session)
+    lookup = KeyLookup(node, lambda _fp: [HONEST], session=session)
     assert lookup(other_key()[0]) is None and lookup(other_key()[0]) is None
     assert len(transport.calls) == 1
 
@@ -183,7 +211,7 @@ def test_lookup_limit_edge(tmp_path: Path, template: tuple[DataDir, str], limit:
     node = copy_node(tmp_path / "n", template[0], [template[1]], key_lookup_limit=limit)
     wanted = [other_key() for _ in range(limit + 1)]
     session, transport = session_with(serve({fp: doc for fp, doc, _ in wanted}))
-    lookup = make_key_lookup(node, HONEST, session=session)
+    lookup = KeyLookup(node, lambda _fp: [HONEST], session=session)
     got = [lookup(fp) for fp, _, _ in wanted]
     assert got == [doc for _, doc, _ in wanted[:limit]] + [None]
     assert len(transport.calls) == limit
@@ -195,8 +223,60 @@ def test_blocked_keys_are_not_fetched(node: DataDir) -> None:
     Identities(node).block(fp)
     Identities(node).pub_path(fp).unlink()
     session, transport = session_with(serve({fp: doc}))
-    assert make_key_lookup(node, HONEST, session=session)(fp) is None
+    assert make_key_lookup(node, follow(node, fp, HONEST), session=session)(fp) is None
     assert transport.calls == []
+
+
+# keys delivered inside the authenticated exchange -----------------------------------------
+
+def test_a_key_delivered_in_the_exchange_is_used_without_asking_anyone(node: DataDir) -> None:
+    fp, doc, _ = other_key()
+    session, transport = session_with(serve({}))
+    lookup = make_key_lookup(node, follow(node, other_key()[0], HONEST), session=session)
+    assert lookup.offer_from_exchange(doc, fp) == fp
+    assert not Identities(node).exists(fp)  # stored only when needed
+    assert lookup(fp) == doc and Identities(node).exists(fp)
+    assert transport.calls == [] and LyingPeers(node).list() == []
+
+
+@pytest.mark.parametrize("limit", [0, 2])
+def test_keys_delivered_in_the_exchange_limit_edge(tmp_path: Path, template: tuple[DataDir, str],
+                                                   limit: int) -> None:
+    node = copy_node(tmp_path / "n", template[0], [template[1]], key_lookup_limit=limit)
+    offered = [other_key() for _ in range(limit + 1)]
+    session, transport = session_with(serve({}))
+    lookup = make_key_lookup(node, follow(node, other_key()[0], HONEST), session=session)
+    for fp, doc, _ in offered:
+        lookup.offer_from_exchange(doc, fp)
+    assert [lookup(fp) for fp, _, _ in offered] == [doc for _, doc, _ in offered[:limit]] + [None]
+    assert transport.calls == []
+
+
+def test_a_wrong_key_inside_the_exchange_marks_the_peer_as_lying(node: DataDir) -> None:
+    fp, _, _ = other_key()
+    wrong_fp, wrong_doc, _ = other_key()
+    lookup = make_key_lookup(node, follow(node, other_key()[0], HONEST))
+    with pytest.raises(LyingPeer) as err:
+        lookup.offer_from_exchange(wrong_doc, fp)
+    assert wrong_fp in err.value.message
+    [entry] = LyingPeers(node).list()
+    assert entry["address"] == HONEST and entry["fingerprint"] == fp
+    assert wrong_fp in entry["why"] and "authenticated exchange" in entry["why"]
+    assert not Identities(node).exists(fp) and not Identities(node).exists(wrong_fp)
+    with pytest.raises(LyingPeer, match="does not verify"):
+        make_key_lookup(node, follow(node, other_key()[0], OTHER)).offer_from_exchange(
+            broken(wrong_doc))
+    assert [e["address"] for e in LyingPeers(node).list()] == [HONEST, OTHER]
+
+
+def test_lying_peer_entries_of_the_old_rule_are_dropped(node: DataDir) -> None:
+    """Entries made by one unauthenticated answer (before this rule) no longer count."""
+    old = {LIAR: {"address": LIAR, "fingerprint": "ab" * 32, "why": "old", "when": 1.0}}
+    (node.state / "lying_peers.json").write_text(json.dumps(old))
+    assert LyingPeers(node).list() == [] and LyingPeers(node).get(LIAR) is None
+    LyingPeers(node).record(HONEST, "cd" * 32, "served a wrong key in an exchange")
+    stored = json.loads((node.state / "lying_peers.json").read_text())
+    assert set(stored) == {HONEST} and stored[HONEST]["rule"] == "authenticated-exchange"
 
 
 def test_forgiving_a_peer(node: DataDir) -> None:

@@ -1,0 +1,103 @@
+"""``diwan status`` and ``diwan stop``: what runs in a data directory, and stopping it."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from ..core.base import runstate
+from ..core.base.datadir import DataDir
+from ..core.identity.petnames import short
+from ..core.network.contacts import Contacts
+from ..core.network.views import contact_view
+from .base import Cli, main, pass_cli, table, when
+from .node import describe
+
+PROCESSES = ("admin", "peer", "scheduler")
+
+
+def disk_used(dd: DataDir) -> dict[str, int]:
+    """``{"files": n, "bytes": on-disk bytes}`` of ``posts/`` (allocated blocks, as du)."""
+    files = used = 0
+    for folder, _, names in os.walk(dd.posts):
+        for name in names:
+            try:
+                st = os.stat(os.path.join(folder, name), follow_symlinks=False)
+            except OSError:
+                continue
+            files += 1
+            used += st.st_blocks * 512
+    return {"files": files, "bytes": used}
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def node_status(cli: Cli) -> dict[str, Any]:
+    """The JSON shape of ``diwan status``."""
+    dd = cli.datadir()
+    pids = runstate.processes(dd)
+    names = cli.names()
+    own = cli.identities().own_fingerprints()
+    return {
+        **describe(dd),
+        "running": all(pids[p] is not None for p in PROCESSES),
+        "processes": {role: {"pid": pid, "running": pid is not None}
+                      for role, pid in pids.items()},
+        "identities": [{"fingerprint": fp, "display_name": names(fp)} for fp in own],
+        "contacts": [contact_view(dd, c, names) for c in Contacts(dd).list()],
+        "posts": disk_used(dd),
+    }
+
+
+def _human(st: dict[str, Any]) -> list[str]:
+    procs = st["processes"]
+    lines = [f"node in {st['data_dir']}: "
+             + ("running" if st["running"] else "not running" if not any(
+                 procs[p]["running"] for p in PROCESSES) else "partly running")]
+    for role in PROCESSES:
+        pid = procs[role]["pid"]
+        lines.append(f"  {role:<10} {'pid ' + str(pid) if pid else 'stopped'}")
+    lines.append(f"admin API:   {st['admin_url']}")
+    peers = st["peer_urls"] or [st["peer_url"]]
+    lines += [f"peer API:    {peers[0]}"] + [f"             {u}" for u in peers[1:]]
+    ids = ", ".join(f"{i['display_name']} ({short(i['fingerprint'])})"
+                    for i in st["identities"]) or "none yet (diwan identity create)"
+    lines.append(f"identities:  {ids}")
+    rows = [[c["display_name"], c["sync"]["state"], when(c["sync"]["last_success"]),
+             c["sync"]["last_error"] or "-"] for c in st["contacts"]]
+    lines += table(["CONTACT", "SYNC", "LAST SUCCESS", "LAST ERROR"], rows) if rows \
+        else ["contacts:    none yet (diwan contact add FP ADDRESS)"]
+    lines.append(f"posts:       {st['posts']['files']} files, "
+                 f"{_size(st['posts']['bytes'])} on disk")
+    return lines
+
+
+@main.command()
+@pass_cli
+def status(cli: Cli) -> None:
+    """Which of admin, peer and scheduler run (with pids), where to reach them, the
+    identities, contacts with their last sync, and the disk the posts use."""
+    st = node_status(cli)
+    cli.emit(st, _human(st))
+
+
+@main.command()
+@click.option("--timeout", type=click.FloatRange(min=0), default=15.0, show_default=True,
+              help="Seconds to wait for a graceful stop before killing what is left.")
+@pass_cli
+def stop(cli: Cli, timeout: float) -> None:
+    """Stop the node of this data directory gracefully (SIGTERM, then SIGKILL after
+    --timeout seconds). Stopping a node that does not run is not an error."""
+    dd = cli.datadir()
+    stopped = runstate.stop(dd, timeout=timeout)
+    human = (f"stopped {', '.join(f'{r} (pid {p})' for r, p in stopped.items())}"
+             if stopped else f"no node runs in {dd.root}")
+    cli.emit({"stopped": stopped}, human)

@@ -1,0 +1,40 @@
+# Gunicorn settings for both Diwan apps (plain settings; see docs/architecture.md),
+# loaded as --config python:app.run.gunicorn_conf.
+# DIWAN_ROLE (admin or peer) picks which bind address from the data directory's
+# settings (diwan.toml, then DIWAN_* variables); the app code never binds.
+import os
+
+from app.core.base.config import data_dir_from_env, load
+from app.core.base.logsetup import gunicorn_logconfig
+
+role = os.environ.get("DIWAN_ROLE", "admin")
+if role not in ("admin", "peer"):
+    raise SystemExit(f"DIWAN_ROLE must be admin or peer, not {role!r}")
+_data_dir = data_dir_from_env()
+_settings = load(_data_dir)
+
+_host = str(_settings[role + "_host"])
+if ":" in _host and not _host.startswith("["):
+    _host = f"[{_host}]"  # an IPv6 address such as ::1 is bound as [::1]:port
+bind = [f"{_host}:{_settings[role + '_port']}"]
+worker_class = "gthread"
+workers = _settings["workers"]
+threads = _settings["threads"]
+proc_name = f"diwan-{role}"
+timeout = 60
+graceful_timeout = 10
+keepalive = 5
+# Request line and header limits (bodies are limited by the apps themselves).
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
+# Logs go to the terminal (honcho) or the journal (systemd). The access log
+# carries method, path, status and size only: never bodies or Authorization.
+accesslog = "-"
+errorlog = "-"
+logconfig_dict = gunicorn_logconfig(_settings, role)
+# The master's pid, for 'diwan status' and 'diwan stop' (app/core/base/runstate.py).
+for _dir in (_data_dir, os.path.join(_data_dir, "state"), os.path.join(_data_dir, "state", "run")):
+    os.makedirs(_dir, mode=0o700, exist_ok=True)  # one at a time: each 0700 from creation
+pidfile = os.path.join(_data_dir, "state", "run", f"{role}.pid")
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
