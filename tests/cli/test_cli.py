@@ -283,7 +283,7 @@ def test_rotate_transport_from_the_cli(tmp_path: Path) -> None:
     fp = run(data_dir, "identity", "create", "--password-stdin", input=f"{good}\n").stdout.strip()
     before = (data_dir / "identities" / f"{fp}.pub").read_text()
     assert_error(run(data_dir, "identity", "rotate-transport", fp, "--password-stdin",
-                     input="wrong\n"), 1, "password is wrong")
+                     input="wrong\n"), 5, "password is wrong")
     out = ok_json(data_dir, "identity", "rotate-transport", fp, "--password-stdin",
                   input=f"{good}\n")
     after = (data_dir / "identities" / f"{fp}.pub").read_text()

@@ -36,6 +36,7 @@ from .codec import Post
 from .indexschema import DB_NAME, connect
 from .listing import (
     COLUMNS,
+    RESHARES_SEEN_BY,
     KIND_CODE,
     KINDS,
     Entry,
@@ -375,17 +376,10 @@ class Index:
     def feed_reshares(self, owner: str, viewer: str, limit: int) -> list[str]:
         """SHA-1s of ``owner``'s reshares that ``viewer`` may receive, newest first, at most
         ``limit`` (whose inner authors' keys the owner may hand to ``viewer``)."""
-        names.fingerprint(owner, field="owner")
-        names.fingerprint(viewer, field="viewer")
         self.maybe_reconcile()
         owner_id, viewer_id = self.fp_id(owner), self.fp_id(viewer)
-        if owner_id is None:
-            return []
-        rows = self.conn().execute(
-            "SELECT p.sha FROM posts p INDEXED BY posts_author WHERE p.author=? AND p.reshare"
-            " AND (p.public OR EXISTS (SELECT 1 FROM recipients r WHERE r.fp=? AND r.post=p.id))"
-            " ORDER BY p.created DESC, p.sha DESC LIMIT ?",
-            (owner_id, -1 if viewer_id is None else viewer_id, limit))
+        rows = [] if owner_id is None else self.conn().execute(
+            RESHARES_SEEN_BY, (owner_id, -1 if viewer_id is None else viewer_id, limit))
         return [bytes(r[0]).hex() for r in rows]
 
     def newest_time(self, author: str) -> int | None:

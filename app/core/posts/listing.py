@@ -18,6 +18,11 @@ from ..base.errors import BadInput
 KINDS = ("post", "comment", "message", "profile")
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 COLUMNS = "p.created, p.sha, p.id, p.author, p.kind, p.public, p.reaction, p.reshare"
+# An author's reshares a viewer may receive, newest first: (author id, viewer id, limit).
+RESHARES_SEEN_BY = (
+    "SELECT p.sha FROM posts p INDEXED BY posts_author WHERE p.author=? AND p.reshare"
+    " AND (p.public OR EXISTS (SELECT 1 FROM recipients r WHERE r.fp=? AND r.post=p.id))"
+    " ORDER BY p.created DESC, p.sha DESC LIMIT ?")
 _CURSOR_RE = re.compile(r"(-?[0-9]{1,19}):([0-9a-f]{40})")
 
 
