@@ -36,9 +36,9 @@ from .codec import Post
 from .indexschema import DB_NAME, connect
 from .listing import (
     COLUMNS,
-    RESHARES_SEEN_BY,
     KIND_CODE,
     KINDS,
+    RESHARES_SEEN_BY,
     Entry,
     Page,
     conversation_id,
