@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import AdminClient, OwnIdentity, assert_error, make_admin_client
 
-from app.core.base import crypto
 from app.core.identity import keys
 from app.core.identity.identities import Identities
+from tests.helpers.clients import AdminClient, assert_error, make_admin_client
+from tests.helpers.datadirs import OwnIdentity
+from tests.helpers.strangers import new_stranger
 
 LIMIT = 600  # a small admin_max_body for the edge tests
 
@@ -126,8 +127,7 @@ def _paths(own: str, foreign: str) -> list[tuple[str, str]]:
 
 def test_no_bad_input_on_any_route_is_a_500(module_admin: AdminClient,
                                             own_identity: OwnIdentity) -> None:
-    seed = crypto.new_signing_seed()
-    doc = keys.certify(seed, crypto.transport_public(crypto.new_transport_secret())).to_bytes()
+    doc = new_stranger().document
     foreign = module_admin.post("/identities", json={"public_key": doc.decode()}).json[
         "fingerprint"]
     module_admin.put("/groups/friends")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hmac
 
 import pytest
-from conftest import AdminClient, assert_error
 
 import app.core.base.datadir as datadir_module
+from tests.helpers.clients import AdminClient, assert_error
 
 ROUTES = [("GET", "/identities"), ("POST", "/identities"), ("GET", "/identities/" + "0" * 64),
           ("DELETE", "/identities/" + "0" * 64), ("POST", "/identities/" + "0" * 64 + "/sign"),

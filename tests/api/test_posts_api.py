@@ -13,7 +13,8 @@ import pytest
 from app.core.base import crypto
 from app.core.identity import keys
 from app.core.posts import codec as posts
-from tests.conftest import AdminClient, make_admin_client
+from tests.helpers.clients import AdminClient, make_admin_client
+from tests.helpers.strangers import new_stranger
 
 PW = "pw-ahmed"
 PW2 = "pw-basant"
@@ -138,8 +139,7 @@ def test_bad_inputs_are_4xx_and_write_nothing(node: dict[str, Any]) -> None:
 
 def test_not_own_identity_cannot_post(tmp_path: Path) -> None:
     c = make_admin_client(tmp_path / "n")
-    seed, transport = bytes(range(32)), bytes(range(1, 33))
-    doc = keys.certify(seed, crypto.transport_public(transport)).to_bytes().decode()
+    doc = new_stranger(bytes(range(32)), bytes(range(1, 33))).document.decode()
     fp = c.post("/identities", json={"public_key": doc}).json["fingerprint"]
     r = c.post("/posts", json={"fingerprint": fp, "password": "x", "text": "hi"})
     assert r.status_code == 403
@@ -173,9 +173,9 @@ def test_timeline_filters_and_cursor(tmp_path: Path) -> None:
 
 def test_import_delete_and_reimport(tmp_path: Path) -> None:
     c = make_admin_client(tmp_path / "i")
-    seed = bytes(range(32))
-    pub = keys.certify(seed, crypto.transport_public(bytes(range(1, 33))))
-    c.post("/identities", json={"public_key": pub.to_bytes().decode()})
+    pub = new_stranger(bytes(range(32)), bytes(range(1, 33)))
+    seed = pub.seed
+    c.post("/identities", json={"public_key": pub.document.decode()})
     raw = posts.build_post(seed, {"TEXT": "from elsewhere", "CREATED_TIME": 1_700_000_000})
     r = c.post("/posts/import", json={"post": raw.decode()})
     assert r.status_code == 201 and r.json["new"] is True
@@ -184,7 +184,7 @@ def test_import_delete_and_reimport(tmp_path: Path) -> None:
     tampered = raw[:-3] + (b"A" if raw[-3:-2] != b"A" else b"B") + raw[-2:]
     assert c.post("/posts/import", json={"post": tampered.decode()}).status_code == 400
     assert c.delete(f"/posts/{sha}").status_code == 204
-    assert not (c.dd.posts / pub.fingerprint / sha).exists()
+    assert not (c.dd.posts / pub.fp / sha).exists()
     assert c.get(f"/posts/{sha}").status_code == 404
     assert c.delete(f"/posts/{sha}").status_code == 404
 

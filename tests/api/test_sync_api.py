@@ -18,17 +18,17 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import PASSWORD, AdminClient, assert_error, make_admin_client, make_datadir
 from live_nodes import copy_identities, serving
 
 from app import create_peer_app
 from app.cli import main
-from app.core.base import crypto
 from app.core.base.datadir import DataDir
-from app.core.identity import keys
 from app.core.identity.identities import Identities
 from app.core.posts.codec import build_post
 from app.core.posts.ingest import Ingestor
+from tests.helpers.clients import AdminClient, assert_error, make_admin_client
+from tests.helpers.datadirs import PASSWORD, make_datadir
+from tests.helpers.strangers import new_stranger
 
 NOW = int(time.time())
 
@@ -156,14 +156,12 @@ def test_an_unreachable_contact_is_recorded_and_backs_off(net: Net, people: Peop
 def test_a_lying_key_server_is_recorded_during_sync(net: Net, people: People,
                                                     tmp_path: Path) -> None:
     """Basant reshares Dalia's post; the node Ahmed asks for Dalia's key lies about it."""
-    dalia_seed = crypto.new_signing_seed()
-    dalia = keys.certify(dalia_seed, crypto.transport_public(crypto.new_transport_secret()))
-    Identities(net.basant).import_pub(dalia.to_bytes())
-    inner = build_post(dalia_seed, {"CREATED_TIME": NOW - 100, "TEXT": "Dalia's"})
+    dalia = new_stranger()
+    Identities(net.basant).import_pub(dalia.document)
+    inner = build_post(dalia.seed, {"CREATED_TIME": NOW - 100, "TEXT": "Dalia's"})
     reshare = net.post(NOW - 50, SHARED_POST=inner.decode())
     plain = net.post(NOW - 40)
-    wrong = keys.certify(crypto.new_signing_seed(),
-                         crypto.transport_public(crypto.new_transport_secret()))
+    wrong = new_stranger()
     honest = create_peer_app({"data_dir": str(net.basant.root)})
     asked: list[str] = []
 
@@ -171,7 +169,7 @@ def test_a_lying_key_server_is_recorded_during_sync(net: Net, people: People,
         path = environ["PATH_INFO"]
         asked.append(path)
         if path.startswith("/identities/") and not path.endswith(people.basant):
-            doc = wrong.to_bytes()
+            doc = wrong.document
             start("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(doc)))])
             return [doc]
         return honest(environ, start)
@@ -181,10 +179,10 @@ def test_a_lying_key_server_is_recorded_during_sync(net: Net, people: People,
         st = net.sync(net.ahmed)
         assert st["last_error"] is None and st["rejected_last_run"] == 1
         assert net.held(net.ahmed) == {plain} and reshare not in net.held(net.ahmed)
-        assert not net.ahmed.identities.exists(dalia.fingerprint)
-        assert not net.ahmed.identities.exists(wrong.fingerprint)
+        assert not net.ahmed.identities.exists(dalia.fp)
+        assert not net.ahmed.identities.exists(wrong.fp)
         [liar] = net.ahmed.get("/peers/lying").get_json()["lying_peers"]
-        assert liar["address"] == address and liar["fingerprint"] == dalia.fingerprint
+        assert liar["address"] == address and liar["fingerprint"] == dalia.fp
         count = len(asked)
         st = net.sync(net.ahmed)  # never asked again, not even for the feed
         assert "lying peer" in st["last_error"] and len(asked) == count
@@ -212,9 +210,7 @@ def test_cli_contacts_sync_gc_and_lying_peers(net: Net, people: People) -> None:
     failed = diwan(net.ahmed, "sync", "0" * 64)
     assert failed.exit_code == 3 and "not a contact" in failed.stderr
 
-    pub = keys.certify(crypto.new_signing_seed(),
-                       crypto.transport_public(crypto.new_transport_secret()))
-    stale = net.ahmed.identities.import_pub(pub.to_bytes())
+    stale = net.ahmed.identities.import_pub(new_stranger().document)
     os.utime(net.ahmed.identities.pub_path(stale), (0, 0))
     dry = json.loads(diwan(net.ahmed, "--json", "gc", "--dry-run").stdout)
     assert dry == {"dry_run": True, "fingerprints": [stale]}

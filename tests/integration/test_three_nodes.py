@@ -15,11 +15,11 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from app.core.base import crypto
 from app.core.base.datadir import DataDir
 from app.core.identity import keys
 from app.core.identity.identities import Identities
 from app.core.posts import codec as posts
+from tests.helpers.strangers import new_stranger
 
 from .harness import Node
 
@@ -180,8 +180,7 @@ class LyingKeyServer:
     """A peer that answers every key request with a valid key of somebody else."""
 
     def __init__(self) -> None:
-        seed, transport = b"\x07" * 32, b"\x08" * 32
-        self.doc = keys.certify(seed, crypto.transport_public(transport)).to_bytes()
+        self.doc = new_stranger(b"\x07" * 32, b"\x08" * 32).document
         self.asked: list[str] = []
 
         @Request.application
