@@ -1,6 +1,10 @@
 """Three real nodes (Ahmed, Basant, Camal): each its own data directory, ports, gunicorn
 admin and peer processes and scheduler, on 127.0.0.1. Everything is checked through the
 admin APIs; nothing is mocked.
+
+The module fixture ``people`` starts the nodes, makes one identity on each and has every
+one follow the other two, so each test passes alone as well as in any order; a test that
+changes shared state (a block) puts it back whatever happens.
 """
 
 from __future__ import annotations
@@ -74,6 +78,10 @@ def people(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Perso
         for n in nodes:
             n.wait_ready()
         people = {n.name: Person(n, n.name) for n in nodes}
+        for x in people.values():
+            for y in people.values():
+                if x is not y:
+                    x.follow(y)
         yield people
     finally:
         for n in nodes:
@@ -164,16 +172,18 @@ def test_reshare_verifies_at_ahmeds(people: dict[str, Person]) -> None:
 def test_blocking_camal_at_basant(people: dict[str, Person]) -> None:
     a, b, c = people["ahmed"], people["basant"], people["camal"]
     b.api("PUT", f"/groups/blocked/{c.fp}")
-    from_camal = c.post(text="can Basant see me?")
-    for_camal = b.post(text="not for Camal any more")
-    b.api("POST", "/sync", json={"fingerprint": c.fp})
-    c.sync(b)
-    a.sync(b)
-    assert not b.has(from_camal)
-    assert not (b.node.root / "posts" / c.fp / from_camal).exists()
-    assert not c.has(for_camal)
-    assert a.has(for_camal)  # Ahmed still gets her posts
-    b.api("DELETE", f"/groups/blocked/{c.fp}", 204)
+    try:
+        from_camal = c.post(text="can Basant see me?")
+        for_camal = b.post(text="not for Camal any more")
+        b.api("POST", "/sync", json={"fingerprint": c.fp})
+        c.sync(b)
+        a.sync(b)
+        assert not b.has(from_camal)
+        assert not (b.node.root / "posts" / c.fp / from_camal).exists()
+        assert not c.has(for_camal)
+        assert a.has(for_camal)  # Ahmed still gets her posts
+    finally:
+        b.api("DELETE", f"/groups/blocked/{c.fp}", 204)
 
 
 class LyingKeyServer:
