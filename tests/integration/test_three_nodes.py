@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -244,13 +245,16 @@ def test_killing_a_node_mid_sync_loses_nothing(people: dict[str, Person]) -> Non
     a, b = people["ahmed"], people["basant"]
     made = _bulk_posts(b, 1200)
     done = threading.Event()
+    outcome: list[requests.Response | BaseException] = []
 
     def sync_in_background() -> None:
         try:
-            a.node.admin("POST", "/sync", json={"fingerprint": b.fp}, timeout=120)
-        except Exception:
-            pass  # the admin process is killed under it
-        done.set()
+            outcome.append(a.node.admin("POST", "/sync", json={"fingerprint": b.fp},
+                                        timeout=120))
+        except BaseException as exc:  # recorded, and checked below
+            outcome.append(exc)
+        finally:
+            done.set()
 
     threading.Thread(target=sync_in_background, daemon=True).start()
     held = a.node.root / "posts" / b.fp
@@ -259,7 +263,10 @@ def test_killing_a_node_mid_sync_loses_nothing(people: dict[str, Person]) -> Non
         time.sleep(0.02)
     a.node.kill("admin", group=True)  # SIGKILL the admin gunicorn (master + worker)
     a.node.kill("scheduler", group=True)
-    done.wait(30)
+    assert done.wait(30), "the sync request did not end when its admin process was killed"
+    [ended] = outcome
+    # the admin process died under the request: the connection drops, no answer comes
+    assert isinstance(ended, requests.ConnectionError), repr(ended)
     on_disk = {p.name for p in held.iterdir() if not p.name.startswith(".")}
     assert 0 < len(on_disk & made) < len(made), "the kill did not land mid-sync"
     for sha in on_disk:  # only whole files: every one verifies by its name
