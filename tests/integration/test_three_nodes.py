@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -276,12 +277,15 @@ def test_killing_a_node_mid_sync_loses_nothing(people: dict[str, Person]) -> Non
     a.sync(b)
     final = {p.name for p in held.iterdir() if not p.name.startswith(".")}
     assert made <= final
-    listed: set[str] = set()
+    listed: list[str] = []
     cursor = ""
     while True:  # the timeline lists every one of them exactly once
         page = a.api("GET", f"/posts?author={b.fp}&limit=50{cursor}")
-        listed |= {p["sha1"] for p in page["posts"]}
+        assert {p["author"] for p in page["posts"]} <= {b.fp}
+        listed += [p["sha1"] for p in page["posts"]]
         if not page["next_cursor"]:
             break
         cursor = f"&cursor={page['next_cursor']}"
-    assert made <= listed
+    repeated = {sha: n for sha, n in Counter(listed).items() if n > 1}
+    assert not repeated, f"listed more than once: {repeated}"
+    assert made <= set(listed)
