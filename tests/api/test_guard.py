@@ -8,6 +8,7 @@ import pytest
 
 import app.core.base.datadir as datadir_module
 from tests.helpers.clients import AdminClient, assert_error
+from tests.helpers.datadirs import snapshot
 
 ROUTES = [("GET", "/identities"), ("POST", "/identities"), ("GET", "/identities/" + "0" * 64),
           ("DELETE", "/identities/" + "0" * 64), ("POST", "/identities/" + "0" * 64 + "/sign"),
@@ -79,9 +80,11 @@ def test_loopback_hosts_are_accepted(module_admin: AdminClient, host: str) -> No
                                     "http://localhost.evil.example", "file://", "ftp://localhost",
                                     "http://127.0.0.1@evil.example"])
 def test_cross_site_origin_is_403(module_admin: AdminClient, origin: str) -> None:
+    before = snapshot(module_admin.dd.root)
     r = module_admin.post("/identities", headers={"Origin": origin}, json={"password": "x"})
     assert_error(r, 403)
     assert module_admin.get("/identities", headers={"Origin": origin}).status_code == 403
+    assert snapshot(module_admin.dd.root) == before  # no identity made, nothing touched
 
 
 @pytest.mark.parametrize("origin", ["http://localhost:8888", "http://127.0.0.1:8888",

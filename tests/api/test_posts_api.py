@@ -13,7 +13,8 @@ import pytest
 from app.core.base import crypto
 from app.core.identity import keys
 from app.core.posts import codec as posts
-from tests.helpers.clients import AdminClient, make_admin_client
+from tests.helpers.clients import AdminClient, assert_error, make_admin_client
+from tests.helpers.datadirs import snapshot
 from tests.helpers.strangers import new_stranger
 
 PW = "pw-ahmed"
@@ -141,8 +142,12 @@ def test_not_own_identity_cannot_post(tmp_path: Path) -> None:
     c = make_admin_client(tmp_path / "n")
     doc = new_stranger(bytes(range(32)), bytes(range(1, 33))).document.decode()
     fp = c.post("/identities", json={"public_key": doc}).json["fingerprint"]
+    os.utime(c.dd.identities / f"{fp}.pub", (1_000_000_000, 1_000_000_000))  # a touch shows
+    before = snapshot(c.dd.root)
     r = c.post("/posts", json={"fingerprint": fp, "password": "x", "text": "hi"})
     assert r.status_code == 403
+    assert_error(r, 403)
+    assert snapshot(c.dd.root) == before  # no post stored, indexed or logged
 
 
 def test_timeline_filters_and_cursor(tmp_path: Path) -> None:
