@@ -11,7 +11,7 @@ import pytest
 from app.core.identity import keys
 from app.core.identity.identities import Identities
 from tests.helpers.clients import AdminClient, assert_error, make_admin_client
-from tests.helpers.datadirs import OwnIdentity
+from tests.helpers.datadirs import OwnIdentity, snapshot
 from tests.helpers.strangers import new_stranger
 
 LIMIT = 600  # a small admin_max_body for the edge tests
@@ -39,11 +39,11 @@ def test_body_of_exactly_admin_max_body_passes_the_size_check(small_admin: Admin
     ("POST", "/identities/" + "0" * 64 + "/password"), ("DELETE", "/identities/" + "0" * 64),
 ])
 def test_body_one_byte_over_is_413(small_admin: AdminClient, method: str, path: str) -> None:
-    before = sorted(p.name for p in small_admin.dd.identities.iterdir())
+    before = snapshot(small_admin.dd.root)
     r = small_admin.open(method, path, data=_body_of_size(LIMIT + 1),
                          content_type="application/json")
     assert_error(r, 413)
-    assert sorted(p.name for p in small_admin.dd.identities.iterdir()) == before
+    assert snapshot(small_admin.dd.root) == before
 
 
 @pytest.mark.parametrize(("size", "status"), [(LIMIT, 400), (LIMIT + 1, 413)])

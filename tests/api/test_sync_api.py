@@ -27,7 +27,7 @@ from app.core.identity.identities import Identities
 from app.core.posts.codec import build_post
 from app.core.posts.ingest import Ingestor
 from tests.helpers.clients import AdminClient, assert_error, make_admin_client
-from tests.helpers.datadirs import PASSWORD, make_datadir
+from tests.helpers.datadirs import PASSWORD, make_datadir, snapshot
 from tests.helpers.strangers import new_stranger
 
 NOW = int(time.time())
@@ -115,10 +115,10 @@ def test_posts_reach_exactly_their_addressees(net: Net, people: People) -> None:
 def test_a_second_sync_is_a_no_op(net: Net) -> None:
     net.post(NOW - 500)
     net.sync(net.ahmed)
-    before = {p: p.stat().st_mtime_ns for p in (net.ahmed.dd.posts).rglob("*")}
+    before = snapshot(net.ahmed.dd.root, "posts")
     again = net.sync(net.ahmed)
     assert (again["posts_last_run"], again["posts_received"]) == (0, 1)
-    assert {p: p.stat().st_mtime_ns for p in (net.ahmed.dd.posts).rglob("*")} == before
+    assert snapshot(net.ahmed.dd.root, "posts") == before
 
 
 def test_a_post_dated_inside_the_overlap_is_still_fetched(net: Net) -> None:

@@ -5,7 +5,8 @@
 - :class:`OwnIdentity`: an own identity's fingerprint, password and key paths.
 - :func:`snapshot`: every file and folder under a directory, with its bytes,
   mode and mtime, so ``snapshot(root) == before`` shows that nothing was
-  written, replaced, touched, added or removed.
+  written, replaced, touched, added or removed (not even a temporary file:
+  a folder's mtime moves when a name in it comes or goes).
 """
 
 from __future__ import annotations
@@ -46,15 +47,13 @@ class OwnIdentity:
 
 def snapshot(root: Path, *parts: str) -> dict[str, Entry]:
     """``{path relative to root: (mode, mtime_ns, bytes or None)}`` for everything under
-    ``root`` (or only under ``root/part`` for each of ``parts``), folders included.
-
-    A folder's mtime is left out (0): it moves when a temporary name comes and goes.
-    """
+    ``root`` (or only under ``root/part`` for each of ``parts``), folders included."""
     out: dict[str, Entry] = {}
     for top in [root / p for p in parts] if parts else [root]:
         for dirpath, _, filenames in os.walk(top):
             here = Path(dirpath)
-            out[str(here.relative_to(root))] = (os.stat(here).st_mode, 0, None)
+            st = here.stat()
+            out[str(here.relative_to(root))] = (st.st_mode, st.st_mtime_ns, None)
             for name in filenames:
                 path = here / name
                 st = path.lstat()
