@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from app.core.base.datadir import DataDir
+from app.core.base.fsio import file_lock
 from app.core.identity import keys
 from app.core.identity.identities import Identities
 from app.core.posts import codec as posts
@@ -244,7 +245,17 @@ def _bulk_posts(person: Person, count: int) -> set[str]:
 
 def test_killing_a_node_mid_sync_loses_nothing(people: dict[str, Person]) -> None:
     a, b = people["ahmed"], people["basant"]
-    made = _bulk_posts(b, 1200)
+    a.api("DELETE", f"/contacts/{b.fp}", (200, 204))  # no sync fetches Basant's posts ...
+    with file_lock(DataDir(a.node.root, environ={}).locks / f"sync-{b.fp}.lock"):
+        pass  # (... once a scheduled one still running ends) ...
+    made = _bulk_posts(b, 1200)  # ... while they are made
+    held = a.node.root / "posts" / b.fp
+
+    def arrived() -> set[str]:
+        return {p.name for p in held.iterdir()} & made if held.is_dir() else set()
+
+    assert not arrived()
+    a.follow(b)  # from now on the sync below (and the scheduler's) fetch them
     done = threading.Event()
     outcome: list[requests.Response | BaseException] = []
 
@@ -258,16 +269,16 @@ def test_killing_a_node_mid_sync_loses_nothing(people: dict[str, Person]) -> Non
             done.set()
 
     threading.Thread(target=sync_in_background, daemon=True).start()
-    held = a.node.root / "posts" / b.fp
     deadline = time.time() + 60
-    while time.time() < deadline and not (held.is_dir() and len(list(held.iterdir())) > 150):
+    while time.time() < deadline and len(arrived()) <= 150:
         time.sleep(0.02)
     a.node.kill("admin", group=True)  # SIGKILL the admin gunicorn (master + worker)
     a.node.kill("scheduler", group=True)
     assert done.wait(30), "the sync request did not end when its admin process was killed"
     [ended] = outcome
-    # the admin process died under the request: the connection drops, no answer comes
+    # the admin process died under the request (not before it): the connection drops
     assert isinstance(ended, requests.ConnectionError), repr(ended)
+    assert "Connection aborted" in str(ended), repr(ended)
     on_disk = {p.name for p in held.iterdir() if not p.name.startswith(".")}
     assert 0 < len(on_disk & made) < len(made), "the kill did not land mid-sync"
     for sha in on_disk:  # only whole files: every one verifies by its name
