@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, assert_error, make_datadir
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,14 +29,17 @@ from app.core.network.exchange import OwnKeys
 from app.core.network.nonces import NonceStore
 from app.core.posts.codec import build_post
 from app.core.posts.ingest import Ingestor
+from tests.helpers.clients import assert_error
+from tests.helpers.datadirs import PASSWORD, make_datadir, snapshot
+from tests.helpers.strangers import new_stranger
 
 OCTETS = "application/octet-stream"
 
 
 def party() -> tuple[OwnKeys, keys.PublicKey, bytes]:
-    seed, transport = crypto.new_signing_seed(), crypto.new_transport_secret()
-    key = keys.certify(seed, crypto.transport_public(transport))
-    return OwnKeys(key.fingerprint, key.to_bytes(), transport), key, seed
+    """A new stranger's exchange keys, public key and seed."""
+    stranger = new_stranger()
+    return stranger.own, stranger.key, stranger.seed
 
 
 ASKER, ASKER_KEY, _ = party()
@@ -56,17 +58,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     app = create_peer_app({"data_dir": str(root)})
     return {"dd": app.config["DIWAN"], "own": own, "key": ids.public_key(own), "raws": raws,
             "client": app.test_client()}
-
-
-def snapshot(dd: DataDir) -> dict[str, tuple[int, int]]:
-    """Every file under posts/ and identities/ with its size and mtime."""
-    out = {}
-    for top in (dd.posts, dd.identities):
-        for dirpath, _, files in os.walk(top):
-            for name in files:
-                st_ = os.stat(os.path.join(dirpath, name))
-                out[os.path.join(dirpath, name)] = (st_.st_size, st_.st_mtime_ns)
-    return out
 
 
 def build(node: dict[str, Any], **kw: Any) -> tuple[bytes, exchange.PendingRequest]:
@@ -147,12 +138,12 @@ def _hostile_bodies(node: dict[str, Any]) -> list[bytes]:
 
 def test_hostile_bodies_get_4xx_json_and_change_nothing(node: dict[str, Any]) -> None:
     dd, client = node["dd"], node["client"]
-    before, nonces = snapshot(dd), NonceStore(dd).count()
+    before, nonces = snapshot(dd.root, dd.posts.name, dd.identities.name), NonceStore(dd).count()
     for body in _hostile_bodies(node):
         r = post_feed(client, node["own"], body)
         assert 400 <= r.status_code < 500, (r.status_code, body[:20])
         assert_error(r, r.status_code)
-    assert snapshot(dd) == before
+    assert snapshot(dd.root, dd.posts.name, dd.identities.name) == before
     assert NonceStore(dd).count() == nonces
 
 
@@ -219,7 +210,7 @@ def test_a_key_is_never_replaced(tmp_path: Path) -> None:
     own, key, seed = party()
     assert upload(client, own.pub_document).status_code == 201
     # the same signing key certifying another transport key: valid, but not the stored one
-    rival = keys.certify(seed, crypto.transport_public(crypto.new_transport_secret()))
+    rival = new_stranger(seed).key
     assert rival.fingerprint == own.fp
     assert_error(upload(client, rival.to_bytes()), 409, "public_key")
     assert keyserver.uploaded_document(dd, own.fp) == own.pub_document
@@ -232,9 +223,9 @@ def test_a_key_is_never_replaced(tmp_path: Path) -> None:
 def test_bad_documents_are_400_and_store_nothing(tmp_path: Path, doc: bytes) -> None:
     client = key_server(tmp_path / "ks")
     dd: DataDir = client.application.config["DIWAN"]
-    before = snapshot(dd)
+    before = snapshot(dd.root, dd.posts.name, dd.identities.name)
     assert_error(upload(client, doc), 400, "public_key")
-    assert snapshot(dd) == before
+    assert snapshot(dd.root, dd.posts.name, dd.identities.name) == before
 
 
 def test_a_document_whose_certificate_fails_is_400(tmp_path: Path) -> None:
@@ -326,11 +317,11 @@ def test_an_upload_says_nothing_about_keys_the_node_holds(tmp_path: Path) -> Non
     ids.block(pest.fp)
     ids.delete(pest.fp)
     ids.import_pub(contact.pub_document)
-    before = snapshot(dd)
+    before = snapshot(dd.root, dd.identities.name)
     answers = [upload(client, x.pub_document, f"192.0.2.{20 + i}")
                for i, x in enumerate((pest, contact, stranger))]
     assert [(r.status_code, r.get_json()["created"]) for r in answers] == [(201, True)] * 3
-    assert snapshot(dd) == before and not ids.exists(pest.fp) and ids.is_blocked(pest.fp)
+    assert snapshot(dd.root, dd.identities.name) == before and not ids.exists(pest.fp) and ids.is_blocked(pest.fp)
 
 
 def test_openapi_documents_the_peer_routes(node: dict[str, Any]) -> None:

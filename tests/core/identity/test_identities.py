@@ -22,6 +22,7 @@ from app.core.base.errors import (
 )
 from app.core.identity import keys
 from app.core.identity.identities import Identities
+from tests.helpers.strangers import new_stranger
 
 PASSWORD = "correct horse battery staple"
 MiB = 1024 * 1024
@@ -41,13 +42,6 @@ def ids(tmp_path_factory: pytest.TempPathFactory) -> Identities:
 @pytest.fixture(scope="module")
 def own(ids: Identities) -> str:
     return ids.create(PASSWORD)
-
-
-def _foreign() -> tuple[bytes, bytes]:
-    """A seed and a .pub document of someone else."""
-    seed = crypto.new_signing_seed()
-    pub = keys.certify(seed, crypto.transport_public(crypto.new_transport_secret()))
-    return seed, pub.to_bytes()
 
 
 def test_create_writes_private_0600_and_verifying_pub(ids: Identities, own: str) -> None:
@@ -128,7 +122,7 @@ def test_change_password_keeps_fingerprint(tmp_path: Path) -> None:
 
 
 def test_import_foreign_key(ids: Identities) -> None:
-    _, doc = _foreign()
+    doc = new_stranger().document
     fp = ids.import_pub(doc)
     assert ids.exists(fp) and not ids.is_own(fp)
     assert (ids.dir / f"{fp}.pub").read_bytes() == doc
@@ -140,17 +134,18 @@ def test_import_foreign_key(ids: Identities) -> None:
 
 
 def test_import_never_replaces_an_existing_key(ids: Identities) -> None:
-    seed, doc = _foreign()
+    stranger = new_stranger()
+    doc = stranger.document
     fp = ids.import_pub(doc)
     # the same identity key certifying another transport key: valid, but not accepted over the old
-    other = keys.certify(seed, crypto.transport_public(crypto.new_transport_secret())).to_bytes()
+    other = stranger.rekeyed().document
     assert other != doc and keys.parse_pub(other).fingerprint == fp
     assert ids.import_pub(other) == fp
     assert (ids.dir / f"{fp}.pub").read_bytes() == doc
 
 
 def test_import_rejects_bad_documents(ids: Identities) -> None:
-    _, doc = _foreign()
+    doc = new_stranger().document
     before = sorted(os.listdir(ids.dir))
     with pytest.raises(BadKeyDocument):
         ids.import_pub(doc[:-10] + (b"B" if doc[-10:-9] == b"A" else b"A") + doc[-9:])
@@ -185,7 +180,7 @@ def test_bad_group_names(ids: Identities, name: str) -> None:
 
 def test_groups_membership_and_deletion(tmp_path: Path) -> None:
     store = Identities(_datadir(tmp_path / "n"))
-    _, doc = _foreign()
+    doc = new_stranger().document
     fp = store.import_pub(doc)
     assert store.create_group("friends") is True
     assert store.create_group("friends") is False
@@ -212,7 +207,7 @@ def test_groups_membership_and_deletion(tmp_path: Path) -> None:
 def test_blocked_is_reserved(tmp_path: Path) -> None:
     store = Identities(_datadir(tmp_path / "n"))
     own = store.create("pw")
-    _, doc = _foreign()
+    doc = new_stranger().document
     fp = store.import_pub(doc)
     with pytest.raises(Forbidden):
         store.delete_group("blocked")

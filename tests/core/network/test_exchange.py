@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, make_datadir
 
 from app.core.base import crypto
 from app.core.base.datadir import DataDir
@@ -37,46 +36,30 @@ from app.core.base.errors import (
 from app.core.identity import keys
 from app.core.identity.identities import Identities
 from app.core.network import exchange
-from app.core.network.exchange import OwnKeys, PendingRequest
+from app.core.network.exchange import PendingRequest
 from app.core.network.feeds import get_share_comments_group, serve_feed, set_share_comments_group
 from app.core.network.nonces import NonceStore
 from app.core.posts.codec import build_post, decode_post
 from app.core.posts.ingest import Ingestor
+from tests.helpers.datadirs import PASSWORD, make_datadir
+from tests.helpers.strangers import Stranger, new_stranger
 
 ROOT = Path(__file__).resolve().parents[3]
 NOW = 1_700_000_000
 WINDOW = 300
 
 
-@dataclasses.dataclass(frozen=True)
-class Party:
-    seed: bytes
-    own: OwnKeys
-    key: keys.PublicKey
-
-    @property
-    def fp(self) -> str:
-        return self.own.fp
+ASKER, OWNER, MALLORY = new_stranger(), new_stranger(), new_stranger()
 
 
-def party() -> Party:
-    """An identity made from raw keys (no key file, no Argon2id)."""
-    seed, transport = crypto.new_signing_seed(), crypto.new_transport_secret()
-    key = keys.certify(seed, crypto.transport_public(transport))
-    return Party(seed, OwnKeys(key.fingerprint, key.to_bytes(), transport), key)
-
-
-ASKER, OWNER, MALLORY = party(), party(), party()
-
-
-def request(asker: Party = ASKER, owner: Party = OWNER, *, now: int = NOW, limit: int = 10,
+def request(asker: Stranger = ASKER, owner: Stranger = OWNER, *, now: int = NOW, limit: int = 10,
             after_time: int = 0, after_sha: str | None = None) -> tuple[bytes, PendingRequest]:
     return exchange.build_request(asker=asker.own, owner_fp=owner.fp, owner_key=owner.key,
                                   after_time=after_time, after_sha=after_sha, limit=limit,
                                   now=now)
 
 
-def open_req(body: bytes, owner: Party = OWNER, *, now: int = NOW,
+def open_req(body: bytes, owner: Stranger = OWNER, *, now: int = NOW,
              max_limit: int = 500) -> exchange.FeedRequest:
     return exchange.open_request(body, owner_fp=owner.fp,
                                  owner_transport_secret=owner.own.transport_secret, now=now,
@@ -84,7 +67,7 @@ def open_req(body: bytes, owner: Party = OWNER, *, now: int = NOW,
 
 
 def crafted(*, pub: bytes = ASKER.own.pub_document, inner_plain: bytes | None = None,
-            inner_secret: bytes = ASKER.own.transport_secret, owner: Party = OWNER,
+            inner_secret: bytes = ASKER.own.transport_secret, owner: Stranger = OWNER,
             outer_ephemeral: bytes | None = None, inner_fields: dict[str, Any] | None = None,
             ephemeral_secret: bytes | None = None) -> bytes:
     """A request made by hand, to attack one check at a time."""
@@ -101,7 +84,7 @@ def crafted(*, pub: bytes = ASKER.own.pub_document, inner_plain: bytes | None = 
 
 
 def respond(req: exchange.FeedRequest, posts: list[bytes] | None = None, more: bool = False,
-            owner: Party = OWNER) -> bytes:
+            owner: Stranger = OWNER) -> bytes:
     return exchange.seal_response(req, owner_transport_secret=owner.own.transport_secret,
                                   posts=posts or [], more=more)
 
@@ -568,15 +551,15 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"dd": dd, "own": own, "raws": raws, "key": ids.public_key(own)}
 
 
-def ask_sealed(node: dict[str, Any], asker: Party = ASKER, *, dd: DataDir | None = None,
+def ask_sealed(node: dict[str, Any], asker: Stranger = ASKER, *, dd: DataDir | None = None,
                **kw: Any) -> tuple[bytes, PendingRequest]:
-    owner = Party(b"", OwnKeys(node["own"], b"", b""), node["key"])
+    owner = Stranger(b"", b"", node["key"])
     now = int(time.time())
     body, pending = request(asker, owner, now=now, **kw)
     return serve_feed(dd or node["dd"], node["own"], body, now=now), pending
 
 
-def ask(node: dict[str, Any], asker: Party = ASKER, *, dd: DataDir | None = None,
+def ask(node: dict[str, Any], asker: Stranger = ASKER, *, dd: DataDir | None = None,
         **kw: Any) -> exchange.FeedResponse:
     sealed, pending = ask_sealed(node, asker, dd=dd, **kw)
     return exchange.open_response(sealed, pending, max_bytes=10**7)
@@ -630,7 +613,7 @@ def test_only_own_identities_are_served(node: dict[str, Any]) -> None:
     with pytest.raises(NotFound) as known:
         serve_feed(node["dd"], MALLORY.fp, body)          # known key, no private key
     with pytest.raises(NotFound) as unknown:
-        serve_feed(node["dd"], party().fp, body)           # never heard of
+        serve_feed(node["dd"], new_stranger().fp, body)           # never heard of
     assert type(known.value) is type(unknown.value)
 
 
@@ -644,7 +627,7 @@ def test_blocked_asker_gets_an_ordinary_empty_page(node: dict[str, Any]) -> None
     assert exchange.open_response(blocked, pending, max_bytes=10**6) == exchange.FeedResponse(
         [], False)
     # exactly what an asker with nothing new gets: same size, same plaintext but the nonce
-    nothing_new, other = ask_sealed(node, party(), after_time=2**40)
+    nothing_new, other = ask_sealed(node, new_stranger(), after_time=2**40)
     assert len(blocked) == len(nothing_new)
     eph = crypto.transport_public
     assert eph(pending.ephemeral_secret) != eph(other.ephemeral_secret)
@@ -657,7 +640,7 @@ def test_blocked_asker_gets_an_ordinary_empty_page(node: dict[str, Any]) -> None
 
 def test_a_request_is_served_once(node: dict[str, Any]) -> None:
     now = int(time.time())
-    owner = Party(b"", OwnKeys(node["own"], b"", b""), node["key"])
+    owner = Stranger(b"", b"", node["key"])
     body, _ = request(ASKER, owner, now=now)
     serve_feed(node["dd"], node["own"], body, now=now)
     with pytest.raises(Replay):
@@ -668,7 +651,7 @@ def test_a_request_is_served_once(node: dict[str, Any]) -> None:
 
 
 def test_stale_request_is_refused_before_its_nonce_is_recorded(node: dict[str, Any]) -> None:
-    owner = Party(b"", OwnKeys(node["own"], b"", b""), node["key"])
+    owner = Stranger(b"", b"", node["key"])
     store = NonceStore(node["dd"])
     body, _ = request(ASKER, owner, now=NOW)
     before = store.count()
