@@ -43,11 +43,13 @@ def list_(cli: Cli) -> None:
 @click.argument("name")
 @pass_cli
 def show(cli: Cli, name: str) -> None:
-    """One group and the fingerprints of its members."""
+    """One group and its members (name and fingerprint)."""
     ids = cli.identities()
     ids.group_dir(name)
     g = _group(ids, name)
-    cli.emit(s.GroupOut().dump(g), g["members"] or [f"{name} has no members"])
+    human = table(["NAME", "FINGERPRINT"], [[cli.names()(fp), fp] for fp in g["members"]]) \
+        if g["members"] else [f"{name} has no members"]
+    cli.emit(s.GroupOut().dump(g), human)
 
 
 @group.command()

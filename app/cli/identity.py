@@ -45,10 +45,10 @@ def import_(cli: Cli, source: BinaryIO) -> None:
     cli.emit(s.Created().dump({"fingerprint": fp, "own": ids.is_own(fp)}), fp)
 
 
-def _row(i: IdentityInfo) -> list[str]:
+def _row(cli: Cli, i: IdentityInfo) -> list[str]:
     flags = ",".join(f for f, on in (("own", i.own), ("blocked", i.blocked)) if on) or "-"
     groups = ",".join(g for g in i.groups if g != "blocked") or "-"
-    return [i.fingerprint, flags, groups, when(i.last_used)]
+    return [cli.names()(i.fingerprint), i.fingerprint, flags, groups, when(i.last_used)]
 
 
 @identity.command("list")
@@ -56,8 +56,8 @@ def _row(i: IdentityInfo) -> list[str]:
 def list_(cli: Cli) -> None:
     """List every identity: own or not, groups, blocked, last used."""
     infos = cli.identities().list()
-    human = (table(["FINGERPRINT", "FLAGS", "GROUPS", "LAST USED"], map(_row, infos))
-             if infos else "no identities")
+    human = (table(["NAME", "FINGERPRINT", "FLAGS", "GROUPS", "LAST USED"],
+                   [_row(cli, i) for i in infos]) if infos else "no identities")
     cli.emit(s.IdentityList().dump({"identities": [asdict(i) for i in infos]}), human)
 
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, AdminClient, OwnIdentity, assert_error, make_admin_client
 from live_nodes import closed_port_address, serving
 
 from app import create_peer_app
-from app.core.base import crypto
-from app.core.identity import keys
 from app.core.network.keylookup import LyingPeers
+from tests.helpers.clients import AdminClient, assert_error, make_admin_client
+from tests.helpers.datadirs import PASSWORD, OwnIdentity
+from tests.helpers.strangers import new_stranger
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,6 @@ def basant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Basant]:
     fp = make_admin_client(root).identities.create(PASSWORD)
     with serving(create_peer_app({"data_dir": str(root)})) as address:
         yield Basant(fp, address)
-
-
-def new_key() -> tuple[str, bytes]:
-    seed = crypto.new_signing_seed()
-    pub = keys.certify(seed, crypto.transport_public(crypto.new_transport_secret()))
-    return pub.fingerprint, pub.to_bytes()
 
 
 def liar_app(document: bytes) -> Any:
@@ -95,12 +89,11 @@ def test_invalid_bodies_name_the_field(module_admin: AdminClient, body: dict[str
 
 def test_the_following_identity_must_be_own(module_admin: AdminClient,
                                             own_identity: OwnIdentity) -> None:
-    stranger, doc = new_key()
-    contact, _ = new_key()
-    assert_error(put(module_admin, contact, address="http://127.0.0.1:1", identity=stranger),
+    stranger, contact = new_stranger(), new_stranger().fp
+    assert_error(put(module_admin, contact, address="http://127.0.0.1:1", identity=stranger.fp),
                  404, "identity")
-    module_admin.identities.import_pub(doc)
-    assert_error(put(module_admin, contact, address="http://127.0.0.1:1", identity=stranger),
+    module_admin.identities.import_pub(stranger.document)
+    assert_error(put(module_admin, contact, address="http://127.0.0.1:1", identity=stranger.fp),
                  400, "identity")
     me = own_identity.fingerprint
     assert_error(put(module_admin, me, address="http://127.0.0.1:1", identity=me), 409,
@@ -111,9 +104,9 @@ def test_the_following_identity_must_be_own(module_admin: AdminClient,
 def test_a_wrong_key_by_plain_get_is_a_502_retried_and_never_a_ban(
         module_admin: AdminClient, own_identity: OwnIdentity) -> None:
     """Attack 6: an unauthenticated (forgeable) wrong key answer is not recorded as a lie."""
-    contact, _ = new_key()
-    wrong, wrong_doc = new_key()
-    liar = liar_app(wrong_doc)
+    contact, wrong_key = new_stranger().fp, new_stranger()
+    wrong = wrong_key.fp
+    liar = liar_app(wrong_key.document)
     with serving(liar) as address:
         for _ in range(2):
             body = assert_error(put(module_admin, contact, address=address,
@@ -129,7 +122,7 @@ def test_a_wrong_key_by_plain_get_is_a_502_retried_and_never_a_ban(
 
 def test_forgiving_a_lying_peer(module_admin: AdminClient, own_identity: OwnIdentity) -> None:
     address = "http://127.0.0.1:9"
-    LyingPeers(module_admin.dd).record(address, new_key()[0], "served a wrong key in an "
+    LyingPeers(module_admin.dd).record(address, new_stranger().fp, "served a wrong key in an "
                                        "authenticated exchange")
     [entry] = [p for p in module_admin.get("/peers/lying").get_json()["lying_peers"]
                if p["address"] == address]
@@ -145,7 +138,7 @@ def test_forgiving_a_lying_peer(module_admin: AdminClient, own_identity: OwnIden
 
 def test_an_unreachable_node_is_a_502_and_nothing_is_stored(
         module_admin: AdminClient, own_identity: OwnIdentity) -> None:
-    contact, _ = new_key()
+    contact = new_stranger().fp
     body = assert_error(put(module_admin, contact, address=closed_port_address(),
                             identity=own_identity.fingerprint), 502, "address")
     assert body["status"] == "peer_error"

@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import AdminClient, OwnIdentity, assert_error, make_admin_client
 
-from app.core.base import crypto
 from app.core.identity import keys
 from app.core.identity.identities import Identities
+from tests.helpers.clients import AdminClient, assert_error, make_admin_client
+from tests.helpers.datadirs import OwnIdentity, snapshot
+from tests.helpers.strangers import new_stranger
 
 LIMIT = 600  # a small admin_max_body for the edge tests
 
@@ -38,11 +39,11 @@ def test_body_of_exactly_admin_max_body_passes_the_size_check(small_admin: Admin
     ("POST", "/identities/" + "0" * 64 + "/password"), ("DELETE", "/identities/" + "0" * 64),
 ])
 def test_body_one_byte_over_is_413(small_admin: AdminClient, method: str, path: str) -> None:
-    before = sorted(p.name for p in small_admin.dd.identities.iterdir())
+    before = snapshot(small_admin.dd.root)
     r = small_admin.open(method, path, data=_body_of_size(LIMIT + 1),
                          content_type="application/json")
     assert_error(r, 413)
-    assert sorted(p.name for p in small_admin.dd.identities.iterdir()) == before
+    assert snapshot(small_admin.dd.root) == before
 
 
 @pytest.mark.parametrize(("size", "status"), [(LIMIT, 400), (LIMIT + 1, 413)])
@@ -126,8 +127,7 @@ def _paths(own: str, foreign: str) -> list[tuple[str, str]]:
 
 def test_no_bad_input_on_any_route_is_a_500(module_admin: AdminClient,
                                             own_identity: OwnIdentity) -> None:
-    seed = crypto.new_signing_seed()
-    doc = keys.certify(seed, crypto.transport_public(crypto.new_transport_secret())).to_bytes()
+    doc = new_stranger().document
     foreign = module_admin.post("/identities", json={"public_key": doc.decode()}).json[
         "fingerprint"]
     module_admin.put("/groups/friends")

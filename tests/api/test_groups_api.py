@@ -5,16 +5,14 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import AdminClient, OwnIdentity, assert_error
 
-from app.core.base import crypto
-from app.core.identity import keys
+from tests.helpers.clients import AdminClient, assert_error
+from tests.helpers.datadirs import OwnIdentity
+from tests.helpers.strangers import new_stranger
 
 
 def _import_foreign(admin: AdminClient) -> str:
-    seed = crypto.new_signing_seed()
-    doc = keys.certify(seed, crypto.transport_public(crypto.new_transport_secret())).to_bytes()
-    r = admin.post("/identities", json={"public_key": doc.decode()})
+    r = admin.post("/identities", json={"public_key": new_stranger().document.decode()})
     assert r.status_code == 201
     return str(r.json["fingerprint"])
 

@@ -7,25 +7,17 @@ import os
 import stat
 
 import pytest
-from conftest import PASSWORD, AdminClient, OwnIdentity, assert_error
 
 from app.core.base import crypto
 from app.core.base.encoding import b64d, b64e
 from app.core.identity import keys
+from tests.helpers.clients import AdminClient, assert_error
+from tests.helpers.datadirs import PASSWORD, OwnIdentity, snapshot
+from tests.helpers.strangers import new_stranger
 
 MiB = 1024 * 1024
 BAD_FPS = ["abc", "0" * 63, "0" * 65, "A" * 64, "g" * 64, "0" * 60 + ".pub",
            "%2e%2e", "..", "0" * 32 + "%2F" + "0" * 31]
-
-
-def _foreign_pub() -> bytes:
-    seed = crypto.new_signing_seed()
-    return keys.certify(seed, crypto.transport_public(crypto.new_transport_secret())).to_bytes()
-
-
-def _snapshot(admin: AdminClient) -> dict[str, bytes]:
-    d = admin.dd.identities
-    return {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()}
 
 
 # --- create / import ---------------------------------------------------------------
@@ -48,7 +40,7 @@ def test_create_own_identity(admin_client: AdminClient) -> None:
 
 
 def test_import_foreign_key(module_admin: AdminClient) -> None:
-    doc = _foreign_pub()
+    doc = new_stranger().document
     r = module_admin.post("/identities", json={"public_key": doc.decode()})
     assert r.status_code == 201 and r.json["own"] is False
     fp = r.json["fingerprint"]
@@ -74,10 +66,11 @@ def test_import_own_pub_reports_own(module_admin: AdminClient, own_identity: Own
     lambda d: d.replace("diwan-public-key-v2", "<script>"),
 ])
 def test_import_refuses_documents_that_do_not_verify(module_admin: AdminClient, mutate) -> None:  # type: ignore[no-untyped-def]
-    before = _snapshot(module_admin)
-    r = module_admin.post("/identities", json={"public_key": mutate(_foreign_pub().decode())})
+    before = snapshot(module_admin.dd.root, "identities")
+    doc = new_stranger().document.decode()
+    r = module_admin.post("/identities", json={"public_key": mutate(doc)})
     assert_error(r, 400, "public_key")
-    assert _snapshot(module_admin) == before
+    assert snapshot(module_admin.dd.root, "identities") == before
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -96,10 +89,10 @@ def test_import_refuses_documents_that_do_not_verify(module_admin: AdminClient, 
     ({"public_key": "x", "fingerprint": "0" * 64}, "fingerprint"),
 ])
 def test_create_bad_bodies(module_admin: AdminClient, body: dict, field: str) -> None:  # type: ignore[type-arg]
-    before = _snapshot(module_admin)
+    before = snapshot(module_admin.dd.root, "identities")
     r = module_admin.post("/identities", data=json.dumps(body), content_type="application/json")
     assert_error(r, 400, field)
-    assert _snapshot(module_admin) == before
+    assert snapshot(module_admin.dd.root, "identities") == before
 
 
 # --- list / show -------------------------------------------------------------------
@@ -205,7 +198,7 @@ def test_sign_wrong_password_is_403_and_changes_nothing(module_admin: AdminClien
 
 
 def test_sign_with_foreign_identity_is_403(module_admin: AdminClient) -> None:
-    fp = module_admin.post("/identities", json={"public_key": _foreign_pub().decode()}
+    fp = module_admin.post("/identities", json={"public_key": new_stranger().document.decode()}
                            ).json["fingerprint"]
     r = module_admin.post(f"/identities/{fp}/sign", json={"password": "x", "content": "y"})
     assert_error(r, 403, "fingerprint")
@@ -281,7 +274,7 @@ def test_change_password_bad_bodies(module_admin: AdminClient, own_identity: Own
 # --- delete --------------------------------------------------------------------------
 
 def test_delete_foreign_identity(module_admin: AdminClient) -> None:
-    fp = module_admin.post("/identities", json={"public_key": _foreign_pub().decode()}
+    fp = module_admin.post("/identities", json={"public_key": new_stranger().document.decode()}
                            ).json["fingerprint"]
     r = module_admin.delete(f"/identities/{fp}")
     assert r.status_code == 204

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import PASSWORD, AdminClient, assert_error, make_admin_client
-
 from app import create_peer_app
-from app.core.base import crypto
-from app.core.identity import keys
+from tests.helpers.clients import AdminClient, assert_error, make_admin_client
+from tests.helpers.datadirs import PASSWORD
+from tests.helpers.strangers import new_stranger
 
 
 def _stranger(admin: AdminClient) -> str:
-    pub = keys.certify(crypto.new_signing_seed(),
-                       crypto.transport_public(crypto.new_transport_secret())).to_bytes()
-    return admin.identities.import_pub(pub)
+    return admin.identities.import_pub(new_stranger().document)
 
 
 def test_a_unique_prefix_in_the_path_is_the_fingerprint(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ import re
 from typing import Any
 
 import pytest
-from conftest import AdminClient
 
 from app import create_peer_app
+from tests.helpers.clients import AdminClient
 
 ISSUE2_OPERATIONS = {
     ("/identities", "get"): None,

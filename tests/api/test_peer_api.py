@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, assert_error, make_datadir
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,15 +30,17 @@ from app.core.network.exchange import OwnKeys
 from app.core.network.nonces import NonceStore
 from app.core.posts.codec import build_post
 from app.core.posts.ingest import Ingestor
+from tests.helpers.clients import assert_error
+from tests.helpers.datadirs import PASSWORD, make_datadir, snapshot
+from tests.helpers.strangers import new_stranger
 
 OCTETS = "application/octet-stream"
 
 
 def party() -> tuple[OwnKeys, keys.PublicKey, bytes]:
-    seed, transport = crypto.new_signing_seed(), crypto.new_transport_secret()
-    key = keys.certify(seed, [keys.DeviceCert("00000000000000a1", 1,
-                                              noise.keypair_from_secret(transport).public)])
-    return OwnKeys(key.fingerprint, key.to_bytes(), transport), key, seed
+    """A new stranger's exchange keys, public key and seed."""
+    stranger = new_stranger()
+    return stranger.own, stranger.key, stranger.seed
 
 
 ASKER, ASKER_KEY, _ = party()
@@ -61,17 +62,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                                "budget_asker_requests": 10**6})
         yield {"dd": app.config["DIWAN"], "own": own, "key": ids.public_key(own),
                "raws": raws, "client": app.test_client()}
-
-
-def snapshot(dd: DataDir) -> dict[str, tuple[int, int]]:
-    """Every file under posts/ and identities/ with its size and mtime."""
-    out = {}
-    for top in (dd.posts, dd.identities):
-        for dirpath, _, files in os.walk(top):
-            for name in files:
-                st_ = os.stat(os.path.join(dirpath, name))
-                out[os.path.join(dirpath, name)] = (st_.st_size, st_.st_mtime_ns)
-    return out
 
 
 def build(node: dict[str, Any], **kw: Any) -> tuple[bytes, exchange.PendingRequest]:
@@ -168,12 +158,12 @@ def _hostile_bodies(node: dict[str, Any]) -> list[bytes]:
 
 def test_hostile_bodies_get_4xx_json_and_change_nothing(node: dict[str, Any]) -> None:
     dd, client = node["dd"], node["client"]
-    before, nonces = snapshot(dd), NonceStore(dd).count()
+    before, nonces = snapshot(dd.root, dd.posts.name, dd.identities.name), NonceStore(dd).count()
     for body in _hostile_bodies(node):
         r = post_feed(client, node["own"], body)
         assert r.status_code == 400, (r.status_code, body[:20])
         assert_error(r, 400)
-    assert snapshot(dd) == before
+    assert snapshot(dd.root, dd.posts.name, dd.identities.name) == before
     assert NonceStore(dd).count() == nonces
 
 
@@ -264,9 +254,9 @@ def test_a_key_is_never_replaced(tmp_path: Path) -> None:
 def test_bad_documents_are_400_and_store_nothing(tmp_path: Path, doc: bytes) -> None:
     client = key_server(tmp_path / "ks")
     dd: DataDir = client.application.config["DIWAN"]
-    before = snapshot(dd)
+    before = snapshot(dd.root, dd.posts.name, dd.identities.name)
     assert_error(upload(client, doc), 400, "public_key")
-    assert snapshot(dd) == before
+    assert snapshot(dd.root, dd.posts.name, dd.identities.name) == before
 
 
 def test_a_document_whose_certificate_fails_is_400(tmp_path: Path) -> None:
@@ -359,11 +349,12 @@ def test_an_upload_says_nothing_about_keys_the_node_holds(tmp_path: Path) -> Non
     ids.block(pest.fp)
     ids.delete(pest.fp)
     ids.import_pub(contact.pub_document)
-    before = snapshot(dd)
+    before = snapshot(dd.root, dd.identities.name)
     answers = [upload(client, x.pub_document, f"192.0.2.{20 + i}")
                for i, x in enumerate((pest, contact, stranger))]
     assert [(r.status_code, r.get_json()["created"]) for r in answers] == [(201, True)] * 3
-    assert snapshot(dd) == before and not ids.exists(pest.fp) and ids.is_blocked(pest.fp)
+    assert snapshot(dd.root, dd.identities.name) == before
+    assert not ids.exists(pest.fp) and ids.is_blocked(pest.fp)
 
 
 def test_openapi_documents_the_peer_routes(node: dict[str, Any]) -> None:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, make_datadir
 from flask.testing import FlaskClient
 
 from app import create_peer_app
@@ -26,6 +25,7 @@ from app.core.base.statefile import StateFile
 from app.core.identity.identities import Identities
 from app.core.network import keyserver
 from app.core.network.contacts import Contacts
+from tests.helpers.datadirs import PASSWORD, make_datadir
 from tests.helpers.fake_peers import copy_node, other_key
 
 Answer = tuple[int, bytes, tuple[tuple[str, str], ...]]

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, make_datadir
 
 from app import create_peer_app
 from app.core.identity.identities import Identities
+from tests.helpers.datadirs import PASSWORD, make_datadir
 
 OCTETS = "application/octet-stream"
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, AdminClient, make_admin_client, make_datadir
 from live_nodes import copy_identities, serving
 
 from app import create_peer_app
@@ -27,6 +26,8 @@ from app.core.identity import keys
 from app.core.identity.identities import Identities
 from app.core.posts.codec import build_post
 from app.core.posts.ingest import Ingestor
+from tests.helpers.clients import AdminClient, make_admin_client
+from tests.helpers.datadirs import PASSWORD, make_datadir
 
 NOW = int(time.time())
 

@@ -13,7 +13,9 @@ import pytest
 from app.core.base import crypto
 from app.core.identity import keys
 from app.core.posts import codec as posts
-from tests.conftest import AdminClient, make_admin_client
+from tests.helpers.clients import AdminClient, assert_error, make_admin_client
+from tests.helpers.datadirs import snapshot
+from tests.helpers.strangers import new_stranger
 
 PW = "pw-ahmed-long-enough"
 PW2 = "pw-basant-long-enough"
@@ -132,7 +134,7 @@ def test_media_in_any_base64_is_stored_canonical(node: dict[str, Any]) -> None:
 
 def test_bad_inputs_are_4xx_and_write_nothing(node: dict[str, Any]) -> None:
     c, a = node["c"], node["a"]
-    before = sorted(p.name for p in (c.dd.posts / a).iterdir())
+    before = snapshot(c.dd.root, "posts")
     cases = [
         ({"fingerprint": a, "password": "wrong", "text": "x"}, 403),
         ({"fingerprint": "ab" * 32, "password": PW, "text": "x"}, 404),
@@ -152,7 +154,7 @@ def test_bad_inputs_are_4xx_and_write_nothing(node: dict[str, Any]) -> None:
         assert r.status_code == status, (body, r.json)
         assert r.json["message"]
     assert c.post("/posts", data="nope", content_type="application/json").status_code == 400
-    assert sorted(p.name for p in (c.dd.posts / a).iterdir()) == before
+    assert snapshot(c.dd.root, "posts") == before
     for path in ("/posts/zz", "/posts/" + "0" * 40, "/posts/" + "0" * 40 + "/raw",
                  "/posts?limit=0", "/posts?cursor=xyz", "/posts?kind=likes",
                  "/posts?author=abc", "/posts?group=..", "/conversations/zz",
@@ -163,11 +165,14 @@ def test_bad_inputs_are_4xx_and_write_nothing(node: dict[str, Any]) -> None:
 
 def test_not_own_identity_cannot_post(tmp_path: Path) -> None:
     c = make_admin_client(tmp_path / "n")
-    seed, transport = bytes(range(32)), bytes(range(1, 33))
-    doc = keys.certify(seed, crypto.transport_public(transport)).to_bytes().decode()
+    doc = new_stranger(bytes(range(32)), bytes(range(1, 33))).document.decode()
     fp = c.post("/identities", json={"public_key": doc}).json["fingerprint"]
+    os.utime(c.dd.identities / f"{fp}.pub", (1_000_000_000, 1_000_000_000))  # a touch shows
+    before = snapshot(c.dd.root)
     r = c.post("/posts", json={"fingerprint": fp, "password": "x", "text": "hi"})
     assert r.status_code == 403
+    assert_error(r, 403)
+    assert snapshot(c.dd.root) == before  # no post stored, indexed or logged
 
 
 def test_timeline_filters_and_cursor(tmp_path: Path) -> None:
@@ -198,9 +203,9 @@ def test_timeline_filters_and_cursor(tmp_path: Path) -> None:
 
 def test_import_delete_and_reimport(tmp_path: Path) -> None:
     c = make_admin_client(tmp_path / "i")
-    seed = bytes(range(32))
-    pub = keys.certify(seed, crypto.transport_public(bytes(range(1, 33))))
-    c.post("/identities", json={"public_key": pub.to_bytes().decode()})
+    pub = new_stranger(bytes(range(32)), bytes(range(1, 33)))
+    seed = pub.seed
+    c.post("/identities", json={"public_key": pub.document.decode()})
     raw = posts.build_post(seed, {"TEXT": "from elsewhere", "CREATED_TIME": 1_700_000_000})
     r = c.post("/posts/import", json={"post": raw.decode()})
     assert r.status_code == 201 and r.json["new"] is True
@@ -209,7 +214,7 @@ def test_import_delete_and_reimport(tmp_path: Path) -> None:
     tampered = raw[:-3] + (b"A" if raw[-3:-2] != b"A" else b"B") + raw[-2:]
     assert c.post("/posts/import", json={"post": tampered.decode()}).status_code == 400
     assert c.delete(f"/posts/{sha}").status_code == 204
-    assert not (c.dd.posts / pub.fingerprint / sha).exists()
+    assert not (c.dd.posts / pub.fp / sha).exists()
     assert c.get(f"/posts/{sha}").status_code == 404
     assert c.delete(f"/posts/{sha}").status_code == 404
 

@@ -18,17 +18,17 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import PASSWORD, AdminClient, assert_error, make_admin_client, make_datadir
 from live_nodes import copy_identities, serving
 
 from app import create_peer_app
 from app.cli import main
-from app.core.base import crypto
 from app.core.base.datadir import DataDir
-from app.core.identity import keys
 from app.core.identity.identities import Identities
 from app.core.posts.codec import build_post
 from app.core.posts.ingest import Ingestor
+from tests.helpers.clients import AdminClient, assert_error, make_admin_client
+from tests.helpers.datadirs import PASSWORD, make_datadir, snapshot
+from tests.helpers.strangers import new_stranger
 
 NOW = int(time.time())
 
@@ -118,10 +118,10 @@ def test_posts_reach_exactly_their_addressees(net: Net, people: People) -> None:
 def test_a_second_sync_is_a_no_op(net: Net) -> None:
     net.post(NOW - 500)
     net.sync(net.ahmed)
-    before = {p: p.stat().st_mtime_ns for p in (net.ahmed.dd.posts).rglob("*")}
+    before = snapshot(net.ahmed.dd.root, "posts")
     again = net.sync(net.ahmed)
     assert (again["posts_last_run"], again["posts_received"]) == (0, 1)
-    assert {p: p.stat().st_mtime_ns for p in (net.ahmed.dd.posts).rglob("*")} == before
+    assert snapshot(net.ahmed.dd.root, "posts") == before
 
 
 def test_a_post_dated_inside_the_overlap_is_still_fetched(net: Net) -> None:
@@ -175,15 +175,14 @@ def test_one_forged_plain_http_key_answer_does_not_stop_sync(
         net: Net, people: People, lookup: str) -> None:
     """Attack 6: one forged answer to an unauthenticated key lookup (a reshared author's key,
     or the contact's own key) is an ordinary error; the next sync works; nobody is banned."""
-    dalia_seed = crypto.new_signing_seed()
-    dalia = keys.certify(dalia_seed, crypto.transport_public(crypto.new_transport_secret()))
-    Identities(net.basant).import_pub(dalia.to_bytes())
-    inner = build_post(dalia_seed, {"CREATED_TIME": NOW - 100, "TEXT": "Dalia's"})
+    dalia = new_stranger()
+    Identities(net.basant).import_pub(dalia.document)
+    inner = build_post(dalia.seed, {"CREATED_TIME": NOW - 100, "TEXT": "Dalia's"})
     net.post(NOW - 50, SHARED_POST=inner.decode())
     plain = net.post(NOW - 40)
     Identities(net.basant).delete(dalia.fingerprint)  # so only the lying GET can answer
-    wrong = keys.certify(crypto.new_signing_seed(),
-                         crypto.transport_public(crypto.new_transport_secret())).to_bytes()
+    forger = new_stranger()
+    wrong = forger.document
     asked: list[str] = []
     honest = create_peer_app({"data_dir": str(net.basant.root)})
     with serving(forging_path(honest, wrong, asked)) as address:
@@ -199,8 +198,8 @@ def test_one_forged_plain_http_key_answer_does_not_stop_sync(
     assert second["last_error"] is None and second["state"] == "ok"
     assert {plain, later} <= net.held(net.ahmed)
     assert net.ahmed.get("/peers/lying").get_json()["lying_peers"] == []
-    assert not net.ahmed.identities.exists(keys.parse_pub(wrong).fingerprint)
-    assert f"/identities/{dalia.fingerprint}" not in asked  # others' keys: not by plain GET
+    assert not net.ahmed.identities.exists(forger.fp)
+    assert f"/identities/{dalia.fp}" not in asked  # others' keys: not by plain GET
 
 
 # the command line drives the same core -------------------------------------------------------
@@ -225,9 +224,7 @@ def test_cli_contacts_sync_gc_and_lying_peers(net: Net, people: People) -> None:
     failed = diwan(net.ahmed, "sync", "0" * 64)
     assert failed.exit_code == 3 and "not a contact" in failed.stderr
 
-    pub = keys.certify(crypto.new_signing_seed(),
-                       crypto.transport_public(crypto.new_transport_secret()))
-    stale = net.ahmed.identities.import_pub(pub.to_bytes())
+    stale = net.ahmed.identities.import_pub(new_stranger().document)
     os.utime(net.ahmed.identities.pub_path(stale), (0, 0))
     dry = json.loads(diwan(net.ahmed, "--json", "gc", "--dry-run").stdout)
     assert dry == {"dry_run": True, "fingerprints": [stale]}

@@ -22,8 +22,8 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from app.cli import main, node
+from tests.helpers.datadirs import PASSWORD, snapshot
 
-PASSWORD = "correct horse battery staple"
 OTHER_FP = "ab" * 32
 
 
@@ -355,9 +355,9 @@ def test_groups(node_dir: Path, fp: str) -> None:
 
 @pytest.mark.parametrize("name", ["../etc", "a/b", ".hidden", "UPPER", "x" * 64, ""])
 def test_bad_group_names_are_refused(node_dir: Path, name: str) -> None:
-    before = sorted(node_dir.rglob("*"))
+    before = snapshot(node_dir)
     assert_error(run(node_dir, "group", "create", name), 2)
-    assert sorted(node_dir.rglob("*")) == before
+    assert snapshot(node_dir) == before
 
 
 def test_the_blocked_group_is_reserved(node_dir: Path) -> None:
@@ -433,11 +433,11 @@ def test_no_option_takes_a_password_as_its_value() -> None:
 ])
 def test_a_password_on_the_command_line_is_a_usage_error(node_dir: Path, fp: str,
                                                          args: tuple[str, ...]) -> None:
-    before = sorted((node_dir / "identities").iterdir())
+    before = snapshot(node_dir)
     result = run(node_dir, *(a.format(fp=fp) for a in args), input="")
     assert result.exit_code == 2, result.output
     assert "Usage:" in result.stderr
-    assert sorted((node_dir / "identities").iterdir()) == before
+    assert snapshot(node_dir) == before
 
 
 def test_create_prompts_twice_and_refuses_a_mismatch(tmp_path: Path) -> None:

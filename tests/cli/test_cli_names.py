@@ -14,10 +14,8 @@ from click.testing import CliRunner, Result
 
 from app.cli import main
 from app.cli.base import FingerprintType
-from app.core.base import crypto
-from app.core.identity import keys
-
-PASSWORD = "correct horse battery staple"
+from tests.helpers.datadirs import PASSWORD, snapshot
+from tests.helpers.strangers import new_stranger
 
 
 def run(data_dir: Path, *args: str, input: str | None = None) -> Result:
@@ -29,11 +27,6 @@ def ok(data_dir: Path, *args: str, input: str | None = None) -> str:
     result = run(data_dir, *args, input=input)
     assert result.exit_code == 0, result.output
     return result.stdout
-
-
-def stranger_pub() -> bytes:
-    seed = crypto.new_signing_seed()
-    return keys.certify(seed, crypto.transport_public(crypto.new_transport_secret())).to_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +41,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     others = []
     for _ in range(2):
         pub = root.parent / "k.pub"
-        pub.write_bytes(stranger_pub())
+        pub.write_bytes(new_stranger().document)
         others.append(ok(root, "identity", "import", str(pub)).strip())
     basant, camal = others
     ok(root, "contact", "name", basant, "basant")
@@ -144,7 +137,7 @@ def test_prefix_and_petname_act_as_the_full_fingerprint(
 def test_ambiguous_short_and_unknown_names_are_clear_errors(
         node: dict[str, object], path: list[str], param: click.Parameter) -> None:
     root, basant = node["root"], str(node["basant"])
-    before = sorted(p.relative_to(root) for p in root.rglob("*"))  # type: ignore[union-attr]
+    before = snapshot(root)  # type: ignore[arg-type]
     ambiguous = run(root, *_args(path, param, basant[:12], node), input="x\n")  # type: ignore[arg-type]
     assert ambiguous.exit_code == 2, ambiguous.output
     assert "ambiguous" in ambiguous.stderr and basant[:16] in ambiguous.stderr
@@ -153,8 +146,7 @@ def test_ambiguous_short_and_unknown_names_are_clear_errors(
     assert short.exit_code == 2 and "at least 8" in short.stderr, short.output
     unknown = run(root, *_args(path, param, "nobody", node), input="x\n")  # type: ignore[arg-type]
     assert unknown.exit_code == 3 and "no petname or key" in unknown.stderr, unknown.output
-    after = sorted(p.relative_to(root) for p in root.rglob("*"))  # type: ignore[union-attr]
-    assert after == before  # nothing written
+    assert snapshot(root) == before  # type: ignore[arg-type]  # nothing written or touched
 
 
 def test_petnames_are_private_unique_and_not_prefix_like(node: dict[str, object]) -> None:

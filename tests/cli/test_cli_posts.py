@@ -24,7 +24,7 @@ from nacl.signing import VerifyKey
 from app.cli import main
 from app.core.base.datadir import DataDir
 from app.core.posts.ingest import Ingestor
-from tests.conftest import make_admin_client
+from tests.helpers.clients import make_admin_client
 
 PW_A = "password of ahmed"
 PW_B = "password of basant"

@@ -4,8 +4,8 @@
   handler and records it; mount it on a session given to the core.
 - :func:`flask_handler`: a handler that runs a real Flask app (the peer app of
   another data directory) in-process.
-- :func:`other_key`: a fresh identity's fingerprint and ``.pub`` document,
-  without a private key file (no Argon2id).
+- :func:`other_key`: a fresh stranger's fingerprint, ``.pub`` document and
+  seed (see :mod:`tests.helpers.strangers`).
 - :func:`copy_node`: a fresh data directory holding copies of own identities
   made once per module (their files are the identity).
 """
@@ -24,10 +24,9 @@ from flask import Flask
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from app.core.base import crypto
 from app.core.base.datadir import DataDir
-from app.core.identity import keys
 from app.core.network import peerclient
+from tests.helpers.strangers import new_stranger
 
 
 @dataclass
@@ -112,10 +111,9 @@ def text(status: int, body: bytes | str, content_type: str = "text/plain") -> Re
 
 
 def other_key() -> tuple[str, bytes, bytes]:
-    """(fingerprint, .pub document, signing seed) of a new identity with no key file."""
-    seed = crypto.new_signing_seed()
-    pub = keys.certify(seed, crypto.transport_public(crypto.new_transport_secret()))
-    return pub.fingerprint, pub.to_bytes(), seed
+    """(fingerprint, .pub document, signing seed) of a new stranger (no key file)."""
+    key = new_stranger()
+    return key.fp, key.document, key.seed
 
 
 def copy_node(root: Path, template: DataDir, own: Iterable[str], **settings: Any) -> DataDir:

@@ -9,7 +9,6 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +20,8 @@ from app.core.base import noise
 from app.core.identity import keys
 from app.core.network import exchange
 from app.core.posts import codec as posts
+from tests.helpers.datadirs import snapshot
+from tests.helpers.strangers import Stranger, new_stranger
 
 from .harness import Node
 
@@ -28,28 +29,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PW = "pw-basant-long-enough"
 
 
-def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file()}
-
-
-class Stranger:
-    """An asker whose keys live only in this test (seed-derived, no data directory)."""
-
-    def __init__(self, seed: bytes) -> None:
-        self.seed = seed
-        self.static = noise.generate_keypair()
-        self.transport = self.static.secret
-        self.pub = keys.certify(seed, [keys.DeviceCert("00000000000000e1", 1,
-                                                       self.static.public)])
-        self.own = exchange.OwnKeys(self.pub.fingerprint, self.pub.to_bytes(), self.transport)
-
-    def request(self, owner: keys.PublicKey, *, now: int | None = None,
-                limit: int = 10) -> tuple[bytes, exchange.PendingRequest]:
-        return exchange.build_request(asker=self.own, owner_fp=owner.fingerprint,
-                                      owner_transport=owner.transport_public,
-                                      after_time=0, after_sha=None, limit=limit,
-                                      now=int(time.time()) if now is None else now)
+def ask(stranger: Stranger, owner: keys.PublicKey, *, now: int | None = None,
+        limit: int = 10) -> tuple[bytes, exchange.PendingRequest]:
+    """A feed request from ``stranger`` (keys only in this test) to ``owner``."""
+    return exchange.build_request(asker=stranger.own, owner_fp=owner.fingerprint,
+                                  owner_transport=owner.transport_public,
+                                  after_time=0, after_sha=None, limit=limit,
+                                  now=int(time.time()) if now is None else now)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +48,7 @@ def basant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                                                "text": "public hello"})
         assert r.status_code == 201
         owner = keys.parse_pub(node.peer("GET", f"/identities/{fp}").content, expected_fp=fp)
-        stranger = Stranger(b"\x11" * 32)
+        stranger = new_stranger(b"\x11" * 32)
         yield {"node": node, "fp": fp, "owner": owner, "stranger": stranger,
                "sha": r.json()["sha1"]}
 
@@ -73,22 +59,22 @@ def _feed(b: dict[str, Any], body: bytes) -> requests.Response:
 
 
 def test_a_valid_request_works_and_its_replay_is_refused(basant: dict[str, Any]) -> None:
-    body, pending = basant["stranger"].request(basant["owner"])
+    body, pending = ask(basant["stranger"], basant["owner"])
     r = _feed(basant, body)
     assert r.status_code == 200
     got = exchange.open_response(r.content, pending, max_bytes=10**7)
     assert [posts.decode_post(p, max_bytes=10**6).sha1 for p in got.posts] == [basant["sha"]]
     again = _feed(basant, body)
     assert again.status_code == 409 and again.json()["status"] == "replay"
-    stale, _ = basant["stranger"].request(basant["owner"], now=int(time.time()) - 3600)
+    stale, _ = ask(basant["stranger"], basant["owner"], now=int(time.time()) - 3600)
     assert _feed(basant, stale).status_code in (400, 409)
 
 
 def test_tampered_truncated_random_oversize_requests_get_4xx_and_change_nothing(
         basant: dict[str, Any]) -> None:
     node: Node = basant["node"]
-    before = {d: _tree(node.root / d) for d in ("posts", "identities")}
-    body, _ = basant["stranger"].request(basant["owner"])
+    before = snapshot(node.root, "posts", "identities")
+    body, _ = ask(basant["stranger"], basant["owner"])
     bad: list[bytes] = []
     for pos in range(0, len(body), max(1, len(body) // 40)):
         bad.append(body[:pos] + bytes([body[pos] ^ 0x01]) + body[pos + 1:])
@@ -107,10 +93,10 @@ def test_tampered_truncated_random_oversize_requests_get_4xx_and_change_nothing(
         other.json()["status"] == "not_authenticated"
     assert node.peer("POST", "/feeds/..%2F..%2Fetc", data=body).status_code in (400, 404)
     # the workers are alive and still answer a fresh, valid request
-    fresh, pending = basant["stranger"].request(basant["owner"])
+    fresh, pending = ask(basant["stranger"], basant["owner"])
     r = _feed(basant, fresh)
     assert r.status_code == 200 and exchange.open_response(r.content, pending, max_bytes=10**7)
-    after = {d: _tree(node.root / d) for d in ("posts", "identities")}
+    after = snapshot(node.root, "posts", "identities")
     assert after == before
     assert "Traceback" not in node.log("peer")
 
@@ -119,7 +105,7 @@ class HostileOwner:
     """Pretends to be the node of identity X and answers feed requests with bad responses."""
 
     def __init__(self, seed: bytes) -> None:
-        self.stranger = Stranger(seed)
+        self.stranger = new_stranger(seed)
         self.mode = "random"
         self.recorded: bytes | None = None
         self.asked = 0
@@ -127,7 +113,7 @@ class HostileOwner:
         @Request.application
         def app(request: Request) -> Response:
             if request.path.startswith("/identities/"):
-                return Response(self.stranger.pub.to_bytes(), mimetype="text/plain")
+                return Response(self.stranger.document, mimetype="text/plain")
             self.asked += 1
             return Response(self.answer(request.get_data()),
                             mimetype="application/octet-stream")
@@ -138,10 +124,11 @@ class HostileOwner:
 
     def answer(self, body: bytes) -> bytes:
         x = self.stranger
-        opened = exchange.open_request(body, owner_fp=x.pub.fingerprint, slots=[x.static])
+        static = noise.keypair_from_secret(x.transport)
+        opened = exchange.open_request(body, owner_fp=x.fp, slots=[static])
         exchange.parse_request(opened, now=int(time.time()), window=300, max_limit=1000)
         good_post = posts.build_post(x.seed, {"TEXT": "sneaky", "CREATED_TIME": int(time.time())})
-        sealed = exchange.respond(opened, owner_pub=x.pub.to_bytes(), posts=[good_post],
+        sealed = exchange.respond(opened, owner_pub=x.document, posts=[good_post],
                                   more=False, max_bytes=10**6)
         if self.mode == "replayed":
             previous, self.recorded = self.recorded, sealed
@@ -152,13 +139,11 @@ class HostileOwner:
             return sealed[: len(sealed) // 2]
         if self.mode in ("wrong-key", "other-request"):
             # a middleman's own handshake (its own key), or the right key for another request
-            key = noise.generate_keypair() if self.mode == "wrong-key" else x.static
-            fake_owner = keys.certify(x.seed, [keys.DeviceCert("00000000000000e1", 1,
-                                                               key.public)])
-            asker = Stranger(b"\x33" * 32)
-            other, _ = asker.request(fake_owner)
-            reopened = exchange.open_request(other, owner_fp=x.pub.fingerprint, slots=[key])
-            return exchange.respond(reopened, owner_pub=x.pub.to_bytes(), posts=[good_post],
+            key = noise.generate_keypair() if self.mode == "wrong-key" else static
+            fake_owner = keys.certify(x.seed, key.public)
+            other, _ = ask(new_stranger(b"\x33" * 32), fake_owner)
+            reopened = exchange.open_request(other, owner_fp=x.fp, slots=[key])
+            return exchange.respond(reopened, owner_pub=x.document, posts=[good_post],
                                     more=False, max_bytes=10**6)
         return os.urandom(1024)
 
@@ -169,7 +154,7 @@ class HostileOwner:
 def test_hostile_responses_are_refused_and_store_nothing(basant: dict[str, Any]) -> None:
     node: Node = basant["node"]
     hostile = HostileOwner(b"\x22" * 32)
-    x = hostile.stranger.pub.fingerprint
+    x = hostile.stranger.fp
     try:
         r = node.admin("PUT", f"/contacts/{x}", json={"address": hostile.url,
                                                       "identity": basant["fp"]})

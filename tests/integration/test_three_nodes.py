@@ -1,6 +1,10 @@
 """Three real nodes (Ahmed, Basant, Camal): each its own data directory, ports, gunicorn
 admin and peer processes and scheduler, on 127.0.0.1. Everything is checked through the
 admin APIs; nothing is mocked.
+
+The module fixture ``people`` starts the nodes, makes one identity on each and has every
+one follow the other two, so each test passes alone as well as in any order; a test that
+changes shared state (a block) puts it back whatever happens.
 """
 
 from __future__ import annotations
@@ -8,18 +12,21 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from app.core.base import crypto
 from app.core.base.datadir import DataDir
+from app.core.base.fsio import file_lock
 from app.core.identity import keys
 from app.core.identity.identities import Identities
 from app.core.posts import codec as posts
+from tests.helpers.strangers import new_stranger
 
 from .harness import Node
 
@@ -74,6 +81,10 @@ def people(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Perso
         for n in nodes:
             n.wait_ready()
         people = {n.name: Person(n, n.name) for n in nodes}
+        for x in people.values():
+            for y in people.values():
+                if x is not y:
+                    x.follow(y)
         yield people
     finally:
         for n in nodes:
@@ -164,25 +175,25 @@ def test_reshare_verifies_at_ahmeds(people: dict[str, Person]) -> None:
 def test_blocking_camal_at_basant(people: dict[str, Person]) -> None:
     a, b, c = people["ahmed"], people["basant"], people["camal"]
     b.api("PUT", f"/groups/blocked/{c.fp}")
-    from_camal = c.post(text="can Basant see me?")
-    for_camal = b.post(text="not for Camal any more")
-    b.api("POST", "/sync", json={"fingerprint": c.fp})
-    c.sync(b)
-    a.sync(b)
-    assert not b.has(from_camal)
-    assert not (b.node.root / "posts" / c.fp / from_camal).exists()
-    assert not c.has(for_camal)
-    assert a.has(for_camal)  # Ahmed still gets her posts
-    b.api("DELETE", f"/groups/blocked/{c.fp}", 204)
+    try:
+        from_camal = c.post(text="can Basant see me?")
+        for_camal = b.post(text="not for Camal any more")
+        b.api("POST", "/sync", json={"fingerprint": c.fp})
+        c.sync(b)
+        a.sync(b)
+        assert not b.has(from_camal)
+        assert not (b.node.root / "posts" / c.fp / from_camal).exists()
+        assert not c.has(for_camal)
+        assert a.has(for_camal)  # Ahmed still gets her posts
+    finally:
+        b.api("DELETE", f"/groups/blocked/{c.fp}", 204)
 
 
 class LyingKeyServer:
     """A peer that answers every key request with a valid key of somebody else."""
 
     def __init__(self) -> None:
-        seed, transport = b"\x07" * 32, b"\x08" * 32
-        self.doc = keys.certify(seed, [keys.DeviceCert(
-            "00000000000000b1", 1, crypto.transport_public(transport))]).to_bytes()
+        self.doc = new_stranger(b"\x07" * 32, b"\x08" * 32).document
         self.asked: list[str] = []
 
         @Request.application
@@ -234,24 +245,40 @@ def _bulk_posts(person: Person, count: int) -> set[str]:
 
 def test_killing_a_node_mid_sync_loses_nothing(people: dict[str, Person]) -> None:
     a, b = people["ahmed"], people["basant"]
-    made = _bulk_posts(b, 1200)
+    a.api("DELETE", f"/contacts/{b.fp}", (200, 204))  # no sync fetches Basant's posts ...
+    with file_lock(DataDir(a.node.root, environ={}).locks / f"sync-{b.fp}.lock"):
+        pass  # (... once a scheduled one still running ends) ...
+    made = _bulk_posts(b, 1200)  # ... while they are made
+    held = a.node.root / "posts" / b.fp
+
+    def arrived() -> set[str]:
+        return {p.name for p in held.iterdir()} & made if held.is_dir() else set()
+
+    assert not arrived()
+    a.follow(b)  # from now on the sync below (and the scheduler's) fetch them
     done = threading.Event()
+    outcome: list[requests.Response | BaseException] = []
 
     def sync_in_background() -> None:
         try:
-            a.node.admin("POST", "/sync", json={"fingerprint": b.fp}, timeout=120)
-        except Exception:
-            pass  # the admin process is killed under it
-        done.set()
+            outcome.append(a.node.admin("POST", "/sync", json={"fingerprint": b.fp},
+                                        timeout=120))
+        except BaseException as exc:  # recorded, and checked below
+            outcome.append(exc)
+        finally:
+            done.set()
 
     threading.Thread(target=sync_in_background, daemon=True).start()
-    held = a.node.root / "posts" / b.fp
     deadline = time.time() + 60
-    while time.time() < deadline and not (held.is_dir() and len(list(held.iterdir())) > 150):
+    while time.time() < deadline and len(arrived()) <= 150:
         time.sleep(0.02)
     a.node.kill("admin", group=True)  # SIGKILL the admin gunicorn (master + worker)
     a.node.kill("scheduler", group=True)
-    done.wait(30)
+    assert done.wait(30), "the sync request did not end when its admin process was killed"
+    [ended] = outcome
+    # the admin process died under the request (not before it): the connection drops
+    assert isinstance(ended, requests.ConnectionError), repr(ended)
+    assert "Connection aborted" in str(ended), repr(ended)
     on_disk = {p.name for p in held.iterdir() if not p.name.startswith(".")}
     assert 0 < len(on_disk & made) < len(made), "the kill did not land mid-sync"
     for sha in on_disk:  # only whole files: every one verifies by its name
@@ -261,12 +288,15 @@ def test_killing_a_node_mid_sync_loses_nothing(people: dict[str, Person]) -> Non
     a.sync(b)
     final = {p.name for p in held.iterdir() if not p.name.startswith(".")}
     assert made <= final
-    listed: set[str] = set()
+    listed: list[str] = []
     cursor = ""
     while True:  # the timeline lists every one of them exactly once
         page = a.api("GET", f"/posts?author={b.fp}&limit=50{cursor}")
-        listed |= {p["sha1"] for p in page["posts"]}
+        assert {p["author"] for p in page["posts"]} <= {b.fp}
+        listed += [p["sha1"] for p in page["posts"]]
         if not page["next_cursor"]:
             break
         cursor = f"&cursor={page['next_cursor']}"
-    assert made <= listed
+    repeated = {sha: n for sha, n in Counter(listed).items() if n > 1}
+    assert not repeated, f"listed more than once: {repeated}"
+    assert made <= set(listed)

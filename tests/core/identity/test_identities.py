@@ -23,6 +23,7 @@ from app.core.base.errors import (
 )
 from app.core.identity import keys
 from app.core.identity.identities import Identities
+from tests.helpers.strangers import new_stranger
 
 PASSWORD = "correct horse battery staple"
 MiB = 1024 * 1024
@@ -139,7 +140,7 @@ def test_change_password_keeps_fingerprint_and_rotates_transport(tmp_path: Path)
 
 
 def test_import_foreign_key(ids: Identities) -> None:
-    _, doc = _foreign()
+    doc = new_stranger().document
     fp = ids.import_pub(doc)
     assert ids.exists(fp) and not ids.is_own(fp)
     assert (ids.dir / f"{fp}.pub").read_bytes() == doc
@@ -172,7 +173,7 @@ def test_import_merges_by_the_serial_rule_and_never_downgrades(ids: Identities) 
 
 
 def test_import_rejects_bad_documents(ids: Identities) -> None:
-    _, doc = _foreign()
+    doc = new_stranger().document
     before = sorted(os.listdir(ids.dir))
     with pytest.raises(BadKeyDocument):
         ids.import_pub(doc[:-10] + (b"B" if doc[-10:-9] == b"A" else b"A") + doc[-9:])
@@ -207,7 +208,7 @@ def test_bad_group_names(ids: Identities, name: str) -> None:
 
 def test_groups_membership_and_deletion(tmp_path: Path) -> None:
     store = Identities(_datadir(tmp_path / "n"))
-    _, doc = _foreign()
+    doc = new_stranger().document
     fp = store.import_pub(doc)
     assert store.create_group("friends") is True
     assert store.create_group("friends") is False

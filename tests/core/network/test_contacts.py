@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, make_datadir
 
 from app.core.base.datadir import DataDir
 from app.core.base.errors import (
@@ -23,6 +22,7 @@ from app.core.base.errors import (
 from app.core.identity.identities import Identities
 from app.core.network.contacts import MAX_ADDRESS_CHARS, Contacts, normalise_address
 from app.core.network.keylookup import LyingPeers, add_contact
+from tests.helpers.datadirs import PASSWORD, make_datadir
 from tests.helpers.fake_peers import copy_node, other_key, session_with, text
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, make_datadir
 
 from app.core.base import crypto, noise
 from app.core.base.datadir import DataDir
@@ -42,6 +41,7 @@ from app.core.network.feeds import get_share_comments_group, serve_feed, set_sha
 from app.core.network.nonces import NonceStore
 from app.core.posts.codec import build_post, decode_post
 from app.core.posts.ingest import Ingestor
+from tests.helpers.datadirs import PASSWORD, make_datadir
 
 NOW = 1_700_000_000
 WINDOW = 300

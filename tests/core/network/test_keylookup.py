@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import PASSWORD, make_datadir
 
 from app.core.base.datadir import DataDir
 from app.core.base.encoding import b64d, b64e
@@ -20,6 +19,7 @@ from app.core.base.errors import LyingPeer, NotFound, PeerError
 from app.core.identity.identities import Identities
 from app.core.network.contacts import Contact, Contacts
 from app.core.network.keylookup import KeyLookup, LyingPeers, fetch_key, make_key_lookup
+from tests.helpers.datadirs import PASSWORD, make_datadir
 from tests.helpers.fake_peers import Call, copy_node, other_key, routes, session_with, text
 
 HONEST = "http://10.0.0.1:8889"

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_datadir
 
 from app.core.base.datadir import DataDir
 from app.core.base.errors import BadInput, Replay
 from app.core.network.nonces import DB_NAME, NonceStore, close_connections
+from tests.helpers.datadirs import make_datadir
 
 ROOT = Path(__file__).resolve().parents[3]
 NOW = 1_700_000_000

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import PASSWORD, make_datadir
 
 from app import create_peer_app
 from app.core.base import noise
@@ -40,6 +39,7 @@ from app.core.network.sync import (
 from app.core.posts.codec import build_post, decode_post
 from app.core.posts.ingest import Ingestor
 from app.core.posts.reconcile import open_index
+from tests.helpers.datadirs import PASSWORD, make_datadir
 from tests.helpers.fake_peers import (
     Call,
     Reply,

@@ -26,7 +26,7 @@ from app.core.identity.identities import Identities
 from app.core.posts.codec import build_post
 from app.core.posts.index import Index
 from app.core.posts.ingest import Ingestor, post_path, verify_file
-from tests.conftest import make_datadir
+from tests.helpers.datadirs import make_datadir
 
 T0 = 1_700_000_000
 SEEDS = {n: hashlib.sha256(b"ingest test author " + n.encode()).digest() for n in "ABCD"}

@@ -23,7 +23,7 @@ from app.core.base.datadir import DataDir
 from app.core.base.errors import BadPost
 from app.core.identity.identities import Identities
 from app.core.posts.ingest import Ingestor, verify_file
-from tests.conftest import make_datadir
+from tests.helpers.datadirs import make_datadir
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = (ROOT / "docs" / "protocol.md").read_text("utf-8")

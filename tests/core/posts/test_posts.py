@@ -17,7 +17,7 @@ from app.core.base.errors import BadInput, BadPost, Reason
 from app.core.identity import keys
 from app.core.posts import codec as posts
 from app.core.posts.ingest import Ingestor
-from tests.conftest import make_datadir
+from tests.helpers.datadirs import make_datadir
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "posts"
 VECTORS = json.loads((DATA / "vectors.json").read_text("utf-8"))

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, make_datadir
 
 from app.core.base import crypto
 from app.core.base.datadir import DataDir
@@ -17,6 +16,7 @@ from app.core.network.contacts import Contacts
 from app.core.posts import codec as posts
 from app.core.posts.ingest import Ingestor
 from app.core.upkeep.gc import DAY, gc
+from tests.helpers.datadirs import PASSWORD, make_datadir
 from tests.helpers.fake_peers import copy_node, other_key
 
 NOW = 2_000_000_000.0
