@@ -180,7 +180,6 @@ def test_one_forged_plain_http_key_answer_does_not_stop_sync(
     inner = build_post(dalia.seed, {"CREATED_TIME": NOW - 100, "TEXT": "Dalia's"})
     net.post(NOW - 50, SHARED_POST=inner.decode())
     plain = net.post(NOW - 40)
-    Identities(net.basant).delete(dalia.fingerprint)  # so only the lying GET can answer
     forger = new_stranger()
     wrong = forger.document
     asked: list[str] = []
