@@ -341,7 +341,8 @@ class Index:
         ``(after_time, after_sha or "")``; returns (up to ``limit`` sha1s, more to come).
 
         ``viewer`` gets the public posts, those addressed to it, and, if it is in
-        ``comment_viewers``, the comments (``docs/protocol.md``, Who gets what).
+        ``comment_viewers``, the comments whose every parent is stored here and public
+        (``docs/protocol.md``, Who gets what).
         ``after_time`` is unix seconds. Raises :class:`BadInput` for a bad ``limit`` or
         ``after_sha`` and :class:`BadFingerprint` for a bad ``owner`` or ``viewer``.
         """
@@ -356,7 +357,11 @@ class Index:
             return [], False
         viewer_id = self.fp_id(viewer)
         sql = (f"SELECT {COLUMNS} FROM posts p INDEXED BY posts_author WHERE p.author=?"
-               " AND (p.created, p.sha) > (?, ?) AND (p.public OR (p.kind=1 AND ?)"
+               " AND (p.created, p.sha) > (?, ?) AND (p.public OR (p.kind=1 AND ?"
+               # comment sharing covers only comments whose every parent is stored here
+               # and public: a reply in a private conversation stays in it
+               " AND NOT EXISTS (SELECT 1 FROM replies r LEFT JOIN posts q ON q.sha=r.parent"
+               " WHERE r.post=p.id AND (q.id IS NULL OR NOT q.public)))"
                " OR EXISTS (SELECT 1 FROM recipients r WHERE r.fp=? AND r.post=p.id))"
                " ORDER BY p.created, p.sha LIMIT ?")
         shares = viewer in comment_viewers
