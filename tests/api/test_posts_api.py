@@ -12,6 +12,7 @@ import pytest
 
 from app.core.base import crypto
 from app.core.identity import keys
+from app.core.identity.identities import Identities
 from app.core.posts import codec as posts
 from tests.helpers.clients import AdminClient, assert_error, make_admin_client
 from tests.helpers.datadirs import snapshot
@@ -249,3 +250,36 @@ def test_multipart_profile_picture_sets_the_profile(node: dict[str, Any]) -> Non
     assert post["kind"] == "profile" and "PROFILEPICTURE" in post["attributes"]
     m = c.get(f"/posts/{r.json['sha1']}/media/PROFILEPICTURE")
     assert m.data == PNG and m.mimetype == "image/png"
+
+
+def test_a_reply_to_a_private_post_stays_among_its_participants(
+        node: dict[str, Any]) -> None:
+    """Issue 9 (private stays private): a reply to a message is addressed to exactly the
+    message's participants; nobody else may be added; the reply is never a public comment."""
+    third = new_stranger()
+    Identities(node["c"].dd).import_pub(third.document)
+    msg = _post(node, "a", text="just us two", to=[node["b"]])
+    reply = _post(node, "b", text="agreed", reply_to=msg["sha1"])
+    assert reply["post"]["recipients"] == [node["a"]]
+    assert reply["post"]["public"] is False
+    group = _post(node, "a", text="three of us", to=[node["b"], third.fp])
+    reply = _post(node, "b", text="all of us", reply_to=group["sha1"])
+    assert sorted(reply["post"]["recipients"]) == sorted([node["a"], third.fp])
+    before = snapshot(node["c"].dd.root, "posts")
+    r = node["c"].post("/posts", json={"fingerprint": node["b"], "password": PW2,
+                                       "text": "leak", "reply_to": msg["sha1"],
+                                       "to": [third.fp]})
+    assert_error(r, 403, "to")
+    assert snapshot(node["c"].dd.root, "posts") == before
+
+
+def test_a_private_post_cannot_be_reshared(node: dict[str, Any]) -> None:
+    msg = _post(node, "a", text="for b only", to=[node["b"]])
+    before = snapshot(node["c"].dd.root, "posts")
+    r = node["c"].post("/posts", json={"fingerprint": node["b"], "password": PW2,
+                                       "reshare": msg["sha1"]})
+    body = assert_error(r, 403, "reshare")
+    assert "private post cannot be reshared" in body["message"]
+    assert snapshot(node["c"].dd.root, "posts") == before
+    public = _post(node, "a", text="for everyone")
+    assert _post(node, "b", reshare=public["sha1"])["post"]["reshared"] is True

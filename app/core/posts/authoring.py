@@ -16,7 +16,7 @@ from typing import Any
 from ..base import names
 from ..base.datadir import DataDir
 from ..base.encoding import b64d_any, b64e
-from ..base.errors import BadInput, NotFound
+from ..base.errors import BadInput, Forbidden, NotFound
 from ..identity.identities import Identities
 from . import codec as posts
 from . import media
@@ -88,16 +88,18 @@ def _canonical_media(key: str, value: Any) -> Any:
 def compose(dd: DataDir, author: str, draft: Draft, *, now: int | None = None) -> dict[str, Any]:
     """The attributes of ``draft`` posted by ``author`` (64 hex), validated later by ingest.
 
-    A reply gets ``REPLY_POSTSHA`` and is addressed to the parent's author (or, replying to
-    oneself, to the parent's recipients); recipients become ``TO[n]_FINGERPRINT``; a reshare
-    is the stored post's bytes as ``RESHARED_POST``; media get their type from the magic
+    A reply gets ``REPLY_POSTSHA`` and is addressed to the parent's author; a reply to a
+    non-public post is addressed to exactly the parent's author and addressees (other
+    recipients are refused with :class:`Forbidden`). Recipients become
+    ``TO[n]_FINGERPRINT``; a reshare is the stored post's bytes as ``RESHARED_POST``; media
+    get their type from the magic
     bytes and raw media attributes may be any base64 (stored as canonical base64url).
     ``CREATED_TIME`` defaults to ``draft.created``, then ``now``, then the clock
     (unix seconds). Raises :class:`BadInput` for a key given twice with different values,
     an unknown profile field, a bad media name or a malformed SHA-1;
     :class:`BadFingerprint` for a bad recipient; :class:`NotFound` if the post replied to
-    or reshared is not stored here (:class:`BadPost` only if its stored file no longer
-    decodes).
+    or reshared is not stored here; :class:`Forbidden` for a reshare of a non-public post
+    (:class:`BadPost` only if a stored file no longer decodes).
     """
     attrs = {key: _canonical_media(key, value) for key, value in draft.attributes.items()}
     if draft.text is not None:
@@ -107,12 +109,25 @@ def compose(dd: DataDir, author: str, draft: Draft, *, now: int | None = None) -
         parent = posts.decode_post(find_post(dd, draft.reply_to),
                                    max_bytes=dd.settings["max_post_bytes"])
         _put(attrs, "REPLY_POSTSHA", parent.sha1)
-        if parent.author != author:
+        if parent.recipients:
+            # A reply to a non-public post goes to exactly its participants (the author and
+            # the addressees), never further: no wider audience than the parent had.
+            audience = ({parent.author} | set(parent.recipients)) - {author}
+            extra = set(to) - audience
+            if extra:
+                raise Forbidden("a reply to a private post goes to its participants only; "
+                                f"{sorted(extra)[0]} was not one of them", field="to")
+            to = sorted(audience)
+        elif parent.author != author:
             to.insert(0, parent.author)
-        elif not to and parent.recipients:
-            to.extend(sorted(parent.recipients))
     if draft.reshare is not None:
-        _put(attrs, "RESHARED_POST", find_post(dd, draft.reshare).decode("ascii"))
+        raw = find_post(dd, draft.reshare)
+        inner = posts.decode_post(raw, max_bytes=dd.settings["max_post_bytes"])
+        if inner.recipients:
+            raise Forbidden("a private post cannot be reshared: it was addressed to "
+                            f"{len(inner.recipients)} people only, and resharing would show "
+                            "it to everyone who receives the reshare", field="reshare")
+        _put(attrs, "RESHARED_POST", raw.decode("ascii"))
     for field_name, value in draft.profile.items():
         if field_name not in PROFILE_FIELDS:
             raise BadInput(f"unknown profile field {field_name!r}", field="profile")

@@ -342,7 +342,8 @@ class Index:
         ``(after_time, after_sha or "")``; returns (up to ``limit`` sha1s, more to come).
 
         ``viewer`` gets the public posts, those addressed to it, and, if it is in
-        ``comment_viewers``, the comments (``docs/protocol.md``, Who gets what).
+        ``comment_viewers``, the comments whose every parent is stored here and public
+        (``docs/protocol.md``, Who gets what).
         ``after_time`` is unix seconds. Raises :class:`BadInput` for a bad ``limit`` or
         ``after_sha`` and :class:`BadFingerprint` for a bad ``owner`` or ``viewer``.
         """
@@ -357,7 +358,11 @@ class Index:
             return [], False
         viewer_id = self.fp_id(viewer)
         sql = (f"SELECT {COLUMNS} FROM posts p INDEXED BY posts_author WHERE p.author=?"
-               " AND (p.created, p.sha) > (?, ?) AND (p.public OR (p.kind=1 AND ?)"
+               " AND (p.created, p.sha) > (?, ?) AND (p.public OR (p.kind=1 AND ?"
+               # comment sharing covers only comments whose every parent is stored here
+               # and public: a reply in a private conversation stays in it
+               " AND NOT EXISTS (SELECT 1 FROM replies r LEFT JOIN posts q ON q.sha=r.parent"
+               " WHERE r.post=p.id AND (q.id IS NULL OR NOT q.public)))"
                " OR EXISTS (SELECT 1 FROM recipients r WHERE r.fp=? AND r.post=p.id))"
                " ORDER BY p.created, p.sha LIMIT ?")
         shares = viewer in comment_viewers
@@ -374,8 +379,7 @@ class Index:
         return [e.sha1 for e in items[:limit]], len(items) > limit
 
     def feed_reshares(self, owner: str, viewer: str, limit: int) -> list[str]:
-        """SHA-1s of ``owner``'s reshares that ``viewer`` may receive, newest first, at most
-        ``limit`` (whose inner authors' keys the owner may hand to ``viewer``)."""
+        """SHA-1s of ``owner``'s reshares ``viewer`` may receive, newest first, ``limit`` at most"""
         self.maybe_reconcile()
         owner_id, viewer_id = self.fp_id(owner), self.fp_id(viewer)
         rows = [] if owner_id is None else self.conn().execute(

@@ -9,6 +9,7 @@ request that does not authenticate, with the same work and no cache read
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -430,10 +431,11 @@ def node(tmp_path_factory: pytest.TempPathFactory, _cheap_kdf: None) -> dict[str
         {"CREATED_TIME": t, "TEXT": "public one"},
         {"CREATED_TIME": t + 1, "TEXT": "to the asker", "TO_FINGERPRINT": ASKER.fp},
         {"CREATED_TIME": t + 2, "TEXT": "to mallory", "TO_FINGERPRINT": MALLORY.fp},
-        {"CREATED_TIME": t + 3, "TEXT": "comment to mallory", "TO_FINGERPRINT": MALLORY.fp,
-         "REPLY_POSTSHA": "ab" * 20},
+        {"CREATED_TIME": t + 3, "TEXT": "comment to mallory", "TO_FINGERPRINT": MALLORY.fp},
         {"CREATED_TIME": t + 4, "TEXT": "public two"},
     ]
+    public_parent = build_post(seed, specs[0])
+    specs[3]["REPLY_POSTSHA"] = hashlib.sha1(public_parent).hexdigest()  # on a public post
     raws = [build_post(seed, spec) for spec in specs]
     Ingestor(dd).ingest_many(raws, author=own)
     return {"dd": dd, "own": own, "raws": raws, "key": ids.public_key(own)}

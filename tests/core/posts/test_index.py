@@ -218,19 +218,25 @@ def test_a_viewer_gets_exactly_public_posts_plus_those_addressed_to_it(case: Any
         owner, other = k.author(0), k.author(9)
         people = {n: k.author(n) for n in range(1, 5)}
         viewer = people[viewer_no]
-        posts, visible = [], []
+        # parents of the comments: public, private, or not stored here (issue 9: comment
+        # sharing covers only comments whose every parent is stored here and public)
+        public_parent = k.build(other, 1, TEXT="public parent")
+        private_parent = k.build(other, 2, TEXT="private", TO_FINGERPRINT=owner)
+        parents = [public_parent.sha1, private_parent.sha1, hashlib.sha1(b"gone").hexdigest()]
+        posts, visible = [public_parent, private_parent], []
         for n, (shape, created, to) in enumerate(shapes):
             attrs: dict[str, Any] = {"TEXT": f"n{n}"}
             if shape in ("addressed", "comment", "addressed-profile"):
                 attrs.update({f"TO{i}_FINGERPRINT": people[i] for i in to})
             if "comment" in shape:
-                attrs["REPLY_POSTSHA"] = hashlib.sha1(b"%d" % n).hexdigest()
+                attrs["REPLY_POSTSHA"] = parents[n % 3]
             if "profile" in shape:
                 attrs["PROFILENAME"] = f"name {n}"
             post = k.build(owner, created, **attrs)
             posts.append(post)
+            on_public = post.kind == "comment" and n % 3 == 0
             if (not post.recipients or viewer in post.recipients
-                    or (share_comments and post.kind == "comment")):
+                    or (share_comments and on_public)):
                 visible.append(post)
         posts.append(k.build(other, 3, TEXT="someone else's"))
         for p in posts:
