@@ -92,7 +92,7 @@ def add(cli: Cli, fp: str, address: str, identity: str | None, replace: bool) ->
         raise Conflict(f"{short(fp)} is already followed at {old.address} as "
                        f"{cli.names()(old.identity)}; add --replace to change it",
                        field="fingerprint")
-    found, created, fetched = add_contact(dd, fp, address, following)
+    found, created, fetched = add_contact(dd, fp, address, following, replace=replace)
     data = {**_contact(cli, found), "created": created, "key_fetched": fetched}
     if created:
         human = f"added contact {fp} at {found.address}"
