@@ -101,8 +101,12 @@ class Timeline:
             authors = members if authors is None else {
                 names.fingerprint(a, field="authors") for a in authors} & members
         if limit is None:
-            limit = self.dd.settings["page_size"]
+            limit = self.default_limit()
         return self.index.page(authors=authors, kinds=kinds, limit=limit, cursor=cursor)
+
+    def default_limit(self) -> int:
+        """``page_size``, but never more than ``max_page_size``."""
+        return int(min(self.dd.settings["page_size"], self.dd.settings["max_page_size"]))
 
     def read(self, entry: Entry) -> Post | None:
         """The decoded post of an entry; None if its file vanished or no longer decodes."""
@@ -196,8 +200,7 @@ class Timeline:
             raise BadInput("a conversation id is 32 lowercase hexadecimal characters",
                            field="id")
         conv = bytes.fromhex(conversation_id)
-        limit = self.index.check_limit(self.dd.settings["page_size"] if limit is None
-                                       else limit)
+        limit = self.index.check_limit(self.default_limit() if limit is None else limit)
         self.index.maybe_reconcile()
         row = self.index.conn().execute("SELECT members FROM convs WHERE id=?",
                                         (conv,)).fetchone()
