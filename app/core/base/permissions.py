@@ -52,9 +52,11 @@ class Finding:
 
     @property
     def fix(self) -> str:
+        """The command that fixes the mode, e.g. ``chmod 600 /data/admin.token``."""
         return f"chmod {self.want:o} {self.path}"
 
     def message(self) -> str:
+        """One line for a person: the path, what is wrong and the fix."""
         return f"{self.path} {self.problem}; fix it with: {self.fix}"
 
 
