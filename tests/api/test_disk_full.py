@@ -80,3 +80,17 @@ def test_the_status_reports_the_free_space(node: tuple[AdminClient, str, str],
 
     disk = report(node[0].dd)["disk"]
     assert disk["free_bytes"] > 0 and disk["full"] is False
+
+
+def test_the_admin_status_shows_a_full_disk(node: tuple[AdminClient, str, str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.core.base import diskspace
+
+    client = node[0]
+    ok = client.get("/status")
+    assert ok.status_code == 200 and ok.json["disk"]["full"] is False, ok.json
+    monkeypatch.setattr(diskspace.shutil, "disk_usage", lambda p: (10**9, 10**9 - 100, 100))
+    full = client.get("/status").json
+    assert full["ok"] is False and full["disk"] == {"free_bytes": 100, "total_bytes": 10**9,
+                                                    "full": True}
+    assert any("is full" in p for p in full["problems"])
