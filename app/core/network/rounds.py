@@ -11,12 +11,14 @@ are in flight:
   attempt failed (and whose back-off is over), the longest waiting first.
 
 A dead contact costs a failing-lane slot for at most its request timeouts;
-the live lane never waits for it. The round has a deadline:
+the live lane never waits for it. A scheduled round has a deadline:
 ``min(sync_round_time, sync_interval)`` seconds after it starts. A contact
-not started ``sync_timeout`` seconds before the deadline is left for the
-next round (status ``skipped = "round deadline"``; not a failure, no
-back-off) and, having waited longest, goes first then. A contact already
-started finishes within its own timeouts.
+not started ``sync_timeout`` seconds before the deadline (but never before
+half of the round has passed) is left for the next round (status
+``skipped = "round deadline"``; not a failure, no back-off) and, having
+waited longest, goes first then. A contact already started finishes within
+its own timeouts. A sync the owner asks for (``deadline=False``) has no
+deadline: every contact is tried.
 """
 
 from __future__ import annotations
@@ -52,28 +54,30 @@ def lanes(contacts: Sequence[Contact], stored: Mapping[str, SyncStatus]
     return live, failing
 
 
-def deadline(settings: Mapping[str, Any], start: float) -> float:
-    """When a round that began at ``start`` (seconds) must be over."""
-    return start + float(min(settings["sync_round_time"], settings["sync_interval"]))
+def last_start(settings: Mapping[str, Any], start: float) -> float:
+    """The latest time (seconds) a contact may start in a round that began at ``start``:
+    ``sync_timeout`` before the round's end, but not before half of the round has passed."""
+    length = float(min(settings["sync_round_time"], settings["sync_interval"]))
+    return start + max(length - settings["sync_timeout"], length / 2)
 
 
 def run_round(contacts: Sequence[Contact], stored: Mapping[str, SyncStatus],
               settings: Mapping[str, Any], one: SyncOne, *,
-              progress: Progress | None = None,
+              progress: Progress | None = None, deadline: bool = True,
               clock: Callable[[], float] = time.monotonic) -> dict[str, SyncStatus]:
     """Sync ``contacts`` with ``one`` in two lanes (see the module doc); return every status.
 
-    ``progress`` is called in this thread with each status as it is known.
+    ``progress`` is called in this thread with each status as it is known;
+    ``deadline`` False tries every contact however long it takes.
     ``clock`` is the round's clock in seconds (monotonic: a wall-clock step
     neither ends a round early nor stretches it). Raises nothing ``one`` does
     not raise.
     """
-    end = deadline(settings, clock())
-    last_start = end - settings["sync_timeout"]
+    latest = last_start(settings, clock()) if deadline else float("inf")
     live, failing = lanes(contacts, stored)
 
     def guarded(contact: Contact) -> SyncStatus:
-        if clock() > last_start:
+        if clock() > latest:
             status = stored.get(contact.fingerprint) or SyncStatus(contact.fingerprint)
             status.address, status.identity = contact.address, contact.identity
             status.skipped = DEADLINE_SKIP

@@ -323,11 +323,11 @@ def sync_all(dd: DataDir, only: Iterable[str] | None = None, force: bool = False
 
     Contacts in back-off are skipped unless ``force``; blocked contacts are
     always skipped. The others run as one round (:func:`.rounds.run_round`):
-    live and failing contacts in separate bounded pools, live ones first, and
-    contacts not started before the round's deadline left for the next round
-    (``skipped = "round deadline"``). ``progress`` is called (in this thread) with each status
-    as it is known. Nothing a contact does raises out of here; ``only`` naming a
-    non-contact raises :class:`NotFound` (a bad fingerprint :class:`BadFingerprint`)
+    live and failing contacts in separate bounded pools, live ones first; unless
+    ``force`` (the owner asked), contacts not started before the round's deadline
+    are left for the next round (``skipped = "round deadline"``). ``progress`` is
+    called (in this thread) with each status as it is known. Nothing a contact
+    does raises out of here; ``only`` naming a non-contact raises :class:`NotFound` (a bad fingerprint :class:`BadFingerprint`)
     before anything is asked, and a damaged state file :class:`CorruptFile`.
     """
     contacts = _chosen(dd, only)
@@ -352,5 +352,6 @@ def sync_all(dd: DataDir, only: Iterable[str] | None = None, force: bool = False
 
     if todo:
         stored = {st.fingerprint: st for st in StatusStore(dd).all().values()}
-        results.update(run_round(todo, stored, dd.settings, one, progress=progress))
+        results.update(run_round(todo, stored, dd.settings, one, progress=progress,
+                                  deadline=not force))
     return [results[c.fingerprint] for c in contacts]
