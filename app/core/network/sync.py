@@ -327,8 +327,8 @@ def sync_all(dd: DataDir, only: Iterable[str] | None = None, force: bool = False
     ``force`` (the owner asked), contacts not started before the round's deadline
     are left for the next round (``skipped = "round deadline"``). ``progress`` is
     called (in this thread) with each status as it is known. Nothing a contact
-    does raises out of here; ``only`` naming a non-contact raises :class:`NotFound` (a bad fingerprint :class:`BadFingerprint`)
-    before anything is asked, and a damaged state file :class:`CorruptFile`.
+    does raises out of here; ``only`` naming a non-contact raises :class:`NotFound`
+    (a bad fingerprint :class:`BadFingerprint`) before anything is asked, and a damaged state file :class:`CorruptFile`.
     """
     contacts = _chosen(dd, only)
     skipped, todo = _plan(dd, contacts, force, clock())
