@@ -58,7 +58,7 @@ def last_start(settings: Mapping[str, Any], start: float) -> float:
     """The latest time (seconds) a contact may start in a round that began at ``start``:
     ``sync_timeout`` before the round's end, but not before half of the round has passed."""
     length = float(min(settings["sync_round_time"], settings["sync_interval"]))
-    return start + max(length - settings["sync_timeout"], length / 2)
+    return start + max(length - float(settings["sync_timeout"]), length / 2)
 
 
 def run_round(contacts: Sequence[Contact], stored: Mapping[str, SyncStatus],

@@ -328,7 +328,8 @@ def sync_all(dd: DataDir, only: Iterable[str] | None = None, force: bool = False
     are left for the next round (``skipped = "round deadline"``). ``progress`` is
     called (in this thread) with each status as it is known. Nothing a contact
     does raises out of here; ``only`` naming a non-contact raises :class:`NotFound`
-    (a bad fingerprint :class:`BadFingerprint`) before anything is asked, and a damaged state file :class:`CorruptFile`.
+    (a bad fingerprint :class:`BadFingerprint`) before anything is asked, and a
+    damaged state file :class:`CorruptFile`.
     """
     contacts = _chosen(dd, only)
     skipped, todo = _plan(dd, contacts, force, clock())
