@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.core.network.contacts import Contact
-from app.core.network.rounds import DEADLINE_SKIP, lanes
+from app.core.network.rounds import DEADLINE_SKIP, lanes, run_round
 from app.core.network.sync import sync_all
 from app.core.network.syncstatus import SyncStatus
 from tests.helpers.dead_contacts import crowd, live_owners, make_template, never_answering
@@ -61,3 +61,32 @@ def test_lanes_put_live_and_long_waiting_contacts_first() -> None:
     live, failing = lanes([_contact(x) for x in (a, b, c, d, e)], stored)
     assert [x.fingerprint for x in live] == [e, b, a]                      # never tried first
     assert [x.fingerprint for x in failing] == [d, c]
+
+
+def _settings(**kw: int) -> dict[str, int]:
+    return {"sync_round_time": 300, "sync_interval": 600, "sync_timeout": 20,
+            "sync_parallel": 1, "sync_parallel_failing": 1, **kw}
+
+
+def test_a_round_shorter_than_the_timeout_still_starts_contacts() -> None:
+    """sync_interval 3 s with sync_timeout 20 s: the first half of the round may start."""
+    now = [0.0]
+    contacts = [_contact(f"{i}" * 64) for i in "ab"]
+    done = run_round(contacts, {}, _settings(sync_interval=3), lambda c: SyncStatus(
+        c.fingerprint, last_success=1.0), clock=lambda: now[0])
+    assert all(st.skipped is None and st.last_success for st in done.values())
+
+
+def test_late_contacts_wait_for_the_next_round_unless_the_owner_asked() -> None:
+    now = [0.0]
+
+    def slow(c: Contact) -> SyncStatus:
+        now[0] += 200  # each sync takes 200 s of the round's clock
+        return SyncStatus(c.fingerprint, last_success=1.0)
+
+    contacts = [_contact(f"{i}" * 64) for i in "abc"]
+    scheduled = run_round(contacts, {}, _settings(), slow, clock=lambda: now[0])
+    assert [scheduled[c.fingerprint].skipped for c in contacts] == [None, None, DEADLINE_SKIP]
+    now[0] = 0.0
+    asked = run_round(contacts, {}, _settings(), slow, deadline=False, clock=lambda: now[0])
+    assert all(st.skipped is None for st in asked.values())
