@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from app.cli.node import repo_root
 
 BIN = Path(sys.executable).parent
 HUGE = "99999999999999999999"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def repo_root() -> Path:
+    return REPO
 
 
 def _run(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -92,12 +92,18 @@ def test_booleans_are_booleans(tmp_path: Path, s: config.Setting) -> None:
 
 @pytest.mark.parametrize("s", STRS, ids=lambda s: s.name)
 def test_strings_are_checked(tmp_path: Path, s: config.Setting) -> None:
-    good = list(s.choices) or ["127.0.0.1", "::1", "0.0.0.0", "localhost", "node.example."]
+    if s.kind == "url":
+        good = ["", "http://node.example:8889", "https://203.0.113.5", "http://[::1]:8889/"]
+        bad = ["ftp://node.example", "http://", "node.example:8889", "http://x.example/feeds",
+               "http://user@x.example", "http://x.example:0", "http://x.example:99999"]
+    elif s.choices:
+        good, bad = list(s.choices), ["nonsense", s.choices[-1].upper() + "x"]
+    else:
+        good = ["127.0.0.1", "::1", "0.0.0.0", "localhost", "node.example."]
+        bad = ["", "a b", "http://x", "-x.example", "x" * 64, "1.2.3.4:80"]
     for value in good:
         env = {"DIWAN_" + s.name.upper(): value, "DIWAN_ADMIN_EXPOSE": "true"}
         assert config.load(tmp_path, None, env)[s.name] == value
-    bad = ["nonsense"] if s.choices else ["", "a b", "http://x", "-x.example", "x" * 64,
-                                         "1.2.3.4:80"]
     for value in bad:
         _refused(tmp_path, s, env=value)
     _refused(tmp_path, s, toml="1")
