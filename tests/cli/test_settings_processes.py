@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-
 BIN = Path(sys.executable).parent
 HUGE = "99999999999999999999"
 REPO = Path(__file__).resolve().parents[2]
