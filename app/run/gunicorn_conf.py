@@ -20,7 +20,7 @@ try:  # a bad setting or an open secret stops the process with one line (no trac
 except DiwanError as exc:
     raise SystemExit(f"diwan-{role}: error: {exc.message}") from None
 if role == "admin" and (_warning := exposure_warning(_settings)):
-    print(f"diwan-admin: {_warning}", file=sys.stderr, flush=True)
+    print(f"diwan-admin: WARNING: {_warning}", file=sys.stderr, flush=True)
 
 _host = str(_settings[role + "_host"])
 if ":" in _host and not _host.startswith("["):

@@ -90,3 +90,12 @@ def test_a_deliberately_exposed_admin_api_warns_at_every_start(node_dir: Path) -
     assert result.returncode == 0, result.stderr
     assert "['0.0.0.0:8888']" in result.stdout
     assert "WARNING: the admin API listens on 0.0.0.0 (admin_expose = true)" in result.stderr
+
+
+def test_status_shows_an_exposed_admin_api_and_the_free_space(node_dir: Path) -> None:
+    result = _run([str(BIN / "diwan"), "status"], node_dir, DIWAN_ADMIN_HOST="0.0.0.0",
+                  DIWAN_ADMIN_EXPOSE="true")
+    assert result.returncode == 0, result.stderr
+    assert "WARNING: WARNING: the admin API listens on 0.0.0.0" not in result.stdout
+    assert "the admin API listens on 0.0.0.0 (admin_expose = true)" in result.stdout
+    assert "disk free:" in result.stdout

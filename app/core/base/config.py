@@ -282,7 +282,7 @@ def exposure_warning(cfg: Mapping[str, Any]) -> str | None:
     """The warning every start logs when the admin API is deliberately off loopback."""
     if is_loopback(cfg["admin_host"]):
         return None
-    return (f"WARNING: the admin API listens on {cfg['admin_host']} (admin_expose = true): "
+    return (f"the admin API listens on {cfg['admin_host']} (admin_expose = true): "
             "anyone who can reach it can try the token, and without TLS in front the token "
             "and private posts cross the network readable")
 
