@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import main
-from tests.conftest import AdminClient, assert_error, make_admin_client
+from tests.helpers.clients import AdminClient, assert_error, make_admin_client
 
 PW = "pw-birthday"
 

@@ -14,7 +14,7 @@ import pytest
 
 from app.core.base import fsio
 from app.core.posts import reconcile
-from tests.conftest import AdminClient, assert_error, make_admin_client
+from tests.helpers.clients import AdminClient, assert_error, make_admin_client
 
 PW = "pw-full"
 

@@ -13,7 +13,7 @@ import pytest
 
 from app.core.base.datadir import DataDir, open_datadir
 from app.core.base.errors import InsecureFile
-from tests.conftest import make_datadir
+from tests.helpers.datadirs import make_datadir
 
 FP = "ab" * 32  # a private key file's name (its content does not matter to the check)
 
