@@ -14,6 +14,7 @@ from ..core.network.contacts import Contact, Contacts, normalise_address
 from ..core.network.keylookup import LyingPeers, add_contact
 from ..core.network.sync import SyncStatus, sync_all
 from ..core.network.views import contact_view
+from ..core.upkeep.gc import explain
 from ..core.upkeep.gc import gc as collect
 from ..schemas.network import ContactList, ContactOut, LyingList, StatusList
 from .base import EXIT_PEER, FP, Cli, main, pass_cli, table, when
@@ -180,9 +181,11 @@ def gc(cli: Cli, dry_run: bool) -> None:
     removed = collect(dd, dry_run=dry_run)
     days = dd.settings["gc_unused_days"]
     verb = "would delete" if dry_run else "deleted"
-    human = [f"{verb} {fp}.pub" for fp in removed] + [
-        f"{verb} {len(removed)} keys unused for {days} days"]
-    cli.emit({"dry_run": dry_run, "fingerprints": removed}, human)
+    reasons = explain(dd, removed) if dry_run else {}
+    human = [f"{verb} {fp}.pub" + (f": {reasons[fp]}" if fp in reasons else "")
+             for fp in removed] + [f"{verb} {len(removed)} keys unused for {days} days"]
+    cli.emit({"dry_run": dry_run, "fingerprints": removed} | (
+        {"reasons": reasons} if dry_run else {}), human)
 
 
 @main.command("lying-peers")
