@@ -1,4 +1,18 @@
-"""The scheduler worker: a blocking APScheduler running the node's periodic jobs."""
+"""The scheduler worker: a blocking APScheduler running the node's periodic jobs.
+
+Laptops sleep and clocks step. The scheduler therefore:
+
+- runs a job that became due while the process was stopped or the machine
+  slept exactly once, as soon as it wakes (``misfire_grace_time=None``: never
+  dropped as "missed"; ``coalesce``: several missed runs become one);
+- never sleeps longer than :data:`MAX_SLEEP` seconds at a time, so a wake-up
+  is noticed promptly even though its timer (a monotonic clock that stops
+  during suspend) has not run out;
+- mends a wall clock stepped backwards: a job whose next run is more than one
+  interval away (impossible unless the clock went back) is moved to one
+  interval from now, so the schedule never stops for the size of the step. A
+  step forwards is an ordinary missed run: one run, then the usual interval.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +21,35 @@ import signal
 from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
 from app.core.base import logsetup, runstate
 from app.core.base.datadir import DataDir, open_datadir
+from app.core.base.errors import DiwanError
 from app.core.base.fsio import write_atomic
 
 log = logging.getLogger("diwan.scheduler")
+
+MAX_SLEEP = 10.0  # seconds the scheduler sleeps at most between looks at the clock
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+
+
+class WakefulScheduler(BlockingScheduler):
+    """A blocking scheduler that survives suspend and clock steps (see the module doc)."""
+
+    def _process_jobs(self) -> float | None:
+        self.mend_clock_steps(_now())
+        wait = super()._process_jobs()
+        return MAX_SLEEP if wait is None else min(wait, MAX_SLEEP)
+
+    def mend_clock_steps(self, now: Any) -> None:
+        """Pull in interval jobs whose next run is further than one interval away."""
+        for job in self.get_jobs():
+            trigger, due = job.trigger, job.next_run_time
+            if isinstance(trigger, IntervalTrigger) and due is not None \
+                    and due - now > trigger.interval:
+                log.warning("the clock went back: %s runs one interval from now", job.id)
+                job.modify(next_run_time=now + trigger.interval)
 
 
 def heartbeat(dd: DataDir) -> None:
@@ -22,9 +59,9 @@ def heartbeat(dd: DataDir) -> None:
     write_atomic(dd.state / "scheduler.alive", f"{time.time():.3f}\n".encode())
 
 
-def build(dd: DataDir) -> BlockingScheduler:
-    sched = BlockingScheduler(job_defaults={"coalesce": True, "max_instances": 1,
-                                            "misfire_grace_time": 60})
+def build(dd: DataDir) -> WakefulScheduler:
+    """The scheduler with every job registered (not started)."""
+    sched = WakefulScheduler(job_defaults=dict(JOB_DEFAULTS))
     sched.add_job(heartbeat, "interval", seconds=30, args=[dd], id="heartbeat",
                   next_run_time=_now())
     for register in _extra_jobs():
@@ -46,7 +83,10 @@ def _extra_jobs() -> list[Any]:
 
 
 def main() -> None:
-    dd = open_datadir()
+    try:
+        dd = open_datadir()
+    except DiwanError as exc:  # a bad setting or an open secret: one line, no traceback
+        raise SystemExit(f"diwan-scheduler: error: {exc.message}") from None
     logsetup.configure(dd.settings, "scheduler")
     runstate.write_pid(dd, "scheduler")
     sched = build(dd)

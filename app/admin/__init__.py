@@ -8,7 +8,17 @@ from flask import Flask, current_app, request
 
 from ..core.identity.petnames import resolve
 from ..web.api import Api
-from . import contacts, groups, identities, identity_settings, petnames, posts, social, sync
+from . import (
+    contacts,
+    groups,
+    identities,
+    identity_settings,
+    petnames,
+    posts,
+    social,
+    status,
+    sync,
+)
 
 _PREFIX_RE = re.compile(r"[0-9a-f]{8,63}")
 
@@ -27,6 +37,6 @@ def resolve_path_prefixes() -> None:
 def register(api: Api, app: Flask) -> None:
     """Register the admin blueprints and the prefix resolution on ``app``."""
     for module in (identities, identity_settings, groups, posts, social, contacts, petnames,
-                   sync):
+                   sync, status):
         api.register_blueprint(module.blp)
     app.before_request(resolve_path_prefixes)

@@ -49,9 +49,13 @@ class ContactItem(MethodView):
     def put(self, path: dict[str, str], body: dict[str, Any], fp: str) -> dict[str, Any]:
         """Add or change a contact. An unknown key is fetched from ``address`` by fingerprint;
         a wrong answer is a 502 (unauthenticated: not recorded as a lie; try again)."""
-        contact, created, fetched = add_contact(current_app.config["DIWAN"], path["fp"],
-                                                body["address"], body["identity"])
-        return {**_out(contact), "created": created, "key_fetched": fetched}
+        dd = current_app.config["DIWAN"]
+        old = Contacts(dd).find(path["fp"])
+        contact, created, fetched = add_contact(dd, path["fp"], body["address"],
+                                                body["identity"], replace=body["replace"])
+        replaced = old.address if old is not None and old.address != contact.address else None
+        return {**_out(contact), "created": created, "key_fetched": fetched,
+                "replaced": replaced}
 
     @blp.arguments(s.FingerprintPath, location="view_args")
     @blp.response(204)

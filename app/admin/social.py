@@ -7,7 +7,7 @@ from typing import Any
 from ..core.base.errors import NotFound
 from ..core.posts.attributes import describe
 from ..core.posts.codec import stored_view as view
-from ..core.posts.timeline import Timeline
+from ..core.posts.timeline import Timeline, viewer_today
 from ..schemas import posts as s
 from ..web.api import Blueprint
 from .names import display_names, named_view
@@ -61,10 +61,13 @@ def profile(path: dict[str, str], fp: str) -> dict[str, Any]:
 
 
 @blp.route("/birthdays")
+@blp.arguments(s.TodayQuery, location="query")
 @blp.response(200)
-def birthdays() -> dict[str, Any]:
-    """Known identities with a birthdate, the next birthday first."""
-    return {"birthdays": Timeline(dd()).birthdays()}
+def birthdays(query: dict[str, str]) -> dict[str, Any]:
+    """Known identities with a birthdate, the next birthday first, counted from the viewer's
+    date (``today`` or ``tz``; default the node's local date)."""
+    day = viewer_today(query.get("today"), query.get("tz"))
+    return {"today": day.isoformat(), "birthdays": Timeline(dd()).birthdays(today=day)}
 
 
 @blp.route("/contacts-book")

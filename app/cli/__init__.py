@@ -14,6 +14,7 @@ with the status of its class (``EXIT_*`` in :mod:`app.cli.base`).
 from __future__ import annotations
 
 from . import (  # noqa: F401  (each registers its commands)
+    doctor,
     groups,
     identity,
     network,

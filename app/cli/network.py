@@ -14,6 +14,7 @@ from ..core.network.contacts import Contact, Contacts, normalise_address
 from ..core.network.keylookup import LyingPeers, add_contact
 from ..core.network.sync import SyncStatus, sync_all
 from ..core.network.views import contact_view
+from ..core.upkeep.gc import explain
 from ..core.upkeep.gc import gc as collect
 from ..schemas.network import ContactList, ContactOut, LyingList, StatusList
 from .base import EXIT_PEER, FP, Cli, main, pass_cli, table, when
@@ -92,7 +93,7 @@ def add(cli: Cli, fp: str, address: str, identity: str | None, replace: bool) ->
         raise Conflict(f"{short(fp)} is already followed at {old.address} as "
                        f"{cli.names()(old.identity)}; add --replace to change it",
                        field="fingerprint")
-    found, created, fetched = add_contact(dd, fp, address, following)
+    found, created, fetched = add_contact(dd, fp, address, following, replace=replace)
     data = {**_contact(cli, found), "created": created, "key_fetched": fetched}
     if created:
         human = f"added contact {fp} at {found.address}"
@@ -180,9 +181,11 @@ def gc(cli: Cli, dry_run: bool) -> None:
     removed = collect(dd, dry_run=dry_run)
     days = dd.settings["gc_unused_days"]
     verb = "would delete" if dry_run else "deleted"
-    human = [f"{verb} {fp}.pub" for fp in removed] + [
-        f"{verb} {len(removed)} keys unused for {days} days"]
-    cli.emit({"dry_run": dry_run, "fingerprints": removed}, human)
+    reasons = explain(dd, removed) if dry_run else {}
+    human = [f"{verb} {fp}.pub" + (f": {reasons[fp]}" if fp in reasons else "")
+             for fp in removed] + [f"{verb} {len(removed)} keys unused for {days} days"]
+    cli.emit({"dry_run": dry_run, "fingerprints": removed} | (
+        {"reasons": reasons} if dry_run else {}), human)
 
 
 @main.command("lying-peers")

@@ -31,11 +31,17 @@ def config_group() -> None:
 @config_group.command()
 @pass_cli
 def show(cli: Cli) -> None:
-    """Every setting with its effective value."""
+    """Every setting with its effective value and the values it allows.
+
+    A value out of its range stops here (exit status 2) with one line naming
+    the setting, the allowed values, the value and where it came from.
+    """
     effective = _settings(cli)
     settings = {s.name: effective[s.name] for s in config.SETTINGS}
     width = max(map(len, settings))
-    cli.emit(settings, [f"{k.ljust(width)} = {_value(v)}" for k, v in settings.items()])
+    vwidth = max(len(_value(v)) for v in settings.values())
+    cli.emit(settings, [f"{s.name.ljust(width)} = {_value(settings[s.name]).ljust(vwidth)}"
+                        f"  # {s.allowed()}" for s in config.SETTINGS])
 
 
 @config_group.command()

@@ -25,7 +25,7 @@ from ..core.posts.codec import decode_post
 from ..core.posts.codec import stored_view as view
 from ..core.posts.display import DisplayNames
 from ..core.posts.listing import KINDS
-from ..core.posts.timeline import Timeline
+from ..core.posts.timeline import Timeline, viewer_today
 from ..schemas import posts as s
 from .base import FP, Cli, main, pass_cli, table, when
 from .posts import fp_arg, fp_args, profile, sha_arg
@@ -260,14 +260,21 @@ def profile_show(cli: Cli, fp: str, viewer: tuple[str, ...]) -> None:
 
 @main.command()
 @pass_cli
-def birthdays(cli: Cli) -> None:
-    """Known identities with a birthdate (from profiles), the next birthday first."""
-    found = Timeline(cli.datadir()).birthdays()
+@click.option("--today", help="Count from this date (YYYY-MM-DD) instead of today.")
+@click.option("--tz", help="Today in this IANA time zone (default: this terminal's local zone).")
+def birthdays(cli: Cli, today: str | None, tz: str | None) -> None:
+    """Known identities with a birthdate (from profiles), the next birthday first.
+
+    Counted from the local date of this command (TZ of the terminal), not the
+    node's.
+    """
+    day = viewer_today(today, tz)
+    found = Timeline(cli.datadir()).birthdays(today=day)
     rows = [[b["next"], str(b["days_until"]), clean(b["name"] or "-"), b["birthdate"],
              short(b["fingerprint"])] for b in found]
     human = (table(["NEXT", "DAYS", "NAME", "BORN", "FINGERPRINT"], rows) if rows
              else "no birthdays known")
-    cli.emit({"birthdays": found}, human)
+    cli.emit({"today": day.isoformat(), "birthdays": found}, human)
 
 
 @main.command("contacts-book")

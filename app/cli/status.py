@@ -12,6 +12,7 @@ from ..core.base.datadir import DataDir
 from ..core.identity.petnames import short
 from ..core.network.contacts import Contacts
 from ..core.network.views import contact_view
+from ..core.upkeep.doctor import report
 from .base import Cli, main, pass_cli, table, when
 from .node import describe
 
@@ -46,6 +47,7 @@ def node_status(cli: Cli) -> dict[str, Any]:
     pids = runstate.processes(dd)
     names = cli.names()
     own = cli.identities().own_fingerprints()
+    health = report(dd)  # what diwan doctor checks: exposure, secrets, a full disk
     return {
         **describe(dd),
         "running": all(pids[p] is not None for p in PROCESSES),
@@ -54,6 +56,7 @@ def node_status(cli: Cli) -> dict[str, Any]:
         "identities": [{"fingerprint": fp, "display_name": names(fp)} for fp in own],
         "contacts": [contact_view(dd, c, names) for c in Contacts(dd).list()],
         "posts": disk_used(dd),
+        **{k: health[k] for k in ("problems", "admin_exposed", "disk")},
     }
 
 
@@ -77,14 +80,18 @@ def _human(st: dict[str, Any]) -> list[str]:
         else ["contacts:    none yet (diwan contact add FP ADDRESS)"]
     lines.append(f"posts:       {st['posts']['files']} files, "
                  f"{_size(st['posts']['bytes'])} on disk")
-    return lines
+    if st["disk"]["free_bytes"] is not None:
+        lines.append(f"disk free:   {_size(st['disk']['free_bytes'])}"
+                     + (" (FULL: writes answer 507)" if st["disk"]["full"] else ""))
+    return [f"WARNING: {p}" for p in st["problems"]] + lines
 
 
 @main.command()
 @pass_cli
 def status(cli: Cli) -> None:
     """Which of admin, peer and scheduler run (with pids), where to reach them, the
-    identities, contacts with their last sync, and the disk the posts use."""
+    identities, contacts with their last sync, the disk the posts use and its free space,
+    and warnings (an exposed admin API, a full disk; see diwan doctor)."""
     st = node_status(cli)
     cli.emit(st, _human(st))
 

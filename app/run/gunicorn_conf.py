@@ -3,15 +3,24 @@
 # DIWAN_ROLE (admin or peer) picks which bind address from the data directory's
 # settings (diwan.toml, then DIWAN_* variables); the app code never binds.
 import os
+import sys
 
-from app.core.base.config import data_dir_from_env, load
+from app.core.base.config import data_dir_from_env, exposure_warning, load
+from app.core.base.errors import DiwanError
 from app.core.base.logsetup import gunicorn_logconfig
+from app.core.base.permissions import enforce
 
 role = os.environ.get("DIWAN_ROLE", "admin")
 if role not in ("admin", "peer"):
     raise SystemExit(f"DIWAN_ROLE must be admin or peer, not {role!r}")
 _data_dir = data_dir_from_env()
-_settings = load(_data_dir)
+try:  # a bad setting or an open secret stops the process with one line (no traceback)
+    _settings = load(_data_dir)
+    enforce(_data_dir, _settings)
+except DiwanError as exc:
+    raise SystemExit(f"diwan-{role}: error: {exc.message}") from None
+if role == "admin" and (_warning := exposure_warning(_settings)):
+    print(f"diwan-admin: WARNING: {_warning}", file=sys.stderr, flush=True)
 
 _host = str(_settings[role + "_host"])
 if ":" in _host and not _host.startswith("["):

@@ -74,6 +74,8 @@ class ContactIn(Schema):
                        f"{MAX_ADDRESS_CHARS} characters"})
     identity = s.Fingerprint(required=True, metadata={
         "description": "the own identity that follows this contact (the only one it is asked as)"})
+    replace = fields.Boolean(load_default=False, metadata={
+        "description": "change an existing contact's address or identity (409 without it)"})
 
 
 class ContactOut(Schema):
@@ -90,6 +92,8 @@ class ContactOut(Schema):
     sync = fields.Nested(StatusOut, metadata={"description": "the contact's sync status"})
     created = fields.Boolean(metadata={"description": "PUT: whether the contact is new"})
     key_fetched = fields.Boolean(metadata={"description": "PUT: whether its key was fetched"})
+    replaced = fields.String(allow_none=True, metadata={
+        "description": "PUT: the address this replaced, if it changed"})
 
 
 class ContactList(Schema):

@@ -103,3 +103,13 @@ class PostPage(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
+
+
+class TodayQuery(Schema):
+    """The viewer's date for views that depend on "today" (at most one of the two)."""
+
+    today = fields.String(validate=validate.Length(max=10),
+                          metadata={"description": "the viewer's date, YYYY-MM-DD"})
+    tz = fields.String(validate=validate.Length(max=64),
+                       metadata={"description": "the viewer's IANA time zone, e.g. "
+                                 "Europe/Berlin (default: the node's local zone)"})

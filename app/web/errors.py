@@ -4,7 +4,9 @@ Every error response is JSON ``{"code": <http status>, "status": <name>,
 "message": <what to do>, "errors": {<field>: [<reason>, ...]}}``. Project
 errors, werkzeug's HTTP errors, marshmallow/webargs validation errors and
 anything unexpected (logged, answered as a bare 500 without details) all pass
-through here; no route builds its own error JSON.
+through here; no route builds its own error JSON. A write that failed because
+the disk is full (``ENOSPC``/``EDQUOT``, SQLite's "disk is full") is 507
+``disk_full`` naming the data directory and its free space.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from ..core.base.diskspace import disk_full, is_full_error
 from ..core.base.errors import DiwanError
 
 log = logging.getLogger("diwan.web")
@@ -68,6 +71,10 @@ def _validation(exc: ValidationError) -> ResponseReturnValue:
 
 
 def _unexpected(exc: Exception) -> ResponseReturnValue:
+    if is_full_error(exc):  # a full disk is a clear, temporary state, not a bug
+        dd = current_app.config["DIWAN"]
+        log.warning("write failed, disk full: %s", exc)
+        return _diwan(disk_full(dd.root))
     log.exception("unexpected error")
     return error_response(500, "internal error; see the node's log")
 

@@ -61,6 +61,15 @@ def test_add_show_list_remove(module_admin: AdminClient, own_identity: OwnIdenti
     r = put(module_admin, basant.fp, address=basant.address, identity=me)
     assert r.status_code == 200
     assert (r.get_json()["created"], r.get_json()["key_fetched"]) == (False, False)
+    assert r.get_json()["replaced"] is None
+    typo = put(module_admin, basant.fp, address="http://127.0.0.1:1", identity=me)
+    assert_error(typo, 409, "address")  # a mistyped address never replaces a working one
+    assert module_admin.get(f"/contacts/{basant.fp}").get_json()["address"] == basant.address
+    moved = put(module_admin, basant.fp, address="http://127.0.0.1:1", identity=me,
+                replace=True).get_json()
+    assert moved["replaced"] == basant.address and moved["address"] == "http://127.0.0.1:1"
+    back = put(module_admin, basant.fp, address=basant.address, identity=me, replace=True)
+    assert back.get_json()["replaced"] == "http://127.0.0.1:1"
     listed = module_admin.get("/contacts").get_json()["contacts"]
     assert [c["fingerprint"] for c in listed] == [basant.fp]
     assert module_admin.get(f"/contacts/{basant.fp}").get_json()["addresses"] == [

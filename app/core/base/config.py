@@ -7,9 +7,12 @@ Every limit the node enforces is a setting here with a safe default.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,10 @@ from typing import Any
 from .errors import BadInput
 
 MiB = 1024 * 1024
+DAY = 86400
+GiB = 1024 * MiB
+CHOICES_PERMISSIONS = ("refuse", "warn")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 # The one insecure-KDF switch (docs/protocol.md, "The private key file"): set in the
 # environment of a test suite only. It is not a setting: diwan.toml cannot hold it and
@@ -31,109 +38,215 @@ _warned = False
 @dataclass(frozen=True)
 class Setting:
     """One setting: its name (the TOML key; ``DIWAN_<NAME>`` in the environment), its default
-    (whose type, bool, int or str, is the setting's type) and a one-line help text."""
+    (whose type, bool, int or str, is the setting's type), a one-line help text and the
+    allowed values: integers lie in ``low..high`` (inclusive, in ``unit``); strings are one
+    of ``choices`` or, with ``kind="host"``, an IP address or a host name.
+    """
 
     name: str
     default: Any
     help: str
+    low: int | None = None
+    high: int | None = None
+    unit: str = ""
+    kind: str = ""
+    choices: tuple[str, ...] = ()
+
+    def allowed(self) -> str:
+        """The allowed values in words, e.g. ``an integer from 2 to 2592000 (seconds)``."""
+        if isinstance(self.default, bool):
+            return "true or false"
+        if isinstance(self.default, int):
+            unit = f" ({self.unit})" if self.unit else ""
+            return f"an integer from {self.low} to {self.high}{unit}"
+        if self.choices:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.kind == "url":
+            return "empty or an http(s)://host[:port] address"
+        return "an IP address or a host name"
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("admin_host", "127.0.0.1", "admin API bind address (keep it on loopback)"),
-    Setting("admin_port", 8888, "admin API port"),
-    Setting("peer_host", "0.0.0.0", "peer API bind address (other nodes reach this)"),
-    Setting("peer_port", 8889, "peer API port"),
-    Setting("workers", 2, "gunicorn worker processes per app"),
-    Setting("threads", 4, "gunicorn threads per worker"),
-    Setting("admin_max_body", 12 * MiB, "largest admin request body in bytes (413 above)"),
-    Setting("peer_max_body", 64 * 1024, "largest peer request body in bytes (413 above)"),
+    Setting("admin_host", "127.0.0.1", "admin API bind address (keep it on loopback)",
+            kind="host"),
+    Setting("admin_expose", False,
+            "allow admin_host to be a non-loopback address (the token and private posts "
+            "then cross the network in plain HTTP: put TLS in front)"),
+    Setting("admin_port", 8888, "admin API port", 1, 65535),
+    Setting("peer_host", "0.0.0.0", "peer API bind address (other nodes reach this)",
+            kind="host"),
+    Setting("peer_port", 8889, "peer API port", 1, 65535),
+    Setting("workers", 2, "gunicorn worker processes per app", 1, 64),
+    Setting("threads", 4, "gunicorn threads per worker", 1, 256),
+    Setting("admin_max_body", 12 * MiB, "largest admin request body in bytes (413 above)",
+            256, GiB, "bytes"),
+    Setting("peer_max_body", 64 * 1024, "largest peer request body in bytes (413 above)",
+            256, 64 * MiB, "bytes"),
     Setting("kdf_opslimit", KDF_MIN_OPSLIMIT,
-            "Argon2id passes for new private key files (at least 3, libsodium MODERATE)"),
+            "Argon2id passes for new private key files (at least 3, libsodium MODERATE)",
+            KDF_MIN_OPSLIMIT, 64),
     Setting("kdf_memlimit", KDF_MIN_MEMLIMIT,
-            "Argon2id memory in bytes for new key files (at least 256 MiB, libsodium MODERATE)"),
+            "Argon2id memory in bytes for new key files (at least 256 MiB, libsodium MODERATE)",
+            KDF_MIN_MEMLIMIT, 4 * GiB, "bytes"),
     Setting("transport_grace_seconds", 7 * 86400,
             "seconds a rotated-out transport key of this node stays usable (contacts "
-            "learn the new one meanwhile)"),
-    Setting("max_post_bytes", 8 * MiB, "largest post file accepted, in bytes"),
-    Setting("max_time_skew", 300, "seconds a CREATED_TIME or request time may be in the future"),
-    Setting("max_reshare_depth", 4, "how deeply reshared posts may nest"),
-    Setting("max_url_length", 2048, "longest _URL attribute value in characters"),
-    Setting("page_size", 10, "posts per page when none is asked for"),
-    Setting("max_page_size", 1000, "largest page a client or peer may ask for"),
+            "learn the new one meanwhile)", 0, 365 * DAY, "seconds"),
+    Setting("max_post_bytes", 8 * MiB, "largest post file accepted, in bytes",
+            100, 256 * MiB, "bytes"),
+    Setting("max_time_skew", 300, "seconds a CREATED_TIME or request time may be in the future",
+            0, DAY, "seconds"),
+    Setting("max_reshare_depth", 4, "how deeply reshared posts may nest", 0, 32),
+    Setting("max_url_length", 2048, "longest _URL attribute value in characters",
+            16, 65536, "characters"),
+    Setting("page_size", 10, "posts per page when none is asked for (at most max_page_size)",
+            1, 100000),
+    Setting("max_page_size", 1000, "largest page a client or peer may ask for", 1, 100000),
     Setting("index_busy_timeout", 30,
-            "seconds a process waits for the post index database's write lock"),
+            "seconds a process waits for the post index database's write lock",
+            1, 3600, "seconds"),
     Setting("reconcile_interval_ms", 1000,
             "least milliseconds between two checks (per process) for post files added or "
-            "removed behind the index's back; 0 checks before every query"),
+            "removed behind the index's back; 0 checks before every query",
+            0, 3600 * 1000, "milliseconds"),
     Setting("reconcile_max_verify", 2000,
             "most new post files one query's automatic index repair verifies (the next "
-            "query carries on; diwan reindex has no limit)"),
-    Setting("max_response_bytes", 32 * MiB, "largest feed page a node serves or accepts"),
-    Setting("request_window", 300, "seconds a feed request stays valid (replay window)"),
-    Setting("budget_window", 60, "seconds of one budget window on the peer port"),
+            "query carries on; diwan reindex has no limit)", 1, 10**7),
+    Setting("max_response_bytes", 32 * MiB, "largest feed page a node serves or accepts "
+            "(at least max_post_bytes + max_post_bytes/1024 + 4096)", 4196, GiB, "bytes"),
+    Setting("request_window", 300, "seconds a feed request stays valid (replay window)",
+            10, DAY, "seconds"),
+    Setting("budget_window", 60, "seconds of one budget window on the peer port",
+            1, DAY, "seconds"),
     Setting("budget_prefix_requests", 1200,
             "feed requests per window from one IPv4 /24 or IPv6 /64, counted before "
-            "decryption (429 beyond)"),
+            "decryption (429 beyond)", 1, 10**9),
     Setting("budget_prefix48_requests", 4800,
-            "feed requests per window from one IPv6 /48 (429 beyond)"),
+            "feed requests per window from one IPv6 /48 (429 beyond)", 1, 10**9),
     Setting("budget_asker_requests", 600,
             "feed requests per window from one authenticated asker (strangers: per "
-            "network prefix) (429 beyond)"),
+            "network prefix) (429 beyond)", 1, 10**9),
     Setting("budget_asker_bytes", 256 * MiB,
             "response bytes per window to one authenticated asker (strangers: per network "
-            "prefix) (429 beyond)"),
-    Setting("sync_interval", 600, "seconds between scheduled syncs"),
-    Setting("sync_timeout", 20, "seconds per request to another node"),
-    Setting("sync_overlap", 120, "seconds re-asked before the newest held post"),
-    Setting("sync_parallel", 4, "contacts synced at once"),
-    Setting("sync_max_backoff", 6 * 3600, "longest back-off for a failing contact, seconds"),
-    Setting("sync_max_pages", 1000, "most feed pages pulled from one contact in one sync"),
-    Setting("key_lookup_max_bytes", 4096, "largest answer accepted when fetching a key"),
+            "prefix) (429 beyond)", 1, 2**50, "bytes"),
+    Setting("sync_interval", 600, "seconds between scheduled syncs", 2, 30 * DAY, "seconds"),
+    Setting("sync_timeout", 20, "seconds per request to another node", 1, 600, "seconds"),
+    Setting("sync_round_time", 300,
+            "seconds a sync round may last (at most sync_interval); contacts not started "
+            "by then wait for the next round, first in line", 2, DAY, "seconds"),
+    Setting("sync_overlap", 120, "seconds re-asked before the newest held post",
+            0, 30 * DAY, "seconds"),
+    Setting("sync_parallel", 4, "contacts synced at once (contacts that answered last time)",
+            1, 64),
+    Setting("sync_parallel_failing", 4,
+            "contacts that failed last time tried at once, in their own slots", 1, 64),
+    Setting("sync_max_backoff", 6 * 3600, "longest back-off for a failing contact, seconds",
+            2, 30 * DAY, "seconds"),
+    Setting("sync_max_pages", 1000, "most feed pages pulled from one contact in one sync",
+            1, 10**6),
+    Setting("key_lookup_max_bytes", 4096, "largest answer accepted when fetching a key",
+            256, GiB, "bytes"),
     Setting("key_lookup_limit", 50, "most missing keys fetched by GET, and most keys delivered "
-            "in the exchange kept, while syncing one contact"),
+            "in the exchange kept, while syncing one contact", 0, 100000),
     Setting("serve_own_keys", True,
             "serve own identities' .pub documents at GET /identities/<fp> on the peer API "
             "(off: hand out your key another way; every fingerprint then gets the same 404)"),
     Setting("key_server", False, "accept POST /identities on the peer API from anyone"),
-    Setting("key_server_max_body", 4096, "largest .pub document a key server accepts"),
-    Setting("key_server_rate", 10, "key uploads per address per hour"),
-    Setting("key_server_max_keys", 100000, "most uploaded keys a key server will hold"),
-    Setting("gc_unused_days", 90, "delete others' unused .pub files after this many days"),
-    Setting("gc_interval", 86400, "seconds between clean-up runs"),
+    Setting("key_server_max_body", 4096, "largest .pub document a key server accepts",
+            64, MiB, "bytes"),
+    Setting("key_server_rate", 10, "key uploads per address per hour", 1, 10**6),
+    Setting("key_server_max_keys", 100000, "most uploaded keys a key server will hold",
+            1, 10**9),
+    Setting("gc_unused_days", 90, "delete others' unused .pub files after this many days",
+            1, 36500, "days"),
+    Setting("gc_interval", 86400, "seconds between clean-up runs", 60, 365 * DAY, "seconds"),
     Setting("public_url", "",
             "the peer API's address as friends reach it (http://host:port), if you know "
-            "one, e.g. a port forward on your router; diwan status shows it"),
-    Setting("log_level", "info", "log level of every process: debug, info, warning or error"),
-    Setting("log_format", "text", "log lines as text or json (one JSON object a line)"),
-    Setting("admin_log_level", "", "the admin API's log level (empty: log_level)"),
-    Setting("peer_log_level", "", "the peer API's log level (empty: log_level)"),
-    Setting("scheduler_log_level", "", "the scheduler's log level (empty: log_level)"),
+            "one, e.g. a port forward on your router; diwan status shows it", kind="url"),
+    Setting("log_level", "info", "log level of every process: debug, info, warning or error",
+            choices=LOG_LEVELS),
+    Setting("log_format", "text", "log lines as text or json (one JSON object a line)",
+            choices=("text", "json")),
+    Setting("admin_log_level", "", "the admin API's log level (empty: log_level)",
+            choices=("", *LOG_LEVELS)),
+    Setting("peer_log_level", "", "the peer API's log level (empty: log_level)",
+            choices=("", *LOG_LEVELS)),
+    Setting("scheduler_log_level", "", "the scheduler's log level (empty: log_level)",
+            choices=("", *LOG_LEVELS)),
+    Setting("secret_permissions", "refuse",
+            "what a group- or world-accessible secret file or directory does: 'refuse' to "
+            "load it, or only 'warn' (for file systems without Unix modes)",
+            choices=CHOICES_PERMISSIONS),
 )
 
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
 ENV_PREFIX = "DIWAN_"
 CONFIG_FILE = "diwan.toml"
+_INT = re.compile(r"[+-]?[0-9]+")
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
-def _coerce(name: str, value: Any, source: str) -> Any:
-    default = DEFAULTS[name]
+def _bad(s: Setting, value: Any, source: str) -> BadInput:
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return BadInput(f"{source}: {s.name} must be {s.allowed()}, not {shown}", field=s.name)
+
+
+def _is_host(text: str) -> bool:
     try:
-        if isinstance(default, bool):
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(text)
-        if isinstance(default, int):
-            if isinstance(value, bool):
-                raise ValueError(value)
-            return int(value)
-        return str(value)
-    except (TypeError, ValueError):
-        raise BadInput(f"{source}: {name} must be like {default!r}", field=name) from None
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        pass
+    name = text[:-1] if text.endswith(".") else text
+    return 0 < len(name) <= 253 and all(_LABEL.fullmatch(part) for part in name.split("."))
+
+
+def _is_url(text: str) -> bool:
+    try:
+        parts = urllib.parse.urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return False
+    return (parts.scheme in ("http", "https") and parts.hostname is not None
+            and _is_host(parts.hostname) and parts.path in ("", "/") and not parts.query
+            and not parts.fragment and parts.username is None and (port is None or port > 0))
+
+
+def _coerce(name: str, value: Any, source: str, *, text: bool = False) -> Any:
+    """``value`` as setting ``name``'s type, checked against its range; else :class:`BadInput`.
+
+    With ``text`` (environment variables) a string is parsed; otherwise
+    (TOML, overrides) the value must already have the setting's type: ``1.5``,
+    ``true`` or ``"10"`` is not an integer.
+    """
+    s = BY_NAME[name]
+    if isinstance(s.default, bool):
+        if isinstance(value, bool):
+            return value
+        word = value.strip().lower() if text and isinstance(value, str) else None
+        if word in ("1", "true", "yes", "on"):
+            return True
+        if word in ("0", "false", "no", "off"):
+            return False
+        raise _bad(s, value, source)
+    if isinstance(s.default, int):
+        if text and isinstance(value, str) and _INT.fullmatch(value.strip()):
+            number = int(value.strip())
+        elif isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            raise _bad(s, value, source)
+        if s.low is None or s.high is None or not s.low <= number <= s.high:
+            raise _bad(s, value, source)
+        return number
+    if not isinstance(value, str):
+        raise _bad(s, value, source)
+    if (s.choices and value not in s.choices) or (s.kind == "host" and not _is_host(value)) \
+            or (s.kind == "url" and value and not _is_url(value)):
+        raise _bad(s, value, source)
+    return value
 
 
 def load(data_dir: Path, overrides: Mapping[str, Any] | None = None,
@@ -142,14 +255,17 @@ def load(data_dir: Path, overrides: Mapping[str, Any] | None = None,
 
     Layers, later winning: :data:`DEFAULTS`, ``<data_dir>/diwan.toml``, ``DIWAN_<NAME>``
     variables of ``environ`` (default ``os.environ``), then ``overrides`` (keys that are not
-    settings pass through unchecked, for the apps' own config). Values are coerced to the
-    default's type. Raises :class:`BadInput` (with ``field`` the setting) for TOML that does
-    not parse, an unknown key in the file, a value of the wrong type, or a value out of range
-    (negative, a port outside 1-65535, Argon2id below 2 passes / 64 MiB, a feed page limit not
-    above the post limit). Raises ``OSError`` if the file exists but cannot be read.
+    settings pass through unchecked, for the apps' own config). Each value is checked where
+    it comes in (:func:`_coerce`: type and the table's range), then the settings that only
+    make sense together (:func:`_check`: distinct ports, a feed page above the post limit,
+    the admin API on loopback unless ``admin_expose``). Raises :class:`BadInput` (``field``
+    the setting) with one line naming the setting, its allowed values, the value given and
+    where it came from (the file, the variable or ``override``), also for TOML that does not
+    parse or an unknown key in the file. Raises ``OSError`` if the file cannot be read.
     """
     env = os.environ if environ is None else environ
     cfg = dict(DEFAULTS)
+    sources = dict.fromkeys(DEFAULTS, "default")
     path = data_dir / CONFIG_FILE
     if path.exists():
         try:
@@ -159,17 +275,17 @@ def load(data_dir: Path, overrides: Mapping[str, Any] | None = None,
         for key, value in from_file.items():
             if key not in DEFAULTS:
                 raise BadInput(f"{path}: unknown setting {key!r} (a typo?)", field=key)
-            cfg[key] = _coerce(key, value, str(path))
+            cfg[key], sources[key] = _coerce(key, value, str(path)), str(path)
     for key in DEFAULTS:
         env_name = ENV_PREFIX + key.upper()
         if env_name in env:
-            cfg[key] = _coerce(key, env[env_name], env_name)
+            cfg[key], sources[key] = _coerce(key, env[env_name], env_name, text=True), env_name
     for key, value in (overrides or {}).items():
         if key in DEFAULTS:
-            cfg[key] = _coerce(key, value, "override")
+            cfg[key], sources[key] = _coerce(key, value, "override"), "override"
         else:
             cfg[key] = value
-    _check(cfg)
+    _check(cfg, sources)
     return cfg
 
 
@@ -183,27 +299,40 @@ def min_response_bytes(max_post_bytes: int) -> int:
     return max_post_bytes + max_post_bytes // 1024 + 4096
 
 
-def _check(cfg: Mapping[str, Any]) -> None:
-    for s in SETTINGS:
-        if isinstance(s.default, int) and not isinstance(s.default, bool) and cfg[s.name] < 0:
-            raise BadInput(f"{s.name} must not be negative", field=s.name)
-    for name in ("admin_port", "peer_port"):
-        if not 1 <= cfg[name] <= 65535:
-            raise BadInput(f"{name} must be a TCP port (1-65535)", field=name)
-    for name in ("workers", "threads"):
-        if cfg[name] < 1:
-            raise BadInput(f"{name} must be at least 1", field=name)
-    if cfg["kdf_memlimit"] < KDF_MIN_MEMLIMIT:
-        raise BadInput("kdf_memlimit must be at least 256 MiB", field="kdf_memlimit")
-    if cfg["budget_window"] < 1:
-        raise BadInput("budget_window must be at least 1", field="budget_window")
+def _check(cfg: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """Settings that only make sense together."""
+    def bad(name: str, message: str) -> BadInput:
+        return BadInput(f"{sources[name]}: {name} {message}", field=name)
+
+    if not is_loopback(cfg["admin_host"]) and not cfg["admin_expose"]:
+        raise bad("admin_host", f"is {cfg['admin_host']!r}, not a loopback address: the admin "
+                  "token and every private post would cross the network in plain HTTP. Bind "
+                  "it to 127.0.0.1 (and tunnel), or set admin_expose = true to do it anyway")
+    if cfg["admin_port"] == cfg["peer_port"]:
+        raise bad("peer_port", f"must differ from admin_port (both {cfg['peer_port']})")
     if cfg["max_response_bytes"] < min_response_bytes(cfg["max_post_bytes"]):
-        raise BadInput(f"max_response_bytes must be at least "
-                       f"{min_response_bytes(cfg['max_post_bytes'])}: max_post_bytes plus the "
-                       "exchange's overhead (a feed page must hold at least one post)",
-                       field="max_response_bytes")
-    if cfg["kdf_opslimit"] < KDF_MIN_OPSLIMIT:
-        raise BadInput("kdf_opslimit must be at least 3", field="kdf_opslimit")
+        raise bad("max_response_bytes", f"must be at least "
+                  f"{min_response_bytes(cfg['max_post_bytes'])}: max_post_bytes plus the "
+                  "exchange's overhead (a feed page must hold at least one post)")
+
+
+def exposure_warning(cfg: Mapping[str, Any]) -> str | None:
+    """The warning every start logs when the admin API is deliberately off loopback."""
+    if is_loopback(cfg["admin_host"]):
+        return None
+    return (f"the admin API listens on {cfg['admin_host']} (admin_expose = true): "
+            "anyone who can reach it can try the token, and without TLS in front the token "
+            "and private posts cross the network readable")
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.rstrip(".").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def insecure_kdf(environ: Mapping[str, str] | None = None) -> bool:
@@ -241,6 +370,8 @@ def render_toml() -> str:
     for s in SETTINGS:
         value = ("true" if s.default else "false") if isinstance(s.default, bool) else (
             str(s.default) if isinstance(s.default, int) else f'"{s.default}"')
+        if not isinstance(s.default, bool):
+            lines.append(f"# allowed: {s.allowed()}")
         lines.append(f"# {s.help}")
         lines.append(f"{s.name} = {value}")
         lines.append("")

@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from . import config
+from . import config, permissions
 from .errors import BadInput
 from .fsio import make_private_dir, write_atomic
 from .names import BLOCKED
@@ -95,7 +95,11 @@ class DataDir:
 
     @cached_property
     def admin_token(self) -> str:
-        """The admin bearer token (read once per process; ``OSError`` if it is missing)."""
+        """The admin bearer token (read once per process; ``OSError`` if it is missing).
+
+        Raises :class:`~.errors.InsecureFile` if ``admin.token`` is open to other users.
+        """
+        permissions.enforce(self.root, self.settings, [self.token_path])
         return self.token_path.read_text("ascii").strip()
 
     def check_token(self, presented: str) -> bool:
@@ -115,10 +119,13 @@ def open_datadir(root: str | os.PathLike[str] | None = None,
     :func:`config.load`. Raises :class:`BadInput` for bad settings and ``OSError`` if the
     layout cannot be created. Every process (admin, peer, scheduler, CLI) starts here,
     so this is where the insecure-KDF switch, if set, is announced with a WARNING.
+    Raises :class:`~.errors.InsecureFile` if a secret is open to others
+    (:mod:`.permissions`; a warning only with ``secret_permissions = "warn"``).
     """
     config.warn_if_insecure_kdf()
     dd = DataDir(config.data_dir_from_env(root), overrides)
     dd.initialise()
+    permissions.enforce(dd.root, dd.settings)
     return dd
 
 

@@ -32,6 +32,8 @@ message of its own, so it says what to do.
     │   └── BadResponse                       502  its feed response is damaged or malformed
     ├── NoiseStateError                       500  a Noise handshake/session used out of order
     ├── StoreFull                             507  a key server holds as many keys as it will
+    ├── DiskFull                              507  the data directory's file system is full
+    ├── InsecureFile                          500  a secret is readable by others (refused)
     └── CorruptFile                           500  a file on disk is not what it should be
 """
 
@@ -265,6 +267,20 @@ class StoreFull(DiwanError):
 
     status = 507
     code = "store_full"
+
+
+class DiskFull(DiwanError):
+    """The data directory's file system is full; free some space (reads still work)."""
+
+    status = 507
+    code = "disk_full"
+
+
+class InsecureFile(DiwanError):
+    """A secret file or directory is open to other users; the node refuses to use it."""
+
+    status = 500
+    code = "insecure_file"
 
 
 class CorruptFile(DiwanError):

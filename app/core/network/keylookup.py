@@ -35,7 +35,7 @@ import requests
 
 from ..base import names
 from ..base.datadir import DataDir
-from ..base.errors import BadKeyDocument, LyingPeer, NotFound, PeerError
+from ..base.errors import BadKeyDocument, Conflict, LyingPeer, NotFound, PeerError
 from ..base.statefile import StateFile
 from ..identity import keys
 from ..identity.identities import Identities
@@ -283,10 +283,14 @@ def fetch_key(dd: DataDir, fp: str, addresses: Iterable[str], *,
 
 
 def add_contact(dd: DataDir, fp: str, address: str, identity: str, *,
-                session: requests.Session | None = None) -> tuple[Contact, bool, bool]:
+                session: requests.Session | None = None,
+                replace: bool = False) -> tuple[Contact, bool, bool]:
     """Follow ``fp`` at ``address`` as own ``identity``: check, fetch its key if unknown, store.
 
-    Returns ``(contact, created, key_fetched)``. Raises :class:`BadFingerprint`,
+    Changing an existing contact's address or following identity needs ``replace``
+    (:class:`Conflict` naming what it would replace otherwise), so a mistyped address
+    never silently replaces a working one. Returns ``(contact, created, key_fetched)``.
+    Raises :class:`BadFingerprint`,
     :class:`BadInput`, :class:`NotFound` or :class:`Conflict` from
     :meth:`Contacts.check_new`; :class:`BadInput` for a bad address;
     :class:`PeerError` when the node cannot be reached or answers with another
@@ -297,6 +301,10 @@ def add_contact(dd: DataDir, fp: str, address: str, identity: str, *,
     book = Contacts(dd)
     book.check_new(fp, identity)
     address = normalise_address(address)
+    old = book.find(fp)
+    if old is not None and not replace and (old.address, old.identity) != (address, identity):
+        raise Conflict(f"{fp} is already followed at {old.address} as {old.identity}; "
+                       "ask again with replace to change it", field="address")
     fetched = False
     if not Identities(dd).exists(fp):
         fetch_key(dd, fp, [address], session=session)

@@ -12,9 +12,10 @@ the status; the index's newest post by the author otherwise) minus
 slightly skewed clock is still fetched; a post already held is a no-op by
 SHA-1. Per-contact status (``state/sync_status.json``) records attempts,
 successes, errors, posts received and rejected, and the exponential back-off
-of failing contacts. :func:`sync_all` runs contacts in parallel; every
-request has a timeout and a size cap, so one slow or hostile contact never
-delays the others.
+of failing contacts. :func:`sync_all` runs contacts in parallel (:mod:`.rounds`:
+live and failing contacts in separate bounded lanes, a round deadline);
+every request has a timeout and a size cap, so one slow, dead or hostile
+contact never delays the others.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import requests
 
@@ -40,6 +41,7 @@ from . import peerclient
 from .contacts import Contact, Contacts
 from .exchange import MAX_TIME, OwnKeys, PendingRequest, build_request, open_response
 from .keylookup import KeyLookup, LyingPeers, make_key_lookup
+from .rounds import run_round
 from .syncstatus import StatusStore, SyncStatus, backoff, is_due, statuses
 
 __all__ = ["StatusStore", "SyncStatus", "backoff", "is_due", "statuses", "sync_all",
@@ -375,10 +377,14 @@ def sync_all(dd: DataDir, only: Iterable[str] | None = None, force: bool = False
     """Sync every contact (or ``only`` these) in parallel; return every status, in order.
 
     Contacts in back-off are skipped unless ``force``; blocked contacts are
-    always skipped. ``progress`` is called (in this thread) with each status
-    as it is known. Nothing a contact does raises out of here; ``only`` naming a
-    non-contact raises :class:`NotFound` (a bad fingerprint :class:`BadFingerprint`)
-    before anything is asked, and a damaged state file :class:`CorruptFile`.
+    always skipped. The others run as one round (:func:`.rounds.run_round`):
+    live and failing contacts in separate bounded pools, live ones first; unless
+    ``force`` (the owner asked), contacts not started before the round's deadline
+    are left for the next round (``skipped = "round deadline"``). ``progress`` is
+    called (in this thread) with each status as it is known. Nothing a contact
+    does raises out of here; ``only`` naming a non-contact raises :class:`NotFound`
+    (a bad fingerprint :class:`BadFingerprint`) before anything is asked, and a
+    damaged state file :class:`CorruptFile`.
     """
     contacts = _chosen(dd, only)
     skipped, todo = _plan(dd, contacts, force, clock())
@@ -401,11 +407,7 @@ def sync_all(dd: DataDir, only: Iterable[str] | None = None, force: bool = False
             session.close()
 
     if todo:
-        with ThreadPoolExecutor(max_workers=max(1, dd.settings["sync_parallel"]),
-                                thread_name_prefix="diwan-sync") as pool:
-            futures = {pool.submit(one, c): c.fingerprint for c in todo}
-            for future in as_completed(futures):
-                status = results[futures[future]] = future.result()
-                if progress:
-                    progress(status)
+        stored = {st.fingerprint: st for st in StatusStore(dd).all().values()}
+        results.update(run_round(todo, stored, dd.settings, one, progress=progress,
+                                  deadline=not force))
     return [results[c.fingerprint] for c in contacts]

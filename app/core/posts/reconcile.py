@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -37,11 +38,13 @@ from pathlib import Path
 
 from ..base import names
 from ..base.datadir import DataDir
+from ..base.diskspace import is_full_error
 from ..base.fsio import file_lock, is_temp_name
 from .index import Index
 from .indexschema import CONTENT_TABLES
 from .ingest import verify_file
 
+log = logging.getLogger("diwan.index")
 RACY_NS = 2_000_000_000  # a directory changed this recently may change again in the same tick
 VERIFY_BATCH = 2000      # files verified and indexed per transaction
 LOCK_NAME = "index-reconcile.lock"
@@ -72,8 +75,18 @@ def open_index(dd: DataDir, *, auto_reconcile: bool = True) -> Index:
 
 def auto_repair(index: Index) -> None:
     """The automatic repair a query runs first: at most ``reconcile_max_verify`` new
-    files verified, skipped if run within ``reconcile_interval_ms`` or running elsewhere."""
-    reconcile(index, max_verify=index.dd.settings["reconcile_max_verify"])
+    files verified, skipped if run within ``reconcile_interval_ms`` or running elsewhere.
+
+    On a full disk the repair is put off (logged) and the query answers from the index
+    as it is: a read never fails for want of space; the next query after space returns
+    carries on.
+    """
+    try:
+        reconcile(index, max_verify=index.dd.settings["reconcile_max_verify"])
+    except (OSError, sqlite3.Error) as exc:
+        if not is_full_error(exc):
+            raise
+        log.warning("index repair put off: the disk is full (%s)", exc)
 
 
 def reconcile(index: Index, *, force: bool = False,

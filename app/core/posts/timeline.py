@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..base import names
 from ..base.datadir import DataDir
@@ -101,8 +102,12 @@ class Timeline:
             authors = members if authors is None else {
                 names.fingerprint(a, field="authors") for a in authors} & members
         if limit is None:
-            limit = self.dd.settings["page_size"]
+            limit = self.default_limit()
         return self.index.page(authors=authors, kinds=kinds, limit=limit, cursor=cursor)
+
+    def default_limit(self) -> int:
+        """``page_size``, but never more than ``max_page_size``."""
+        return int(min(self.dd.settings["page_size"], self.dd.settings["max_page_size"]))
 
     def read(self, entry: Entry) -> Post | None:
         """The decoded post of an entry; None if its file vanished or no longer decodes."""
@@ -196,8 +201,7 @@ class Timeline:
             raise BadInput("a conversation id is 32 lowercase hexadecimal characters",
                            field="id")
         conv = bytes.fromhex(conversation_id)
-        limit = self.index.check_limit(self.dd.settings["page_size"] if limit is None
-                                       else limit)
+        limit = self.index.check_limit(self.default_limit() if limit is None else limit)
         self.index.maybe_reconcile()
         row = self.index.conn().execute("SELECT members FROM convs WHERE id=?",
                                         (conv,)).fetchone()
@@ -280,8 +284,8 @@ class Timeline:
         """Known identities with a birthdate, the next birthday first.
 
         Each ``{"fingerprint", "name", "birthdate", "next" (ISO date), "days_until"}``
-        counted from ``today`` (default: the local date); 29 February falls on the 28th in
-        common years.
+        counted from ``today``, the viewer's date (:func:`viewer_today`; default: the node's
+        local date); 29 February falls on the 28th in common years.
         """
         day = today or dt.date.today()
         out = []
@@ -294,6 +298,31 @@ class Timeline:
                             "days_until": (nxt - day).days})
         out.sort(key=lambda b: (b["days_until"], (b["name"] or "").casefold(), b["fingerprint"]))
         return out
+
+
+def viewer_today(today: str | None = None, tz: str | None = None) -> dt.date:
+    """The viewer's date: ``today`` (ISO ``YYYY-MM-DD``) if given, else the date now in time
+    zone ``tz`` (an IANA name such as ``Europe/Berlin``), else in the node's local zone.
+
+    Raises :class:`BadInput` (field ``today`` or ``tz``) for a malformed date, an unknown
+    zone, or both given.
+    """
+    if today is not None and tz is not None:
+        raise BadInput("give today or tz, not both", field="tz")
+    if today is not None:
+        day = _parse_date(today)
+        if day is None:
+            raise BadInput(f"today must be a date like 2026-02-28, not {today[:40]!r}",
+                           field="today")
+        return day
+    if tz is None:
+        return dt.date.today()
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadInput(f"unknown time zone {tz[:60]!r} (use a name like Europe/Berlin)",
+                       field="tz") from None
+    return dt.datetime.now(zone).date()
 
 
 def _card(profile: dict[str, Any]) -> dict[str, Any]:

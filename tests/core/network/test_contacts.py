@@ -157,8 +157,12 @@ def test_add_fetches_an_unknown_key(node: tuple[DataDir, str]) -> None:
     assert created and fetched
     assert transport.urls() == [f"http://10.1.2.3:8889/identities/{fp}"]
     assert Identities(dd).pub_path(fp).read_bytes() == doc
-    # known now: updating the contact asks nobody
-    add_contact(dd, fp, "http://10.1.2.3:8890", me, session=session)
+    # known now: updating the contact asks nobody; a new address needs replace
+    with pytest.raises(Conflict, match="already followed at http://10.1.2.3:8889"):
+        add_contact(dd, fp, "http://10.1.2.3:8890", me, session=session)
+    assert Contacts(dd).get(fp).address == "http://10.1.2.3:8889"
+    add_contact(dd, fp, "http://10.1.2.3:8890", me, session=session, replace=True)
+    assert Contacts(dd).get(fp).address == "http://10.1.2.3:8890"
     assert len(transport.calls) == 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from app.core.identity.identities import Identities
 from app.core.network.contacts import Contacts
 from app.core.posts import codec as posts
 from app.core.posts.ingest import Ingestor
-from app.core.upkeep.gc import DAY, gc
+from app.core.upkeep.gc import DAY, explain, gc
 from tests.helpers.datadirs import PASSWORD, make_datadir
 from tests.helpers.fake_peers import copy_node, other_key
 
@@ -98,3 +99,39 @@ def test_authors_of_stored_posts_and_reshared_authors_are_kept(tmp_path: Path) -
     assert gc(dd, dry_run=False) == [fps["idle"]]
     assert ids.exists(fps["inner"]) and ids.exists(fps["wrapper"])
     assert not ids.exists(fps["idle"])
+
+
+def test_keys_of_files_the_index_does_not_hold_yet_are_kept(tmp_path: Path) -> None:
+    """Posts restored into posts/<FP>/ behind the index's back: their keys are still needed."""
+    dd = DataDir(tmp_path / "n", {"gc_unused_days": 1}, environ={})
+    dd.initialise()
+    ids = Identities(dd)
+    seeds = {name: bytes([i + 7]) * 32 for i, name in enumerate(("restored", "inner", "idle"))}
+    fps = {name: ids.import_pub(keys.certify(seed, crypto.transport_public(seed[::-1]))
+                                .to_bytes()) for name, seed in seeds.items()}
+    now = int(time.time())
+    inner = posts.build_post(seeds["inner"], {"TEXT": "original", "CREATED_TIME": now})
+    restored = [posts.build_post(seeds["restored"], {"TEXT": "from a backup",
+                                                     "CREATED_TIME": now}),
+                posts.build_post(seeds["restored"], {"SHARED_POST": inner.decode(),
+                                                     "CREATED_TIME": now + 1})]
+    folder = dd.posts / fps["restored"]
+    folder.mkdir()
+    for raw in restored:  # copied in as a restore would: no ingest, no index
+        (folder / hashlib.sha1(raw).hexdigest()).write_bytes(raw)
+    old = now - 200 * DAY
+    for fp in fps.values():
+        os.utime(ids.pub_path(fp), (old, old))
+    assert gc(dd, dry_run=True) == [fps["idle"]]
+    assert gc(dd, dry_run=False) == [fps["idle"]]
+    assert ids.exists(fps["restored"]) and ids.exists(fps["inner"])
+    from app.core.posts.reconcile import open_index, rebuild
+    assert rebuild(open_index(dd)) == 2  # and the restored posts can still be verified
+
+
+def test_dry_run_says_why_each_key_may_go(tmp_path: Path, template: tuple[DataDir, str]) -> None:
+    dd = copy_node(tmp_path / "n", template[0], [template[1]])
+    old = imported(dd, 120)
+    reasons = explain(dd, gc(dd, dry_run=True, clock=lambda: NOW), clock=lambda: NOW)
+    assert list(reasons) == [old]
+    assert "unused for 120 days" in reasons[old] and "no stored post" in reasons[old]
