@@ -7,6 +7,7 @@ Every limit the node enforces is a setting here with a safe default.
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -17,6 +18,14 @@ from typing import Any
 from .errors import BadInput
 
 MiB = 1024 * 1024
+
+# The one insecure-KDF switch (docs/protocol.md, "The private key file"): set in the
+# environment of a test suite only. It is not a setting: diwan.toml cannot hold it and
+# ``diwan init`` never writes it. Every process that honours it says so at start.
+INSECURE_KDF_ENV = "DIWAN_INSECURE_KDF"
+KDF_MIN_OPSLIMIT = 3            # libsodium crypto_pwhash_argon2id_OPSLIMIT_MODERATE
+KDF_MIN_MEMLIMIT = 256 * MiB    # libsodium crypto_pwhash_argon2id_MEMLIMIT_MODERATE
+_warned = False
 
 
 @dataclass(frozen=True)
@@ -38,8 +47,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("threads", 4, "gunicorn threads per worker"),
     Setting("admin_max_body", 12 * MiB, "largest admin request body in bytes (413 above)"),
     Setting("peer_max_body", 64 * 1024, "largest peer request body in bytes (413 above)"),
-    Setting("kdf_opslimit", 2, "Argon2id passes for new private key files (at least 2)"),
-    Setting("kdf_memlimit", 64 * MiB, "Argon2id memory in bytes for new key files (>= 64 MiB)"),
+    Setting("kdf_opslimit", KDF_MIN_OPSLIMIT,
+            "Argon2id passes for new private key files (at least 3, libsodium MODERATE)"),
+    Setting("kdf_memlimit", KDF_MIN_MEMLIMIT,
+            "Argon2id memory in bytes for new key files (at least 256 MiB, libsodium MODERATE)"),
+    Setting("transport_grace_seconds", 7 * 86400,
+            "seconds a rotated-out transport key of this node stays usable (contacts "
+            "learn the new one meanwhile)"),
     Setting("max_post_bytes", 8 * MiB, "largest post file accepted, in bytes"),
     Setting("max_time_skew", 300, "seconds a CREATED_TIME or request time may be in the future"),
     Setting("max_reshare_depth", 4, "how deeply reshared posts may nest"),
@@ -157,13 +171,37 @@ def _check(cfg: Mapping[str, Any]) -> None:
     for name in ("workers", "threads"):
         if cfg[name] < 1:
             raise BadInput(f"{name} must be at least 1", field=name)
-    if cfg["kdf_memlimit"] < 64 * MiB:
-        raise BadInput("kdf_memlimit must be at least 64 MiB", field="kdf_memlimit")
+    if cfg["kdf_memlimit"] < KDF_MIN_MEMLIMIT:
+        raise BadInput("kdf_memlimit must be at least 256 MiB", field="kdf_memlimit")
     if cfg["max_response_bytes"] <= cfg["max_post_bytes"]:
         raise BadInput("max_response_bytes must be larger than max_post_bytes (a feed page "
                        "must hold at least one post)", field="max_response_bytes")
-    if cfg["kdf_opslimit"] < 2:
-        raise BadInput("kdf_opslimit must be at least 2", field="kdf_opslimit")
+    if cfg["kdf_opslimit"] < KDF_MIN_OPSLIMIT:
+        raise BadInput("kdf_opslimit must be at least 3", field="kdf_opslimit")
+
+
+def insecure_kdf(environ: Mapping[str, str] | None = None) -> bool:
+    """True if ``DIWAN_INSECURE_KDF`` is set to 1/true/yes/on (tests only).
+
+    Read from the process environment (``environ`` for tests of this function),
+    never from ``diwan.toml``: key files then use libsodium's minimum Argon2id
+    cost, and key files of that cost open. Never set it on a real node.
+    """
+    env = os.environ if environ is None else environ
+    return env.get(INSECURE_KDF_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def warn_if_insecure_kdf() -> bool:
+    """Log a WARNING (once per process) if the insecure-KDF switch is on; return it."""
+    global _warned
+    on = insecure_kdf()
+    if on and not _warned:
+        _warned = True
+        logging.getLogger("diwan").warning(
+            "INSECURE: %s is set: private keys are sealed with the minimum Argon2id cost and "
+            "weak key files open. This is for test suites only; never on a real node.",
+            INSECURE_KDF_ENV)
+    return on
 
 
 def render_toml() -> str:

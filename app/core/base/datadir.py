@@ -113,8 +113,10 @@ def open_datadir(root: str | os.PathLike[str] | None = None,
 
     ``root`` as for :func:`config.data_dir_from_env`; ``overrides`` as for
     :func:`config.load`. Raises :class:`BadInput` for bad settings and ``OSError`` if the
-    layout cannot be created.
+    layout cannot be created. Every process (admin, peer, scheduler, CLI) starts here,
+    so this is where the insecure-KDF switch, if set, is announced with a WARNING.
     """
+    config.warn_if_insecure_kdf()
     dd = DataDir(config.data_dir_from_env(root), overrides)
     dd.initialise()
     return dd

@@ -3,6 +3,11 @@
 Files (see ``datadir``): ``identities/<FP>.pub``, ``identities/<FP>`` (own
 private key, 0600) and ``identities/<group>/<FP>.pub`` copies. Every name that
 reaches a path has been checked by :mod:`names` first.
+
+Transport key rotation (``rotate_transport``, ``change_password``) writes the
+private key file first, holding the published transport secret and the next
+one, then the ``.pub`` that certifies the next one. A crash in between leaves
+the published key current and the next one unused (docs/protocol.md, "Rotation").
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 
 from ..base import crypto, names
 from ..base.datadir import DataDir
-from ..base.errors import Conflict, Forbidden, NotFound
+from ..base.errors import Conflict, CorruptFile, Forbidden, KeyConflict, NotFound
 from ..base.fsio import file_lock, fsync_dir, make_private_dir, remove_quiet, write_atomic
 from . import keys
 
@@ -37,6 +42,27 @@ class IdentityInfo:
     blocked: bool = False
     last_used: float | None = None
     public_key: str | None = None
+
+
+@dataclass(frozen=True)
+class TransportKey:
+    """One of this node's transport keys for an own identity.
+
+    ``retired_at`` is None for the current (published) key; a previous key of
+    this device carries the unix time it was rotated out and is dropped once
+    ``transport_grace_seconds`` have passed since.
+    """
+
+    device_id: str
+    serial: int
+    secret: bytes = field(repr=False)
+    public: bytes
+    retired_at: float | None
+
+
+def new_device_id() -> str:
+    """A fresh random device id (16 lowercase hex characters, 64 random bits)."""
+    return crypto.random_bytes(8).hex()
 
 
 class Identities:
@@ -159,16 +185,19 @@ class Identities:
     def create(self, password: str) -> str:
         """Make a new own identity sealed by ``password``; return its fingerprint (64 hex).
 
-        Writes ``identities/<FP>`` (0600) and ``identities/<FP>.pub`` with the Argon2id
-        settings ``kdf_opslimit`` / ``kdf_memlimit`` (``docs/protocol.md``, Key documents).
-        Raises :class:`BadInput` for a password not encodable as UTF-8.
+        Writes ``identities/<FP>`` (0600), then ``identities/<FP>.pub``, with the Argon2id
+        settings ``kdf_opslimit`` / ``kdf_memlimit`` (or the minimum under the insecure-KDF
+        switch) (``docs/protocol.md``, Key documents). This node becomes the identity's
+        first device: a random device id, transport key serial 1. Raises :class:`BadInput`
+        for a password not 12..1024 characters of Unicode text.
         """
+        keys.check_password(password)
         seed = crypto.new_signing_seed()
-        transport = crypto.new_transport_secret()
-        pub = keys.certify(seed, crypto.transport_public(transport))
-        s = self.dd.settings
-        private = keys.seal_private_key(seed, transport, password,
-                                        s["kdf_opslimit"], s["kdf_memlimit"])
+        transport = keys.StoredTransport(1, crypto.new_transport_secret())
+        device = new_device_id()
+        pub = keys.certify(seed, [keys.DeviceCert(device, 1, transport.public)])
+        private = keys.seal_private_key(seed, device, (transport,), password,
+                                        *keys.kdf_cost(self.dd.settings))
         fp = pub.fingerprint
         make_private_dir(self.dir)
         write_atomic(self.private_path(fp), private.to_bytes(), mode=0o600)
@@ -201,54 +230,163 @@ class Identities:
         self.touch(fp)
         return seed
 
+    def device_id(self, fp: str) -> str:
+        """This node's device id for the own identity ``fp``."""
+        return self.private_key(fp).device_id
+
+    def _published(self, fp: str, private: keys.PrivateKey) -> keys.StoredTransport:
+        """The transport entry of ``private`` that the ``.pub`` certifies for this device."""
+        device = self.public_key(fp, touch=False).device(private.device_id)
+        entry = None if device is None else private.transport(device.serial)
+        if entry is None or device is None or entry.public != device.transport_public:
+            raise CorruptFile(f"the .pub of {fp} does not certify a transport key this node "
+                              "holds")
+        return entry
+
+    def transport_keys(self, fp: str, *, now: float | None = None) -> builtins.list[TransportKey]:
+        """This node's usable transport keys for the own identity ``fp``, current first.
+
+        The current key is the one the ``.pub`` certifies for this device
+        (``retired_at`` None); then previous keys rotated out less than
+        ``transport_grace_seconds`` ago, newest first. A key written for a
+        rotation that has not reached the ``.pub`` yet is not listed.
+        """
+        private = self.private_key(fp)
+        published = self._published(fp, private).serial
+        t = time.time() if now is None else now
+        grace = self.dd.settings["transport_grace_seconds"]
+        out = []
+        for entry in reversed(private.transports):
+            if entry.serial == published:
+                retired = None
+            elif entry.serial > published or (entry.retired_at or 0) + grace <= t:
+                continue
+            else:
+                retired = entry.retired_at
+            out.append(TransportKey(private.device_id, entry.serial, entry.secret,
+                                    entry.public, retired))
+        return out
+
     def transport_secret(self, fp: str) -> bytes:
-        """The 32-byte X25519 transport secret of an own identity (readable unattended).
+        """The current 32-byte X25519 transport secret of an own identity (readable
+        unattended): the one the ``.pub`` certifies for this node's device.
 
         Raises :class:`BadFingerprint`, :class:`Forbidden`, :class:`NotFound` or
-        :class:`CorruptFile` as :meth:`private_key` does.
+        :class:`CorruptFile` as :meth:`private_key` does, and :class:`CorruptFile` if the
+        ``.pub`` certifies no transport key this node holds.
         """
-        return self.private_key(fp).transport_secret
+        private = self.private_key(fp)
+        return self._published(fp, private).secret
 
     def sign(self, fp: str, password: str, content: bytes) -> bytes:
-        """The 64-byte plain Ed25519 signature of ``content`` (no context) by the own ``fp``.
+        """The 64-byte user signature of ``content`` by the own ``fp``: Ed25519 over
+        ``CTX_USER_SIGNATURE || content`` (``docs/protocol.md``, Key documents: Signatures),
+        never usable as a post or a certificate.
 
         Raises what :meth:`open_seed` raises: :class:`BadFingerprint`, :class:`Forbidden`,
         :class:`NotFound`, :class:`CorruptFile`, :class:`WrongPassword`, :class:`BadInput`.
         """
-        return crypto.sign(self.open_seed(fp, password), content)
+        return crypto.sign(self.open_seed(fp, password), crypto.CTX_USER_SIGNATURE, content)
+
+    def rotate_transport(self, fp: str, password: str) -> int:
+        """Give this node a new transport key for the own ``fp`` (serial + 1); return the serial.
+
+        The previous key stays usable for ``transport_grace_seconds`` (``docs/protocol.md``,
+        Rotation). Raises what :meth:`open_seed` raises; nothing changes for a wrong password.
+        """
+        names.fingerprint(fp)  # before it names the lock file
+        with self._lock(fp):
+            current = self.private_key(fp)
+            seed = current.open_seed(password)
+            return self._rotate(fp, seed, current, password)
 
     def change_password(self, fp: str, old: str, new: str) -> None:
-        """Re-seal the own identity ``fp`` under ``new`` with a fresh salt and nonce.
+        """Re-seal the own identity ``fp`` under ``new`` and rotate its transport key, so
+        that a copy of the old key file stops serving as this node after the grace window.
 
-        The Argon2id parameters are the larger of the file's and the settings', never
-        lowered (``docs/protocol.md``, The private key file). Raises what :meth:`open_seed`
-        raises (:class:`BadFingerprint`, :class:`Forbidden`, :class:`NotFound`,
-        :class:`CorruptFile`; :class:`WrongPassword` for a wrong ``old``, nothing changed),
-        and :class:`BadInput` for an ``old`` or ``new`` not encodable as UTF-8. ``fp`` must
-        already be valid: it names the lock file before it is checked.
+        Fresh salt and nonce; the Argon2id parameters are the larger of the file's and the
+        settings', never lowered (``docs/protocol.md``, The private key file). Crash-safe:
+        the key file (new password, the published and the new transport secrets) is written
+        before the ``.pub``; every intermediate state opens with exactly one of the two
+        passwords and serves with a published key. Raises :class:`BadInput` for a ``new``
+        not 12..1024 characters (field ``new_password``), then what :meth:`open_seed`
+        raises (:class:`WrongPassword` for a wrong ``old``, nothing changed).
         """
+        keys.check_password(new, "new_password")
+        names.fingerprint(fp)  # before it names the lock file
         with self._lock(fp):
             current = self.private_key(fp)
             seed = current.open_seed(old)
-            s = self.dd.settings
-            opslimit = max(s["kdf_opslimit"], int(current.kdf["opslimit"]))
-            memlimit = max(s["kdf_memlimit"], int(current.kdf["memlimit"]))
-            private = keys.seal_private_key(seed, current.transport_secret, new, opslimit, memlimit)
-            write_atomic(self.private_path(fp), private.to_bytes(), mode=0o600)
+            self._rotate(fp, seed, current, new)
+
+    def _rotate(self, fp: str, seed: bytes, current: keys.PrivateKey, password: str) -> int:
+        now = time.time()
+        published = self._published(fp, current).serial
+        serial = current.newest().serial + 1   # never reuse a serial, even an unpublished one
+        grace = self.dd.settings["transport_grace_seconds"]
+        kept = [keys.StoredTransport(e.serial, e.secret, now if e.serial == published
+                                     else e.retired_at)
+                for e in current.transports
+                if e.serial == published
+                or (e.serial < published and (e.retired_at or 0) + grace > now)]
+        kept = kept[-(keys.MAX_TRANSPORT_KEYS - 1):]
+        new = keys.StoredTransport(serial, crypto.new_transport_secret())
+        ops, mem = keys.kdf_cost(self.dd.settings)
+        old_ops, old_mem = int(current.kdf["opslimit"]), int(current.kdf["memlimit"])
+        private = current.reseal(seed, password, max(ops, old_ops), max(mem, old_mem),
+                                 (*kept, new))
+        write_atomic(self.private_path(fp), private.to_bytes(), mode=0o600)   # step 1
+        pub = keys.with_device(seed, self.public_key(fp, touch=False),
+                               keys.DeviceCert(current.device_id, serial, new.public))
+        self._write_pub(fp, pub)                                               # step 2
+        return serial
+
+    def _write_pub(self, fp: str, pub: keys.PublicKey) -> None:
+        data = pub.to_bytes()
+        write_atomic(self.pub_path(fp), data)
+        for g in self.groups():
+            copy = self.dir / g / f"{fp}.pub"
+            if copy.exists():
+                write_atomic(copy, data)
 
     # others' keys ----------------------------------------------------------------
     def import_pub(self, document: bytes | str, *, expected_fp: str | None = None) -> str:
         """Verify and store someone's ``.pub`` document; return its fingerprint.
 
-        An existing document for the same fingerprint is kept (never replaced
-        by an upload), so a key cannot be poisoned by re-uploading it
-        (``docs/protocol.md``, The public key document). Raises :class:`BadKeyDocument` as
-        :func:`keys.parse_pub` does (``expected_fp`` mismatch included).
+        For a fingerprint already held the document is merged into the held
+        one (:func:`keys.merge_pub`: new devices and higher serials only), so no
+        upload can swap a key (``docs/protocol.md``, Rotation: merging certificates).
+        Raises :class:`BadKeyDocument` as :func:`keys.parse_pub` does (``expected_fp``
+        mismatch included) and :class:`KeyConflict` for a downgrade.
         """
         key = keys.parse_pub(document, expected_fp=expected_fp)
         fp = key.fingerprint
-        write_atomic(self.pub_path(fp), key.to_bytes(), exclusive=True)
+        if not write_atomic(self.pub_path(fp), key.to_bytes(), exclusive=True):
+            self.update_pub(fp, key.to_bytes())
         return fp
+
+    def update_pub(self, fp: str, document: bytes) -> bool:
+        """Merge ``document`` into the stored ``.pub`` of ``fp``; True if it changed.
+
+        Atomic under the identity's lock. :class:`BadKeyDocument` if it does not
+        verify for ``fp``, :class:`NotFound` if no ``.pub`` is held,
+        :class:`KeyConflict` for a lower or conflicting serial, or for a
+        certificate of this node's own device of an own identity (only
+        :meth:`rotate_transport` changes that).
+        """
+        incoming = keys.parse_pub(document, expected_fp=fp)
+        with self._lock(fp):
+            stored = self.public_key(fp, touch=False)
+            merged = keys.merge_pub(stored, incoming)
+            if merged is stored:
+                return False
+            if self.is_own(fp):
+                mine = self.private_key(fp).device_id
+                if merged.device(mine) != stored.device(mine):
+                    raise KeyConflict("a key document may not change this node's own "
+                                      "device certificate", field="public_key")
+            self._write_pub(fp, merged)
+            return True
 
     def delete(self, fp: str, password: str | None = None) -> None:
         """Delete an identity's keys and group copies (the blocked entry stays).
