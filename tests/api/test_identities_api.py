@@ -147,7 +147,7 @@ def test_sign_verifies_with_pub_alone_and_touches_it(module_admin: AdminClient,
     signature = b64d(r.json["signature"], length=64)
     assert r.json["signature_hex"] == signature.hex()
     key = keys.parse_pub(own_identity.pub_path.read_bytes(), expected_fp=own_identity.fingerprint)
-    assert crypto.verify(key.sign, "héllo".encode(), signature)
+    assert crypto.verify(key.sign, crypto.CTX_USER_SIGNATURE, "héllo".encode(), signature)
     assert own_identity.pub_path.stat().st_mtime > 1_000_000  # last_used advanced
     listed = {i["fingerprint"]: i for i in module_admin.get("/identities").json["identities"]}
     assert listed[own_identity.fingerprint]["last_used"] > 1_000_000
@@ -160,7 +160,7 @@ def test_sign_base64url_content(module_admin: AdminClient, own_identity: OwnIden
                                 "encoding": "base64url"})
     assert r.status_code == 200
     key = keys.parse_pub(own_identity.pub_path.read_bytes())
-    assert crypto.verify(key.sign, content, b64d(r.json["signature"]))
+    assert crypto.verify(key.sign, crypto.CTX_USER_SIGNATURE, content, b64d(r.json["signature"]))
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -122,7 +122,7 @@ def test_get_on_a_feed_is_405(node: dict[str, Any]) -> None:
 
 def _hostile_bodies(node: dict[str, Any]) -> list[bytes]:
     body, _ = build(node)
-    owner_t = node["key"].transport
+    owner_t = node["key"].transport_public
     frames = [b"", b"\x01", b"\x02" + bytes(300), b"\x01" + bytes(32) + b"\xff\xff",
               exchange.frame_request(ASKER.pub_document, bytes(32), b"z" * 100),
               exchange.frame_request(b"not a pub", bytes(32), b"z" * 100)]
@@ -232,7 +232,7 @@ def test_a_document_whose_certificate_fails_is_400(tmp_path: Path) -> None:
     client = key_server(tmp_path / "ks")
     _, key, _ = party()
     _, other, _ = party()
-    forged = keys.PublicKey(key.sign, other.transport, key.certificate).to_bytes()
+    forged = keys.PublicKey(key.sign, other.transport_public, key.certificate).to_bytes()
     assert_error(upload(client, forged), 400, "public_key")
     assert keyserver.stored_keys(client.application.config["DIWAN"]) == 0
 

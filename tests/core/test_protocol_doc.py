@@ -72,7 +72,7 @@ def test_worked_example_certificate_signs_the_documented_bytes() -> None:
     lines = EXAMPLES["pub"].split("\n")
     values = dict(line.split(" ", 1) for line in lines[1:])
     key = keys.parse_pub((EXAMPLES["pub"] + "\n").encode())
-    message = bytes.fromhex(EXAMPLES["ctx_transport_cert"]) + key.sign + key.transport
+    message = bytes.fromhex(EXAMPLES["ctx_transport_cert"]) + key.sign + key.transport_public
     assert len(message) == 99
     assert crypto.verify(key.sign, message, key.certificate)
     assert set(values) == {"sign", "transport", "certificate"}

@@ -37,6 +37,8 @@ from typing import Any
 
 import requests
 
+from app.core.base.config import INSECURE_KDF_ENV, insecure_kdf
+
 REPO = Path(__file__).resolve().parents[2]
 PROCFILE = REPO / "app" / "run" / "Procfile"  # what diwan up runs
 VENV_BIN = Path(sys.prefix) / "bin"
@@ -281,6 +283,8 @@ class Node:
                    PYTHONPATH=os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH"))
                                               if p),
                    VIRTUAL_ENV=sys.prefix, PYTHONUNBUFFERED="1")
+        if insecure_kdf():  # the suite's switch (tests/conftest.py) reaches real processes
+            env[INSECURE_KDF_ENV] = "1"
         env.update(self.extra_env)
         return env
 

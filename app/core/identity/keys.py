@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,8 +110,20 @@ def certify_device(seed: bytes, device: DeviceCert) -> bytes:
                        device.signed_bytes(crypto.signing_public(seed)))
 
 
-def certify(seed: bytes, devices: list[DeviceCert] | tuple[DeviceCert, ...]) -> PublicKey:
-    """A ``.pub`` for the identity of ``seed`` certifying each of ``devices``, in order."""
+def certify(seed: bytes, devices: bytes | Sequence[DeviceCert], *,
+            device_id: str | None = None, serial: int = 1) -> PublicKey:
+    """A ``.pub`` for the identity of ``seed`` certifying each of ``devices``, in order.
+
+    ``devices`` may also be one X25519 public key (32 bytes): then the document
+    has one device, ``device_id`` (default: derived from the two keys, so the
+    same inputs give the same document; real identities draw a random one) and
+    ``serial``. :class:`UnusableKey` for an unusable transport key.
+    """
+    if isinstance(devices, bytes | bytearray):
+        transport = bytes(devices)
+        if device_id is None:
+            device_id = crypto.fingerprint(crypto.signing_public(seed) + transport)[:16]
+        devices = [DeviceCert(device_id, serial, transport)]
     certs = tuple(certify_device(seed, d) for d in devices)
     return _checked(PublicKey(crypto.signing_public(seed), tuple(devices), certs))
 
