@@ -64,10 +64,11 @@ def test_booleans_from_environment(tmp_path: Path, text: str, value: bool) -> No
     ("env", "peer_port", "0"),
     ("toml", "workers", "0"),
     ("env", "admin_max_body", "-1"),
-    ("env", "kdf_memlimit", str(64 * MiB - 1)),
+    ("env", "kdf_memlimit", str(256 * MiB - 1)),
+    ("env", "kdf_memlimit", str(64 * MiB)),
     ("toml", "kdf_memlimit", "1048576"),
     ("override", "kdf_memlimit", 32 * MiB),
-    ("env", "kdf_opslimit", "1"),
+    ("env", "kdf_opslimit", "2"),
 ])
 def test_bad_values_are_bad_input_naming_the_setting(tmp_path: Path, source: str, name: str,
                                                      value: object) -> None:
@@ -86,8 +87,9 @@ def test_bad_values_are_bad_input_naming_the_setting(tmp_path: Path, source: str
 
 
 def test_kdf_memlimit_edge_is_accepted(tmp_path: Path) -> None:
-    cfg = config.load(tmp_path, environ={"DIWAN_KDF_MEMLIMIT": str(64 * MiB)})
-    assert cfg["kdf_memlimit"] == 64 * MiB
+    cfg = config.load(tmp_path, environ={"DIWAN_KDF_MEMLIMIT": str(256 * MiB),
+                                         "DIWAN_KDF_OPSLIMIT": "3"})
+    assert (cfg["kdf_memlimit"], cfg["kdf_opslimit"]) == (256 * MiB, 3)
 
 
 def test_broken_toml_is_bad_input(tmp_path: Path) -> None:

@@ -124,7 +124,10 @@ def test_build_request_refuses_mismatched_keys() -> None:
 
 
 def test_a_hostile_owner_key_of_small_order_is_refused_cleanly() -> None:
-    forged = keys.certify(MALLORY.seed, bytes(32))
+    # built directly: a document with such a key no longer parses (nor certifies)
+    forged = keys.PublicKey(MALLORY.key.sign,
+                            (keys.DeviceCert(MALLORY.key.devices[0].device_id, 1, bytes(32)),),
+                            MALLORY.key.certificates)
     with pytest.raises(UnusableKey):
         exchange.build_request(asker=ASKER.own, owner_fp=MALLORY.fp, owner_key=forged,
                                after_time=0, after_sha=None, limit=1, now=NOW)
@@ -179,7 +182,9 @@ def test_inner_box_from_a_transport_key_not_certified_for_the_asker_is_refused()
 
 
 def test_pub_whose_certificate_fails_is_refused() -> None:
-    forged = keys.PublicKey(ASKER.key.sign, MALLORY.key.transport_public, ASKER.key.certificate)
+    device = ASKER.key.devices[0]
+    forged = keys.PublicKey(ASKER.key.sign, (keys.DeviceCert(
+        device.device_id, device.serial, MALLORY.key.transport_public),), ASKER.key.certificates)
     body = crafted(pub=forged.to_bytes(), inner_secret=MALLORY.own.transport_secret)
     with pytest.raises(BadKeyDocument):
         open_req(body)
@@ -356,7 +361,7 @@ def test_every_truncated_or_extended_frame_is_refused() -> None:
 @pytest.mark.parametrize("bad", [
     b"\x02" + bytes(32) + b"\x00\x01p\x00\x01b",                  # unknown version
     b"\x01" + bytes(32) + b"\x00\x00\x00\x01b",                   # empty .pub
-    b"\x01" + bytes(32) + b"\x02\x01" + b"p" * 513 + b"\x00\x01b",  # .pub over 512
+    b"\x01" + bytes(32) + b"\x08\x01" + b"p" * 2049 + b"\x00\x01b",  # .pub over 2048
     b"\x01" + bytes(32) + b"\x00\x01p\x00\x00",                   # empty inner box
     b"\x01" + bytes(32) + b"\x00\x01p\x04\x01" + b"b" * 1025,     # inner box over 1024
     b"\x01" + bytes(32) + b"\xff\xffp\x00\x01b",                  # length beyond the end
@@ -371,7 +376,7 @@ def test_bad_frames_are_refused(bad: bytes) -> None:
 
 def test_frame_builder_refuses_oversize_fields() -> None:
     with pytest.raises(BadInput):
-        exchange.frame_request(b"p" * 513, bytes(32), b"b")
+        exchange.frame_request(b"p" * (keys.MAX_PUB_BYTES + 1), bytes(32), b"b")
     with pytest.raises(BadInput):
         exchange.frame_request(b"p", bytes(32), b"b" * 1025)
     with pytest.raises(BadInput):
