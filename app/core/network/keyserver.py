@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator
 
 from ..base.datadir import DataDir
-from ..base.errors import BadInput, Conflict, NotFound, RateLimited, StoreFull, TooLarge
+from ..base.errors import BadInput, NotFound, RateLimited, StoreFull, TooLarge
 from ..identity import keys
 from ..identity.identities import Identities
 

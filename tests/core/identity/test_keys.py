@@ -9,8 +9,15 @@ import pytest
 
 from app.core.base import crypto
 from app.core.base.encoding import b64e
-from app.core.base.errors import (BadInput, BadKeyDocument, CorruptFile, KeyConflict,
-                                  UnusableKey, WeakKeyFile, WrongPassword)
+from app.core.base.errors import (
+    BadInput,
+    BadKeyDocument,
+    CorruptFile,
+    KeyConflict,
+    UnusableKey,
+    WeakKeyFile,
+    WrongPassword,
+)
 from app.core.identity import keys
 from app.core.identity.keys import DeviceCert
 

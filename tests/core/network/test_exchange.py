@@ -139,7 +139,8 @@ def test_request_bytes_hide_the_asker_and_everything_else() -> None:
     body, pending = request(after_sha="cd" * 20)
     secrets = [ASKER.fp.encode(), bytes.fromhex(ASKER.fp), ASKER.own.pub_document,
                ASKER.key.sign, ASKER.key.transport_public, b64e(ASKER.key.sign).encode(),
-               b64e(ASKER.key.transport_public).encode(), pending.nonce, b64e(pending.nonce).encode(),
+               b64e(ASKER.key.transport_public).encode(), pending.nonce,
+               b64e(pending.nonce).encode(),
                crypto.transport_public(pending.ephemeral_secret), OWNER.fp.encode(),
                b"cd" * 20, b"feed-request"]
     for secret in secrets:
@@ -639,7 +640,8 @@ def test_blocked_asker_gets_an_ordinary_empty_page(node: dict[str, Any]) -> None
     eph = crypto.transport_public
     assert eph(pending.ephemeral_secret) != eph(other.ephemeral_secret)
     plain = crypto.box_decrypt(pending.ephemeral_secret, node["key"].transport_public, blocked)
-    plain_other = crypto.box_decrypt(other.ephemeral_secret, node["key"].transport_public, nothing_new)
+    plain_other = crypto.box_decrypt(other.ephemeral_secret, node["key"].transport_public,
+                                     nothing_new)
     assert plain.replace(b64e(pending.nonce).encode(), b"N") == plain_other.replace(
         b64e(other.nonce).encode(), b"N")
     assert ask(node, MALLORY).posts  # served again once unblocked
