@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import tomllib
@@ -158,3 +159,25 @@ def test_the_source_checkout_is_never_a_data_directory(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="source checkout"):
         DataDir(checkout).initialise()
     assert sorted(checkout.rglob("*")) == before
+
+
+def test_the_insecure_kdf_switch_is_no_setting_and_is_announced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """DIWAN_INSECURE_KDF is read from the environment only, never written by init,
+    refused in diwan.toml, and a process that honours it logs a WARNING once."""
+    assert "insecure" not in config.render_toml().lower()
+    assert not any("insecure" in s.name for s in config.SETTINGS)
+    _toml(tmp_path, "insecure_kdf = true\n")
+    with pytest.raises(BadInput, match="unknown setting"):
+        config.load(tmp_path, environ={})
+    monkeypatch.setattr(config, "_warned", False)
+    with caplog.at_level(logging.WARNING, logger="diwan"):
+        assert config.warn_if_insecure_kdf() is True        # conftest sets it for the suite
+        assert config.warn_if_insecure_kdf() is True
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "DIWAN_INSECURE_KDF" in warnings[0].getMessage()
+    monkeypatch.setattr(config, "_warned", False)
+    monkeypatch.delenv("DIWAN_INSECURE_KDF")
+    caplog.clear()
+    assert config.warn_if_insecure_kdf() is False
+    assert caplog.records == []
