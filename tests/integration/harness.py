@@ -12,7 +12,8 @@ and the scheduler has written ``state/scheduler.alive``.
 Several nodes can run at once, each with its own directory and ports::
 
     with Node(tmp_path / "alice", "alice") as alice, Node(tmp_path / "bob", "bob") as bob:
-        fp = alice.admin("POST", "/identities", json={"password": "a long password"}).json()["fingerprint"]
+        fp = alice.admin("POST", "/identities", json={"password": "a long password"}
+                     ).json()["fingerprint"]
         doc = alice.peer("GET", f"/identities/{fp}").text
         bob.admin("POST", "/identities", json={"public_key": doc})
 

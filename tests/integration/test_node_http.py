@@ -414,7 +414,8 @@ def test_two_nodes_side_by_side_exchange_a_key(make_node: NodeFactory) -> None:
     assert alice.token != bob.token
     _error(bob.admin("GET", "/identities", headers={"Authorization": f"Bearer {alice.token}"}),
            401)
-    fp = alice.admin("POST", "/identities", json={"password": "a long password"}).json()["fingerprint"]
+    fp = alice.admin("POST", "/identities", json={"password": "a long password"}
+                     ).json()["fingerprint"]
     doc = bob.session.get(f"{alice.peer_url}/identities/{fp}", timeout=10)
     assert doc.status_code == 200
     r = bob.admin("POST", "/identities", json={"public_key": doc.text})

@@ -198,8 +198,9 @@ def warn_if_insecure_kdf() -> bool:
     if on and not _warned:
         _warned = True
         logging.getLogger("diwan").warning(
-            "INSECURE KEY DERIVATION: %s is set: private keys are sealed with the minimum Argon2id cost and "
-            "weak key files open. This is for test suites only; never on a real node.",
+            "INSECURE KEY DERIVATION: %s is set: private keys are sealed with the minimum "
+            "Argon2id cost and weak key files open. This is for test suites only; never on a "
+            "real node.",
             INSECURE_KDF_ENV)
     return on
 
