@@ -18,7 +18,7 @@ from app.core.base.errors import (
     WeakKeyFile,
     WrongPassword,
 )
-from app.core.identity import keys
+from app.core.identity import keyfile, keys
 from app.core.identity.keys import DeviceCert
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "keys"
@@ -351,7 +351,7 @@ def _variant(**members: object) -> bytes:
                         {"serial": 1, "secret": b64e(TRANSPORT_SECRET), "retired_at": None}]),
     _variant(transport=[{"serial": -1, "secret": b64e(TRANSPORT_SECRET), "retired_at": None}]),
     _variant(transport=[{"serial": 1, "secret": b64e(TRANSPORT_SECRET), "retired_at": "x"}]),
-    PRIVATE + b" " * keys.MAX_PRIVATE_BYTES,
+    PRIVATE + b" " * keyfile.MAX_PRIVATE_BYTES,
 ])
 def test_unreadable_private_files_are_corrupt(data: bytes) -> None:
     with pytest.raises(CorruptFile):
