@@ -117,7 +117,7 @@ class Identities:
         return key
 
     def pub_document(self, fp: str) -> bytes:
-        """``fp``'s verified ``.pub`` document (222 bytes), without recording a use.
+        """``fp``'s verified ``.pub`` document, without recording a use.
 
         Raises :class:`BadFingerprint`, :class:`NotFound` and :class:`BadKeyDocument` as
         :meth:`public_key` does.

@@ -15,10 +15,12 @@ The 2019 SKS flooding showed what an open key store must not allow: keys that
 grow without bound (anyone could append signatures to someone else's key
 until it was unusable) and a store that grows without bound. Here:
 
-* a ``.pub`` document has a fixed form (four lines, one certificate by the key
-  itself): nothing can be appended to it; at most ``key_server_max_body`` bytes;
-* the first verified upload for a fingerprint stays: an upload never replaces
-  an uploaded key (no poisoning), a different one is a 409;
+* a ``.pub`` document has a fixed form (the key and 1 to 8 device certificates,
+  each by the key itself): nothing can be appended to it by anyone else; at most
+  ``key_server_max_body`` bytes;
+* an uploaded document is only merged into by the serial rule (a certificate the
+  key signed with a higher serial replaces its device's; anything else is a 409):
+  no upload swaps or poisons an uploaded key;
 * each remote address (an IPv6 address counts as its /64) may try
   ``key_server_rate`` uploads per hour, good or bad; the count is in
   ``state/keyserver.sqlite3`` so it holds across workers and restarts;
