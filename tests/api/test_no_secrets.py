@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import make_admin_client
 
 from app import create_peer_app
 from app.cli.base import main
 from app.core.base.encoding import b64e
 from app.core.identity import keys
+from tests.helpers.clients import make_admin_client
 
 OLD, NEW = "first secret passphrase", "second secret passphrase"
 WRONG = "a wrong guess at the passphrase"

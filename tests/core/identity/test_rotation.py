@@ -22,7 +22,7 @@ from app.core.base.errors import KeyConflict, NotFound, WrongPassword
 from app.core.identity import keys
 from app.core.identity import transport as transport_module
 from app.core.identity.identities import Identities
-from tests.conftest import make_datadir
+from tests.helpers.datadirs import make_datadir
 
 ROOT = Path(__file__).resolve().parents[3]
 OLD, NEW = "the old password", "the new password"
