@@ -77,7 +77,7 @@ def sign_post(author: Author, attrs: dict[str, Any]) -> Post:
     """What ``posts.build_post`` does, minus re-validating our own well-formed attributes
     and re-deriving the fingerprint for every post (the generator makes millions)."""
     p1 = b64e(encode_payload(attrs))
-    sig = crypto.sign(author.seed, p1.encode("ascii"))
+    sig = crypto.sign(author.seed, crypto.CTX_POST, p1.encode("ascii"))
     raw = f"{p1}.{author.fp}.{b64e(sig)}".encode("ascii")
     return Post(raw, hashlib.sha1(raw).hexdigest(), author.fp, p1, sig, attrs)
 

@@ -4,11 +4,15 @@
 - ``admin_client`` / ``peer_client``: Flask test clients on a fresh data
   directory; the admin one sends the bearer token on every request.
 - ``module_admin`` + ``own_identity``: one admin client and one own identity per
-  test module, so Argon2id (64 MiB, ~0.1 s) runs once per module, not per test.
+  test module (identity creation is cheap under the suite's insecure-KDF switch).
 
 Tests import helpers (``make_admin_client``, ``assert_error``, ``snapshot``,
 ``new_stranger``, ``PASSWORD``, ...) from ``tests.helpers.<module>``, never from this file.
-No ``DIWAN_*`` variable from the caller's environment leaks into a test.
+No ``DIWAN_*`` variable from the caller's environment leaks into a test, but
+the insecure-KDF switch ``DIWAN_INSECURE_KDF=1`` is set for the whole suite
+(and passed on to the real processes of tests/integration): key files use
+libsodium's minimum Argon2id cost, so creating and opening keys is fast. Tests
+of the real cost and the floor unset it with ``real_kdf``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from app import create_peer_app
+from app.core.base.config import INSECURE_KDF_ENV, warn_if_insecure_kdf
 from app.core.base.datadir import DataDir
 from tests.helpers.clients import AdminClient, make_admin_client
 from tests.helpers.datadirs import PASSWORD, OwnIdentity, make_datadir
@@ -32,7 +37,15 @@ def _no_diwan_environment() -> Iterator[None]:
         for name in list(os.environ):
             if name.startswith("DIWAN_"):
                 mp.delenv(name)
+        mp.setenv(INSECURE_KDF_ENV, "1")
+        warn_if_insecure_kdf()  # announced once here, not in the middle of a test's output
         yield
+
+
+@pytest.fixture
+def real_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Turn the insecure-KDF switch off for one test (real Argon2id cost and floor)."""
+    monkeypatch.delenv(INSECURE_KDF_ENV)
 
 
 @pytest.fixture

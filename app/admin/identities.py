@@ -1,4 +1,5 @@
-"""Admin routes for identities: create, import, list, show, delete, sign, change password."""
+"""Admin routes for identities: create, import, list, show, delete, sign, change password,
+rotate the transport key."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from flask import current_app
 from flask.views import MethodView
 
-from ..core.base.encoding import b64d, b64e
+from ..core.base.encoding import b64d
 from ..core.identity.identities import Identities
 from ..schemas import identity as s
 from ..web.api import Blueprint
@@ -59,14 +60,17 @@ class IdentityItem(MethodView):
 @blp.arguments(s.SignIn)
 @blp.response(200, s.SignOut)
 def sign(path: dict[str, str], body: dict[str, Any], fp: str) -> dict[str, Any]:
-    """Sign ``content`` with an own identity's Ed25519 key (plain Ed25519, no context)."""
+    """Sign ``content`` with an own identity's key, under the user-signature context.
+
+    The signature is Ed25519 over ``diwan/v2/user-signature`` 0x00 ``content``
+    (protocol.md, "Signatures"), so it can never pass as a post or a certificate.
+    """
     if body["encoding"] == "utf-8":
         content = body["content"].encode("utf-8")
     else:
         content = b64d(body["content"], what="content", field="content")
     signature = store().sign(path["fp"], body["password"], content)
-    return {"fingerprint": path["fp"], "signature": b64e(signature),
-            "signature_hex": signature.hex()}
+    return s.sign_result(path["fp"], signature)
 
 
 @blp.route("/<fp>/password", methods=["POST"])
@@ -77,3 +81,19 @@ def change_password(path: dict[str, str], body: dict[str, Any], fp: str) -> dict
     """Re-seal an own identity's key under a new password (the old one is required)."""
     store().change_password(path["fp"], body["old_password"], body["new_password"])
     return {"ok": True, "changed": True}
+
+
+@blp.route("/<fp>/transport", methods=["POST"])
+@blp.arguments(s.FingerprintPath, location="view_args")
+@blp.arguments(s.RotateIn)
+@blp.response(200, s.RotateOut)
+def rotate_transport(path: dict[str, str], body: dict[str, Any], fp: str) -> dict[str, Any]:
+    """Give this node a new transport key for an own identity (serial + 1).
+
+    The previous key stays usable for ``transport_grace_seconds``; contacts
+    learn the new certificate from the ``.pub`` document.
+    """
+    ids = store()
+    serial = ids.rotate_transport(path["fp"], body["password"])
+    return {"fingerprint": path["fp"], "device": ids.device_id(path["fp"]), "serial": serial,
+            "public_key": ids.pub_document(path["fp"]).decode("ascii")}

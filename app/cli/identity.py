@@ -9,7 +9,6 @@ from typing import BinaryIO
 
 import click
 
-from ..core.base.encoding import b64e
 from ..core.base.errors import BadInput
 from ..core.identity.identities import IdentityInfo
 from ..core.identity.keys import MAX_PUB_BYTES
@@ -31,7 +30,7 @@ def create(cli: Cli, password_file: Path | None, password_stdin: bool) -> None:
     """Create an own identity (a key pair sealed by a password)."""
     ids = cli.identities()
     password = passwords.get_password(password_file, password_stdin, "New password",
-                                      confirm=True)
+                                      confirm=True, new=True)
     fp = ids.create(password)
     cli.emit(s.Created().dump({"fingerprint": fp, "own": True}), fp)
 
@@ -104,8 +103,9 @@ def sign(cli: Cli, fp: str, content: str, password_file: Path | None,
          password_stdin: bool) -> None:
     """Sign CONTENT (UTF-8 text, or - for the raw bytes of stdin) with an own identity.
 
-    Prints the base64url Ed25519 signature (plain Ed25519, no context), which
-    anyone can check against the identity's .pub document.
+    Prints the base64url Ed25519 signature of "diwan/v2/user-signature" 0x00
+    CONTENT (docs/protocol.md, "Signatures"), which anyone can check against
+    the identity's .pub document. It can never pass as a post or a certificate.
     """
     if content == "-" and password_stdin:
         raise BadInput("stdin cannot carry both the password and the content; "
@@ -116,8 +116,7 @@ def sign(cli: Cli, fp: str, content: str, password_file: Path | None,
     data = (sys.stdin.buffer.read() if content == "-"
             else passwords.utf8(content, "content"))
     password = passwords.get_password(password_file, password_stdin, f"Password of {fp}")
-    signature = ids.sign(fp, password, data)
-    out = {"fingerprint": fp, "signature": b64e(signature), "signature_hex": signature.hex()}
+    out = s.sign_result(fp, ids.sign(fp, password, data))
     cli.emit(s.SignOut().dump(out), out["signature"])
 
 
@@ -132,6 +131,9 @@ def passwd(cli: Cli, fp: str, password_file: Path | None, password_stdin: bool,
            new_password_file: Path | None) -> None:
     """Change an own identity's password (the current one is required).
 
+    The new password needs 12 or more characters. The transport key is rotated
+    too: a copy of the old key file no longer serves as this node.
+
     With --password-stdin the first line of stdin is the current password and,
     unless --new-password-file is given, the second line is the new one.
     """
@@ -139,9 +141,32 @@ def passwd(cli: Cli, fp: str, password_file: Path | None, password_stdin: bool,
     ids.private_key(fp)
     if password_stdin and new_password_file is None:
         old, new = passwords.from_stdin("password", "new password")
+        passwords.check_new(new, "new password")
     else:
         old = passwords.get_password(password_file, password_stdin, "Current password")
-        new = (passwords.from_file(new_password_file, "new password") if new_password_file
-               else passwords.prompt("New password", confirm=True, what="new password"))
+        new = passwords.check_new(
+            passwords.from_file(new_password_file, "new password") if new_password_file
+            else passwords.prompt("New password", confirm=True, what="new password"),
+            "new password")
     ids.change_password(fp, old, new)
     cli.emit({"ok": True, "changed": True}, f"password changed for {fp}")
+
+
+@identity.command("rotate-transport")
+@click.argument("fp")
+@password_options
+@pass_cli
+def rotate_transport(cli: Cli, fp: str, password_file: Path | None,
+                     password_stdin: bool) -> None:
+    """Give this node a new transport key for FP (serial + 1).
+
+    The previous key stays usable for transport_grace_seconds, so contacts that
+    still encrypt to it are not locked out; they learn the new one from the .pub.
+    """
+    ids = cli.identities()
+    ids.private_key(fp)
+    password = passwords.get_password(password_file, password_stdin, f"Password of {fp}")
+    serial = ids.rotate_transport(fp, password)
+    out = {"fingerprint": fp, "device": ids.device_id(fp), "serial": serial,
+           "public_key": ids.pub_document(fp).decode("ascii")}
+    cli.emit(s.RotateOut().dump(out), f"new transport key for {fp}: serial {serial}")

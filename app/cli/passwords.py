@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from ..core.base.errors import BadInput
-from ..schemas.identity import MAX_PASSWORD
+from ..core.identity.keys import MAX_PASSWORD, MIN_PASSWORD
 
 F = Callable[..., Any]
 
@@ -52,6 +52,15 @@ def checked(password: str, what: str = "password") -> str:
     return password
 
 
+def check_new(password: str, what: str = "password") -> str:
+    """A password that will seal a key: at least 12 characters (and :func:`checked`)."""
+    checked(password, what)
+    if len(password) < MIN_PASSWORD:
+        raise BadInput(f"the {what} must be at least {MIN_PASSWORD} characters long",
+                       field=what)
+    return password
+
+
 def from_file(path: Path, what: str = "password") -> str:
     try:
         text = path.read_text("utf-8")
@@ -73,13 +82,18 @@ def prompt(text: str, *, confirm: bool = False, what: str = "password") -> str:
 
 
 def get_password(password_file: Path | None, password_stdin: bool, text: str,
-                 *, confirm: bool = False, what: str = "password") -> str:
-    """The password from the file, stdin or a hidden prompt, in that order."""
+                 *, confirm: bool = False, what: str = "password", new: bool = False) -> str:
+    """The password from the file, stdin or a hidden prompt, in that order.
+
+    With ``new`` (a password that will seal a key) it must have 12+ characters.
+    """
     if password_file is not None and password_stdin:
         raise BadInput("give either --password-file or --password-stdin, not both",
                        field="password")
     if password_file is not None:
-        return from_file(password_file, what)
-    if password_stdin:
-        return from_stdin(what)[0]
-    return prompt(text, confirm=confirm, what=what)
+        password = from_file(password_file, what)
+    elif password_stdin:
+        password = from_stdin(what)[0]
+    else:
+        password = prompt(text, confirm=confirm, what=what)
+    return check_new(password, what) if new else password

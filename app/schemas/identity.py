@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from ..core.base import names
+from ..core.base import crypto, names
+from ..core.base.encoding import b64e
 from ..core.base.errors import BadInput
+from ..core.identity.keys import MAX_PASSWORD, MAX_PUB_BYTES, MIN_PASSWORD
 from ..core.identity.petnames import check_petname
-
-MAX_PASSWORD = 1024
 
 
 class Text(fields.String):
@@ -33,7 +33,16 @@ class Fingerprint(fields.String):
 
 
 def password_field(**kw) -> fields.String:  # type: ignore[no-untyped-def]
+    """A password given to open an existing key (1..1024 characters)."""
     return Text(validate=validate.Length(min=1, max=MAX_PASSWORD), load_only=True, **kw)
+
+
+def new_password_field(**kw) -> fields.String:  # type: ignore[no-untyped-def]
+    """A password that will seal a key: 12..1024 characters (protocol.md, private key file)."""
+    return Text(validate=validate.Length(
+        min=MIN_PASSWORD, max=MAX_PASSWORD,
+        error=f"a password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long"),
+        load_only=True, **kw)
 
 
 class FingerprintPath(Schema):
@@ -77,8 +86,9 @@ class GroupMemberPath(GroupPath):
 
 
 class CreateIdentity(Schema):
-    password = password_field(metadata={"description": "seal a new own identity with this"})
-    public_key = Text(validate=validate.Length(max=512),
+    password = new_password_field(
+        metadata={"description": "seal a new own identity with this (12+ characters)"})
+    public_key = Text(validate=validate.Length(max=MAX_PUB_BYTES),
                       metadata={"description": "import someone's .pub document"})
 
     @validates_schema
@@ -119,13 +129,35 @@ class SignIn(Schema):
 
 class SignOut(Schema):
     fingerprint = fields.String()
+    context = fields.String(metadata={
+        "description": "the signing context (without its final NUL byte): the signature is "
+                       "Ed25519 over context || 0x00 || content"})
+    context_hex = fields.String(metadata={"description": "the context bytes, NUL included"})
     signature = fields.String(metadata={"description": "base64url of the 64-byte signature"})
     signature_hex = fields.String()
 
 
+def sign_result(fp: str, signature: bytes) -> dict[str, str]:
+    """What ``/sign`` and ``diwan identity sign`` answer (a :class:`SignOut`)."""
+    ctx = crypto.CTX_USER_SIGNATURE
+    return {"fingerprint": fp, "context": ctx[:-1].decode("ascii"), "context_hex": ctx.hex(),
+            "signature": b64e(signature), "signature_hex": signature.hex()}
+
+
 class PasswordIn(Schema):
     old_password = password_field(required=True)
-    new_password = password_field(required=True)
+    new_password = new_password_field(required=True)
+
+
+class RotateIn(Schema):
+    password = password_field(required=True)
+
+
+class RotateOut(Schema):
+    fingerprint = fields.String()
+    device = fields.String(metadata={"description": "this node's device id"})
+    serial = fields.Integer(metadata={"description": "the new transport key's serial"})
+    public_key = fields.String(metadata={"description": "the new .pub document"})
 
 
 class GroupOut(Schema):

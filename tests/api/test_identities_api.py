@@ -23,7 +23,7 @@ BAD_FPS = ["abc", "0" * 63, "0" * 65, "A" * 64, "g" * 64, "0" * 60 + ".pub",
 # --- create / import ---------------------------------------------------------------
 
 def test_create_own_identity(admin_client: AdminClient) -> None:
-    r = admin_client.post("/identities", json={"password": "s3cret"})
+    r = admin_client.post("/identities", json={"password": "s3cret-twelve"})
     assert r.status_code == 201
     fp = r.json["fingerprint"]
     assert r.json["own"] is True and len(fp) == 64
@@ -33,7 +33,8 @@ def test_create_own_identity(admin_client: AdminClient) -> None:
     assert keys.parse_pub((admin_client.dd.identities / f"{fp}.pub").read_bytes(),
                           expected_fp=fp)
     doc = json.loads(private.read_bytes())
-    assert doc["kdf"]["memlimit"] >= 64 * MiB
+    assert (doc["kdf"]["opslimit"], doc["kdf"]["memlimit"]) == keys.kdf_cost(
+        admin_client.dd.settings)
     assert b"s3cret" not in private.read_bytes()
     assert not [n for n in os.listdir(admin_client.dd.identities) if n.startswith(".")]
 
@@ -62,7 +63,7 @@ def test_import_own_pub_reports_own(module_admin: AdminClient, own_identity: Own
     lambda d: d[:-1],
     lambda d: "",
     lambda d: "diwan-public-key-v1\n",
-    lambda d: d.replace("diwan-public-key-v1", "<script>"),
+    lambda d: d.replace("diwan-public-key-v2", "<script>"),
 ])
 def test_import_refuses_documents_that_do_not_verify(module_admin: AdminClient, mutate) -> None:  # type: ignore[no-untyped-def]
     before = snapshot(module_admin.dd.root, "identities")
@@ -74,14 +75,15 @@ def test_import_refuses_documents_that_do_not_verify(module_admin: AdminClient, 
 
 @pytest.mark.parametrize(("body", "field"), [
     ({}, "_schema"),
-    ({"password": "x", "public_key": "y"}, "_schema"),
+    ({"password": "x" * 12, "public_key": "y"}, "_schema"),
+    ({"password": "x" * 11}, "password"),
     ({"password": ""}, "password"),
     ({"password": "x" * 1025}, "password"),
     ({"password": 5}, "password"),
     ({"password": None}, "password"),
     ({"password": ["x"]}, "password"),
     ({"password": "\ud800"}, "password"),
-    ({"public_key": "x" * 513}, "public_key"),
+    ({"public_key": "x" * 2049}, "public_key"),
     ({"public_key": "\udfff"}, "public_key"),
     ({"password": "x", "admin": True}, "admin"),
     ({"public_key": "x", "fingerprint": "0" * 64}, "fingerprint"),
@@ -114,7 +116,8 @@ def test_list_and_show(module_admin: AdminClient, own_identity: OwnIdentity) -> 
 @pytest.mark.parametrize(("method", "suffix", "body"), [
     ("GET", "", None), ("DELETE", "", None),
     ("POST", "/sign", {"password": "x", "content": "y"}),
-    ("POST", "/password", {"old_password": "x", "new_password": "y"}),
+    ("POST", "/password", {"old_password": "x", "new_password": "y" * 12}),
+    ("POST", "/transport", {"password": "x"}),
 ])
 def test_malformed_fingerprints_are_400(module_admin: AdminClient, fp: str, method: str,
                                         suffix: str, body: dict | None) -> None:  # type: ignore[type-arg]
@@ -128,7 +131,8 @@ def test_malformed_fingerprints_are_400(module_admin: AdminClient, fp: str, meth
 @pytest.mark.parametrize(("method", "suffix", "body"), [
     ("GET", "", None), ("DELETE", "", None),
     ("POST", "/sign", {"password": "x", "content": "y"}),
-    ("POST", "/password", {"old_password": "x", "new_password": "y"}),
+    ("POST", "/password", {"old_password": "x", "new_password": "y" * 12}),
+    ("POST", "/transport", {"password": "x"}),
 ])
 def test_unknown_identity_is_404(module_admin: AdminClient, method: str, suffix: str,
                                  body: dict | None) -> None:  # type: ignore[type-arg]
@@ -147,7 +151,10 @@ def test_sign_verifies_with_pub_alone_and_touches_it(module_admin: AdminClient,
     signature = b64d(r.json["signature"], length=64)
     assert r.json["signature_hex"] == signature.hex()
     key = keys.parse_pub(own_identity.pub_path.read_bytes(), expected_fp=own_identity.fingerprint)
-    assert crypto.verify(key.sign, "héllo".encode(), signature)
+    assert crypto.verify(key.sign, crypto.CTX_USER_SIGNATURE, "héllo".encode(), signature)
+    assert r.json["context"] == "diwan/v2/user-signature"
+    assert bytes.fromhex(r.json["context_hex"]) == b"diwan/v2/user-signature\x00"
+    assert not crypto.verify(key.sign, crypto.CTX_POST, "héllo".encode(), signature)
     assert own_identity.pub_path.stat().st_mtime > 1_000_000  # last_used advanced
     listed = {i["fingerprint"]: i for i in module_admin.get("/identities").json["identities"]}
     assert listed[own_identity.fingerprint]["last_used"] > 1_000_000
@@ -160,7 +167,7 @@ def test_sign_base64url_content(module_admin: AdminClient, own_identity: OwnIden
                                 "encoding": "base64url"})
     assert r.status_code == 200
     key = keys.parse_pub(own_identity.pub_path.read_bytes())
-    assert crypto.verify(key.sign, content, b64d(r.json["signature"]))
+    assert crypto.verify(key.sign, crypto.CTX_USER_SIGNATURE, content, b64d(r.json["signature"]))
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -200,33 +207,62 @@ def test_sign_with_foreign_identity_is_403(module_admin: AdminClient) -> None:
 # --- change password -----------------------------------------------------------------
 
 def test_change_password(admin_client: AdminClient) -> None:
-    fp = admin_client.post("/identities", json={"password": "old"}).json["fingerprint"]
+    old, new = "old password!", "new password!"
+    fp = admin_client.post("/identities", json={"password": old}).json["fingerprint"]
     private = admin_client.dd.identities / fp
-    pub_before = (admin_client.dd.identities / f"{fp}.pub").read_bytes()
+    pub_before = keys.parse_pub((admin_client.dd.identities / f"{fp}.pub").read_bytes())
 
     before = private.read_bytes()
     r = admin_client.post(f"/identities/{fp}/password",
-                          json={"old_password": "wrong", "new_password": "new"})
+                          json={"old_password": "wrong", "new_password": new})
     assert_error(r, 403)
+    r = admin_client.post(f"/identities/{fp}/password",
+                          json={"old_password": old, "new_password": "short"})
+    assert_error(r, 400, "new_password")
     assert private.read_bytes() == before
 
     r = admin_client.post(f"/identities/{fp}/password",
-                          json={"old_password": "old", "new_password": "new"})
+                          json={"old_password": old, "new_password": new})
     assert r.status_code == 200 and r.json["ok"] is True
     assert private.read_bytes() != before
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
-    assert (admin_client.dd.identities / f"{fp}.pub").read_bytes() == pub_before
+    pub_after = keys.parse_pub((admin_client.dd.identities / f"{fp}.pub").read_bytes())
+    assert pub_after.sign == pub_before.sign          # same identity, rotated transport key
+    assert pub_after.devices[0].serial == pub_before.devices[0].serial + 1
     assert admin_client.get(f"/identities/{fp}").json["fingerprint"] == fp
-    r = admin_client.post(f"/identities/{fp}/sign", json={"password": "old", "content": "x"})
+    r = admin_client.post(f"/identities/{fp}/sign", json={"password": old, "content": "x"})
     assert_error(r, 403)
-    r = admin_client.post(f"/identities/{fp}/sign", json={"password": "new", "content": "x"})
+    r = admin_client.post(f"/identities/{fp}/sign", json={"password": new, "content": "x"})
     assert r.status_code == 200
+
+
+def test_rotate_transport(admin_client: AdminClient) -> None:
+    password = "rotate me please"
+    fp = admin_client.post("/identities", json={"password": password}).json["fingerprint"]
+    pub_path = admin_client.dd.identities / f"{fp}.pub"
+    before = pub_path.read_bytes()
+    assert_error(admin_client.post(f"/identities/{fp}/transport", json={"password": "nope"}),
+                 403)
+    assert_error(admin_client.post(f"/identities/{fp}/transport", json={}), 400, "password")
+    assert_error(admin_client.post(f"/identities/{fp}/transport", auth=False,
+                                   json={"password": password}), 401)
+    assert pub_path.read_bytes() == before
+    r = admin_client.post(f"/identities/{fp}/transport", json={"password": password})
+    assert r.status_code == 200, r.json
+    assert r.json["serial"] == 2 and r.json["public_key"] == pub_path.read_text()
+    key = keys.parse_pub(pub_path.read_bytes(), expected_fp=fp)
+    assert key.devices[0].device_id == r.json["device"]
+    ids = admin_client.identities
+    assert [k.serial for k in ids.transport_keys(fp)] == [2, 1]
+    assert_error(admin_client.post(f"/identities/{'0' * 64}/transport",
+                                   json={"password": password}), 404)
 
 
 @pytest.mark.parametrize(("body", "field"), [
     ({"old_password": "x"}, "new_password"),
     ({"new_password": "x"}, "old_password"),
     ({"old_password": "x", "new_password": ""}, "new_password"),
+    ({"old_password": "x", "new_password": "y" * 11}, "new_password"),
     ({"old_password": "x", "new_password": "y", "password": "z"}, "password"),
 ])
 def test_change_password_bad_bodies(module_admin: AdminClient, own_identity: OwnIdentity,
@@ -248,7 +284,7 @@ def test_delete_foreign_identity(module_admin: AdminClient) -> None:
 
 
 def test_delete_own_identity_needs_its_password(admin_client: AdminClient) -> None:
-    fp = admin_client.post("/identities", json={"password": "pw"}).json["fingerprint"]
+    fp = admin_client.post("/identities", json={"password": PASSWORD}).json["fingerprint"]
     private = admin_client.dd.identities / fp
     before = private.read_bytes()
     assert_error(admin_client.delete(f"/identities/{fp}"), 403)
@@ -256,6 +292,6 @@ def test_delete_own_identity_needs_its_password(admin_client: AdminClient) -> No
     assert_error(admin_client.delete(f"/identities/{fp}", json={"password": ""}), 400, "password")
     assert_error(admin_client.delete(f"/identities/{fp}", json={"pw": "pw"}), 400, "pw")
     assert private.read_bytes() == before
-    r = admin_client.delete(f"/identities/{fp}", json={"password": "pw"})
+    r = admin_client.delete(f"/identities/{fp}", json={"password": PASSWORD})
     assert r.status_code == 204
     assert not private.exists() and not (admin_client.dd.identities / f"{fp}.pub").exists()

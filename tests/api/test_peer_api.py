@@ -122,7 +122,7 @@ def test_get_on_a_feed_is_405(node: dict[str, Any]) -> None:
 
 def _hostile_bodies(node: dict[str, Any]) -> list[bytes]:
     body, _ = build(node)
-    owner_t = node["key"].transport
+    owner_t = node["key"].transport_public
     frames = [b"", b"\x01", b"\x02" + bytes(300), b"\x01" + bytes(32) + b"\xff\xff",
               exchange.frame_request(ASKER.pub_document, bytes(32), b"z" * 100),
               exchange.frame_request(b"not a pub", bytes(32), b"z" * 100)]
@@ -209,12 +209,22 @@ def test_a_key_is_never_replaced(tmp_path: Path) -> None:
     dd: DataDir = client.application.config["DIWAN"]
     own, key, seed = party()
     assert upload(client, own.pub_document).status_code == 201
-    # the same signing key certifying another transport key: valid, but not the stored one
-    rival = new_stranger(seed).key
+    # the same device and serial certifying another transport key: valid, but not the held one
+    device = key.devices[0]
+    rival = keys.certify(seed, crypto.transport_public(crypto.new_transport_secret()),
+                         device_id=device.device_id, serial=device.serial)
     assert rival.fingerprint == own.fp
     assert_error(upload(client, rival.to_bytes()), 409, "public_key")
     assert keyserver.uploaded_document(dd, own.fp) == own.pub_document
     assert client.get(f"/identities/{own.fp}").data == own.pub_document
+    # a higher serial for the device replaces it (a rotation); going back is refused
+    newer = keys.certify(seed, crypto.transport_public(crypto.new_transport_secret()),
+                         device_id=device.device_id, serial=device.serial + 1)
+    r = upload(client, newer.to_bytes())
+    assert r.status_code == 200 and r.get_json() == {"fingerprint": own.fp, "created": False}
+    assert keyserver.uploaded_document(dd, own.fp) == newer.to_bytes()
+    assert client.get(f"/identities/{own.fp}").data == newer.to_bytes()
+    assert_error(upload(client, own.pub_document), 409, "public_key")
 
 
 @pytest.mark.parametrize("doc", [
@@ -232,7 +242,8 @@ def test_a_document_whose_certificate_fails_is_400(tmp_path: Path) -> None:
     client = key_server(tmp_path / "ks")
     _, key, _ = party()
     _, other, _ = party()
-    forged = keys.PublicKey(key.sign, other.transport, key.certificate).to_bytes()
+    device = keys.DeviceCert(key.devices[0].device_id, 1, other.transport_public)
+    forged = keys.PublicKey(key.sign, (device,), key.certificates).to_bytes()
     assert_error(upload(client, forged), 400, "public_key")
     assert keyserver.stored_keys(client.application.config["DIWAN"]) == 0
 

@@ -18,8 +18,8 @@ from tests.helpers.clients import AdminClient, assert_error, make_admin_client
 from tests.helpers.datadirs import snapshot
 from tests.helpers.strangers import new_stranger
 
-PW = "pw-ahmed"
-PW2 = "pw-basant"
+PW = "pw-ahmed-long-enough"
+PW2 = "pw-basant-long-enough"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(40)
 
 
@@ -51,7 +51,8 @@ def test_public_post_is_stored_as_the_format_says(node: dict[str, Any]) -> None:
     assert fp == node["a"] and not raw.endswith(b"\n")
     assert int(path.stat().st_mtime) == 1_700_000_000
     pub = keys.parse_pub(node["c"].dd.identities.joinpath(f"{fp}.pub").read_bytes())
-    assert crypto.verify(pub.sign, p1.encode(), posts.decode_post(raw, max_bytes=10**6).signature)
+    signature = posts.decode_post(raw, max_bytes=10**6).signature
+    assert crypto.verify(pub.sign, crypto.CTX_POST, p1.encode(), signature)
     assert out["post"]["kind"] == "post" and out["post"]["public"] is True
     got = node["c"].get(f"/posts/{out['sha1']}").json
     assert got["attributes"]["TEXT"]["value"] == "hello" and got["verified"] is True

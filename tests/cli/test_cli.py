@@ -51,6 +51,9 @@ def b64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+USER_CTX = b"diwan/v2/user-signature\x00"   # docs/protocol.md, "Signatures"
+
+
 def verify_key_from_pub(pub_file: Path) -> VerifyKey:
     """Plain PyNaCl: the 'sign' line of the .pub document is the Ed25519 public key."""
     lines = pub_file.read_text("ascii").splitlines()
@@ -179,9 +182,11 @@ def test_sign_verifies_with_plain_pynacl(node_dir: Path, fp: str, password_file:
                  "--password-file", str(password_file))
     assert result.exit_code == 0, result.output
     signature = b64url(result.stdout.strip())
-    assert key.verify(b"hello, diwan", signature) == b"hello, diwan"
+    assert key.verify(USER_CTX + b"hello, diwan", signature) == USER_CTX + b"hello, diwan"
     with pytest.raises(BadSignatureError):
-        key.verify(b"hello, diwan!", signature)
+        key.verify(USER_CTX + b"hello, diwan!", signature)
+    with pytest.raises(BadSignatureError):      # never a raw signature of the content
+        key.verify(b"hello, diwan", signature)
 
 
 def test_sign_stdin_content_and_json(node_dir: Path, fp: str, password_file: Path) -> None:
@@ -192,7 +197,9 @@ def test_sign_stdin_content_and_json(node_dir: Path, fp: str, password_file: Pat
     assert out["fingerprint"] == fp
     signature = bytes.fromhex(out["signature_hex"])
     assert b64url(out["signature"]) == signature
-    key.verify(content, signature)
+    assert bytes.fromhex(out["context_hex"]) == USER_CTX
+    assert out["context"] == "diwan/v2/user-signature"
+    key.verify(USER_CTX + content, signature)
 
 
 def test_sign_with_prompted_password(node_dir: Path, fp: str) -> None:
@@ -200,7 +207,7 @@ def test_sign_with_prompted_password(node_dir: Path, fp: str) -> None:
     assert result.exit_code == 0, result.output
     assert PASSWORD not in result.output  # hidden input is not echoed
     verify_key_from_pub(node_dir / "identities" / f"{fp}.pub").verify(
-        b"x", b64url(result.stdout.strip()))
+        USER_CTX + b"x", b64url(result.stdout.strip()))
 
 
 def test_wrong_password_is_a_clear_error(node_dir: Path, fp: str) -> None:
@@ -214,19 +221,74 @@ def test_wrong_password_is_a_clear_error(node_dir: Path, fp: str) -> None:
 def test_passwd_changes_the_password(tmp_path: Path) -> None:
     data_dir = tmp_path / "pw"
     run(data_dir, "init")
-    fp = run(data_dir, "identity", "create", "--password-stdin", input="old\n").stdout.strip()
+    old, new, third = "old password!", "new password!", "third password!"
+    fp = run(data_dir, "identity", "create", "--password-stdin",
+             input=f"{old}\n").stdout.strip()
     sign = ("identity", "sign", fp, "x", "--password-stdin")
     assert_error(run(data_dir, "identity", "passwd", fp, "--password-stdin",
-                     input="bad\nnew\n"), 5, "password is wrong")
-    assert run(data_dir, *sign, input="old\n").exit_code == 0
-    result = run(data_dir, "identity", "passwd", fp, "--password-stdin", input="old\nnew\n")
+                     input=f"bad\n{new}\n"), 5, "password is wrong")
+    assert run(data_dir, *sign, input=f"{old}\n").exit_code == 0
+    result = run(data_dir, "identity", "passwd", fp, "--password-stdin", input=f"{old}\n{new}\n")
     assert result.exit_code == 0, result.output
-    assert_error(run(data_dir, *sign, input="old\n"), 5, "password is wrong")
-    assert run(data_dir, *sign, input="new\n").exit_code == 0
+    assert_error(run(data_dir, *sign, input=f"{old}\n"), 5, "password is wrong")
+    assert run(data_dir, *sign, input=f"{new}\n").exit_code == 0
     # prompted: current, new, confirmation
-    result = run(data_dir, "identity", "passwd", fp, input="new\nthird\nthird\n")
+    result = run(data_dir, "identity", "passwd", fp, input=f"{new}\n{third}\n{third}\n")
     assert result.exit_code == 0, result.output
-    assert run(data_dir, *sign, input="third\n").exit_code == 0
+    assert run(data_dir, *sign, input=f"{third}\n").exit_code == 0
+
+
+def test_a_short_new_password_is_refused_at_every_entry_point(tmp_path: Path) -> None:
+    data_dir = tmp_path / "short"
+    run(data_dir, "init")
+    short = tmp_path / "short.txt"
+    short.write_text("eleven char\n")
+    for args, given in ((("--password-stdin",), "eleven char\n"),
+                        (("--password-file", str(short)), None),
+                        ((), "eleven char\neleven char\n")):
+        result = run(data_dir, "identity", "create", *args, input=given)
+        _short_refused(result)
+    assert list((data_dir / "identities").glob("*.pub")) == []
+    good = "twelve chars"
+    fp = run(data_dir, "identity", "create", "--password-stdin", input=f"{good}\n").stdout.strip()
+    for args, given in ((("--password-stdin",), f"{good}\nshort\n"),
+                        (("--password-stdin", "--new-password-file", str(short)), f"{good}\n"),
+                        (("--password-stdin",), None)):
+        if given is None:   # prompted new password
+            result = run(data_dir, "identity", "passwd", fp, "--password-file",
+                         str(_write(tmp_path / "cur.txt", good)), input="short\nshort\n")
+        else:
+            result = run(data_dir, "identity", "passwd", fp, *args, input=given)
+        _short_refused(result)
+    assert run(data_dir, "identity", "sign", fp, "x", "--password-stdin",
+               input=f"{good}\n").exit_code == 0
+
+
+def _short_refused(result: Result) -> None:
+    assert result.exit_code == 2, result.output
+    assert "error: the new password must be at least 12 characters long" in result.stderr \
+        or "error: the password must be at least 12 characters long" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text + "\n")
+    return path
+
+
+def test_rotate_transport_from_the_cli(tmp_path: Path) -> None:
+    data_dir = tmp_path / "rot"
+    run(data_dir, "init")
+    good = "twelve chars"
+    fp = run(data_dir, "identity", "create", "--password-stdin", input=f"{good}\n").stdout.strip()
+    before = (data_dir / "identities" / f"{fp}.pub").read_text()
+    assert_error(run(data_dir, "identity", "rotate-transport", fp, "--password-stdin",
+                     input="wrong\n"), 5, "password is wrong")
+    out = ok_json(data_dir, "identity", "rotate-transport", fp, "--password-stdin",
+                  input=f"{good}\n")
+    after = (data_dir / "identities" / f"{fp}.pub").read_text()
+    assert out["serial"] == 2 and out["public_key"] == after != before
+    assert f"device {out['device']} 2 " in after
 
 
 def test_delete_own_needs_the_password(tmp_path: Path, password_file: Path) -> None:

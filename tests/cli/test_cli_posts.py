@@ -112,7 +112,8 @@ def verify_with_pynacl(node: Node, author: str, raw: bytes) -> None:
     key = b64url(next(line.split(" ", 1)[1] for line in lines if line.startswith("sign ")))
     p1, fp, sig = raw.decode("ascii").split(".")
     assert fp == author
-    VerifyKey(key).verify(p1.encode("ascii"), b64url(sig))  # raises if it does not verify
+    # SIG is over CTX_POST || P1 (docs/protocol.md); raises if it does not verify
+    VerifyKey(key).verify(b"diwan/v2/post\x00" + p1.encode("ascii"), b64url(sig))
 
 
 # --- post --------------------------------------------------------------------------------

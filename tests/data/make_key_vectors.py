@@ -29,10 +29,14 @@ TRANSPORT_SECRET = bytes(range(32, 64))       # 202122...3f
 PASSWORD = "correct horse battery staple"
 SALT = bytes(range(64, 80))                   # 16 bytes (crypto_pwhash SALTBYTES)
 NONCE = bytes(range(80, 104))                 # 24 bytes (SecretBox nonce)
-OPSLIMIT = 2
-MEMLIMIT = 64 * 1024 * 1024
+OPSLIMIT = 3                                  # libsodium MODERATE, the floor
+MEMLIMIT = 256 * 1024 * 1024
 MESSAGE = b"hello diwan\n"
-CTX_TRANSPORT_CERT = b"diwan/v1/transport-key-certificate\x00"
+DEVICE_ID = "0123456789abcdef"
+SERIAL = 1
+CTX_POST = b"diwan/v2/post\x00"
+CTX_DEVICE_CERT = b"diwan/v2/device-certificate\x00"
+CTX_USER_SIGNATURE = b"diwan/v2/user-signature\x00"
 
 
 def b64(data: bytes) -> str:
@@ -43,21 +47,25 @@ def main() -> None:
     signing = nacl.signing.SigningKey(SEED)
     sign_public = bytes(signing.verify_key)
     transport_public = bytes(nacl.public.PrivateKey(TRANSPORT_SECRET).public_key)
-    certificate = signing.sign(CTX_TRANSPORT_CERT + sign_public + transport_public).signature
-    pub = (f"diwan-public-key-v1\nsign {b64(sign_public)}\ntransport {b64(transport_public)}\n"
-           f"certificate {b64(certificate)}\n").encode("ascii")
+    certified = (sign_public + DEVICE_ID.encode("ascii") + SERIAL.to_bytes(8, "big")
+                 + transport_public)
+    certificate = signing.sign(CTX_DEVICE_CERT + certified).signature
+    pub = (f"diwan-public-key-v2\nsign {b64(sign_public)}\n"
+           f"device {DEVICE_ID} {SERIAL} {b64(transport_public)} {b64(certificate)}\n"
+           ).encode("ascii")
     fingerprint = hashlib.sha256(sign_public).hexdigest()
 
     key = nacl.pwhash.argon2id.kdf(32, PASSWORD.encode("utf-8"), SALT,
                                    opslimit=OPSLIMIT, memlimit=MEMLIMIT)
     sealed_seed = bytes(nacl.secret.SecretBox(key).encrypt(SEED, NONCE))
     private_doc = {
-        "format": "diwan-private-key-v1",
+        "format": "diwan-private-key-v2",
         "fingerprint": fingerprint,
         "kdf": {"alg": "argon2id13", "opslimit": OPSLIMIT, "memlimit": MEMLIMIT,
                 "salt": b64(SALT)},
         "sealed_seed": b64(sealed_seed),
-        "transport_secret": b64(TRANSPORT_SECRET),
+        "device": DEVICE_ID,
+        "transport": [{"serial": SERIAL, "secret": b64(TRANSPORT_SECRET), "retired_at": None}],
     }
     private = (json.dumps(private_doc, indent=2, sort_keys=True) + "\n").encode("ascii")
 
@@ -67,6 +75,12 @@ def main() -> None:
         "sign_public": sign_public.hex(),
         "transport_public": transport_public.hex(),
         "certificate": certificate.hex(),
+        "certified": certified.hex(),
+        "device_id": DEVICE_ID,
+        "serial": SERIAL,
+        "ctx_post": CTX_POST.hex(),
+        "ctx_device_cert": CTX_DEVICE_CERT.hex(),
+        "ctx_user_signature": CTX_USER_SIGNATURE.hex(),
         "fingerprint": fingerprint,
         "password": PASSWORD,
         "salt": SALT.hex(),
@@ -75,7 +89,7 @@ def main() -> None:
         "memlimit": MEMLIMIT,
         "derived_key": key.hex(),
         "message": MESSAGE.hex(),
-        "message_signature": signing.sign(MESSAGE).signature.hex(),
+        "message_signature": signing.sign(CTX_USER_SIGNATURE + MESSAGE).signature.hex(),
     }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "example.pub").write_bytes(pub)

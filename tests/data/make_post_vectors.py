@@ -23,7 +23,9 @@ import nacl.public
 import nacl.signing
 
 OUT = Path(__file__).resolve().parent / "posts" / "vectors.json"
-CTX_TRANSPORT_CERT = b"diwan/v1/transport-key-certificate\x00"
+CTX_POST = b"diwan/v2/post\x00"
+CTX_DEVICE_CERT = b"diwan/v2/device-certificate\x00"
+DEVICE_ID = "0123456789abcdef"
 T0 = 1700000000  # 2023-11-14T22:13:20Z
 
 
@@ -37,9 +39,10 @@ def author(seed: bytes) -> dict[str, str]:
     sign_public = bytes(sign.verify_key)
     transport = bytes(nacl.public.PrivateKey(hashlib.sha256(b"transport" + seed).digest())
                       .public_key)
-    cert = sign.sign(CTX_TRANSPORT_CERT + sign_public + transport).signature
-    pub = (f"diwan-public-key-v1\nsign {b64(sign_public)}\ntransport {b64(transport)}\n"
-           f"certificate {b64(cert)}\n")
+    cert = sign.sign(CTX_DEVICE_CERT + sign_public + DEVICE_ID.encode("ascii")
+                     + (1).to_bytes(8, "big") + transport).signature
+    pub = (f"diwan-public-key-v2\nsign {b64(sign_public)}\n"
+           f"device {DEVICE_ID} 1 {b64(transport)} {b64(cert)}\n")
     return {"seed": seed.hex(), "fingerprint": hashlib.sha256(sign_public).hexdigest(),
             "pub": pub}
 
@@ -50,7 +53,7 @@ def post(seed_hex: str, attributes: dict[str, Any]) -> dict[str, Any]:
                          sort_keys=True).encode("utf-8")
     p1 = b64(payload)
     key = nacl.signing.SigningKey(bytes.fromhex(seed_hex))
-    sig = b64(key.sign(p1.encode("ascii")).signature)
+    sig = b64(key.sign(CTX_POST + p1.encode("ascii")).signature)
     fp = hashlib.sha256(bytes(key.verify_key)).hexdigest()
     file = f"{p1}.{fp}.{sig}"
     return {"attributes": attributes, "json": payload.decode("utf-8"), "p1": p1, "fp": fp,

@@ -12,7 +12,8 @@ and the scheduler has written ``state/scheduler.alive``.
 Several nodes can run at once, each with its own directory and ports::
 
     with Node(tmp_path / "alice", "alice") as alice, Node(tmp_path / "bob", "bob") as bob:
-        fp = alice.admin("POST", "/identities", json={"password": "pw"}).json()["fingerprint"]
+        fp = alice.admin("POST", "/identities", json={"password": "a long password"}
+                     ).json()["fingerprint"]
         doc = alice.peer("GET", f"/identities/{fp}").text
         bob.admin("POST", "/identities", json={"public_key": doc})
 
@@ -36,6 +37,8 @@ from types import TracebackType
 from typing import Any
 
 import requests
+
+from app.core.base.config import INSECURE_KDF_ENV, insecure_kdf
 
 REPO = Path(__file__).resolve().parents[2]
 PROCFILE = REPO / "app" / "run" / "Procfile"  # what diwan up runs
@@ -281,6 +284,8 @@ class Node:
                    PYTHONPATH=os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH"))
                                               if p),
                    VIRTUAL_ENV=sys.prefix, PYTHONUNBUFFERED="1")
+        if insecure_kdf():  # the suite's switch (tests/conftest.py) reaches real processes
+            env[INSECURE_KDF_ENV] = "1"
         env.update(self.extra_env)
         return env
 

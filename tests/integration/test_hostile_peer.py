@@ -26,7 +26,7 @@ from tests.helpers.strangers import Stranger, new_stranger
 from .harness import Node
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-PW = "pw-basant"
+PW = "pw-basant-long-enough"
 
 
 def ask(stranger: Stranger, owner: keys.PublicKey, *, now: int | None = None,

@@ -32,7 +32,9 @@ from .harness import Node, parse_procfile, start_all
 pytestmark = pytest.mark.integration
 
 PASSWORD = "correct horse battery staple"
-CTX_TRANSPORT_CERT = b"diwan/v1/transport-key-certificate\x00"  # as written in docs/protocol.md
+# as written in docs/protocol.md, "Signatures"
+CTX_DEVICE_CERT = b"diwan/v2/device-certificate\x00"
+CTX_USER_SIGNATURE = b"diwan/v2/user-signature\x00"
 MAX_BODY = 4096
 FP_HEX = set("0123456789abcdef")
 
@@ -58,18 +60,32 @@ def _b64(text: str | bytes) -> bytes:
     return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
 
 
+def b64e(b: bytes) -> str:
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def pub_document(seed: nacl.signing.SigningKey, transport: bytes, device: str = "0" * 16,
+                 serial: int = 1) -> str:
+    """A one-device .pub document, made from the text of docs/protocol.md."""
+    sign = bytes(seed.verify_key)
+    cert = seed.sign(CTX_DEVICE_CERT + sign + device.encode() + serial.to_bytes(8, "big")
+                     + transport).signature
+    return (f"diwan-public-key-v2\nsign {b64e(sign)}\n"
+            f"device {device} {serial} {b64e(transport)} {b64e(cert)}\n")
+
+
 def parse_pub_independently(doc: bytes) -> tuple[bytes, bytes, bytes]:
-    """(sign, transport, certificate) from a .pub document, checking it on the way."""
+    """(sign, first transport key, its certificate) from a .pub document, checking it."""
     lines = doc.split(b"\n")
-    assert len(lines) == 5 and lines[4] == b"" and lines[0] == b"diwan-public-key-v1"
-    values = []
-    for line, label in zip(lines[1:4], (b"sign", b"transport", b"certificate"), strict=True):
-        name, value = line.split(b" ")
-        assert name == label
-        values.append(_b64(value))
-    sign, transport, cert = values
+    assert len(lines) == 4 and lines[3] == b"" and lines[0] == b"diwan-public-key-v2"
+    label, sign_b64 = lines[1].split(b" ")
+    assert label == b"sign"
+    label, device, serial, transport_b64, cert_b64 = lines[2].split(b" ")
+    assert label == b"device" and len(device) == 16
+    sign, transport, cert = _b64(sign_b64), _b64(transport_b64), _b64(cert_b64)
     assert (len(sign), len(transport), len(cert)) == (32, 32, 64)
-    nacl.signing.VerifyKey(sign).verify(CTX_TRANSPORT_CERT + sign + transport, cert)
+    nacl.signing.VerifyKey(sign).verify(
+        CTX_DEVICE_CERT + sign + device + int(serial).to_bytes(8, "big") + transport, cert)
     return sign, transport, cert
 
 
@@ -77,11 +93,11 @@ def open_private_independently(data: bytes, password: str) -> tuple[bytes, bytes
     """(seed, transport secret) from a private key file, with plain Argon2id + SecretBox."""
     doc = json.loads(data)
     kdf = doc["kdf"]
-    assert doc["format"] == "diwan-private-key-v1" and kdf["alg"] == "argon2id13"
+    assert doc["format"] == "diwan-private-key-v2" and kdf["alg"] == "argon2id13"
     key = nacl.pwhash.argon2id.kdf(32, password.encode(), _b64(kdf["salt"]),
                                    opslimit=kdf["opslimit"], memlimit=kdf["memlimit"])
     seed = nacl.secret.SecretBox(key).decrypt(_b64(doc["sealed_seed"]))
-    return seed, _b64(doc["transport_secret"])
+    return seed, _b64(doc["transport"][-1]["secret"])
 
 
 def _listening(port: int) -> list[str]:
@@ -168,7 +184,8 @@ def test_sign_verifies_with_plain_nacl_and_touches_the_pub(node: Node, own: str)
     assert r.status_code == 200, r.text
     sign, _, _ = parse_pub_independently(pub.read_bytes())
     signature = _b64(r.json()["signature"])
-    nacl.signing.VerifyKey(sign).verify(content.encode(), signature)
+    nacl.signing.VerifyKey(sign).verify(CTX_USER_SIGNATURE + content.encode(), signature)
+    assert r.json()["context"] == "diwan/v2/user-signature"
     assert bytes.fromhex(r.json()["signature_hex"]) == signature
     assert pub.stat().st_mtime > 1_000_000
     listed = {i["fingerprint"]: i for i in node.admin("GET", "/identities").json()["identities"]}
@@ -180,7 +197,9 @@ def test_wrong_password_is_403_and_changes_nothing(node: Node, own: str) -> None
     before = private.read_bytes()
     for method, path, body in [
         ("POST", f"/identities/{own}/sign", {"password": "wrong", "content": "x"}),
-        ("POST", f"/identities/{own}/password", {"old_password": "wrong", "new_password": "n"}),
+        ("POST", f"/identities/{own}/password",
+         {"old_password": "wrong", "new_password": "a new long password"}),
+        ("POST", f"/identities/{own}/transport", {"password": "wrong"}),
         ("DELETE", f"/identities/{own}", {"password": "wrong"}),
     ]:
         assert _error(node.admin(method, path, json=body), 403)["status"] == "wrong_password"
@@ -191,13 +210,7 @@ def test_import_list_and_delete_a_foreign_key(node: Node) -> None:
     seed = nacl.signing.SigningKey.generate()
     sign = bytes(seed.verify_key)
     transport = bytes(nacl.public.PrivateKey.generate().public_key)
-    cert = seed.sign(CTX_TRANSPORT_CERT + sign + transport).signature
-
-    def b64(b: bytes) -> str:
-        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
-    doc = (f"diwan-public-key-v1\nsign {b64(sign)}\ntransport {b64(transport)}\n"
-           f"certificate {b64(cert)}\n")
+    doc = pub_document(seed, transport)
     r = node.admin("POST", "/identities", json={"public_key": doc})
     assert r.status_code == 201, r.text
     fp = hashlib.sha256(sign).hexdigest()
@@ -205,24 +218,30 @@ def test_import_list_and_delete_a_foreign_key(node: Node) -> None:
     assert (node.root / "identities" / f"{fp}.pub").read_text() == doc
     fps = [i["fingerprint"] for i in node.admin("GET", "/identities").json()["identities"]]
     assert fp in fps
-    forged = doc.replace(b64(transport), b64(bytes(nacl.public.PrivateKey.generate().public_key)))
+    forged = doc.replace(b64e(transport),
+                         b64e(bytes(nacl.public.PrivateKey.generate().public_key)))
     _error(node.admin("POST", "/identities", json={"public_key": forged}), 400, "public_key")
     assert node.admin("DELETE", f"/identities/{fp}").status_code == 204
     _error(node.admin("GET", f"/identities/{fp}"), 404)
 
 
 def test_change_password_then_delete(node: Node) -> None:
-    fp = node.admin("POST", "/identities", json={"password": "one"}).json()["fingerprint"]
+    one, two = "password one", "password two"
+    fp = node.admin("POST", "/identities", json={"password": one}).json()["fingerprint"]
     private = node.root / "identities" / fp
+    _, transport_before, _ = parse_pub_independently(private.with_suffix(".pub").read_bytes())
     r = node.admin("POST", f"/identities/{fp}/password",
-                   json={"old_password": "one", "new_password": "two"})
+                   json={"old_password": one, "new_password": two})
     assert r.status_code == 200, r.text
-    seed, _ = open_private_independently(private.read_bytes(), "two")
+    seed, transport = open_private_independently(private.read_bytes(), two)
     assert hashlib.sha256(bytes(nacl.signing.SigningKey(seed).verify_key)).hexdigest() == fp
-    _error(node.admin("POST", f"/identities/{fp}/sign", json={"password": "one", "content": "x"}),
+    _, published, _ = parse_pub_independently(private.with_suffix(".pub").read_bytes())
+    assert published != transport_before            # the password change rotated it
+    assert bytes(nacl.public.PrivateKey(transport).public_key) == published
+    _error(node.admin("POST", f"/identities/{fp}/sign", json={"password": one, "content": "x"}),
            403)
     _error(node.admin("DELETE", f"/identities/{fp}"), 403)
-    assert node.admin("DELETE", f"/identities/{fp}", json={"password": "two"}).status_code == 204
+    assert node.admin("DELETE", f"/identities/{fp}", json={"password": two}).status_code == 204
     assert not private.exists() and not private.with_suffix(".pub").exists()
 
 
@@ -233,7 +252,8 @@ def test_change_password_then_delete(node: Node) -> None:
     ("GET", "/identities/%2e%2e", None, 400, "fp"),
     ("GET", "/identities/" + "0" * 64, None, 404, "fingerprint"),
     ("POST", "/identities/" + "0" * 64 + "/sign", {"password": "x", "content": "y"}, 404, None),
-    ("POST", "/identities", {"password": "x", "colour": "red"}, 400, "colour"),
+    ("POST", "/identities", {"password": "x" * 12, "colour": "red"}, 400, "colour"),
+    ("POST", "/identities", {"password": "x" * 11}, 400, "password"),
     ("POST", "/identities", {}, 400, "_schema"),
     ("POST", "/identities", {"public_key": "diwan-public-key-v1\n"}, 400, "public_key"),
     ("PUT", "/groups/%2e%2e", None, 400, "name"),
@@ -278,11 +298,7 @@ def test_body_size_limit_at_the_edge(node: Node) -> None:
 
 def test_groups_and_blocking_over_http(node: Node, own: str) -> None:
     seed = nacl.signing.SigningKey.generate()
-    sign = bytes(seed.verify_key)
-    transport = bytes(nacl.public.PrivateKey.generate().public_key)
-    cert = seed.sign(CTX_TRANSPORT_CERT + sign + transport).signature
-    enc = [base64.urlsafe_b64encode(b).rstrip(b"=").decode() for b in (sign, transport, cert)]
-    doc = "diwan-public-key-v1\nsign {}\ntransport {}\ncertificate {}\n".format(*enc)
+    doc = pub_document(seed, bytes(nacl.public.PrivateKey.generate().public_key))
     fp = node.admin("POST", "/identities", json={"public_key": doc}).json()["fingerprint"]
 
     assert node.admin("PUT", "/groups/friends").json()["changed"] is True
@@ -318,7 +334,7 @@ def test_peer_api_has_no_admin_routes(node: Node, own: str) -> None:
 def test_openapi_over_http(node: Node) -> None:
     spec = node.admin("GET", "/openapi.json", auth=False).json()
     assert {"/identities", "/identities/{fp}", "/identities/{fp}/sign",
-            "/identities/{fp}/password", "/groups", "/groups/{name}",
+            "/identities/{fp}/password", "/identities/{fp}/transport", "/groups", "/groups/{name}",
             "/groups/{name}/{fp}"} <= set(spec["paths"])
 
 
@@ -329,19 +345,21 @@ def test_kill_9_during_a_burst_of_creations_leaves_only_whole_files(
     from app.core.identity import keys  # the node's own readers must accept what is on disk, too
     from app.core.identity.identities import Identities
 
-    node = make_node("crash", workers=1, threads=4)
+    # real Argon2id cost here (the switch off): creations take long enough for the kill to land
+    node = make_node("crash", workers=1, threads=4, env={"DIWAN_INSECURE_KDF": "0"})
     identities = node.root / "identities"
     acknowledged: list[tuple[str, str]] = []
     lock = threading.Lock()
 
     def create(i: int) -> None:
         try:
-            r = node.admin("POST", "/identities", json={"password": f"pw-{i}"}, timeout=20)
+            r = node.admin("POST", "/identities", json={"password": f"password-{i:04d}"},
+                           timeout=20)
         except requests.RequestException:
             return
         if r.status_code == 201:
             with lock:
-                acknowledged.append((r.json()["fingerprint"], f"pw-{i}"))
+                acknowledged.append((r.json()["fingerprint"], f"password-{i:04d}"))
 
     with ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(create, i) for i in range(24)]
@@ -396,7 +414,8 @@ def test_two_nodes_side_by_side_exchange_a_key(make_node: NodeFactory) -> None:
     assert alice.token != bob.token
     _error(bob.admin("GET", "/identities", headers={"Authorization": f"Bearer {alice.token}"}),
            401)
-    fp = alice.admin("POST", "/identities", json={"password": "pw"}).json()["fingerprint"]
+    fp = alice.admin("POST", "/identities", json={"password": "a long password"}
+                     ).json()["fingerprint"]
     doc = bob.session.get(f"{alice.peer_url}/identities/{fp}", timeout=10)
     assert doc.status_code == 200
     r = bob.admin("POST", "/identities", json={"public_key": doc.text})

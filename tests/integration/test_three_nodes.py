@@ -31,7 +31,7 @@ from tests.helpers.strangers import new_stranger
 from .harness import Node
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-PW = {"ahmed": "pw-ahmed", "basant": "pw-basant", "camal": "pw-camal"}
+PW = {"ahmed": "pw-ahmed-long", "basant": "pw-basant-long", "camal": "pw-camal-long"}
 
 
 class Person:

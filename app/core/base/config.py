@@ -8,6 +8,7 @@ Every limit the node enforces is a setting here with a safe default.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import tomllib
@@ -24,6 +25,14 @@ DAY = 86400
 GiB = 1024 * MiB
 CHOICES_PERMISSIONS = ("refuse", "warn")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+
+# The one insecure-KDF switch (docs/protocol.md, "The private key file"): set in the
+# environment of a test suite only. It is not a setting: diwan.toml cannot hold it and
+# ``diwan init`` never writes it. Every process that honours it says so at start.
+INSECURE_KDF_ENV = "DIWAN_INSECURE_KDF"
+KDF_MIN_OPSLIMIT = 3            # libsodium crypto_pwhash_argon2id_OPSLIMIT_MODERATE
+KDF_MIN_MEMLIMIT = 256 * MiB    # libsodium crypto_pwhash_argon2id_MEMLIMIT_MODERATE
+_warned = False
 
 
 @dataclass(frozen=True)
@@ -73,10 +82,15 @@ SETTINGS: tuple[Setting, ...] = (
             256, GiB, "bytes"),
     Setting("peer_max_body", 64 * 1024, "largest peer request body in bytes (413 above)",
             256, 64 * MiB, "bytes"),
-    Setting("kdf_opslimit", 2, "Argon2id passes for new private key files (at least 2)",
-            2, 64),
-    Setting("kdf_memlimit", 64 * MiB, "Argon2id memory in bytes for new key files (>= 64 MiB)",
-            64 * MiB, 4 * GiB, "bytes"),
+    Setting("kdf_opslimit", KDF_MIN_OPSLIMIT,
+            "Argon2id passes for new private key files (at least 3, libsodium MODERATE)",
+            KDF_MIN_OPSLIMIT, 64),
+    Setting("kdf_memlimit", KDF_MIN_MEMLIMIT,
+            "Argon2id memory in bytes for new key files (at least 256 MiB, libsodium MODERATE)",
+            KDF_MIN_MEMLIMIT, 4 * GiB, "bytes"),
+    Setting("transport_grace_seconds", 7 * 86400,
+            "seconds a rotated-out transport key of this node stays usable (contacts "
+            "learn the new one meanwhile)", 0, 365 * DAY, "seconds"),
     Setting("max_post_bytes", 8 * MiB, "largest post file accepted, in bytes",
             100, 256 * MiB, "bytes"),
     Setting("max_time_skew", 300, "seconds a CREATED_TIME or request time may be in the future",
@@ -295,6 +309,31 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def insecure_kdf(environ: Mapping[str, str] | None = None) -> bool:
+    """True if ``DIWAN_INSECURE_KDF`` is set to 1/true/yes/on (tests only).
+
+    Read from the process environment (``environ`` for tests of this function),
+    never from ``diwan.toml``: key files then use libsodium's minimum Argon2id
+    cost, and key files of that cost open. Never set it on a real node.
+    """
+    env = os.environ if environ is None else environ
+    return env.get(INSECURE_KDF_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def warn_if_insecure_kdf() -> bool:
+    """Log a WARNING (once per process) if the insecure-KDF switch is on; return it."""
+    global _warned
+    on = insecure_kdf()
+    if on and not _warned:
+        _warned = True
+        logging.getLogger("diwan").warning(
+            "INSECURE KEY DERIVATION: %s is set: private keys are sealed with the minimum "
+            "Argon2id cost and weak key files open. This is for test suites only; never on a "
+            "real node.",
+            INSECURE_KDF_ENV)
+    return on
 
 
 def render_toml() -> str:

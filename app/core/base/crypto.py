@@ -26,8 +26,25 @@ SIGNATURE_BYTES = 64
 SALT_BYTES = nacl.pwhash.argon2id.SALTBYTES
 KDF_ALG = "argon2id13"
 
-# Named signing contexts (each ends with a NUL so no context is a prefix of another).
-CTX_TRANSPORT_CERT = b"diwan/v1/transport-key-certificate\x00"
+# Named signing contexts (docs/protocol.md, "Signatures"). Every Ed25519 signature made
+# with an identity key is over ``context + message`` with one of these. Each is ASCII
+# with no NUL inside and ends with one NUL, so none is a prefix of another.
+CTX_POST = b"diwan/v2/post\x00"
+CTX_DEVICE_CERT = b"diwan/v2/device-certificate\x00"
+CTX_USER_SIGNATURE = b"diwan/v2/user-signature\x00"
+CONTEXTS: tuple[bytes, ...] = (CTX_POST, CTX_DEVICE_CERT, CTX_USER_SIGNATURE)
+
+# Argon2id cost (docs/protocol.md, "The private key file"). New key files use at least
+# libsodium's MODERATE level; a key file declaring less than the floor is refused when
+# opened; more than the ceiling too (a file must not make the node allocate without
+# bound). The insecure-KDF switch (config.insecure_kdf) lowers floor and cost to
+# libsodium's minimum, for test suites only.
+KDF_OPSLIMIT_MODERATE = nacl.pwhash.argon2id.OPSLIMIT_MODERATE      # 3 passes
+KDF_MEMLIMIT_MODERATE = nacl.pwhash.argon2id.MEMLIMIT_MODERATE      # 256 MiB
+KDF_OPSLIMIT_MIN = nacl.pwhash.argon2id.OPSLIMIT_MIN                # 1
+KDF_MEMLIMIT_MIN = nacl.pwhash.argon2id.MEMLIMIT_MIN                # 8 KiB
+KDF_OPSLIMIT_MAX = 64
+KDF_MEMLIMIT_MAX = 4 * 1024 * 1024 * 1024                           # 4 GiB
 
 
 class _VerifyCache:
@@ -75,39 +92,34 @@ def signing_public(seed: bytes) -> bytes:
     return bytes(nacl.signing.SigningKey(seed).verify_key)
 
 
-def sign(seed: bytes, message: bytes) -> bytes:
-    """The detached 64-byte Ed25519 signature (RFC 8032, pure) of ``message`` by ``seed``.
+def _context(context: bytes) -> bytes:
+    if context not in CONTEXTS:  # a programming error, never input: no raw signing oracle
+        raise ValueError(f"not a named signing context: {context[:40]!r}")
+    return context
 
-    Prefer :func:`sign_in_context` wherever Diwan chooses what is signed. A seed that is not
-    32 bytes raises ``ValueError`` (a programming error, not input).
+
+def sign(seed: bytes, context: bytes, message: bytes) -> bytes:
+    """The detached 64-byte Ed25519 signature (RFC 8032, pure) of ``context + message``.
+
+    ``context`` MUST be one of :data:`CONTEXTS` (``ValueError`` otherwise): there is
+    no way to sign raw bytes with an identity key (``docs/protocol.md``, Key documents:
+    Signatures). A seed that is not 32 bytes raises ``ValueError`` (a programming error).
     """
-    return nacl.signing.SigningKey(seed).sign(message).signature
+    return nacl.signing.SigningKey(seed).sign(_context(context) + message).signature
 
 
-def verify(public: bytes, message: bytes, signature: bytes) -> bool:
+def verify(public: bytes, context: bytes, message: bytes, signature: bytes) -> bool:
     """True if ``signature`` (64 bytes) is ``public``'s (32 bytes) Ed25519 signature of
-    ``message``; False for any other signature or key, of any length. Never raises."""
+    ``context + message``; False for any other signature or key, of any length.
+    ``ValueError`` only for a ``context`` not in :data:`CONTEXTS` (a programming error)."""
     if len(public) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
         return False
     try:
-        _verify_keys.get(public).verify(message, signature)
+        _verify_keys.get(public).verify(_context(context) + message, signature)
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError,
             nacl.exceptions.TypeError, nacl.exceptions.CryptoError):
         return False
     return True
-
-
-def sign_in_context(seed: bytes, context: bytes, message: bytes) -> bytes:
-    """The 64-byte Ed25519 signature of ``context + message``; ``context`` is a named,
-    NUL-terminated constant such as :data:`CTX_TRANSPORT_CERT` (``docs/protocol.md``, Key
-    documents: The public key document)."""
-    return sign(seed, context + message)
-
-
-def verify_in_context(public: bytes, context: bytes, message: bytes, signature: bytes) -> bool:
-    """True if ``signature`` is ``public``'s signature of ``context + message`` (see
-    :func:`sign_in_context`); False otherwise. Never raises."""
-    return verify(public, context + message, signature)
 
 
 # --- X25519 transport keys ---------------------------------------------------
@@ -123,6 +135,21 @@ def transport_public(secret: bytes) -> bytes:
     A secret of another length raises ``TypeError`` (a programming error, not input).
     """
     return bytes(nacl.public.PrivateKey(secret).public_key)
+
+
+_P25519 = 2**255 - 19
+
+
+def check_transport_public(public: bytes) -> None:
+    """Raise :class:`UnusableKey` unless ``public`` is a usable X25519 transport public key.
+
+    Refused: not 32 bytes, a point of small order (all-zero and the others, see
+    :func:`check_x25519_public`), the high bit set, or a value >= 2^255-19 (not
+    canonical) (``docs/protocol.md``, Key documents: The public key document, rule 6).
+    """
+    check_x25519_public(public)
+    if public[31] & 0x80 or int.from_bytes(public, "little") >= _P25519:
+        raise UnusableKey()
 
 
 def box_key(my_secret: bytes, their_public: bytes) -> bytes:
@@ -317,7 +344,7 @@ def derive_key(password: bytes, salt: bytes, opslimit: int, memlimit: int) -> by
 
     ``salt`` is 16 bytes, ``opslimit`` passes, ``memlimit`` bytes of memory
     (``docs/protocol.md``, Key documents: The private key file). Parameters libsodium refuses
-    raise ``ValueError`` (callers check them first).
+    raise ``ValueError``; callers check them against the floor and ceiling first.
     """
     return nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, password, salt,
                                     opslimit=opslimit, memlimit=memlimit)

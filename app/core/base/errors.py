@@ -22,6 +22,8 @@ message of its own, so it says what to do.
     ├── Forbidden                             403
     ├── NotFound                              404
     ├── Conflict                              409
+    │   └── KeyConflict                       409  a certificate would downgrade a held one
+    ├── WeakKeyFile                           409  a key file's Argon2id cost is below the floor
     ├── Replay                                409  a feed request nonce was already used
     ├── RateLimited                           429
     ├── PeerError                             502  another node misbehaved or is unreachable
@@ -189,6 +191,20 @@ class Conflict(DiwanError):
 
     status = 409
     code = "conflict"
+
+
+class KeyConflict(Conflict):
+    """A device certificate does not replace the one held: a lower serial, or the same
+    serial with another key (protocol.md, "Rotation"). The held key document stays."""
+
+    code = "key_conflict"
+
+
+class WeakKeyFile(DiwanError):
+    """The private key file's Argon2id parameters are below the floor; it is not opened."""
+
+    status = 409
+    code = "weak_key_file"
 
 
 class Replay(DiwanError):

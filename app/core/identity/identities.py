@@ -3,6 +3,11 @@
 Files (see ``datadir``): ``identities/<FP>.pub``, ``identities/<FP>`` (own
 private key, 0600) and ``identities/<group>/<FP>.pub`` copies. Every name that
 reaches a path has been checked by :mod:`names` first.
+
+Transport key rotation (``rotate_transport``, ``change_password``) writes the
+private key file first, holding the published transport secret and the next
+one, then the ``.pub`` that certifies the next one. A crash in between leaves
+the published key current and the next one unused (docs/protocol.md, "Rotation").
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from pathlib import Path
 
 from ..base import crypto, names
 from ..base.datadir import DataDir
-from ..base.errors import Conflict, Forbidden, NotFound
+from ..base.errors import Conflict, Forbidden, KeyConflict, NotFound
 from ..base.fsio import file_lock, fsync_dir, make_private_dir, remove_quiet, write_atomic
-from . import keys
+from . import keys, transport
+from .transport import TransportKey as TransportKey
 
 
 @dataclass
@@ -111,7 +117,7 @@ class Identities:
         return key
 
     def pub_document(self, fp: str) -> bytes:
-        """``fp``'s verified ``.pub`` document (222 bytes), without recording a use.
+        """``fp``'s verified ``.pub`` document, without recording a use.
 
         Raises :class:`BadFingerprint`, :class:`NotFound` and :class:`BadKeyDocument` as
         :meth:`public_key` does.
@@ -159,16 +165,19 @@ class Identities:
     def create(self, password: str) -> str:
         """Make a new own identity sealed by ``password``; return its fingerprint (64 hex).
 
-        Writes ``identities/<FP>`` (0600) and ``identities/<FP>.pub`` with the Argon2id
-        settings ``kdf_opslimit`` / ``kdf_memlimit`` (``docs/protocol.md``, Key documents).
-        Raises :class:`BadInput` for a password not encodable as UTF-8.
+        Writes ``identities/<FP>`` (0600), then ``identities/<FP>.pub``, with the Argon2id
+        settings ``kdf_opslimit`` / ``kdf_memlimit`` (or the minimum under the insecure-KDF
+        switch) (``docs/protocol.md``, Key documents). This node becomes the identity's
+        first device: a random device id, transport key serial 1. Raises :class:`BadInput`
+        for a password not 12..1024 characters of Unicode text.
         """
+        keys.check_password(password)
         seed = crypto.new_signing_seed()
-        transport = crypto.new_transport_secret()
-        pub = keys.certify(seed, crypto.transport_public(transport))
-        s = self.dd.settings
-        private = keys.seal_private_key(seed, transport, password,
-                                        s["kdf_opslimit"], s["kdf_memlimit"])
+        first = keys.StoredTransport(1, crypto.new_transport_secret())
+        device = transport.new_device_id()
+        pub = keys.certify(seed, [keys.DeviceCert(device, 1, first.public)])
+        private = keys.seal_private_key(seed, device, (first,), password,
+                                        *keys.kdf_cost(self.dd.settings))
         fp = pub.fingerprint
         make_private_dir(self.dir)
         write_atomic(self.private_path(fp), private.to_bytes(), mode=0o600)
@@ -201,54 +210,109 @@ class Identities:
         self.touch(fp)
         return seed
 
+    def device_id(self, fp: str) -> str:
+        """This node's device id for the own identity ``fp``."""
+        return self.private_key(fp).device_id
+
+    def transport_keys(self, fp: str, *, now: float | None = None) -> builtins.list[TransportKey]:
+        """This node's usable transport keys for the own identity ``fp``, current first.
+
+        The current key is the one the ``.pub`` certifies for this device
+        (``retired_at`` None); then previous keys rotated out less than
+        ``transport_grace_seconds`` ago, newest first. A key written for a
+        rotation that has not reached the ``.pub`` yet is not listed.
+        """
+        return transport.usable_keys(self, fp, now)
+
     def transport_secret(self, fp: str) -> bytes:
-        """The 32-byte X25519 transport secret of an own identity (readable unattended).
+        """The current 32-byte X25519 transport secret of an own identity (readable
+        unattended): the one the ``.pub`` certifies for this node's device.
 
         Raises :class:`BadFingerprint`, :class:`Forbidden`, :class:`NotFound` or
-        :class:`CorruptFile` as :meth:`private_key` does.
+        :class:`CorruptFile` as :meth:`private_key` does, and :class:`CorruptFile` if the
+        ``.pub`` certifies no transport key this node holds.
         """
-        return self.private_key(fp).transport_secret
+        return transport.published(self, fp, self.private_key(fp)).secret
 
     def sign(self, fp: str, password: str, content: bytes) -> bytes:
-        """The 64-byte plain Ed25519 signature of ``content`` (no context) by the own ``fp``.
+        """The 64-byte user signature of ``content`` by the own ``fp``: Ed25519 over
+        ``CTX_USER_SIGNATURE || content`` (``docs/protocol.md``, Key documents: Signatures),
+        never usable as a post or a certificate.
 
         Raises what :meth:`open_seed` raises: :class:`BadFingerprint`, :class:`Forbidden`,
         :class:`NotFound`, :class:`CorruptFile`, :class:`WrongPassword`, :class:`BadInput`.
         """
-        return crypto.sign(self.open_seed(fp, password), content)
+        return crypto.sign(self.open_seed(fp, password), crypto.CTX_USER_SIGNATURE, content)
+
+    def rotate_transport(self, fp: str, password: str) -> int:
+        """Give this node a new transport key for the own ``fp`` (serial + 1); return the serial.
+
+        The previous key stays usable for ``transport_grace_seconds`` (``docs/protocol.md``,
+        Rotation). Raises what :meth:`open_seed` raises; nothing changes for a wrong password.
+        """
+        names.fingerprint(fp)  # before it names the lock file
+        with self._lock(fp):
+            current = self.private_key(fp)
+            seed = current.open_seed(password)
+            return transport.rotate(self, fp, seed, current, password)
 
     def change_password(self, fp: str, old: str, new: str) -> None:
-        """Re-seal the own identity ``fp`` under ``new`` with a fresh salt and nonce.
+        """Re-seal the own identity ``fp`` under ``new`` and rotate its transport key, so
+        that a copy of the old key file stops serving as this node after the grace window.
 
-        The Argon2id parameters are the larger of the file's and the settings', never
-        lowered (``docs/protocol.md``, The private key file). Raises what :meth:`open_seed`
-        raises (:class:`BadFingerprint`, :class:`Forbidden`, :class:`NotFound`,
-        :class:`CorruptFile`; :class:`WrongPassword` for a wrong ``old``, nothing changed),
-        and :class:`BadInput` for an ``old`` or ``new`` not encodable as UTF-8. ``fp`` must
-        already be valid: it names the lock file before it is checked.
+        Fresh salt and nonce; the Argon2id parameters are the larger of the file's and the
+        settings', never lowered (``docs/protocol.md``, The private key file). Crash-safe:
+        the key file (new password, the published and the new transport secrets) is written
+        before the ``.pub``; every intermediate state opens with exactly one of the two
+        passwords and serves with a published key. Raises :class:`BadInput` for a ``new``
+        not 12..1024 characters (field ``new_password``), then what :meth:`open_seed`
+        raises (:class:`WrongPassword` for a wrong ``old``, nothing changed).
         """
+        keys.check_password(new, "new_password")
+        names.fingerprint(fp)  # before it names the lock file
         with self._lock(fp):
             current = self.private_key(fp)
             seed = current.open_seed(old)
-            s = self.dd.settings
-            opslimit = max(s["kdf_opslimit"], int(current.kdf["opslimit"]))
-            memlimit = max(s["kdf_memlimit"], int(current.kdf["memlimit"]))
-            private = keys.seal_private_key(seed, current.transport_secret, new, opslimit, memlimit)
-            write_atomic(self.private_path(fp), private.to_bytes(), mode=0o600)
+            transport.rotate(self, fp, seed, current, new)
 
     # others' keys ----------------------------------------------------------------
     def import_pub(self, document: bytes | str, *, expected_fp: str | None = None) -> str:
         """Verify and store someone's ``.pub`` document; return its fingerprint.
 
-        An existing document for the same fingerprint is kept (never replaced
-        by an upload), so a key cannot be poisoned by re-uploading it
-        (``docs/protocol.md``, The public key document). Raises :class:`BadKeyDocument` as
-        :func:`keys.parse_pub` does (``expected_fp`` mismatch included).
+        For a fingerprint already held the document is merged into the held
+        one (:func:`keys.merge_pub`: new devices and higher serials only), so no
+        upload can swap a key (``docs/protocol.md``, Rotation: merging certificates).
+        Raises :class:`BadKeyDocument` as :func:`keys.parse_pub` does (``expected_fp``
+        mismatch included) and :class:`KeyConflict` for a downgrade.
         """
         key = keys.parse_pub(document, expected_fp=expected_fp)
         fp = key.fingerprint
-        write_atomic(self.pub_path(fp), key.to_bytes(), exclusive=True)
+        if not write_atomic(self.pub_path(fp), key.to_bytes(), exclusive=True):
+            self.update_pub(fp, key.to_bytes())
         return fp
+
+    def update_pub(self, fp: str, document: bytes) -> bool:
+        """Merge ``document`` into the stored ``.pub`` of ``fp``; True if it changed.
+
+        Atomic under the identity's lock. :class:`BadKeyDocument` if it does not
+        verify for ``fp``, :class:`NotFound` if no ``.pub`` is held,
+        :class:`KeyConflict` for a lower or conflicting serial, or for a
+        certificate of this node's own device of an own identity (only
+        :meth:`rotate_transport` changes that).
+        """
+        incoming = keys.parse_pub(document, expected_fp=fp)
+        with self._lock(fp):
+            stored = self.public_key(fp, touch=False)
+            merged = keys.merge_pub(stored, incoming)
+            if merged is stored:
+                return False
+            if self.is_own(fp):
+                mine = self.private_key(fp).device_id
+                if merged.device(mine) != stored.device(mine):
+                    raise KeyConflict("a key document may not change this node's own "
+                                      "device certificate", field="public_key")
+            transport.write_pub(self, fp, merged)
+            return True
 
     def delete(self, fp: str, password: str | None = None) -> None:
         """Delete an identity's keys and group copies (the blocked entry stays).

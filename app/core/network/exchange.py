@@ -145,15 +145,16 @@ def build_request_with(*, asker: OwnKeys, owner_fp: str, owner_key: keys.PublicK
     if owner_key.fingerprint != owner_fp:
         raise BadInput("the owner's key does not match the owner's fingerprint", field="owner")
     if crypto.transport_public(asker.transport_secret) != keys.parse_pub(
-            asker.pub_document, expected_fp=asker.fp).transport:
+            asker.pub_document, expected_fp=asker.fp).transport_public:
         raise BadInput("the transport secret does not belong to the asker's .pub", field="asker")
     _check_cursor(after_time, after_sha, limit, now, nonce)
     ephemeral = crypto.transport_public(ephemeral_secret)
-    inner = crypto.box_encrypt(asker.transport_secret, owner_key.transport, encode_request(
+    inner = crypto.box_encrypt(asker.transport_secret, owner_key.transport_public, encode_request(
         asker_fp=asker.fp, owner_fp=owner_fp, after_time=after_time, after_sha=after_sha,
         limit=limit, nonce=nonce, time=now, ephemeral_public=ephemeral))
-    body = crypto.seal(owner_key.transport, frame_request(asker.pub_document, ephemeral, inner))
-    return body, PendingRequest(owner_fp, owner_key.transport, ephemeral_secret, nonce, limit, now)
+    owner_transport = owner_key.transport_public
+    body = crypto.seal(owner_transport, frame_request(asker.pub_document, ephemeral, inner))
+    return body, PendingRequest(owner_fp, owner_transport, ephemeral_secret, nonce, limit, now)
 
 
 def _check_cursor(after_time: int, after_sha: str | None, limit: int, now: int,
@@ -267,8 +268,8 @@ def open_request(body: bytes, *, owner_fp: str, owner_transport_secret: bytes, n
     pub, ephemeral, inner = parse_frame(frame)
     asker = _asker_key(pub)
     try:
-        plain = crypto.box_decrypt_with_key(_box_key(owner_transport_secret, asker.transport),
-                                            inner)
+        plain = crypto.box_decrypt_with_key(
+            _box_key(owner_transport_secret, asker.transport_public), inner)
     except CannotDecrypt:
         raise CannotDecrypt("the inner request is damaged or not from the transport key "
                             "certified in the asker's .pub", field="request") from None

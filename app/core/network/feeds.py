@@ -76,20 +76,25 @@ def serve_feed(dd: DataDir, owner_fp: str, body: bytes, *, now: int | None = Non
     return exchange.seal_response(req, owner_transport_secret=secret, posts=posts, more=more)
 
 
-_secrets: dict[tuple[str, int, int, int], bytes] = {}  # (path, inode, mtime, size) -> secret
+# (path, inode, mtime, size of the key file, then of the .pub) -> secret
+_secrets: dict[tuple[str, int, int, int, int, int, int], bytes] = {}
 
 
 def _own_transport_secret(ids: Identities, fp: str) -> bytes:
-    """The transport secret of an own identity; :class:`NotFound` for any other ``fp``.
+    """The current transport secret of an own identity; :class:`NotFound` for any other ``fp``.
 
-    Read from the private key file once, then again only if the file changes.
+    Read once, then again only if the private key file or the ``.pub`` changes
+    (a rotation writes the key file first, then the ``.pub`` that makes the new
+    key current).
     """
     path = str(ids.private_path(fp))
     try:
         st = os.stat(path)
+        pub = os.stat(ids.pub_path(fp))
     except FileNotFoundError:
         raise NotFound(f"no feed for {fp} here", field="fingerprint") from None
-    stamp = (path, st.st_ino, st.st_mtime_ns, st.st_size)
+    stamp = (path, st.st_ino, st.st_mtime_ns, st.st_size, pub.st_ino, pub.st_mtime_ns,
+             pub.st_size)
     secret = _secrets.get(stamp)
     if secret is None:
         secret = ids.transport_secret(fp)

@@ -247,6 +247,8 @@ def encode_payload(attrs: Mapping[str, Any]) -> bytes:
 def build_post(seed: bytes, attributes: Mapping[str, Any]) -> bytes:
     """Sign ``attributes`` with the Ed25519 ``seed``; return the post file bytes.
 
+    ``SIG`` is the signature of ``CTX_POST || P1`` (protocol.md, "The post file").
+
     Byte values (media) are base64url-encoded. Attribute names and
     CREATED_TIME are checked here; the values are validated by ingest, which
     every post passes through before it is stored (``docs/protocol.md``, The post file).
@@ -261,7 +263,7 @@ def build_post(seed: bytes, attributes: Mapping[str, Any]) -> bytes:
     check_keys(attrs)
     check_created(attrs)
     p1 = b64e(encode_payload(attrs))
-    signature = crypto.sign(seed, p1.encode("ascii"))
+    signature = crypto.sign(seed, crypto.CTX_POST, p1.encode("ascii"))
     fp = crypto.fingerprint(crypto.signing_public(seed))
     return f"{p1}.{fp}.{b64e(signature)}".encode("ascii")
 

@@ -65,7 +65,7 @@ def _verify_pool() -> ThreadPoolExecutor:
 
 
 def _verify_chunk(jobs: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
-    return [crypto.verify(key, p1, sig) for key, p1, sig in jobs]
+    return [crypto.verify(key, crypto.CTX_POST, p1, sig) for key, p1, sig in jobs]
 
 
 class PostIndex(Protocol):
@@ -256,7 +256,7 @@ class Ingestor:
         if prepared is not None:
             signed = prepared[1].result()[prepared[2]]
         else:
-            signed = crypto.verify(public, parts.p1, parts.signature)
+            signed = crypto.verify(public, crypto.CTX_POST, parts.p1, parts.signature)
         if not signed:
             raise BadPost(f"the signature is not {parts.author}'s signature of P1",
                           reason=Reason.BAD_SIGNATURE, field="post")

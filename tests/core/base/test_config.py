@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import tomllib
@@ -64,10 +65,11 @@ def test_booleans_from_environment(tmp_path: Path, text: str, value: bool) -> No
     ("env", "peer_port", "0"),
     ("toml", "workers", "0"),
     ("env", "admin_max_body", "-1"),
-    ("env", "kdf_memlimit", str(64 * MiB - 1)),
+    ("env", "kdf_memlimit", str(256 * MiB - 1)),
+    ("env", "kdf_memlimit", str(64 * MiB)),
     ("toml", "kdf_memlimit", "1048576"),
     ("override", "kdf_memlimit", 32 * MiB),
-    ("env", "kdf_opslimit", "1"),
+    ("env", "kdf_opslimit", "2"),
 ])
 def test_bad_values_are_bad_input_naming_the_setting(tmp_path: Path, source: str, name: str,
                                                      value: object) -> None:
@@ -86,8 +88,9 @@ def test_bad_values_are_bad_input_naming_the_setting(tmp_path: Path, source: str
 
 
 def test_kdf_memlimit_edge_is_accepted(tmp_path: Path) -> None:
-    cfg = config.load(tmp_path, environ={"DIWAN_KDF_MEMLIMIT": str(64 * MiB)})
-    assert cfg["kdf_memlimit"] == 64 * MiB
+    cfg = config.load(tmp_path, environ={"DIWAN_KDF_MEMLIMIT": str(256 * MiB),
+                                         "DIWAN_KDF_OPSLIMIT": "3"})
+    assert (cfg["kdf_memlimit"], cfg["kdf_opslimit"]) == (256 * MiB, 3)
 
 
 def test_broken_toml_is_bad_input(tmp_path: Path) -> None:
@@ -156,3 +159,25 @@ def test_the_source_checkout_is_never_a_data_directory(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="source checkout"):
         DataDir(checkout).initialise()
     assert sorted(checkout.rglob("*")) == before
+
+
+def test_the_insecure_kdf_switch_is_no_setting_and_is_announced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """DIWAN_INSECURE_KDF is read from the environment only, never written by init,
+    refused in diwan.toml, and a process that honours it logs a WARNING once."""
+    assert "insecure" not in config.render_toml().lower()
+    assert not any("insecure" in s.name for s in config.SETTINGS)
+    _toml(tmp_path, "insecure_kdf = true\n")
+    with pytest.raises(BadInput, match="unknown setting"):
+        config.load(tmp_path, environ={})
+    monkeypatch.setattr(config, "_warned", False)
+    with caplog.at_level(logging.WARNING, logger="diwan"):
+        assert config.warn_if_insecure_kdf() is True        # conftest sets it for the suite
+        assert config.warn_if_insecure_kdf() is True
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "DIWAN_INSECURE_KDF" in warnings[0].getMessage()
+    monkeypatch.setattr(config, "_warned", False)
+    monkeypatch.delenv("DIWAN_INSECURE_KDF")
+    caplog.clear()
+    assert config.warn_if_insecure_kdf() is False
+    assert caplog.records == []

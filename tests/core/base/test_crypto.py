@@ -7,10 +7,11 @@ import hashlib
 import json
 from pathlib import Path
 
+import nacl.signing
 import pytest
 
 from app.core.base import crypto
-from app.core.base.errors import CannotDecrypt, WrongPassword
+from app.core.base.errors import CannotDecrypt, UnusableKey, WrongPassword
 
 ROOT = Path(__file__).resolve().parents[3]
 VECTORS = json.loads((ROOT / "tests/data/keys/vectors.json").read_text())
@@ -35,16 +36,23 @@ def test_fingerprint_is_lowercase_hex_sha256_of_raw_key() -> None:
 
 
 def test_ed25519_rfc8032_known_answer() -> None:
+    """The primitive is RFC 8032 Ed25519 (checked with PyNaCl directly: Diwan itself
+    signs nothing without a context, so it cannot make the RFC's raw signature)."""
     assert crypto.signing_public(RFC8032_SECRET) == RFC8032_PUBLIC
-    assert crypto.sign(RFC8032_SECRET, b"") == RFC8032_SIG
-    assert crypto.verify(RFC8032_PUBLIC, b"", RFC8032_SIG)
+    assert nacl.signing.SigningKey(RFC8032_SECRET).sign(b"").signature == RFC8032_SIG
+    message = b"any message"
+    raw = nacl.signing.SigningKey(RFC8032_SECRET).sign(crypto.CTX_POST + message).signature
+    assert crypto.sign(RFC8032_SECRET, crypto.CTX_POST, message) == raw
+    assert crypto.verify(RFC8032_PUBLIC, crypto.CTX_POST, message, raw)
 
 
 def test_ed25519_vector_from_key_data() -> None:
     seed = bytes.fromhex(VECTORS["seed"])
     message = bytes.fromhex(VECTORS["message"])
     assert crypto.signing_public(seed).hex() == VECTORS["sign_public"]
-    assert crypto.sign(seed, message).hex() == VECTORS["message_signature"]
+    assert bytes.fromhex(VECTORS["ctx_user_signature"]) == crypto.CTX_USER_SIGNATURE
+    assert (crypto.sign(seed, crypto.CTX_USER_SIGNATURE, message).hex()
+            == VECTORS["message_signature"])
 
 
 def test_x25519_rfc7748_known_answer() -> None:
@@ -54,24 +62,68 @@ def test_x25519_rfc7748_known_answer() -> None:
 def test_verify_rejects_tampering_without_raising() -> None:
     seed = crypto.new_signing_seed()
     public = crypto.signing_public(seed)
-    sig = crypto.sign(seed, b"message")
-    assert crypto.verify(public, b"message", sig)
-    assert not crypto.verify(public, b"messagE", sig)
-    assert not crypto.verify(public, b"message", bytes([sig[0] ^ 1]) + sig[1:])
-    assert not crypto.verify(crypto.signing_public(crypto.new_signing_seed()), b"message", sig)
-    assert not crypto.verify(public[:31], b"message", sig)
-    assert not crypto.verify(public, b"message", sig[:63])
-    assert not crypto.verify(bytes(32), b"message", sig)  # small-order point
+    ctx = crypto.CTX_POST
+    sig = crypto.sign(seed, ctx, b"message")
+    assert crypto.verify(public, ctx, b"message", sig)
+    assert not crypto.verify(public, ctx, b"messagE", sig)
+    assert not crypto.verify(public, ctx, b"message", bytes([sig[0] ^ 1]) + sig[1:])
+    assert not crypto.verify(crypto.signing_public(crypto.new_signing_seed()), ctx, b"message",
+                             sig)
+    assert not crypto.verify(public[:31], ctx, b"message", sig)
+    assert not crypto.verify(public, ctx, b"message", sig[:63])
+    assert not crypto.verify(bytes(32), ctx, b"message", sig)  # small-order point
 
 
-def test_signing_context_separates_purposes() -> None:
+def test_every_context_is_named_nul_terminated_and_no_prefix_of_another() -> None:
+    assert len(set(crypto.CONTEXTS)) == len(crypto.CONTEXTS) >= 3
+    for ctx in crypto.CONTEXTS:
+        assert ctx.endswith(b"\x00") and b"\x00" not in ctx[:-1]
+        assert ctx[:-1].isascii() and ctx.startswith(b"diwan/")
+        for other in crypto.CONTEXTS:
+            assert other == ctx or not other.startswith(ctx)
+
+
+def test_a_signature_made_for_one_purpose_verifies_for_no_other() -> None:
     seed = crypto.new_signing_seed()
     public = crypto.signing_public(seed)
-    sig = crypto.sign_in_context(seed, crypto.CTX_TRANSPORT_CERT, b"data")
-    assert crypto.verify_in_context(public, crypto.CTX_TRANSPORT_CERT, b"data", sig)
-    assert not crypto.verify(public, b"data", sig)
-    assert not crypto.verify_in_context(public, b"other-context\x00", b"data", sig)
-    assert crypto.CTX_TRANSPORT_CERT.endswith(b"\x00")
+    for ctx in crypto.CONTEXTS:
+        sig = crypto.sign(seed, ctx, b"data")
+        for other in crypto.CONTEXTS:
+            assert crypto.verify(public, other, b"data", sig) == (other == ctx)
+        # the content cannot smuggle another context in: CTX_A || CTX_B || m is not CTX_B || m
+        for other in crypto.CONTEXTS:
+            wrapped = crypto.sign(seed, ctx, other + b"data")
+            assert other == ctx or not crypto.verify(public, other, b"data", wrapped)
+
+
+def test_there_is_no_raw_or_unnamed_signing() -> None:
+    seed = crypto.new_signing_seed()
+    with pytest.raises(ValueError, match="signing context"):
+        crypto.sign(seed, b"other-context\x00", b"data")
+    with pytest.raises(ValueError, match="signing context"):
+        crypto.sign(seed, b"", b"data")
+    with pytest.raises(ValueError, match="signing context"):
+        crypto.verify(crypto.signing_public(seed), b"", b"data", bytes(64))
+
+
+@pytest.mark.parametrize("public", [
+    bytes(32),                                                  # zero, order 4
+    bytes([1]) + bytes(31),                                     # order 1
+    bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+    bytes.fromhex("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
+    bytes.fromhex("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),  # p-1
+    bytes.fromhex("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),  # p
+    bytes.fromhex("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),  # p+1
+    bytes(31) + b"\x80",                                        # high bit set
+    bytes(31),                                                  # too short
+])
+def test_unusable_transport_keys_are_refused(public: bytes) -> None:
+    with pytest.raises(UnusableKey):
+        crypto.check_transport_public(public)
+
+
+def test_a_real_transport_key_is_usable() -> None:
+    crypto.check_transport_public(crypto.transport_public(crypto.new_transport_secret()))
 
 
 def test_box_and_sealed_box_round_trip_and_reject_tampering() -> None:

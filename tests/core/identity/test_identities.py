@@ -17,6 +17,7 @@ from app.core.base.errors import (
     BadName,
     Conflict,
     Forbidden,
+    KeyConflict,
     NotFound,
     WrongPassword,
 )
@@ -44,6 +45,10 @@ def own(ids: Identities) -> str:
     return ids.create(PASSWORD)
 
 
+def _transport() -> bytes:
+    return crypto.transport_public(crypto.new_transport_secret())
+
+
 def test_create_writes_private_0600_and_verifying_pub(ids: Identities, own: str) -> None:
     private = ids.dir / own
     pub = ids.dir / f"{own}.pub"
@@ -53,10 +58,12 @@ def test_create_writes_private_0600_and_verifying_pub(ids: Identities, own: str)
     assert key.fingerprint == own
     doc = json.loads(private.read_bytes())
     assert doc["fingerprint"] == own
-    assert doc["kdf"]["memlimit"] >= 64 * MiB and doc["kdf"]["opslimit"] >= 2
+    assert (doc["kdf"]["opslimit"], doc["kdf"]["memlimit"]) == keys.kdf_cost(ids.dd.settings)
+    assert keys.DEVICE_ID_RE.fullmatch(doc["device"]) and ids.device_id(own) == doc["device"]
+    assert key.devices == (keys.DeviceCert(doc["device"], 1, key.transport_public),)
     assert len(doc["kdf"]["salt"]) == 22  # 16 bytes, unpadded base64url
     assert ids.is_own(own) and ids.exists(own) and own in ids.own_fingerprints()
-    assert crypto.transport_public(ids.transport_secret(own)) == key.transport
+    assert crypto.transport_public(ids.transport_secret(own)) == key.transport_public
     assert sorted(n for n in os.listdir(ids.dir) if n.startswith(".tmp-")) == []
 
 
@@ -71,7 +78,7 @@ def test_private_file_is_born_0600(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         return real_open(path, flags, mode, *a, **kw)
 
     monkeypatch.setattr(os, "open", spy)
-    fp = store.create("pw")
+    fp = store.create(PASSWORD)
     monkeypatch.undo()
     private_temps = [m for name, m in modes.items() if f"{fp}." in name and ".pub." not in name]
     assert private_temps == [0o600]
@@ -82,7 +89,7 @@ def test_sign_verifies_with_the_pub_alone_and_touches_it(ids: Identities, own: s
     os.utime(pub, (1_000_000, 1_000_000))
     signature = ids.sign(own, PASSWORD, b"content")
     key = keys.parse_pub(pub.read_bytes(), expected_fp=own)
-    assert crypto.verify(key.sign, b"content", signature)
+    assert crypto.verify(key.sign, crypto.CTX_USER_SIGNATURE, b"content", signature)
     assert pub.stat().st_mtime > 1_000_000
     assert ids.info(own).last_used == pub.stat().st_mtime
 
@@ -93,7 +100,7 @@ def test_wrong_password_changes_nothing(ids: Identities, own: str) -> None:
     with pytest.raises(WrongPassword):
         ids.sign(own, "wrong", b"x")
     with pytest.raises(WrongPassword):
-        ids.change_password(own, "wrong", "new")
+        ids.change_password(own, "wrong", "a new long password")
     with pytest.raises(WrongPassword):
         ids.delete(own, "wrong")
     with pytest.raises(WrongPassword):
@@ -102,22 +109,26 @@ def test_wrong_password_changes_nothing(ids: Identities, own: str) -> None:
     assert ids.is_own(own)
 
 
-def test_change_password_keeps_fingerprint(tmp_path: Path) -> None:
+def test_change_password_keeps_fingerprint_and_rotates_transport(tmp_path: Path) -> None:
     store = Identities(_datadir(tmp_path / "n"))
-    fp = store.create("old password")
+    fp = store.create("old password!")
     transport = store.transport_secret(fp)
-    pub_before = (store.dir / f"{fp}.pub").read_bytes()
+    before = store.public_key(fp)
     salt_before = store.private_key(fp).kdf["salt"]
-    store.change_password(fp, "old password", "new password")
-    assert (store.dir / f"{fp}.pub").read_bytes() == pub_before
-    assert store.transport_secret(fp) == transport
+    store.change_password(fp, "old password!", "new password!")
+    after = store.public_key(fp)
+    assert after.sign == before.sign and after.devices[0].serial == 2
+    assert store.transport_secret(fp) != transport
+    assert crypto.transport_public(store.transport_secret(fp)) == after.transport_public
+    assert [(k.serial, k.secret) for k in store.transport_keys(fp)][1] == (1, transport)
     assert store.private_key(fp).fingerprint == fp
     assert store.private_key(fp).kdf["salt"] != salt_before
     assert stat.S_IMODE((store.dir / fp).stat().st_mode) == 0o600
     with pytest.raises(WrongPassword):
-        store.sign(fp, "old password", b"x")
+        store.sign(fp, "old password!", b"x")
     key = store.public_key(fp)
-    assert crypto.verify(key.sign, b"x", store.sign(fp, "new password", b"x"))
+    assert crypto.verify(key.sign, crypto.CTX_USER_SIGNATURE, b"x",
+                         store.sign(fp, "new password!", b"x"))
     assert [n for n in os.listdir(store.dir) if n.startswith(".")] == []
 
 
@@ -133,15 +144,26 @@ def test_import_foreign_key(ids: Identities) -> None:
         ids.transport_secret(fp)
 
 
-def test_import_never_replaces_an_existing_key(ids: Identities) -> None:
+def test_import_merges_by_the_serial_rule_and_never_downgrades(ids: Identities) -> None:
     stranger = new_stranger()
-    doc = stranger.document
+    seed, doc = stranger.seed, stranger.document
     fp = ids.import_pub(doc)
-    # the same identity key certifying another transport key: valid, but not accepted over the old
-    other = stranger.rekeyed().document
-    assert other != doc and keys.parse_pub(other).fingerprint == fp
-    assert ids.import_pub(other) == fp
+    device = keys.parse_pub(doc).devices[0]
+    # the same device, same serial, another transport key: refused, the held one stays
+    rival = keys.certify(seed, [keys.DeviceCert(device.device_id, 1, _transport())])
+    with pytest.raises(KeyConflict):
+        ids.import_pub(rival.to_bytes())
     assert (ids.dir / f"{fp}.pub").read_bytes() == doc
+    # a higher serial for the device replaces it; the old serial then is a downgrade
+    newer = keys.certify(seed, [keys.DeviceCert(device.device_id, 2, _transport())])
+    assert ids.import_pub(newer.to_bytes()) == fp
+    assert ids.public_key(fp).devices == newer.devices
+    with pytest.raises(KeyConflict):
+        ids.import_pub(doc)
+    # a second device is added after the first
+    laptop = keys.certify(seed, [keys.DeviceCert("c" * 16, 1, _transport())])
+    ids.import_pub(laptop.to_bytes())
+    assert ids.public_key(fp).devices == newer.devices + laptop.devices
 
 
 def test_import_rejects_bad_documents(ids: Identities) -> None:
@@ -206,7 +228,7 @@ def test_groups_membership_and_deletion(tmp_path: Path) -> None:
 
 def test_blocked_is_reserved(tmp_path: Path) -> None:
     store = Identities(_datadir(tmp_path / "n"))
-    own = store.create("pw")
+    own = store.create(PASSWORD)
     doc = new_stranger().document
     fp = store.import_pub(doc)
     with pytest.raises(Forbidden):
@@ -231,8 +253,8 @@ def test_blocked_is_reserved(tmp_path: Path) -> None:
 
 def test_delete_own_identity_with_password(tmp_path: Path) -> None:
     store = Identities(_datadir(tmp_path / "n"))
-    fp = store.create("pw")
-    store.delete(fp, "pw")
+    fp = store.create(PASSWORD)
+    store.delete(fp, PASSWORD)
     assert not (store.dir / fp).exists() and not (store.dir / f"{fp}.pub").exists()
     with pytest.raises(NotFound):
         store.info(fp)

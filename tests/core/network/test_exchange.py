@@ -79,9 +79,9 @@ def crafted(*, pub: bytes = ASKER.own.pub_document, inner_plain: bytes | None = 
                               "ephemeral": b64e(eph)}
     fields.update(inner_fields or {})
     plain = inner_plain if inner_plain is not None else json.dumps(fields).encode()
-    inner = crypto.box_encrypt(inner_secret, owner.key.transport, plain)
+    inner = crypto.box_encrypt(inner_secret, owner.key.transport_public, plain)
     frame = exchange.frame_request(pub, outer_ephemeral or eph, inner)
-    return crypto.seal(owner.key.transport, frame)
+    return crypto.seal(owner.key.transport_public, frame)
 
 
 def respond(req: exchange.FeedRequest, posts: list[bytes] | None = None, more: bool = False,
@@ -124,7 +124,10 @@ def test_build_request_refuses_mismatched_keys() -> None:
 
 
 def test_a_hostile_owner_key_of_small_order_is_refused_cleanly() -> None:
-    forged = keys.certify(MALLORY.seed, bytes(32))
+    # built directly: a document with such a key no longer parses (nor certifies)
+    forged = keys.PublicKey(MALLORY.key.sign,
+                            (keys.DeviceCert(MALLORY.key.devices[0].device_id, 1, bytes(32)),),
+                            MALLORY.key.certificates)
     with pytest.raises(UnusableKey):
         exchange.build_request(asker=ASKER.own, owner_fp=MALLORY.fp, owner_key=forged,
                                after_time=0, after_sha=None, limit=1, now=NOW)
@@ -135,8 +138,9 @@ def test_a_hostile_owner_key_of_small_order_is_refused_cleanly() -> None:
 def test_request_bytes_hide_the_asker_and_everything_else() -> None:
     body, pending = request(after_sha="cd" * 20)
     secrets = [ASKER.fp.encode(), bytes.fromhex(ASKER.fp), ASKER.own.pub_document,
-               ASKER.key.sign, ASKER.key.transport, b64e(ASKER.key.sign).encode(),
-               b64e(ASKER.key.transport).encode(), pending.nonce, b64e(pending.nonce).encode(),
+               ASKER.key.sign, ASKER.key.transport_public, b64e(ASKER.key.sign).encode(),
+               b64e(ASKER.key.transport_public).encode(), pending.nonce,
+               b64e(pending.nonce).encode(),
                crypto.transport_public(pending.ephemeral_secret), OWNER.fp.encode(),
                b"cd" * 20, b"feed-request"]
     for secret in secrets:
@@ -161,7 +165,7 @@ def test_nothing_opens_without_the_right_keys() -> None:
     for secret in (ASKER.own.transport_secret, MALLORY.own.transport_secret):
         with pytest.raises(CannotDecrypt):
             crypto.unseal(secret, body)
-        for their in (OWNER.key.transport, ASKER.key.transport,
+        for their in (OWNER.key.transport_public, ASKER.key.transport_public,
                       crypto.transport_public(pending.ephemeral_secret)):
             with pytest.raises(CannotDecrypt):
                 crypto.box_decrypt(secret, their, sealed)
@@ -179,7 +183,9 @@ def test_inner_box_from_a_transport_key_not_certified_for_the_asker_is_refused()
 
 
 def test_pub_whose_certificate_fails_is_refused() -> None:
-    forged = keys.PublicKey(ASKER.key.sign, MALLORY.key.transport, ASKER.key.certificate)
+    device = ASKER.key.devices[0]
+    forged = keys.PublicKey(ASKER.key.sign, (keys.DeviceCert(
+        device.device_id, device.serial, MALLORY.key.transport_public),), ASKER.key.certificates)
     body = crafted(pub=forged.to_bytes(), inner_secret=MALLORY.own.transport_secret)
     with pytest.raises(BadKeyDocument):
         open_req(body)
@@ -319,7 +325,7 @@ def test_recorded_exchange_stays_closed_when_the_askers_long_term_keys_leak() ->
     leaked = ASKER.own.transport_secret  # the asker's long-term secret, not the ephemeral one
     with pytest.raises(CannotDecrypt):
         crypto.unseal(leaked, body)
-    for their in (OWNER.key.transport, crypto.transport_public(pending.ephemeral_secret)):
+    for their in (OWNER.key.transport_public, crypto.transport_public(pending.ephemeral_secret)):
         with pytest.raises(CannotDecrypt):
             crypto.box_decrypt(leaked, their, sealed)
     guess = dataclasses.replace(pending, ephemeral_secret=leaked)
@@ -356,7 +362,7 @@ def test_every_truncated_or_extended_frame_is_refused() -> None:
 @pytest.mark.parametrize("bad", [
     b"\x02" + bytes(32) + b"\x00\x01p\x00\x01b",                  # unknown version
     b"\x01" + bytes(32) + b"\x00\x00\x00\x01b",                   # empty .pub
-    b"\x01" + bytes(32) + b"\x02\x01" + b"p" * 513 + b"\x00\x01b",  # .pub over 512
+    b"\x01" + bytes(32) + b"\x08\x01" + b"p" * 2049 + b"\x00\x01b",  # .pub over 2048
     b"\x01" + bytes(32) + b"\x00\x01p\x00\x00",                   # empty inner box
     b"\x01" + bytes(32) + b"\x00\x01p\x04\x01" + b"b" * 1025,     # inner box over 1024
     b"\x01" + bytes(32) + b"\xff\xffp\x00\x01b",                  # length beyond the end
@@ -366,12 +372,12 @@ def test_bad_frames_are_refused(bad: bytes) -> None:
     with pytest.raises(BadRequestEnvelope):
         exchange.parse_frame(bad)
     with pytest.raises(BadRequestEnvelope):
-        open_req(crypto.seal(OWNER.key.transport, bad))
+        open_req(crypto.seal(OWNER.key.transport_public, bad))
 
 
 def test_frame_builder_refuses_oversize_fields() -> None:
     with pytest.raises(BadInput):
-        exchange.frame_request(b"p" * 513, bytes(32), b"b")
+        exchange.frame_request(b"p" * (keys.MAX_PUB_BYTES + 1), bytes(32), b"b")
     with pytest.raises(BadInput):
         exchange.frame_request(b"p", bytes(32), b"b" * 1025)
     with pytest.raises(BadInput):
@@ -423,11 +429,11 @@ def test_a_response_box_cannot_pass_as_a_request() -> None:
     """Mallory has the owner box a response to the asker's transport key, then replays it
     to the asker's node as a request "from the owner": the type field tells them apart."""
     body, _ = request(MALLORY, OWNER)
-    req = dataclasses.replace(open_req(body), ephemeral_public=ASKER.key.transport)
+    req = dataclasses.replace(open_req(body), ephemeral_public=ASKER.key.transport_public)
     box = respond(req)
-    frame = exchange.frame_request(OWNER.own.pub_document, ASKER.key.transport, box)
+    frame = exchange.frame_request(OWNER.own.pub_document, ASKER.key.transport_public, box)
     with pytest.raises(BadRequestEnvelope):
-        open_req(crypto.seal(ASKER.key.transport, frame), ASKER)
+        open_req(crypto.seal(ASKER.key.transport_public, frame), ASKER)
 
 
 def test_limit_above_the_node_maximum_is_lowered() -> None:
@@ -495,7 +501,7 @@ def test_sample_request_ciphertext_opens_to_the_documented_bytes() -> None:
     head = VEC.frame_head(SAMPLE)
     assert frame.startswith(head) and len(frame) == len(head) + SAMPLE["inner_box_length"]
     asker = keys.parse_pub(SAMPLE["asker_pub"])
-    assert crypto.box_decrypt(secret, asker.transport, frame[len(head):]).decode() == (
+    assert crypto.box_decrypt(secret, asker.transport_public, frame[len(head):]).decode() == (
         SAMPLE["request_json"])
     req = exchange.open_request(body, owner_fp=SAMPLE["owner_fp"], owner_transport_secret=secret,
                                 now=SAMPLE["now"], window=SAMPLE["window"], max_limit=500)
@@ -508,9 +514,9 @@ def test_sample_response_ciphertext_opens_to_the_documented_bytes() -> None:
     eph_secret = bytes.fromhex(SAMPLE["ephemeral_secret"])
     owner = keys.parse_pub(SAMPLE["owner_pub"])
     sealed = bytes.fromhex(SAMPLE["response"])
-    assert crypto.box_decrypt(eph_secret, owner.transport, sealed).decode() == (
+    assert crypto.box_decrypt(eph_secret, owner.transport_public, sealed).decode() == (
         SAMPLE["response_json"])
-    pending = PendingRequest(SAMPLE["owner_fp"], owner.transport, eph_secret,
+    pending = PendingRequest(SAMPLE["owner_fp"], owner.transport_public, eph_secret,
                              bytes.fromhex(SAMPLE["nonce"]), SAMPLE["limit"], SAMPLE["now"])
     got = exchange.open_response(sealed, pending, max_bytes=10**6)
     assert got == exchange.FeedResponse([p.encode() for p in SAMPLE["posts"]], True)
@@ -633,8 +639,9 @@ def test_blocked_asker_gets_an_ordinary_empty_page(node: dict[str, Any]) -> None
     assert len(blocked) == len(nothing_new)
     eph = crypto.transport_public
     assert eph(pending.ephemeral_secret) != eph(other.ephemeral_secret)
-    plain = crypto.box_decrypt(pending.ephemeral_secret, node["key"].transport, blocked)
-    plain_other = crypto.box_decrypt(other.ephemeral_secret, node["key"].transport, nothing_new)
+    plain = crypto.box_decrypt(pending.ephemeral_secret, node["key"].transport_public, blocked)
+    plain_other = crypto.box_decrypt(other.ephemeral_secret, node["key"].transport_public,
+                                     nothing_new)
     assert plain.replace(b64e(pending.nonce).encode(), b"N") == plain_other.replace(
         b64e(other.nonce).encode(), b"N")
     assert ask(node, MALLORY).posts  # served again once unblocked

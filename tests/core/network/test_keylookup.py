@@ -61,9 +61,10 @@ def test_the_right_key_is_fetched_and_stored(node: DataDir) -> None:
 def broken(doc: bytes) -> bytes:
     """``doc`` with one bit of its certificate flipped (well formed, does not verify)."""
     lines = doc.decode().splitlines()
-    cert = bytearray(b64d(lines[3].split()[1]))
+    fields = lines[2].split()
+    cert = bytearray(b64d(fields[4]))
     cert[0] ^= 1
-    return ("\n".join(lines[:3] + [f"certificate {b64e(bytes(cert))}"]) + "\n").encode()
+    return ("\n".join(lines[:2] + [" ".join(fields[:4] + [b64e(bytes(cert))])]) + "\n").encode()
 
 
 def test_a_wrong_key_by_plain_get_is_an_ordinary_error_asked_again(node: DataDir) -> None:

@@ -56,7 +56,7 @@ def post(author: str = "A", **attrs: Any) -> bytes:
 def signed(payload: bytes, author: str = "A", signer: str | None = None) -> bytes:
     """Any payload bytes as a post by ``author``, signed by ``signer`` (default: author)."""
     p1 = b64e(payload)
-    sig = b64e(crypto.sign(SEEDS[signer or author], p1.encode()))
+    sig = b64e(crypto.sign(SEEDS[signer or author], crypto.CTX_POST, p1.encode()))
     return f"{p1}.{FP[author]}.{sig}".encode()
 
 

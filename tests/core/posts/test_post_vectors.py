@@ -50,21 +50,28 @@ def b64url(data: bytes) -> str:
 
 
 def make(attrs: dict[str, Any] | None = None, *, seed: bytes, payload: bytes | None = None,
-         signer: bytes | None = None) -> bytes:
-    """P1.FP.SIG: P1 = base64url(UTF-8 JSON), SIG = Ed25519 over P1's ASCII bytes."""
+         signer: bytes | None = None, context: bytes | None = None) -> bytes:
+    """P1.FP.SIG: P1 = base64url(UTF-8 JSON), SIG = Ed25519 over CTX_POST || P1's ASCII bytes."""
     if payload is None:
         payload = json.dumps(attrs, separators=(",", ":"), ensure_ascii=False,
                              sort_keys=True).encode("utf-8")
     p1 = b64url(payload)
     key = nacl.signing.SigningKey(seed)
     fp = hashlib.sha256(bytes(key.verify_key)).hexdigest()
-    sig = nacl.signing.SigningKey(signer or seed).sign(p1.encode("ascii")).signature
+    ctx = CTX_POST if context is None else context
+    sig = nacl.signing.SigningKey(signer or seed).sign(ctx + p1.encode("ascii")).signature
     return f"{p1}.{fp}.{b64url(sig)}".encode("ascii")
 
 
+CTX_POST = bytes.fromhex(EXAMPLES["ctx_post"])
 SEED = bytes.fromhex(FIELDS["seed"])
 OTHER_SEED = hashlib.sha256(b"someone else").digest()
 FP = hashlib.sha256(bytes(nacl.signing.SigningKey(SEED).verify_key)).hexdigest()
+
+
+def test_the_post_context_is_named_and_nul_terminated() -> None:
+    assert CTX_POST == b"diwan/v2/post\x00"
+    assert "diwan/v2/post" in _section()
 
 
 def test_the_documented_example_is_what_plain_libraries_make() -> None:
@@ -148,6 +155,11 @@ TAMPERED: dict[str, tuple[bytes, dict[str, Any], str]] = {
                         "wrong_author"),
     "signature by another key": (make(GOOD, seed=SEED, signer=OTHER_SEED), {},
                                  "bad_signature"),
+    # what a raw signing oracle gave out for a 'challenge' that was a P1 (the old format)
+    "signature of P1 with no context": (make(GOOD, seed=SEED, context=b""), {},
+                                        "bad_signature"),
+    "signature of P1 under the user-signature context": (
+        make(GOOD, seed=SEED, context=b"diwan/v2/user-signature\x00"), {}, "bad_signature"),
     "unknown type with a bad key name": (make({**GOOD, "Mood_FEELING": "x"}, seed=SEED), {},
                                          "bad_key"),
     "oversize": (make({**GOOD, "TEXT": "x" * (8 * 1024 * 1024)}, seed=SEED), {}, "too_large"),

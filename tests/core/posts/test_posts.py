@@ -32,7 +32,7 @@ T0 = 1_700_000_000
 def _signed(seed: bytes, payload: bytes) -> bytes:
     """A post file around any payload bytes (for shapes build_post refuses to make)."""
     p1 = b64e(payload)
-    sig = b64e(crypto.sign(seed, p1.encode()))
+    sig = b64e(crypto.sign(seed, crypto.CTX_POST, p1.encode()))
     return f"{p1}.{crypto.fingerprint(crypto.signing_public(seed))}.{sig}".encode()
 
 
@@ -119,7 +119,8 @@ def test_codec_round_trip(attrs: dict[str, Any]) -> None:
     post = posts.decode_post(raw, max_bytes=MAX)
     assert post.attributes == attrs
     assert post.author == FP_A and post.sha1 == hashlib.sha1(raw).hexdigest()
-    assert crypto.verify(crypto.signing_public(SEED_A), post.p1.encode(), post.signature)
+    assert crypto.verify(crypto.signing_public(SEED_A), crypto.CTX_POST, post.p1.encode(),
+                         post.signature)
     # compact, sorted, UTF-8: what was built re-encodes to the same P1
     assert posts.encode_payload(post.attributes) == posts.split_post(raw, max_bytes=MAX).payload
     assert raw.isascii() and not raw.endswith(b"\n")

@@ -49,7 +49,8 @@ def fixed_inputs() -> dict[str, Any]:
 
 
 def pub_of(seed: bytes, transport_secret: bytes) -> keys.PublicKey:
-    return keys.certify(seed, crypto.transport_public(transport_secret))
+    return keys.certify(seed, [keys.DeviceCert(crypto.fingerprint(seed)[:16], 1,
+                                               crypto.transport_public(transport_secret))])
 
 
 def sample_posts(owner_seed: bytes) -> list[bytes]:
