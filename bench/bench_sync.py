@@ -59,7 +59,7 @@ from app.core.posts.index import Index  # noqa: E402
 from app.core.posts.ingest import Ingestor  # noqa: E402
 from tests.integration.harness import Node, free_port, stop_all  # noqa: E402
 
-PASSWORD = "bench-password"
+PASSWORD = "bench-password-long"
 MiB = 1024 * 1024
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -4,14 +4,15 @@
 - ``admin_client`` / ``peer_client``: Flask test clients on a fresh data
   directory; the admin one sends the bearer token on every request.
 - ``module_admin`` + ``own_identity``: one admin client and one own identity per
-  test module, so Argon2id (64 MiB, ~0.1 s) runs once per module, not per test.
+  test module (identity creation is cheap under the suite's insecure-KDF switch).
 
 Tests import helpers (``make_admin_client``, ``assert_error``, ``snapshot``,
 ``new_stranger``, ``PASSWORD``, ...) from ``tests.helpers.<module>``, never from this file.
-No ``DIWAN_*`` variable from the caller's environment leaks into a test.
-The insecure-KDF switch ``DIWAN_INSECURE_KDF=1`` is set for the whole suite (and
-passed on to the real processes of tests/integration): key files use libsodium's
-minimum Argon2id cost. Tests of the real cost and the floor unset it with ``real_kdf``.
+No ``DIWAN_*`` variable from the caller's environment leaks into a test, but
+the insecure-KDF switch ``DIWAN_INSECURE_KDF=1`` is set for the whole suite
+(and passed on to the real processes of tests/integration): key files use
+libsodium's minimum Argon2id cost, so creating and opening keys is fast. Tests
+of the real cost and the floor unset it with ``real_kdf``.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ blp = Blueprint("peer_identities", __name__, url_prefix="/identities",
 
 
 class KeyUpload(Schema):
-    public_key = Text(required=True, metadata={"description": "a diwan-public-key-v1 document"})
+    public_key = Text(required=True, metadata={"description": "a diwan-public-key-v2 document"})
 
 
 class Uploaded(Schema):

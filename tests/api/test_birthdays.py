@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from app.cli import main
 from tests.helpers.clients import AdminClient, assert_error, make_admin_client
 
-PW = "pw-birthday-long"
+PW = "pw-birthday-long-enough"
 
 
 def _node(root: Path, birthdate: str) -> AdminClient:

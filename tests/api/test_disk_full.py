@@ -16,7 +16,7 @@ from app.core.base import fsio
 from app.core.posts import reconcile
 from tests.helpers.clients import AdminClient, assert_error, make_admin_client
 
-PW = "pw-full-disk-long"
+PW = "pw-full-disk-test"
 
 
 @pytest.fixture(scope="module")

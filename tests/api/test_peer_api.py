@@ -246,6 +246,14 @@ def test_a_key_is_never_replaced(tmp_path: Path) -> None:
     assert_error(upload(client, rival.to_bytes()), 409, "public_key")
     assert keyserver.uploaded_document(dd, own.fp) == own.pub_document
     assert client.get(f"/identities/{own.fp}").data == own.pub_document
+    # a higher serial for the device replaces it (a rotation); going back is refused
+    newer = keys.certify(seed, crypto.transport_public(crypto.new_transport_secret()),
+                         device_id=device.device_id, serial=device.serial + 1)
+    r = upload(client, newer.to_bytes())
+    assert r.status_code == 200 and r.get_json() == {"fingerprint": own.fp, "created": False}
+    assert keyserver.uploaded_document(dd, own.fp) == newer.to_bytes()
+    assert client.get(f"/identities/{own.fp}").data == newer.to_bytes()
+    assert_error(upload(client, own.pub_document), 409, "public_key")
 
 
 @pytest.mark.parametrize("doc", [

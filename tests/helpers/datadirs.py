@@ -18,7 +18,7 @@ from typing import Any
 
 from app.core.base.datadir import DataDir
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # 12+ characters, as new passwords must be
 
 Entry = tuple[int, int, bytes | None]  # (mode, mtime_ns, bytes; None for a folder)
 

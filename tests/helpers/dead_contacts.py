@@ -23,7 +23,7 @@ from app.core.base.datadir import DataDir
 from app.core.base.statefile import StateFile
 from app.core.identity.identities import Identities
 
-PASSWORD = "pw-rounds-long"
+PASSWORD = "pw-rounds-long-enough"
 
 
 @dataclass

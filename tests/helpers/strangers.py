@@ -37,8 +37,13 @@ class Stranger:
         return OwnKeys(self.fp, self.document, self.transport)
 
     def rekeyed(self) -> Stranger:
-        """The same identity certifying a fresh transport key (same fingerprint, other document)."""
-        return new_stranger(self.seed)
+        """A rival document: the same identity certifying a fresh transport key for the same
+        device and serial (same fingerprint, other document; the serial rule refuses it)."""
+        transport = crypto.new_transport_secret()
+        device = self.key.devices[0]
+        return Stranger(self.seed, transport, keys.certify(
+            self.seed, crypto.transport_public(transport), device_id=device.device_id,
+            serial=device.serial))
 
 
 def new_stranger(seed: bytes | None = None, transport: bytes | None = None) -> Stranger:

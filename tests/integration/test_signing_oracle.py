@@ -116,8 +116,11 @@ def test_signatures_from_the_sign_endpoint_forge_neither_keys_nor_posts(
                                     headers={"Content-Type": "text/plain"}, timeout=10))
         _refused(other.admin("POST", "/identities", json={"public_key": doc}))
     assert other.peer("GET", f"/identities/{fp}").text == genuine
-    held = other.root / "identities" / f"{fp}.pub"   # uploads live apart since lookup8
-    assert not held.exists() or b64e(attacker_x25519) not in held.read_text()
+    # ... nor the copy its owner imported (as when following the victim)
+    assert other.admin("POST", "/identities", json={"public_key": genuine}).status_code == 201
+    for doc in pubs:
+        _refused(other.admin("POST", "/identities", json={"public_key": doc}))
+    assert (other.root / "identities" / f"{fp}.pub").read_text() == genuine
 
     # the forged posts: refused by the node that holds the key, and by the victim's own node
     for post in posts:

@@ -117,10 +117,10 @@ def open_datadir(root: str | os.PathLike[str] | None = None,
 
     ``root`` as for :func:`config.data_dir_from_env`; ``overrides`` as for
     :func:`config.load`. Raises :class:`BadInput` for bad settings and ``OSError`` if the
-    layout cannot be created. Every process (admin, peer, scheduler, CLI) starts here,
-    so this is where the insecure-KDF switch, if set, is announced with a WARNING.
-    Raises :class:`~.errors.InsecureFile` if a secret is open to others
-    (:mod:`.permissions`; a warning only with ``secret_permissions = "warn"``).
+    layout cannot be created, and :class:`~.errors.InsecureFile` if a secret is open to
+    others (:mod:`.permissions`; a warning only with ``secret_permissions = "warn"``).
+    Every process (admin, peer, scheduler, CLI) starts here, so this is where the
+    insecure-KDF switch, if set, is announced with a WARNING.
     """
     config.warn_if_insecure_kdf()
     dd = DataDir(config.data_dir_from_env(root), overrides)

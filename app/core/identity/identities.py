@@ -21,9 +21,10 @@ from pathlib import Path
 
 from ..base import crypto, names
 from ..base.datadir import DataDir
-from ..base.errors import Conflict, CorruptFile, Forbidden, KeyConflict, NotFound
+from ..base.errors import Conflict, Forbidden, KeyConflict, NotFound
 from ..base.fsio import file_lock, fsync_dir, make_private_dir, remove_quiet, write_atomic
-from . import keys
+from . import keys, transport
+from .transport import TransportKey as TransportKey
 
 
 @dataclass
@@ -42,27 +43,6 @@ class IdentityInfo:
     blocked: bool = False
     last_used: float | None = None
     public_key: str | None = None
-
-
-@dataclass(frozen=True)
-class TransportKey:
-    """One of this node's transport keys for an own identity.
-
-    ``retired_at`` is None for the current (published) key; a previous key of
-    this device carries the unix time it was rotated out and is dropped once
-    ``transport_grace_seconds`` have passed since.
-    """
-
-    device_id: str
-    serial: int
-    secret: bytes = field(repr=False)
-    public: bytes
-    retired_at: float | None
-
-
-def new_device_id() -> str:
-    """A fresh random device id (16 lowercase hex characters, 64 random bits)."""
-    return crypto.random_bytes(8).hex()
 
 
 class Identities:
@@ -137,7 +117,7 @@ class Identities:
         return key
 
     def pub_document(self, fp: str) -> bytes:
-        """``fp``'s verified ``.pub`` document (222 bytes), without recording a use.
+        """``fp``'s verified ``.pub`` document, without recording a use.
 
         Raises :class:`BadFingerprint`, :class:`NotFound` and :class:`BadKeyDocument` as
         :meth:`public_key` does.
@@ -193,10 +173,10 @@ class Identities:
         """
         keys.check_password(password)
         seed = crypto.new_signing_seed()
-        transport = keys.StoredTransport(1, crypto.new_transport_secret())
-        device = new_device_id()
-        pub = keys.certify(seed, [keys.DeviceCert(device, 1, transport.public)])
-        private = keys.seal_private_key(seed, device, (transport,), password,
+        first = keys.StoredTransport(1, crypto.new_transport_secret())
+        device = transport.new_device_id()
+        pub = keys.certify(seed, [keys.DeviceCert(device, 1, first.public)])
+        private = keys.seal_private_key(seed, device, (first,), password,
                                         *keys.kdf_cost(self.dd.settings))
         fp = pub.fingerprint
         make_private_dir(self.dir)
@@ -234,15 +214,6 @@ class Identities:
         """This node's device id for the own identity ``fp``."""
         return self.private_key(fp).device_id
 
-    def _published(self, fp: str, private: keys.PrivateKey) -> keys.StoredTransport:
-        """The transport entry of ``private`` that the ``.pub`` certifies for this device."""
-        device = self.public_key(fp, touch=False).device(private.device_id)
-        entry = None if device is None else private.transport(device.serial)
-        if entry is None or device is None or entry.public != device.transport_public:
-            raise CorruptFile(f"the .pub of {fp} does not certify a transport key this node "
-                              "holds")
-        return entry
-
     def transport_keys(self, fp: str, *, now: float | None = None) -> builtins.list[TransportKey]:
         """This node's usable transport keys for the own identity ``fp``, current first.
 
@@ -251,21 +222,7 @@ class Identities:
         ``transport_grace_seconds`` ago, newest first. A key written for a
         rotation that has not reached the ``.pub`` yet is not listed.
         """
-        private = self.private_key(fp)
-        published = self._published(fp, private).serial
-        t = time.time() if now is None else now
-        grace = self.dd.settings["transport_grace_seconds"]
-        out = []
-        for entry in reversed(private.transports):
-            if entry.serial == published:
-                retired = None
-            elif entry.serial > published or (entry.retired_at or 0) + grace <= t:
-                continue
-            else:
-                retired = entry.retired_at
-            out.append(TransportKey(private.device_id, entry.serial, entry.secret,
-                                    entry.public, retired))
-        return out
+        return transport.usable_keys(self, fp, now)
 
     def transport_secret(self, fp: str) -> bytes:
         """The current 32-byte X25519 transport secret of an own identity (readable
@@ -275,8 +232,7 @@ class Identities:
         :class:`CorruptFile` as :meth:`private_key` does, and :class:`CorruptFile` if the
         ``.pub`` certifies no transport key this node holds.
         """
-        private = self.private_key(fp)
-        return self._published(fp, private).secret
+        return transport.published(self, fp, self.private_key(fp)).secret
 
     def sign(self, fp: str, password: str, content: bytes) -> bytes:
         """The 64-byte user signature of ``content`` by the own ``fp``: Ed25519 over
@@ -298,7 +254,7 @@ class Identities:
         with self._lock(fp):
             current = self.private_key(fp)
             seed = current.open_seed(password)
-            return self._rotate(fp, seed, current, password)
+            return transport.rotate(self, fp, seed, current, password)
 
     def change_password(self, fp: str, old: str, new: str) -> None:
         """Re-seal the own identity ``fp`` under ``new`` and rotate its transport key, so
@@ -317,37 +273,7 @@ class Identities:
         with self._lock(fp):
             current = self.private_key(fp)
             seed = current.open_seed(old)
-            self._rotate(fp, seed, current, new)
-
-    def _rotate(self, fp: str, seed: bytes, current: keys.PrivateKey, password: str) -> int:
-        now = time.time()
-        published = self._published(fp, current).serial
-        serial = current.newest().serial + 1   # never reuse a serial, even an unpublished one
-        grace = self.dd.settings["transport_grace_seconds"]
-        kept = [keys.StoredTransport(e.serial, e.secret, now if e.serial == published
-                                     else e.retired_at)
-                for e in current.transports
-                if e.serial == published
-                or (e.serial < published and (e.retired_at or 0) + grace > now)]
-        kept = kept[-(keys.MAX_TRANSPORT_KEYS - 1):]
-        new = keys.StoredTransport(serial, crypto.new_transport_secret())
-        ops, mem = keys.kdf_cost(self.dd.settings)
-        old_ops, old_mem = int(current.kdf["opslimit"]), int(current.kdf["memlimit"])
-        private = current.reseal(seed, password, max(ops, old_ops), max(mem, old_mem),
-                                 (*kept, new))
-        write_atomic(self.private_path(fp), private.to_bytes(), mode=0o600)   # step 1
-        pub = keys.with_device(seed, self.public_key(fp, touch=False),
-                               keys.DeviceCert(current.device_id, serial, new.public))
-        self._write_pub(fp, pub)                                               # step 2
-        return serial
-
-    def _write_pub(self, fp: str, pub: keys.PublicKey) -> None:
-        data = pub.to_bytes()
-        write_atomic(self.pub_path(fp), data)
-        for g in self.groups():
-            copy = self.dir / g / f"{fp}.pub"
-            if copy.exists():
-                write_atomic(copy, data)
+            transport.rotate(self, fp, seed, current, new)
 
     # others' keys ----------------------------------------------------------------
     def import_pub(self, document: bytes | str, *, expected_fp: str | None = None) -> str:
@@ -385,7 +311,7 @@ class Identities:
                 if merged.device(mine) != stored.device(mine):
                     raise KeyConflict("a key document may not change this node's own "
                                       "device certificate", field="public_key")
-            self._write_pub(fp, merged)
+            transport.write_pub(self, fp, merged)
             return True
 
     def delete(self, fp: str, password: str | None = None) -> None:

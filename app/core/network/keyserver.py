@@ -15,10 +15,12 @@ The 2019 SKS flooding showed what an open key store must not allow: keys that
 grow without bound (anyone could append signatures to someone else's key
 until it was unusable) and a store that grows without bound. Here:
 
-* a ``.pub`` document has a fixed form (four lines, one certificate by the key
-  itself): nothing can be appended to it; at most ``key_server_max_body`` bytes;
-* the first verified upload for a fingerprint stays: an upload never replaces
-  an uploaded key (no poisoning), a different one is a 409;
+* a ``.pub`` document has a fixed form (the key and 1 to 8 device certificates,
+  each by the key itself): nothing can be appended to it by anyone else; at most
+  ``key_server_max_body`` bytes;
+* an uploaded document is only merged into by the serial rule (a certificate the
+  key signed with a higher serial replaces its device's; anything else is a 409):
+  no upload swaps or poisons an uploaded key;
 * each remote address (an IPv6 address counts as its /64) may try
   ``key_server_rate`` uploads per hour, good or bad; the count is in
   ``state/keyserver.sqlite3`` so it holds across workers and restarts;
@@ -35,7 +37,7 @@ import time
 from collections.abc import Iterator
 
 from ..base.datadir import DataDir
-from ..base.errors import BadInput, Conflict, NotFound, RateLimited, StoreFull, TooLarge
+from ..base.errors import BadInput, NotFound, RateLimited, StoreFull, TooLarge
 from ..identity import keys
 from ..identity.identities import Identities
 
@@ -172,16 +174,19 @@ def accept_upload(dd: DataDir, body: bytes, remote: str, *, as_json: bool = Fals
     :class:`NotFound`), the address's rate (every attempt counts), the body's
     size (:class:`TooLarge`), the document's own certificate
     (:class:`BadKeyDocument`), then whether a document was already *uploaded*
-    for the fingerprint (the same one: not stored again; another one:
-    :class:`Conflict`), then the cap on uploaded keys (:class:`StoreFull`).
-    What the node itself holds in ``identities/`` (own, contacts, blocked) is
-    neither read nor changed, so the answer says nothing about it
-    (``docs/protocol.md``, Key-server mode).
+    for the fingerprint (then the upload is merged into it by the serial rule
+    of :func:`keys.merge_pub`: a higher serial for a device replaces it, a new
+    device is added, the same document changes nothing, a lower or conflicting
+    serial is :class:`KeyConflict`), then the cap on uploaded keys
+    (:class:`StoreFull`). What the node itself holds in ``identities/`` (own,
+    contacts, blocked) is neither read nor changed, so the answer says nothing
+    about it (``docs/protocol.md``, Key-server mode).
 
     Raises :class:`NotFound` (mode off), :class:`RateLimited`, :class:`TooLarge` (over
     ``key_server_max_body`` bytes), :class:`BadInput` (a JSON body of the wrong shape),
-    :class:`BadKeyDocument` (the document does not verify), :class:`Conflict` and
-    :class:`StoreFull` (``key_server_max_keys`` reached).
+    :class:`BadKeyDocument` (the document does not verify), :class:`KeyConflict` (a lower
+    or conflicting serial for a held device) and :class:`StoreFull`
+    (``key_server_max_keys`` reached).
     """
     s = dd.settings
     if not s["key_server"]:
@@ -198,9 +203,11 @@ def accept_upload(dd: DataDir, body: bytes, remote: str, *, as_json: bool = Fals
             row = conn.execute("SELECT doc FROM uploaded_keys WHERE fp = ?",
                                (key.fingerprint,)).fetchone()
             if row is not None:
-                if bytes(row[0]) != doc:
-                    raise Conflict("a different key document was uploaded for this "
-                                   "fingerprint; it is never replaced", field="public_key")
+                held = keys.parse_pub(bytes(row[0]), expected_fp=key.fingerprint)
+                merged = keys.merge_pub(held, key)   # KeyConflict for a downgrade
+                if merged is not held:
+                    conn.execute("UPDATE uploaded_keys SET doc = ?, t = ? WHERE fp = ?",
+                                 (merged.to_bytes(), t, key.fingerprint))
                 return key.fingerprint, False
             (count,) = conn.execute("SELECT COUNT(*) FROM uploaded_keys").fetchone()
             if count >= s["key_server_max_keys"]:

@@ -142,6 +142,25 @@ def test_initialise_keeps_an_existing_config(tmp_path: Path) -> None:
     assert expected <= set(os.listdir(tmp_path))
 
 
+def test_the_source_checkout_is_never_a_data_directory(tmp_path: Path) -> None:
+    """Issue 11: running the Procfile (or any process) in the checkout refuses instead
+    of writing a token, keys and posts into it."""
+    from app.core.base.datadir import DataDir, open_datadir
+    from app.core.base.errors import BadInput
+
+    checkout = tmp_path / "diwan"
+    (checkout / "app").mkdir(parents=True)
+    (checkout / "scheduler").mkdir()
+    (checkout / "app" / "__init__.py").write_text("")
+    (checkout / "pyproject.toml").write_text("[project]\nname = 'diwan'\n")
+    before = sorted(checkout.rglob("*"))
+    with pytest.raises(BadInput, match="source checkout"):
+        open_datadir(checkout)
+    with pytest.raises(BadInput, match="source checkout"):
+        DataDir(checkout).initialise()
+    assert sorted(checkout.rglob("*")) == before
+
+
 def test_the_insecure_kdf_switch_is_no_setting_and_is_announced(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """DIWAN_INSECURE_KDF is read from the environment only, never written by init,
@@ -162,20 +181,3 @@ def test_the_insecure_kdf_switch_is_no_setting_and_is_announced(
     caplog.clear()
     assert config.warn_if_insecure_kdf() is False
     assert caplog.records == []
-def test_the_source_checkout_is_never_a_data_directory(tmp_path: Path) -> None:
-    """Issue 11: running the Procfile (or any process) in the checkout refuses instead
-    of writing a token, keys and posts into it."""
-    from app.core.base.datadir import DataDir, open_datadir
-    from app.core.base.errors import BadInput
-
-    checkout = tmp_path / "diwan"
-    (checkout / "app").mkdir(parents=True)
-    (checkout / "scheduler").mkdir()
-    (checkout / "app" / "__init__.py").write_text("")
-    (checkout / "pyproject.toml").write_text("[project]\nname = 'diwan'\n")
-    before = sorted(checkout.rglob("*"))
-    with pytest.raises(BadInput, match="source checkout"):
-        open_datadir(checkout)
-    with pytest.raises(BadInput, match="source checkout"):
-        DataDir(checkout).initialise()
-    assert sorted(checkout.rglob("*")) == before

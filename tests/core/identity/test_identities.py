@@ -49,13 +49,6 @@ def _transport() -> bytes:
     return crypto.transport_public(crypto.new_transport_secret())
 
 
-def _foreign() -> tuple[bytes, bytes]:
-    """A seed and a .pub document of someone else."""
-    seed = crypto.new_signing_seed()
-    pub = keys.certify(seed, crypto.transport_public(crypto.new_transport_secret()))
-    return seed, pub.to_bytes()
-
-
 def test_create_writes_private_0600_and_verifying_pub(ids: Identities, own: str) -> None:
     private = ids.dir / own
     pub = ids.dir / f"{own}.pub"
@@ -152,7 +145,8 @@ def test_import_foreign_key(ids: Identities) -> None:
 
 
 def test_import_merges_by_the_serial_rule_and_never_downgrades(ids: Identities) -> None:
-    seed, doc = _foreign()
+    stranger = new_stranger()
+    seed, doc = stranger.seed, stranger.document
     fp = ids.import_pub(doc)
     device = keys.parse_pub(doc).devices[0]
     # the same device, same serial, another transport key: refused, the held one stays
@@ -235,7 +229,7 @@ def test_groups_membership_and_deletion(tmp_path: Path) -> None:
 def test_blocked_is_reserved(tmp_path: Path) -> None:
     store = Identities(_datadir(tmp_path / "n"))
     own = store.create(PASSWORD)
-    _, doc = _foreign()
+    doc = new_stranger().document
     fp = store.import_pub(doc)
     with pytest.raises(Forbidden):
         store.delete_group("blocked")

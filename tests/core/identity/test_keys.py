@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.core.base import crypto
 from app.core.base.encoding import b64e
@@ -18,7 +20,7 @@ from app.core.base.errors import (
     WeakKeyFile,
     WrongPassword,
 )
-from app.core.identity import keys
+from app.core.identity import keyfile, keys
 from app.core.identity.keys import DeviceCert
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "keys"
@@ -351,8 +353,36 @@ def _variant(**members: object) -> bytes:
                         {"serial": 1, "secret": b64e(TRANSPORT_SECRET), "retired_at": None}]),
     _variant(transport=[{"serial": -1, "secret": b64e(TRANSPORT_SECRET), "retired_at": None}]),
     _variant(transport=[{"serial": 1, "secret": b64e(TRANSPORT_SECRET), "retired_at": "x"}]),
-    PRIVATE + b" " * keys.MAX_PRIVATE_BYTES,
+    PRIVATE + b" " * keyfile.MAX_PRIVATE_BYTES,
 ])
 def test_unreadable_private_files_are_corrupt(data: bytes) -> None:
     with pytest.raises(CorruptFile):
         keys.parse_private(data)
+
+
+_TRANSPORTS = [crypto.transport_public(bytes([n]) * 32) for n in range(1, 5)]
+_DEVICES = ["a" * 16, "b" * 16, "c" * 16]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_DEVICES), st.integers(0, 5),
+                          st.sampled_from(_TRANSPORTS)), min_size=1, max_size=8))
+def test_merging_never_goes_back_whatever_arrives(offers: list[tuple[str, int, bytes]]) -> None:
+    """Any sequence of genuine certificates: each device ends at the highest serial offered
+    first with that serial; nothing offered later at a lower or equal serial with other
+    content changes it; merging what is held again changes nothing."""
+    held = keys.certify(SEED, [DeviceCert(*offers[0])])
+    best = {offers[0][0]: DeviceCert(*offers[0])}
+    for offer in offers[1:]:
+        device = DeviceCert(*offer)
+        incoming = keys.certify(SEED, [device])
+        current = best.get(device.device_id)
+        if current is None or device.serial > current.serial or device == current:
+            held = keys.merge_pub(held, incoming)
+            best[device.device_id] = device
+        else:
+            with pytest.raises(KeyConflict):
+                keys.merge_pub(held, incoming)
+        assert {d.device_id: d for d in held.devices} == best
+    assert keys.merge_pub(held, held) is held
+    assert keys.parse_pub(held.to_bytes()) == held

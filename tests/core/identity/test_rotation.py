@@ -19,10 +19,10 @@ import pytest
 
 from app.core.base import crypto
 from app.core.base.errors import KeyConflict, NotFound, WrongPassword
-from app.core.identity import identities as identities_module
 from app.core.identity import keys
+from app.core.identity import transport as transport_module
 from app.core.identity.identities import Identities
-from tests.conftest import make_datadir
+from tests.helpers.datadirs import make_datadir
 
 ROOT = Path(__file__).resolve().parents[3]
 OLD, NEW = "the old password", "the new password"
@@ -189,7 +189,7 @@ def test_change_password_failing_at_each_write_leaves_a_whole_state(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_at: int) -> None:
     store = Identities(make_datadir(tmp_path / "node"))
     fp = store.create(OLD)
-    real, calls = identities_module.write_atomic, [0]
+    real, calls = transport_module.write_atomic, [0]
 
     def failing(path: Path, data: bytes, **kw: object) -> bool:
         calls[0] += 1
@@ -197,7 +197,7 @@ def test_change_password_failing_at_each_write_leaves_a_whole_state(
             raise OSError(28, "No space left on device")
         return real(path, data, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(identities_module, "write_atomic", failing)
+    monkeypatch.setattr(transport_module, "write_atomic", failing)
     with pytest.raises(OSError):
         store.change_password(fp, OLD, NEW)
     monkeypatch.undo()

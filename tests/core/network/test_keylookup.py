@@ -61,11 +61,10 @@ def test_the_right_key_is_fetched_and_stored(node: DataDir) -> None:
 def broken(doc: bytes) -> bytes:
     """``doc`` with one bit of its certificate flipped (well formed, does not verify)."""
     lines = doc.decode().splitlines()
-    device = lines[2].split()                     # device <id> <serial> <transport> <cert>
-    cert = bytearray(b64d(device[4]))
+    fields = lines[2].split()
+    cert = bytearray(b64d(fields[4]))
     cert[0] ^= 1
-    lines[2] = " ".join(device[:4] + [b64e(bytes(cert))])
-    return ("\n".join(lines) + "\n").encode()
+    return ("\n".join(lines[:2] + [" ".join(fields[:4] + [b64e(bytes(cert))])]) + "\n").encode()
 
 
 def test_a_wrong_key_by_plain_get_is_an_ordinary_error_asked_again(node: DataDir) -> None:
