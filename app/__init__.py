@@ -16,7 +16,7 @@ from flask import Flask
 from app.core.base.datadir import open_datadir
 from app.core.base.logsetup import level_of
 
-from .web.api import make_api
+from .web.api import JSONProvider, make_api
 from .web.request import Request
 
 __all__ = ["create_admin_app", "create_peer_app"]
@@ -27,6 +27,7 @@ def _base_app(name: str, config: Mapping[str, Any] | None, body_setting: str) ->
     data_dir = overrides.pop("data_dir", None)
     dd = open_datadir(data_dir, overrides)
     app = Flask(name, static_folder=None)  # no static route: nothing is served from disk
+    app.json = JSONProvider(app)  # one bounded parser in, strict JSON (no NaN) out
     app.request_class = Request  # 413 for chunked bodies over the limit too
     app.config["DIWAN"] = dd
     app.config["MAX_CONTENT_LENGTH"] = dd.settings[body_setting]

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
 from ..core.base import names
+from ..core.base.strictjson import MAX_SAFE_INTEGER
+from ..core.posts.attributes import TIME_MAX, TIME_MIN
 from ..core.posts.codec import KINDS
 from .identity import Fingerprint, password_field
+
+
+def safe_integer(**kwargs: Any) -> fields.Integer:
+    """An integer input (query or body) within ±(2^53 - 1), like every number that enters."""
+    bound = validate.Range(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER)
+    return fields.Integer(strict=False, validate=[bound, *kwargs.pop("validate", [])], **kwargs)
+
+
+def time_field(**kwargs: Any) -> fields.Integer:
+    """A _TIME input: unix seconds within the range every part of the node can show."""
+    return fields.Integer(validate=validate.Range(TIME_MIN, TIME_MAX), **kwargs)
 
 
 class Sha(fields.String):
@@ -44,7 +59,7 @@ class CreatePost(Schema):
                      metadata={"description": "address the post to these identities"})
     reshare = Sha(metadata={"description": "SHA-1 of a stored post to reshare"})
     profile = fields.Nested(ProfileIn, metadata={"description": "profile fields"})
-    created_time = fields.Integer(metadata={"description": "CREATED_TIME (default: now)"})
+    created_time = time_field(metadata={"description": "CREATED_TIME (default: now)"})
 
 
 class ImportPost(Schema):
@@ -55,12 +70,12 @@ class TimelineArgs(Schema):
     author = fields.List(Fingerprint(), metadata={"description": "only these authors"})
     group = fields.String(validate=validate.Regexp(names.GROUP_RE.pattern + r"\Z"))
     kind = fields.List(fields.String(validate=validate.OneOf(KINDS)))
-    limit = fields.Integer(validate=validate.Range(min=1))
+    limit = safe_integer(validate=[validate.Range(min=1)])
     cursor = fields.String(validate=validate.Length(max=200))
 
 
 class PageArgs(Schema):
-    limit = fields.Integer(validate=validate.Range(min=1))
+    limit = safe_integer(validate=[validate.Range(min=1)])
     cursor = fields.String(validate=validate.Length(max=200))
 
 

@@ -14,6 +14,8 @@ from typing import Any
 import flask
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ..core.base.errors import DiwanError
+
 
 class Request(flask.Request):
     def get_data(self, cache: bool = True, as_text: bool = False,  # type: ignore[override]
@@ -24,3 +26,8 @@ class Request(flask.Request):
                 and self.environ["wsgi.input"].read(1)):
             raise RequestEntityTooLarge()
         return data.decode(errors="replace") if as_text else data
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        if isinstance(e, DiwanError):  # the strict parser's own 400, with its reason
+            raise e
+        return super().on_json_loading_failed(e)

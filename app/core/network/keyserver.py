@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import sqlite3
 import time
 from collections.abc import Iterator
 
+from ..base import strictjson
 from ..base.datadir import DataDir
 from ..base.errors import BadInput, Conflict, NotFound, RateLimited, StoreFull, TooLarge
 from ..identity import keys
@@ -154,9 +154,9 @@ def document_from_json(body: bytes) -> bytes:
     an object with exactly that one string member.
     """
     try:
-        doc = json.loads(body.decode("utf-8"))
-    except (ValueError, RecursionError):
-        raise BadInput("the body is not UTF-8 JSON", field="public_key") from None
+        doc = strictjson.loads(body, what="the body", field="public_key")
+    except BadInput as exc:
+        raise BadInput(exc.message, field="public_key") from None
     if not isinstance(doc, dict) or set(doc) != {"public_key"} or not isinstance(
             doc["public_key"], str):
         raise BadInput('send {"public_key": "<.pub document>"}', field="public_key")

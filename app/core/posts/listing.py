@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 from ..base.encoding import b64d, b64e
 from ..base.errors import BadInput
+from ..base.strictjson import MAX_SAFE_INTEGER
 
 KINDS = ("post", "comment", "message", "profile")
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 COLUMNS = "p.created, p.sha, p.id, p.author, p.kind, p.public, p.reaction, p.reshare"
-_CURSOR_RE = re.compile(r"(-?[0-9]{1,19}):([0-9a-f]{40})")
+_CURSOR_RE = re.compile(r"(-?[0-9]{1,16}):([0-9a-f]{40})")
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def decode_cursor(cursor: str) -> tuple[int, bytes]:
     except (BadInput, UnicodeDecodeError):
         text = ""
     match = _CURSOR_RE.fullmatch(text)
-    if match is None:
+    if match is None or abs(int(match[1])) > MAX_SAFE_INTEGER:  # bounded before SQLite
         raise BadInput("cursor is not one this node gave out", field="cursor")
     return int(match[1]), bytes.fromhex(match[2])
 
