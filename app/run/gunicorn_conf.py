@@ -26,7 +26,10 @@ _host = str(_settings[role + "_host"])
 if ":" in _host and not _host.startswith("["):
     _host = f"[{_host}]"  # an IPv6 address such as ::1 is bound as [::1]:port
 bind = [f"{_host}:{_settings[role + '_port']}"]
-worker_class = "gthread"
+# The peer port faces strangers: its worker reads whole requests in the event loop, so
+# slow clients never hold a thread, and closes those not sent within client_deadline
+# (app/web/worker.py, docs/architecture.md). The admin app keeps plain gthread.
+worker_class = "app.web.worker.PeerWorker" if role == "peer" else "gthread"
 workers = _settings["workers"]
 threads = _settings["threads"]
 proc_name = f"diwan-{role}"
