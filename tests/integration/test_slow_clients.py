@@ -29,7 +29,8 @@ def _slow(port: int, kind: str) -> socket.socket:
         sock.sendall((head + "Content-Type: application/octet-stream\r\n"
                       "Content-Length: 1600\r\n\r\n").encode() + b"x" * 10)
     else:  # a chunked body that never ends
-        sock.sendall((head + "Transfer-Encoding: chunked\r\n\r\n").encode() + b"a\r\n0123456789\r\n")
+        chunk = b"a\r\n0123456789\r\n"
+        sock.sendall((head + "Transfer-Encoding: chunked\r\n\r\n").encode() + chunk)
     return sock
 
 
