@@ -97,7 +97,7 @@ def report(exc: click.ClickException, as_json: bool) -> None:
     else:
         body = {"code": "usage", "field": None}
     body.update(message=exc.format_message(), exit=exc.exit_code)
-    click.echo(json.dumps({"error": body}, ensure_ascii=False), err=True)
+    click.echo(strictjson.dumps({"error": body}, ensure_ascii=False), err=True)
 
 
 class DiwanGroup(click.Group):
