@@ -12,8 +12,10 @@ seconds (a setting, default 10) is answered 408 and closed. Idle keep-alive
 connections are closed after gunicorn's ``keepalive`` as before.
 
 The buffer of one connection is bounded by gunicorn's request line and header
-limits plus ``peer_max_body``; a request whose declared body is larger is handed
-on at once (the app answers 413) and its connection is not kept alive.
+limits plus ``peer_max_body``; a request whose body is larger is answered 413
+from the loop at once (the rest of its body is read and dropped until the client
+closes, within the deadline), and one whose framing cannot be read goes to
+gunicorn's parser, which refuses it, and is not kept alive.
 See ``docs/architecture.md`` (slow clients).
 """
 
@@ -31,7 +33,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 from ..core.base.config import data_dir_from_env, load
 
 HEAD_END = b"\r\n\r\n"
-_408_BODY = (b'{"code":408,"status":"Request Timeout","message":"the whole request must arrive '
+_408_BODY = (b'{"code":408,"status":"request_timeout","message":"the whole request must arrive '
              b'within the node\'s client_deadline","errors":{}}')
 _408 = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
         b"Content-Length: %d\r\n\r\n" % len(_408_BODY)) + _408_BODY
@@ -55,51 +57,52 @@ class BufferedSocket:
         return getattr(self.raw, name)
 
 
-def request_complete(data: bytes | bytearray, max_body: int) -> tuple[bool, bool]:
-    """``(complete, keep_alive_ok)`` for the bytes of one HTTP/1.x request received so far.
+WAIT, READY, TOO_LARGE, MALFORMED = "wait", "ready", "too_large", "malformed"
 
-    Complete means the head and the whole body (by ``Content-Length`` or chunked
-    framing) are there; a body declared larger than ``max_body`` or a head that
-    cannot be read counts as complete at once (the app or gunicorn refuses it),
-    but that connection must not be kept alive.
+
+def request_state(data: bytes | bytearray, max_body: int) -> str:
+    """What the bytes of one HTTP/1.x request received so far amount to.
+
+    :data:`READY`: the head and the whole body (by ``Content-Length`` or chunked
+    framing) are there; :data:`WAIT`: more is due; :data:`TOO_LARGE`: the body
+    is (declared) larger than ``max_body``; :data:`MALFORMED`: the framing
+    cannot be read (gunicorn's parser answers it, and the connection closes).
     """
     end = data.find(HEAD_END)
     if end < 0:
-        return False, True
+        return WAIT
     head = bytes(data[:end]).lower().split(b"\r\n")
     fields = dict(line.partition(b":")[::2] for line in head[1:])
     body = data[end + len(HEAD_END):]
     if b"chunked" in fields.get(b"transfer-encoding", b""):
-        return _chunked_complete(body, max_body)
+        return _chunked_state(body, max_body)
     length_text = fields.get(b"content-length", b"0").strip() or b"0"
-    if not length_text.isdigit() or len(length_text) > 12:
-        return True, False
-    length = int(length_text)
-    if length > max_body:
-        return True, False
-    return len(body) >= length, True
+    if not length_text.isdigit() or len(length_text) > 18:
+        return MALFORMED
+    if int(length_text) > max_body:
+        return TOO_LARGE
+    return READY if len(body) >= int(length_text) else WAIT
 
 
-def _chunked_complete(body: bytes | bytearray, max_body: int) -> tuple[bool, bool]:
+def _chunked_state(body: bytes | bytearray, max_body: int) -> str:
     pos = total = 0
     while True:
         line_end = body.find(b"\r\n", pos)
         if line_end < 0:
-            return len(body) - pos > 64, False  # a size line never ends: let the parser refuse
-        size_text = bytes(body[pos:line_end]).split(b";")[0].strip()
+            return MALFORMED if len(body) - pos > 64 else WAIT  # a size line never ends
         try:
-            size = int(size_text, 16)
+            size = int(bytes(body[pos:line_end]).split(b";")[0].strip(), 16)
         except ValueError:
-            return True, False
+            return MALFORMED
         total += size
         if total > max_body:
-            return True, False
+            return TOO_LARGE
         if size == 0:
             rest = body[line_end + 2:]
-            return rest.startswith(b"\r\n") or HEAD_END in rest, True
+            return READY if rest.startswith(b"\r\n") or HEAD_END in rest else WAIT
         pos = line_end + 2 + size + 2
         if pos > len(body):
-            return False, True
+            return WAIT
 
 
 class PeerWorker(ThreadWorker):  # type: ignore[misc]
@@ -113,6 +116,7 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
                          * (self.cfg.limit_request_field_size + 2))
         self.reading: dict[Any, float] = {}  # connection -> when its request must be in
         self.no_keepalive: set[Any] = set()
+        self.draining: set[Any] = set()
         super().init_process()
 
     def accept(self, server: Any, listener: Any) -> None:
@@ -146,19 +150,40 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
         if not data:
             self._drop(conn)
             return
+        if conn in self.draining:  # answered 413: read the rest away until the client closes
+            return
         buf = conn.sock.pending
         buf += data
-        complete, keep = request_complete(buf, self.max_body)
-        if len(buf) > self.max_head + self.max_body:
-            complete, keep = True, False
-        if not complete:
+        state = request_state(buf, self.max_body)
+        if state == WAIT and len(buf) > self.max_head + self.max_body:
+            state = MALFORMED  # a head over gunicorn's limits: its parser refuses it
+        if state == WAIT:
+            return
+        if state == TOO_LARGE:
+            self._refuse_too_large(conn)
             return
         del self.reading[conn]
-        if not keep:
+        if state == MALFORMED:
             self.no_keepalive.add(conn)
         with self._lock:
             self.poller.unregister(client)
         self.enqueue_req(conn)
+
+    def _refuse_too_large(self, conn: Any) -> None:
+        """Answer 413 at once, then read and drop the rest of the body until the client
+        closes or the deadline passes (closing first would reset the answer away)."""
+        body = (b'{"code":413,"status":"request_entity_too_large","message":"the body is '
+                b'larger than this node accepts (peer_max_body)","errors":{}}')
+        head = (b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: application/json\r\n"
+                b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body))
+        try:
+            conn.sock.raw.send(head + body)
+            conn.sock.raw.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._drop(conn)
+            return
+        conn.sock.pending.clear()
+        self.draining.add(conn)
 
     def handle(self, conn: Any) -> tuple[bool, Any]:
         keepalive, conn = super().handle(conn)
@@ -171,14 +196,16 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
         super().murder_keepalived()
         now = time.monotonic()
         for conn in [c for c, due in self.reading.items() if due <= now]:
-            try:
-                conn.sock.raw.send(_408)
-            except OSError:
-                pass
+            if conn not in self.draining:
+                try:
+                    conn.sock.raw.send(_408)
+                except OSError:
+                    pass
             self._drop(conn)
 
     def _drop(self, conn: Any) -> None:
         self.reading.pop(conn, None)
+        self.draining.discard(conn)
         with self._lock:
             try:
                 self.poller.unregister(conn.sock)

@@ -61,7 +61,7 @@ def test_slow_clients_neither_starve_the_peer_api_nor_stay_open(make_node: NodeF
             assert answer.startswith(b"HTTP/1.1 408 "), answer[:100]
 
 
-def test_keep_alive_and_pipelined_requests_still_work(make_node: NodeFactory) -> None:
+def test_keep_alive_and_oversized_bodies_are_answered(make_node: NodeFactory) -> None:
     node = make_node(settings={"client_deadline": DEADLINE})
     with requests.Session() as session:
         for _ in range(3):
