@@ -10,7 +10,7 @@ from ..core.base import names
 from ..core.base.strictjson import MAX_SAFE_INTEGER
 from ..core.posts.attributes import TIME_MAX, TIME_MIN
 from ..core.posts.codec import KINDS
-from .identity import Fingerprint, password_field
+from .identity import Fingerprint, Pattern, password_field
 
 
 def safe_integer(**kwargs: Any) -> fields.Integer:
@@ -25,6 +25,13 @@ def time_field(**kwargs: Any) -> fields.Integer:
 
 
 class Sha(fields.String):
+    """40 lowercase hex characters: a post's SHA-1 (documented with its pattern)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["metadata"] = {"pattern": f"^{names.SHA1_RE.pattern}$",
+                              **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
         text = super()._deserialize(value, attr, data, **kwargs)
         names.sha1(text, field=attr or "sha")
@@ -36,8 +43,8 @@ class ShaPath(Schema):
 
 
 class MediaPath(ShaPath):
-    attribute = fields.String(required=True, validate=validate.Regexp(
-        r"[A-Z0-9]+(_[A-Z0-9]+)*\Z", error="an attribute name like PHOTO_PNG"))
+    attribute = fields.String(required=True, validate=Pattern(
+        r"[A-Z0-9]+(_[A-Z0-9]+)*", error="an attribute name like PHOTO_PNG"))
 
 
 class ProfileIn(Schema):
@@ -68,7 +75,7 @@ class ImportPost(Schema):
 
 class TimelineArgs(Schema):
     author = fields.List(Fingerprint(), metadata={"description": "only these authors"})
-    group = fields.String(validate=validate.Regexp(names.GROUP_RE.pattern + r"\Z"))
+    group = fields.String(validate=Pattern(names.GROUP_RE.pattern))
     kind = fields.List(fields.String(validate=validate.OneOf(KINDS)))
     limit = safe_integer(validate=[validate.Range(min=1)])
     cursor = fields.String(validate=validate.Length(max=200))
@@ -80,7 +87,7 @@ class PageArgs(Schema):
 
 
 class ConversationPath(Schema):
-    id = fields.String(required=True, validate=validate.Regexp(r"[0-9a-f]{16,64}\Z"))
+    id = fields.String(required=True, validate=Pattern(r"[0-9a-f]{16,64}"))
 
 
 class FingerprintArg(Schema):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import flask
+from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..core.base.errors import DiwanError
@@ -31,3 +32,11 @@ class Request(flask.Request):
         if isinstance(e, DiwanError):  # the strict parser's own 400, with its reason
             raise e
         return super().on_json_loading_failed(e)
+
+
+def refuse_large_bodies() -> None:
+    """Before every request: a declared body over the limit is a 413 on every route,
+    whether or not the route reads a body."""
+    limit = request.max_content_length
+    if limit is not None and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge()
