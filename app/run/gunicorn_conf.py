@@ -30,8 +30,9 @@ if ":" in _host and not _host.startswith("["):
 bind = [f"{_host}:{_settings[role + '_port']}"]
 # The peer port faces strangers: its worker reads whole requests in the event loop, so
 # slow clients never hold a thread, and closes those not sent within client_deadline
-# (app/web/worker.py, docs/architecture.md). The admin app keeps plain gthread.
-worker_class = "app.web.worker.PeerWorker" if role == "peer" else "gthread"
+# (app/web/worker.py, docs/architecture.md). The admin app keeps plain gthread
+# (AdminWorker only answers gunicorn's own errors as JSON, like the apps).
+worker_class = f"app.web.worker.{role.capitalize()}Worker"
 workers = _settings["workers"]
 threads = _settings["threads"]
 proc_name = f"diwan-{role}"

@@ -78,12 +78,14 @@ class TimelineArgs(Schema):
     group = fields.String(validate=Pattern(names.GROUP_RE.pattern))
     kind = fields.List(fields.String(validate=validate.OneOf(KINDS)))
     limit = safe_integer(validate=[validate.Range(min=1)])
-    cursor = fields.String(validate=validate.Length(max=200))
+    cursor = fields.String(validate=[validate.Length(max=200), Pattern("[A-Za-z0-9_-]*")],
+                           metadata={"description": "next_cursor of the previous page"})
 
 
 class PageArgs(Schema):
     limit = safe_integer(validate=[validate.Range(min=1)])
-    cursor = fields.String(validate=validate.Length(max=200))
+    cursor = fields.String(validate=[validate.Length(max=200), Pattern("[A-Za-z0-9_-]*")],
+                           metadata={"description": "next_cursor of the previous page"})
 
 
 class ConversationPath(Schema):

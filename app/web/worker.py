@@ -22,12 +22,14 @@ See ``docs/architecture.md`` (slow clients).
 from __future__ import annotations
 
 import errno
+import json
 import selectors
 import socket
 import time
 from functools import partial
 from typing import Any
 
+from gunicorn import util
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from ..core.base.config import data_dir_from_env, load
@@ -105,10 +107,30 @@ def _chunked_state(body: bytes | bytearray, max_body: int) -> str:
             return WAIT
 
 
+def write_json_error(sock: Any, status: int, reason: str, message: str) -> None:
+    """Gunicorn's own errors (a request line or head over its limits, a malformed
+    request) in the apps' one error shape instead of an HTML page."""
+    code = "".join(c if c.isalnum() else "_" for c in reason.lower())
+    body = json.dumps({"code": status, "status": code, "message": message,
+                       "errors": {}}).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+class AdminWorker(ThreadWorker):  # type: ignore[misc]
+    """Plain ``gthread`` whose own error answers are JSON in the one error shape."""
+
+    def init_process(self) -> None:
+        util.write_error = write_json_error  # this worker process only
+        super().init_process()
+
+
 class PeerWorker(ThreadWorker):  # type: ignore[misc]
     """``gthread`` that reads whole requests in its event loop, with a deadline per request."""
 
     def init_process(self) -> None:
+        util.write_error = write_json_error  # this worker process only
         settings = load(data_dir_from_env())
         self.deadline = float(settings["client_deadline"])
         self.max_body = int(settings["peer_max_body"])
