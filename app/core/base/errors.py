@@ -14,6 +14,7 @@ message of its own, so it says what to do.
     │   ├── BadRequestEnvelope                400  a feed request could not be opened
     │   ├── CannotDecrypt                     400  ciphertext damaged or not for this key
     │   ├── UnusableKey                       400  an X25519 public key of small order
+    │   ├── BadJson                           400  not strict JSON (depth, unsafe number)
     │   └── MessageTooLarge                   400  a Noise message over 65,535 bytes
     ├── TooLarge (also ValueError)            413
     ├── Unauthorized                          401  an admin request without the bearer token
@@ -22,6 +23,8 @@ message of its own, so it says what to do.
     ├── Forbidden                             403
     ├── NotFound                              404
     ├── Conflict                              409
+    │   └── AlreadyRunning                    409  a node already runs in the data directory
+    ├── PortInUse                             409  a port the node needs is taken
     ├── Replay                                409  a feed request nonce was already used
     ├── RateLimited                           429
     ├── PeerError                             502  another node misbehaved or is unreachable
@@ -127,6 +130,12 @@ class UnusableKey(BadInput):
     code = "unusable_key"
 
 
+class BadJson(BadInput):
+    """The JSON text is malformed, too deeply nested, or holds a number outside the safe range."""
+
+    code = "bad_json"
+
+
 class MessageTooLarge(BadInput):
     """A Noise message may hold at most 65,535 bytes (payload, keys and tags included)."""
 
@@ -189,6 +198,19 @@ class Conflict(DiwanError):
 
     status = 409
     code = "conflict"
+
+
+class AlreadyRunning(Conflict):
+    """A node already runs in this data directory; stop it first (diwan stop)."""
+
+    code = "already_running"
+
+
+class PortInUse(DiwanError):
+    """A port the node needs is in use; change the setting named in the message."""
+
+    status = 409
+    code = "port_in_use"
 
 
 class Replay(DiwanError):

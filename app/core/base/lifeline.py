@@ -28,25 +28,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import Conflict, DiwanError
+from .errors import AlreadyRunning, PortInUse
 
 LOCK_NAME = "node.lock"
 RUNNING_NAME = "node.running"
 INFO_NAME = "node.json"
 SUPERVISOR_ENV = "DIWAN_SUPERVISOR_PID"
-
-
-class AlreadyRunning(Conflict):
-    """A node is already running on this data directory; stop it first."""
-
-    code = "already_running"
-
-
-class PortInUse(DiwanError):
-    """A port the node needs is in use; change the setting named in the message."""
-
-    status = 409
-    code = "port_in_use"
 
 
 class NodeLock:
@@ -90,6 +77,7 @@ class NodeLock:
                     "stop it with diwan stop")
 
     def release(self) -> None:
+        """Drop the lock (also dropped by the kernel when the process exits)."""
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None

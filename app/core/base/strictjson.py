@@ -20,18 +20,12 @@ import math
 import re
 from typing import Any
 
-from .errors import BadInput
+from .errors import BadJson
 
 MAX_SAFE_INTEGER = 2**53 - 1
 DEFAULT_MAX_DEPTH = 32
 _STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
-
-
-class BadJson(BadInput):
-    """The JSON text is malformed, too deeply nested, or holds a number outside the safe range."""
-
-    code = "bad_json"
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
