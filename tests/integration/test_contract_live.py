@@ -26,18 +26,19 @@ def _st() -> str:
     return found
 
 
-def _run(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def _run(url: str, cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [_st(), "run", f"{url}/openapi.json", "--checks", CHECKS, "--max-examples", "5",
          "--seed", "10", "--generation-deterministic", "--request-timeout", "20",
          "--workers", "1", "--phases", "examples,fuzzing", *extra],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=600, cwd=cwd)  # its cache goes to cwd
 
 
-def test_schemathesis_finds_nothing_against_real_gunicorn(make_node: NodeFactory) -> None:
+def test_schemathesis_finds_nothing_against_real_gunicorn(make_node: NodeFactory,
+                                                          tmp_path: Path) -> None:
     node = make_node(settings={"key_server": True})
-    admin = _run(node.admin_url, "-H", f"Authorization: Bearer {node.token}",
+    admin = _run(node.admin_url, tmp_path, "-H", f"Authorization: Bearer {node.token}",
                  "-H", "Host: 127.0.0.1")
     assert admin.returncode == 0, admin.stdout[-20000:] + admin.stderr[-2000:]
-    peer = _run(node.peer_url)
+    peer = _run(node.peer_url, tmp_path)
     assert peer.returncode == 0, peer.stdout[-20000:] + peer.stderr[-2000:]
