@@ -26,7 +26,7 @@ from jsonschema import Draft4Validator
 from openapi_spec_validator import validate
 
 from app import create_peer_app
-from tests.conftest import AdminClient, assert_error, make_admin_client
+from tests.helpers.clients import AdminClient, assert_error, make_admin_client
 
 LIMIT = 600
 VALUES = {"fp": "0" * 64, "sha": "0" * 40, "name": "friends", "attribute": "TEXT",

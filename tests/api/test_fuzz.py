@@ -29,7 +29,7 @@ from schemathesis.checks import (
 
 from app import create_admin_app, create_peer_app
 from app.web.api import Blueprint
-from tests.conftest import PASSWORD, make_datadir
+from tests.helpers.datadirs import PASSWORD, make_datadir
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]

@@ -19,7 +19,7 @@ from app.cli.base import when
 from app.core.base import crypto
 from app.core.base.encoding import b64e
 from app.core.identity import keys
-from tests.conftest import AdminClient, assert_error, make_admin_client
+from tests.helpers.clients import AdminClient, assert_error, make_admin_client
 
 SAFE = 2**53 - 1
 T0 = 1_700_000_000

@@ -18,7 +18,7 @@ from app import create_peer_app
 from app.core.base import crypto
 from app.core.identity import keys
 from app.core.network import keyserver
-from tests.conftest import assert_error
+from tests.helpers.clients import assert_error
 
 CAP = 40
 T0 = 1_700_000_000
