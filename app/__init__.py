@@ -16,8 +16,8 @@ from flask import Flask
 from app.core.base.datadir import open_datadir
 from app.core.base.logsetup import level_of
 
-from .web.api import make_api
-from .web.request import Request
+from .web.api import JSONProvider, add_health, make_api
+from .web.request import Request, refuse_large_bodies
 
 __all__ = ["create_admin_app", "create_peer_app"]
 
@@ -27,11 +27,13 @@ def _base_app(name: str, config: Mapping[str, Any] | None, body_setting: str) ->
     data_dir = overrides.pop("data_dir", None)
     dd = open_datadir(data_dir, overrides)
     app = Flask(name, static_folder=None)  # no static route: nothing is served from disk
+    app.json = JSONProvider(app)  # one bounded parser in, strict JSON (no NaN) out
     app.request_class = Request  # 413 for chunked bodies over the limit too
     app.config["DIWAN"] = dd
     app.config["MAX_CONTENT_LENGTH"] = dd.settings[body_setting]
     app.config["MAX_FORM_MEMORY_SIZE"] = dd.settings[body_setting]
     app.config["JSON_SORT_KEYS"] = False
+    app.before_request(refuse_large_bodies)  # 413 on every route, read or not
     role = name.rsplit(".", 1)[-1]
     logging.getLogger("diwan").setLevel(level_of(dd.settings, role).upper())
     return app
@@ -50,11 +52,7 @@ def create_admin_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.spec.options["security"] = [{"bearer": []}]
     app.before_request(check_admin_request)
     admin.register(api, app)
-
-    @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "app": "admin"}
-
+    add_health(api, "admin")
     return app
 
 
@@ -65,9 +63,5 @@ def create_peer_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = _base_app("diwan.peer", config, "peer_max_body")
     api = make_api(app, "Diwan peer API", "What other nodes may ask this node.")
     peer.register(api, app)
-
-    @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "app": "peer"}
-
+    add_health(api, "peer")
     return app

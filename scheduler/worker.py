@@ -27,6 +27,7 @@ from app.core.base import logsetup, runstate
 from app.core.base.datadir import DataDir, open_datadir
 from app.core.base.errors import DiwanError
 from app.core.base.fsio import write_atomic
+from app.core.base.lifeline import exit_with_supervisor, hold_running
 
 log = logging.getLogger("diwan.scheduler")
 
@@ -89,6 +90,8 @@ def main() -> None:
         raise SystemExit(f"diwan-scheduler: error: {exc.message}") from None
     logsetup.configure(dd.settings, "scheduler")
     runstate.write_pid(dd, "scheduler")
+    running = hold_running(dd.locks)  # noqa: F841 - held until this process exits
+    exit_with_supervisor()  # SIGTERM when diwan up dies, however it dies
     sched = build(dd)
 
     def stop(signum: int, frame: Any) -> None:

@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from ..core.base import names
 from ..core.base.errors import NotFound
 from ..core.identity.identities import Identities
 from ..core.network.feeds import get_share_comments_group, set_share_comments_group
-from ..schemas.identity import FingerprintPath
+from ..schemas.identity import FingerprintPath, Pattern
 from ..web.api import Blueprint
 
 blp = Blueprint("identity_settings", __name__, url_prefix="/identities",
@@ -22,7 +22,7 @@ blp = Blueprint("identity_settings", __name__, url_prefix="/identities",
 class SettingsIn(Schema):
     share_comments_with = fields.String(
         required=True, allow_none=True,
-        validate=validate.Regexp(names.GROUP_RE.pattern + r"\Z", error="a group name"),
+        validate=Pattern(names.GROUP_RE.pattern, error="a group name"),
         metadata={"description": "a group whose members also receive this identity's "
                                  "comments when they sync (null: only the addressees)"})
 

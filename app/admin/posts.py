@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Response, current_app, request
@@ -18,7 +17,7 @@ from ..core.posts.ingest import Ingestor, post_path
 from ..core.posts.reconcile import open_index
 from ..core.posts.timeline import Timeline
 from ..schemas import posts as s
-from ..web.api import Blueprint
+from ..web.api import Blueprint, load_json
 from .names import named_view
 
 blp = Blueprint("posts", __name__, url_prefix="/posts",
@@ -41,10 +40,7 @@ def _multipart_body() -> dict[str, Any]:
         body["to"] = [fp for v in form.getlist("to") for fp in v.split(",") if fp]
     for key in ("attributes", "profile"):
         if key in form:
-            try:
-                body[key] = json.loads(form[key])
-            except ValueError:
-                raise BadInput(f"{key} must be a JSON object", field=key) from None
+            body[key] = load_json(form[key], field=key)
     return body
 
 
@@ -83,7 +79,7 @@ class PostCollection(MethodView):
         if request.mimetype == "multipart/form-data":
             body, uploads = s.CreatePost().load(_multipart_body()), _uploads()
         else:
-            raw_body = request.get_json(silent=True)
+            raw_body = request.get_json() if request.is_json else None
             if not isinstance(raw_body, dict):
                 raise BadInput("send a JSON object (or multipart/form-data)", field="json")
             body, uploads = s.CreatePost().load(raw_body), []

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextvars
 import errno
-import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -21,7 +20,7 @@ from typing import Any
 
 import click
 
-from ..core.base import config
+from ..core.base import config, strictjson
 from ..core.base.datadir import DataDir, open_datadir
 from ..core.base.errors import (
     BadInput,
@@ -98,7 +97,7 @@ def report(exc: click.ClickException, as_json: bool) -> None:
     else:
         body = {"code": "usage", "field": None}
     body.update(message=exc.format_message(), exit=exc.exit_code)
-    click.echo(json.dumps({"error": body}, ensure_ascii=False), err=True)
+    click.echo(strictjson.dumps({"error": body}, ensure_ascii=False), err=True)
 
 
 class DiwanGroup(click.Group):
@@ -171,7 +170,7 @@ class Cli:
     def emit(self, data: Any, human: str | Iterable[str]) -> None:
         """Print ``data`` as JSON with ``--json``, else the human lines."""
         if self.json:
-            click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+            click.echo(strictjson.dumps(data, indent=2, ensure_ascii=False))
         elif isinstance(human, str):
             click.echo(human)
         else:
@@ -216,10 +215,17 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
 
 
 def when(timestamp: float | None) -> str:
-    """A local time for people, or ``-``."""
+    """A local time for people, ``-`` for none, the raw number if no date can show it.
+
+    Never raises: a time from another node may lie beyond what the platform's
+    clock functions represent (year 1 or 9999 in a far time zone, say).
+    """
     if timestamp is None:
         return "-"
-    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+    try:
+        return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError):
+        return str(timestamp)
 
 
 def yes_no(flag: bool) -> str:

@@ -4,7 +4,10 @@
 peer, scheduler) under honcho with the data directory as the working directory,
 and records itself in ``state/run/up.pid`` for ``diwan status`` and ``diwan stop``.
 It stays in front: SIGINT and SIGTERM go on to honcho, which stops the three processes; SIGHUP (the
-terminal went away) is passed on as SIGTERM so nothing is left behind.
+terminal went away) is passed on as SIGTERM so nothing is left behind. It holds
+the data directory's node lock (a second ``up`` names the running one), refuses
+ports in use with the setting to change, and the three processes watch its PID
+and stop when it dies, even by SIGKILL (``app/core/base/lifeline.py``).
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ import click
 
 from ..core.base import config, runstate
 from ..core.base.datadir import DataDir
-from ..core.base.errors import Conflict, NotFound
+from ..core.base.errors import NotFound
+from ..core.base.lifeline import SUPERVISOR_ENV, NodeLock, check_port, wait_for_leftovers
 from ..core.network.addresses import peer_urls, url
 from ..run import PROCFILE
 from .base import Cli, main, pass_cli
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+LEFTOVER_WAIT = 30.0  # seconds to wait for the processes of a node whose supervisor died
 
 
 def procfile() -> Path:
@@ -115,9 +120,12 @@ def up(ctx: click.Context, cli: Cli) -> None:
     """
     dd = cli.datadir(create=True)
     path = procfile()
-    if runstate.running(dd, "up") is not None:
-        raise Conflict(f"a node already runs in {dd.root} (diwan status; diwan stop)")
     info = describe(dd)
+    lock = NodeLock(dd.locks, dd.state)
+    lock.acquire(info)  # one node per data directory: held until this process exits
+    wait_for_leftovers(dd.locks, timeout=LEFTOVER_WAIT)
+    for role in ("admin", "peer"):
+        check_port(dd.settings[f"{role}_host"], dd.settings[f"{role}_port"], f"{role}_port")
     cli.emit(info, _lines(info) + [
         f"Send 'Authorization: Bearer <token>' with the token from {info['token']}.",
         "Starting admin, peer and scheduler (Ctrl-C stops them)."])
@@ -125,7 +133,8 @@ def up(ctx: click.Context, cli: Cli) -> None:
     cmd = [sys.executable, "-m", "honcho", "start", "-f", str(path), "-d", str(dd.root)]
     runstate.write_pid(dd, "up")
     try:
-        status = supervise(cmd, env=node_env(dd.root), cwd=dd.root)
+        env = node_env(dd.root) | {SUPERVISOR_ENV: str(os.getpid())}  # they die with us
+        status = supervise(cmd, env=env, cwd=dd.root)
     finally:
         runstate.clear_pid(dd, "up")
     ctx.exit(status)

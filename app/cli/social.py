@@ -10,13 +10,13 @@ characters are shown escaped, never sent to the terminal.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from typing import Any
 
 import click
 
+from ..core.base import strictjson
 from ..core.base.errors import NotFound
 from ..core.identity.petnames import SHORT
 from ..core.posts.attributes import describe
@@ -50,7 +50,7 @@ def _name(v: dict[str, Any], fp_key: str = "author") -> str:
 
 
 def _value(value: Any) -> str:
-    return clean(value if isinstance(value, str) else json.dumps(value))
+    return clean(value if isinstance(value, str) else strictjson.dumps(value))
 
 
 # --- rendering a decoded post (the API's view) ---------------------------------------------

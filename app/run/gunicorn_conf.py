@@ -5,7 +5,9 @@
 import os
 import sys
 
+from app.core.base import lifeline
 from app.core.base.config import data_dir_from_env, exposure_warning, load
+from app.core.base.datadir import open_datadir
 from app.core.base.errors import DiwanError
 from app.core.base.logsetup import gunicorn_logconfig
 from app.core.base.permissions import enforce
@@ -26,7 +28,11 @@ _host = str(_settings[role + "_host"])
 if ":" in _host and not _host.startswith("["):
     _host = f"[{_host}]"  # an IPv6 address such as ::1 is bound as [::1]:port
 bind = [f"{_host}:{_settings[role + '_port']}"]
-worker_class = "gthread"
+# The peer port faces strangers: its worker reads whole requests in the event loop, so
+# slow clients never hold a thread, and closes those not sent within client_deadline
+# (app/web/worker.py, docs/architecture.md). The admin app keeps plain gthread
+# (AdminWorker only answers gunicorn's own errors as JSON, like the apps).
+worker_class = f"app.web.worker.{role.capitalize()}Worker"
 workers = _settings["workers"]
 threads = _settings["threads"]
 proc_name = f"diwan-{role}"
@@ -47,3 +53,16 @@ for _dir in (_data_dir, os.path.join(_data_dir, "state"), os.path.join(_data_dir
     os.makedirs(_dir, mode=0o700, exist_ok=True)  # one at a time: each 0700 from creation
 pidfile = os.path.join(_data_dir, "state", "run", f"{role}.pid")
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+
+
+def on_starting(server):  # noqa: ARG001 - gunicorn's hook, before binding
+    """Refuse a port in use in one line; hold the node's running lock; die with diwan up."""
+    try:
+        lifeline.check_port(_settings[role + "_host"], _settings[role + "_port"], role + "_port")
+    except lifeline.PortInUse as exc:
+        raise SystemExit(f"error: {exc.message}") from None
+    _held.append(lifeline.hold_running(open_datadir(_data_dir).locks))
+    lifeline.exit_with_supervisor()
+
+
+_held = []  # the running lock's fd, open for the life of the master and its workers

@@ -3,6 +3,9 @@ the CLI's input checks and the peer key server's path all come from here."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..core.base import crypto, names
@@ -24,7 +27,33 @@ class Text(fields.String):
         return text
 
 
+class Pattern(validate.Regexp):
+    """A rule written once as a regex ``body``: Python checks the whole string
+    (``fullmatch``); the OpenAPI document shows ``^body$``, an ECMA-262 regex
+    (Python's ``\\Z`` has no ECMA-262 equivalent, and ``$`` alone would let a
+    trailing newline through in Python)."""
+
+    def __init__(self, body: str, error: str | None = None) -> None:
+        super().__init__(f"^{body}$", error=error)
+        self.whole = re.compile(body)
+
+    def __call__(self, value: str) -> str:
+        if not isinstance(value, str) or self.whole.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+def _documented(pattern: re.Pattern[str], kwargs: dict[str, Any]) -> dict[str, Any]:
+    kwargs["metadata"] = {"pattern": f"^{pattern.pattern}$", **kwargs.get("metadata", {})}
+    return kwargs
+
+
 class Fingerprint(fields.String):
+    """64 lowercase hex characters (documented with its pattern)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**_documented(names.FINGERPRINT_RE, kwargs))
+
     def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
         text = super()._deserialize(value, attr, data, **kwargs)
         if not names.FINGERPRINT_RE.fullmatch(text):
@@ -77,8 +106,8 @@ class PetnameList(Schema):
 
 
 class GroupPath(Schema):
-    name = fields.String(required=True, validate=validate.Regexp(
-        names.GROUP_RE.pattern + r"\Z", error="1-63 characters of a-z, 0-9, '-', '_'"))
+    name = fields.String(required=True, validate=Pattern(
+        names.GROUP_RE.pattern, error="1-63 characters of a-z, 0-9, '-', '_'"))
 
 
 class GroupMemberPath(GroupPath):
@@ -104,12 +133,13 @@ class Created(Schema):
 
 
 class IdentityOut(Schema):
-    fingerprint = fields.String()
+    fingerprint = Fingerprint()
     own = fields.Boolean()
     groups = fields.List(fields.String())
     blocked = fields.Boolean()
     last_used = fields.Float(allow_none=True, metadata={"description": "unix time of last use"})
-    public_key = fields.String(metadata={"description": "the .pub document"})
+    public_key = fields.String(allow_none=True, metadata={
+        "description": "the .pub document (null if its file is gone)"})
 
 
 class IdentityList(Schema):

@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
 from ..core.base import names
+from ..core.base.strictjson import MAX_SAFE_INTEGER
+from ..core.posts.attributes import TIME_MAX, TIME_MIN
 from ..core.posts.codec import KINDS
-from .identity import Fingerprint, password_field
+from .identity import Fingerprint, Pattern, password_field
+
+
+def safe_integer(**kwargs: Any) -> fields.Integer:
+    """An integer input (query or body) within ±(2^53 - 1), like every number that enters."""
+    bound = validate.Range(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER)
+    return fields.Integer(strict=False, validate=[bound, *kwargs.pop("validate", [])], **kwargs)
+
+
+def time_field(**kwargs: Any) -> fields.Integer:
+    """A _TIME input: unix seconds within the range every part of the node can show."""
+    return fields.Integer(validate=validate.Range(TIME_MIN, TIME_MAX), **kwargs)
 
 
 class Sha(fields.String):
+    """40 lowercase hex characters: a post's SHA-1 (documented with its pattern)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["metadata"] = {"pattern": f"^{names.SHA1_RE.pattern}$",
+                              **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
         text = super()._deserialize(value, attr, data, **kwargs)
         names.sha1(text, field=attr or "sha")
@@ -21,8 +43,8 @@ class ShaPath(Schema):
 
 
 class MediaPath(ShaPath):
-    attribute = fields.String(required=True, validate=validate.Regexp(
-        r"[A-Z0-9]+(_[A-Z0-9]+)*\Z", error="an attribute name like PHOTO_PNG"))
+    attribute = fields.String(required=True, validate=Pattern(
+        r"[A-Z0-9]+(_[A-Z0-9]+)*", error="an attribute name like PHOTO_PNG"))
 
 
 class ProfileIn(Schema):
@@ -44,7 +66,7 @@ class CreatePost(Schema):
                      metadata={"description": "address the post to these identities"})
     reshare = Sha(metadata={"description": "SHA-1 of a stored post to reshare"})
     profile = fields.Nested(ProfileIn, metadata={"description": "profile fields"})
-    created_time = fields.Integer(metadata={"description": "CREATED_TIME (default: now)"})
+    created_time = time_field(metadata={"description": "CREATED_TIME (default: now)"})
 
 
 class ImportPost(Schema):
@@ -53,19 +75,21 @@ class ImportPost(Schema):
 
 class TimelineArgs(Schema):
     author = fields.List(Fingerprint(), metadata={"description": "only these authors"})
-    group = fields.String(validate=validate.Regexp(names.GROUP_RE.pattern + r"\Z"))
+    group = fields.String(validate=Pattern(names.GROUP_RE.pattern))
     kind = fields.List(fields.String(validate=validate.OneOf(KINDS)))
-    limit = fields.Integer(validate=validate.Range(min=1))
-    cursor = fields.String(validate=validate.Length(max=200))
+    limit = safe_integer(validate=[validate.Range(min=1)])
+    cursor = fields.String(validate=[validate.Length(max=200), Pattern("[A-Za-z0-9_-]*")],
+                           metadata={"description": "next_cursor of the previous page"})
 
 
 class PageArgs(Schema):
-    limit = fields.Integer(validate=validate.Range(min=1))
-    cursor = fields.String(validate=validate.Length(max=200))
+    limit = safe_integer(validate=[validate.Range(min=1)])
+    cursor = fields.String(validate=[validate.Length(max=200), Pattern("[A-Za-z0-9_-]*")],
+                           metadata={"description": "next_cursor of the previous page"})
 
 
 class ConversationPath(Schema):
-    id = fields.String(required=True, validate=validate.Regexp(r"[0-9a-f]{16,64}\Z"))
+    id = fields.String(required=True, validate=Pattern(r"[0-9a-f]{16,64}"))
 
 
 class FingerprintArg(Schema):

@@ -1,11 +1,15 @@
 """The one place where errors become HTTP responses, for both apps.
 
-Every error response is JSON ``{"code": <http status>, "status": <name>,
-"message": <what to do>, "errors": {<field>: [<reason>, ...]}}``. Project
-errors, werkzeug's HTTP errors, marshmallow/webargs validation errors and
-anything unexpected (logged, answered as a bare 500 without details) all pass
-through here; no route builds its own error JSON. A write that failed because
-the disk is full (``ENOSPC``/``EDQUOT``, SQLite's "disk is full") is 507
+Every error response is JSON ``{"code": <http status>, "status": <error code>,
+"message": <what to do>, "errors": {<field>: [<reason>, ...]}}``: ``status`` is
+always a snake_case code (the project's own, such as ``not_found`` or
+``bad_post``, else the HTTP reason, such as ``method_not_allowed``) and
+``errors`` is always there (``{}`` when no field is at fault). A 401 carries
+``WWW-Authenticate: Bearer``, a 405 ``Allow``. Project errors, werkzeug's HTTP
+errors, marshmallow/webargs validation errors and anything unexpected (logged,
+answered as a bare 500 without details) all pass through here; no route builds
+its own error JSON. A write that failed because the
+disk is full (``ENOSPC``/``EDQUOT``, SQLite's "disk is full") is 507
 ``disk_full`` naming the data directory and its free space.
 """
 
@@ -29,10 +33,8 @@ log = logging.getLogger("diwan.web")
 def error_response(status: int, message: str, errors: dict[str, Any] | None = None,
                    code: str | None = None,
                    headers: dict[str, str] | None = None) -> ResponseReturnValue:
-    body: dict[str, Any] = {"code": status, "status": code or HTTPStatus(status).phrase,
-                            "message": message}
-    if errors:
-        body["errors"] = errors
+    body: dict[str, Any] = {"code": status, "status": code or status_code(status),
+                            "message": message, "errors": errors or {}}
     response = jsonify(body)
     response.status_code = status
     for key, value in (headers or {}).items():
@@ -40,10 +42,21 @@ def error_response(status: int, message: str, errors: dict[str, Any] | None = No
     return response
 
 
+def status_code(status: int) -> str:
+    """The snake_case code of an HTTP status: 405 -> ``method_not_allowed``."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        return "error"
+    return "".join(c if c.isalnum() else "_" for c in phrase.lower())
+
+
 def _diwan(exc: DiwanError) -> ResponseReturnValue:
     errors = {exc.field: [exc.message]} if exc.field else None
     retry = getattr(exc, "retry_after", None)
-    headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
+    headers = {"Retry-After": str(retry)} if isinstance(retry, int) else {}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="diwan"'
     return error_response(exc.status, exc.message, errors, exc.code, headers)
 
 
@@ -62,12 +75,15 @@ def _http(exc: HTTPException) -> ResponseReturnValue:
     headers = dict(data.get("headers") or {})
     if exc.code == 405 and exc.valid_methods:  # type: ignore[attr-defined]
         headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="diwan"')
     return error_response(status, message, errors, None, headers)
 
 
 def _validation(exc: ValidationError) -> ResponseReturnValue:
     errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-    return error_response(400, "invalid input: " + ", ".join(sorted(map(str, errors))), errors)
+    return error_response(400, "invalid input: " + ", ".join(sorted(map(str, errors))), errors,
+                          "bad_input")
 
 
 def _unexpected(exc: Exception) -> ResponseReturnValue:

@@ -12,7 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import flask
+from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
+
+from ..core.base.errors import DiwanError
 
 
 class Request(flask.Request):
@@ -24,3 +27,16 @@ class Request(flask.Request):
                 and self.environ["wsgi.input"].read(1)):
             raise RequestEntityTooLarge()
         return data.decode(errors="replace") if as_text else data
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        if isinstance(e, DiwanError):  # the strict parser's own 400, with its reason
+            raise e
+        return super().on_json_loading_failed(e)
+
+
+def refuse_large_bodies() -> None:
+    """Before every request: a declared body over the limit is a 413 on every route,
+    whether or not the route reads a body."""
+    limit = request.max_content_length
+    if limit is not None and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge()

@@ -339,8 +339,8 @@ def test_key_cap(tmp_path: Path) -> None:
     dd: DataDir = client.application.config["DIWAN"]
     first, second, third = party()[0], party()[0], party()[0]
     assert upload(client, first.pub_document, "192.0.2.10").status_code == 201
-    assert upload(client, second.pub_document, "192.0.2.11").status_code == 201
-    assert_error(upload(client, third.pub_document, "192.0.2.12"), 507)
+    assert upload(client, second.pub_document, "198.51.100.11").status_code == 201
+    assert_error(upload(client, third.pub_document, "203.0.113.12"), 507)
     assert keyserver.uploaded_document(dd, third.fp) is None
     assert upload(client, first.pub_document, "192.0.2.13").status_code == 200  # known: fine
     assert keyserver.stored_keys(dd) == 2

@@ -15,6 +15,7 @@ message of its own, so it says what to do.
     │   ├── CannotDecrypt                     400  ciphertext damaged or not for this key
     │   ├── NotAuthenticated                  400  the one answer to a feed request that fails
     │   ├── UnusableKey                       400  an X25519 public key of small order
+    │   ├── BadJson                           400  not strict JSON (depth, unsafe number)
     │   └── MessageTooLarge                   400  a Noise message over 65,535 bytes
     ├── TooLarge (also ValueError)            413
     ├── Unauthorized                          401  an admin request without the bearer token
@@ -23,8 +24,10 @@ message of its own, so it says what to do.
     ├── Forbidden                             403
     ├── NotFound                              404
     ├── Conflict                              409
-    │   └── KeyConflict                       409  a certificate would downgrade a held one
+    │   ├── KeyConflict                       409  a certificate would downgrade a held one
+    │   └── AlreadyRunning                    409  a node already runs in the data directory
     ├── WeakKeyFile                           409  a key file's Argon2id cost is below the floor
+    ├── PortInUse                             409  a port the node needs is taken
     ├── Replay                                409  a feed request nonce was already used
     ├── RateLimited                           429
     ├── PeerError                             502  another node misbehaved or is unreachable
@@ -139,6 +142,12 @@ class UnusableKey(BadInput):
     code = "unusable_key"
 
 
+class BadJson(BadInput):
+    """The JSON text is malformed, too deeply nested, or holds a number outside the safe range."""
+
+    code = "bad_json"
+
+
 class MessageTooLarge(BadInput):
     """A Noise message may hold at most 65,535 bytes (payload, keys and tags included)."""
 
@@ -215,6 +224,19 @@ class WeakKeyFile(DiwanError):
 
     status = 409
     code = "weak_key_file"
+
+
+class AlreadyRunning(Conflict):
+    """A node already runs in this data directory; stop it first (diwan stop)."""
+
+    code = "already_running"
+
+
+class PortInUse(DiwanError):
+    """A port the node needs is in use; change the setting named in the message."""
+
+    status = 409
+    code = "port_in_use"
 
 
 class Replay(DiwanError):

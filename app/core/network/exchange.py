@@ -25,14 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..base import crypto, names, noise
+from ..base import crypto, names, noise, strictjson
 from ..base.encoding import b64d, b64e
 from ..base.errors import (
     BadInput,
     BadRequestEnvelope,
     BadResponse,
     CannotDecrypt,
-    DiwanError,
     NotAuthenticated,
     Replay,
 )
@@ -305,28 +304,12 @@ def respond(opened: OpenedRequest, *, owner_pub: bytes, posts: Sequence[bytes], 
 
 # --- strict JSON -----------------------------------------------------------------------
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise BadRequestEnvelope(f"duplicate key {key!r}", field="body")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise BadRequestEnvelope(f"{name} is not JSON", field="body")
-
-
 def _loads(plain: bytes, expected: frozenset[str], kind: str) -> dict[str, Any]:
     """A JSON object with exactly the ``expected`` keys, version and type."""
     try:
-        doc = json.loads(plain.decode("utf-8"), object_pairs_hook=_no_duplicates,
-                         parse_constant=_no_constant)
-    except DiwanError:
-        raise
-    except (ValueError, RecursionError):
-        raise BadRequestEnvelope(f"the {kind} is not UTF-8 JSON", field="body") from None
+        doc = strictjson.loads(plain, what=f"the {kind}")
+    except BadInput as exc:
+        raise BadRequestEnvelope(exc.message, field="body") from None
     if not isinstance(doc, dict) or set(doc) != expected:
         raise BadRequestEnvelope(f"the {kind} must be an object with exactly the keys "
                                  + ", ".join(sorted(expected)), field="body")

@@ -22,8 +22,15 @@ until it was unusable) and a store that grows without bound. Here:
   key signed with a higher serial replaces its device's; anything else is a 409):
   no upload swaps or poisons an uploaded key;
 * each remote address (an IPv6 address counts as its /64) may try
-  ``key_server_rate`` uploads per hour, good or bad; the count is in
-  ``state/keyserver.sqlite3`` so it holds across workers and restarts;
+  ``key_server_rate`` uploads per hour, good or bad, and each wider prefix
+  (an IPv6 /48, an IPv4 /24) ``key_server_prefix_rate``; the counts are in
+  ``state/keyserver.sqlite3`` so they hold across workers and restarts;
+* the keys uploaded from one address (/64) and from one prefix (/48, /24) are
+  held to ``key_server_keys_per_address`` and ``key_server_keys_per_prefix``
+  (429 beyond), each at most a tenth of the cap: no one prefix can fill it
+  (one IPv6 /48 holds 65,536 /64s);
+* an uploaded key that nobody fetched within ``key_server_unfetched_days``
+  days is deleted (a full store expires such keys first);
 * at most ``key_server_max_keys`` uploaded keys are held (507 beyond).
 """
 
@@ -31,11 +38,11 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import sqlite3
 import time
 from collections.abc import Iterator
 
+from ..base import strictjson
 from ..base.datadir import DataDir
 from ..base.errors import BadInput, NotFound, RateLimited, StoreFull, TooLarge
 from ..identity import keys
@@ -43,24 +50,40 @@ from ..identity.identities import Identities
 
 DB_NAME = "keyserver.sqlite3"
 HOUR = 3600
+DAY = 86400
 _SCHEMA = "CREATE TABLE IF NOT EXISTS uploads (addr TEXT NOT NULL, t INTEGER NOT NULL)"
 _INDEX = "CREATE INDEX IF NOT EXISTS uploads_addr ON uploads (addr, t)"
 _KEYS = ("CREATE TABLE IF NOT EXISTS uploaded_keys (fp TEXT PRIMARY KEY, doc BLOB NOT NULL, "
          "t INTEGER NOT NULL)")
 
 
-def rate_key(remote: str) -> str:
-    """The rate-limit bucket of a remote address: IPv4 as is (IPv4-mapped IPv6 too), IPv6
-    by its /64, anything else as ``other:<first 64 characters>``. Never raises."""
+# who uploaded each key (address and prefix bucket) and when it was first fetched
+_KEY_COLUMNS = (("addr", "TEXT NOT NULL DEFAULT ''"), ("prefix", "TEXT NOT NULL DEFAULT ''"),
+                ("fetched", "INTEGER"))
+
+
+def buckets(remote: str) -> tuple[str, str]:
+    """``(address, prefix)`` buckets of a remote address; never raises.
+
+    IPv4 (IPv4-mapped IPv6 too): the address and its /24; IPv6: its /64 and its
+    /48; anything else: ``other:<first 64 characters>`` and ``other``.
+    """
     try:
         ip = ipaddress.ip_address(remote.split("%", 1)[0])
     except ValueError:
-        return "other:" + remote[:64]
+        return "other:" + remote[:64], "other"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
+        return (str(ipaddress.IPv6Network((ip, 64), strict=False)),
+                str(ipaddress.IPv6Network((ip, 48), strict=False)))
+    return str(ip), str(ipaddress.IPv4Network((ip, 24), strict=False))
+
+
+def rate_key(remote: str) -> str:
+    """The narrow rate-limit bucket of a remote address: IPv4 as is (IPv4-mapped IPv6 too),
+    IPv6 by its /64, anything else as ``other:<first 64 characters>``. Never raises."""
+    return buckets(remote)[0]
 
 
 @contextlib.contextmanager
@@ -71,6 +94,10 @@ def _db(dd: DataDir) -> Iterator[sqlite3.Connection]:
         conn.execute(_SCHEMA)
         conn.execute(_INDEX)
         conn.execute(_KEYS)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(uploaded_keys)")}
+        for name, decl in _KEY_COLUMNS:
+            if name not in have:
+                conn.execute(f"ALTER TABLE uploaded_keys ADD COLUMN {name} {decl}")
         yield conn
     finally:
         conn.close()
@@ -79,24 +106,73 @@ def _db(dd: DataDir) -> Iterator[sqlite3.Connection]:
 def count_attempt(dd: DataDir, remote: str, *, now: int | None = None) -> None:
     """Record an upload attempt from ``remote`` (an IP address) at ``now`` (unix seconds).
 
-    Raises :class:`RateLimited` once its bucket (:func:`rate_key`) has made
-    ``key_server_rate`` attempts in the last hour; refused attempts are not counted
+    Raises :class:`RateLimited` once its address bucket (:func:`buckets`: IPv6 /64)
+    has made ``key_server_rate`` attempts in the last hour, or its prefix (IPv6
+    /48, IPv4 /24) ``key_server_prefix_rate``; refused attempts are not counted
     (``docs/protocol.md``, Key-server mode).
     """
     t = int(time.time()) if now is None else now
-    bucket, rate = rate_key(remote), dd.settings["key_server_rate"]
+    limits = tuple(zip(buckets(remote), (dd.settings["key_server_rate"],
+                                         dd.settings["key_server_prefix_rate"]), strict=True))
+    refused = None
     with _db(dd) as conn:
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("DELETE FROM uploads WHERE t <= ?", (t - HOUR,))
-            (seen,) = conn.execute("SELECT COUNT(*) FROM uploads WHERE addr = ?",
-                                   (bucket,)).fetchone()
-            if seen < rate:
-                conn.execute("INSERT INTO uploads (addr, t) VALUES (?, ?)", (bucket, t))
+            for (bucket, rate), what in zip(limits, ("address", "network prefix"), strict=True):
+                (seen,) = conn.execute("SELECT COUNT(*) FROM uploads WHERE addr = ?",
+                                       (bucket,)).fetchone()
+                if seen >= rate:
+                    refused = f"at most {rate} key uploads per {what} per hour; try again later"
+                    break
+            else:
+                conn.executemany("INSERT INTO uploads (addr, t) VALUES (?, ?)",
+                                 [(bucket, t) for bucket, _ in limits])
         finally:
             conn.execute("COMMIT")
-    if seen >= rate:
-        raise RateLimited(f"at most {rate} key uploads per address per hour; try again later")
+    if refused:
+        raise RateLimited(refused)
+
+
+def _check_quota(conn: sqlite3.Connection, dd: DataDir, remote: str) -> tuple[str, str]:
+    """``remote``'s (address, prefix) buckets; :class:`RateLimited` if either holds its share.
+
+    A share is its setting, but never more than a tenth of ``key_server_max_keys``.
+    """
+    addr, prefix = buckets(remote)
+    most = max(1, dd.settings["key_server_max_keys"] // 10)
+    for column, bucket, setting, what in (
+            ("addr", addr, "key_server_keys_per_address", "address"),
+            ("prefix", prefix, "key_server_keys_per_prefix", "network prefix")):
+        (held,) = conn.execute(f"SELECT COUNT(*) FROM uploaded_keys WHERE {column} = ?",
+                               (bucket,)).fetchone()
+        share = min(dd.settings[setting], most)
+        if held >= share:
+            raise RateLimited(f"this key server holds as many keys from one {what} as it "
+                              f"will ({share})")
+    return addr, prefix
+
+
+def note_fetched(dd: DataDir, fp: str, *, now: int | None = None) -> None:
+    """Record the first fetch of uploaded key ``fp`` (an uploaded key never fetched expires)."""
+    t = int(time.time()) if now is None else now
+    with _db(dd) as conn:
+        conn.execute("UPDATE uploaded_keys SET fetched = ? WHERE fp = ? AND fetched IS NULL",
+                     (t, fp))
+
+
+def expire_unfetched(dd: DataDir, *, now: int | None = None) -> int:
+    """Delete the uploaded keys nobody fetched within ``key_server_unfetched_days`` days of
+    their upload; return how many. Never touches the node's own key store."""
+    t = int(time.time()) if now is None else now
+    cutoff = t - dd.settings["key_server_unfetched_days"] * DAY
+    with _db(dd) as conn:
+        return _expire(conn, cutoff)
+
+
+def _expire(conn: sqlite3.Connection, cutoff: int) -> int:
+    cur = conn.execute("DELETE FROM uploaded_keys WHERE fetched IS NULL AND t <= ?", (cutoff,))
+    return int(cur.rowcount)
 
 
 def stored_keys(dd: DataDir) -> int:
@@ -145,6 +221,8 @@ def served_document(dd: DataDir, fp: str) -> bytes | None:
     uploaded = uploaded_document(dd, fp)
     if own and dd.settings["serve_own_keys"]:
         return ids.pub_document(fp)
+    if uploaded is not None:
+        note_fetched(dd, fp)  # a fetched upload never expires
     return uploaded
 
 
@@ -156,9 +234,9 @@ def document_from_json(body: bytes) -> bytes:
     an object with exactly that one string member.
     """
     try:
-        doc = json.loads(body.decode("utf-8"))
-    except (ValueError, RecursionError):
-        raise BadInput("the body is not UTF-8 JSON", field="public_key") from None
+        doc = strictjson.loads(body, what="the body", field="public_key")
+    except BadInput as exc:
+        raise BadInput(exc.message, field="public_key") from None
     if not isinstance(doc, dict) or set(doc) != {"public_key"} or not isinstance(
             doc["public_key"], str):
         raise BadInput('send {"public_key": "<.pub document>"}', field="public_key")
@@ -177,10 +255,11 @@ def accept_upload(dd: DataDir, body: bytes, remote: str, *, as_json: bool = Fals
     for the fingerprint (then the upload is merged into it by the serial rule
     of :func:`keys.merge_pub`: a higher serial for a device replaces it, a new
     device is added, the same document changes nothing, a lower or conflicting
-    serial is :class:`KeyConflict`), then the cap on uploaded keys
-    (:class:`StoreFull`). What the node itself holds in ``identities/`` (own,
-    contacts, blocked) is neither read nor changed, so the answer says nothing
-    about it (``docs/protocol.md``, Key-server mode).
+    serial is :class:`KeyConflict`), then the address's and prefix's shares
+    (:class:`RateLimited`), then the cap on uploaded keys (:class:`StoreFull`,
+    after expiring keys never fetched). What the node itself holds in
+    ``identities/`` (own, contacts, blocked) is neither read nor changed, so the
+    answer says nothing about it (``docs/protocol.md``, Key-server mode).
 
     Raises :class:`NotFound` (mode off), :class:`RateLimited`, :class:`TooLarge` (over
     ``key_server_max_body`` bytes), :class:`BadInput` (a JSON body of the wrong shape),
@@ -209,11 +288,14 @@ def accept_upload(dd: DataDir, body: bytes, remote: str, *, as_json: bool = Fals
                     conn.execute("UPDATE uploaded_keys SET doc = ?, t = ? WHERE fp = ?",
                                  (merged.to_bytes(), t, key.fingerprint))
                 return key.fingerprint, False
+            addr, prefix = _check_quota(conn, dd, remote)
             (count,) = conn.execute("SELECT COUNT(*) FROM uploaded_keys").fetchone()
             if count >= s["key_server_max_keys"]:
+                count -= _expire(conn, t - s["key_server_unfetched_days"] * DAY)
+            if count >= s["key_server_max_keys"]:
                 raise StoreFull()
-            conn.execute("INSERT INTO uploaded_keys (fp, doc, t) VALUES (?, ?, ?)",
-                         (key.fingerprint, doc, t))
+            conn.execute("INSERT INTO uploaded_keys (fp, doc, t, addr, prefix) "
+                         "VALUES (?, ?, ?, ?, ?)", (key.fingerprint, doc, t, addr, prefix))
         finally:
             conn.execute("COMMIT")
     return key.fingerprint, True

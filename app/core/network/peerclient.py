@@ -11,7 +11,6 @@ usual environment variables are honoured. Transport failures become
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,8 @@ import requests
 import requests.utils
 import urllib3.exceptions
 
-from ..base.errors import PeerError
+from ..base import strictjson
+from ..base.errors import BadInput, PeerError
 
 READ_PIECE = 64 * 1024
 USER_AGENT = "diwan"
@@ -116,8 +116,8 @@ def _error_doc(answer: Answer) -> dict[str, Any]:
     if answer.content_type != "application/json":
         return {}
     try:
-        doc = json.loads(answer.body)
-    except ValueError:
+        doc = strictjson.loads(answer.body, what="the answer")
+    except BadInput:
         return {}
     return doc if isinstance(doc, dict) else {}
 

@@ -29,6 +29,10 @@ BIRTHDATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 PHONE_RE = re.compile(r"[^\x00-\x1f\x7f]{0,63}[0-9][^\x00-\x1f\x7f]{0,63}")
 EMAIL_RE = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,190}")
 TEXT_PLAIN = "text/plain; charset=utf-8"
+# Every _TIME value lies in the years 1-9999 UTC: the range every part of the node
+# (Python's datetime, the CLI, the index, a browser) can show as a date.
+TIME_MIN = -62135596800   # 0001-01-01T00:00:00Z
+TIME_MAX = 253402300799   # 9999-12-31T23:59:59Z
 
 
 @dataclass
@@ -71,9 +75,12 @@ def _string(key: str, value: Any, ctx: Context) -> None:
         raise _bad(key, "must be a string")
 
 
-def _integer(key: str, value: Any, ctx: Context) -> None:
+def _time(key: str, value: Any, ctx: Context) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise _bad(key, "must be an integer (unix seconds)")
+    if not TIME_MIN <= value <= TIME_MAX:
+        raise _bad(key, f"must lie between {TIME_MIN} (0001-01-01) and {TIME_MAX} "
+                   "(9999-12-31T23:59:59Z) unix seconds")
 
 
 def _url(key: str, value: Any, ctx: Context) -> None:
@@ -171,7 +178,8 @@ def _media_type(f: media.Format) -> AttrType:
 
 TYPES: dict[str, AttrType] = {t.name: t for t in (
     AttrType("TEXT", "string", "text; TEXT alone is the post body", _string),
-    AttrType("TIME", "integer", "unix seconds; CREATED_TIME is required", _integer),
+    AttrType("TIME", "integer", "unix seconds from 0001-01-01 to 9999-12-31 UTC; "
+             "CREATED_TIME is required", _time),
     AttrType("URL", "string", "an http(s) link", _url),
     AttrType("BIN", "base64url bytes", "any media; its kind is detected from the magic bytes",
              _bin, True),

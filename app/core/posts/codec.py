@@ -13,17 +13,16 @@ here are encoded, compactly with sorted keys. The format is normative in
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from ..base import crypto
+from ..base import crypto, strictjson
 from ..base.encoding import b64d, b64e
 from ..base.errors import BadInput, BadPost, Reason
 from ..base.names import FINGERPRINT_RE
-from .attributes import PROFILE_TYPES, check_keys, describe, is_emoji_only, type_of
+from .attributes import PROFILE_TYPES, TIME_MAX, check_keys, describe, is_emoji_only, type_of
 
 POST, COMMENT, MESSAGE, PROFILE = "post", "comment", "message", "profile"
 KINDS = (POST, COMMENT, MESSAGE, PROFILE)
@@ -167,35 +166,17 @@ def split_post(raw: bytes, *, max_bytes: int) -> Parts:
     return Parts(raw, p1, author, signature, payload)
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        keys = [k for k, _ in pairs]
-        dup = next(k for k in keys if keys.count(k) > 1)
-        raise ValueError(f"duplicate key {dup[:80]!r}")
-    return obj
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _bad_json(message: str) -> BadPost:
     return BadPost(message, reason=Reason.BAD_JSON, field="post")
 
 
 def parse_json(payload: bytes) -> dict[str, Any]:
-    """P1's decoded bytes as a JSON object (UTF-8, no duplicate keys, no NaN, valid Unicode).
-
-    Raises :class:`BadPost` (``bad_json``) otherwise (``docs/protocol.md``, Acceptance rules).
-    """
+    """P1's bytes as a JSON object by :func:`strictjson.loads` (UTF-8, no duplicate keys,
+    finite numbers, integers within ±(2^53 - 1), bounded depth), with valid Unicode."""
     try:
-        obj = json.loads(payload.decode("utf-8"), object_pairs_hook=_no_duplicates,
-                         parse_constant=_no_constant)
-    except UnicodeDecodeError:
-        raise _bad_json("P1 must be UTF-8 JSON") from None
-    except (ValueError, RecursionError) as exc:
-        raise _bad_json(f"P1 is not valid JSON: {str(exc)[:200]}") from None
+        obj = strictjson.loads(payload, what="P1")
+    except BadInput as exc:
+        raise _bad_json(exc.message) from None
     if not isinstance(obj, dict):
         raise _bad_json("P1 must be a JSON object of attributes")
     for value in obj.values():
@@ -208,15 +189,17 @@ def parse_json(payload: bytes) -> dict[str, Any]:
 
 
 def check_created(attrs: Mapping[str, Any]) -> int:
-    """``CREATED_TIME`` of ``attrs``: unix seconds, an integer >= 0 (not a boolean).
+    """``CREATED_TIME`` of ``attrs``: unix seconds, an integer from 0 to :data:`TIME_MAX`
+    (not a boolean).
 
     Raises :class:`BadPost` (``no_created_time``) if it is missing or not such an integer.
     Whether it is too far in the future is ingest's check (``max_time_skew``).
     """
     created = attrs.get(CREATED)
-    if not isinstance(created, int) or isinstance(created, bool) or created < 0:
-        raise BadPost("a post needs CREATED_TIME: an integer of unix seconds",
-                      reason=Reason.NO_CREATED_TIME, field=CREATED)
+    if (not isinstance(created, int) or isinstance(created, bool)
+            or not 0 <= created <= TIME_MAX):
+        raise BadPost(f"a post needs CREATED_TIME: an integer of unix seconds from 0 to "
+                      f"{TIME_MAX}", reason=Reason.NO_CREATED_TIME, field=CREATED)
     return created
 
 
@@ -253,8 +236,10 @@ def encode_payload(attrs: Mapping[str, Any]) -> bytes:
     NaN, other objects).
     """
     try:
-        text = json.dumps(attrs, separators=(",", ":"), ensure_ascii=False, sort_keys=True,
-                          allow_nan=False)
+        for value in attrs.values():
+            if isinstance(value, int | float):
+                strictjson.check_number(value)
+        text = strictjson.dumps(attrs, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
         return text.encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise BadInput(f"attributes cannot be encoded as JSON: {exc}",

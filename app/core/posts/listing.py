@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..base.encoding import b64d, b64e
 from ..base.errors import BadInput
+from ..base.strictjson import MAX_SAFE_INTEGER
 
 KINDS = ("post", "comment", "message", "profile")
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}
@@ -23,7 +24,7 @@ RESHARES_SEEN_BY = (
     "SELECT p.sha FROM posts p INDEXED BY posts_author WHERE p.author=? AND p.reshare"
     " AND (p.public OR EXISTS (SELECT 1 FROM recipients r WHERE r.fp=? AND r.post=p.id))"
     " ORDER BY p.created DESC, p.sha DESC LIMIT ?")
-_CURSOR_RE = re.compile(r"(-?[0-9]{1,19}):([0-9a-f]{40})")
+_CURSOR_RE = re.compile(r"(-?[0-9]{1,16}):([0-9a-f]{40})")
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def decode_cursor(cursor: str) -> tuple[int, bytes]:
     except (BadInput, UnicodeDecodeError):
         text = ""
     match = _CURSOR_RE.fullmatch(text)
-    if match is None:
+    if match is None or abs(int(match[1])) > MAX_SAFE_INTEGER:  # bounded before SQLite
         raise BadInput("cursor is not one this node gave out", field="cursor")
     return int(match[1]), bytes.fromhex(match[2])
 

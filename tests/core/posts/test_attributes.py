@@ -69,7 +69,8 @@ def test_bad_keys(key: str) -> None:
 
 GOOD: list[tuple[str, Any]] = [
     ("TEXT", "hello"), ("TEXT", ""), ("A_TEXT", "multi\nline"),
-    ("CREATED_TIME", 0), ("EVENT_TIME", -5), ("EVENT_TIME", 2**40),
+    ("CREATED_TIME", 0), ("EVENT_TIME", -5), ("EVENT_TIME", 253402300799),
+    ("EVENT_TIME", -62135596800),
     ("A_URL", "https://example.org/x?y=z#f"), ("A_URL", "http://127.0.0.1:8080/"),
     ("A_URL", "https://[::1]/"),
     ("A_BIN", b64e(b"\x00\x01anything")),
@@ -92,6 +93,8 @@ BAD: list[tuple[str, Any, str]] = [
     ("TEXT", 1, Reason.BAD_ATTRIBUTE), ("TEXT", None, Reason.BAD_ATTRIBUTE),
     ("CREATED_TIME", "1700000000", Reason.BAD_ATTRIBUTE),
     ("EVENT_TIME", True, Reason.BAD_ATTRIBUTE), ("EVENT_TIME", 1.5, Reason.BAD_ATTRIBUTE),
+    ("EVENT_TIME", 253402300800, Reason.BAD_ATTRIBUTE),
+    ("EVENT_TIME", -62135596801, Reason.BAD_ATTRIBUTE),
     ("A_URL", "ftp://example.org/", Reason.BAD_ATTRIBUTE),
     ("A_URL", "javascript:alert(1)", Reason.BAD_ATTRIBUTE),
     ("A_URL", "https:///nohost", Reason.BAD_ATTRIBUTE),

@@ -94,11 +94,12 @@ class _NoIndex:
 _NAME = st.from_regex(r"[A-Z0-9]{1,5}(_[A-Z0-9]{1,5}){0,2}", fullmatch=True)
 _TYPED_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "TEXT": st.text(max_size=40),
-    "TIME": st.integers(min_value=-(2**53), max_value=2**53),
+    "TIME": st.integers(min_value=-62135596800, max_value=253402300799),  # years 1-9999
     "FINGERPRINT": st.from_regex(r"[0-9a-f]{64}", fullmatch=True),
     "POSTSHA": st.from_regex(r"[0-9a-f]{40}", fullmatch=True),
     "BIN": st.binary(min_size=1, max_size=40).map(b64e),
-    "FEELING": st.one_of(st.text(max_size=20), st.booleans(), st.integers(),
+    "FEELING": st.one_of(st.text(max_size=20), st.booleans(),
+                         st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1),
                          st.floats(allow_nan=False, allow_infinity=False)),
 }
 

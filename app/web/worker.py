@@ -1,0 +1,237 @@
+"""The peer app's gunicorn worker: whole requests are read before a thread is given one.
+
+Gunicorn's ``gthread`` worker hands a connection to a thread as soon as its
+first byte arrives; the thread then blocks reading the rest of the headers and
+the body. A client that sends ``Content-Length: 1600`` and ten bytes holds a
+thread for as long as it likes, so ``workers × threads`` such clients stop the
+peer API (issue 10). :class:`PeerWorker` is ``gthread`` with one change: the
+worker's event loop (no thread) reads each request, headers and body, into a
+bounded buffer, and only a complete request goes to the thread pool. A
+connection that has not delivered its whole request within ``client_deadline``
+seconds (a setting, default 10) is answered 408 and closed. Idle keep-alive
+connections are closed after gunicorn's ``keepalive`` as before.
+
+The buffer of one connection is bounded by gunicorn's request line and header
+limits plus ``peer_max_body``; a request whose body is larger is answered 413
+from the loop at once (the rest of its body is read and dropped until the client
+closes, within the deadline), and one whose framing cannot be read goes to
+gunicorn's parser, which refuses it, and is not kept alive.
+See ``docs/architecture.md`` (slow clients).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import selectors
+import socket
+import time
+from functools import partial
+from typing import Any
+
+from gunicorn import util
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from ..core.base.config import data_dir_from_env, load
+
+HEAD_END = b"\r\n\r\n"
+_408_BODY = (b'{"code":408,"status":"request_timeout","message":"the whole request must arrive '
+             b'within the node\'s client_deadline","errors":{}}')
+_408 = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(_408_BODY)) + _408_BODY
+
+
+class BufferedSocket:
+    """A client socket with the bytes already read kept in front of it (for gunicorn's parser)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.raw = sock
+        self.pending = bytearray()
+
+    def recv(self, size: int, *flags: int) -> bytes:
+        if self.pending:
+            out = bytes(self.pending[:size])
+            del self.pending[:size]
+            return out
+        return self.raw.recv(size, *flags)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+WAIT, READY, TOO_LARGE, MALFORMED = "wait", "ready", "too_large", "malformed"
+
+
+def request_state(data: bytes | bytearray, max_body: int) -> str:
+    """What the bytes of one HTTP/1.x request received so far amount to.
+
+    :data:`READY`: the head and the whole body (by ``Content-Length`` or chunked
+    framing) are there; :data:`WAIT`: more is due; :data:`TOO_LARGE`: the body
+    is (declared) larger than ``max_body``; :data:`MALFORMED`: the framing
+    cannot be read (gunicorn's parser answers it, and the connection closes).
+    """
+    end = data.find(HEAD_END)
+    if end < 0:
+        return WAIT
+    head = bytes(data[:end]).lower().split(b"\r\n")
+    fields = dict(line.partition(b":")[::2] for line in head[1:])
+    body = data[end + len(HEAD_END):]
+    if b"chunked" in fields.get(b"transfer-encoding", b""):
+        return _chunked_state(body, max_body)
+    length_text = fields.get(b"content-length", b"0").strip() or b"0"
+    if not length_text.isdigit() or len(length_text) > 18:
+        return MALFORMED
+    if int(length_text) > max_body:
+        return TOO_LARGE
+    return READY if len(body) >= int(length_text) else WAIT
+
+
+def _chunked_state(body: bytes | bytearray, max_body: int) -> str:
+    pos = total = 0
+    while True:
+        line_end = body.find(b"\r\n", pos)
+        if line_end < 0:
+            return MALFORMED if len(body) - pos > 64 else WAIT  # a size line never ends
+        try:
+            size = int(bytes(body[pos:line_end]).split(b";")[0].strip(), 16)
+        except ValueError:
+            return MALFORMED
+        total += size
+        if total > max_body:
+            return TOO_LARGE
+        if size == 0:
+            rest = body[line_end + 2:]
+            return READY if rest.startswith(b"\r\n") or HEAD_END in rest else WAIT
+        pos = line_end + 2 + size + 2
+        if pos > len(body):
+            return WAIT
+
+
+def write_json_error(sock: Any, status: int, reason: str, message: str) -> None:
+    """Gunicorn's own errors (a request line or head over its limits, a malformed
+    request) in the apps' one error shape instead of an HTML page."""
+    code = "".join(c if c.isalnum() else "_" for c in reason.lower())
+    body = json.dumps({"code": status, "status": code, "message": message,
+                       "errors": {}}).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+class AdminWorker(ThreadWorker):  # type: ignore[misc]
+    """Plain ``gthread`` whose own error answers are JSON in the one error shape."""
+
+    def init_process(self) -> None:
+        util.write_error = write_json_error  # this worker process only
+        super().init_process()
+
+
+class PeerWorker(ThreadWorker):  # type: ignore[misc]
+    """``gthread`` that reads whole requests in its event loop, with a deadline per request."""
+
+    def init_process(self) -> None:
+        util.write_error = write_json_error  # this worker process only
+        settings = load(data_dir_from_env())
+        self.deadline = float(settings["client_deadline"])
+        self.max_body = int(settings["peer_max_body"])
+        self.max_head = (self.cfg.limit_request_line + 4 + self.cfg.limit_request_fields
+                         * (self.cfg.limit_request_field_size + 2))
+        self.reading: dict[Any, float] = {}  # connection -> when its request must be in
+        self.no_keepalive: set[Any] = set()
+        self.draining: set[Any] = set()
+        super().init_process()
+
+    def accept(self, server: Any, listener: Any) -> None:
+        try:
+            sock, client = listener.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        conn = TConn(self.cfg, BufferedSocket(sock), client, server)
+        self.nr_conns += 1
+        self.reading[conn] = time.monotonic() + self.deadline
+        with self._lock:
+            self.poller.register(conn.sock, selectors.EVENT_READ,
+                                 partial(self.on_client_socket_readable, conn))
+
+    def on_client_socket_readable(self, conn: Any, client: Any) -> None:
+        if conn not in self.reading:  # a kept-alive connection starts its next request
+            with self._lock:
+                try:
+                    self._keep.remove(conn)
+                except ValueError:  # closed by the keep-alive timeout meanwhile
+                    return
+            self.reading[conn] = time.monotonic() + self.deadline
+        try:
+            data = conn.sock.raw.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(conn)
+            return
+        if conn in self.draining:  # answered 413: read the rest away until the client closes
+            return
+        buf = conn.sock.pending
+        buf += data
+        state = request_state(buf, self.max_body)
+        if state == WAIT and len(buf) > self.max_head + self.max_body:
+            state = MALFORMED  # a head over gunicorn's limits: its parser refuses it
+        if state == WAIT:
+            return
+        if state == TOO_LARGE:
+            self._refuse_too_large(conn)
+            return
+        del self.reading[conn]
+        if state == MALFORMED:
+            self.no_keepalive.add(conn)
+        with self._lock:
+            self.poller.unregister(client)
+        self.enqueue_req(conn)
+
+    def _refuse_too_large(self, conn: Any) -> None:
+        """Answer 413 at once, then read and drop the rest of the body until the client
+        closes or the deadline passes (closing first would reset the answer away)."""
+        body = (b'{"code":413,"status":"request_entity_too_large","message":"the body is '
+                b'larger than this node accepts (peer_max_body)","errors":{}}')
+        head = (b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: application/json\r\n"
+                b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body))
+        try:
+            conn.sock.raw.send(head + body)
+            conn.sock.raw.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._drop(conn)
+            return
+        conn.sock.pending.clear()
+        self.draining.add(conn)
+
+    def handle(self, conn: Any) -> tuple[bool, Any]:
+        keepalive, conn = super().handle(conn)
+        if conn in self.no_keepalive:
+            self.no_keepalive.discard(conn)
+            return False, conn
+        return keepalive, conn
+
+    def murder_keepalived(self) -> None:
+        super().murder_keepalived()
+        now = time.monotonic()
+        for conn in [c for c, due in self.reading.items() if due <= now]:
+            if conn not in self.draining:
+                try:
+                    conn.sock.raw.send(_408)
+                except OSError:
+                    pass
+            self._drop(conn)
+
+    def _drop(self, conn: Any) -> None:
+        self.reading.pop(conn, None)
+        self.draining.discard(conn)
+        with self._lock:
+            try:
+                self.poller.unregister(conn.sock)
+            except (KeyError, ValueError, OSError):
+                pass
+        self.nr_conns -= 1
+        conn.close()
