@@ -22,9 +22,10 @@ import click
 from ..core.base import config, runstate
 from ..core.base.datadir import DataDir
 from ..core.base.errors import Conflict, NotFound
-from ..core.network.addresses import peer_urls, url
+from ..core.network.addresses import page_url, peer_urls, url
 from ..run import PROCFILE
 from .base import Cli, main, pass_cli
+from .open import login_url
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -44,6 +45,7 @@ def describe(dd: DataDir) -> dict[str, Any]:
     urls = peer_urls(s)
     return {"data_dir": str(dd.root), "config": str(dd.root / config.CONFIG_FILE),
             "token": str(dd.token_path), "admin_url": url(s["admin_host"], s["admin_port"]),
+            "page_url": page_url(s),
             "peer_url": urls[0] if urls else url(s["peer_host"], s["peer_port"]),
             "peer_urls": urls}
 
@@ -52,6 +54,7 @@ def _lines(info: dict[str, Any]) -> list[str]:
     peers = info["peer_urls"] or [info["peer_url"]]
     return [f"data dir:    {info['data_dir']}", f"config:      {info['config']}",
             f"admin token: {info['token']}", f"admin API:   {info['admin_url']}",
+            f"web pages:   {info['page_url']}",
             f"peer API:    {peers[0]}" + ("  (friends use one of these)" if peers[1:] else ""),
             *[f"             {u}" for u in peers[1:]]]
 
@@ -117,9 +120,11 @@ def up(ctx: click.Context, cli: Cli) -> None:
     path = procfile()
     if runstate.running(dd, "up") is not None:
         raise Conflict(f"a node already runs in {dd.root} (diwan status; diwan stop)")
-    info = describe(dd)
+    info = describe(dd) | {"login_url": login_url(dd)}
     cli.emit(info, _lines(info) + [
         f"Send 'Authorization: Bearer <token>' with the token from {info['token']}.",
+        f"Open {info['login_url']} to sign in to the pages (once, within "
+        f"{dd.settings['web_login_code_ttl']} s; later: diwan open).",
         "Starting admin, peer and scheduler (Ctrl-C stops them)."])
     sys.stdout.flush()
     cmd = [sys.executable, "-m", "honcho", "start", "-f", str(path), "-d", str(dd.root)]

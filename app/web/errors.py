@@ -1,8 +1,9 @@
 """The one place where errors become HTTP responses, for both apps.
 
-Every error response is JSON ``{"code": <http status>, "status": <name>,
-"message": <what to do>, "errors": {<field>: [<reason>, ...]}}``. Project
-errors, werkzeug's HTTP errors, marshmallow/webargs validation errors and
+A browser (``Accept`` preferring ``text/html``) gets the error as a small HTML
+page; everything else gets JSON. Every JSON error response is ``{"code": <http
+status>, "status": <name>, "message": <what to do>, "errors": {<field>: [<reason>,
+...]}}``. Project errors, werkzeug's HTTP errors, marshmallow/webargs validation errors and
 anything unexpected (logged, answered as a bare 500 without details) all pass
 through here; no route builds its own error JSON. A write that failed because
 the disk is full (``ENOSPC``/``EDQUOT``, SQLite's "disk is full") is 507
@@ -15,8 +16,9 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
+from markupsafe import escape
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -29,6 +31,8 @@ log = logging.getLogger("diwan.web")
 def error_response(status: int, message: str, errors: dict[str, Any] | None = None,
                    code: str | None = None,
                    headers: dict[str, str] | None = None) -> ResponseReturnValue:
+    if wants_html():
+        return _html_page(status, message, headers)
     body: dict[str, Any] = {"code": status, "status": code or HTTPStatus(status).phrase,
                             "message": message}
     if errors:
@@ -38,6 +42,23 @@ def error_response(status: int, message: str, errors: dict[str, Any] | None = No
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
+
+
+def wants_html() -> bool:
+    """True if the client (a browser) prefers HTML to JSON by its ``Accept`` header."""
+    accept = request.accept_mimetypes
+    return accept.best_match(["application/json", "text/html"]) == "text/html" \
+        and accept["text/html"] > accept["application/json"]
+
+
+def _html_page(status: int, message: str,
+               headers: dict[str, str] | None) -> ResponseReturnValue:
+    """The same error as a small HTML page (every value escaped), for a browser."""
+    title = f"{status} {escape(HTTPStatus(status).phrase)}"
+    body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}'
+            f'</title></head><body><h1>{title}</h1><p role="alert" dir="auto">'
+            f'{escape(message)}</p><p><a href="/">Back</a></p></body></html>')
+    return body, status, {"Content-Type": "text/html; charset=utf-8", **(headers or {})}
 
 
 def _diwan(exc: DiwanError) -> ResponseReturnValue:
