@@ -58,6 +58,7 @@ def card(view: dict[str, Any], names: DisplayNames, replies: int | None = 0) -> 
     attrs = view.get("attributes", {})
     parts = [_part(view["sha1"], k, v, names) for k, v in attrs.items()
              if v.get("type") not in HIDDEN_TYPES]
+    parts.sort(key=lambda p: p["kind"] != "text")  # the text first, then media and fields
     when = datetime.fromtimestamp(view["created"], UTC)
     return {"sha1": view["sha1"], "author": view["author"], "author_name": view["author_name"],
             "recipients": list(zip(view.get("recipients", []), view["recipient_names"],
