@@ -33,8 +33,9 @@ def test_open_prints_a_link_that_signs_in_once(tmp_path: Path) -> None:
 
 
 def test_the_banner_names_the_page_url(tmp_path: Path) -> None:
-    dd = make_datadir(tmp_path / "n", admin_host="0.0.0.0")
-    assert describe(DataDir(dd.root, {"admin_host": "0.0.0.0"}, environ={}))["page_url"] \
+    settings = {"admin_host": "0.0.0.0", "admin_expose": True}
+    dd = make_datadir(tmp_path / "n", **settings)
+    assert describe(DataDir(dd.root, settings, environ={}))["page_url"] \
         == "http://127.0.0.1:8888/"
 
 
