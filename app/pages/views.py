@@ -54,7 +54,21 @@ def thread(sha: str) -> ResponseReturnValue:
             replies.append({"depth": min(node.depth, 8), "post": card(stored_view(post), names_)})
     return render_template("thread.html", root=card(stored_view(root), names_,
                                                     replies=len(replies)),
-                           replies=replies, identities=own_identities(names_))
+                           replies=replies, identities=own_identities(names_),
+                           audience=_reply_audience(tl, root.author, root.recipients, names_))
+
+
+def _reply_audience(tl: Timeline, author: str, recipients: frozenset[str],
+                    names_: DisplayNames) -> str:
+    """Who a reply will reach, by the reply rule (docs/protocol.md): the participants of a
+    non-public post; the author alone for someone else's public post; everyone for one's own."""
+    own = set(tl.identities.own_fingerprints())
+    if recipients:
+        return "its participants only: " + ", ".join(
+            names_(fp) for fp in sorted({author} | recipients) if fp not in own)
+    if author in own:
+        return "everyone (a reply to your own public post is public)"
+    return f"{names_(author)} only (a reply to someone else's post is private to them)"
 
 
 @blp.get("/chats")

@@ -237,3 +237,11 @@ def test_people_name_and_block(node: tuple[FlaskClient, str]) -> None:
     client.post("/people/block", data={"fingerprint": other, "action": "block",
                                        "csrf_token": csrf(client)})
     assert Identities(dd).is_blocked(other)
+
+
+def test_the_reply_box_says_who_will_receive_the_reply(node: tuple[FlaskClient, str]) -> None:
+    client, fp = node
+    dd = client.application.config["DIWAN"]
+    sha = publish(dd, fp, PASSWORD, Draft(text="mine, public")).sha1
+    html = client.get(f"/thread/{sha}").get_data(as_text=True)
+    assert "it goes to <bdi dir=\"auto\">everyone" in html
