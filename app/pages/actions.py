@@ -78,8 +78,7 @@ def identities() -> ResponseReturnValue:
 def create_identity() -> ResponseReturnValue:
     """Create an own identity with a password (typed twice)."""
     password = request.form.get("password", "")
-    if len(password) < 8 or password != request.form.get("repeat", ""):
-        raise BadInput("the password must be at least 8 characters, typed twice the same",
-                       field="password")
-    Identities(dd()).create(password)
+    if password != request.form.get("repeat", ""):
+        raise BadInput("the two passwords differ", field="password")
+    Identities(dd()).create(password)  # the core's password rules (length) apply
     return redirect(url_for("pages.identities"), code=303)

@@ -127,7 +127,7 @@ def test_sessions_expire(tmp_path: Path) -> None:
 def test_forms_without_a_csrf_token_are_refused(node: tuple[FlaskClient, str]) -> None:
     client, fp = node
     for path, data in [("/compose", {"author": fp, "text": "x", "password": PASSWORD}),
-                       ("/signout", {}), ("/me", {"password": "12345678", "repeat": "12345678"}),
+                       ("/signout", {}), ("/me", {"password": PASSWORD, "repeat": PASSWORD}),
                        ("/people/block", {"fingerprint": fp, "action": "block"})]:
         r = client.post(path, data=data, headers=HTML)
         assert r.status_code == 400 and "CSRF" in r.get_data(as_text=True), path
