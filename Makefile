@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO ?= var/demo
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint bench clean screenshots
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+# The browser test's screenshots, into docs/screenshots (needs chromium and chromium-driver).
+screenshots: install
+	mkdir -p docs/screenshots
+	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q tests/integration/test_browser.py
 
 lint: install
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -40,8 +40,8 @@ def _base_app(name: str, config: Mapping[str, Any] | None, body_setting: str) ->
 
 
 def create_admin_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """The admin API (bind it to loopback only)."""
-    from . import admin
+    """The admin API and the node's own web pages at ``/`` (bind it to loopback only)."""
+    from . import admin, pages
     from .web.guard import check_admin_request
 
     app = _base_app("diwan.admin", config, "admin_max_body")
@@ -52,6 +52,7 @@ def create_admin_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.spec.options["security"] = [{"bearer": []}]
     app.before_request(check_admin_request)
     admin.register(api, app)
+    pages.register(app)
     add_health(api, "admin")
     return app
 

@@ -19,6 +19,7 @@ from . import (  # noqa: F401  (each registers its commands)
     identity,
     network,
     node,
+    open,
     posts,
     settings,
     social,

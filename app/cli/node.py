@@ -26,9 +26,10 @@ from ..core.base import config, runstate
 from ..core.base.datadir import DataDir
 from ..core.base.errors import NotFound
 from ..core.base.lifeline import SUPERVISOR_ENV, NodeLock, check_port, wait_for_leftovers
-from ..core.network.addresses import peer_urls, url
+from ..core.network.addresses import page_url, peer_urls, url
 from ..run import PROCFILE
 from .base import Cli, main, pass_cli
+from .open import login_url
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 LEFTOVER_WAIT = 30.0  # seconds to wait for the processes of a node whose supervisor died
@@ -49,6 +50,7 @@ def describe(dd: DataDir) -> dict[str, Any]:
     urls = peer_urls(s)
     return {"data_dir": str(dd.root), "config": str(dd.root / config.CONFIG_FILE),
             "token": str(dd.token_path), "admin_url": url(s["admin_host"], s["admin_port"]),
+            "page_url": page_url(s),
             "peer_url": urls[0] if urls else url(s["peer_host"], s["peer_port"]),
             "peer_urls": urls}
 
@@ -57,6 +59,7 @@ def _lines(info: dict[str, Any]) -> list[str]:
     peers = info["peer_urls"] or [info["peer_url"]]
     return [f"data dir:    {info['data_dir']}", f"config:      {info['config']}",
             f"admin token: {info['token']}", f"admin API:   {info['admin_url']}",
+            f"web pages:   {info['page_url']}",
             f"peer API:    {peers[0]}" + ("  (friends use one of these)" if peers[1:] else ""),
             *[f"             {u}" for u in peers[1:]]]
 
@@ -120,7 +123,7 @@ def up(ctx: click.Context, cli: Cli) -> None:
     """
     dd = cli.datadir(create=True)
     path = procfile()
-    info = describe(dd)
+    info = describe(dd) | {"login_url": login_url(dd)}
     lock = NodeLock(dd.locks, dd.state)
     lock.acquire(info)  # one node per data directory: held until this process exits
     wait_for_leftovers(dd.locks, timeout=LEFTOVER_WAIT)
@@ -128,6 +131,8 @@ def up(ctx: click.Context, cli: Cli) -> None:
         check_port(dd.settings[f"{role}_host"], dd.settings[f"{role}_port"], f"{role}_port")
     cli.emit(info, _lines(info) + [
         f"Send 'Authorization: Bearer <token>' with the token from {info['token']}.",
+        f"Open {info['login_url']} to sign in to the pages (once, within "
+        f"{dd.settings['web_login_code_ttl']} s; later: diwan open).",
         "Starting admin, peer and scheduler (Ctrl-C stops them)."])
     sys.stdout.flush()
     cmd = [sys.executable, "-m", "honcho", "start", "-f", str(path), "-d", str(dd.root)]

@@ -52,7 +52,8 @@ logconfig_dict = gunicorn_logconfig(_settings, role)
 for _dir in (_data_dir, os.path.join(_data_dir, "state"), os.path.join(_data_dir, "state", "run")):
     os.makedirs(_dir, mode=0o700, exist_ok=True)  # one at a time: each 0700 from creation
 pidfile = os.path.join(_data_dir, "state", "run", f"{role}.pid")
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# %(U)s is the path without its query string: a login code (?code=) never reaches a log.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
 
 
 def on_starting(server):  # noqa: ARG001 - gunicorn's hook, before binding

@@ -1,6 +1,7 @@
 """The one place where errors become HTTP responses, for both apps.
 
-Every error response is JSON ``{"code": <http status>, "status": <error code>,
+A browser (``Accept`` preferring ``text/html``) gets the error as a small HTML
+page; everything else gets JSON ``{"code": <http status>, "status": <error code>,
 "message": <what to do>, "errors": {<field>: [<reason>, ...]}}``: ``status`` is
 always a snake_case code (the project's own, such as ``not_found`` or
 ``bad_post``, else the HTTP reason, such as ``method_not_allowed``) and
@@ -19,8 +20,9 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
+from markupsafe import escape
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -33,6 +35,8 @@ log = logging.getLogger("diwan.web")
 def error_response(status: int, message: str, errors: dict[str, Any] | None = None,
                    code: str | None = None,
                    headers: dict[str, str] | None = None) -> ResponseReturnValue:
+    if wants_html():
+        return _html_page(status, message, headers)
     body: dict[str, Any] = {"code": status, "status": code or status_code(status),
                             "message": message, "errors": errors or {}}
     response = jsonify(body)
@@ -49,6 +53,23 @@ def status_code(status: int) -> str:
     except ValueError:
         return "error"
     return "".join(c if c.isalnum() else "_" for c in phrase.lower())
+
+
+def wants_html() -> bool:
+    """True if the client (a browser) prefers HTML to JSON by its ``Accept`` header."""
+    accept = request.accept_mimetypes
+    return accept.best_match(["application/json", "text/html"]) == "text/html" \
+        and accept["text/html"] > accept["application/json"]
+
+
+def _html_page(status: int, message: str,
+               headers: dict[str, str] | None) -> ResponseReturnValue:
+    """The same error as a small HTML page (every value escaped), for a browser."""
+    title = f"{status} {escape(HTTPStatus(status).phrase)}"
+    body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}'
+            f'</title></head><body><h1>{title}</h1><p role="alert" dir="auto">'
+            f'{escape(message)}</p><p><a href="/">Back</a></p></body></html>')
+    return body, status, {"Content-Type": "text/html; charset=utf-8", **(headers or {})}
 
 
 def _diwan(exc: DiwanError) -> ResponseReturnValue:

@@ -23,10 +23,11 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("app.core", 0), ("app.core.base", 0), ("app.core.identity", 1), ("app.core.posts", 2),
     ("app.core.network", 3), ("app.core.upkeep", 4), ("app.schemas", 5), ("scheduler", 5),
     ("app.run", 5),
-    ("app.web", 6), ("app.admin", 7), ("app.peer", 7), ("app.cli", 7), ("app", 8),
+    ("app.web", 6), ("app.admin", 7), ("app.peer", 7), ("app.cli", 7),
+    ("app.pages", 7), ("app", 8),
 )
 CRYPTO_MODULE = "app.core.base.crypto"
-WEB_LIBRARIES = ("flask", "werkzeug", "flask_smorest")
+WEB_LIBRARIES = ("flask", "werkzeug", "flask_smorest", "flask_wtf", "markupsafe", "jinja2")
 NO_WEB = ("app.core", "app.schemas")
 
 

@@ -40,7 +40,8 @@ class Setting:
     """One setting: its name (the TOML key; ``DIWAN_<NAME>`` in the environment), its default
     (whose type, bool, int or str, is the setting's type), a one-line help text and the
     allowed values: integers lie in ``low..high`` (inclusive, in ``unit``); strings are one
-    of ``choices`` or, with ``kind="host"``, an IP address or a host name.
+    of ``choices`` or, with ``kind="host"``, an IP address or a host name (``"hosts"``:
+    several, comma-separated; ``"url"``: empty or an http(s) address).
     """
 
     name: str
@@ -63,6 +64,8 @@ class Setting:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         if self.kind == "url":
             return "empty or an http(s)://host[:port] address"
+        if self.kind == "hosts":
+            return "empty or host names separated by commas"
         return "an IP address or a host name"
 
 
@@ -177,6 +180,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("public_url", "",
             "the peer API's address as friends reach it (http://host:port), if you know "
             "one, e.g. a port forward on your router; diwan status shows it", kind="url"),
+    Setting("web_login_code_ttl", 120,
+            "seconds a one-time login URL from 'diwan open' stays valid (used once)",
+            0, 3600, "seconds"),
+    Setting("web_session_ttl", 12 * 3600, "seconds a browser stays signed in to the pages",
+            0, 30 * DAY, "seconds"),
+    Setting("web_unlock_idle", 1800,
+            "seconds an identity unlocked in the pages stays unlocked without use",
+            0, DAY, "seconds"),
+    Setting("admin_allowed_hosts", "",
+            "extra Host names the admin port answers to, comma-separated (e.g. a name "
+            "you reach it by over an SSH tunnel); loopback names are always allowed",
+            kind="hosts"),
     Setting("log_level", "info", "log level of every process: debug, info, warning or error",
             choices=LOG_LEVELS),
     Setting("log_format", "text", "log lines as text or json (one JSON object a line)",
@@ -259,7 +274,9 @@ def _coerce(name: str, value: Any, source: str, *, text: bool = False) -> Any:
     if not isinstance(value, str):
         raise _bad(s, value, source)
     if (s.choices and value not in s.choices) or (s.kind == "host" and not _is_host(value)) \
-            or (s.kind == "url" and value and not _is_url(value)):
+            or (s.kind == "url" and value and not _is_url(value)) \
+            or (s.kind == "hosts" and not all(_is_host(h.strip()) for h in value.split(",")
+                                              if h.strip())):
         raise _bad(s, value, source)
     return value
 

@@ -48,3 +48,12 @@ def peer_urls(settings: Mapping[str, Any]) -> list[str]:
     hosts = machine_addresses() if host in WILDCARDS else [host]
     out += [url(h, port) for h in hosts if url(h, port) not in out]
     return out
+
+
+def page_url(settings: Mapping[str, Any]) -> str:
+    """The URL of the node's own web pages (the admin port), as a browser on this machine
+    opens it: a wildcard admin bind address is shown as 127.0.0.1."""
+    host = str(settings["admin_host"])
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return url(host, int(settings["admin_port"])) + "/"

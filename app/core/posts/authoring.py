@@ -156,6 +156,21 @@ def publish(dd: DataDir, author: str, password: str, draft: Draft) -> IngestResu
     private = ids.private_key(author)  # 404/403 before the (slow) password check
     attrs = compose(dd, author, draft)
     seed = private.open_seed(password)
-    ids.touch(author)
+    return _sign_and_store(dd, author, seed, attrs)
+
+
+def publish_unlocked(dd: DataDir, author: str, seed: bytes, draft: Draft) -> IngestResult:
+    """Sign ``draft`` with the already opened 32-byte ``seed`` of the own identity ``author``
+    (an identity unlocked for a session, :mod:`app.core.identity.unlock`) and store it.
+
+    Raises what :func:`publish` raises, except :class:`WrongPassword`.
+    """
+    names.fingerprint(author)
+    Identities(dd).private_key(author)  # still an own identity
+    return _sign_and_store(dd, author, seed, compose(dd, author, draft))
+
+
+def _sign_and_store(dd: DataDir, author: str, seed: bytes, attrs: dict[str, Any]) -> IngestResult:
+    Identities(dd).touch(author)
     raw = posts.build_post(seed, attrs)
     return Ingestor(dd).ingest(raw, author=author)

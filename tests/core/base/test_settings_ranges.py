@@ -105,6 +105,9 @@ def test_strings_are_checked(tmp_path: Path, s: config.Setting) -> None:
         good = ["", "http://node.example:8889", "https://203.0.113.5", "http://[::1]:8889/"]
         bad = ["ftp://node.example", "http://", "node.example:8889", "http://x.example/feeds",
                "http://user@x.example", "http://x.example:0", "http://x.example:99999"]
+    elif s.kind == "hosts":
+        good = ["", "mybox", "mybox, tunnel.example", "127.0.0.2,::1"]
+        bad = ["a b", "mybox, http://x", "x" * 64, "mybox:80"]
     elif s.choices:
         good, bad = list(s.choices), ["nonsense", s.choices[-1].upper() + "x"]
     else:

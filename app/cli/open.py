@@ -1,0 +1,40 @@
+"""``diwan open``: a one-time sign-in link to the node's web pages (like Jupyter's token URL).
+
+The link carries a short-lived code (``web_login_code_ttl`` seconds, usable once,
+:mod:`app.core.base.websessions`); visiting it signs the browser in and the page
+drops the code from the address bar.
+"""
+
+from __future__ import annotations
+
+import webbrowser
+
+import click
+
+from ..core.base.datadir import DataDir
+from ..core.base.websessions import issue_login_code
+from ..core.network.addresses import page_url
+from .base import Cli, main, pass_cli
+
+
+def login_url(dd: DataDir) -> str:
+    """A fresh one-time sign-in URL for the pages of ``dd``'s node."""
+    return f"{page_url(dd.settings)}login?code={issue_login_code(dd)}"
+
+
+@main.command("open")
+@click.option("--browser/--no-browser", default=False,
+              help="also open the link in this machine's web browser")
+@pass_cli
+def open_pages(cli: Cli, browser: bool) -> None:
+    """Print a one-time link that signs a browser in to the node's pages.
+
+    The link works once, for web_login_code_ttl seconds (see diwan.toml).
+    """
+    dd = cli.datadir()
+    link = login_url(dd)
+    ttl = dd.settings["web_login_code_ttl"]
+    cli.emit({"url": link, "page": page_url(dd.settings), "expires_in": ttl},
+             [f"Open this link within {ttl} s to sign in (it works once):", link])
+    if browser:
+        webbrowser.open(link)

@@ -1,0 +1,99 @@
+"""Pages that read: the timeline, a thread, conversations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, render_template, request
+from flask.typing import ResponseReturnValue
+
+from ..core.base import names
+from ..core.base.errors import BadInput
+from ..core.posts.codec import stored_view
+from ..core.posts.display import DisplayNames
+from ..core.posts.timeline import CONVERSATION_ID_RE, Timeline
+from .auth import dd
+from .compose import own_identities
+from .present import card
+from .site import blp
+
+
+def _reply_count(tl: Timeline, sha1: str) -> int:
+    return sum(1 for _ in tl.replies(sha1).walk())
+
+
+@blp.get("/")
+def home() -> ResponseReturnValue:
+    """The timeline, newest first, one page at a time (``?cursor=`` for older posts)."""
+    tl = Timeline(dd())
+    try:
+        page = tl.page(cursor=request.args.get("cursor") or None)
+    except BadInput:
+        abort(400, "that page link is not valid")
+    names = DisplayNames(dd(), timeline=tl)
+    posts = [card(stored_view(p), names, replies=_reply_count(tl, p.sha1))
+             for p in (tl.read(e) for e in page.items) if p is not None]
+    return render_template("home.html", posts=posts, next_cursor=page.next_cursor,
+                           identities=own_identities(names))
+
+
+@blp.get("/thread/<sha>")
+def thread(sha: str) -> ResponseReturnValue:
+    """A post with its replies nested below it, and a reply box."""
+    sha1 = names.sha1(sha, field="sha")
+    tl = Timeline(dd())
+    found = tl.replies(sha1)
+    root = tl.read(found.root_entry) if found.root_entry is not None else None
+    if root is None:
+        abort(404, f"no post {sha1} on this node")
+    names_ = DisplayNames(dd(), timeline=tl)
+    replies: list[dict[str, Any]] = []
+    for node in found.walk():
+        post = tl.read(node.entry)
+        if post is not None:
+            replies.append({"depth": min(node.depth, 8), "post": card(stored_view(post), names_)})
+    return render_template("thread.html", root=card(stored_view(root), names_,
+                                                    replies=len(replies)),
+                           replies=replies, identities=own_identities(names_),
+                           audience=_reply_audience(tl, root.author, root.recipients, names_))
+
+
+def _reply_audience(tl: Timeline, author: str, recipients: frozenset[str],
+                    names_: DisplayNames) -> str:
+    """Who a reply will reach, by the reply rule (docs/protocol.md): the participants of a
+    non-public post; the author alone for someone else's public post; everyone for one's own."""
+    own = set(tl.identities.own_fingerprints())
+    if recipients:
+        return "its participants only: " + ", ".join(
+            names_(fp) for fp in sorted({author} | recipients) if fp not in own)
+    if author in own:
+        return "everyone (a reply to your own public post is public)"
+    return f"{names_(author)} only (a reply to someone else's post is private to them)"
+
+
+@blp.get("/chats")
+def chats() -> ResponseReturnValue:
+    """Private and group conversations, the most recently active first."""
+    tl = Timeline(dd())
+    names_ = DisplayNames(dd(), timeline=tl)
+    rows = [{"id": c.id, "names": [names_(fp) for fp in c.participants],
+             "last": card(stored_view(p), names_) if (p := tl.read(c.last)) else None}
+            for c in tl.conversations()]
+    return render_template("chats.html", chats=rows)
+
+
+@blp.get("/chats/<cid>")
+def chat(cid: str) -> ResponseReturnValue:
+    """One conversation as a chat, newest at the bottom, with a box to answer everyone."""
+    if not CONVERSATION_ID_RE.fullmatch(cid):
+        abort(404, "no such conversation")
+    tl = Timeline(dd())
+    page = tl.conversation(cid, limit=dd().settings["max_page_size"])
+    names_ = DisplayNames(dd(), timeline=tl)
+    messages = [card(stored_view(p), names_) for p in (tl.read(e) for e in page.items) if p]
+    messages.reverse()
+    own = set(tl.identities.own_fingerprints())
+    return render_template("chat.html", cid=cid, messages=messages,
+                           names=[names_(fp) for fp in page.participants],
+                           to=",".join(fp for fp in page.participants if fp not in own),
+                           identities=own_identities(names_))

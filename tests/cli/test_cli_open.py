@@ -1,0 +1,45 @@
+"""``diwan open``: a one-time sign-in link that works once, and the banner's page URL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from click.testing import CliRunner
+
+from app import create_admin_app
+from app.cli import main
+from app.cli.node import describe
+from app.core.base.datadir import DataDir
+from tests.helpers.datadirs import make_datadir
+
+
+def test_open_prints_a_link_that_signs_in_once(tmp_path: Path) -> None:
+    dd = make_datadir(tmp_path / "n")
+    toml = dd.root / "diwan.toml"
+    toml.write_text(toml.read_text().replace("admin_port = 8888", "admin_port = 8999"))
+    result = CliRunner().invoke(main, ["--data-dir", str(tmp_path / "n"), "--json", "open"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    url = urlsplit(out["url"])
+    assert (url.scheme, url.netloc, url.path) == ("http", "127.0.0.1:8999", "/login")
+    assert out["page"] == "http://127.0.0.1:8999/" and out["expires_in"] == 120
+    code = parse_qs(url.query)["code"][0]
+    client = create_admin_app({"data_dir": str(tmp_path / "n")}).test_client()
+    assert client.get(f"/login?code={code}").status_code == 302
+    assert client.application.test_client().get(f"/login?code={code}").status_code == 403
+
+
+def test_the_banner_names_the_page_url(tmp_path: Path) -> None:
+    settings = {"admin_host": "0.0.0.0", "admin_expose": True}
+    dd = make_datadir(tmp_path / "n", **settings)
+    assert describe(DataDir(dd.root, settings, environ={}))["page_url"] \
+        == "http://127.0.0.1:8888/"
+
+
+def test_the_access_log_leaves_query_strings_out() -> None:
+    conf = (Path(__file__).resolve().parents[2] / "app/run/gunicorn_conf.py").read_text()
+    line = next(ln for ln in conf.splitlines() if ln.startswith("access_log_format"))
+    assert "%(U)s" in line and "%(r)s" not in line and "%(q)s" not in line
