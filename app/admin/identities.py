@@ -13,6 +13,7 @@ from ..core.base.encoding import b64d
 from ..core.identity.identities import Identities
 from ..schemas import identity as s
 from ..web.api import Blueprint
+from .names import display_names
 
 blp = Blueprint("identities", __name__, url_prefix="/identities",
                 description="Own identities (key pairs) and others' public keys")
@@ -27,7 +28,9 @@ class IdentityCollection(MethodView):
     @blp.response(200, s.IdentityList)
     def get(self) -> dict[str, Any]:
         """List every identity: own or not, groups, blocked, last used."""
-        return {"identities": [asdict(i) for i in store().list()]}
+        names = display_names()
+        return {"identities": [{**asdict(i), "display_name": names(i.fingerprint)}
+                               for i in store().list()]}
 
     @blp.arguments(s.CreateIdentity)
     @blp.response(201, s.Created)
@@ -45,7 +48,8 @@ class IdentityItem(MethodView):
     @blp.response(200, s.IdentityOut)
     def get(self, path: dict[str, str], fp: str) -> dict[str, Any]:
         """One identity with its ``.pub`` document."""
-        return asdict(store().info(path["fp"], with_key=True))
+        info = asdict(store().info(path["fp"], with_key=True))
+        return {**info, "display_name": display_names()(path["fp"])}
 
     @blp.arguments(s.FingerprintPath, location="view_args")
     @blp.arguments(s.DeleteIdentity, required=False)

@@ -58,7 +58,8 @@ def list_(cli: Cli) -> None:
     infos = cli.identities().list()
     human = (table(["NAME", "FINGERPRINT", "FLAGS", "GROUPS", "LAST USED"],
                    [_row(cli, i) for i in infos]) if infos else "no identities")
-    cli.emit(s.IdentityList().dump({"identities": [asdict(i) for i in infos]}), human)
+    listed = [{**asdict(i), "display_name": cli.names()(i.fingerprint)} for i in infos]
+    cli.emit(s.IdentityList().dump({"identities": listed}), human)
 
 
 @identity.command()
@@ -77,7 +78,8 @@ def show(cli: Cli, fp: str, pub: bool) -> None:
              f"last used:   {when(info.last_used)}"]
     if info.public_key:
         human += ["public key:"] + ["  " + line for line in info.public_key.splitlines()]
-    cli.emit(s.IdentityOut().dump(asdict(info)), human)
+    cli.emit(s.IdentityOut().dump({**asdict(info), "display_name": cli.names()(info.fingerprint)}),
+             human)
 
 
 @identity.command()

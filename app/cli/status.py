@@ -71,7 +71,8 @@ def _human(st: dict[str, Any]) -> list[str]:
     lines.append(f"admin API:   {st['admin_url']}")
     peers = st["peer_urls"] or [st["peer_url"]]
     lines += [f"peer API:    {peers[0]}"] + [f"             {u}" for u in peers[1:]]
-    ids = ", ".join(f"{i['display_name']} ({short(i['fingerprint'])})"
+    ids = ", ".join(i["display_name"] if i["display_name"] == short(i["fingerprint"])
+                    else f"{i['display_name']} ({short(i['fingerprint'])})"
                     for i in st["identities"]) or "none yet (diwan identity create)"
     lines.append(f"identities:  {ids}")
     rows = [[c["display_name"], c["sync"]["state"], when(c["sync"]["last_success"]),

@@ -134,6 +134,9 @@ class Created(Schema):
 
 class IdentityOut(Schema):
     fingerprint = Fingerprint()
+    display_name = fields.String(metadata={
+        "description": "how this node shows the key: petname, profile name or short "
+                       "fingerprint (never sent to peers)"})
     own = fields.Boolean()
     groups = fields.List(fields.String())
     blocked = fields.Boolean()

@@ -73,3 +73,15 @@ def test_petnames_and_display_names(tmp_path: Path) -> None:
     assert admin.get("/petnames").get_json() == {"petnames": []}
     again = admin.get(f"/posts/{post['sha1']}").get_json()
     assert again["recipient_names"] == [other[:16]]
+
+
+def test_identity_lists_carry_display_names(tmp_path: Path) -> None:
+    admin = make_admin_client(tmp_path / "n")
+    me = admin.identities.create(PASSWORD)
+    other = new_stranger()
+    admin.identities.import_pub(other.document)
+    admin.put(f"/petnames/{other.fp}", json={"petname": "camal"})
+    listed = {i["fingerprint"]: i["display_name"]
+              for i in admin.get("/identities").get_json()["identities"]}
+    assert listed == {me: me[:16], other.fp: "camal"}
+    assert admin.get(f"/identities/{other.fp}").get_json()["display_name"] == "camal"
