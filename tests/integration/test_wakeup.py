@@ -27,6 +27,7 @@ from app import create_peer_app
 from app.core.base.datadir import DataDir
 from app.core.base.statefile import StateFile
 from app.core.identity.identities import Identities
+from scheduler.jobs import FIRST_SYNC_DELAY
 
 from .conftest import NodeFactory
 
@@ -35,6 +36,9 @@ PW = "pw-wakeup-long-enough"
 INTERVAL = 6         # seconds between scheduled syncs
 MISSED_BY = 1.5      # the resume comes this long after the second missed run was due
 PROMPT = 2.5         # seconds after SIGCONT by which the catch-up sync must have asked
+LONG_INTERVAL = 600  # the default: a dropped run would mean no sync for minutes
+LATE_BY = 62         # seconds past the due time the long stop ends (the old grace was 60 s)
+QUIET = 4            # seconds after the catch-up in which no second sync may come
 # Without a catch-up the next sync comes at the next due time, INTERVAL - MISSED_BY
 # (4.5 s) after the resume; missed runs run one by one (a burst) would come back
 # to back, well under INTERVAL / 4 apart.
@@ -60,6 +64,18 @@ class CountingPeer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _follower(root: Path, owner: tuple[CountingPeer, str, bytes]) -> None:
+    """The follower's data directory: an own identity following the counting peer's owner."""
+    peer, owner_fp, owner_doc = owner
+    dd = DataDir(root, environ={})
+    dd.initialise()
+    ids = Identities(dd)
+    me = ids.create(PW)
+    ids.import_pub(owner_doc)
+    with StateFile(dd, "contacts").update() as data:
+        data[owner_fp] = {"addresses": [peer.url], "identity": me, "added": time.time()}
 
 
 @pytest.fixture
@@ -94,15 +110,9 @@ def _wait(what: Callable[[], bool], seconds: float) -> bool:
 
 def test_one_sync_runs_promptly_after_the_scheduler_was_stopped(
         tmp_path: Path, make_node: NodeFactory, owner: tuple[CountingPeer, str, bytes]) -> None:
-    peer, owner_fp, owner_doc = owner
+    peer, owner_fp, _ = owner
     root = tmp_path / "follower"
-    dd = DataDir(root, environ={})
-    dd.initialise()
-    ids = Identities(dd)
-    me = ids.create(PW)
-    ids.import_pub(owner_doc)
-    with StateFile(dd, "contacts").update() as data:
-        data[owner_fp] = {"addresses": [peer.url], "identity": me, "added": time.time()}
+    _follower(root, owner)
     node = make_node("follower", settings={"sync_interval": INTERVAL})
 
     # a first scheduled sync (about 5 s after the scheduler started), finished
@@ -126,5 +136,37 @@ def test_one_sync_runs_promptly_after_the_scheduler_was_stopped(
     gaps = [b - a for a, b in zip(after, after[1:], strict=False)]
     assert all(gap > INTERVAL / 4 for gap in gaps), after         # no burst
     assert after[1] < after[0] + INTERVAL + 1.5, after            # and the schedule goes on
+    assert node.alive("scheduler")
+    print(f"feed requests after SIGCONT at {[round(t, 2) for t in after]} s")
+
+
+def test_a_sync_missed_by_more_than_a_minute_runs_on_resume(
+        tmp_path: Path, make_node: NodeFactory, owner: tuple[CountingPeer, str, bytes]) -> None:
+    """The issue's case: the due sync was missed by more than a minute (the old scheduler
+    dropped a run late by over 60 s as "missed" and waited a full interval). The scheduler
+    is stopped before its first sync (due FIRST_SYNC_DELAY s after it started) and resumed
+    a minute after that; with a long interval, a dropped run would mean no sync for minutes."""
+    peer, _, _ = owner
+    root = tmp_path / "follower"
+    _follower(root, owner)
+    node = make_node("follower", start=False, settings={"sync_interval": LONG_INTERVAL})
+    node.start(wait=False)
+    alive = root / "state" / "scheduler.alive"  # its first heartbeat, as it starts
+    assert _wait(lambda: alive.exists(), 30), node.log("scheduler")
+    pid = node.main_pid("scheduler")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = alive.stat().st_mtime
+        assert not peer.feeds, "the first sync ran before the scheduler could be stopped"
+        node.wait_ready()
+        time.sleep(max(0.0, started + FIRST_SYNC_DELAY + LATE_BY - time.time()))
+        assert not peer.feeds
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    resumed = time.time()
+    _wait(lambda: len(peer.feeds) >= 2, QUIET)  # a second one would be a burst
+    after = [t - resumed for t in peer.feeds]
+    assert after and after[0] < PROMPT, (after, node.log("scheduler")[-2000:])
+    assert len(after) == 1, after
     assert node.alive("scheduler")
     print(f"feed requests after SIGCONT at {[round(t, 2) for t in after]} s")
