@@ -79,6 +79,21 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def start_up(data_dir: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``diwan up`` in its own session, its output in ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen([*diwan_command(), "--data-dir", str(data_dir), "up"],
+                                stdout=out, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+
+
+def wait_ready(data_dir: Path, admin_port: int, peer_port: int, proc: subprocess.Popen[bytes],
+               log: Path) -> None:
+    """Both /health endpoints answer and the scheduler has beaten once."""
+    wait_until(lambda: healthy(admin_port) and healthy(peer_port), proc, log)
+    wait_until((data_dir / "state" / "scheduler.alive").exists, proc, log)
+
+
 def test_up_starts_the_three_processes_and_sigterm_stops_them(tmp_path: Path) -> None:
     data_dir = tmp_path / "node"
     admin_port, peer_port = free_port(), free_port()
@@ -87,13 +102,9 @@ def test_up_starts_the_three_processes_and_sigterm_stops_them(tmp_path: Path) ->
                DIWAN_PEER_HOST=LOOPBACK, DIWAN_PEER_PORT=str(peer_port),
                DIWAN_WORKERS="1", DIWAN_THREADS="2")
     log = tmp_path / "up.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([*diwan_command(), "--data-dir", str(data_dir), "up"],
-                                stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+    proc = start_up(data_dir, env, log)
     try:
-        wait_until(lambda: healthy(admin_port) and healthy(peer_port), proc, log)
-        wait_until((data_dir / "state" / "scheduler.alive").exists, proc, log)
+        wait_ready(data_dir, admin_port, peer_port, proc, log)
         assert len(processes_in(data_dir)) >= 4  # honcho + 2 gunicorn masters + scheduler
         printed = log.read_text()
         assert f"http://{LOOPBACK}:{admin_port}" in printed
@@ -131,13 +142,9 @@ def test_status_shows_the_processes_and_stop_stops_them(tmp_path: Path) -> None:
     assert before["running"] is False
     assert all(p["pid"] is None for p in before["processes"].values())
     log = tmp_path / "up.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([*diwan_command(), "--data-dir", str(data_dir), "up"],
-                                stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+    proc = start_up(data_dir, env, log)
     try:
-        wait_until(lambda: healthy(admin_port) and healthy(peer_port), proc, log)
-        wait_until((data_dir / "state" / "scheduler.alive").exists, proc, log)
+        wait_ready(data_dir, admin_port, peer_port, proc, log)
         st = json.loads(_diwan(data_dir, "status", "--json", env=env).stdout)
         assert st["running"] is True, st
         pids = {role: st["processes"][role]["pid"] for role in ("admin", "peer", "scheduler")}
