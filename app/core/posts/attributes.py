@@ -264,9 +264,28 @@ def media_bytes(key: str, value: Any) -> bytes:
     return b64d(value, what=key)
 
 
+def time_iso(value: int) -> str:
+    """The ISO-8601 UTC form ``YYYY-MM-DDTHH:MM:SSZ`` of unix seconds ``value``.
+
+    Defined for every time the validator accepts (:data:`TIME_MIN` to :data:`TIME_MAX`,
+    years 1-9999, protocol "Times"); the year is always four digits. Raises
+    :class:`ValueError` outside that range.
+    """
+    if not TIME_MIN <= value <= TIME_MAX:
+        raise ValueError(f"time {value} outside {TIME_MIN}..{TIME_MAX}")
+    moment = _EPOCH_1 + datetime.timedelta(seconds=value - TIME_MIN)
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+            f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z")
+
+
+_EPOCH_1 = datetime.datetime(1, 1, 1, tzinfo=datetime.timezone.utc)
+
+
 def describe(key: str, value: Any) -> dict[str, Any]:
     """A JSON-able view of one attribute: ``{"type", "known"}`` plus, for media, ``media``
-    (kind), ``format``, ``content_type`` and ``size`` (bytes), else ``value``.
+    (kind), ``format``, ``content_type`` and ``size`` (bytes), else ``value``; a ``_TIME``
+    whose value is a valid time also gets ``iso``, its :func:`time_iso` date string
+    (protocol "Times").
 
     Raises :class:`BadInput` if a media value is not base64url (never for a verified post).
     """
@@ -278,6 +297,9 @@ def describe(key: str, value: Any) -> dict[str, Any]:
                     content_type=content_type(key, data), size=len(data))
     else:
         view["value"] = value
+        if (type_of(key) == "TIME" and isinstance(value, int) and not isinstance(value, bool)
+                and TIME_MIN <= value <= TIME_MAX):
+            view["iso"] = time_iso(value)
     return view
 
 
