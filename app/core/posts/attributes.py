@@ -278,7 +278,7 @@ def time_iso(value: int) -> str:
             f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z")
 
 
-_EPOCH_1 = datetime.datetime(1, 1, 1, tzinfo=datetime.timezone.utc)
+_EPOCH_1 = datetime.datetime(1, 1, 1, tzinfo=datetime.UTC)
 
 
 def describe(key: str, value: Any) -> dict[str, Any]:
