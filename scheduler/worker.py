@@ -26,7 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from app.core.base import logsetup, runstate
 from app.core.base.datadir import DataDir, open_datadir
 from app.core.base.errors import DiwanError
-from app.core.base.fsio import write_atomic
+from app.core.base.fsio import remove_stale_temps, write_atomic
 from app.core.base.lifeline import exit_with_supervisor, hold_running
 
 log = logging.getLogger("diwan.scheduler")
@@ -89,6 +89,8 @@ def main() -> None:
     except DiwanError as exc:  # a bad setting or an open secret: one line, no traceback
         raise SystemExit(f"diwan-scheduler: error: {exc.message}") from None
     logsetup.configure(dd.settings, "scheduler")
+    for path in remove_stale_temps(dd.root, dd.settings["temp_max_age"]):
+        log.info("removed a temporary file left by a crash: %s", path)
     runstate.write_pid(dd, "scheduler")
     running = hold_running(dd.locks)  # noqa: F841 - held until this process exits
     exit_with_supervisor()  # SIGTERM when diwan up dies, however it dies

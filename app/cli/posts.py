@@ -24,6 +24,7 @@ from ..core.base import names
 from ..core.base.datadir import DataDir
 from ..core.base.encoding import b64e
 from ..core.base.errors import BadFingerprint, BadInput, NotFound, TooLarge
+from ..core.base.fsio import remove_stale_temps
 from ..core.identity.identities import Identities
 from ..core.posts.attributes import KEY_RE, TYPES, Context, type_of, validate_attributes
 from ..core.posts.authoring import Draft, compose, publish
@@ -321,6 +322,13 @@ def delete_post(cli: Cli, sha: str) -> None:
 @main.command()
 @pass_cli
 def reindex(cli: Cli) -> None:
-    """Rebuild the post index from the post files (each verified again)."""
-    count = rebuild(Index(cli.datadir()))
-    cli.emit({"indexed": count}, f"indexed {count} posts")
+    """Rebuild the post index from the post files (each verified again).
+
+    First removes the temporary files a crashed writer left (older than temp_max_age).
+    """
+    dd = cli.datadir()
+    removed = remove_stale_temps(dd.root, dd.settings["temp_max_age"])
+    count = rebuild(Index(dd))
+    cli.emit({"indexed": count, "removed_temps": len(removed)},
+             f"indexed {count} posts" + (f", removed {len(removed)} stale temporary files"
+                                         if removed else ""))

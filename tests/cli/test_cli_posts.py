@@ -369,7 +369,7 @@ def test_reindex_after_losing_the_index_gives_the_same_timeline(node: Node) -> N
     for suffix in ("", "-wal", "-shm"):
         Path(f"{node.root / 'state' / 'index.sqlite3'}{suffix}").unlink(missing_ok=True)
     out = ok_json(node.root, "reindex")
-    assert out == {"indexed": len(node.files())}
+    assert out == {"indexed": len(node.files()), "removed_temps": 0}
     assert ok_json(node.root, "timeline", "--limit", "500") == before
     assert ok(node.root, "reindex").strip() == f"indexed {len(node.files())} posts"
 
@@ -482,3 +482,24 @@ def test_posting_as_a_known_but_not_own_identity_is_refused(node: Node, tmp_path
     assert result.exit_code == 5 and result.stderr.startswith("error: ")
     assert not (other_root / "posts" / node.a).exists() or not os.listdir(
         other_root / "posts" / node.a)
+
+
+def test_reindex_removes_temporaries_left_by_a_crash(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from app.core.base import fsio
+
+    real = node.files()
+    one = sorted(real)[0]
+    crashed = [one.parent / f"{fsio.TEMP_PREFIX}{one.name}.0a1b2c",
+               node.root / "state" / f"{fsio.TEMP_PREFIX}index.0"]
+    for path in crashed:
+        path.write_bytes(b"half a post")
+    assert ok_json(node.root, "reindex")["removed_temps"] == 0  # too young to be a crash's
+    assert all(p.exists() for p in crashed)
+    clock = time.time() + 3600
+    monkeypatch.setattr(fsio.time, "time", lambda: clock)
+    out = ok_json(node.root, "reindex")
+    assert out == {"indexed": len(real), "removed_temps": 2}
+    assert not any(p.exists() for p in crashed) and node.files() == real

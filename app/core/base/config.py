@@ -103,6 +103,8 @@ SETTINGS: tuple[Setting, ...] = (
             100, 256 * MiB, "bytes"),
     Setting("max_time_skew", 300, "seconds a CREATED_TIME or request time may be in the future",
             0, DAY, "seconds"),
+    Setting("temp_max_age", 600, "seconds after which a temporary file left by a crashed "
+            "writer is removed (at scheduler start and by diwan reindex)", 60, DAY, "seconds"),
     Setting("max_reshare_depth", 4, "how deeply reshared posts may nest", 0, 32),
     Setting("max_url_length", 2048, "longest _URL attribute value in characters",
             16, 65536, "characters"),

@@ -20,6 +20,8 @@ import errno
 import fcntl
 import os
 import secrets
+import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,6 +77,33 @@ def rename_noreplace(src: str, dst: str) -> None:
 def is_temp_name(name: str) -> bool:
     """True for names readers must ignore (temporaries and other dot files)."""
     return name.startswith(".")
+
+
+def remove_stale_temps(root: Path, max_age: float, now: float | None = None) -> list[Path]:
+    """Remove the temporaries a crashed writer left under ``root``; return their paths.
+
+    Only regular files named with :data:`TEMP_PREFIX` are touched (never a post, key or
+    other real file, nor what a symlink points at), and only those not changed for
+    ``max_age`` seconds: the age is taken from the later of mtime and ctime, because a
+    writer sets a temporary's mtime to its post's CREATED_TIME, which may be long past,
+    while its ctime is the moment of writing. ``now`` (unix seconds) defaults to the
+    clock. A file gone meanwhile or not removable is left and not listed; raises nothing.
+    """
+    limit = (time.time() if now is None else now) - max_age
+    removed: list[Path] = []
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            path = Path(folder, name)
+            try:
+                st = os.lstat(path)
+                if stat.S_ISREG(st.st_mode) and max(st.st_mtime, st.st_ctime) < limit:
+                    os.unlink(path)
+                    removed.append(path)
+            except OSError:
+                continue
+    return removed
 
 
 def fsync_dir(path: Path) -> None:

@@ -184,3 +184,31 @@ def test_private_dir_and_helpers(tmp_path: Path) -> None:
     assert fsio.remove_quiet(d / "f") is False
     assert fsio.is_temp_name(".tmp-x.1") and fsio.is_temp_name(".trash-g")
     assert not fsio.is_temp_name("a" * 64 + ".pub")
+
+
+# --- temporaries left by a crash ------------------------------------------------------
+
+def test_remove_stale_temps_removes_only_old_temporaries(tmp_path: Path) -> None:
+    import time
+
+    posts = tmp_path / "posts" / "AB"
+    posts.mkdir(parents=True)
+    real = posts / "P1.AB.SIG"
+    real.write_bytes(b"post")
+    os.utime(real, (1000, 1000))  # a post's mtime is its (old) CREATED_TIME
+    dotfile = tmp_path / ".lock"
+    dotfile.write_bytes(b"")
+    crashed = [posts / f"{fsio.TEMP_PREFIX}P1.AB.SIG.0a1b2c", tmp_path / f"{fsio.TEMP_PREFIX}x"]
+    for path in crashed:
+        path.write_bytes(b"half")
+        os.utime(path, (1000, 1000))
+    (tmp_path / "outside").write_bytes(b"keep")
+    (posts / f"{fsio.TEMP_PREFIX}link").symlink_to(tmp_path / "outside")
+    # Just written (ctime now) though its mtime is old: a writer may be at work on it.
+    assert fsio.remove_stale_temps(tmp_path, 600) == []
+    later = time.time() + 3600
+    assert sorted(fsio.remove_stale_temps(tmp_path, 600, now=later)) == sorted(crashed)
+    assert not any(p.exists() for p in crashed)
+    assert real.read_bytes() == b"post" and dotfile.exists()
+    assert (tmp_path / "outside").read_bytes() == b"keep"
+    assert (posts / f"{fsio.TEMP_PREFIX}link").is_symlink()
