@@ -490,6 +490,7 @@ def test_reindex_removes_temporaries_left_by_a_crash(
 
     from app.core.base import fsio
 
+    node.post(node.a, "post", "kept through the clean-up")
     real = node.files()
     one = sorted(real)[0]
     crashed = [one.parent / f"{fsio.TEMP_PREFIX}{one.name}.0a1b2c",
