@@ -12,6 +12,7 @@ alone (for ``sha=$(diwan post ...)``); ``--json`` prints the admin API's
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -32,7 +33,7 @@ from ..core.posts.codec import check_created
 from ..core.posts.codec import stored_view as view
 from ..core.posts.index import Index
 from ..core.posts.ingest import post_path
-from ..core.posts.reconcile import open_index, rebuild
+from ..core.posts.reconcile import count_post_files, open_index, rebuild
 from ..schemas import posts as s
 from . import passwords
 from .base import FP, Cli, main, pass_cli
@@ -320,15 +321,23 @@ def delete_post(cli: Cli, sha: str) -> None:
 
 
 @main.command()
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="Processes verifying the files (default: one per CPU).")
 @pass_cli
-def reindex(cli: Cli) -> None:
-    """Rebuild the post index from the post files (each verified again).
+def reindex(cli: Cli, workers: int | None) -> None:
+    """Rebuild the post index from the post files (each verified again, on all CPUs).
 
     First removes the temporary files a crashed writer left (older than temp_max_age).
+    Shows progress on stderr.
     """
     dd = cli.datadir()
     removed = remove_stale_temps(dd.root, dd.settings["temp_max_age"])
-    count = rebuild(Index(dd))
+    total = count_post_files(dd)
+    if workers is None:  # a process pool only pays for itself over many files
+        workers = min(os.cpu_count() or 1, max(1, total // 500))
+    with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
+        count = rebuild(Index(dd), workers=workers,
+                        progress=bar.update)
     cli.emit({"indexed": count, "removed_temps": len(removed)},
              f"indexed {count} posts" + (f", removed {len(removed)} stale temporary files"
                                          if removed else ""))

@@ -372,6 +372,12 @@ def test_reindex_after_losing_the_index_gives_the_same_timeline(node: Node) -> N
     assert out == {"indexed": len(node.files()), "removed_temps": 0}
     assert ok_json(node.root, "timeline", "--limit", "500") == before
     assert ok(node.root, "reindex").strip() == f"indexed {len(node.files())} posts"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{node.root / 'state' / 'index.sqlite3'}{suffix}").unlink(missing_ok=True)
+    result = run(node.root, "--json", "reindex", "--workers", "2")
+    assert json.loads(result.stdout)["indexed"] == len(node.files())
+    assert "verifying" in result.stderr  # the progress bar
+    assert ok_json(node.root, "timeline", "--limit", "500") == before
 
 
 def test_delete_post(node: Node) -> None:

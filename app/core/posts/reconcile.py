@@ -28,18 +28,22 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import multiprocessing
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..base import names
 from ..base.datadir import DataDir
 from ..base.diskspace import is_full_error
 from ..base.fsio import file_lock, is_temp_name
+from .codec import Post
 from .index import Index
 from .indexschema import CONTENT_TABLES
 from .ingest import verify_file
@@ -57,7 +61,8 @@ _last_run_lock = threading.Lock()
 class ReconcileReport:
     """What one reconcile did: author directories rescanned, posts ``added`` to and
     ``removed`` from the index, files found ``invalid`` (not indexed), the verification
-    ``budget`` left (None: no limit) and whether it stopped ``unfinished``."""
+    ``budget`` left (None: no limit) and whether it stopped ``unfinished``; a full
+    :func:`rebuild` may also set ``progress`` and a process ``pool``."""
 
     dirs_scanned: int = 0
     added: int = 0
@@ -65,6 +70,9 @@ class ReconcileReport:
     invalid: int = 0
     budget: int | None = None  # new files that may still be verified (None: no limit)
     unfinished: bool = False   # the budget ran out; the next reconcile carries on
+    progress: Callable[[int], None] | None = None  # told each count of files verified
+    pool: ProcessPoolExecutor | None = None        # verifies in other processes if set
+    workers: int = 1                               # processes in ``pool``
 
 
 def open_index(dd: DataDir, *, auto_reconcile: bool = True) -> Index:
@@ -129,21 +137,60 @@ def _lock(path: Path, *, wait: bool) -> Iterator[bool]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def rebuild(index: Index) -> int:
+def rebuild(index: Index, *, workers: int = 1,
+            progress: Callable[[int], None] | None = None) -> int:
     """Empty the index and rescan every file (replacing a damaged database file).
 
+    ``workers`` > 1 verifies the files in that many processes (same outcome as one: the
+    index is written by this process only, in the same order); ``progress(n)`` is called
+    after each ``n`` files verified (see :func:`count_post_files` for the total).
     Returns the number of posts indexed; waits for any reconcile running elsewhere. Raises
     no project error (``sqlite3.Error`` or ``OSError`` if the state directory is unusable).
     """
-    with file_lock(index.dd.locks / LOCK_NAME):
+    report = ReconcileReport(progress=progress, workers=workers)
+    with contextlib.ExitStack() as stack, file_lock(index.dd.locks / LOCK_NAME):
+        if workers > 1:
+            report.pool = stack.enter_context(_process_pool(index.dd, workers))
         try:
             _clear(index)
         except sqlite3.DatabaseError:  # not a database any more: start afresh
             index.reset()
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{index.path}{suffix}").unlink(missing_ok=True)
-        _reconcile(index, ReconcileReport())
+        _reconcile(index, report)
     return index.count()
+
+
+def count_post_files(dd: DataDir) -> int:
+    """How many files under ``posts/`` are named as posts (``<FP>/<SHA1>``): the total
+    a :func:`rebuild` reports progress towards."""
+    total = 0
+    for fp in _author_dirs_of(dd):
+        try:
+            with os.scandir(dd.posts / fp) as entries:
+                total += sum(1 for e in entries if names.SHA1_RE.fullmatch(e.name))
+        except OSError:
+            continue
+    return total
+
+
+def _process_pool(dd: DataDir, workers: int) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_pool_init, initargs=(str(dd.root), dict(dd.settings)))
+
+
+_pool_dd: DataDir | None = None
+
+
+def _pool_init(root: str, settings: dict[str, Any]) -> None:
+    global _pool_dd
+    _pool_dd = DataDir(Path(root), overrides=settings, environ={})
+
+
+def _pool_verify(path: str) -> Post | None:
+    assert _pool_dd is not None
+    return verify_file(_pool_dd, Path(path))
 
 
 def _clear(index: Index) -> None:
@@ -185,8 +232,12 @@ def _reconcile(index: Index, report: ReconcileReport) -> ReconcileReport:
 
 
 def _author_dirs(index: Index) -> set[str]:
+    return _author_dirs_of(index.dd)
+
+
+def _author_dirs_of(dd: DataDir) -> set[str]:
     try:
-        entries = os.scandir(index.dd.posts)
+        entries = os.scandir(dd.posts)
     except FileNotFoundError:
         return set()
     with entries:
@@ -241,13 +292,20 @@ def _add_verified(index: Index, folder: Path, sha1s: list[str],
     posts = []
     if report.budget is not None:
         report.budget -= len(sha1s)
-    for sha1 in sha1s:
-        post = verify_file(index.dd, folder / sha1)
+    if report.pool is not None:
+        chunk = max(1, len(sha1s) // (4 * (report.workers)))
+        found = list(report.pool.map(_pool_verify, [str(folder / s) for s in sha1s],
+                                     chunksize=chunk))
+    else:
+        found = [verify_file(index.dd, folder / sha1) for sha1 in sha1s]
+    for sha1, post in zip(sha1s, found, strict=True):
         if post is None or post.sha1 != sha1 or post.author != folder.name:
             report.invalid += 1
         else:
             posts.append(post)
     report.added += index.add_many(posts)
+    if report.progress is not None:
+        report.progress(len(sha1s))
 
 
 def _settled(mtime_ns: int) -> int:

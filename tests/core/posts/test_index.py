@@ -487,3 +487,31 @@ def test_several_processes_ingest_and_read_at_once(kit: Kit) -> None:
         assert p.exitcode == 0
     assert kit.index.count() == 300
     assert len(all_pages(kit.index, 100)) == 300
+
+
+def test_rebuild_on_several_processes_gives_the_sequential_index(kit: Kit) -> None:
+    from app.core.posts.indexschema import CONTENT_TABLES
+
+    authors = [kit.author(i) for i in range(1, 4)]
+    for n in range(24):
+        kit.post(authors[n % 3], 10 + n, TEXT=f"post {n}",
+                 **({"TO_FINGERPRINT": authors[(n + 1) % 3]} if n % 4 == 0 else {}))
+    bad = bytearray(kit.build(authors[0], 99, TEXT="bad").raw)
+    bad[-3] ^= 2
+    (kit.dd.posts / authors[0] / hashlib.sha1(bad).hexdigest()).write_bytes(bytes(bad))
+    kit.age_dirs()
+    assert reconcile.count_post_files(kit.dd) == 25
+
+    def dump() -> dict[str, list[tuple[object, ...]]]:
+        c = kit.index.conn()
+        return {t: sorted(c.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+                for t in CONTENT_TABLES}
+
+    seen: list[int] = []
+    assert reconcile.rebuild(kit.index, progress=seen.append) == 24
+    sequential, pages = dump(), all_pages(kit.index, 50)
+    assert sum(seen) == 25
+    seen.clear()
+    assert reconcile.rebuild(kit.index, workers=2, progress=seen.append) == 24
+    assert dump() == sequential and all_pages(kit.index, 50) == pages
+    assert sum(seen) == 25
