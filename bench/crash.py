@@ -3,7 +3,8 @@
 Basant (a whole Procfile node on 127.0.0.1) holds ``--posts`` posts. Ahmed (another
 whole node) follows her and, each round, is started, asked for a sync through his
 admin API (``POST /sync``, small pages so that many files and index rows are written)
-and then, after a random ``0.2 .. --max-delay`` seconds, every process of his (admin
+(``full``: before each round about half of his copies are deleted, so every round
+writes files) and then, after a random ``0.2 .. --max-delay`` seconds, every process of his (admin
 and peer gunicorn with their workers, the scheduler) gets SIGKILL at once. After each
 kill every post file under Ahmed's ``posts/`` must verify whole (``verify_file``:
 name = SHA-1, signature good); temporaries (``.tmp-*``, skipped by readers) are
@@ -60,6 +61,17 @@ def check_files(root: Path) -> tuple[int, int, int]:
     return whole, torn, temps
 
 
+def forget_half(folder: Path, rng: random.Random) -> int:
+    """Delete about half of the (stopped) follower's copies, so the next full sync has
+    files to write again; returns how many."""
+    if not folder.is_dir():
+        return 0
+    gone = [p for p in sorted(folder.iterdir()) if rng.random() < 0.5]
+    for path in gone:
+        path.unlink()
+    return len(gone)
+
+
 def kill_all(node: Node) -> None:
     for name in list(node.procs):
         node.kill(name, signal.SIGKILL, group=True)
@@ -70,7 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--posts", type=int, default=3000)
-    parser.add_argument("--max-delay", type=float, default=3.0)
+    parser.add_argument("--max-delay", type=float, default=1.5)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -85,6 +97,7 @@ def main() -> None:
     try:
         bench_sync.start_owned(basant, b_fp)
         for n in range(args.rounds):
+            forgotten = forget_half(tmp / "ahmed" / "posts" / b_fp, rng)
             bench_sync.start_owned(ahmed, a_fp)
             if n == 0:
                 bench_sync.follow(ahmed, a_fp, b_fp, basant)
@@ -94,14 +107,15 @@ def main() -> None:
             kill_all(ahmed)
             whole, torn, temps = check_files(tmp / "ahmed")
             torn_total += torn
-            rows.append([str(n + 1), f"{delay:.2f} s", str(whole), str(torn), str(temps)])
+            rows.append([str(n + 1), str(forgotten), f"{delay:.2f} s", str(whole), str(torn),
+                         str(temps)])
         out = subprocess.run([sys.executable, "-m", "app.cli", "--data-dir", str(tmp / "ahmed"),
                               "--json", "reindex"], cwd=REPO, capture_output=True, check=True)
         indexed = json.loads(out.stdout)["indexed"]
         whole, torn, temps = check_files(tmp / "ahmed")
         bench_sync.start_owned(ahmed, a_fp)
-        status = bench_sync.admin_ok(ahmed, "POST", "/sync", json={"fingerprint": b_fp},
-                                     timeout=600)["statuses"][0]
+        status = bench_sync.admin_ok(ahmed, "POST", "/sync", timeout=600,
+                                     json={"fingerprint": b_fp, "full": True})["statuses"][0]
         final, torn_after, _ = check_files(tmp / "ahmed")
         ahmed.stop()
     finally:
@@ -110,8 +124,8 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\n{args.rounds} SIGKILLs of every Ahmed process during a sync of "
           f"{args.posts:,} posts (pages of 50); seed {args.seed}")
-    print(common.table(["round", "killed after", "whole post files", "torn files",
-                        "temporaries"], rows))
+    print(common.table(["round", "files deleted before", "killed after", "whole post files",
+                        "torn files", "temporaries"], rows))
     print(f"reindex after the last kill: {indexed} indexed of {whole} whole files "
           f"({'same' if indexed == whole else 'DIFFERENT'})")
     print(f"last sync, uninterrupted: {status['posts_last_run']} new, "
@@ -124,7 +138,7 @@ def main() -> None:
 
 def _sync(node: Node, fp: str) -> None:
     try:
-        node.admin("POST", "/sync", json={"fingerprint": fp}, timeout=120)
+        node.admin("POST", "/sync", json={"fingerprint": fp, "full": True}, timeout=120)
     except OSError:
         pass  # killed mid-request: that is the point
 
