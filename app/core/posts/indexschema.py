@@ -7,6 +7,7 @@ The index (:mod:`app.core.posts.index`) creates it; the repair
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 SCHEMA_VERSION = 1
@@ -46,8 +47,7 @@ def connect(path: Path, timeout: float) -> tuple[sqlite3.Connection, bool]:
     """
     c = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     c.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-    if c.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        c.execute("PRAGMA journal_mode=WAL")
+    _wal(c, timeout)
     c.execute("PRAGMA synchronous=NORMAL")
     created = False
     if c.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
@@ -73,3 +73,19 @@ def _create_schema(c: sqlite3.Connection) -> bool:
         c.execute("ROLLBACK")
         raise
     return created
+
+
+def _wal(c: sqlite3.Connection, timeout: float) -> None:
+    """Switch a new database to WAL. Two processes or threads opening a brand-new index
+    at once race for the switch, and SQLite answers "database is locked" at once
+    (the busy handler does not cover it): retry until ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if c.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                c.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

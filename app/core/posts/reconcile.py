@@ -87,10 +87,19 @@ def auto_repair(index: Index) -> None:
 
     On a full disk the repair is put off (logged) and the query answers from the index
     as it is: a read never fails for want of space; the next query after space returns
-    carries on.
+    carries on. Likewise when the database stays locked by a writer (the repair is
+    opportunistic and never makes a read fail): it is put off to the next query.
     """
     try:
         reconcile(index, max_verify=index.dd.settings["reconcile_max_verify"])
+    except sqlite3.OperationalError as exc:
+        if is_full_error(exc):
+            log.warning("index repair put off: the disk is full (%s)", exc)
+        elif "locked" in str(exc):
+            log.info("index repair put off: the index is busy (%s)", exc)
+            _last_run.pop(str(index.path), None)  # try again at the next query
+        else:
+            raise
     except (OSError, sqlite3.Error) as exc:
         if not is_full_error(exc):
             raise
