@@ -1,5 +1,5 @@
-"""Posts layer: the post codec and attribute registry, media types, authoring, verification,
-ingest, the index, its repair and the timeline queries.
+"""Posts layer: the post codec and attribute registry, media types, authoring, ingest,
+the index (schema, listings, repair), the timeline queries and display names.
 
 May import ``app.core.base`` and ``app.core.identity``; never ``network`` or ``upkeep``.
 """

@@ -1,5 +1,5 @@
-"""Upkeep layer: the daily clean-up of unused keys, which must see identities, stored posts and
-contacts at once.
+"""Upkeep layer: the jobs that must see every layer at once: the daily clean-up of unused
+keys and the node's self-check (``diwan doctor``).
 
 May import every core package below it (base, identity, posts, network).
 """
