@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from ..core.base.errors import BadInput, Conflict
+from ..core.base.errors import BadInput
 from ..core.identity.identities import Identities
 from ..core.identity.petnames import Petnames, short
-from ..core.network.contacts import Contact, Contacts, normalise_address
+from ..core.network.contacts import Contact, Contacts
 from ..core.network.keylookup import LyingPeers, add_contact
 from ..core.network.sync import SyncStatus, sync_all
 from ..core.network.views import contact_view
@@ -88,11 +88,6 @@ def add(cli: Cli, fp: str, address: str, identity: str | None, replace: bool) ->
     dd = cli.datadir()
     following = _following(Identities(dd), identity)
     old = Contacts(dd).find(fp)
-    if old is not None and not replace and (
-            old.address != normalise_address(address) or old.identity != following):
-        raise Conflict(f"{short(fp)} is already followed at {old.address} as "
-                       f"{cli.names()(old.identity)}; add --replace to change it",
-                       field="fingerprint")
     found, created, fetched = add_contact(dd, fp, address, following, replace=replace)
     data = {**_contact(cli, found), "created": created, "key_fetched": fetched}
     if created:

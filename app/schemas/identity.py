@@ -80,15 +80,26 @@ class FingerprintPath(Schema):
                        "prefix of at least 8 hex characters of a key this node holds"})
 
 
-class Petname(Text):
-    """A petname (:func:`app.core.identity.petnames.check_petname`)."""
+class Checked(Text):
+    """Text passed through a core check (``check``: text -> value, :class:`BadInput` if
+    bad), whose message becomes the field's validation error."""
+
+    @staticmethod
+    def check(text: str) -> str:
+        return text
 
     def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return check_petname(text)
+            return self.check(text)
         except BadInput as exc:
             raise ValidationError(exc.message) from None
+
+
+class Petname(Checked):
+    """A petname (:func:`app.core.identity.petnames.check_petname`)."""
+
+    check = staticmethod(check_petname)
 
 
 class PetnameIn(Schema):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, fields
 
-from ..core.base.errors import BadInput
 from ..core.network.contacts import MAX_ADDRESS_CHARS, normalise_address
 from . import identity as s
 
@@ -57,15 +56,10 @@ class AddressQuery(Schema):
     address = fields.String(required=True)
 
 
-class Address(fields.String):
+class Address(s.Checked):
     """A node address ``http(s)://host:port``, returned normalised."""
 
-    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
-        text = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            return normalise_address(text)
-        except BadInput as exc:
-            raise ValidationError(exc.message) from None
+    check = staticmethod(normalise_address)
 
 
 class ContactIn(Schema):

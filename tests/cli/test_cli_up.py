@@ -79,6 +79,15 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def node_env(admin_port: int, peer_port: int, **extra: str) -> dict[str, str]:
+    """This process's environment without DIWAN_*, plus a small node on loopback ports."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIWAN_")}
+    env.update(DIWAN_ADMIN_HOST=LOOPBACK, DIWAN_ADMIN_PORT=str(admin_port),
+               DIWAN_PEER_HOST=LOOPBACK, DIWAN_PEER_PORT=str(peer_port),
+               DIWAN_WORKERS="1", DIWAN_THREADS="2", **extra)
+    return env
+
+
 def start_up(data_dir: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """``diwan up`` in its own session, its output in ``log``."""
     with log.open("wb") as out:
@@ -97,10 +106,7 @@ def wait_ready(data_dir: Path, admin_port: int, peer_port: int, proc: subprocess
 def test_up_starts_the_three_processes_and_sigterm_stops_them(tmp_path: Path) -> None:
     data_dir = tmp_path / "node"
     admin_port, peer_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIWAN_")}
-    env.update(DIWAN_ADMIN_HOST=LOOPBACK, DIWAN_ADMIN_PORT=str(admin_port),
-               DIWAN_PEER_HOST=LOOPBACK, DIWAN_PEER_PORT=str(peer_port),
-               DIWAN_WORKERS="1", DIWAN_THREADS="2")
+    env = node_env(admin_port, peer_port)
     log = tmp_path / "up.log"
     proc = start_up(data_dir, env, log)
     try:
@@ -133,10 +139,7 @@ def test_status_shows_the_processes_and_stop_stops_them(tmp_path: Path) -> None:
     """Issue 11: diwan status (human and --json) and diwan stop on a real node."""
     data_dir = tmp_path / "node"
     admin_port, peer_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIWAN_")}
-    env.update(DIWAN_ADMIN_HOST=LOOPBACK, DIWAN_ADMIN_PORT=str(admin_port),
-               DIWAN_PEER_HOST=LOOPBACK, DIWAN_PEER_PORT=str(peer_port),
-               DIWAN_WORKERS="1", DIWAN_THREADS="2", DIWAN_LOG_FORMAT="json")
+    env = node_env(admin_port, peer_port, DIWAN_LOG_FORMAT="json")
     assert _diwan(data_dir, "init", env=env).returncode == 0
     before = json.loads(_diwan(data_dir, "status", "--json", env=env).stdout)
     assert before["running"] is False

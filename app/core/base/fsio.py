@@ -135,16 +135,21 @@ def _temp_path(target: Path) -> Path:
     return target.parent / f"{TEMP_PREFIX}{target.name}.{secrets.token_hex(6)}"
 
 
+def _write_all(fd: int, data: bytes, mtime: float | None) -> None:
+    """Write all of ``data`` to ``fd`` (short writes continued), then set ``mtime``."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    if mtime is not None:
+        os.utime(fd, (mtime, mtime))
+
+
 def _write_temp(target: Path, data: bytes, mode: int, mtime: float | None) -> Path:
     """A temporary sibling of ``target`` holding ``data`` (and ``mtime``), fsync-ed."""
     tmp = _temp_path(target)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        if mtime is not None:
-            os.utime(fd, (mtime, mtime))
+        _write_all(fd, data, mtime)
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -231,11 +236,7 @@ class BatchWriter:
             self._dirs.add(folder)
         fd, tmp = self._open_unnamed(folder, name)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            if mtime is not None:
-                os.utime(fd, (mtime, mtime))
+            _write_all(fd, data, mtime)
         except BaseException:
             os.close(fd)
             if tmp is not None:

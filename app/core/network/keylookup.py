@@ -304,7 +304,8 @@ def add_contact(dd: DataDir, fp: str, address: str, identity: str, *,
     old = book.find(fp)
     if old is not None and not replace and (old.address, old.identity) != (address, identity):
         raise Conflict(f"{fp} is already followed at {old.address} as {old.identity}; "
-                       "ask again with replace to change it", field="address")
+                       "ask again with replace (CLI: --replace) to change it",
+                       field="address")
     fetched = False
     if not Identities(dd).exists(fp):
         fetch_key(dd, fp, [address], session=session)
