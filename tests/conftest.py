@@ -9,7 +9,8 @@
 Tests import helpers (``make_admin_client``, ``assert_error``, ``snapshot``,
 ``new_stranger``, ``PASSWORD``, ...) from ``tests.helpers.<module>``, never from this file.
 No ``DIWAN_*`` variable from the caller's environment leaks into a test, but
-the insecure-KDF switch ``DIWAN_INSECURE_KDF=1`` is set for the whole suite
+the insecure-KDF switch ``DIWAN_INSECURE_KDF=1`` (and ``DIWAN_LAN_DISCOVERY=false``) is set
+for the whole suite
 (and passed on to the real processes of tests/integration): key files use
 libsodium's minimum Argon2id cost, so creating and opening keys is fast. Tests
 of the real cost and the floor unset it with ``real_kdf``.
@@ -27,6 +28,7 @@ from flask.testing import FlaskClient
 from app import create_peer_app
 from app.core.base.config import INSECURE_KDF_ENV, warn_if_insecure_kdf
 from app.core.base.datadir import DataDir
+from app.core.network import lan
 from tests.helpers.clients import AdminClient, make_admin_client
 from tests.helpers.datadirs import PASSWORD, OwnIdentity, make_datadir
 
@@ -38,6 +40,11 @@ def _no_diwan_environment() -> Iterator[None]:
             if name.startswith("DIWAN_"):
                 mp.delenv(name)
         mp.setenv(INSECURE_KDF_ENV, "1")
+        # No test multicasts on this machine's real networks: LAN discovery is off in every
+        # process started with the suite's environment, and an in-process look-up hears
+        # nothing (tests/integration/test_netns.py runs it inside its own namespaces).
+        mp.setenv("DIWAN_LAN_DISCOVERY", "false")
+        mp.setattr(lan, "browse", lambda hosts, wait: [])
         warn_if_insecure_kdf()  # announced once here, not in the middle of a test's output
         yield
 

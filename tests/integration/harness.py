@@ -94,6 +94,7 @@ class Node:
         self.name = name
         self.settings: dict[str, Any] = {"peer_host": LOOPBACK, "admin_host": LOOPBACK,
                                          "workers": workers, "threads": threads,
+                                         "lan_discovery": False,
                                          **(settings or {})}
         self.extra_env = dict(env or {})
         self.procfile = procfile

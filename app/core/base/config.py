@@ -14,11 +14,11 @@ import re
 import tomllib
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import BadInput
+from .setting import REACH_SETTINGS, Setting
 
 MiB = 1024 * 1024
 DAY = 86400
@@ -33,40 +33,6 @@ INSECURE_KDF_ENV = "DIWAN_INSECURE_KDF"
 KDF_MIN_OPSLIMIT = 3            # libsodium crypto_pwhash_argon2id_OPSLIMIT_MODERATE
 KDF_MIN_MEMLIMIT = 256 * MiB    # libsodium crypto_pwhash_argon2id_MEMLIMIT_MODERATE
 _warned = False
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One setting: its name (the TOML key; ``DIWAN_<NAME>`` in the environment), its default
-    (whose type, bool, int or str, is the setting's type), a one-line help text and the
-    allowed values: integers lie in ``low..high`` (inclusive, in ``unit``); strings are one
-    of ``choices`` or, with ``kind="host"``, an IP address or a host name (``"hosts"``:
-    several, comma-separated; ``"url"``: empty or an http(s) address).
-    """
-
-    name: str
-    default: Any
-    help: str
-    low: int | None = None
-    high: int | None = None
-    unit: str = ""
-    kind: str = ""
-    choices: tuple[str, ...] = ()
-
-    def allowed(self) -> str:
-        """The allowed values in words, e.g. ``an integer from 2 to 2592000 (seconds)``."""
-        if isinstance(self.default, bool):
-            return "true or false"
-        if isinstance(self.default, int):
-            unit = f" ({self.unit})" if self.unit else ""
-            return f"an integer from {self.low} to {self.high}{unit}"
-        if self.choices:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        if self.kind == "url":
-            return "empty or an http(s)://host[:port] address"
-        if self.kind == "hosts":
-            return "empty or host names separated by commas"
-        return "an IP address or a host name"
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -208,7 +174,7 @@ SETTINGS: tuple[Setting, ...] = (
             "what a group- or world-accessible secret file or directory does: 'refuse' to "
             "load it, or only 'warn' (for file systems without Unix modes)",
             choices=CHOICES_PERMISSIONS),
-)
+) + REACH_SETTINGS
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

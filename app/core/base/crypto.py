@@ -334,6 +334,24 @@ def hmac_blake2b(key: bytes, data: bytes) -> bytes:
 
 # --- Password sealing ------------------------------------------------------------
 
+# LAN discovery tags (docs/protocol.md, "LAN discovery"): a keyed hash that only someone
+# who already knows the fingerprint can compute, changing every UTC day.
+CTX_LAN_TAG = b"diwan/v1/lan-tag\x00"
+LAN_TAG_BYTES = 8
+
+
+def lan_tag(fingerprint_bytes: bytes, day: str) -> bytes:
+    """The blinded LAN tag of an identity on one UTC ``day`` (``YYYY-MM-DD``): BLAKE2b keyed
+    with the 32-byte fingerprint over ``CTX_LAN_TAG || day``, truncated to 8 bytes.
+
+    Raises :class:`ValueError` for a key that is not 32 bytes or a day that is not ASCII.
+    """
+    if len(fingerprint_bytes) != PUBLIC_KEY_BYTES:
+        raise ValueError("a fingerprint is 32 bytes")
+    return hashlib.blake2b(CTX_LAN_TAG + day.encode("ascii"), key=fingerprint_bytes,
+                           digest_size=LAN_TAG_BYTES).digest()
+
+
 def new_salt() -> bytes:
     """A fresh random 16-byte Argon2id salt (``docs/protocol.md``, The private key file)."""
     return nacl.utils.random(SALT_BYTES)

@@ -1,10 +1,11 @@
 """The addresses at which friends can reach this node's peer API (README "Reaching friends").
 
-A peer API bound to a wildcard (``0.0.0.0`` or ``::``) is reachable at every
-address of the machine; loopback addresses are useless to a friend and link-
-local ones need an interface name, so both are left out. ``public_url``, when
-set, is listed first: it is what the owner knows works from outside (a port
-forward, a name of their own).
+A peer API bound to a wildcard is reachable at every address of the machine
+(``::``, bound dual-stack: IPv4 and IPv6; ``0.0.0.0``: IPv4 only); loopback
+addresses are useless to a friend and link-local ones need an interface name,
+so both are left out. ``public_url``, when set, is listed first: it is what
+the owner knows works from outside (a port forward, a name of their own); a
+router mapping made by :mod:`.portmap` comes next.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ def url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def machine_addresses() -> list[str]:
-    """Every usable IP address of this machine (not loopback, not link-local), IPv4 first."""
+def machine_addresses(version: int | None = None) -> list[str]:
+    """Every usable IP address of this machine (not loopback, not link-local), IPv4 first;
+    only IPv4 (``version`` 4) or IPv6 (6) ones if asked."""
     found: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
     for entries in psutil.net_if_addrs().values():
         for entry in entries:
@@ -35,19 +37,35 @@ def machine_addresses() -> list[str]:
                 ip = ipaddress.ip_address(entry.address.split("%", 1)[0])
             except ValueError:
                 continue
-            if not (ip.is_loopback or ip.is_link_local or ip.is_unspecified):
+            if not (ip.is_loopback or ip.is_link_local or ip.is_unspecified) \
+                    and version in (None, ip.version):
                 found.add(ip)
     return [str(ip) for ip in sorted(found, key=lambda ip: (ip.version, int(ip)))]
 
 
-def peer_urls(settings: Mapping[str, Any]) -> list[str]:
-    """The peer API URLs a friend can use: ``public_url`` if set, then the bound address
-    (or, for a wildcard bind, every usable address of the machine)."""
+def peer_urls(settings: Mapping[str, Any], mapped: str | None = None) -> list[str]:
+    """The peer API URLs a friend can use: ``public_url`` if set, the router ``mapped``
+    address if any, then the bound address (or, for a wildcard bind, every usable
+    address of the machine: IPv4 only for ``0.0.0.0``, global IPv6 too for ``::``)."""
     host, port = str(settings["peer_host"]), int(settings["peer_port"])
     out = [str(settings["public_url"])] if settings.get("public_url") else []
-    hosts = machine_addresses() if host in WILDCARDS else [host]
+    if mapped and mapped not in out:
+        out.append(mapped)
+    hosts = machine_addresses(4 if host == "0.0.0.0" else None) if host in WILDCARDS \
+        else [host]
     out += [url(h, port) for h in hosts if url(h, port) not in out]
     return out
+
+
+def is_lan(address: str) -> bool:
+    """True for an IP address of a local network (RFC 1918, IPv6 unique local, CGNAT
+    excluded): what LAN discovery may announce. Host names are never LAN addresses."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    shared = ipaddress.ip_network("100.64.0.0/10")
+    return ip.is_private and not (ip.is_loopback or ip.is_link_local or ip in shared)
 
 
 def page_url(settings: Mapping[str, Any]) -> str:

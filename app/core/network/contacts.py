@@ -4,11 +4,16 @@
 and the own identity that follows it::
 
     {"<contact FP>": {"addresses": ["http://host:8889"], "identity": "<own FP>",
-                      "added": 1700000000.0}}
+                      "added": 1700000000.0, "learned": ["http://10.0.0.7:8889"]}}
 
-Only one address is accepted today; the list leaves room for more. A contact
-is only ever asked as the identity that follows it, so the requests the node
-sends never link a user's separate identities.
+``addresses`` are the hand-set ones (one is set by hand today); ``learned``
+(optional: older files have none) are those the contact's own node told this
+one inside the authenticated exchange, or that LAN discovery found and an
+exchange confirmed, newest first, at most ``max_learned_addresses``. A learned
+address never removes a hand-set one. Which address answered last, and each
+address's back-off, live in the sync status (:mod:`.reach`). A contact is only
+ever asked as the identity that follows it, so the requests the node sends
+never link a user's separate identities.
 """
 
 from __future__ import annotations
@@ -42,17 +47,23 @@ class Contact:
     addresses: tuple[str, ...]
     identity: str
     added: float
+    learned: tuple[str, ...] = ()
 
     @property
     def address(self) -> str:
-        """The address the node is asked at: the first of :attr:`addresses`."""
+        """The hand-set address: the first of :attr:`addresses`."""
         return self.addresses[0]
 
+    @property
+    def every_address(self) -> tuple[str, ...]:
+        """The hand-set addresses, then the learned ones not among them."""
+        return self.addresses + tuple(a for a in self.learned if a not in self.addresses)
+
     def to_dict(self) -> dict[str, Any]:
-        """``{"fingerprint", "address", "addresses", "identity", "added"}``, JSON-able."""
+        """``{"fingerprint", "address", "addresses", "learned", "identity", "added"}``."""
         return {"fingerprint": self.fingerprint, "address": self.address,
-                "addresses": list(self.addresses), "identity": self.identity,
-                "added": self.added}
+                "addresses": list(self.addresses), "learned": list(self.learned),
+                "identity": self.identity, "added": self.added}
 
 
 def _host(hostname: str) -> str:
@@ -104,7 +115,9 @@ def _entry(fp: str, raw: Any) -> Contact:
         identity = names.fingerprint(raw["identity"])
         if not addresses:
             raise ValueError("no address")
-        return Contact(names.fingerprint(fp), addresses, identity, float(raw.get("added", 0)))
+        learned = tuple(normalise_address(a) for a in raw.get("learned", []))
+        return Contact(names.fingerprint(fp), addresses, identity, float(raw.get("added", 0)),
+                       learned)
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptFile(f"state/contacts.json: bad entry for {fp[:64]!r}: {exc}") from None
 
@@ -146,7 +159,7 @@ class Contacts:
         damaged file."""
         seen: dict[str, None] = {}
         for contact in self.list():
-            seen.update(dict.fromkeys(contact.addresses))
+            seen.update(dict.fromkeys(contact.every_address))
         return list(seen)
 
     def check_new(self, fp: str, identity: str) -> None:
@@ -184,7 +197,33 @@ class Contacts:
             old = data.get(fp)
             added = old.get("added", time.time()) if isinstance(old, dict) else time.time()
             data[fp] = {"addresses": addresses, "identity": identity, "added": added}
+            learned = old.get("learned") if isinstance(old, dict) else None
+            if isinstance(learned, list) and learned:  # the contact's own nodes still
+                data[fp]["learned"] = learned
         return _entry(fp, data[fp]), old is None
+
+    def learn(self, fp: str, found: builtins.list[str], limit: int) -> bool:
+        """Add addresses the contact ``fp``'s node told (or an exchange confirmed) to its
+        learned ones, newest first, keeping at most ``limit``; return whether the file
+        changed. Nothing happens for a fingerprint that is not a contact (a stranger
+        never gets an entry), for hand-set addresses, or for bad addresses (dropped).
+        Raises :class:`BadFingerprint` and :class:`CorruptFile` for a damaged file.
+        """
+        names.fingerprint(fp)
+        good = []
+        for address in found:
+            try:
+                good.append(normalise_address(address))
+            except BadInput:
+                continue
+        current = self.find(fp)
+        if current is None or _merged(current, good, limit) == current.learned:
+            return False  # the usual case: nothing new, nothing written
+        with self.file.update() as data:
+            if not isinstance(data.get(fp), dict):
+                return False
+            data[fp]["learned"] = list(_merged(_entry(fp, data[fp]), good, limit))
+        return True
 
     def remove(self, fp: str) -> None:
         """Stop following ``fp``; raises :class:`BadFingerprint`, :class:`NotFound` if it is
@@ -193,3 +232,9 @@ class Contacts:
         with self.file.update() as data:
             if data.pop(fp, None) is None:
                 raise NotFound(f"{fp} is not a contact", field="fingerprint")
+
+
+def _merged(contact: Contact, found: builtins.list[str], limit: int) -> tuple[str, ...]:
+    """``found`` (not hand-set) first, then the older learned addresses; at most ``limit``."""
+    fresh = [a for a in dict.fromkeys(found) if a not in contact.addresses]
+    return tuple((fresh + [a for a in contact.learned if a not in fresh])[:limit])

@@ -5,9 +5,11 @@ Normative in ``docs/protocol.md`` (section "The feed exchange"). In short::
     prologue = "diwan/v2/feed-exchange" NUL "POST /feeds/" <owner FP, 64 hex>
     request  = 0x02 || Noise IK message 1 (s = asker's transport key, rs = owner's)
                payload (fixed PAYLOAD_BYTES): u16 L1 || asker .pub || u16 L2 || request JSON || 0*
+               (the JSON may carry "reach": the asker's own addresses)
     response = u16 len || message 2 (payload: the owner's current .pub)
                then (u16 len || transport message)*: the page stream, padded to a size bucket
-    stream   = (0x02 || u32 n || .pub)* (0x01 || u32 n || post file)* 0x00 || more || 0x00*
+    stream   = [0x03 || u32 n || addresses] (0x02 || u32 n || .pub)*
+               (0x01 || u32 n || post file)* 0x00 || more || 0x00*
                (the response side: :mod:`pages`)
 
 The owner tries each of its candidate transport keys (always :data:`KEY_SLOTS`
@@ -37,6 +39,7 @@ from ..base.errors import (
 )
 from ..identity import keys
 from . import pages
+from .contacts import normalise_address
 
 VERSION = 2
 VERSION_BYTE = b"\x02"
@@ -51,9 +54,11 @@ PAYLOAD_BYTES = 2 + MAX_PUB_BYTES + 2 + MAX_REQUEST_JSON
 MESSAGE1_BYTES = noise.MESSAGE1_OVERHEAD + PAYLOAD_BYTES
 REQUEST_BYTES = 1 + MESSAGE1_BYTES
 MAX_TIME = 2**53 - 1               # the largest integer every JSON implementation keeps exactly
+MAX_REACH = 8                      # addresses one side tells the other in one exchange
 
 _REQUEST_KEYS = frozenset({"v", "type", "owner", "after_time", "after_sha", "limit", "nonce",
                            "time", "keys"})
+_OPTIONAL_KEYS = frozenset({"reach"})  # present: the asker tells its addresses, wants the owner's
 
 
 def prologue(owner_fp: str) -> bytes:
@@ -93,6 +98,7 @@ class FeedRequest:
     nonce: bytes
     time: int
     keys: tuple[str, ...] = ()
+    reach: tuple[str, ...] | None = None  # None: the asker did not send "reach" (older node)
 
 
 @dataclass
@@ -104,17 +110,20 @@ class PendingRequest:
     time: int
     handshake: noise.HandshakeState = field(repr=False)
     keys: tuple[str, ...] = ()
+    reach: tuple[str, ...] | None = None  # what the request told the owner (None: nothing)
 
 
 @dataclass(frozen=True)
 class FeedResponse:
-    """An opened response: the posts (raw files, oldest first), ``more``, the owner's .pub
-    and the ``.pub`` documents of others it sent (unverified: check each)."""
+    """An opened response: the posts (raw files, oldest first), ``more``, the owner's .pub,
+    the ``.pub`` documents of others it sent (unverified: check each) and the addresses
+    of the nodes serving the owner's identity (checked ``scheme://host:port``)."""
 
     posts: list[bytes]
     more: bool
     owner_pub: bytes
     keys: list[bytes] = field(default_factory=list)
+    addresses: list[str] = field(default_factory=list)
 
 
 def _dumps(obj: dict[str, Any]) -> bytes:
@@ -129,11 +138,34 @@ def certified_transports(pub: keys.PublicKey) -> frozenset[bytes]:
 # --- the asker's side ---------------------------------------------------------------
 
 def encode_request(*, owner_fp: str, after_time: int, after_sha: str | None, limit: int,
-                   nonce: bytes, time: int, keys: Sequence[str] = ()) -> bytes:
-    """The request JSON: compact, keys sorted, ASCII."""
-    return _dumps({"v": VERSION, "type": REQUEST_TYPE, "owner": owner_fp,
-                   "after_time": after_time, "after_sha": after_sha, "limit": limit,
-                   "nonce": b64e(nonce), "time": time, "keys": list(keys)})
+                   nonce: bytes, time: int, keys: Sequence[str] = (),
+                   reach: Sequence[str] | None = None) -> bytes:
+    """The request JSON: compact, keys sorted, ASCII; ``reach`` only when not None."""
+    doc: dict[str, Any] = {"v": VERSION, "type": REQUEST_TYPE, "owner": owner_fp,
+                           "after_time": after_time, "after_sha": after_sha, "limit": limit,
+                           "nonce": b64e(nonce), "time": time, "keys": list(keys)}
+    if reach is not None:
+        doc["reach"] = list(reach)
+    return _dumps(doc)
+
+
+def fit_reach(reach: Sequence[str], **fields: Any) -> tuple[str, ...]:
+    """The first of ``reach`` (at most :data:`MAX_REACH`, each checked with
+    :func:`normalise_address`, bad ones left out) that still let the request JSON
+    (``fields``: :func:`encode_request`'s other arguments) fit MAX_REQUEST_JSON."""
+    out: list[str] = []
+    for address in reach:
+        if len(out) == MAX_REACH:
+            break
+        try:
+            address = normalise_address(address)
+        except BadInput:
+            continue
+        if address in out:
+            continue
+        if len(encode_request(**fields, reach=[*out, address])) <= MAX_REQUEST_JSON:
+            out.append(address)
+    return tuple(out)
 
 
 def request_payload(pub_document: bytes, request_json: bytes) -> bytes:
@@ -149,14 +181,17 @@ def request_payload(pub_document: bytes, request_json: bytes) -> bytes:
 
 def build_request(*, asker: OwnKeys, owner_fp: str, owner_transport: bytes, after_time: int,
                   after_sha: str | None, limit: int, now: int, want_keys: Sequence[str] = (),
+                  reach: Sequence[str] | None = None,
                   ephemeral: noise.Keypair | None = None, nonce: bytes | None = None
                   ) -> tuple[bytes, PendingRequest]:
     """A request body for ``owner_fp``'s node, whose transport key is ``owner_transport``.
 
     ``want_keys``: fingerprints (at most MAX_KEYS) of authors reshared in the owner's
-    feed whose ``.pub`` the asker lacks. ``ephemeral`` and ``nonce`` are fixed only
-    for sample vectors. :class:`BadInput` for a cursor out of range, bad
-    fingerprints or a transport secret that is not the asker's.
+    feed whose ``.pub`` the asker lacks. ``reach``: the asker's own addresses, told to
+    the owner (as many as fit, :func:`fit_reach`); not None (even empty) also asks for
+    the owner's addresses (docs/protocol.md, "Addresses that follow you"). ``ephemeral``
+    and ``nonce`` are fixed only for sample vectors. :class:`BadInput` for a cursor out of
+    range, bad fingerprints or a transport secret that is not the asker's.
     """
     names.fingerprint(owner_fp, field="owner")
     nonce = crypto.random_bytes(NONCE_BYTES) if nonce is None else nonce
@@ -167,11 +202,13 @@ def build_request(*, asker: OwnKeys, owner_fp: str, owner_transport: bytes, afte
                                                                 expected_fp=asker.fp)):
         raise BadInput("the transport secret does not belong to the asker's .pub", field="asker")
     hs = noise.HandshakeState.initiator(prologue(owner_fp), static, owner_transport, e=ephemeral)
-    payload = request_payload(asker.pub_document, encode_request(
-        owner_fp=owner_fp, after_time=after_time, after_sha=after_sha, limit=limit,
-        nonce=nonce, time=now, keys=want_keys))
+    fields: dict[str, Any] = {"owner_fp": owner_fp, "after_time": after_time,
+                              "after_sha": after_sha, "limit": limit, "nonce": nonce,
+                              "time": now, "keys": want_keys}
+    told = None if reach is None else fit_reach(reach, **fields)
+    payload = request_payload(asker.pub_document, encode_request(**fields, reach=told))
     body = VERSION_BYTE + hs.write_message(payload)
-    return body, PendingRequest(owner_fp, limit, now, hs, tuple(want_keys))
+    return body, PendingRequest(owner_fp, limit, now, hs, tuple(want_keys), told)
 
 
 def _check_cursor(after_time: int, after_sha: str | None, limit: int, now: int,
@@ -209,12 +246,34 @@ def open_response(body: bytes, pending: PendingRequest, *, max_bytes: int) -> Fe
     except CannotDecrypt:
         raise BadResponse("the response could not be opened: not from the owner's key, "
                           "not for this request, or changed") from None
-    posts, more, key_docs = pages.parse_stream(stream)
+    posts, more, key_docs, address_docs = pages.parse_stream_addresses(stream)
     if len(posts) > pending.limit:
         raise BadResponse("the response holds more posts than asked for")
     if len(key_docs) > len(pending.keys):
         raise BadResponse("the response holds more keys than asked for")
-    return FeedResponse(posts, more, owner_pub, key_docs)
+    if address_docs and pending.reach is None:
+        raise BadResponse("the response holds addresses that were not asked for")
+    found = _addresses(address_docs[0]) if address_docs else []
+    return FeedResponse(posts, more, owner_pub, key_docs, found)
+
+
+def _addresses(doc: bytes) -> list[str]:
+    """The owner's address record: a JSON array of at most MAX_REACH node addresses."""
+    try:
+        return list(check_reach(strictjson.loads(doc, what="the address record")))
+    except BadInput as exc:
+        raise BadResponse(f"the response's address record: {exc.message}") from None
+
+
+def check_reach(value: Any) -> tuple[str, ...]:
+    """A list of at most :data:`MAX_REACH` node addresses, each checked and normalised
+    (:func:`normalise_address`), repeats dropped; :class:`BadInput` (``field`` ``reach``)."""
+    if not isinstance(value, list) or len(value) > MAX_REACH:
+        raise BadInput(f"reach must be a list of at most {MAX_REACH} addresses", field="reach")
+    try:
+        return tuple(dict.fromkeys(normalise_address(a) for a in value))
+    except BadInput as exc:
+        raise BadInput(f"reach: {exc.message}", field="reach") from None
 
 
 # --- the owner's side ------------------------------------------------------------------
@@ -271,13 +330,14 @@ def parse_request(opened: OpenedRequest, *, now: int, window: int, max_limit: in
     A ``limit`` above ``max_limit`` is lowered to it (the asker reads ``more``).
     :class:`BadRequestEnvelope` for a malformed request, :class:`Replay` for a stale time.
     """
-    doc = _loads(opened.request_json, _REQUEST_KEYS, REQUEST_TYPE)
+    doc = _loads(opened.request_json, _REQUEST_KEYS, REQUEST_TYPE, _OPTIONAL_KEYS)
     try:
         owner = names.fingerprint(doc["owner"], field="owner")
         nonce = b64d(doc["nonce"] if isinstance(doc["nonce"], str) else "!", length=NONCE_BYTES,
                      what="nonce")
         _check_cursor(doc["after_time"], doc["after_sha"], doc["limit"], doc["time"], nonce)
         wanted = _check_keys(doc["keys"])
+        reach = check_reach(doc["reach"]) if "reach" in doc else None
     except BadInput as exc:
         raise BadRequestEnvelope(f"request: {exc.message}", field=exc.field or "body") from None
     if owner != opened.owner_fp:
@@ -285,13 +345,23 @@ def parse_request(opened: OpenedRequest, *, now: int, window: int, max_limit: in
     if abs(now - doc["time"]) > window:
         raise Replay("the request time is outside the accepted window", field="time")
     return FeedRequest(owner, doc["after_time"], doc["after_sha"], min(doc["limit"], max_limit),
-                       nonce, doc["time"], wanted)
+                       nonce, doc["time"], wanted, reach)
+
+
+def address_part(addresses: Sequence[str] | None) -> bytes:
+    """The address record for these addresses (at most MAX_REACH kept), or b"" for None."""
+    if addresses is None:
+        return b""
+    return pages.address_record(json.dumps(list(addresses)[:MAX_REACH],
+                                           separators=(",", ":")).encode("ascii"))
 
 
 def respond(opened: OpenedRequest, *, owner_pub: bytes, posts: Sequence[bytes], more: bool,
-            max_bytes: int, key_docs: Sequence[bytes] = ()) -> bytes:
-    """The whole response body at once (small pages, test fakes): see :class:`pages.PageWriter`."""
-    keys_part = b"".join(map(pages.key_record, key_docs))
+            max_bytes: int, key_docs: Sequence[bytes] = (),
+            addresses: Sequence[str] | None = None) -> bytes:
+    """The whole response body at once (small pages, test fakes): see :class:`pages.PageWriter`.
+    ``addresses`` (not None) adds the address record first."""
+    keys_part = address_part(addresses) + b"".join(map(pages.key_record, key_docs))
     writer = pages.PageWriter(opened.handshake, owner_pub, [len(p) for p in posts], max_bytes,
                               len(keys_part))
     records = [keys_part, *map(pages.post_record, posts)] if keys_part else \
@@ -304,13 +374,15 @@ def respond(opened: OpenedRequest, *, owner_pub: bytes, posts: Sequence[bytes], 
 
 # --- strict JSON -----------------------------------------------------------------------
 
-def _loads(plain: bytes, expected: frozenset[str], kind: str) -> dict[str, Any]:
-    """A JSON object with exactly the ``expected`` keys, version and type."""
+def _loads(plain: bytes, expected: frozenset[str], kind: str,
+           optional: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A JSON object with exactly the ``expected`` keys (and any of ``optional``),
+    version and type."""
     try:
         doc = strictjson.loads(plain, what=f"the {kind}")
     except BadInput as exc:
         raise BadRequestEnvelope(exc.message, field="body") from None
-    if not isinstance(doc, dict) or set(doc) != expected:
+    if not isinstance(doc, dict) or not expected <= set(doc) <= expected | optional:
         raise BadRequestEnvelope(f"the {kind} must be an object with exactly the keys "
                                  + ", ".join(sorted(expected)), field="body")
     if type(doc["v"]) is not int or doc["v"] != VERSION or doc["type"] != kind:

@@ -46,7 +46,9 @@ from ..posts.ingest import post_path
 from ..posts.reconcile import open_index
 from . import exchange, ownkeys, pages
 from .budgets import Budgets, asker_charge, prefix_charges, prefixes
+from .contacts import Contacts
 from .nonces import NonceStore
+from .reach import own_reach
 
 log = logging.getLogger("diwan.feeds")
 
@@ -119,6 +121,7 @@ def serve_feed(dd: DataDir, owner_fp: str, body: bytes, *, remote: str = "",
     paths, sizes, more = ([], [], False) if blocked else _select(dd, ids, req, asker)
     key_part = b"" if blocked or not req.keys else b"".join(
         map(pages.key_record, keys_for(dd, ids, req, asker)))
+    key_part = exchange.address_part(told_addresses(dd, req, asker, blocked, t)) + key_part
     head = noise.MESSAGE2_OVERHEAD + len(served.pub)
     count, cut = pages.fit_page(sizes, head, s["max_response_bytes"], len(key_part))
     writer = pages.PageWriter(opened.handshake, served.pub, sizes[:count],
@@ -127,8 +130,22 @@ def serve_feed(dd: DataDir, owner_fp: str, body: bytes, *, remote: str = "",
     budgets.spend([asker_charge(s, asker.budget_key, writer.size)], now=t)
     if asker.newer:
         _update_pin(ids, asker.fp, opened.pub_document)
+    if req.reach and asker.pinned and not blocked:  # a contact's node says where it is
+        Contacts(dd).learn(asker.fp, list(req.reach), s["max_learned_addresses"])
     records = itertools.chain([key_part] if key_part else [], _records(paths[:count], sizes))
     return FeedAnswer(writer.size, writer.pieces(records, more or cut))
+
+
+def told_addresses(dd: DataDir, req: exchange.FeedRequest, asker: Asker, blocked: bool,
+                   now: float) -> list[str] | None:
+    """What the response tells of the nodes serving the owner's identity: None when the
+    asker did not ask (no ``reach``: an older node), [] for a stranger or a blocked
+    asker, else this node's addresses (:func:`.reach.own_reach`)."""
+    if req.reach is None:
+        return None
+    if blocked or not asker.pinned:
+        return []
+    return own_reach(dd, now)
 
 
 def keys_for(dd: DataDir, ids: Identities, req: exchange.FeedRequest, asker: Asker

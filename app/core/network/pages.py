@@ -3,7 +3,8 @@
 Normative in ``docs/protocol.md`` ("The response")::
 
     body   = u16 len || message 2 || (u16 len || transport message)*
-    stream = (0x02 || u32 n || .pub)* (0x01 || u32 n || post file)* 0x00 || more || 0x00*
+    stream = [0x03 || u32 n || addresses JSON] (0x02 || u32 n || .pub)*
+             (0x01 || u32 n || post file)* 0x00 || more || 0x00*
 
 The body's length is its size bucket: the least power of two that holds it and
 is at least 1 KiB, at most ``max_response_bytes``. The padding is the stream's
@@ -22,7 +23,7 @@ MAX_MESSAGE = noise.MAX_MESSAGE_BYTES
 MAX_CHUNK = MAX_MESSAGE - TAG      # plaintext bytes in one transport message
 FRAMED = 2 + MAX_MESSAGE           # one transport message with its length prefix, at most
 MIN_BUCKET = 1024
-POST_RECORD, END_RECORD, KEY_RECORD = 0x01, 0x00, 0x02
+POST_RECORD, END_RECORD, KEY_RECORD, ADDRESS_RECORD = 0x01, 0x00, 0x02, 0x03
 RECORD_HEAD = 5                    # 0x01 || u32 length
 END_BYTES = 2                      # 0x00 || more
 
@@ -45,13 +46,26 @@ def split_messages(body: bytes) -> list[bytes]:
 
 def parse_stream(stream: bytes) -> tuple[list[bytes], bool, list[bytes]]:
     """The records of a page stream: (posts, more, key documents); :class:`BadResponse`
-    if malformed (key records come first, then post records, then the end record)."""
-    found: dict[int, list[bytes]] = {KEY_RECORD: [], POST_RECORD: []}
+    if malformed (key records come first, then post records, then the end record).
+    An address record is refused here: see :func:`parse_stream_addresses`."""
+    posts, more, key_docs, address_docs = parse_stream_addresses(stream)
+    if address_docs:
+        raise BadResponse("an address record that was not asked for")
+    return posts, more, key_docs
+
+
+def parse_stream_addresses(stream: bytes
+                           ) -> tuple[list[bytes], bool, list[bytes], list[bytes]]:
+    """:func:`parse_stream` that also accepts one address record, first:
+    (posts, more, key documents, address records (zero or one, raw JSON))."""
+    found: dict[int, list[bytes]] = {ADDRESS_RECORD: [], KEY_RECORD: [], POST_RECORD: []}
     pos = 0
     while pos < len(stream) and stream[pos] in found:
         kind = stream[pos]
         if kind == KEY_RECORD and found[POST_RECORD]:
             raise BadResponse("a key record after a post record")
+        if kind == ADDRESS_RECORD and (pos or found[ADDRESS_RECORD]):
+            raise BadResponse("an address record that is not the first record")
         size = int.from_bytes(stream[pos + 1:pos + RECORD_HEAD], "big")
         end = pos + RECORD_HEAD + size
         if pos + RECORD_HEAD > len(stream) or end > len(stream):
@@ -62,7 +76,7 @@ def parse_stream(stream: bytes) -> tuple[list[bytes], bool, list[bytes]]:
         raise BadResponse("the response's page does not end with an end record")
     if any(stream[pos + END_BYTES:]):
         raise BadResponse("the response's padding is not zero")
-    return found[POST_RECORD], stream[pos + 1] == 1, found[KEY_RECORD]
+    return found[POST_RECORD], stream[pos + 1] == 1, found[KEY_RECORD], found[ADDRESS_RECORD]
 
 
 def stream_bytes(post_sizes: Iterable[int]) -> int:
@@ -168,3 +182,8 @@ def post_record(post: bytes) -> bytes:
 def key_record(document: bytes) -> bytes:
     """One ``.pub`` document's record in the page stream (before the posts)."""
     return bytes([KEY_RECORD]) + len(document).to_bytes(4, "big") + document
+
+
+def address_record(addresses_json: bytes) -> bytes:
+    """The address record (the owner's nodes' addresses, a JSON array), first in the stream."""
+    return bytes([ADDRESS_RECORD]) + len(addresses_json).to_bytes(4, "big") + addresses_json

@@ -24,12 +24,16 @@ deadline: every contact is tried.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
 
-from .contacts import Contact
-from .syncstatus import SyncStatus
+from ..base import names
+from ..base.datadir import DataDir
+from ..base.errors import NotFound
+from ..identity.identities import Identities
+from .contacts import Contact, Contacts
+from .syncstatus import StatusStore, SyncStatus, is_due
 
 DEADLINE_SKIP = "round deadline"
 SyncOne = Callable[[Contact], SyncStatus]
@@ -95,3 +99,34 @@ def run_round(contacts: Sequence[Contact], stored: Mapping[str, SyncStatus],
             if progress:
                 progress(status)
     return results
+
+
+def plan(dd: DataDir, contacts: list[Contact], force: bool, now: float
+          ) -> tuple[list[SyncStatus], list[Contact]]:
+    """Split contacts into those left alone this time (with why) and those to sync."""
+    stored = StatusStore(dd).all()
+    skipped, todo = [], []
+    for contact in contacts:
+        status = stored.get(contact.fingerprint) or SyncStatus(contact.fingerprint)
+        status.address, status.identity = contact.address, contact.identity
+        if Identities(dd).is_blocked(contact.fingerprint):
+            status.skipped = "blocked"
+        elif not force and not is_due(dd.settings, status, now):
+            status.skipped = "backing off"
+        else:
+            todo.append(contact)
+            continue
+        skipped.append(status)
+    return skipped, todo
+
+
+def chosen(dd: DataDir, only: Iterable[str] | None) -> list[Contact]:
+    """Every contact, or those of ``only`` (:class:`NotFound` for one that is not)."""
+    contacts = Contacts(dd).list()
+    if only is None:
+        return contacts
+    wanted = {names.fingerprint(fp) for fp in only}
+    missing = wanted - {c.fingerprint for c in contacts}
+    if missing:
+        raise NotFound(f"{sorted(missing)[0]} is not a contact", field="fingerprint")
+    return [c for c in contacts if c.fingerprint in wanted]

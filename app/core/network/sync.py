@@ -30,18 +30,18 @@ import requests
 
 from ..base import names
 from ..base.datadir import DataDir
-from ..base.errors import BadResponse, DiwanError, Forbidden, NotFound, PeerError
+from ..base.errors import BadResponse, DiwanError, Forbidden, PeerError
 from ..base.fsio import file_lock
 from ..identity import keys
 from ..identity.identities import Identities
 from ..posts.codec import decode_post
 from ..posts.ingest import BatchResult, Ingestor
 from ..posts.reconcile import open_index
-from . import peerclient
+from . import peerclient, reach
 from .contacts import Contact, Contacts
 from .exchange import MAX_TIME, OwnKeys, PendingRequest, build_request, open_response
 from .keylookup import KeyLookup, LyingPeers, make_key_lookup
-from .rounds import run_round
+from .rounds import chosen, plan, run_round
 from .syncstatus import StatusStore, SyncStatus, backoff, is_due, statuses
 
 __all__ = ["StatusStore", "SyncStatus", "backoff", "is_due", "statuses", "sync_all",
@@ -79,6 +79,9 @@ class _Run:
         self.full = full
         self.device: bytes | None = None  # the owner's device key that answered in this run
         self.index = open_index(dd)
+        self.address = contact.address  # the address being tried
+        self.told: list[str] = []       # the owner's nodes' addresses it sent in this run
+        self.reach = reach.own_reach(dd, time.time())  # what this node tells the owner
 
     def asker(self) -> OwnKeys:
         ids, me = Identities(self.dd), self.contact.identity
@@ -125,14 +128,15 @@ class _Run:
                     peerclient.error_code(answer) == "not_authenticated":
                 continue  # another device of this identity: try its key
             if answer.status != 200:
-                raise PeerError(f"{self.contact.address} answered the feed request with "
+                raise PeerError(f"{self.address} answered the feed request with "
                                 f"{peerclient.describe_error(answer)}")
             response = open_response(answer.body, pending,
                                      max_bytes=self.settings["max_response_bytes"])
             self.device = transport
             self.learn_owner_key(response.owner_pub)
+            self.told = self.told or response.addresses
             return list(response.posts), bool(response.more)
-        raise PeerError(f"{self.contact.address} answered no device key of {owner_key.fingerprint}")
+        raise PeerError(f"{self.address} answered no device key of {owner_key.fingerprint}")
 
     def key_from_owner(self, asker: OwnKeys, owner_key: keys.PublicKey, fp: str,
                        session: requests.Session, lookup: KeyLookup) -> bytes | None:
@@ -149,7 +153,7 @@ class _Run:
                                           after_sha=None, limit=1, now=int(time.time()),
                                           want_keys=[fp])
             answer = peerclient.call(session, "POST",
-                                     f"{self.contact.address}/feeds/{self.contact.fingerprint}",
+                                     f"{self.address}/feeds/{self.contact.fingerprint}",
                                      data=body, content_type=FEED_CONTENT_TYPE,
                                      timeout=s["sync_timeout"],
                                      max_bytes=s["max_response_bytes"])
@@ -157,7 +161,7 @@ class _Run:
                 return None
             response = open_response(answer.body, pending, max_bytes=s["max_response_bytes"])
         except DiwanError as exc:
-            log.info("key of %s from %s: %s", fp, self.contact.address, exc.message)
+            log.info("key of %s from %s: %s", fp, self.address, exc.message)
             return None
         for document in response.keys:
             lookup.offer_from_exchange(document, fp)  # LyingPeer (recorded) if not fp's key
@@ -179,18 +183,14 @@ class _Run:
         s, fp = self.settings, self.contact.fingerprint
         body, pending = build_request(asker=asker, owner_fp=fp, owner_transport=transport,
                                       after_time=after[0], after_sha=after[1] or None,
-                                      limit=s["max_page_size"], now=int(time.time()))
-        answer = peerclient.call(self.session, "POST", f"{self.contact.address}/feeds/{fp}",
+                                      limit=s["max_page_size"], now=int(time.time()),
+                                      reach=self.reach)
+        answer = peerclient.call(self.session, "POST", f"{self.address}/feeds/{fp}",
                                  data=body, content_type=FEED_CONTENT_TYPE,
                                  timeout=s["sync_timeout"], max_bytes=s["max_response_bytes"])
         return answer, pending
 
     def pull(self) -> None:
-        address = self.contact.address
-        lying = LyingPeers(self.dd).get(address)
-        if lying is not None:
-            raise PeerError(f"{address} is recorded as a lying peer ({lying.get('why')}); "
-                            "remove it from the list to sync again")
         # Key lookups run in this thread while pages are fetched in another: own session,
         # sharing the connection pool of this contact's run only (one own identity; never a
         # session, connection or lookup cache of a run for another own identity). Keys the
@@ -208,14 +208,34 @@ class _Run:
                 def fetch(position: Position) -> Future[Page]:
                     return fetcher.submit(self.page, asker, owner_key, position)
 
-                done = self.pages(fetch, ingestor)
+                done = reach.anywhere(self.dd, self.contact, self.status,
+                                      lambda address: self.at(address, lambda: self.pages(
+                                          fetch, ingestor)))
         finally:
             self.index.close()
+        if self.told:  # the owner's own word, inside the authenticated exchange
+            Contacts(self.dd).learn(self.contact.fingerprint, self.told,
+                                    self.settings["max_learned_addresses"])
         if done:
             self.status.resume_time = self.status.resume_sha = None
         else:
             log.info("%s: stopped after %d pages; the next sync continues",
                      self.contact.fingerprint, self.settings["sync_max_pages"])
+
+    def at(self, address: str, run: Callable[[], bool]) -> bool:
+        """``run`` with ``address`` as the contact's address; its record notes the outcome."""
+        lying = LyingPeers(self.dd).get(address)
+        if lying is not None:
+            raise PeerError(f"{address} is recorded as a lying peer ({lying.get('why')}); "
+                            "remove it from the list to sync again")
+        self.address, self.device = address, None
+        try:
+            done = run()
+        except (PeerError, BadResponse):
+            reach.record(self.status, address, False, time.time(), self.settings)
+            raise
+        reach.record(self.status, address, True, time.time(), self.settings)
+        return done
 
     def pages(self, fetch: Callable[[Position], Future[Page]], ingestor: Ingestor) -> bool:
         """Fetch and store pages until none remain (True) or the page budget is spent.
@@ -237,7 +257,7 @@ class _Run:
             nxt = self.absorb(raws, ingestor.ingest_many(raws, author=self.contact.fingerprint))
             if nxt is None or nxt <= after:
                 if more:
-                    raise PeerError(f"{self.contact.address} said more posts remain but sent "
+                    raise PeerError(f"{self.address} said more posts remain but sent "
                                     "none after the cursor")
                 return True
             if not more:
@@ -340,36 +360,6 @@ def sync_contact(dd: DataDir, fp: str, *, full: bool = False,
         return status
 
 
-def _plan(dd: DataDir, contacts: list[Contact], force: bool, now: float
-          ) -> tuple[list[SyncStatus], list[Contact]]:
-    """Split contacts into those left alone this time (with why) and those to sync."""
-    stored = StatusStore(dd).all()
-    skipped, todo = [], []
-    for contact in contacts:
-        status = stored.get(contact.fingerprint) or SyncStatus(contact.fingerprint)
-        status.address, status.identity = contact.address, contact.identity
-        if Identities(dd).is_blocked(contact.fingerprint):
-            status.skipped = "blocked"
-        elif not force and not is_due(dd.settings, status, now):
-            status.skipped = "backing off"
-        else:
-            todo.append(contact)
-            continue
-        skipped.append(status)
-    return skipped, todo
-
-
-def _chosen(dd: DataDir, only: Iterable[str] | None) -> list[Contact]:
-    contacts = Contacts(dd).list()
-    if only is None:
-        return contacts
-    wanted = {names.fingerprint(fp) for fp in only}
-    missing = wanted - {c.fingerprint for c in contacts}
-    if missing:
-        raise NotFound(f"{sorted(missing)[0]} is not a contact", field="fingerprint")
-    return [c for c in contacts if c.fingerprint in wanted]
-
-
 def sync_all(dd: DataDir, only: Iterable[str] | None = None, force: bool = False, *,
              full: bool = False, progress: Progress | None = None,
              session_factory: SessionFactory | None = None,
@@ -386,8 +376,8 @@ def sync_all(dd: DataDir, only: Iterable[str] | None = None, force: bool = False
     (a bad fingerprint :class:`BadFingerprint`) before anything is asked, and a
     damaged state file :class:`CorruptFile`.
     """
-    contacts = _chosen(dd, only)
-    skipped, todo = _plan(dd, contacts, force, clock())
+    contacts = chosen(dd, only)
+    skipped, todo = plan(dd, contacts, force, clock())
     results = {st.fingerprint: st for st in skipped}
     for st in skipped:
         if progress:

@@ -10,7 +10,7 @@ scheduler tries it again; a forced sync (admin API, CLI) ignores the wait.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..base.datadir import DataDir
@@ -27,6 +27,9 @@ class SyncStatus:
     Times are unix seconds (``float`` for attempts, ``int`` CREATED_TIMEs for cursors);
     ``cursor_*`` is where the next sync starts, ``resume_*`` where a run cut short by
     ``sync_max_pages`` stopped; ``skipped`` (not stored) says why a ``sync_all`` left it.
+    ``address`` is the address that answered last (or was tried last); ``reach`` maps each
+    address tried to ``{"ok": last success, "failures": n, "next": next attempt}``
+    (:mod:`.reach`).
     """
 
     fingerprint: str
@@ -49,6 +52,7 @@ class SyncStatus:
     resume_time: int | None = None  # where a run cut short by sync_max_pages stopped
     resume_sha: str | None = None
     skipped: str | None = None  # why a sync_all left it alone this time (not stored)
+    reach: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, fp: str, raw: Any) -> SyncStatus:
@@ -77,6 +81,9 @@ def _fits(value: Any, type_text: str) -> bool:
     """True if a stored ``value`` suits a field annotated ``type_text`` (e.g. "int | None")."""
     if value is None:
         return "None" in type_text
+    if isinstance(value, dict):
+        return type_text.startswith("dict") and all(
+            isinstance(k, str) and isinstance(v, dict) for k, v in value.items())
     if isinstance(value, bool):
         return False
     if isinstance(value, int):
