@@ -2,8 +2,11 @@
 
 ``sync`` pulls every contact's feed every ``sync_interval`` seconds (first run
 shortly after the scheduler starts); ``gc`` deletes unused public keys every
-``gc_interval`` seconds. Each job logs a one-line summary and never raises
-into the scheduler.
+``gc_interval`` seconds. ``reach`` (every minute, first at start) keeps the LAN
+announcement current (``lan_discovery``: a new UTC day, new addresses, new
+identities) and the router's port mapping renewed (``port_mapping``); both
+are withdrawn when the scheduler stops (:func:`stop_all`). Each job logs a
+one-line summary and never raises into the scheduler.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.base import BaseScheduler
 
 from app.core.base.datadir import DataDir
+from app.core.network.lan import Announcer
+from app.core.network.portmap import PortMapper
 from app.core.network.sync import sync_all
 from app.core.upkeep.gc import gc
 
@@ -22,6 +27,7 @@ log = logging.getLogger("diwan.scheduler")
 
 FIRST_SYNC_DELAY = 5  # seconds after start (lets the peer app come up first)
 FIRST_GC_DELAY = 300
+REACH_INTERVAL = 60
 
 Register = Callable[[BaseScheduler, DataDir], None]
 
@@ -64,4 +70,36 @@ def register_gc(sched: BaseScheduler, dd: DataDir) -> None:
                   id="gc", next_run_time=_soon(FIRST_GC_DELAY))
 
 
-JOBS: tuple[Register, ...] = (register_sync, register_gc)
+_reaching: list[Announcer | PortMapper] = []  # what stop_all withdraws
+
+
+def run_reach(dd: DataDir) -> None:
+    """Refresh the LAN announcement and the port mapping (each only if switched on)."""
+    for part in _reaching:
+        try:
+            part.refresh()
+        except Exception:
+            log.exception("refreshing %s failed", type(part).__name__)
+
+
+def register_reach(sched: BaseScheduler, dd: DataDir) -> None:
+    if dd.settings["lan_discovery"]:
+        _reaching.append(Announcer(dd))
+    if dd.settings["port_mapping"]:
+        _reaching.append(PortMapper(dd))
+    if _reaching:
+        sched.add_job(run_reach, "interval", seconds=REACH_INTERVAL, args=[dd], id="reach",
+                      next_run_time=_soon(0))
+
+
+def stop_all() -> None:
+    """Withdraw the LAN announcement and remove the router mapping (scheduler exit)."""
+    while _reaching:
+        part = _reaching.pop()
+        try:
+            part.stop()
+        except Exception:
+            log.exception("stopping %s failed", type(part).__name__)
+
+
+JOBS: tuple[Register, ...] = (register_sync, register_gc, register_reach)

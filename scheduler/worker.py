@@ -106,4 +106,7 @@ def main() -> None:
     try:
         sched.start()
     finally:
+        from . import jobs
+
+        jobs.stop_all()  # the LAN announcement's goodbye, the router mapping removed
         runstate.clear_pid(dd, "scheduler")

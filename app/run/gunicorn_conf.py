@@ -9,6 +9,7 @@ from app.core.base import lifeline
 from app.core.base.config import data_dir_from_env, exposure_warning, load
 from app.core.base.datadir import open_datadir
 from app.core.base.errors import DiwanError
+from app.core.base.lifeline import bind_hosts
 from app.core.base.logsetup import gunicorn_logconfig
 from app.core.base.permissions import enforce
 
@@ -24,10 +25,11 @@ except DiwanError as exc:
 if role == "admin" and (_warning := exposure_warning(_settings)):
     print(f"diwan-admin: WARNING: {_warning}", file=sys.stderr, flush=True)
 
-_host = str(_settings[role + "_host"])
-if ":" in _host and not _host.startswith("["):
-    _host = f"[{_host}]"  # an IPv6 address such as ::1 is bound as [::1]:port
-bind = [f"{_host}:{_settings[role + '_port']}"]
+# The peer port's default host "::" is bound dual-stack where the system allows (IPv4 and
+# IPv6 on one socket; a second 0.0.0.0 socket where sockets are IPv6-only; 0.0.0.0 alone
+# without IPv6): lifeline.bind_hosts. An IPv6 address such as ::1 is bound as [::1]:port.
+bind = [f"[{h}]:{_settings[role + '_port']}" if ":" in h else f"{h}:{_settings[role + '_port']}"
+        for h in bind_hosts(str(_settings[role + "_host"]).strip("[]"))]
 # The peer port faces strangers: its worker reads whole requests in the event loop, so
 # slow clients never hold a thread, and closes those not sent within client_deadline
 # (app/web/worker.py, docs/architecture.md). The admin app keeps plain gthread

@@ -10,7 +10,10 @@ from . import identity as s
 
 class StatusOut(Schema):
     fingerprint = fields.String()
-    address = fields.String(allow_none=True)
+    address = fields.String(allow_none=True, metadata={
+        "description": "the address that answered last (or was tried last)"})
+    reach = fields.Dict(keys=fields.String(), values=fields.Dict(), metadata={
+        "description": "each address tried: {ok: last success, failures, next: next attempt}"})
     identity = fields.String(allow_none=True)
     state = fields.String(metadata={"description": "never, ok, failing, or blocked"})
     last_attempt = fields.Float(allow_none=True)
@@ -80,7 +83,10 @@ class ContactOut(Schema):
     petname = fields.String(allow_none=True, metadata={
         "description": "the private name the owner gave this contact, if any"})
     address = fields.String()
-    addresses = fields.List(fields.String())
+    addresses = fields.List(fields.String(), metadata={"description": "the hand-set addresses"})
+    learned = fields.List(fields.String(), metadata={
+        "description": "addresses the contact's node told inside the exchange, or that LAN "
+                       "discovery found and an exchange confirmed, newest first"})
     identity = fields.String()
     added = fields.Float(metadata={"description": "unix time the contact was added"})
     sync = fields.Nested(StatusOut, metadata={"description": "the contact's sync status"})

@@ -42,7 +42,8 @@ SETTINGS: tuple[Setting, ...] = (
             "allow admin_host to be a non-loopback address (the token and private posts "
             "then cross the network in plain HTTP: put TLS in front)"),
     Setting("admin_port", 8888, "admin API port", 1, 65535),
-    Setting("peer_host", "0.0.0.0", "peer API bind address (other nodes reach this)",
+    Setting("peer_host", "::", "peer API bind address (other nodes reach this; '::' is "
+            "IPv6 and IPv4 where the system allows, else 0.0.0.0)",
             kind="host"),
     Setting("peer_port", 8889, "peer API port", 1, 65535),
     Setting("workers", 2, "gunicorn worker processes per app", 1, 64),

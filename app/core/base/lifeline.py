@@ -83,18 +83,37 @@ class NodeLock:
             self.fd = None
 
 
+def bind_hosts(host: str) -> list[str]:
+    """The addresses to bind for a configured ``host``: the IPv6 wildcard ``::`` is bound
+    dual-stack where the system allows it (``["::"]``; ``["::", "0.0.0.0"]`` where
+    sockets are IPv6-only by default, ``net.ipv6.bindv6only = 1``) and falls back to
+    ``["0.0.0.0"]`` on a system without IPv6. Any other host is bound as it is."""
+    if host != "::":
+        return [host]
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            v6only = sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+            sock.bind(("::", 0))
+    except OSError:
+        return ["0.0.0.0"]
+    return ["::", "0.0.0.0"] if v6only else ["::"]
+
+
 def check_port(host: str, port: int, setting: str) -> None:
-    """Raise :class:`PortInUse` if ``host:port`` cannot be bound now (``setting`` names it)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host.strip("[]"), port))
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
-            raise PortInUse(f"port {port} on {host} is in use; set {setting} in diwan.toml "
-                            f"(or DIWAN_{setting.upper()}) to a free port") from None
+    """Raise :class:`PortInUse` if ``host:port`` cannot be bound now (``setting`` names it);
+    ``::`` is checked as :func:`bind_hosts` binds it."""
+    for one in bind_hosts(host.strip("[]")):
+        family = socket.AF_INET6 if ":" in one else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((one, port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                raise PortInUse(f"port {port} on {host} is in use; set {setting} in "
+                                f"diwan.toml (or DIWAN_{setting.upper()}) to a free port"
+                                ) from None
 
 
 def hold_running(locks: Path) -> int:

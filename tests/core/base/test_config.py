@@ -26,7 +26,7 @@ def test_defaults_without_file_or_environment(tmp_path: Path) -> None:
     cfg = config.load(tmp_path, environ={})
     assert cfg == config.DEFAULTS
     assert (cfg["admin_host"], cfg["admin_port"]) == ("127.0.0.1", 8888)
-    assert (cfg["peer_host"], cfg["peer_port"]) == ("0.0.0.0", 8889)
+    assert (cfg["peer_host"], cfg["peer_port"]) == ("::", 8889)
     assert cfg["kdf_memlimit"] >= 64 * MiB
 
 
