@@ -31,10 +31,15 @@ CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
 
 
+def tool(name: str) -> str:
+    """The full path of a system tool (also found in /usr/sbin and /sbin off the PATH)."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin") or name
+
+
 def missing(*tools: str) -> list[str]:
     """What these tests need and this machine lacks: root, and each of ``tools``."""
     out = [] if os.geteuid() == 0 else ["root (network namespaces)"]
-    return out + [t for t in tools if shutil.which(t) is None]
+    return out + [t for t in tools if not os.path.isabs(tool(t))]
 
 
 def require(*tools: str) -> None:
@@ -87,15 +92,15 @@ class Lab:
         return full
 
     def ip(self, *args: str) -> None:
-        subprocess.run(["ip", *args], check=True, capture_output=True)
+        subprocess.run([tool("ip"), *args], check=True, capture_output=True)
 
     def run(self, ns: str, *cmd: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True,
+        return subprocess.run([tool("ip"), "netns", "exec", ns, *cmd], capture_output=True,
                               text=True, timeout=60, **kw)
 
     def popen(self, ns: str, *cmd: str, log: Path) -> subprocess.Popen[bytes]:
         with open(log, "ab") as out:
-            proc = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], stdout=out,
+            proc = subprocess.Popen([tool("ip"), "netns", "exec", ns, *cmd], stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
         self.procs.append(proc)
@@ -137,14 +142,14 @@ class Lab:
         for inside in self.insides:
             inside.close()
         for ns in reversed(self.names):
-            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
+            pids = subprocess.run([tool("ip"), "netns", "pids", ns], capture_output=True,
                                   text=True).stdout.split()
             for pid in pids:
                 try:
                     os.kill(int(pid), signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            subprocess.run([tool("ip"), "netns", "del", ns], capture_output=True)
 
 
 class NsNode(Node):
@@ -165,7 +170,7 @@ class NsNode(Node):
         return self.inside.call(super()._healthy)
 
     def _spawn(self, name: str, command: str) -> None:
-        super()._spawn(name, f"exec ip netns exec {self.ns} bash -c {_quote(command)}")
+        super()._spawn(name, f"exec {tool('ip')} netns exec {self.ns} bash -c {_quote(command)}")
 
 
 def _quote(text: str) -> str:

@@ -20,7 +20,7 @@ import pytest
 
 from app.core.network import lan
 
-from .netns import Lab, NsNode, require
+from .netns import Lab, NsNode, require, tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PW = "a long password for the lab"
@@ -193,12 +193,12 @@ def test_a_node_behind_a_home_router_is_reached_through_its_upnp_mapping(
     lab.ip("-n", home, "addr", "add", "192.168.13.2/24", "dev", "eth0")
     lab.ip("-n", home, "route", "add", "default", "via", "192.168.13.1")
     lab.ip("-n", net, "addr", "add", "11.13.0.2/24", "dev", "eth0")
-    assert lab.run(router, "sysctl", "-qw", "net.ipv4.ip_forward=1").returncode == 0
+    assert lab.run(router, tool("sysctl"), "-qw", "net.ipv4.ip_forward=1").returncode == 0
     (tmp_path / "router.nft").write_text(ROUTER_NFT)
-    loaded = lab.run(router, "nft", "-f", str(tmp_path / "router.nft"))
+    loaded = lab.run(router, tool("nft"), "-f", str(tmp_path / "router.nft"))
     assert loaded.returncode == 0, loaded.stderr
     (tmp_path / "miniupnpd.conf").write_text(MINIUPNPD_CONF.format(ext=EXT))
-    lab.popen(router, "miniupnpd", "-d", "-f", str(tmp_path / "miniupnpd.conf"),
+    lab.popen(router, tool("miniupnpd"), "-d", "-f", str(tmp_path / "miniupnpd.conf"),
               "-P", str(tmp_path / "miniupnpd.pid"), log=tmp_path / "miniupnpd.log")
 
     home_settings = {"peer_host": "::", "port_mapping": True, "lan_discovery": False}
@@ -217,10 +217,10 @@ def test_a_node_behind_a_home_router_is_reached_through_its_upnp_mapping(
         status = sync(camal, a)
         assert status["last_error"] is None, status
         assert has(camal, sha)
-        assert "dport" in lab.run(router, "nft", "list", "chain", "inet", "filter",
+        assert "dport" in lab.run(router, tool("nft"), "list", "chain", "inet", "filter",
                                   "prerouting_miniupnpd").stdout
         ahmed.stop(sig=2)
-        rules = lab.run(router, "nft", "list", "chain", "inet", "filter",
+        rules = lab.run(router, tool("nft"), "list", "chain", "inet", "filter",
                         "prerouting_miniupnpd").stdout
         assert "dport" not in rules, rules  # the mapping was removed on stop
     finally:
@@ -248,6 +248,6 @@ def test_the_lab_removes_what_it_made() -> None:
     ns = made.ns("x")
     made.popen(ns, "sleep", "60", log=Path("/dev/null"))
     made.close()
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    listed = subprocess.run([tool("ip"), "netns", "list"], capture_output=True, text=True).stdout
     assert ns not in listed
     assert all(p.poll() is not None for p in made.procs)
