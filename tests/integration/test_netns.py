@@ -18,8 +18,6 @@ from typing import Any
 
 import pytest
 
-from app.core.network import lan
-
 from .netns import Lab, NsNode, require, tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -100,6 +98,8 @@ def test_a_friend_who_moved_on_the_lan_is_found_by_mdns(lab: Lab, tmp_path: Path
         contact = _ok(ahmed.admin("GET", f"/contacts/{b}"))
         assert moved in contact["learned"], contact
         assert contact["addresses"] == [f"http://10.13.0.3:{basant.peer_port}"]
+
+        from app.core.network import lan
 
         heard = _eve_listens(lab, hosts["eve"])
         assert len(heard) == 2, heard  # Ahmed's and Basant's nodes

@@ -20,7 +20,7 @@ from app.core.base import noise
 from app.core.base.datadir import DataDir
 from app.core.base.errors import BadRequestEnvelope, BadResponse
 from app.core.identity.identities import Identities
-from app.core.network import exchange, pages, reach
+from app.core.network import exchange, pages
 from app.core.network.contacts import Contacts
 from app.core.network.exchange import OwnKeys
 from app.core.network.sync import StatusStore, sync_contact
@@ -177,6 +177,7 @@ def test_an_older_contacts_file_loads_and_a_replaced_address_keeps_the_learned(
 
 
 def test_addresses_are_tried_by_last_success_then_listed_order() -> None:
+    from app.core.network import reach
     from app.core.network.contacts import Contact
     from app.core.network.syncstatus import SyncStatus
 
