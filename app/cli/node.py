@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -27,6 +28,7 @@ from ..core.base.datadir import DataDir
 from ..core.base.errors import NotFound
 from ..core.base.lifeline import SUPERVISOR_ENV, NodeLock, check_port, wait_for_leftovers
 from ..core.network.addresses import page_url, peer_urls, url
+from ..core.network.reach import mapped_url
 from ..run import PROCFILE
 from .base import Cli, main, pass_cli
 from .open import login_url
@@ -47,7 +49,7 @@ def procfile() -> Path:
 def describe(dd: DataDir) -> dict[str, Any]:
     """Where things are: data dir, config, token path, admin URL and the peer URLs."""
     s = dd.settings
-    urls = peer_urls(s)
+    urls = peer_urls(s, mapped_url(dd, time.time()))  # a live router mapping comes first
     return {"data_dir": str(dd.root), "config": str(dd.root / config.CONFIG_FILE),
             "token": str(dd.token_path), "admin_url": url(s["admin_host"], s["admin_port"]),
             "page_url": page_url(s),

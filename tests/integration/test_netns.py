@@ -211,6 +211,9 @@ def test_a_node_behind_a_home_router_is_reached_through_its_upnp_mapping(
         ahmed.wait_ready()
         mapped = _wait_for_mapping(ahmed)
         assert mapped == f"http://{EXT}:{ahmed.peer_port}"
+        shown = lab.run(home, str(Path(sys.executable).parent / "diwan"), "--json",
+                        "--data-dir", str(ahmed.root), "status")
+        assert json.loads(shown.stdout)["peer_urls"][0] == mapped, shown  # what Ahmed hands out
         a, c = identity(ahmed), identity(camal)
         sha = post(ahmed, a, "from behind the router")
         follow(camal, c, a, mapped)  # fetches Ahmed's key through the mapping too
