@@ -65,6 +65,8 @@ def show(cli: Cli, fp: str) -> None:
     st = data["sync"]
     cli.emit(ContactOut().dump(data), [
         f"contact       {data['fingerprint']}", f"address       {data['address']}",
+        *[f"learned       {a}" for a in data.get("learned", [])],
+        f"answered at   {st['address'] or '-'}",
         f"followed as   {data['identity']}", f"sync          {st['state']}",
         f"last success  {when(st['last_success'])}", f"last error    {st['last_error'] or '-'}",
         f"posts         {st['posts_received']} received, {st['rejected']} refused"])
