@@ -208,7 +208,9 @@ _cache_lock = threading.Lock()
 
 def find(dd: DataDir, fp: str, now: float | None = None) -> list[str]:
     """The LAN addresses (URLs) announcing ``fp``'s tag for yesterday, today or tomorrow
-    (clocks differ around midnight); [] when ``lan_discovery`` is off or nothing answers.
+    (clocks differ around midnight); [] when ``lan_discovery`` is off, when the peer port
+    listens on no LAN address (a node bound to loopback neither announces nor looks), or
+    when nothing answers.
 
     One browse of ``lan_browse_time`` seconds serves every caller in this process for
     ``lan_browse_cache`` seconds (a round with many unreachable contacts browses once).
@@ -221,7 +223,6 @@ def find(dd: DataDir, fp: str, now: float | None = None) -> list[str]:
     wanted = {tag(fp, utc_day(t, shift)) for shift in (-1, 0, 1)}
     with _cache_lock:
         if _cache is None or time.monotonic() - _cache[0] > s["lan_browse_cache"]:
-            mine = [h for h in machine_addresses() if is_lan(h)]
-            _cache = (time.monotonic(), browse(mine, s["lan_browse_time"]))
+            _cache = (time.monotonic(), browse(lan_hosts(s), s["lan_browse_time"]))
         heard = _cache[1]
     return [u for seen in heard if seen.tags & wanted for u in seen.urls]

@@ -83,7 +83,7 @@ def run_round(contacts: Sequence[Contact], stored: Mapping[str, SyncStatus],
     def guarded(contact: Contact) -> SyncStatus:
         if clock() > latest:
             status = stored.get(contact.fingerprint) or SyncStatus(contact.fingerprint)
-            status.address, status.identity = contact.address, contact.identity
+            status.of_contact(contact)
             status.skipped = DEADLINE_SKIP
             return status
         return one(contact)
@@ -108,7 +108,7 @@ def plan(dd: DataDir, contacts: list[Contact], force: bool, now: float
     skipped, todo = [], []
     for contact in contacts:
         status = stored.get(contact.fingerprint) or SyncStatus(contact.fingerprint)
-        status.address, status.identity = contact.address, contact.identity
+        status.of_contact(contact)
         if Identities(dd).is_blocked(contact.fingerprint):
             status.skipped = "blocked"
         elif not force and not is_due(dd.settings, status, now):

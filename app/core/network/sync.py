@@ -304,7 +304,8 @@ class _Run:
 
 
 def _fresh_run(status: SyncStatus, contact: Contact, now: float) -> None:
-    status.address, status.identity = contact.address, contact.identity
+    status.of_contact(contact)
+    reach.prune(status, contact)
     status.last_attempt = now
     status.posts_last_run = status.pages_last_run = status.rejected_last_run = 0
     status.skipped = None

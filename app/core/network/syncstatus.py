@@ -15,7 +15,7 @@ from typing import Any
 
 from ..base.datadir import DataDir
 from ..base.statefile import StateFile
-from .contacts import Contacts
+from .contacts import Contact, Contacts
 
 DUE_SLACK = 0.1  # a contact is due this fraction of sync_interval before next_attempt
 
@@ -69,6 +69,13 @@ class SyncStatus:
     def to_dict(self) -> dict[str, Any]:
         """Every field plus ``state`` (:meth:`state`), JSON-able."""
         return {**asdict(self), "state": self.state()}
+
+    def of_contact(self, contact: Contact) -> None:
+        """Take the contact's following identity; keep the address that answered last if the
+        contact still has it, else show its hand-set address."""
+        self.identity = contact.identity
+        if self.address not in contact.every_address:
+            self.address = contact.address
 
     def state(self) -> str:
         """``never`` (not attempted), ``ok`` (the last attempt succeeded) or ``failing``."""
@@ -150,6 +157,6 @@ def statuses(dd: DataDir) -> list[SyncStatus]:
     out = []
     for contact in Contacts(dd).list():
         status = stored.get(contact.fingerprint) or SyncStatus(contact.fingerprint)
-        status.address, status.identity = contact.address, contact.identity
+        status.of_contact(contact)
         out.append(status)
     return out
