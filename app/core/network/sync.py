@@ -81,7 +81,7 @@ class _Run:
         self.index = open_index(dd)
         self.address = contact.address  # the address being tried
         self.told: list[str] = []       # the owner's nodes' addresses it sent in this run
-        self.reach = reach.own_reach(dd, time.time())  # what this node tells the owner
+        self.reach: list[str] | None = reach.own_reach(dd, time.time())  # told the owner
 
     def asker(self) -> OwnKeys:
         ids, me = Identities(self.dd), self.contact.identity
@@ -188,6 +188,10 @@ class _Run:
         answer = peerclient.call(self.session, "POST", f"{self.address}/feeds/{fp}",
                                  data=body, content_type=FEED_CONTENT_TYPE,
                                  timeout=s["sync_timeout"], max_bytes=s["max_response_bytes"])
+        if answer.status == 400 and self.reach is not None \
+                and peerclient.error_code(answer) == "bad_request":
+            self.reach = None  # a node older than "reach": ask again without it
+            return self.ask(asker, transport, after)
         return answer, pending
 
     def pull(self) -> None:

@@ -148,6 +148,31 @@ def test_every_address_failing_is_one_failure_naming_the_first(pair: Pair) -> No
     assert [u.split("/feeds")[0] for u in urls] == [OLD, NEW]
 
 
+def test_an_older_node_that_refuses_reach_is_asked_again_without_it(pair: Pair) -> None:
+    """A node from before "reach" answers 400 bad_request to it: the asker asks again
+    without it, so syncing with older nodes keeps working."""
+    sha = pair.post(NOW - 30)
+    real = pair.basant_at(OLD)[OLD]
+    tk = Identities(pair.basant).transport_keys(pair.w.b)[0]
+    slot = noise.Keypair(tk.secret, tk.public)
+    refused = []
+
+    def older(call: Any) -> Any:
+        if "/feeds/" in call.url:
+            opened = exchange.open_request(call.body, owner_fp=pair.w.b, slots=[slot])
+            if b'"reach"' in opened.request_json:
+                refused.append(call.url)
+                return 400, json.dumps({"code": 400, "status": "bad_request",
+                                        "message": "the feed-request must be an object with "
+                                                   "exactly the keys ..."}).encode(), \
+                    {"Content-Type": "application/json"}
+        return real(call)
+
+    st, _ = pair.sync({OLD: older})
+    assert st.last_error is None and refused
+    assert (pair.ahmed.posts / pair.w.b / sha).exists()
+
+
 # the address book ------------------------------------------------------------------------
 
 def test_learning_never_removes_a_hand_set_address_and_keeps_a_bounded_list(
