@@ -90,6 +90,8 @@ def test_a_friend_who_moved_on_the_lan_is_found_by_mdns(lab: Lab, tmp_path: Path
         lab.ip("-n", hosts["basant"], "addr", "flush", "dev", "eth0")
         lab.ip("-n", hosts["basant"], "addr", "add", "10.13.0.77/24", "dev", "eth0")
         basant.start()
+        _wait_for(lambda: basant.log("scheduler").count("LAN announcement: ") >= 2,
+                  "Basant's node announced again", basant)
         second = post(basant, b, "after the move")
         status = sync(ahmed, b)
         assert status["last_error"] is None, status
@@ -232,6 +234,14 @@ def test_a_node_behind_a_home_router_is_reached_through_its_upnp_mapping(
         log = tmp_path / "miniupnpd.log"
         if log.exists():
             print(log.read_text()[-3000:])
+
+
+def _wait_for(done: Any, what: str, node: NsNode, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not in time: {what}\n{node.log('scheduler')[-3000:]}")
+        time.sleep(0.2)
 
 
 def _wait_for_mapping(node: NsNode, timeout: float = 20.0) -> str:
