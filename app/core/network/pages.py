@@ -57,7 +57,9 @@ def parse_stream(stream: bytes) -> tuple[list[bytes], bool, list[bytes]]:
 def parse_stream_addresses(stream: bytes
                            ) -> tuple[list[bytes], bool, list[bytes], list[bytes]]:
     """:func:`parse_stream` that also accepts one address record, first:
-    (posts, more, key documents, address records (zero or one, raw JSON))."""
+    (posts, more, key documents, address records (zero or one, raw JSON)).
+    Raises :class:`BadResponse` if the stream is malformed or an address record is not
+    the first record."""
     found: dict[int, list[bytes]] = {ADDRESS_RECORD: [], KEY_RECORD: [], POST_RECORD: []}
     pos = 0
     while pos < len(stream) and stream[pos] in found:
