@@ -264,3 +264,13 @@ def test_the_lab_removes_what_it_made() -> None:
     listed = subprocess.run([tool("ip"), "netns", "list"], capture_output=True, text=True).stdout
     assert ns not in listed
     assert all(p.poll() is not None for p in made.procs)
+
+
+def test_a_missing_tool_skips_locally_and_fails_under_ci(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no-such-tool-13"):
+        require("no-such-tool-13")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no-such-tool-13"):
+        require("no-such-tool-13")
