@@ -112,8 +112,7 @@ SETTINGS: tuple[Setting, ...] = (
             "by then wait for the next round, first in line", 2, DAY, "seconds"),
     Setting("sync_overlap", 120, "seconds re-asked before the newest held post",
             0, 30 * DAY, "seconds"),
-    Setting("sync_parallel", 4, "contacts synced at once (contacts that answered last time)",
-            1, 64),
+    Setting("sync_parallel", 4, "contacts synced at once (those that answered last time)", 1, 64),
     Setting("sync_parallel_failing", 4,
             "contacts that failed last time tried at once, in their own slots", 1, 64),
     Setting("sync_max_backoff", 6 * 3600, "longest back-off for a failing contact, seconds",
@@ -149,14 +148,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("public_url", "",
             "the peer API's address as friends reach it (http://host:port), if you know "
             "one, e.g. a port forward on your router; diwan status shows it", kind="url"),
-    Setting("web_login_code_ttl", 120,
-            "seconds a one-time login URL from 'diwan open' stays valid (used once)",
-            0, 3600, "seconds"),
+    Setting("web_login_code_ttl", 120, "seconds a one-time login URL from 'diwan open' stays "
+            "valid (used once)", 0, 3600, "seconds"),
     Setting("web_session_ttl", 12 * 3600, "seconds a browser stays signed in to the pages",
             0, 30 * DAY, "seconds"),
-    Setting("web_unlock_idle", 1800,
-            "seconds an identity unlocked in the pages stays unlocked without use",
-            0, DAY, "seconds"),
+    Setting("web_unlock_idle", 1800, "seconds an identity unlocked in the pages stays "
+            "unlocked without use", 0, DAY, "seconds"),
+    Setting("web_search_max_chars", 200, "longest search in the pages (characters)", 1, 10000),
+    Setting("web_search_max_terms", 16, "most words in one search in the pages", 1, 1000),
+    Setting("web_notifications", 100, "most recent notifications the pages list", 1, 10000),
+    Setting("web_sync_max_age", 3600, "seconds a 'sync now' shows as running", 10, DAY, "seconds"),
     Setting("admin_allowed_hosts", "",
             "extra Host names the admin port answers to, comma-separated (e.g. a name "
             "you reach it by over an SSH tunnel); loopback names are always allowed",

@@ -11,9 +11,8 @@ rescanned): an index opened with :func:`app.core.posts.reconcile.open_index`
 runs that repair, bounded, before each query through its ``repair`` hook. Rows
 a query would return whose file has vanished are dropped on the spot.
 
-Listing is keyset pagination over ``(created, sha)`` indexes, newest first;
-filters by author or kind merge one index range per author/kind, so a page
-costs O(limit) rows whatever the number of posts stored.
+Listing is keyset pagination over ``(created, sha)`` indexes, newest first; filters by
+author or kind merge one index range per author/kind: a page costs O(limit) rows.
 """
 
 from __future__ import annotations
@@ -45,6 +44,7 @@ from .listing import (
     decode_cursor,
     kind_codes,
 )
+from .searchtext import index_text
 
 Scope = tuple[str, tuple[str, ...], tuple[Any, ...]]
 _POOL = threading.local()  # .conns: db path -> (pid, connection), most recently used last
@@ -179,6 +179,7 @@ class Index:
         if cur.rowcount == 0:
             return 0
         post_id = cur.lastrowid
+        index_text(c, post_id, post)
         for fp in post.recipients:
             c.execute("INSERT OR IGNORE INTO recipients(fp, post) VALUES (?,?)",
                       (self._fp_id(c, fp), post_id))
@@ -267,20 +268,19 @@ class Index:
                     and names.FINGERPRINT_RE.fullmatch(e.name[:-4])]
 
     def page(self, *, authors: Iterable[str] | None = None, kinds: Iterable[str] | None = None,
-             limit: int, cursor: str | None = None, exclude_blocked: bool = True) -> Page:
-        """A page of entries, newest first; ``cursor`` (from the previous page) continues
-        strictly after it.
+             limit: int, cursor: str | None = None, exclude_blocked: bool = True,
+             hide: Iterable[str] = ()) -> Page:
+        """A page of entries, newest first, strictly after ``cursor`` (from the previous page).
 
         ``authors`` (fingerprints) and ``kinds`` (``post``, ``comment``, ``message``,
-        ``profile``) filter; blocked authors are left out unless ``exclude_blocked`` is off.
-        This lists everything indexed: who may see what is the caller's filter. Raises
-        :class:`BadInput` for a bad ``limit``, ``cursor`` or kind and
-        :class:`BadFingerprint` for a bad author.
+        ``profile``) filter; blocked authors (unless ``exclude_blocked`` is off) and those in
+        ``hide`` are left out; who may see what is the caller's filter. Raises :class:`BadInput`
+        for a bad ``limit``, ``cursor`` or kind, :class:`BadFingerprint` for a bad author.
         """
         self.check_limit(limit)
         after = decode_cursor(cursor) if cursor is not None else None
         codes = kind_codes(kinds)
-        blocked = set(self.blocked()) if exclude_blocked else set()
+        blocked = (set(self.blocked()) if exclude_blocked else set()) | set(hide)
         self.maybe_reconcile()
         if authors is not None:
             wanted = {names.fingerprint(a, field="authors") for a in authors} - blocked

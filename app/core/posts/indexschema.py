@@ -2,6 +2,8 @@
 
 The index (:mod:`app.core.posts.index`) creates it; the repair
 (:mod:`app.core.posts.reconcile`) empties :data:`CONTENT_TABLES` on a rebuild.
+A database of an older version that :data:`MIGRATIONS` covers is migrated in place
+(additive statements); any other version is recreated.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "index.sqlite3"
 
 SCHEMA = """
@@ -35,7 +37,18 @@ CREATE TABLE conv_members(fp INTEGER NOT NULL, conv BLOB NOT NULL,
 CREATE TABLE dirs(fp TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 """
-CONTENT_TABLES = ("posts", "recipients", "replies", "convs", "conv_members", "dirs", "meta")
+# Version 1 -> 2: full-text search (app.core.posts.search). A trigger empties a post's
+# search row whenever its posts row is deleted (every delete path of the index), and
+# the content tables are emptied so that the repair re-reads every post file and
+# fills in the text of posts indexed before (the dirs table is emptied with them).
+FTS = ("CREATE VIRTUAL TABLE posts_fts USING fts5(body, tokenize='unicode61 remove_diacritics 2')",
+       "CREATE TRIGGER posts_fts_gone AFTER DELETE ON posts BEGIN"
+       " DELETE FROM posts_fts WHERE rowid = old.id; END")
+CONTENT_TABLES = ("posts_fts", "posts", "recipients", "replies", "convs", "conv_members", "dirs",
+                  "meta")
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (*FTS, *(f"DELETE FROM {t}" for t in CONTENT_TABLES)),
+}
 
 
 def connect(path: Path, timeout: float) -> tuple[sqlite3.Connection, bool]:
@@ -55,18 +68,28 @@ def connect(path: Path, timeout: float) -> tuple[sqlite3.Connection, bool]:
     return c, created
 
 
+def _statements(version: int) -> list[str]:
+    """What brings a database of ``version`` up to :data:`SCHEMA_VERSION`: the additive
+    migrations, or (another version) dropping every table and creating the schema."""
+    if version in MIGRATIONS:
+        return [stmt for v in range(version, SCHEMA_VERSION) for stmt in MIGRATIONS[v]]
+    stmts = [s for s in SCHEMA.split(";") if s.strip()]
+    return stmts + [stmt for v in range(1, SCHEMA_VERSION) for stmt in MIGRATIONS[v][:len(FTS)]]
+
+
 def _create_schema(c: sqlite3.Connection) -> bool:
     c.execute("BEGIN IMMEDIATE")
     try:
-        created = bool(c.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION)
+        version = int(c.execute("PRAGMA user_version").fetchone()[0])
+        created = version != SCHEMA_VERSION
         if created:
-            for (kind, name) in c.execute(
-                    "SELECT type, name FROM sqlite_master WHERE type IN ('table')"
-                    " AND name NOT LIKE 'sqlite_%'").fetchall():
-                c.execute(f'DROP {kind} IF EXISTS "{name}"')
-            for stmt in SCHEMA.split(";"):
-                if stmt.strip():
-                    c.execute(stmt)
+            if version not in MIGRATIONS:
+                for (kind, name) in c.execute(
+                        "SELECT type, name FROM sqlite_master WHERE type IN ('table')"
+                        " AND name NOT LIKE 'sqlite_%'").fetchall():
+                    c.execute(f'DROP {kind} IF EXISTS "{name}"')
+            for stmt in _statements(version):
+                c.execute(stmt)
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         c.execute("COMMIT")
     except BaseException:

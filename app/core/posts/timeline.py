@@ -19,6 +19,7 @@ from ..base import names
 from ..base.datadir import DataDir
 from ..base.errors import BadInput, BadPost, NotFound
 from ..identity.identities import Identities
+from ..identity.mutes import Mutes
 from .attributes import type_of
 from .codec import Post, decode_post
 from .index import Index
@@ -92,18 +93,21 @@ class Timeline:
              cursor: str | None = None) -> Page:
         """Newest first across non-blocked feeds; ``group`` keeps its members only.
 
-        ``limit`` defaults to ``page_size``; ``authors``, ``kinds`` and ``cursor`` as for
-        :meth:`Index.page`. Raises :class:`BadName` or :class:`NotFound` for a bad or
+        Muted keys (:mod:`app.core.identity.mutes`) are left out unless ``authors`` names
+        them. ``limit`` defaults to ``page_size``; ``authors``, ``kinds`` and ``cursor`` as
+        for :meth:`Index.page`. Raises :class:`BadName` or :class:`NotFound` for a bad or
         unknown group, :class:`BadFingerprint` for a bad author and :class:`BadInput` for a
         bad limit, cursor or kind.
         """
+        hide = Mutes(self.dd).all() if authors is None else set()
         if group is not None:
             members: set[str] = set(self.identities.members(names.group(group, field="group")))
             authors = members if authors is None else {
                 names.fingerprint(a, field="authors") for a in authors} & members
         if limit is None:
             limit = self.default_limit()
-        return self.index.page(authors=authors, kinds=kinds, limit=limit, cursor=cursor)
+        return self.index.page(authors=authors, kinds=kinds, limit=limit, cursor=cursor,
+                               hide=hide)
 
     def default_limit(self) -> int:
         """``page_size``, but never more than ``max_page_size``."""

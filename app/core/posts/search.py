@@ -1,0 +1,70 @@
+"""Local full-text search over the posts this node holds (SQLite FTS5 inside the index).
+
+The index fills table ``posts_fts`` as it indexes each post
+(:mod:`app.core.posts.searchtext`), so a rebuild fills it too; a trigger empties a
+post's row whenever the post leaves the index (:mod:`app.core.posts.indexschema`).
+
+A query is what a person types: it is never handed to FTS5's query language. Each
+whitespace-separated term becomes a quoted FTS5 string (quotes doubled), all terms must
+match, and a term ending in ``*`` matches as a prefix; so no input can be an FTS5
+syntax error. Results follow the timeline's visibility: blocked and hidden (muted)
+authors are left out.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+from ..base.errors import BadInput
+from .index import Index
+from .listing import COLUMNS, Entry
+
+
+def fts_query(text: str, *, max_chars: int, max_terms: int) -> str | None:
+    """The FTS5 query for what a person typed: every term quoted, all required, a
+    trailing ``*`` kept as a prefix match; None if nothing is left to search for.
+
+    Raises :class:`BadInput` (field ``q``) for more than ``max_chars`` characters or
+    ``max_terms`` terms.
+    """
+    if len(text) > max_chars:
+        raise BadInput(f"a search is at most {max_chars} characters", field="q")
+    terms = []
+    for word in text.split():
+        prefix = word.endswith("*")
+        word = word.rstrip("*").replace("\x00", "")
+        if word:
+            terms.append('"' + word.replace('"', '""') + '"' + ("*" if prefix else ""))
+    if len(terms) > max_terms:
+        raise BadInput(f"a search has at most {max_terms} words", field="q")
+    return " ".join(terms) or None
+
+
+def search(index: Index, text: str, *, limit: int, hide: Iterable[str] = ()) -> list[Entry]:
+    """Posts whose text matches ``text`` (see :func:`fts_query`), newest first, at most
+    ``limit``; blocked authors and those in ``hide`` (fingerprints) are left out.
+
+    Raises :class:`BadInput` for a query over the ``web_search_max_chars`` or
+    ``web_search_max_terms`` settings, or a bad ``limit``. A query FTS5 still refuses
+    (it should not happen: every term is quoted) finds nothing rather than failing.
+    """
+    index.check_limit(limit)
+    settings = index.dd.settings
+    query = fts_query(text, max_chars=settings["web_search_max_chars"],
+                      max_terms=settings["web_search_max_terms"])
+    if query is None:
+        return []
+    index.maybe_reconcile()
+    left_out = {*index.blocked(), *hide}
+    ids = [i for i in (index.fp_id(fp) for fp in sorted(left_out)) if i is not None]
+    not_in = f" AND p.author NOT IN ({','.join('?' * len(ids))})" if ids else ""
+    sql = (f"SELECT {COLUMNS} FROM posts_fts f JOIN posts p ON p.id = f.rowid"
+           f" WHERE posts_fts MATCH ?{not_in} ORDER BY p.created DESC, p.sha DESC LIMIT ?")
+    try:
+        rows = index.conn().execute(sql, (query, *ids, limit)).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "fts5" in str(exc) or "syntax" in str(exc):
+            return []
+        raise
+    return index.present([index.entry(r) for r in rows])
