@@ -25,9 +25,9 @@ def searchable_text(post: Post) -> str:
                      and type_of(key) not in UNINDEXED_TYPES)
 
 
-def index_text(c: sqlite3.Connection, post_id: int, post: Post) -> None:
+def index_text(c: sqlite3.Connection, post_id: int | None, post: Post) -> None:
     """Add the search row of ``post`` (row id ``post_id``) inside the index's write
     transaction ``c``; nothing for a post without text."""
     text = searchable_text(post)
-    if text:
+    if text and post_id is not None:
         c.execute("INSERT INTO posts_fts(rowid, body) VALUES (?, ?)", (post_id, text))
