@@ -15,7 +15,20 @@ from datetime import timedelta
 from flask import Flask
 
 from ..core.base.websessions import cookie_secret
-from . import actions, auth, compose, views  # noqa: F401  (each adds its routes to blp)
+from . import (  # noqa: F401  (each adds its routes to blp)
+    actions,
+    auth,
+    book,
+    compose,
+    groups,
+    notify,
+    person,
+    profiles,
+    searchpage,
+    selves,
+    syncpages,
+    views,
+)
 from .site import blp, csrf, security_headers
 
 

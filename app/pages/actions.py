@@ -1,4 +1,4 @@
-"""Pages about people and keys: contacts (follow, name, block) and own identities."""
+"""The people page: contacts with their sync status, other known keys, follow, name, block."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ..core.network.views import contact_view
 from ..core.posts.display import DisplayNames
 from .auth import dd
 from .compose import own_identities
+from .person import back_to
 from .site import blp
 
 
@@ -51,7 +52,7 @@ def name() -> ResponseReturnValue:
         Petnames(dd()).set(fp, petname)
     else:
         Petnames(dd()).clear(fp)
-    return redirect(url_for("pages.people"), code=303)
+    return back_to(fp)
 
 
 @blp.post("/people/block")
@@ -65,20 +66,4 @@ def block() -> ResponseReturnValue:
         Identities(dd()).unblock(fp)
     else:
         raise BadInput("action must be block or unblock", field="action")
-    return redirect(url_for("pages.people"), code=303)
-
-
-@blp.get("/me")
-def identities() -> ResponseReturnValue:
-    """Own identities: unlock, lock, create."""
-    return render_template("identities.html", identities=own_identities(DisplayNames(dd())))
-
-
-@blp.post("/me")
-def create_identity() -> ResponseReturnValue:
-    """Create an own identity with a password (typed twice)."""
-    password = request.form.get("password", "")
-    if password != request.form.get("repeat", ""):
-        raise BadInput("the two passwords differ", field="password")
-    Identities(dd()).create(password)  # the core's password rules (length) apply
-    return redirect(url_for("pages.identities"), code=303)
+    return back_to(fp)

@@ -28,10 +28,14 @@ MAX_FILES = 8
 
 
 def own_identities(names: DisplayNames) -> list[dict[str, Any]]:
-    """The own identities with their names and whether this session has them unlocked."""
+    """The own identities with their names and whether this session has them unlocked;
+    the one this session switched to (``session["current"]``) first, flagged ``current``."""
     keys = session_keys()
-    return [{"fingerprint": fp, "name": names(fp), "unlocked": fp in keys}
-            for fp in Identities(dd()).own_fingerprints()]
+    current = session.get("current")
+    rows = [{"fingerprint": fp, "name": names(fp), "unlocked": fp in keys,
+             "current": fp == current} for fp in Identities(dd()).own_fingerprints()]
+    rows.sort(key=lambda r: not r["current"])
+    return rows
 
 
 def _seed(fp: str) -> bytes | None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, render_template, request
+from flask import abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ..core.base import names
 from ..core.base.errors import BadInput
+from ..core.network.syncrun import syncing_now
 from ..core.posts.codec import stored_view
 from ..core.posts.display import DisplayNames
+from ..core.posts.notices import ReadingMark
 from ..core.posts.timeline import CONVERSATION_ID_RE, Timeline
 from .auth import dd
 from .compose import own_identities
@@ -24,17 +26,41 @@ def _reply_count(tl: Timeline, sha1: str) -> int:
 
 @blp.get("/")
 def home() -> ResponseReturnValue:
-    """The timeline, newest first, one page at a time (``?cursor=`` for older posts)."""
+    """The timeline, newest first, one page at a time (``?cursor=`` for older posts); posts
+    newer than where the owner stopped reading are marked new, with a line where that was."""
     tl = Timeline(dd())
+    cursor = request.args.get("cursor") or None
     try:
-        page = tl.page(cursor=request.args.get("cursor") or None)
+        page = tl.page(cursor=cursor)
     except BadInput:
         abort(400, "that page link is not valid")
     names = DisplayNames(dd(), timeline=tl)
-    posts = [card(stored_view(p), names, replies=_reply_count(tl, p.sha1))
-             for p in (tl.read(e) for e in page.items) if p is not None]
+    mark = ReadingMark(dd()).position()
+    posts: list[dict[str, Any]] = []
+    divider = None
+    for p in (tl.read(e) for e in page.items):
+        if p is not None:
+            shown = card(stored_view(p), names, replies=_reply_count(tl, p.sha1))
+            shown["new"] = mark is not None and (p.created, p.sha1) > mark
+            if divider is None and posts and posts[-1]["new"] and not shown["new"]:
+                divider = p.sha1
+            posts.append(shown)
+    any_new = any(p["new"] for p in posts)
+    news = None
+    if cursor is None and mark is not None and not any_new:
+        news = "syncing" if syncing_now(dd()) else "nothing"
     return render_template("home.html", posts=posts, next_cursor=page.next_cursor,
-                           identities=own_identities(names))
+                           identities=own_identities(names), divider=divider, news=news,
+                           newest=page.items[0].cursor if page.items and cursor is None
+                           else None, mark=ReadingMark(dd()).get() if mark else None)
+
+
+@blp.post("/read")
+def mark_timeline_read() -> ResponseReturnValue:
+    """Remember that the owner read the timeline down from ``cursor`` (the newest post
+    shown); the mark only moves forward."""
+    ReadingMark(dd()).set(request.form.get("cursor", ""))
+    return redirect(url_for("pages.home"), code=303)
 
 
 @blp.get("/thread/<sha>")

@@ -1,0 +1,65 @@
+"""Notifications (replies to own posts, messages, contacts' first posts), the unread count
+every page's header shows, and "mark all read" (:mod:`app.core.posts.notices`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from ..core.base.errors import BadInput
+from ..core.identity.identities import Identities
+from ..core.identity.mutes import Mutes
+from ..core.network.contacts import Contacts
+from ..core.posts.codec import stored_view
+from ..core.posts.display import DisplayNames
+from ..core.posts.notices import Notice, NoticeState, notices
+from ..core.posts.timeline import Timeline
+from .auth import dd
+from .present import card
+from .site import blp
+
+LABELS = {"reply": "replied to your post", "message": "wrote to you",
+          "first": "posted for the first time"}
+
+
+def listed(tl: Timeline) -> list[Notice]:
+    """The latest ``web_notifications`` notifications of every own identity."""
+    limit = min(dd().settings["web_notifications"], dd().settings["max_page_size"])
+    return notices(tl.index, Identities(dd()).own_fingerprints(), Contacts(dd()).fingerprints(),
+                   limit=limit, hide=Mutes(dd()).all())
+
+
+def header() -> dict[str, Any]:
+    """Template values of every page: ``unread``, the count of unread notifications."""
+    if getattr(g, "web_session", None) is None:
+        return {"unread": 0}
+    return {"unread": len(NoticeState(dd()).unread(listed(Timeline(dd()))))}
+
+
+blp.context_processor(header)
+
+
+@blp.get("/notifications")
+def notifications() -> ResponseReturnValue:
+    """The notifications, latest arrival first, the unread ones marked."""
+    tl = Timeline(dd())
+    names_ = DisplayNames(dd(), timeline=tl)
+    found = listed(tl)
+    seen = NoticeState(dd()).seen()
+    rows = [{"kind": n.kind, "label": LABELS[n.kind], "unread": n.entry.sha1 not in seen,
+             "post": card(stored_view(p), names_)} for n in found if (p := tl.read(n.entry))]
+    return render_template("notifications.html", rows=rows,
+                           upto=max((n.order for n in found), default=0))
+
+
+@blp.post("/notifications/read")
+def mark_read() -> ResponseReturnValue:
+    """Mark every notification up to the newest one the page showed (``upto``) read."""
+    try:
+        upto = int(request.form.get("upto", ""))
+    except ValueError:
+        raise BadInput("upto must be an integer", field="upto") from None
+    NoticeState(dd()).mark_read(listed(Timeline(dd())), upto)
+    return redirect(url_for("pages.notifications"), code=303)
