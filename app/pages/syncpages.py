@@ -10,6 +10,7 @@ from flask import redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ..core.identity.petnames import resolve
+from ..core.network.contacts import Contacts
 from ..core.network.syncrun import SyncRuns, progress
 from ..core.posts.display import DisplayNames
 from .auth import dd
@@ -23,7 +24,7 @@ REFRESH_SECONDS = 2
 def sync_now() -> ResponseReturnValue:
     """Start syncing every contact (``fingerprint``: that one only), unless a run is on."""
     fp = request.form.get("fingerprint", "").strip()
-    only = [resolve(dd(), fp)] if fp else None
+    only = [Contacts(dd()).get(resolve(dd(), fp)).fingerprint] if fp else None  # 404: none
     runs = SyncRuns(dd())
     if runs.start(only):
         threading.Thread(target=runs.run, name="diwan-sync-now", daemon=True).start()
