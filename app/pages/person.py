@@ -23,6 +23,8 @@ from .present import card
 from .site import blp
 
 BACK_PAGES = {"person", "people", "groups"}
+LABELS = {"PROFILENAME": "Name", "BIRTHDATE": "Born", "WORKPLACE": "Works at", "PHONE": "Phone",
+          "EMAIL": "E-mail", "PROFILEPICTURE": "Picture", "TEXT": "About", "URL": "Link"}
 
 
 def back_to(fp: str | None = None) -> ResponseReturnValue:
@@ -62,7 +64,7 @@ def person(fp: str) -> ResponseReturnValue:
         own=ids.is_own(fp), blocked=ids.is_blocked(fp), muted=Mutes(dd()).is_muted(fp),
         contact=contact_view(dd(), contact, names_) if contact else None,
         groups=groups, member_of=[g for g in groups if fp in ids.members(g)],
-        profile=_profile(tl, fp, ids.own_fingerprints(), names_), posts=posts,
+        profile=_profile(tl, fp, ids.own_fingerprints(), names_), labels=LABELS, posts=posts,
         next_cursor=page.next_cursor)
 
 
