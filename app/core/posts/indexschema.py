@@ -2,8 +2,11 @@
 
 The index (:mod:`app.core.posts.index`) creates it; the repair
 (:mod:`app.core.posts.reconcile`) empties :data:`CONTENT_TABLES` on a rebuild.
-A database of an older version that :data:`MIGRATIONS` covers is migrated in place
-(additive statements); any other version is recreated.
+
+Full-text search (table ``posts_fts``, :mod:`app.core.posts.search`) was added after
+version 1 without a version change: :func:`add_search` creates it and its delete
+trigger when an index lacks them (additive; an index that already held posts has its
+content tables emptied, so the repair re-reads every file and fills in their text).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 1
 DB_NAME = "index.sqlite3"
 
 SCHEMA = """
@@ -37,18 +40,15 @@ CREATE TABLE conv_members(fp INTEGER NOT NULL, conv BLOB NOT NULL,
 CREATE TABLE dirs(fp TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 """
-# Version 1 -> 2: full-text search (app.core.posts.search). A trigger empties a post's
-# search row whenever its posts row is deleted (every delete path of the index), and
-# the content tables are emptied so that the repair re-reads every post file and
-# fills in the text of posts indexed before (the dirs table is emptied with them).
-FTS = ("CREATE VIRTUAL TABLE posts_fts USING fts5(body, tokenize='unicode61 remove_diacritics 2')",
-       "CREATE TRIGGER posts_fts_gone AFTER DELETE ON posts BEGIN"
-       " DELETE FROM posts_fts WHERE rowid = old.id; END")
+# One search row per post with text (rowid = posts.id); the trigger removes it whenever
+# the post's row is deleted, by any delete path of the index.
+SEARCH_SCHEMA = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS posts_fts USING fts5(body,"
+    " tokenize='unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER IF NOT EXISTS posts_fts_gone AFTER DELETE ON posts BEGIN"
+    " DELETE FROM posts_fts WHERE rowid = old.id; END")
 CONTENT_TABLES = ("posts_fts", "posts", "recipients", "replies", "convs", "conv_members", "dirs",
                   "meta")
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (*FTS, *(f"DELETE FROM {t}" for t in CONTENT_TABLES)),
-}
 
 
 def connect(path: Path, timeout: float) -> tuple[sqlite3.Connection, bool]:
@@ -65,31 +65,51 @@ def connect(path: Path, timeout: float) -> tuple[sqlite3.Connection, bool]:
     created = False
     if c.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
         created = _create_schema(c)
+    add_search(c)
     return c, created
 
 
-def _statements(version: int) -> list[str]:
-    """What brings a database of ``version`` up to :data:`SCHEMA_VERSION`: the additive
-    migrations, or (another version) dropping every table and creating the schema."""
-    if version in MIGRATIONS:
-        return [stmt for v in range(version, SCHEMA_VERSION) for stmt in MIGRATIONS[v]]
-    stmts = [s for s in SCHEMA.split(";") if s.strip()]
-    return stmts + [stmt for v in range(1, SCHEMA_VERSION) for stmt in MIGRATIONS[v][:len(FTS)]]
+def add_search(c: sqlite3.Connection) -> bool:
+    """Create the search table and its trigger if the index lacks them; True if it did.
+
+    An index that already held posts then has its :data:`CONTENT_TABLES` emptied (their
+    text was never indexed): the automatic repair, or ``diwan reindex`` at once, refills
+    them from the post files. Raises ``sqlite3.Error`` on failure.
+    """
+    def present() -> bool:
+        return c.execute("SELECT 1 FROM sqlite_master WHERE type='trigger'"
+                         " AND name='posts_fts_gone'").fetchone() is not None
+
+    if present():
+        return False
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        added = not present()  # another process may have added it meanwhile
+        if added:
+            held = c.execute("SELECT 1 FROM posts LIMIT 1").fetchone() is not None
+            for stmt in SEARCH_SCHEMA:
+                c.execute(stmt)
+            for table in CONTENT_TABLES if held else ():
+                c.execute(f"DELETE FROM {table}")
+        c.execute("COMMIT")
+    except BaseException:
+        c.execute("ROLLBACK")
+        raise
+    return added
 
 
 def _create_schema(c: sqlite3.Connection) -> bool:
     c.execute("BEGIN IMMEDIATE")
     try:
-        version = int(c.execute("PRAGMA user_version").fetchone()[0])
-        created = version != SCHEMA_VERSION
+        created = bool(c.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION)
         if created:
-            if version not in MIGRATIONS:
-                for (kind, name) in c.execute(
-                        "SELECT type, name FROM sqlite_master WHERE type IN ('table')"
-                        " AND name NOT LIKE 'sqlite_%'").fetchall():
-                    c.execute(f'DROP {kind} IF EXISTS "{name}"')
-            for stmt in _statements(version):
-                c.execute(stmt)
+            for (kind, name) in c.execute(
+                    "SELECT type, name FROM sqlite_master WHERE type IN ('table')"
+                    " AND name NOT LIKE 'sqlite_%'").fetchall():
+                c.execute(f'DROP {kind} IF EXISTS "{name}"')
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    c.execute(stmt)
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         c.execute("COMMIT")
     except BaseException:

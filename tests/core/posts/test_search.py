@@ -11,7 +11,7 @@ import pytest
 from hypothesis import strategies as st
 
 from app.core.base.errors import BadInput
-from app.core.posts.indexschema import SCHEMA_VERSION, connect
+from app.core.posts.indexschema import SCHEMA_VERSION, add_search, connect
 from app.core.posts.reconcile import rebuild
 from app.core.posts.search import fts_query, search
 from tests.helpers.post_kit import PostKit
@@ -95,19 +95,18 @@ def test_query_limits_are_settings_with_edges(tmp_path: Path) -> None:
     assert search(kit.index, "   ", limit=5) == []
 
 
-def test_a_version_1_index_is_migrated_in_place(tmp_path: Path) -> None:
+def test_an_index_made_before_search_is_migrated_in_place(tmp_path: Path) -> None:
     kit = PostKit(tmp_path / "node")
     p = kit.post(kit.author(1), 100, TEXT="kept through the migration")
     c = kit.index.conn()
-    c.execute("DROP TRIGGER posts_fts_gone")  # as version 1 had it: no trigger, no table
+    c.execute("DROP TRIGGER posts_fts_gone")  # as it was made before: no trigger, no table
     c.execute("DROP TABLE posts_fts")
-    c.execute("PRAGMA user_version=1")
-    c.execute("INSERT INTO meta(key, value) VALUES ('sentinel', 1)")
     kit.index.close()
     c2, created = connect(kit.index.path, 5)
-    assert created and c2.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert not created and c2.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert c2.execute("SELECT count(*) FROM posts").fetchone()[0] == 0  # refilled by repair
     assert c2.execute("SELECT count(*) FROM fps").fetchone()[0] >= 1  # the rest kept
+    assert not add_search(c2)  # once only
     c2.close()
     assert found(kit, "migration") == [p.sha1]  # the automatic repair re-read the file
 
