@@ -25,10 +25,12 @@ LABELS = {"reply": "replied to your post", "message": "wrote to you",
 
 
 def listed(tl: Timeline) -> list[Notice]:
-    """The latest ``web_notifications`` notifications of every own identity."""
+    """The latest ``web_notifications`` notifications of every own identity; first posts
+    only of the ``web_notifications`` contacts added last (the new ones)."""
     limit = min(dd().settings["web_notifications"], dd().settings["max_page_size"])
-    return notices(tl.index, Identities(dd()).own_fingerprints(), Contacts(dd()).fingerprints(),
-                   limit=limit, hide=Mutes(dd()).all())
+    newest = sorted(Contacts(dd()).list(), key=lambda c: c.added, reverse=True)[:limit]
+    return notices(tl.index, Identities(dd()).own_fingerprints(),
+                   [c.fingerprint for c in newest], limit=limit, hide=Mutes(dd()).all())
 
 
 def header() -> dict[str, Any]:

@@ -136,3 +136,15 @@ def test_sync_now_shows_progress_until_done(node: PageNode) -> None:
     assert node.form("/people/sync", {"fingerprint": "0" * 64}, page="/people").status_code \
         in (400, 404)
     assert node.client.post("/people/sync", headers=HTML).status_code == 400  # no CSRF
+
+
+def test_reading_forms_need_csrf(node: PageNode) -> None:
+    node.post_as(node.stranger(1), 100, TEXT="x", TO_FINGERPRINT=node.me)
+    cursor = node.page("/").split('name="cursor" value="')[1].split('"')[0]
+    for path, data in [("/read", {"cursor": cursor}), ("/notifications/read", {"upto": "99"}),
+                       ("/people/sync", {})]:
+        r = node.client.post(path, data=data, headers=HTML)
+        assert r.status_code == 400 and "CSRF" in r.get_data(as_text=True), path
+    assert "(1 unread)" in node.page("/") and "I have read up to here" in node.page("/")
+    assert not (node.dd.state / "reading.json").exists()
+    assert not (node.dd.state / "sync_run.json").exists()

@@ -42,8 +42,8 @@ def fts_query(text: str, *, max_chars: int, max_terms: int) -> str | None:
 
 
 def search(index: Index, text: str, *, limit: int, hide: Iterable[str] = ()) -> list[Entry]:
-    """Posts whose text matches ``text`` (see :func:`fts_query`), newest first, at most
-    ``limit``; blocked authors and those in ``hide`` (fingerprints) are left out.
+    """The ``limit`` matches of ``text`` (see :func:`fts_query`) this node indexed last,
+    newest first; blocked authors and those in ``hide`` (fingerprints) are left out.
 
     Raises :class:`BadInput` for a query over the ``web_search_max_chars`` or
     ``web_search_max_terms`` settings, or a bad ``limit``. A query FTS5 still refuses
@@ -59,12 +59,16 @@ def search(index: Index, text: str, *, limit: int, hide: Iterable[str] = ()) -> 
     left_out = {*index.blocked(), *hide}
     ids = [i for i in (index.fp_id(fp) for fp in sorted(left_out)) if i is not None]
     not_in = f" AND p.author NOT IN ({','.join('?' * len(ids))})" if ids else ""
+    # FTS5 walks its matches in rowid order, so the latest held come first without
+    # sorting every match (a common word matches most posts); then newest first.
     sql = (f"SELECT {COLUMNS} FROM posts_fts f JOIN posts p ON p.id = f.rowid"
-           f" WHERE posts_fts MATCH ?{not_in} ORDER BY p.created DESC, p.sha DESC LIMIT ?")
+           f" WHERE posts_fts MATCH ?{not_in} ORDER BY f.rowid DESC LIMIT ?")
     try:
         rows = index.conn().execute(sql, (query, *ids, limit)).fetchall()
     except sqlite3.OperationalError as exc:
         if "fts5" in str(exc) or "syntax" in str(exc):
             return []
         raise
-    return index.present([index.entry(r) for r in rows])
+    entries = sorted((index.entry(r) for r in rows), key=lambda e: (e.created, e.sha1),
+                     reverse=True)
+    return index.present(entries)
