@@ -9,6 +9,8 @@ from flask.typing import ResponseReturnValue
 from ..core.base import names
 from ..core.identity.groups import rename_group
 from ..core.identity.identities import Identities
+from ..core.identity.petnames import Petnames
+from ..core.network.contacts import Contacts
 from ..core.network.feeds import get_share_comments_group, set_share_comments_group
 from ..core.posts.display import DisplayNames
 from .auth import dd
@@ -25,14 +27,16 @@ def _name(field: str = "name") -> str:
 
 @blp.get("/people/groups")
 def groups() -> ResponseReturnValue:
-    """Every group (not ``blocked``) with its members, and every known key to add."""
+    """Every group (not ``blocked``) with its members, and the contacts and named keys to
+    add (any other key is added from its person page)."""
     ids = Identities(dd())
     names_ = DisplayNames(dd())
     rows = [{"name": g, "members": [{"fingerprint": fp, "name": names_(fp)}
                                     for fp in ids.members(g)]}
             for g in ids.groups() if g != names.BLOCKED]
-    known = [{"fingerprint": i.fingerprint, "name": names_(i.fingerprint)}
-             for i in ids.list() if not i.own]
+    named = {*Contacts(dd()).fingerprints(), *Petnames(dd()).all()}  # the people one knows
+    known = sorted(({"fingerprint": fp, "name": names_(fp)} for fp in named
+                    if ids.exists(fp) and not ids.is_own(fp)), key=lambda k: k["name"].casefold())
     return render_template("groups.html", groups=rows, known=known)
 
 

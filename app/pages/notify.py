@@ -8,6 +8,7 @@ from typing import Any
 from flask import g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from ..core.base import names
 from ..core.base.errors import BadInput
 from ..core.identity.identities import Identities
 from ..core.identity.mutes import Mutes
@@ -17,20 +18,40 @@ from ..core.posts.display import DisplayNames
 from ..core.posts.notices import Notice, NoticeState, notices
 from ..core.posts.timeline import Timeline
 from .auth import dd
-from .present import card
+from .present import card, reply_count
 from .site import blp
 
 LABELS = {"reply": "replied to your post", "message": "wrote to you",
           "first": "posted for the first time"}
 
 
+_CACHE: dict[str, tuple[tuple[Any, ...], list[Notice]]] = {}  # data dir -> (key, listed)
+
+
+def _state_key(tl: Timeline) -> tuple[Any, ...]:
+    """What the notifications depend on, cheaply: the newest index row, and the mtimes of
+    the files and folders that say who is own, a contact, muted or blocked."""
+    newest = tl.index.conn().execute("SELECT max(id), min(id) FROM posts").fetchone()
+    paths = (dd().identities, dd().identities / names.BLOCKED, dd().state / "contacts.json",
+             dd().state / "muted.json")
+    return (*newest, *(p.stat().st_mtime_ns if p.exists() else None for p in paths))
+
+
 def listed(tl: Timeline) -> list[Notice]:
     """The latest ``web_notifications`` notifications of every own identity; first posts
-    only of the ``web_notifications`` contacts added last (the new ones)."""
+    only of the ``web_notifications`` contacts added last (the new ones). Kept per worker
+    until the index gains a post or who is own, a contact, muted or blocked changes
+    (every page's header asks for them)."""
+    key = _state_key(tl)
+    cached = _CACHE.get(str(dd().root))
+    if cached is not None and cached[0] == key:
+        return cached[1]
     limit = min(dd().settings["web_notifications"], dd().settings["max_page_size"])
     newest = sorted(Contacts(dd()).list(), key=lambda c: c.added, reverse=True)[:limit]
-    return notices(tl.index, Identities(dd()).own_fingerprints(),
-                   [c.fingerprint for c in newest], limit=limit, hide=Mutes(dd()).all())
+    found = notices(tl.index, Identities(dd()).own_fingerprints(),
+                    [c.fingerprint for c in newest], limit=limit, hide=Mutes(dd()).all())
+    _CACHE[str(dd().root)] = (key, found)
+    return found
 
 
 def header() -> dict[str, Any]:
@@ -51,7 +72,8 @@ def notifications() -> ResponseReturnValue:
     found = listed(tl)
     seen = NoticeState(dd()).seen()
     rows = [{"kind": n.kind, "label": LABELS[n.kind], "unread": n.entry.sha1 not in seen,
-             "post": card(stored_view(p), names_)} for n in found if (p := tl.read(n.entry))]
+             "post": card(stored_view(p), names_, replies=reply_count(tl, p.sha1))}
+            for n in found if (p := tl.read(n.entry))]
     return render_template("notifications.html", rows=rows,
                            upto=max((n.order for n in found), default=0))
 

@@ -19,7 +19,7 @@ from ..core.posts.codec import stored_view
 from ..core.posts.display import DisplayNames
 from ..core.posts.timeline import Timeline
 from .auth import dd
-from .present import card
+from .present import card, cards
 from .site import blp
 
 BACK_PAGES = {"person", "people", "groups"}
@@ -56,7 +56,7 @@ def person(fp: str) -> ResponseReturnValue:
         page = tl.page(authors=[fp], cursor=request.args.get("cursor") or None)
     except BadInput:
         abort(400, "that page link is not valid")
-    posts = [card(stored_view(p), names_) for p in (tl.read(e) for e in page.items) if p]
+    posts = cards(tl, [tl.read(e) for e in page.items], names_)
     contact = Contacts(dd()).find(fp)
     groups = [g for g in ids.groups() if g != names.BLOCKED]
     return render_template(

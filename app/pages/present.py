@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 
 from flask import url_for
 
+from ..core.posts.codec import Post, stored_view
 from ..core.posts.display import DisplayNames
+from ..core.posts.timeline import Timeline
 
 HIDDEN_TYPES = frozenset({"TIME", "FINGERPRINT", "POSTSHA"})
 PLAYABLE = frozenset({"image", "audio", "video"})
@@ -66,3 +68,13 @@ def card(view: dict[str, Any], names: DisplayNames, replies: int | None = 0) -> 
             "public": view.get("public", True), "replies_to": view.get("replies_to", []),
             "created_iso": when.isoformat(), "created_ago": relative(view["created"]),
             "parts": parts, "replies": replies}
+
+
+def reply_count(tl: Timeline, sha1: str) -> int:
+    """How many replies (at any depth) the post ``sha1`` has on this node."""
+    return sum(1 for _ in tl.replies(sha1).walk())
+
+
+def cards(tl: Timeline, posts: list[Post | None], names: DisplayNames) -> list[dict[str, Any]]:
+    """:func:`card` of each post (None, a vanished file, is skipped) with its reply count."""
+    return [card(stored_view(p), names, replies=reply_count(tl, p.sha1)) for p in posts if p]

@@ -8,12 +8,11 @@ from flask.typing import ResponseReturnValue
 
 from ..core.base.errors import BadInput
 from ..core.identity.mutes import Mutes
-from ..core.posts.codec import stored_view
 from ..core.posts.display import DisplayNames
 from ..core.posts.search import search
 from ..core.posts.timeline import Timeline
 from .auth import dd
-from .present import card
+from .present import cards
 from .site import blp
 
 
@@ -28,5 +27,5 @@ def search_page() -> ResponseReturnValue:
     except BadInput as exc:
         return render_template("search.html", q=q, posts=[], error=exc.message), 400
     names_ = DisplayNames(dd(), timeline=tl)
-    posts = [card(stored_view(p), names_) for p in (tl.read(e) for e in found) if p]
+    posts = cards(tl, [tl.read(e) for e in found], names_)
     return render_template("search.html", q=q, posts=posts, error=None)

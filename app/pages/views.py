@@ -16,12 +16,8 @@ from ..core.posts.notices import ReadingMark
 from ..core.posts.timeline import CONVERSATION_ID_RE, Timeline
 from .auth import dd
 from .compose import own_identities
-from .present import card
+from .present import card, reply_count
 from .site import blp
-
-
-def _reply_count(tl: Timeline, sha1: str) -> int:
-    return sum(1 for _ in tl.replies(sha1).walk())
 
 
 @blp.get("/")
@@ -40,7 +36,7 @@ def home() -> ResponseReturnValue:
     divider = None
     for p in (tl.read(e) for e in page.items):
         if p is not None:
-            shown = card(stored_view(p), names, replies=_reply_count(tl, p.sha1))
+            shown = card(stored_view(p), names, replies=reply_count(tl, p.sha1))
             shown["new"] = mark is not None and (p.created, p.sha1) > mark
             if divider is None and posts and posts[-1]["new"] and not shown["new"]:
                 divider = p.sha1
