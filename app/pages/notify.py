@@ -31,7 +31,8 @@ _CACHE: dict[str, tuple[tuple[Any, ...], list[Notice]]] = {}  # data dir -> (key
 def _state_key(tl: Timeline) -> tuple[Any, ...]:
     """What the notifications depend on, cheaply: the newest index row, and the mtimes of
     the files and folders that say who is own, a contact, muted or blocked."""
-    newest = tl.index.conn().execute("SELECT max(id), min(id) FROM posts").fetchone()
+    newest = tl.index.conn().execute(  # two subqueries: each is one index lookup
+        "SELECT (SELECT max(id) FROM posts), (SELECT min(id) FROM posts)").fetchone()
     paths = (dd().identities, dd().identities / names.BLOCKED, dd().state / "contacts.json",
              dd().state / "muted.json")
     return (*newest, *(p.stat().st_mtime_ns if p.exists() else None for p in paths))
