@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from ..core.base.errors import BadInput
 from ..core.identity.mutes import Mutes
 from ..core.posts.display import DisplayNames
-from ..core.posts.search import search
+from ..core.posts.search import Found, search
 from ..core.posts.timeline import Timeline
 from .auth import dd
 from .present import cards
@@ -18,14 +18,17 @@ from .site import blp
 
 @blp.get("/search")
 def search_page() -> ResponseReturnValue:
-    """Results for ``q``, newest first (a query over the limits: 400 with the reason)."""
+    """Results for ``q``, newest first, a page at a time (``before=`` for older ones); a
+    query over the limits or a bad ``before`` is a 400 with the reason."""
     q = request.args.get("q", "")
     tl = Timeline(dd())
-    limit = min(tl.default_limit() * 5, dd().settings["max_page_size"])
     try:
-        found = search(tl.index, q, limit=limit, hide=Mutes(dd()).all()) if q.strip() else []
-    except BadInput as exc:
-        return render_template("search.html", q=q, posts=[], error=exc.message), 400
+        before = int(request.args["before"]) if request.args.get("before") else None
+        found = search(tl.index, q, limit=tl.default_limit(), hide=Mutes(dd()).all(),
+                       before=before) if q.strip() else Found([], None)
+    except (BadInput, ValueError) as exc:
+        message = exc.message if isinstance(exc, BadInput) else "that page link is not valid"
+        return render_template("search.html", q=q, posts=[], error=message, before=None), 400
     names_ = DisplayNames(dd(), timeline=tl)
-    posts = cards(tl, [tl.read(e) for e in found], names_)
-    return render_template("search.html", q=q, posts=posts, error=None)
+    posts = cards(tl, [tl.read(e) for e in found.items], names_)
+    return render_template("search.html", q=q, posts=posts, error=None, before=found.before)

@@ -83,6 +83,10 @@ def test_search_finds_words_and_no_input_is_an_error(node: PageNode) -> None:
                            headers=HTML).status_code == 400
     assert node.client.get("/search", query_string={"q": "a " * 17},
                            headers=HTML).status_code == 400
+    for before in ("abc", "0", "-5", "9" * 30):
+        r = node.client.get("/search", query_string={"q": "olive", "before": before},
+                            headers=HTML)
+        assert r.status_code == 400, before
     node.form("/people/mute", {"fingerprint": ali, "action": "mute"})
     assert "0 results" in node.page("/search?q=olive")  # the timeline's visibility
     node.form("/people/mute", {"fingerprint": ali, "action": "unmute"})

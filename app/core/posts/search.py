@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from ..base.errors import BadInput
+from ..base.strictjson import MAX_SAFE_INTEGER
 from .index import Index
 from .listing import COLUMNS, Entry
 
@@ -41,20 +43,34 @@ def fts_query(text: str, *, max_chars: int, max_terms: int) -> str | None:
     return " ".join(terms) or None
 
 
-def search(index: Index, text: str, *, limit: int, hide: Iterable[str] = ()) -> list[Entry]:
-    """The ``limit`` matches of ``text`` (see :func:`fts_query`) this node indexed last,
-    newest first; blocked authors and those in ``hide`` (fingerprints) are left out.
+@dataclass(frozen=True)
+class Found:
+    """One page of search results, newest first, and ``before``: what continues with
+    the next (older) page, None on the last one."""
+
+    items: list[Entry]
+    before: int | None
+
+
+def search(index: Index, text: str, *, limit: int, hide: Iterable[str] = (),
+           before: int | None = None) -> Found:
+    """The ``limit`` matches of ``text`` (see :func:`fts_query`) this node indexed last
+    (before ``before``, from the previous page), newest first; blocked authors and those
+    in ``hide`` (fingerprints) are left out.
 
     Raises :class:`BadInput` for a query over the ``web_search_max_chars`` or
-    ``web_search_max_terms`` settings, or a bad ``limit``. A query FTS5 still refuses
-    (it should not happen: every term is quoted) finds nothing rather than failing.
+    ``web_search_max_terms`` settings, a bad ``limit`` or ``before``. A query FTS5 still
+    refuses (it should not happen: every term is quoted) finds nothing rather than failing.
     """
     index.check_limit(limit)
+    if before is not None and (isinstance(before, bool) or not isinstance(before, int)
+                               or not 0 < before <= MAX_SAFE_INTEGER):
+        raise BadInput("before is not a position this node gave out", field="before")
     settings = index.dd.settings
     query = fts_query(text, max_chars=settings["web_search_max_chars"],
                       max_terms=settings["web_search_max_terms"])
     if query is None:
-        return []
+        return Found([], None)
     index.maybe_reconcile()
     left_out = {*index.blocked(), *hide}
     ids = [i for i in (index.fp_id(fp) for fp in sorted(left_out)) if i is not None]
@@ -62,13 +78,16 @@ def search(index: Index, text: str, *, limit: int, hide: Iterable[str] = ()) -> 
     # FTS5 walks its matches in rowid order, so the latest held come first without
     # sorting every match (a common word matches most posts); then newest first.
     sql = (f"SELECT {COLUMNS} FROM posts_fts f JOIN posts p ON p.id = f.rowid"
-           f" WHERE posts_fts MATCH ?{not_in} ORDER BY f.rowid DESC LIMIT ?")
+           f" WHERE posts_fts MATCH ? AND f.rowid < ?{not_in} ORDER BY f.rowid DESC LIMIT ?")
     try:
-        rows = index.conn().execute(sql, (query, *ids, limit)).fetchall()
+        rows = index.conn().execute(
+            sql, (query, MAX_SAFE_INTEGER if before is None else before, *ids, limit + 1)
+        ).fetchall()
     except sqlite3.OperationalError as exc:
         if "fts5" in str(exc) or "syntax" in str(exc):
-            return []
+            return Found([], None)
         raise
-    entries = sorted((index.entry(r) for r in rows), key=lambda e: (e.created, e.sha1),
+    more = int(rows[limit - 1][2]) if len(rows) > limit else None
+    entries = sorted((index.entry(r) for r in rows[:limit]), key=lambda e: (e.created, e.sha1),
                      reverse=True)
-    return index.present(entries)
+    return Found(index.present(entries), more)

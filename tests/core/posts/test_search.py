@@ -23,7 +23,7 @@ def kit(tmp_path: Path) -> PostKit:
 
 
 def found(kit: PostKit, text: str, **kw: object) -> list[str]:
-    return [e.sha1 for e in search(kit.index, text, limit=50, **kw)]  # type: ignore[arg-type]
+    return [e.sha1 for e in search(kit.index, text, limit=50, **kw).items]  # type: ignore[arg-type]
 
 
 def test_posts_are_found_by_their_words_newest_first(kit: PostKit) -> None:
@@ -92,7 +92,7 @@ def test_query_limits_are_settings_with_edges(tmp_path: Path) -> None:
     search(kit.index, "a b", limit=5)
     with pytest.raises(BadInput):
         search(kit.index, "a b c", limit=5)
-    assert search(kit.index, "   ", limit=5) == []
+    assert search(kit.index, "   ", limit=5).items == []
 
 
 def test_an_index_made_before_search_is_migrated_in_place(tmp_path: Path) -> None:
@@ -115,3 +115,19 @@ def test_the_search_table_exists_in_a_new_index(kit: PostKit) -> None:
     kit.post(kit.author(1), 100, TEXT="x")
     with pytest.raises(sqlite3.OperationalError):
         kit.index.conn().execute("SELECT * FROM posts_fts WHERE posts_fts MATCH '\"'")
+
+
+def test_results_come_in_pages_that_never_skip_or_repeat(kit: PostKit) -> None:
+    a = kit.author(1)
+    made = [kit.post(a, 100 + i, TEXT=f"word number {i}").sha1 for i in range(7)]
+    seen: list[str] = []
+    page = search(kit.index, "word", limit=3)
+    while True:
+        seen += [e.sha1 for e in page.items]
+        if page.before is None:
+            break
+        page = search(kit.index, "word", limit=3, before=page.before)
+    assert seen == list(reversed(made))
+    for bad in (0, -1, True, 2**60):
+        with pytest.raises(BadInput):
+            search(kit.index, "word", limit=3, before=bad)
