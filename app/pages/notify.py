@@ -3,13 +3,14 @@ every page's header shows, and "mark all read" (:mod:`app.core.posts.notices`)."
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ..core.base import names
-from ..core.base.errors import BadInput
+from ..core.base.errors import BadInput, CorruptFile
 from ..core.identity.identities import Identities
 from ..core.identity.mutes import Mutes
 from ..core.network.contacts import Contacts
@@ -21,6 +22,7 @@ from .auth import dd
 from .present import card, reply_count
 from .site import blp
 
+log = logging.getLogger("diwan.pages")
 LABELS = {"reply": "replied to your post", "message": "wrote to you",
           "first": "posted for the first time"}
 
@@ -59,7 +61,11 @@ def header() -> dict[str, Any]:
     """Template values of every page: ``unread``, the count of unread notifications."""
     if getattr(g, "web_session", None) is None:
         return {"unread": 0}
-    return {"unread": len(NoticeState(dd()).unread(listed(Timeline(dd()))))}
+    try:
+        return {"unread": len(NoticeState(dd()).unread(listed(Timeline(dd()))))}
+    except CorruptFile as exc:  # the header must not take every page down with it
+        log.warning("no unread count in the header: %s", exc.message)
+        return {"unread": 0}
 
 
 blp.context_processor(header)

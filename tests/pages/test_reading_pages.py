@@ -152,3 +152,13 @@ def test_reading_forms_need_csrf(node: PageNode) -> None:
     assert "(1 unread)" in node.page("/") and "I have read up to here" in node.page("/")
     assert not (node.dd.state / "reading.json").exists()
     assert not (node.dd.state / "sync_run.json").exists()
+
+
+def test_a_damaged_notifications_file_costs_the_count_not_the_pages(node: PageNode) -> None:
+    node.post_as(node.stranger(1), 100, TEXT="x", TO_FINGERPRINT=node.me)
+    assert "(1 unread)" in node.page("/")
+    (node.dd.state / "notifications.json").write_text("{not json")
+    html = node.page("/me")
+    assert "unread)" not in html
+    r = node.client.get("/notifications", headers=HTML)  # the page itself says what is wrong
+    assert r.status_code == 500 and "notifications.json" in r.get_data(as_text=True)
