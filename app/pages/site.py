@@ -14,6 +14,17 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self';
        "frame-ancestors 'none'")
 
 
+BIDI_CONTROLS = dict.fromkeys([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
+                               *range(0x2066, 0x206A)])
+
+
+@blp.app_template_filter("plain")
+def plain(text: str) -> str:
+    """``text`` without bidirectional controls, for places ``<bdi>`` cannot isolate (the
+    ``<title>``, so a name cannot reorder the rest of the window title)."""
+    return str(text).translate(BIDI_CONTROLS)
+
+
 def security_headers(response: Response) -> Response:
     """Headers on every admin response (a route that set its own CSP, media, keeps it)."""
     response.headers.setdefault("Content-Security-Policy", CSP)

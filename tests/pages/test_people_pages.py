@@ -54,6 +54,8 @@ def test_hostile_profiles_and_posts_stay_text(node: PageNode) -> None:
     person = node.page(f"/people/{evil}")
     assert "javascript:alert(5)" in person  # shown as text, never a link
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in person
+    title = person.split("<title>")[1].split("</title>")[0]
+    assert "\u202e" not in title and "\u2066" not in title  # no reordering the window title
 
 
 def test_mute_hides_from_the_timeline_but_not_from_their_page(node: PageNode) -> None:
