@@ -371,6 +371,8 @@ class Ingestor:
         except (sqlite3.Error, OSError, DiwanError) as exc:  # the index repairs itself
             log.warning("indexing %d posts failed (%s); the next reconcile adds them",
                         len(posts), exc)
+            from .reconcile import repair_soon  # (here: reconcile imports this module)
+            repair_soon(self.dd)
 
     @property
     def index(self) -> PostIndex | None:

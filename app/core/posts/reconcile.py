@@ -45,7 +45,7 @@ from ..base.diskspace import is_full_error
 from ..base.fsio import file_lock, is_temp_name
 from .codec import Post
 from .index import Index
-from .indexschema import CONTENT_TABLES
+from .indexschema import CONTENT_TABLES, DB_NAME
 from .ingest import verify_file
 
 log = logging.getLogger("diwan.index")
@@ -97,13 +97,21 @@ def auto_repair(index: Index) -> None:
             log.warning("index repair put off: the disk is full (%s)", exc)
         elif "locked" in str(exc):
             log.info("index repair put off: the index is busy (%s)", exc)
-            _last_run.pop(str(index.path), None)  # try again at the next query
         else:
             raise
+        repair_soon(index.dd)  # try again at the next query
     except (OSError, sqlite3.Error) as exc:
         if not is_full_error(exc):
             raise
         log.warning("index repair put off: the disk is full (%s)", exc)
+        repair_soon(index.dd)
+
+
+def repair_soon(dd: DataDir) -> None:
+    """Let this process's next query repair ``dd``'s index at once, throttle or not (an
+    index write failed: posts are on disk that the index does not list yet)."""
+    with _last_run_lock:
+        _last_run.pop(str(dd.state / DB_NAME), None)
 
 
 def reconcile(index: Index, *, force: bool = False,
