@@ -42,6 +42,7 @@ from ..identity.identities import Identities
 from .attributes import Context, check_values
 from .codec import CREATED, Parts, Post, make_post, parse_payload, split_post
 from .index import Index
+from .repairdue import repair_soon
 
 log = logging.getLogger("diwan.ingest")
 
@@ -371,7 +372,6 @@ class Ingestor:
         except (sqlite3.Error, OSError, DiwanError) as exc:  # the index repairs itself
             log.warning("indexing %d posts failed (%s); the next reconcile adds them",
                         len(posts), exc)
-            from .reconcile import repair_soon  # (here: reconcile imports this module)
             repair_soon(self.dd)
 
     @property

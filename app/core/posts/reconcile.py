@@ -31,7 +31,6 @@ import logging
 import multiprocessing
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -43,9 +42,10 @@ from ..base import names
 from ..base.datadir import DataDir
 from ..base.diskspace import is_full_error
 from ..base.fsio import file_lock, is_temp_name
+from . import repairdue
 from .codec import Post
 from .index import Index
-from .indexschema import CONTENT_TABLES, DB_NAME
+from .indexschema import CONTENT_TABLES
 from .ingest import verify_file
 
 log = logging.getLogger("diwan.index")
@@ -53,8 +53,6 @@ RACY_NS = 2_000_000_000  # a directory changed this recently may change again in
 VERIFY_BATCH = 2000      # files verified and indexed per transaction
 LOCK_NAME = "index-reconcile.lock"
 
-_last_run: dict[str, float] = {}
-_last_run_lock = threading.Lock()
 
 
 @dataclass
@@ -99,19 +97,12 @@ def auto_repair(index: Index) -> None:
             log.info("index repair put off: the index is busy (%s)", exc)
         else:
             raise
-        repair_soon(index.dd)  # try again at the next query
+        repairdue.repair_soon(index.dd)  # try again at the next query
     except (OSError, sqlite3.Error) as exc:
         if not is_full_error(exc):
             raise
         log.warning("index repair put off: the disk is full (%s)", exc)
-        repair_soon(index.dd)
-
-
-def repair_soon(dd: DataDir) -> None:
-    """Let this process's next query repair ``dd``'s index at once, throttle or not (an
-    index write failed: posts are on disk that the index does not list yet)."""
-    with _last_run_lock:
-        _last_run.pop(str(dd.state / DB_NAME), None)
+        repairdue.repair_soon(index.dd)
 
 
 def reconcile(index: Index, *, force: bool = False,
@@ -127,10 +118,8 @@ def reconcile(index: Index, *, force: bool = False,
     key = str(index.path)
     interval = index.dd.settings["reconcile_interval_ms"] / 1000
     now = time.monotonic()
-    with _last_run_lock:
-        if not force and now - _last_run.get(key, float("-inf")) < interval:
-            return None
-        _last_run[key] = now
+    if not repairdue.claim(key, now, interval, force=force):
+        return None
     with _lock(index.dd.locks / LOCK_NAME, wait=max_verify is None) as locked:
         return _reconcile(index, ReconcileReport(budget=max_verify)) if locked else None
 
