@@ -3,12 +3,14 @@ forms through the test client, with hostile input."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
 import pytest
 
 from app.core.base.fsio import file_lock
+from app.core.identity.identities import Identities
 from app.core.network.contacts import Contacts
 from app.core.posts.notices import NoticeState
 from tests.helpers.web_pages import HTML, PageNode, assert_inert, csrf
@@ -162,3 +164,22 @@ def test_a_damaged_notifications_file_costs_the_count_not_the_pages(node: PageNo
     assert "unread)" not in html
     r = node.client.get("/notifications", headers=HTML)  # the page itself says what is wrong
     assert r.status_code == 500 and "notifications.json" in r.get_data(as_text=True)
+
+
+FORM_RE = re.compile(r"<form\b([^>]*)>(.*?)</form>", re.S)
+
+
+def test_every_post_form_on_every_page_carries_a_csrf_token(node: PageNode) -> None:
+    ali = node.stranger(1)
+    Contacts(node.dd).put(ali, "http://127.0.0.1:9", node.me)
+    Identities(node.dd).create_group("friends")
+    Identities(node.dd).add_member("friends", ali)
+    node.post_as(ali, 100, TEXT="hello", TO_FINGERPRINT=node.me)
+    forms = 0
+    for path in ("/", "/people", f"/people/{ali}", "/people/groups", "/people/sync",
+                 "/notifications", "/search?q=hello", "/me", "/me/profiles", "/compose"):
+        for attrs, body in FORM_RE.findall(node.page(path)):
+            if 'method="post"' in attrs:
+                forms += 1
+                assert 'name="csrf_token"' in body, (path, attrs)
+    assert forms > 25
