@@ -68,6 +68,7 @@ SETTINGS: tuple[Setting, ...] = (
             "learn the new one meanwhile)", 0, 365 * DAY, "seconds"),
     Setting("max_post_bytes", 8 * MiB, "largest post file accepted, in bytes",
             100, 256 * MiB, "bytes"),
+    Setting("max_image_pixels", 50_000_000, "largest image to post", 1, 80_000_000, "pixels"),
     Setting("max_time_skew", 300, "seconds a CREATED_TIME or request time may be in the future",
             0, DAY, "seconds"),
     Setting("temp_max_age", 600, "seconds after which a temporary file left by a crashed "
