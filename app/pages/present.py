@@ -1,7 +1,9 @@
 """Post views shaped for the templates: every piece of content becomes plain data.
 
 Nothing here builds HTML: the templates escape every value (Jinja2 autoescape).
-A link becomes a link only for ``http``/``https``; media are named by their kind
+A link becomes a link only for ``http``/``https`` (and is never fetched); an image's
+alt text comes from its ``NAME_ALT_TEXT`` attribute; a ``CONTENTWARNING_TEXT`` puts the
+text and media behind a ``<details>`` the reader opens; media are named by their kind
 (image, audio, video, else a download) and served by the admin media route, which
 sends ``nosniff`` and ``sandbox``.
 """
@@ -19,6 +21,8 @@ from flask import url_for
 from ..core.posts.display import DisplayNames
 
 HIDDEN_TYPES = frozenset({"TIME", "FINGERPRINT", "POSTSHA"})
+WARNING_KEY = "CONTENTWARNING_TEXT"
+ALT_SUFFIX = "_ALT_TEXT"
 PLAYABLE = frozenset({"image", "audio", "video"})
 
 
@@ -33,13 +37,26 @@ def relative(seconds: int, now: float | None = None) -> str:
     return "just now"
 
 
-def _part(sha1: str, key: str, item: dict[str, Any], names: DisplayNames) -> dict[str, Any]:
+def _alt_texts(attrs: dict[str, Any]) -> dict[str, str]:
+    """``{media key: alt text}`` from the ``NAME_ALT_TEXT`` attributes (docs/protocol.md,
+    Image metadata, alt text, content warnings and links)."""
+    alts = {}
+    for key, item in attrs.items():
+        if "media" in item:
+            alt = attrs.get(key.rpartition("_")[0] + ALT_SUFFIX, {}).get("value")
+            if isinstance(alt, str) and alt.strip():
+                alts[key] = alt
+    return alts
+
+
+def _part(sha1: str, key: str, item: dict[str, Any], names: DisplayNames,
+          alts: dict[str, str]) -> dict[str, Any]:
     kind = item.get("type", "")
     if "media" in item:
         media = item["media"] if item["media"] in PLAYABLE else "file"
         src = url_for("posts.media", sha=sha1, attribute=key)
         return {"kind": media, "key": key, "src": src, "size": item.get("size", 0),
-                "content_type": item.get("content_type", "")}
+                "content_type": item.get("content_type", ""), "alt": alts.get(key, "")}
     if "post" in item:
         inner = item["post"]
         return {"kind": "post", "key": key,
@@ -56,8 +73,11 @@ def card(view: dict[str, Any], names: DisplayNames, replies: int | None = 0) -> 
     """A post view (``stored_view``/``decoded_view``) as the ``post.html`` macro shows it."""
     names.annotate(view)
     attrs = view.get("attributes", {})
-    parts = [_part(view["sha1"], k, v, names) for k, v in attrs.items()
-             if v.get("type") not in HIDDEN_TYPES]
+    alts = _alt_texts(attrs)
+    used = {k.rpartition("_")[0] + ALT_SUFFIX for k in alts} | {WARNING_KEY}
+    parts = [_part(view["sha1"], k, v, names, alts) for k, v in attrs.items()
+             if v.get("type") not in HIDDEN_TYPES and k not in used]
+    warning = attrs.get(WARNING_KEY, {}).get("value")
     parts.sort(key=lambda p: p["kind"] != "text")  # the text first, then media and fields
     when = datetime.fromtimestamp(view["created"], UTC)
     return {"sha1": view["sha1"], "author": view["author"], "author_name": view["author_name"],
@@ -65,4 +85,5 @@ def card(view: dict[str, Any], names: DisplayNames, replies: int | None = 0) -> 
                                    strict=True)),
             "public": view.get("public", True), "replies_to": view.get("replies_to", []),
             "created_iso": when.isoformat(), "created_ago": relative(view["created"]),
-            "parts": parts, "replies": replies}
+            "parts": parts, "replies": replies,
+            "warning": warning if isinstance(warning, str) and warning.strip() else None}

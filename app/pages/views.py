@@ -13,7 +13,7 @@ from ..core.posts.codec import stored_view
 from ..core.posts.display import DisplayNames
 from ..core.posts.timeline import CONVERSATION_ID_RE, Timeline
 from .auth import dd
-from .compose import own_identities
+from .compose import compose_form, own_identities
 from .present import card
 from .site import blp
 
@@ -52,23 +52,10 @@ def thread(sha: str) -> ResponseReturnValue:
         post = tl.read(node.entry)
         if post is not None:
             replies.append({"depth": min(node.depth, 8), "post": card(stored_view(post), names_)})
+    form = compose_form(f"reply-{sha1}", names_, defaults={"reply_to": sha1})
     return render_template("thread.html", root=card(stored_view(root), names_,
                                                     replies=len(replies)),
-                           replies=replies, identities=own_identities(names_),
-                           audience=_reply_audience(tl, root.author, root.recipients, names_))
-
-
-def _reply_audience(tl: Timeline, author: str, recipients: frozenset[str],
-                    names_: DisplayNames) -> str:
-    """Who a reply will reach, by the reply rule (docs/protocol.md): the participants of a
-    non-public post; the author alone for someone else's public post; everyone for one's own."""
-    own = set(tl.identities.own_fingerprints())
-    if recipients:
-        return "its participants only: " + ", ".join(
-            names_(fp) for fp in sorted({author} | recipients) if fp not in own)
-    if author in own:
-        return "everyone (a reply to your own public post is public)"
-    return f"{names_(author)} only (a reply to someone else's post is private to them)"
+                           replies=replies, form=form)
 
 
 @blp.get("/chats")
@@ -93,7 +80,7 @@ def chat(cid: str) -> ResponseReturnValue:
     messages = [card(stored_view(p), names_) for p in (tl.read(e) for e in page.items) if p]
     messages.reverse()
     own = set(tl.identities.own_fingerprints())
-    return render_template("chat.html", cid=cid, messages=messages,
-                           names=[names_(fp) for fp in page.participants],
-                           to=",".join(fp for fp in page.participants if fp not in own),
-                           identities=own_identities(names_))
+    to = ",".join(fp for fp in page.participants if fp not in own)
+    form = compose_form(f"chat-{cid}", names_, defaults={"audience": "people", "to": to})
+    return render_template("chat.html", cid=cid, messages=messages, form=form,
+                           names=[names_(fp) for fp in page.participants])

@@ -207,7 +207,7 @@ def test_unlock_once_then_post_without_the_password(node: tuple[FlaskClient, str
     seed_file = (dd.identities / fp).read_bytes()
     assert blobs[0].read_bytes() not in seed_file  # sealed again under the session key
     r = client.post("/compose", data={"author": fp, "text": "no password needed",
-                                      "media": [(io.BytesIO(PNG), "dot.png")],
+                                      "media1": (io.BytesIO(PNG), "dot.png"),
                                       "csrf_token": csrf(client)},
                     content_type="multipart/form-data")
     assert r.status_code == 303
@@ -244,4 +244,4 @@ def test_the_reply_box_says_who_will_receive_the_reply(node: tuple[FlaskClient, 
     dd = client.application.config["DIWAN"]
     sha = publish(dd, fp, PASSWORD, Draft(text="mine, public")).sha1
     html = client.get(f"/thread/{sha}").get_data(as_text=True)
-    assert "it goes to <bdi dir=\"auto\">everyone" in html
+    assert "This goes to <bdi dir=\"auto\">everyone" in html

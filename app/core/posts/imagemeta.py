@@ -37,13 +37,13 @@ _SAVE_FORMAT = {"JPG": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "GIF": "GIF"}
 
 def _metadata(im: Image.Image) -> list[str]:
     """The names of the metadata ``im`` carries (empty: nothing to remove)."""
-    found = sorted(k for k in im.info if k not in _KEEP_INFO)
+    found = {str(k) for k in im.info if k not in _KEEP_INFO}
     if im.format == "JPEG":
         applist: list[tuple[str, bytes]] = getattr(im, "applist", [])
-        found += sorted({m for m, _ in applist if m not in _KEEP_JPEG_SEGMENTS})
+        found |= {m for m, _ in applist if m not in _KEEP_JPEG_SEGMENTS}
     if im.getexif():
-        found.append("exif")
-    return sorted(set(found))
+        found.add("exif")
+    return sorted(found)
 
 
 def _open(data: bytes, max_pixels: int, what: str) -> Image.Image:
