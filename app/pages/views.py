@@ -84,3 +84,10 @@ def chat(cid: str) -> ResponseReturnValue:
     form = compose_form(f"chat-{cid}", names_, defaults={"audience": "people", "to": to})
     return render_template("chat.html", cid=cid, messages=messages, form=form,
                            names=[names_(fp) for fp in page.participants])
+
+
+@blp.get("/keys")
+def keys() -> ResponseReturnValue:
+    """The keyboard help page (``?`` opens it when JavaScript is on)."""
+    return render_template("keys.html")
+

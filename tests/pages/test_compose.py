@@ -160,3 +160,14 @@ def test_unknown_audience_and_too_large_files_are_400(node: Node) -> None:
     client, fp, _ = node
     assert _send(client, author=fp, text="x", audience="aliens")[0] == 400
     assert _send(client, author=fp, text="x", audience="group", group="nope")[0] in (400, 404)
+
+
+def test_the_keyboard_help_page_and_the_shortcut_hooks(node: Node) -> None:
+    client, fp, _ = node
+    html = client.get("/keys").get_data(as_text=True)
+    for key in ("<kbd>j</kbd>", "<kbd>k</kbd>", "<kbd>r</kbd>", "<kbd>n</kbd>", "<kbd>?</kbd>",
+                "<kbd>Ctrl</kbd>+<kbd>Enter</kbd>"):
+        assert key in html
+    home = client.get("/").get_data(as_text=True)
+    assert "data-key-new" in home and "data-key-help" in home and 'href="#main"' in home
+    assert "data-send" in client.get("/compose").get_data(as_text=True)

@@ -160,7 +160,13 @@ def test_every_page_has_a_strict_csp(node: tuple[FlaskClient, str]) -> None:
         assert "unsafe-inline" not in csp and r.headers["X-Frame-Options"] == "DENY"
         assert r.headers["Referrer-Policy"] == "same-origin"  # no-referrer makes Origin: null
     html = client.get("/").get_data(as_text=True)
-    assert "<script" not in html and "style=" not in html and "<style" not in html
+    # the one script is the shortcuts file served by the app itself: no inline script
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/keys.js" defer>']
+    assert "</script>" in html and ">\n</script>" not in html and "style=" not in html
+    assert "<style" not in html and " on" + "load=" not in html
+    with client.get("/static/keys.js") as js:
+        assert js.status_code == 200
+        assert js.mimetype in ("text/javascript", "application/javascript")
 
 
 def test_errors_are_html_for_browsers_and_json_for_the_api(node: tuple[FlaskClient, str]) -> None:
