@@ -21,6 +21,7 @@ from ..core.base.websessions import (
     redeem_login_code,
     start_session,
 )
+from ..web.guard import request_port
 from .site import blp, csrf
 
 OPEN_ENDPOINTS = frozenset({"pages.signin", "pages.login", "pages.static"})
@@ -32,7 +33,7 @@ def dd() -> DataDir:
 
 def current_session() -> Session | None:
     """The live session of this request's cookie, or None."""
-    return check_session(dd(), session.get("sid"))
+    return check_session(dd(), session.get("sid"), port=request_port())
 
 
 def require_session() -> ResponseReturnValue | None:
@@ -54,7 +55,7 @@ blp.before_request(require_session)
 
 def _begin() -> ResponseReturnValue:
     session.clear()  # a fresh cookie (and CSRF token) for the new session
-    token, _ = start_session(dd())
+    token, _ = start_session(dd(), port=request_port())
     session.permanent = True
     session["sid"] = token
     return redirect(url_for("pages.home"))

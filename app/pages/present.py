@@ -10,6 +10,7 @@ sends ``nosniff`` and ``sandbox``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 from datetime import UTC, datetime
@@ -35,6 +36,24 @@ def relative(seconds: int, now: float | None = None) -> str:
         if delta >= size:
             return f"{delta // size} {unit} ago"
     return "just now"
+
+
+def _local(url: str) -> bool:
+    """True for a link to this machine (loopback, ``localhost``, ``*.localhost``, an
+    unspecified address): shown as text, never as a link, because following it from the
+    pages would carry the session cookie to whatever listens there (T55)."""
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return True
+    if host in ("localhost", "") or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or address.is_unspecified or bool(mapped and mapped.is_loopback)
 
 
 def _alt_texts(attrs: dict[str, Any]) -> dict[str, str]:
@@ -63,7 +82,7 @@ def _part(sha1: str, key: str, item: dict[str, Any], names: DisplayNames,
                 "post": card(inner, names, replies=None) if inner else None}
     value = item.get("value")
     if kind == "URL" and isinstance(value, str) and urlsplit(value).scheme in ("http", "https"):
-        return {"kind": "link", "key": key, "value": value}
+        return {"kind": "link" if not _local(value) else "field", "key": key, "value": value}
     if not isinstance(value, str):
         value = json.dumps(value, ensure_ascii=False)
     return {"kind": "text" if kind == "TEXT" else "field", "key": key, "value": value}

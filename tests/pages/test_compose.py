@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -171,3 +172,34 @@ def test_the_keyboard_help_page_and_the_shortcut_hooks(node: Node) -> None:
     home = client.get("/").get_data(as_text=True)
     assert "data-key-new" in home and "data-key-help" in home and 'href="#main"' in home
     assert "data-send" in client.get("/compose").get_data(as_text=True)
+
+
+def test_a_session_is_bound_to_the_port_it_signed_in_on(tmp_path: Path) -> None:
+    """T55: browsers send 127.0.0.1 cookies to every port; the cookie is named for the admin
+    port and the server-side record accepts it on that port only."""
+    dd = make_datadir(tmp_path / "n")
+    app = create_admin_app({"data_dir": str(tmp_path / "n")})
+    owner = app.test_client()
+    r = owner.get(f"/login?code={issue_login_code(dd)}", headers={"Host": "127.0.0.1:8888"})
+    assert r.status_code == 302 and r.headers["Set-Cookie"].startswith("diwan_session_8888=")
+    assert owner.get("/", headers={"Host": "127.0.0.1:8888"}).status_code == 200
+    stolen = owner.get_cookie("diwan_session_8888", domain="127.0.0.1")
+    assert stolen is not None
+    other_port = app.test_client()  # what a listener on another port received, replayed
+    other_port.set_cookie("diwan_session_9999", stolen.value, domain="127.0.0.1")
+    assert other_port.get("/", headers={"Host": "127.0.0.1:9999"}).status_code == 302
+    record = next((dd.state / "web" / "sessions").iterdir()).read_text()
+    assert '"port": 8888' in record
+
+
+def test_links_to_this_machine_are_text_not_links(node: Node) -> None:
+    client, fp, _ = node
+    dd = client.application.config["DIWAN"]
+    local = ["http://127.0.0.1:9999/x", "http://localhost:8000/", "http://[::1]:81/",
+             "http://evil.localhost/", "http://127.8.9.10/", "http://0.0.0.0:5000/"]
+    for url in local:
+        sha = publish(dd, fp, PASSWORD, Draft(text="see", attributes={"LINK_URL": url})).sha1
+        html = client.get(f"/thread/{sha}").get_data(as_text=True)
+        assert f'href="{url}"' not in html and url in html, url
+    sha = publish(dd, fp, PASSWORD, Draft(attributes={"LINK_URL": "https://example.org/"})).sha1
+    assert 'href="https://example.org/"' in client.get(f"/thread/{sha}").get_data(as_text=True)

@@ -64,7 +64,7 @@ def test_login_code_sets_a_strict_cookie_and_strips_the_code(tmp_path: Path) -> 
     r = sign_in(client)
     assert r.status_code == 302 and r.location == "/"  # the code leaves the address bar
     cookie = r.headers["Set-Cookie"]
-    assert cookie.startswith("diwan_session=")
+    assert cookie.startswith("diwan_session_80=")
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     assert client.get("/").status_code == 200
 
@@ -108,11 +108,11 @@ def test_sign_in_with_the_admin_token(tmp_path: Path) -> None:
 def test_sign_out_ends_the_session_on_the_server(tmp_path: Path) -> None:
     client = fresh(tmp_path)
     sign_in(client)
-    stolen = client.get_cookie("diwan_session").value
+    stolen = client.get_cookie("diwan_session_80").value
     r = client.post("/signout", data={"csrf_token": csrf(client, "/")})
     assert r.status_code == 302 and r.location == "/signin"
     replay = client.application.test_client()
-    replay.set_cookie("diwan_session", stolen)
+    replay.set_cookie("diwan_session_80", stolen)
     assert replay.get("/").status_code == 302  # the old cookie no longer works
 
 

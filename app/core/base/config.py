@@ -153,7 +153,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("web_login_code_ttl", 120,
             "seconds a one-time login URL from 'diwan open' stays valid (used once)",
             0, 3600, "seconds"),
-    Setting("web_session_ttl", 12 * 3600, "seconds a browser stays signed in to the pages",
+    Setting("web_session_ttl", 4 * 3600, "seconds a browser stays signed in to the pages",
             0, 30 * DAY, "seconds"),
     Setting("web_unlock_idle", 1800,
             "seconds an identity unlocked in the pages stays unlocked without use",
