@@ -24,7 +24,7 @@ from ..core.base.websessions import (
 from ..web.guard import request_port
 from .site import blp, csrf
 
-OPEN_ENDPOINTS = frozenset({"pages.signin", "pages.login", "pages.static"})
+OPEN_ENDPOINTS = frozenset({"pages.signin", "pages.login", "pages.static", "pages.favicon"})
 
 
 def dd() -> DataDir:
@@ -59,6 +59,12 @@ def _begin() -> ResponseReturnValue:
     session.permanent = True
     session["sid"] = token
     return redirect(url_for("pages.home"))
+
+
+@blp.get("/favicon.ico")
+def favicon() -> ResponseReturnValue:
+    """Browsers ask for ``/favicon.ico`` on their own; answer with the icon, not a 401."""
+    return redirect(url_for("pages.static", filename="favicon.svg"), code=301)
 
 
 @blp.get("/login")

@@ -203,3 +203,10 @@ def test_links_to_this_machine_are_text_not_links(node: Node) -> None:
         assert f'href="{url}"' not in html and url in html, url
     sha = publish(dd, fp, PASSWORD, Draft(attributes={"LINK_URL": "https://example.org/"})).sha1
     assert 'href="https://example.org/"' in client.get(f"/thread/{sha}").get_data(as_text=True)
+
+
+def test_the_favicon_is_there_without_a_session(tmp_path: Path) -> None:
+    make_datadir(tmp_path / "n")
+    client = create_admin_app({"data_dir": str(tmp_path / "n")}).test_client()
+    r = client.get("/favicon.ico")
+    assert r.status_code == 301 and r.location.endswith("/static/favicon.svg")
