@@ -129,7 +129,7 @@ def test_two_people_post_reply_message_and_block_in_real_browsers(
     # Ahmed: one-time URL, unlock once, a post with a phone photo and its alt text
     a.sign_in_and_unlock()
     photo = tmp_path / "IMG_0001.jpg"
-    photo.write_bytes(jpeg_with_gps((40, 30)))
+    photo.write_bytes(jpeg_with_gps((320, 180)))
     page = a.go("/compose")
     page.select_option("#compose-author", ahmed)
     page.fill("#compose-text", "Hello from Ahmed <b>not bold</b>")
@@ -139,7 +139,7 @@ def test_two_people_post_reply_message_and_block_in_real_browsers(
     page.click("button[data-send]")
     page.wait_for_url("**/thread/*")
     root_path = page.url.removeprefix(a_node.admin_url)
-    assert _image_state(page, "article.post img") == [True, 40, 30, "A red square on a roof"]
+    assert _image_state(page, "article.post img") == [True, 320, 180, "A red square on a roof"]
 
     # Basant: syncs, sees the image and Camal's post, replies with the keyboard
     api(b_node, "POST", "/sync", json={})
@@ -147,7 +147,7 @@ def test_two_people_post_reply_message_and_block_in_real_browsers(
     page = b.go("/")
     first = page.locator("article.post").first
     assert first.locator(".text").inner_text() == "Hello from Ahmed <b>not bold</b>"
-    assert _image_state(page, "article.post img") == [True, 40, 30, "A red square on a roof"]
+    assert _image_state(page, "article.post img") == [True, 320, 180, "A red square on a roof"]
     served = page.request.get(page.eval_on_selector("article.post img", "i => i.src")).body()
     assert exif_of(served) == {} and b"DiwanTestCam" not in served  # stripped before signing
     assert "Camal was here" in page.inner_text("main")
