@@ -22,6 +22,7 @@ load event < 500 ms. Nothing asserts them; the figures are printed.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import threading
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import common  # noqa: E402
 import gen_datadir  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
+from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
 
 from app import create_admin_app  # noqa: E402
 from app.core.base.websessions import issue_login_code  # noqa: E402
@@ -62,20 +63,25 @@ def get(client: Any, path: str, **kw: Any) -> Callable[[], None]:
 
 
 def busy_thread(root: Path) -> tuple[str, int]:
-    """A post of the newest page with the most replies (a thread worth rendering)."""
+    """The stored post with the most direct replies (a thread worth rendering), and the
+    number of posts its thread shows."""
     tl = Timeline(gen_datadir.DataDir(root))
-    best = ("", -1)
-    for entry in tl.page(limit=1000).items:
-        n = sum(1 for _ in tl.replies(entry.sha1).walk())
-        if n > best[1]:
-            best = (entry.sha1, n)
-    return best
+    rows = tl.index.conn().execute(
+        "SELECT r.parent FROM replies r JOIN posts p ON p.sha = r.parent "
+        "GROUP BY r.parent ORDER BY count(*) DESC LIMIT 1").fetchall()
+    sha = bytes(rows[0][0]).hex()
+    return sha, sum(1 for _ in tl.replies(sha).walk())
+
+
+class Quiet(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kw: Any) -> None:
+        pass
 
 
 def browser_loads(app: Any, root: Path, loads: int) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
     port = server.server_port
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{port}"
@@ -130,7 +136,7 @@ def main() -> None:
     if "pages.search" not in app.view_functions:
         rows.append(["search page", "not measured: no search page on this branch",
                      "< 100", ""])
-    print(f"\n{common.machine()}\n{args.posts:,} posts from {args.authors:,} authors; "
+    print(f"\n{common.machine()}, load average {os.getloadavg()[0]:.1f}\n{args.posts:,} posts from {args.authors:,} authors; "
           f"page_size {size}; median of {args.queries} requests, in process\n")
     print(common.table(["server time", "median ms", "target", "ratio to baseline"], rows))
     loads = browser_loads(app, root, args.loads)

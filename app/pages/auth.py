@@ -21,6 +21,7 @@ from ..core.base.websessions import (
     redeem_login_code,
     start_session,
 )
+from ..core.identity.identities import Identities
 from ..web.guard import request_port
 from .site import blp, csrf
 
@@ -29,6 +30,13 @@ OPEN_ENDPOINTS = frozenset({"pages.signin", "pages.login", "pages.static", "page
 
 def dd() -> DataDir:
     return current_app.config["DIWAN"]
+
+
+def own_fingerprints() -> list[str]:
+    """The own identities' fingerprints, listed once per request (a directory scan)."""
+    if "own_fps" not in g:
+        g.own_fps = Identities(dd()).own_fingerprints()
+    return list(g.own_fps)
 
 
 def current_session() -> Session | None:

@@ -28,7 +28,7 @@ from ..core.posts.display import DisplayNames
 from ..core.posts.drafts import FIELDS, PLACE_RE, Drafts
 from ..core.posts.ingest import IngestResult
 from . import drafting
-from .auth import dd, session_keys
+from .auth import dd, own_fingerprints, session_keys
 from .site import blp
 
 
@@ -36,7 +36,7 @@ def own_identities(names: DisplayNames) -> list[dict[str, Any]]:
     """The own identities with their names and whether this session has them unlocked."""
     keys = session_keys()
     return [{"fingerprint": fp, "name": names(fp), "unlocked": fp in keys}
-            for fp in Identities(dd()).own_fingerprints()]
+            for fp in own_fingerprints()]
 
 
 def _seed(fp: str) -> bytes | None:

@@ -24,6 +24,7 @@ from ..core.posts import media as media_kinds
 from ..core.posts.authoring import Draft, find_post
 from ..core.posts.codec import decode_post
 from ..core.posts.display import DisplayNames
+from .auth import own_fingerprints
 
 SPLIT_RE = re.compile(r"[\s,]+")
 SLOTS = 4  # new files per form (each with its own alt text)
@@ -86,7 +87,7 @@ def recipients(dd: DataDir, state: dict[str, Any]) -> list[str]:
         return []
     if state["audience"] == "group":
         ids = Identities(dd)
-        own = set(ids.own_fingerprints())
+        own = set(own_fingerprints())
         members = [fp for fp in ids.members(state["group"]) if fp not in own]
         if not members:
             raise BadInput(f"the group {state['group']!r} has no one else in it", field="group")
@@ -136,7 +137,7 @@ def reply_audience(dd: DataDir, sha1: str, names: DisplayNames) -> str:
     participants of a non-public post; the author alone for someone else's public post;
     everyone for one's own."""
     parent = decode_post(find_post(dd, sha1), max_bytes=dd.settings["max_post_bytes"])
-    own = set(Identities(dd).own_fingerprints())
+    own = set(own_fingerprints())
     if parent.recipients:
         return "its participants only: " + ", ".join(
             names(fp) for fp in sorted({parent.author} | set(parent.recipients)) if fp not in own)

@@ -12,8 +12,8 @@ from ..core.base.errors import BadInput
 from ..core.posts.codec import stored_view
 from ..core.posts.display import DisplayNames
 from ..core.posts.timeline import CONVERSATION_ID_RE, Timeline
-from .auth import dd
-from .compose import compose_form, own_identities
+from .auth import dd, own_fingerprints
+from .compose import compose_form
 from .present import card
 from .site import blp
 
@@ -33,8 +33,7 @@ def home() -> ResponseReturnValue:
     names = DisplayNames(dd(), timeline=tl)
     posts = [card(stored_view(p), names, replies=_reply_count(tl, p.sha1))
              for p in (tl.read(e) for e in page.items) if p is not None]
-    return render_template("home.html", posts=posts, next_cursor=page.next_cursor,
-                           identities=own_identities(names))
+    return render_template("home.html", posts=posts, next_cursor=page.next_cursor)
 
 
 @blp.get("/thread/<sha>")
@@ -79,7 +78,7 @@ def chat(cid: str) -> ResponseReturnValue:
     names_ = DisplayNames(dd(), timeline=tl)
     messages = [card(stored_view(p), names_) for p in (tl.read(e) for e in page.items) if p]
     messages.reverse()
-    own = set(tl.identities.own_fingerprints())
+    own = set(own_fingerprints())
     to = ",".join(fp for fp in page.participants if fp not in own)
     form = compose_form(f"chat-{cid}", names_, defaults={"audience": "people", "to": to})
     return render_template("chat.html", cid=cid, messages=messages, form=form,
