@@ -136,7 +136,8 @@ def main() -> None:
     if "pages.search" not in app.view_functions:
         rows.append(["search page", "not measured: no search page on this branch",
                      "< 100", ""])
-    print(f"\n{common.machine()}, load average {os.getloadavg()[0]:.1f}\n{args.posts:,} posts from {args.authors:,} authors; "
+    print(f"\n{common.machine()}, load average {os.getloadavg()[0]:.1f}\n"
+          f"{args.posts:,} posts from {args.authors:,} authors; "
           f"page_size {size}; median of {args.queries} requests, in process\n")
     print(common.table(["server time", "median ms", "target", "ratio to baseline"], rows))
     loads = browser_loads(app, root, args.loads)
