@@ -204,6 +204,9 @@ def test_two_people_post_reply_message_and_block_in_real_browsers(
     # accessibility: no serious or critical axe-core violation on any page
     pages = ["/", root_path, "/compose", "/chats",
              page_path(b, "ul.chats a", "/chats"), "/people", "/me", "/keys", "/thread/" + "0" * 40]
+    # and every page the header links to (pages added later are checked without a change)
+    nav = b.go("/").eval_on_selector_all("header nav a", "links => links.map(a => a.pathname)")
+    pages += [p for p in nav if p not in pages]
     found = {}
     for path in pages:
         b.go(path)

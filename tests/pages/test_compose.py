@@ -210,3 +210,14 @@ def test_the_favicon_is_there_without_a_session(tmp_path: Path) -> None:
     client = create_admin_app({"data_dir": str(tmp_path / "n")}).test_client()
     r = client.get("/favicon.ico")
     assert r.status_code == 301 and r.location.endswith("/static/favicon.svg")
+
+
+def test_the_profile_form_publishes_a_public_profile(node: Node) -> None:
+    client, fp, _ = node
+    r = client.post("/profile", data={"author": fp, "profile_name": "Ahmed Ali",
+                                      "password": PASSWORD, "csrf_token": csrf(client)})
+    assert r.status_code == 303
+    assert _stored(client, r.location)["PROFILENAME"] == "Ahmed Ali"
+    r = client.post("/profile", data={"author": fp, "profile_name": " ", "password": PASSWORD,
+                                      "csrf_token": csrf(client)}, headers=HTML)
+    assert r.status_code == 400
