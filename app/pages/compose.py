@@ -58,7 +58,7 @@ def compose_form(place: str, names: DisplayNames, defaults: dict[str, str] | Non
                                             **(defaults or {})}
     state = {**{k: state.get(k) or "" for k in FIELDS}, "media": state.get("media") or []}
     state["audience"] = state["audience"] or "everyone"
-    shown = preview or bool(state["reply_to"])
+    shown = preview or bool(state["reply_to"]) or place.startswith("chat-")
     return {"place": place, "state": state, "identities": own_identities(names),
             "groups": [grp for grp in Identities(dd()).groups() if grp != BLOCKED],
             "preview": drafting.audience_preview(dd(), state, names) if shown else None}
