@@ -201,6 +201,17 @@ def test_two_people_post_reply_message_and_block_in_real_browsers(
     page.wait_for_url("**/people")
     assert "Camal was here" not in b.go("/").inner_text("main")
 
+    # without JavaScript the same forms work: Ahmed posts from a browser with scripts off
+    plain = chromium.new_context(java_script_enabled=False, viewport=VIEWPORT).new_page()
+    plain.goto(login_url(a_node))
+    plain.goto(a_node.admin_url + "/compose")
+    plain.select_option("#compose-author", ahmed)
+    plain.fill("#compose-text", "Sent with scripts off")
+    plain.fill("#compose-password", PASSWORD)  # a new session: not unlocked, the password once
+    plain.click("button[data-send]")
+    plain.wait_for_url("**/thread/*")
+    assert "Sent with scripts off" in plain.inner_text("main")
+
     # accessibility: no serious or critical axe-core violation on any page
     pages = ["/", root_path, "/compose", "/chats",
              page_path(b, "ul.chats a", "/chats"), "/people", "/me", "/keys", "/thread/" + "0" * 40]
