@@ -161,6 +161,8 @@ def test_unknown_audience_and_too_large_files_are_400(node: Node) -> None:
     client, fp, _ = node
     assert _send(client, author=fp, text="x", audience="aliens")[0] == 400
     assert _send(client, author=fp, text="x", audience="group", group="nope")[0] in (400, 404)
+    status, _, html = _send(client, author=fp, text="x", link="javascript:alert(1)")
+    assert status == 400 and "http" in html  # the link rule of docs/protocol.md, as text
 
 
 def test_the_keyboard_help_page_and_the_shortcut_hooks(node: Node) -> None:
@@ -221,3 +223,17 @@ def test_the_profile_form_publishes_a_public_profile(node: Node) -> None:
     r = client.post("/profile", data={"author": fp, "profile_name": " ", "password": PASSWORD,
                                       "csrf_token": csrf(client)}, headers=HTML)
     assert r.status_code == 400
+
+
+def test_a_file_over_max_post_bytes_is_refused_at_the_edge(tmp_path: Path) -> None:
+    dd = make_datadir(tmp_path / "n", max_post_bytes=2000)
+    client = create_admin_app({"data_dir": str(tmp_path / "n"), "max_post_bytes": 2000}
+                              ).test_client()
+    fp = Identities(dd).create(PASSWORD)
+    client.get(f"/login?code={issue_login_code(dd)}")
+    status, _, html = _send(client, author=fp, media1=(io.BytesIO(b"x" * 2001), "big.bin"))
+    assert status == 400 and "max_post_bytes" in html
+    status, _, html = _send(client, author=fp, media1=(io.BytesIO(b"x" * 2000), "edge.bin"),
+                            action="preview")
+    assert status == 200 and "2000 bytes" in html  # kept in the draft; the post limit
+    # (the whole signed file) is checked when it is sent
