@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Any
-
-from PIL import Image, ImageOps, UnidentifiedImageError
+from typing import TYPE_CHECKING, Any
 
 from ..base.errors import BadInput
 from . import media
+
+if TYPE_CHECKING:  # Pillow is imported when an image is stripped, not by every CLI command
+    from PIL import Image
 
 STRIPPED = frozenset({"JPG", "PNG", "WEBP", "GIF"})
 # what Pillow reports in ``Image.info`` that only shapes the picture
@@ -47,6 +48,8 @@ def _metadata(im: Image.Image) -> list[str]:
 
 
 def _open(data: bytes, max_pixels: int, what: str) -> Image.Image:
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -96,6 +99,8 @@ def strip_metadata(data: bytes, *, max_pixels: int, what: str = "an image") -> b
     fmt = media.detect(data)
     if fmt not in STRIPPED:
         return data
+    from PIL import Image, ImageOps
+
     im = _open(data, max_pixels, what)
     if not _metadata(im):
         return data
