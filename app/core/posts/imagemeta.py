@@ -4,7 +4,7 @@ An author's node strips every JPEG, PNG, WebP and GIF before it is signed
 (:func:`app.core.posts.authoring.compose`, the one path of the admin API, the
 CLI and the web pages): once signed, a post cannot be changed, and a photo's
 EXIF block often holds the place it was taken (``docs/protocol.md``, Image
-metadata; ``docs/threats.md`` T57). Only what a picture needs to look right is
+metadata; ``docs/threats.md`` T65). Only what a picture needs to look right is
 kept: its pixels (turned upright by the EXIF orientation first), ICC colour
 profile, transparency, animation timing. An image that carries nothing else is
 left byte for byte as it was, so a clean JPEG is not re-compressed. The kind is
