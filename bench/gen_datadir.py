@@ -25,7 +25,7 @@ import common  # noqa: E402
 
 from app.core.base.datadir import DataDir  # noqa: E402
 from app.core.base.fsio import syncfs  # noqa: E402
-from app.core.posts.index import Index  # noqa: E402
+from app.core.posts.reconcile import open_index, reconcile  # noqa: E402
 
 CHUNK = 5000
 MARKER = "bench.json"
@@ -69,7 +69,7 @@ def generate(root: Path, posts: int, authors: int, *, seed: int = 1, ties: int =
     common.write_pubs(dd.identities, people)
     for a in people:
         (dd.posts / a.fp).mkdir(mode=0o700, exist_ok=True)
-    index = Index(dd, auto_reconcile=False)
+    index = open_index(dd, auto_reconcile=False)
     index.conn().execute("PRAGMA cache_size=-262144")  # 256 MiB while bulk loading
     jobs = [(n, first, min(CHUNK, posts - first), seed, ties)
             for n, first in enumerate(range(0, posts, CHUNK))]
@@ -83,7 +83,7 @@ def generate(root: Path, posts: int, authors: int, *, seed: int = 1, ties: int =
                 say(f"  {done:>9,} posts  {time.perf_counter() - started:7.1f} s")
     built = time.perf_counter()
     syncfs(dd.posts)
-    index.reconcile(force=True)  # records every author directory's mtime
+    reconcile(index, force=True)  # records every author directory's mtime
     finished = time.perf_counter()
     timings = {"posts": posts, "authors": authors, "seed": seed, "ties": ties,
                "write_and_index_s": built - started, "reconcile_s": finished - built,

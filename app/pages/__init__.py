@@ -3,9 +3,9 @@
 A plain Flask blueprint (not flask-smorest: pages stay out of the OpenAPI
 document) whose views call the core directly. A browser signs in with a one-time
 login URL (``diwan open``) or the admin token and then carries a session cookie
-(HttpOnly, SameSite=Strict); every form carries a Flask-WTF CSRF token, on top of
-the admin guard's Host/Origin checks; every admin response gets a strict
-Content-Security-Policy (``docs/threats.md``, The web pages).
+(HttpOnly, SameSite=Strict, named and bound to the admin port); every form carries
+a Flask-WTF CSRF token, on top of the admin guard's Host/Origin checks; every admin
+response gets a strict Content-Security-Policy (``docs/threats.md``, The web pages).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from . import (  # noqa: F401  (each adds its routes to blp)
     syncpages,
     views,
 )
-from .site import blp, csrf, security_headers
+from .site import PortSessionInterface, blp, csrf, security_headers
 
 
 def register(app: Flask) -> None:
@@ -45,6 +45,7 @@ def register(app: Flask) -> None:
         WTF_CSRF_CHECK_DEFAULT=False,  # the JSON API uses a bearer token, not cookies
         WTF_CSRF_TIME_LIMIT=None,  # a token lives as long as its session
     )
+    app.session_interface = PortSessionInterface()
     csrf.init_app(app)
     app.register_blueprint(blp)
     app.after_request(security_headers)

@@ -21,18 +21,27 @@ from ..core.base.websessions import (
     redeem_login_code,
     start_session,
 )
+from ..core.identity.identities import Identities
+from ..web.guard import request_port
 from .site import blp, csrf
 
-OPEN_ENDPOINTS = frozenset({"pages.signin", "pages.login", "pages.static"})
+OPEN_ENDPOINTS = frozenset({"pages.signin", "pages.login", "pages.static", "pages.favicon"})
 
 
 def dd() -> DataDir:
     return current_app.config["DIWAN"]
 
 
+def own_fingerprints() -> list[str]:
+    """The own identities' fingerprints, listed once per request (a directory scan)."""
+    if "own_fps" not in g:
+        g.own_fps = Identities(dd()).own_fingerprints()
+    return list(g.own_fps)
+
+
 def current_session() -> Session | None:
     """The live session of this request's cookie, or None."""
-    return check_session(dd(), session.get("sid"))
+    return check_session(dd(), session.get("sid"), port=request_port())
 
 
 def require_session() -> ResponseReturnValue | None:
@@ -54,10 +63,16 @@ blp.before_request(require_session)
 
 def _begin() -> ResponseReturnValue:
     session.clear()  # a fresh cookie (and CSRF token) for the new session
-    token, _ = start_session(dd())
+    token, _ = start_session(dd(), port=request_port())
     session.permanent = True
     session["sid"] = token
     return redirect(url_for("pages.home"))
+
+
+@blp.get("/favicon.ico")
+def favicon() -> ResponseReturnValue:
+    """Browsers ask for ``/favicon.ico`` on their own; answer with the icon, not a 401."""
+    return redirect(url_for("pages.static", filename="favicon.svg"), code=301)
 
 
 @blp.get("/login")

@@ -1,13 +1,16 @@
 """Post views shaped for the templates: every piece of content becomes plain data.
 
 Nothing here builds HTML: the templates escape every value (Jinja2 autoescape).
-A link becomes a link only for ``http``/``https``; media are named by their kind
+A link becomes a link only for ``http``/``https`` (and is never fetched); an image's
+alt text comes from its ``NAME_ALT_TEXT`` attribute; a ``CONTENTWARNING_TEXT`` puts the
+text and media behind a ``<details>`` the reader opens; media are named by their kind
 (image, audio, video, else a download) and served by the admin media route, which
 sends ``nosniff`` and ``sandbox``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 from datetime import UTC, datetime
@@ -21,6 +24,8 @@ from ..core.posts.display import DisplayNames
 from ..core.posts.timeline import Timeline
 
 HIDDEN_TYPES = frozenset({"TIME", "FINGERPRINT", "POSTSHA"})
+WARNING_KEY = "CONTENTWARNING_TEXT"
+ALT_SUFFIX = "_ALT_TEXT"
 PLAYABLE = frozenset({"image", "audio", "video"})
 
 
@@ -35,20 +40,51 @@ def relative(seconds: int, now: float | None = None) -> str:
     return "just now"
 
 
-def _part(sha1: str, key: str, item: dict[str, Any], names: DisplayNames) -> dict[str, Any]:
+def _local(url: str) -> bool:
+    """True for a link to this machine (loopback, ``localhost``, ``*.localhost``, an
+    unspecified address): shown as text, never as a link, because following it from the
+    pages would carry the session cookie to whatever listens there (T55)."""
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return True
+    if host in ("localhost", "") or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or address.is_unspecified or bool(mapped and mapped.is_loopback)
+
+
+def _alt_texts(attrs: dict[str, Any]) -> dict[str, str]:
+    """``{media key: alt text}`` from the ``NAME_ALT_TEXT`` attributes (docs/protocol.md,
+    Image metadata, alt text, content warnings and links)."""
+    alts = {}
+    for key, item in attrs.items():
+        if "media" in item:
+            alt = attrs.get(key.rpartition("_")[0] + ALT_SUFFIX, {}).get("value")
+            if isinstance(alt, str) and alt.strip():
+                alts[key] = alt
+    return alts
+
+
+def _part(sha1: str, key: str, item: dict[str, Any], names: DisplayNames,
+          alts: dict[str, str]) -> dict[str, Any]:
     kind = item.get("type", "")
     if "media" in item:
         media = item["media"] if item["media"] in PLAYABLE else "file"
         src = url_for("posts.media", sha=sha1, attribute=key)
         return {"kind": media, "key": key, "src": src, "size": item.get("size", 0),
-                "content_type": item.get("content_type", "")}
+                "content_type": item.get("content_type", ""), "alt": alts.get(key, "")}
     if "post" in item:
         inner = item["post"]
         return {"kind": "post", "key": key,
                 "post": card(inner, names, replies=None) if inner else None}
     value = item.get("value")
     if kind == "URL" and isinstance(value, str) and urlsplit(value).scheme in ("http", "https"):
-        return {"kind": "link", "key": key, "value": value}
+        return {"kind": "link" if not _local(value) else "field", "key": key, "value": value}
     if not isinstance(value, str):
         value = json.dumps(value, ensure_ascii=False)
     return {"kind": "text" if kind == "TEXT" else "field", "key": key, "value": value}
@@ -58,8 +94,11 @@ def card(view: dict[str, Any], names: DisplayNames, replies: int | None = 0) -> 
     """A post view (``stored_view``/``decoded_view``) as the ``post.html`` macro shows it."""
     names.annotate(view)
     attrs = view.get("attributes", {})
-    parts = [_part(view["sha1"], k, v, names) for k, v in attrs.items()
-             if v.get("type") not in HIDDEN_TYPES]
+    alts = _alt_texts(attrs)
+    used = {k.rpartition("_")[0] + ALT_SUFFIX for k in alts} | {WARNING_KEY}
+    parts = [_part(view["sha1"], k, v, names, alts) for k, v in attrs.items()
+             if v.get("type") not in HIDDEN_TYPES and k not in used]
+    warning = attrs.get(WARNING_KEY, {}).get("value")
     parts.sort(key=lambda p: p["kind"] != "text")  # the text first, then media and fields
     when = datetime.fromtimestamp(view["created"], UTC)
     return {"sha1": view["sha1"], "author": view["author"], "author_name": view["author_name"],
@@ -67,7 +106,8 @@ def card(view: dict[str, Any], names: DisplayNames, replies: int | None = 0) -> 
                                    strict=True)),
             "public": view.get("public", True), "replies_to": view.get("replies_to", []),
             "created_iso": when.isoformat(), "created_ago": relative(view["created"]),
-            "parts": parts, "replies": replies}
+            "parts": parts, "replies": replies,
+            "warning": warning if isinstance(warning, str) and warning.strip() else None}
 
 
 def reply_count(tl: Timeline, sha1: str) -> int:

@@ -15,7 +15,8 @@ from ..core.posts.authoring import PROFILE_FIELDS, Draft, publish, publish_unloc
 from ..core.posts.display import DisplayNames
 from ..core.posts.timeline import Timeline
 from .auth import dd
-from .compose import _SPLIT_RE, _seed, own_identities
+from .compose import _seed, own_identities
+from .drafting import SPLIT_RE
 from .site import blp
 
 FIELD_OF = {t: f for f, t in PROFILE_FIELDS.items()}
@@ -53,7 +54,7 @@ def profiles() -> ResponseReturnValue:
 def save_profile() -> ResponseReturnValue:
     """Publish a profile (the fields given) to the audience ``to`` (empty: everyone)."""
     author = resolve(dd(), request.form.get("author", ""), field="author")
-    to = [resolve(dd(), p, field="to") for p in _SPLIT_RE.split(request.form.get("to", "")) if p]
+    to = [resolve(dd(), p, field="to") for p in SPLIT_RE.split(request.form.get("to", "")) if p]
     fields = {f: v for f in PROFILE_FIELDS if (v := request.form.get(f, "").strip())}
     if not fields:
         raise BadInput("fill in at least one field of the profile", field="name")

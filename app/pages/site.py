@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Flask, Response
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
+
+from ..web.guard import request_port
 
 blp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                 static_url_path="/static")
@@ -23,6 +26,16 @@ def plain(text: str) -> str:
     """``text`` without bidirectional controls, for places ``<bdi>`` cannot isolate (the
     ``<title>``, so a name cannot reorder the rest of the window title)."""
     return str(text).translate(BIDI_CONTROLS)
+
+
+class PortSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session under a name that carries the port the browser
+    used (``diwan_session_8888``): browsers send ``127.0.0.1`` cookies to every port, so
+    two nodes on one machine would otherwise overwrite each other's cookie; the session
+    record on the server is bound to the same port (T55)."""
+
+    def get_cookie_name(self, app: Flask) -> str:
+        return f"{app.config['SESSION_COOKIE_NAME']}_{request_port()}"
 
 
 def security_headers(response: Response) -> Response:

@@ -14,8 +14,8 @@ from ..core.posts.codec import stored_view
 from ..core.posts.display import DisplayNames
 from ..core.posts.notices import ReadingMark
 from ..core.posts.timeline import CONVERSATION_ID_RE, Timeline
-from .auth import dd
-from .compose import own_identities
+from .auth import dd, own_fingerprints
+from .compose import compose_form
 from .present import card, reply_count
 from .site import blp
 
@@ -46,7 +46,7 @@ def home() -> ResponseReturnValue:
     if cursor is None and mark is not None and not any_new:
         news = "syncing" if syncing_now(dd()) else "nothing"
     return render_template("home.html", posts=posts, next_cursor=page.next_cursor,
-                           identities=own_identities(names), divider=divider, news=news,
+                           divider=divider, news=news,
                            newest=page.items[0].cursor if page.items and cursor is None
                            else None, mark=ReadingMark(dd()).get() if mark else None)
 
@@ -74,23 +74,10 @@ def thread(sha: str) -> ResponseReturnValue:
         post = tl.read(node.entry)
         if post is not None:
             replies.append({"depth": min(node.depth, 8), "post": card(stored_view(post), names_)})
+    form = compose_form(f"reply-{sha1}", names_, defaults={"reply_to": sha1})
     return render_template("thread.html", root=card(stored_view(root), names_,
                                                     replies=len(replies)),
-                           replies=replies, identities=own_identities(names_),
-                           audience=_reply_audience(tl, root.author, root.recipients, names_))
-
-
-def _reply_audience(tl: Timeline, author: str, recipients: frozenset[str],
-                    names_: DisplayNames) -> str:
-    """Who a reply will reach, by the reply rule (docs/protocol.md): the participants of a
-    non-public post; the author alone for someone else's public post; everyone for one's own."""
-    own = set(tl.identities.own_fingerprints())
-    if recipients:
-        return "its participants only: " + ", ".join(
-            names_(fp) for fp in sorted({author} | recipients) if fp not in own)
-    if author in own:
-        return "everyone (a reply to your own public post is public)"
-    return f"{names_(author)} only (a reply to someone else's post is private to them)"
+                           replies=replies, form=form)
 
 
 @blp.get("/chats")
@@ -114,8 +101,15 @@ def chat(cid: str) -> ResponseReturnValue:
     names_ = DisplayNames(dd(), timeline=tl)
     messages = [card(stored_view(p), names_) for p in (tl.read(e) for e in page.items) if p]
     messages.reverse()
-    own = set(tl.identities.own_fingerprints())
-    return render_template("chat.html", cid=cid, messages=messages,
-                           names=[names_(fp) for fp in page.participants],
-                           to=",".join(fp for fp in page.participants if fp not in own),
-                           identities=own_identities(names_))
+    own = set(own_fingerprints())
+    to = ",".join(fp for fp in page.participants if fp not in own)
+    form = compose_form(f"chat-{cid}", names_, defaults={"audience": "people", "to": to})
+    return render_template("chat.html", cid=cid, messages=messages, form=form,
+                           names=[names_(fp) for fp in page.participants])
+
+
+@blp.get("/keys")
+def keys() -> ResponseReturnValue:
+    """The keyboard help page (``?`` opens it when JavaScript is on)."""
+    return render_template("keys.html")
+

@@ -30,6 +30,16 @@ def _host_name(value: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
+def request_port() -> int:
+    """The port of this request's ``Host`` header (80 or 443 by the scheme if it names
+    none, or if it is not a number): the port a browser's session is bound to (T55)."""
+    try:
+        port = urlsplit("//" + request.headers.get("Host", "")).port
+    except ValueError:
+        port = None
+    return port if port is not None else (443 if request.scheme == "https" else 80)
+
+
 def allowed_hosts(setting: str) -> frozenset[str]:
     """The host names of the ``admin_allowed_hosts`` setting (comma-separated), lowercased."""
     return frozenset(_host_name(h) for h in setting.split(",") if h.strip())
@@ -59,7 +69,7 @@ def check_admin_request() -> None:
     if request.path in OPEN_PATHS or request.blueprint == "pages":
         return  # the pages check their session themselves (app/pages/auth.py)
     if (request.method in ("GET", "HEAD") and request.endpoint in COOKIE_ENDPOINTS
-            and check_session(dd, session.get("sid")) is not None):
+            and check_session(dd, session.get("sid"), port=request_port()) is not None):
         return
     auth = request.headers.get("Authorization", "")
     scheme, _, token = auth.partition(" ")

@@ -16,11 +16,11 @@ from app.core.identity.identities import Identities
 from app.core.posts import codec as posts
 from tests.helpers.clients import AdminClient, assert_error, make_admin_client
 from tests.helpers.datadirs import snapshot
+from tests.helpers.images import PNG
 from tests.helpers.strangers import new_stranger
 
 PW = "pw-ahmed-long-enough"
 PW2 = "pw-basant-long-enough"
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(40)
 
 
 @pytest.fixture(scope="module")

@@ -25,11 +25,11 @@ from app.cli import main
 from app.core.base.datadir import DataDir
 from app.core.posts.ingest import Ingestor
 from tests.helpers.clients import make_admin_client
+from tests.helpers.images import PNG
 
 PW_A = "password of ahmed"
 PW_B = "password of basant"
 OTHER = "ab" * 32
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(40)
 T0 = 1_700_000_000
 
 
@@ -259,7 +259,8 @@ def test_profile_set_and_show_round_trip(node: Node, tmp_path: Path, api: Any) -
     assert as_other["sha1"] == public["sha1"]
     assert as_other["attributes"]["PROFILEPICTURE"]["media"] == "image"
     human = ok(node.root, "profile", "show", node.a, "--viewer", OTHER)
-    assert "PROFILENAME: Ahmed" in human and "[PROFILEPICTURE: image PNG, 48 bytes]" in human
+    assert "PROFILENAME: Ahmed" in human
+    assert f"[PROFILEPICTURE: image PNG, {len(PNG)} bytes]" in human
 
     book = ok_json(node.root, "contacts-book")
     assert book == api.get("/contacts-book").json

@@ -64,7 +64,7 @@ def test_login_code_sets_a_strict_cookie_and_strips_the_code(tmp_path: Path) -> 
     r = sign_in(client)
     assert r.status_code == 302 and r.location == "/"  # the code leaves the address bar
     cookie = r.headers["Set-Cookie"]
-    assert cookie.startswith("diwan_session=")
+    assert cookie.startswith("diwan_session_80=")
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     assert client.get("/").status_code == 200
 
@@ -108,11 +108,11 @@ def test_sign_in_with_the_admin_token(tmp_path: Path) -> None:
 def test_sign_out_ends_the_session_on_the_server(tmp_path: Path) -> None:
     client = fresh(tmp_path)
     sign_in(client)
-    stolen = client.get_cookie("diwan_session").value
+    stolen = client.get_cookie("diwan_session_80").value
     r = client.post("/signout", data={"csrf_token": csrf(client, "/")})
     assert r.status_code == 302 and r.location == "/signin"
     replay = client.application.test_client()
-    replay.set_cookie("diwan_session", stolen)
+    replay.set_cookie("diwan_session_80", stolen)
     assert replay.get("/").status_code == 302  # the old cookie no longer works
 
 
@@ -160,7 +160,13 @@ def test_every_page_has_a_strict_csp(node: tuple[FlaskClient, str]) -> None:
         assert "unsafe-inline" not in csp and r.headers["X-Frame-Options"] == "DENY"
         assert r.headers["Referrer-Policy"] == "same-origin"  # no-referrer makes Origin: null
     html = client.get("/").get_data(as_text=True)
-    assert "<script" not in html and "style=" not in html and "<style" not in html
+    # the one script is the shortcuts file served by the app itself: no inline script
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/keys.js" defer>']
+    assert "</script>" in html and ">\n</script>" not in html and "style=" not in html
+    assert "<style" not in html and " on" + "load=" not in html
+    with client.get("/static/keys.js") as js:
+        assert js.status_code == 200
+        assert js.mimetype in ("text/javascript", "application/javascript")
 
 
 def test_errors_are_html_for_browsers_and_json_for_the_api(node: tuple[FlaskClient, str]) -> None:
@@ -207,7 +213,7 @@ def test_unlock_once_then_post_without_the_password(node: tuple[FlaskClient, str
     seed_file = (dd.identities / fp).read_bytes()
     assert blobs[0].read_bytes() not in seed_file  # sealed again under the session key
     r = client.post("/compose", data={"author": fp, "text": "no password needed",
-                                      "media": [(io.BytesIO(PNG), "dot.png")],
+                                      "media1": (io.BytesIO(PNG), "dot.png"),
                                       "csrf_token": csrf(client)},
                     content_type="multipart/form-data")
     assert r.status_code == 303
@@ -244,4 +250,4 @@ def test_the_reply_box_says_who_will_receive_the_reply(node: tuple[FlaskClient, 
     dd = client.application.config["DIWAN"]
     sha = publish(dd, fp, PASSWORD, Draft(text="mine, public")).sha1
     html = client.get(f"/thread/{sha}").get_data(as_text=True)
-    assert "it goes to <bdi dir=\"auto\">everyone" in html
+    assert "This goes to <bdi dir=\"auto\">everyone" in html

@@ -68,6 +68,7 @@ SETTINGS: tuple[Setting, ...] = (
             "learn the new one meanwhile)", 0, 365 * DAY, "seconds"),
     Setting("max_post_bytes", 8 * MiB, "largest post file accepted, in bytes",
             100, 256 * MiB, "bytes"),
+    Setting("max_image_pixels", 50_000_000, "largest image to post", 1, 80_000_000, "pixels"),
     Setting("max_time_skew", 300, "seconds a CREATED_TIME or request time may be in the future",
             0, DAY, "seconds"),
     Setting("temp_max_age", 600, "seconds after which a temporary file left by a crashed "
@@ -148,9 +149,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("public_url", "",
             "the peer API's address as friends reach it (http://host:port), if you know "
             "one, e.g. a port forward on your router; diwan status shows it", kind="url"),
-    Setting("web_login_code_ttl", 120, "seconds a one-time login URL from 'diwan open' stays "
-            "valid (used once)", 0, 3600, "seconds"),
-    Setting("web_session_ttl", 12 * 3600, "seconds a browser stays signed in to the pages",
+    Setting("web_login_code_ttl", 120,
+            "seconds a one-time login URL from 'diwan open' stays valid (used once)",
+            0, 3600, "seconds"),
+    Setting("web_session_ttl", 4 * 3600, "seconds a browser stays signed in to the pages",
             0, 30 * DAY, "seconds"),
     Setting("web_unlock_idle", 1800, "seconds an identity unlocked in the pages stays "
             "unlocked without use", 0, DAY, "seconds"),

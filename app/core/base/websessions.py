@@ -6,8 +6,9 @@ file ``state/web/codes/<id>`` holds the SHA-256 of the secret and the expiry;
 redeeming it removes the file first (so it works once, even if two requests race)
 and then compares the hashes with ``hmac.compare_digest``. A *session* has the
 same shape under ``state/web/sessions/<id>`` and ends when it expires or is
-ended (sign out). Secrets are never written to disk, only their hashes
-(``docs/threats.md``, The web pages).
+ended (sign out); its record names the port the browser signed in on, and it is
+accepted on that port only. Secrets are never written to disk, only their hashes
+(``docs/threats.md``, The web pages, T55).
 """
 
 from __future__ import annotations
@@ -52,10 +53,13 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
-def _issue(folder: Path, ttl: int, now: float | None) -> tuple[str, int]:
+def _issue(folder: Path, ttl: int, now: float | None,
+           port: int | None = None) -> tuple[str, int]:
     ident, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     expires = int((time.time() if now is None else now) + ttl)
-    record = {"sha256": _digest(secret), "expires": expires}
+    record: dict[str, object] = {"sha256": _digest(secret), "expires": expires}
+    if port is not None:
+        record["port"] = port
     write_atomic(folder / ident, json.dumps(record).encode(), mode=0o600, exclusive=True)
     return f"{ident}.{secret}", expires
 
@@ -69,14 +73,18 @@ def _split(token: object) -> tuple[str, str] | None:
     return ident, secret
 
 
-def _matches(path: Path, secret: str, now: float | None) -> int | None:
-    """The expiry recorded in ``path`` if ``secret`` matches it and it has not expired."""
+def _matches(path: Path, secret: str, now: float | None, port: int | None = None) -> int | None:
+    """The expiry recorded in ``path`` if ``secret`` matches it, it has not expired and, if
+    the record names a port, ``port`` is that port."""
     try:
         record = json.loads(path.read_bytes())
         expected, expires = str(record["sha256"]), int(record["expires"])
-    except (OSError, ValueError, KeyError, TypeError):
+        bound = record.get("port")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     if expires <= (time.time() if now is None else now):
+        return None
+    if bound is not None and bound != port:
         return None
     if not hmac.compare_digest(expected.encode(), _digest(secret).encode()):
         return None
@@ -110,20 +118,25 @@ def redeem_login_code(dd: DataDir, code: object, *, now: float | None = None) ->
         claimed.unlink(missing_ok=True)
 
 
-def start_session(dd: DataDir, *, now: float | None = None) -> tuple[str, Session]:
+def start_session(dd: DataDir, *, port: int | None = None,
+                  now: float | None = None) -> tuple[str, Session]:
     """A new session: ``(token for the cookie, Session)``; it lasts ``web_session_ttl``
-    seconds unless ended first."""
+    seconds unless ended first. With ``port`` (the port in the ``Host`` the browser used)
+    the record is bound to it: :func:`check_session` accepts it on that port only."""
     prune(dd, now=now)
-    token, expires = _issue(web_dir(dd, "sessions"), dd.settings["web_session_ttl"], now)
+    token, expires = _issue(web_dir(dd, "sessions"), dd.settings["web_session_ttl"], now,
+                            port)
     return token, Session(token.partition(".")[0], expires)
 
 
-def check_session(dd: DataDir, token: object, *, now: float | None = None) -> Session | None:
-    """The live session ``token`` names, or None (malformed, unknown, ended or expired)."""
+def check_session(dd: DataDir, token: object, *, port: int | None = None,
+                  now: float | None = None) -> Session | None:
+    """The live session ``token`` names, or None (malformed, unknown, ended, expired, or
+    bound to a port other than ``port``)."""
     parts = _split(token)
     if parts is None:
         return None
-    expires = _matches(web_dir(dd, "sessions") / parts[0], parts[1], now)
+    expires = _matches(web_dir(dd, "sessions") / parts[0], parts[1], now, port)
     return Session(parts[0], expires) if expires is not None else None
 
 

@@ -19,7 +19,7 @@ from ..base.encoding import b64d_any, b64e
 from ..base.errors import BadInput, Forbidden, NotFound
 from ..identity.identities import Identities
 from . import codec as posts
-from . import media
+from . import imagemeta, media
 from .attributes import KEY_RE, is_media, type_of
 from .ingest import Ingestor, IngestResult, post_path
 from .reconcile import open_index
@@ -85,6 +85,17 @@ def _canonical_media(key: str, value: Any) -> Any:
     return value
 
 
+def _strip_images(dd: DataDir, attrs: dict[str, Any]) -> None:
+    """Every image among the media attributes without its metadata (``imagemeta``)."""
+    for key, value in attrs.items():
+        if is_media(key) and isinstance(value, str):
+            data = b64d_any(value, what=key, field=key)
+            clean = imagemeta.strip_metadata(data, max_pixels=dd.settings["max_image_pixels"],
+                                             what=key)
+            if clean is not data:
+                attrs[key] = b64e(clean)
+
+
 def compose(dd: DataDir, author: str, draft: Draft, *, now: int | None = None) -> dict[str, Any]:
     """The attributes of ``draft`` posted by ``author`` (64 hex), validated later by ingest.
 
@@ -94,9 +105,12 @@ def compose(dd: DataDir, author: str, draft: Draft, *, now: int | None = None) -
     ``TO[n]_FINGERPRINT``; a reshare is the stored post's bytes as ``RESHARED_POST``; media
     get their type from the magic
     bytes and raw media attributes may be any base64 (stored as canonical base64url).
+    Every JPEG, PNG, WebP or GIF among the media (by magic bytes, whatever its key) loses
+    its metadata first (:func:`imagemeta.strip_metadata`, protocol "Image metadata").
     ``CREATED_TIME`` defaults to ``draft.created``, then ``now``, then the clock
     (unix seconds). Raises :class:`BadInput` for a key given twice with different values,
-    an unknown profile field, a bad media name or a malformed SHA-1;
+    an unknown profile field, a bad media name, an image that does not decode or has more
+    than ``max_image_pixels`` pixels, or a malformed SHA-1;
     :class:`BadFingerprint` for a bad recipient; :class:`NotFound` if the post replied to
     or reshared is not stored here; :class:`Forbidden` for a reshare of a non-public post
     (:class:`BadPost` only if a stored file no longer decodes).
@@ -134,6 +148,7 @@ def compose(dd: DataDir, author: str, draft: Draft, *, now: int | None = None) -
         _put(attrs, PROFILE_FIELDS[field_name], value)
     for name, data in draft.media:
         _put(attrs, _media_key(name, data), b64e(data))
+    _strip_images(dd, attrs)
     _addressees(attrs, to)
     if "CREATED_TIME" not in attrs:
         attrs["CREATED_TIME"] = draft.created if draft.created is not None else (

@@ -59,3 +59,10 @@ def test_session_files_are_private_and_hold_no_secret(datadir: DataDir) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
     assert token.partition(".")[2] not in path.read_text()
     assert (datadir.state / "web").stat().st_mode & 0o777 == 0o700
+
+
+def test_a_session_bound_to_a_port_is_refused_on_any_other(datadir: DataDir) -> None:
+    token, session = start_session(datadir, port=8888)
+    assert check_session(datadir, token, port=8888) == session
+    assert check_session(datadir, token, port=9999) is None
+    assert check_session(datadir, token) is None  # a caller that does not say its port
