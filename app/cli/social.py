@@ -21,10 +21,9 @@ from ..core.base.errors import NotFound
 from ..core.identity.petnames import SHORT
 from ..core.posts.attributes import describe
 from ..core.posts.authoring import find_post
-from ..core.posts.codec import decode_post
+from ..core.posts.codec import KINDS, decode_post
 from ..core.posts.codec import stored_view as view
 from ..core.posts.display import DisplayNames
-from ..core.posts.listing import KINDS
 from ..core.posts.timeline import Timeline, viewer_today
 from ..schemas import posts as s
 from .base import FP, Cli, main, pass_cli, table, when
