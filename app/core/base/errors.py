@@ -23,7 +23,7 @@ message of its own, so it says what to do.
     ├── RefusedOrigin                         403  an admin request not from a loopback page
     ├── Forbidden                             403
     ├── NotFound                              404
-    ├── Gone                                  410  the post was deleted by its author
+    │   └── Gone                              410  the post was deleted by its author
     ├── Conflict                              409
     │   ├── KeyConflict                       409  a certificate would downgrade a held one
     │   └── AlreadyRunning                    409  a node already runs in the data directory
@@ -208,7 +208,7 @@ class NotFound(DiwanError):
     code = "not_found"
 
 
-class Gone(DiwanError):
+class Gone(NotFound):
     """The post was deleted by its author."""
 
     status = 410

@@ -3,15 +3,18 @@
 ``docs/protocol.md``, Deletion and edit records. Every version is kept; the
 newest is the one listings show, marked edited, with the earlier ones one step
 away. The versions of a post are every held post by the same author linked to it
-through edits, either way; the newest is the greatest ``(CREATED_TIME, SHA-1)``.
+through edits, either way; the newest is the one furthest along the edits (of two
+edits of one version, the greater ``(CREATED_TIME, SHA-1)``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..base import names
+from . import records
 from .index import Index
 from .listing import COLUMNS, Entry
 from .tombstones import chain_rows
@@ -19,7 +22,8 @@ from .tombstones import chain_rows
 
 @dataclass(frozen=True)
 class Versions:
-    """The held versions of one post, oldest first (``entries``), by ``(created, sha1)``."""
+    """The held versions of one post, oldest first (``entries``): in edit order (each
+    after the version it supersedes), forks by ``(created, sha1)``."""
 
     entries: list[Entry]
 
@@ -55,8 +59,26 @@ def versions(index: Index, sha1: str) -> Versions | None:
     shas = chain_rows(c, [bytes.fromhex(sha1)], author)
     rows = [c.execute(f"SELECT {COLUMNS} FROM posts p WHERE p.sha=?", (sha,)).fetchone()
             for sha in shas]
-    found = index.present([index.entry(r) for r in rows if r is not None]) or [entry]
-    return Versions(sorted(found, key=lambda e: (e.created, e.sha1)))
+    found = {e.sha1: e for e in index.present([index.entry(r) for r in rows if r is not None])}
+    if not found:
+        return Versions([entry])
+    older = {sha: [bytes(r[0]).hex() for r in c.execute(
+        "SELECT e.old FROM edits e JOIN posts p ON p.id = e.post WHERE p.sha=?",
+        (bytes.fromhex(sha),))] for sha in found}
+    return Versions(sorted(found.values(), key=_order(older)))
+
+
+def _order(older: dict[str, list[str]]) -> Callable[[Entry], tuple[int, int, str]]:
+    """Sort key: edit steps from the first version, then ``(created, sha1)`` (forks)."""
+    depth: dict[str, int] = {}
+
+    def steps(sha: str, seen: frozenset[str] = frozenset()) -> int:
+        if sha not in depth:
+            prev = [o for o in older.get(sha, []) if o in older and o not in seen]
+            depth[sha] = 1 + max((steps(o, seen | {sha}) for o in prev), default=-1)
+        return depth[sha]
+
+    return lambda e: (steps(e.sha1), e.created, e.sha1)
 
 
 def view_of(index: Index, sha1: str) -> dict[str, Any]:
@@ -65,3 +87,22 @@ def view_of(index: Index, sha1: str) -> dict[str, Any]:
     if found is None:
         return {"edited": False, "latest": sha1, "versions": []}
     return found.view()
+
+
+def annotate(index: Index, view: dict[str, Any]) -> dict[str, Any]:
+    """Add to a post view (:func:`codec.stored_view`) what edits and deletions mean here,
+    in place: ``edited``, ``latest`` and ``versions`` (:meth:`Versions.view`), and
+    ``deleted_by_author: True`` on a reshared post (at any depth) whose author deleted
+    it (the reshare keeps its signed copy; clients show "deleted by its author")."""
+    view.update(view_of(index, view["sha1"]))
+    _mark_inner(index, view)
+    return view
+
+
+def _mark_inner(index: Index, view: dict[str, Any]) -> None:
+    for item in view.get("attributes", {}).values():
+        inner = item.get("post") if isinstance(item, dict) else None
+        if isinstance(inner, dict):
+            inner["deleted_by_author"] = records.deleted_by_author(
+                index, inner["sha1"], inner["author"])
+            _mark_inner(index, inner)
