@@ -19,7 +19,7 @@ from ..base.encoding import b64d_any, b64e
 from ..base.errors import BadInput, Forbidden, NotFound
 from ..identity.identities import Identities
 from . import codec as posts
-from . import media
+from . import media, records
 from .attributes import KEY_RE, is_media, type_of
 from .codec import DELETION
 from .index import Index
@@ -183,7 +183,8 @@ def deletion_record(dd: DataDir, author: str, sha1: str, *, now: int | None = No
     """The attributes of the record deleting ``author``'s post ``sha1`` and every version
     of it (``docs/protocol.md``, Deletion and edit records): ``POST[n]_DELETES`` per
     version, the post's ``_FINGERPRINT`` attributes (the same audience) and, for a
-    comment, its parents as ``PARENT[n]_PARENTSHA``.
+    comment every parent of which is public (held, or deleted by a public record), its
+    parents as ``PARENT[n]_PARENTSHA``: the comment went to the comment-sharing group.
 
     Raises :class:`NotFound` if it is not held here, :class:`Forbidden` if someone else
     wrote it, :class:`BadInput` for a malformed SHA-1 or a deletion record.
@@ -198,8 +199,9 @@ def deletion_record(dd: DataDir, author: str, sha1: str, *, now: int | None = No
     for key, value in post.attributes.items():
         if type_of(key) == "FINGERPRINT":
             attrs[key] = value
-    for i, parent in enumerate(post.replies_to):
-        attrs["PARENT_PARENTSHA" if i == 0 else f"PARENT{i + 1}_PARENTSHA"] = parent
+    if post.replies_to and all(records.public_parent(index, p) for p in post.replies_to):
+        for i, parent in enumerate(post.replies_to):  # it went to the comment group too
+            attrs["PARENT_PARENTSHA" if i == 0 else f"PARENT{i + 1}_PARENTSHA"] = parent
     return attrs
 
 

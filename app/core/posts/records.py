@@ -128,6 +128,18 @@ def deleted_by_author(index: Index, sha1: str, author: str | None = None) -> boo
     return index.conn().execute(sql + " LIMIT 1", args).fetchone() is not None
 
 
+def public_parent(index: Index, sha1: str) -> bool:
+    """True if the post ``sha1`` is held here and public, or was deleted by a record held
+    here that is public (the record has the deleted post's audience)."""
+    sha = bytes.fromhex(names.sha1(sha1))
+    c = index.conn()
+    row = c.execute("SELECT public FROM posts WHERE sha=?", (sha,)).fetchone()
+    if row is None:
+        row = c.execute("SELECT r.public FROM tombstones t JOIN posts r ON r.id = t.record"
+                        " WHERE t.sha=? ORDER BY r.public LIMIT 1", (sha,)).fetchone()
+    return row is not None and bool(row[0])
+
+
 def deleted_together(index: Index, sha1: str) -> list[str]:
     """The SHA-1s the deletion record(s) that deleted ``sha1`` removed with it (its other
     versions), ``sha1`` first; just ``[sha1]`` if no record deleted it."""

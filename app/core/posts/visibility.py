@@ -15,8 +15,10 @@ comment on a public post                its addressees, and the owner's
 comment on a non-public or unknown      its addressees only, never the group
 post
 deletion record                         the deleted post's audience: it carries its
-                                        addressing, and a deleted comment's parents
-                                        (``_PARENTSHA``) put it under the comment row
+                                        addressing, and names a deleted comment's
+                                        parents (``_PARENTSHA``) only when the comment
+                                        went to the comment-sharing group (every
+                                        parent public): the group receives it then
 edit (``_SUPERSEDES``)                  as the post it is (it keeps the addressing)
 anything, asker is the owner itself     everything (another node of the same identity)
 anything, asker blocked here            nothing (an ordinary empty page)
@@ -40,13 +42,13 @@ _COMMENT = KIND_CODE["comment"]
 FEED_WHERE = (
     "(? OR p.public"
     " OR EXISTS (SELECT 1 FROM recipients r WHERE r.fp=? AND r.post=p.id)"
-    f" OR (? AND (p.kind={_COMMENT} OR (p.kind={DELETION_CODE}"
-    "  AND EXISTS (SELECT 1 FROM replies r0 WHERE r0.post=p.id)))"
+    # a deletion record naming parents: its author found the deleted comment shared
+    f" OR (? AND ((p.kind={DELETION_CODE}"
+    "  AND EXISTS (SELECT 1 FROM replies r0 WHERE r0.post=p.id))"
     # comment sharing covers only comments whose every parent is stored here and public:
     # a reply in a private conversation stays in it
-    "  AND NOT EXISTS (SELECT 1 FROM replies r LEFT JOIN posts q ON q.sha=r.parent"
-    "   WHERE r.post=p.id AND (q.id IS NULL OR NOT q.public))))")
-
+    f" OR (p.kind={_COMMENT} AND NOT EXISTS (SELECT 1 FROM replies r LEFT JOIN posts q"
+    "  ON q.sha=r.parent WHERE r.post=p.id AND (q.id IS NULL OR NOT q.public))))))")
 
 def feed_params(*, same_identity: bool, viewer_id: int | None, shares: bool
                 ) -> tuple[Any, ...]:
