@@ -250,7 +250,9 @@ class Timeline:
         return self.profile_for(fp, [] if viewer is None else [viewer])
 
     def profile_for(self, fp: str, viewers: Iterable[str]) -> dict[str, Any] | None:
-        """The newest profile by ``fp`` that is public or addressed to any of ``viewers``.
+        """The newest profile by ``fp`` that is public or addressed to any of ``viewers``:
+        a version an edit replaced never counts, then the greatest ``(CREATED_TIME, SHA-1)``
+        wins, so two nodes holding the same posts show the same profile.
 
         Same shape as :meth:`current_profile`. Raises :class:`BadFingerprint` for a bad
         ``fp`` or viewer.
@@ -266,7 +268,7 @@ class Timeline:
                      f" r.fp IN ({','.join('?' * len(vids))}))") if vids else ""
         cur = self.index.conn().execute(
             f"SELECT {COLUMNS} FROM posts p INDEXED BY posts_author_kind"
-            f" WHERE p.author=? AND p.kind=? AND (p.public{addressed})"
+            f" WHERE p.author=? AND p.kind=? AND (p.public{addressed}) AND {LISTED}"
             " ORDER BY p.created DESC, p.sha DESC", (author, KIND_CODE["profile"], *vids))
         try:
             for row in cur:
