@@ -167,7 +167,7 @@ class Ingestor:
         """
         session = self._session()
         post = self._verify_top(bytes(raw), author, name, session, True)
-        records.screen(self.dd, self._record_index(), [post], strict=True)
+        records.screen(self.dd, self.index, [post], strict=True)
         path = self.dd.posts / post.author / post.sha1
         self._ensure_dir(path.parent)
         new = write_atomic(path, post.raw, mtime=post.created, exclusive=True)
@@ -192,12 +192,11 @@ class Ingestor:
                                               prepared.get(i)))
             except BadPost as exc:
                 result.rejected.append((i, exc.reason))
-        posts, dropped = records.screen(self.dd, self._record_index(), posts)
+        posts, dropped = records.screen(self.dd, self.index, posts)
         if dropped:  # step 9
             where = {hashlib.sha1(bytes(r)).hexdigest(): i for i, r in enumerate(raws)}
             result.refused += [where[p.sha1] for p, why in dropped if why == Reason.DELETED]
-            result.rejected += [(where[p.sha1], why) for p, why in dropped
-                                if why != Reason.DELETED]
+            result.rejected += [(where[p.sha1], w) for p, w in dropped if w != Reason.DELETED]
         written, seen = self._store(posts), set()
         for post in posts:
             new = post.sha1 in written and post.sha1 not in seen
@@ -205,9 +204,6 @@ class Ingestor:
             result.accepted.append(IngestResult(post.sha1, post.author, post.created, new, post))
         self._finish(session, posts)
         return result
-
-    def _record_index(self) -> Index | None:
-        return self.index if isinstance(self.index, Index) else None
 
     # verification ------------------------------------------------------------------
     def _session(self) -> _Session:
@@ -373,9 +369,7 @@ class Ingestor:
         """Touch the keys that were used, then index (files are durable by now)."""
         for fp in session.used:
             self.identities.touch(fp)
-        index, found = self.index, self._record_index()
-        doomed = [(p.author, records.targets(found, p) if found else p.deletes)
-                  for p in posts if p.deletes]
+        index, doomed = self.index, records.doomed(self.index, posts)
         try:
             if index is not None and posts:
                 index.add_many(posts)
@@ -383,8 +377,7 @@ class Ingestor:
             log.warning("indexing %d posts failed (%s); the next reconcile adds them",
                         len(posts), exc)
             repair_soon(self.dd)
-        for author, shas in doomed:  # a deletion record: the deleted files go last
-            records.remove_files(self.dd, author, shas)
+        records.remove_files(self.dd, doomed)  # a deletion record's targets go last
 
     @property
     def index(self) -> PostIndex | None:

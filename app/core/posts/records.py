@@ -74,11 +74,13 @@ def check_targets(index: Index, post: Post) -> None:
                        "edit it")
 
 
-def screen(dd: DataDir, index: Index | None, posts: list[Post], *, strict: bool = False
+def screen(dd: DataDir, where: object, posts: list[Post], *, strict: bool = False
            ) -> tuple[list[Post], list[tuple[Post, str]]]:
     """Ingest's step 9 (``docs/protocol.md``, Acceptance rules) for verified ``posts``:
     returns those kept and those dropped with their reason (``bad_record``, ``deleted``);
-    with ``strict`` the first dropped raises its :class:`BadPost` instead."""
+    with ``strict`` the first dropped raises its :class:`BadPost` instead. ``where`` is
+    the ingest's index (tombstones and targets are looked up if it is an :class:`Index`)."""
+    index = where if isinstance(where, Index) else None
     gone = refused(dd, index, posts)
     kept: list[Post] = []
     dropped: list[tuple[Post, str]] = []
@@ -163,11 +165,19 @@ def targets(index: Index, post: Post) -> list[str]:
     return sorted(found)
 
 
-def remove_files(dd: DataDir, author: str, shas: Iterable[str]) -> None:
-    """Delete the files of ``author``'s posts ``shas`` (their media live inside them)."""
-    folder = dd.posts / names.fingerprint(author)
-    for sha in shas:
-        remove_quiet(folder / names.sha1(sha))
+def doomed(where: object, posts: Iterable[Post]) -> list[tuple[str, list[str]]]:
+    """``(author, SHA-1s)`` the deletion records among ``posts`` remove (:func:`targets`
+    when ``where`` is an :class:`Index`, else just what they name), read before indexing."""
+    return [(p.author, targets(where, p) if isinstance(where, Index) else list(p.deletes))
+            for p in posts if p.deletes]
+
+
+def remove_files(dd: DataDir, found: Iterable[tuple[str, Iterable[str]]]) -> None:
+    """Delete the files of each ``(author, SHA-1s)`` (their media live inside them)."""
+    for author, shas in found:
+        folder = dd.posts / names.fingerprint(author)
+        for sha in shas:
+            remove_quiet(folder / names.sha1(sha))
 
 
 # local deletions ----------------------------------------------------------------------
@@ -193,5 +203,5 @@ def forget(dd: DataDir, index: Index, author: str, sha1: str) -> None:
     sync running meanwhile cannot bring it back), then its file and index rows."""
     with StateFile(dd, LOCAL_DELETIONS).update() as data:
         data[names.sha1(sha1)] = names.fingerprint(author)
-    remove_files(dd, author, [sha1])
+    remove_files(dd, [(author, [sha1])])
     index.remove(sha1)
