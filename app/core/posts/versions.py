@@ -69,16 +69,24 @@ def versions(index: Index, sha1: str) -> Versions | None:
 
 
 def _order(older: dict[str, list[str]]) -> Callable[[Entry], tuple[int, int, str]]:
-    """Sort key: edit steps from the first version, then ``(created, sha1)`` (forks)."""
+    """Sort key: edit steps from the first version, then ``(created, sha1)`` (forks);
+    iterative, so a chain of any length is fine."""
     depth: dict[str, int] = {}
-
-    def steps(sha: str, seen: frozenset[str] = frozenset()) -> int:
-        if sha not in depth:
-            prev = [o for o in older.get(sha, []) if o in older and o not in seen]
-            depth[sha] = 1 + max((steps(o, seen | {sha}) for o in prev), default=-1)
-        return depth[sha]
-
-    return lambda e: (steps(e.sha1), e.created, e.sha1)
+    for start in older:
+        stack = [start]
+        while stack:
+            sha = stack[-1]
+            prev = [o for o in older.get(sha, []) if o in older]
+            todo = [o for o in prev if o not in depth and o not in stack]
+            if sha in depth:
+                stack.pop()
+                continue
+            if todo:
+                stack.extend(todo)
+                continue
+            depth[sha] = 1 + max((depth[o] for o in prev if o in depth), default=-1)
+            stack.pop()
+    return lambda e: (depth.get(e.sha1, 0), e.created, e.sha1)
 
 
 def view_of(index: Index, sha1: str) -> dict[str, Any]:

@@ -15,9 +15,10 @@ import pytest
 from app.core.base.errors import BadPost, Reason
 from app.core.posts import records
 from app.core.posts.indexschema import connect
+from app.core.posts.listing import Entry
 from app.core.posts.reconcile import rebuild
 from app.core.posts.timeline import Timeline
-from app.core.posts.versions import versions
+from app.core.posts.versions import _order, versions
 from tests.helpers.post_kit import PostKit
 
 NOW = int(time.time())
@@ -163,3 +164,10 @@ def test_an_index_made_before_the_record_tables_gets_them(tmp_path: Path) -> Non
     assert {"tombstones", "edits", "posts"} <= tables
     with pytest.raises(sqlite3.IntegrityError):
         c.execute("INSERT INTO tombstones(sha, author, record) VALUES (NULL, 1, 1)")
+
+
+def test_a_very_long_edit_chain_orders_without_recursion() -> None:
+    shas = [f"{n:040x}" for n in range(5000)]
+    older = {s: ([shas[i - 1]] if i else []) for i, s in enumerate(shas)}
+    entries = [Entry(s, "a" * 64, 0, "post", True, False, False) for s in reversed(shas)]
+    assert [e.sha1 for e in sorted(entries, key=_order(older))] == shas
