@@ -154,9 +154,11 @@ class Owner:
                                        now=int(time.time()) - 1000 + self.n))
 
     def held(self) -> dict[str, Post]:
+        """The owner's files now (none yet if every change so far had nothing to act on)."""
         folder = self.dd.posts / self.fp
         return {f.name: decode_post(f.read_bytes(), max_bytes=10**7)
-                for f in folder.iterdir() if not f.name.startswith(".")}
+                for f in folder.iterdir() if not f.name.startswith(".")} \
+            if folder.is_dir() else {}
 
 
 def make_owner(root: Path, p: People, plan: Plan) -> Owner:
