@@ -16,6 +16,7 @@ from app.core.base.errors import BadPost, Reason
 from app.core.posts import records
 from app.core.posts.indexschema import connect
 from app.core.posts.listing import Entry
+from app.core.posts.notices import notices
 from app.core.posts.reconcile import rebuild
 from app.core.posts.timeline import Timeline
 from app.core.posts.versions import _order, versions
@@ -171,3 +172,15 @@ def test_a_very_long_edit_chain_orders_without_recursion() -> None:
     older = {s: ([shas[i - 1]] if i else []) for i, s in enumerate(shas)}
     entries = [Entry(s, "a" * 64, 0, "post", True, False, False) for s in reversed(shas)]
     assert [e.sha1 for e in sorted(entries, key=_order(older))] == shas
+
+
+def test_records_and_replaced_versions_are_no_notifications(kit: PostKit) -> None:
+    me, other = kit.author(1), kit.author(2)
+    mine = kit.post(me, NOW - 50, TEXT="mine")
+    to_me = kit.post(other, NOW - 40, TEXT="hello", TO_FINGERPRINT=me)
+    reply = kit.post(other, NOW - 35, TEXT="re", REPLY_POSTSHA=mine.sha1, TO_FINGERPRINT=me)
+    edit = kit.post(other, NOW - 30, TEXT="re!", REPLY_POSTSHA=mine.sha1, TO_FINGERPRINT=me,
+                    PREVIOUS_SUPERSEDES=reply.sha1)
+    kit.post(other, NOW - 20, POST_DELETES=to_me.sha1, TO_FINGERPRINT=me)
+    found = {n.entry.sha1 for n in notices(kit.index, [me], [], limit=50)}
+    assert found == {edit.sha1}
