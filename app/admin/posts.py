@@ -8,14 +8,17 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 
 from ..core.base.datadir import DataDir
-from ..core.base.errors import BadInput, NotFound
+from ..core.base.errors import BadInput, Gone, NotFound
+from ..core.identity.identities import Identities
 from ..core.posts import attributes as attr_types
 from ..core.posts import codec as posts
-from ..core.posts.authoring import Draft, find_post, publish
+from ..core.posts import records
+from ..core.posts.authoring import Draft, delete_own, find_post, publish
 from ..core.posts.codec import stored_view
-from ..core.posts.ingest import Ingestor, post_path
+from ..core.posts.ingest import Ingestor
 from ..core.posts.reconcile import open_index
 from ..core.posts.timeline import Timeline
+from ..core.posts.versions import annotate
 from ..schemas import posts as s
 from ..web.api import Blueprint, load_json
 from .names import named_view
@@ -30,6 +33,21 @@ def dd() -> DataDir:
 
 def _decode(raw: bytes) -> posts.Post:
     return posts.decode_post(raw, max_bytes=dd().settings["max_post_bytes"])
+
+
+def _view(post: posts.Post) -> dict[str, Any]:
+    """The API view of a stored post: names, versions, deleted reshared posts."""
+    return annotate(open_index(dd()), named_view(stored_view(post)))
+
+
+def _json_body(*, optional: bool = False) -> dict[str, Any]:
+    """The request's JSON object (an empty one if ``optional`` and there is no body)."""
+    if optional and not request.get_data():
+        return {}
+    body = request.get_json() if request.is_json else None
+    if not isinstance(body, dict):
+        raise BadInput("send a JSON object", field="json")
+    return body
 
 
 def _multipart_body() -> dict[str, Any]:
@@ -65,7 +83,7 @@ class PostCollection(MethodView):
         page = tl.page(authors=args.get("author"), group=args.get("group"),
                        kinds=args.get("kind"), limit=args.get("limit"), cursor=args.get("cursor"))
         items = [p for p in (tl.read(e) for e in page.items) if p is not None]
-        return {"posts": [named_view(stored_view(p)) for p in items],
+        return {"posts": [_view(p) for p in items],
                 "next_cursor": page.next_cursor}
 
     @blp.doc(requestBody={"content": {
@@ -79,17 +97,13 @@ class PostCollection(MethodView):
         if request.mimetype == "multipart/form-data":
             body, uploads = s.CreatePost().load(_multipart_body()), _uploads()
         else:
-            raw_body = request.get_json() if request.is_json else None
-            if not isinstance(raw_body, dict):
-                raise BadInput("send a JSON object (or multipart/form-data)", field="json")
-            body, uploads = s.CreatePost().load(raw_body), []
+            body, uploads = s.CreatePost().load(_json_body()), []
         draft = Draft(attributes=body["attributes"], text=body.get("text"),
                       reply_to=body.get("reply_to"), to=body["to"], reshare=body.get("reshare"),
                       profile=body.get("profile") or {}, media=uploads,
                       created=body.get("created_time"))
         result = publish(dd(), body["fingerprint"], body["password"], draft)
-        return {"sha1": result.sha1, "new": result.new,
-                "post": named_view(stored_view(result.post))}, 201
+        return {"sha1": result.sha1, "new": result.new, "post": _view(result.post)}, 201
 
 
 @blp.route("/import", methods=["POST"])
@@ -102,27 +116,57 @@ def import_post(body: dict[str, Any]) -> dict[str, Any]:
     except UnicodeEncodeError:
         raise BadInput("a post file is ASCII", field="post") from None
     result = Ingestor(dd()).ingest(raw)
-    return {"sha1": result.sha1, "new": result.new, "post": named_view(stored_view(result.post))}
+    return {"sha1": result.sha1, "new": result.new, "post": _view(result.post)}
 
 
 @blp.route("/<sha>")
 class PostItem(MethodView):
     @blp.arguments(s.ShaPath, location="view_args")
     @blp.response(200, s.PostOut)
+    @blp.alt_response(410, description="the post was deleted by its author")
     def get(self, path: dict[str, str], sha: str) -> dict[str, Any]:
-        """One decoded post: attributes, author, kind, nested reshare, media kinds."""
-        return named_view(stored_view(_decode(find_post(dd(), path["sha"]))))
+        """One decoded post: attributes, author, kind, nested reshare, media kinds, and its
+        versions if it was edited."""
+        index = open_index(dd())
+        if index.get(path["sha"]) is None and records.deleted_by_author(index, path["sha"]):
+            raise Gone(f"post {path['sha']} was deleted by its author", field="sha")
+        return _view(_decode(find_post(dd(), path["sha"])))
 
     @blp.arguments(s.ShaPath, location="view_args")
-    @blp.response(204)
-    def delete(self, path: dict[str, str], sha: str) -> None:
-        """Remove a post from this node (others keep their copies)."""
+    @blp.response(200, s.PostDeleted)
+    @blp.alt_response(204, description="someone else's post, removed from this node only")
+    def delete(self, path: dict[str, str], sha: str) -> Any:
+        """Delete a post. An own post (and every version of it) is deleted everywhere it
+        went: the password signs a deletion record served to its audience. Someone else's
+        post is removed from this node and never stored here again (no sync brings it
+        back); others keep their copies."""
+        body = s.DeletePost().load(_json_body(optional=True))
         index = open_index(dd())
         entry = index.get(path["sha"])
         if entry is None:
             raise NotFound(f"no post {path['sha']} on this node", field="sha")
-        post_path(dd(), entry.author, entry.sha1).unlink(missing_ok=True)
-        index.remove(entry.sha1)
+        if Identities(dd()).is_own(entry.author):
+            result = delete_own(dd(), entry.author, entry.sha1, password=body.get("password"))
+            return {"sha1": entry.sha1, "record": result.sha1,
+                    "deleted": list(result.post.deletes)}
+        records.forget(dd(), index, entry.author, entry.sha1)
+        return Response(status=204)
+
+
+@blp.route("/<sha>/edit", methods=["POST"])
+@blp.arguments(s.ShaPath, location="view_args")
+@blp.arguments(s.EditPost)
+@blp.response(201, s.PostCreated)
+def edit(path: dict[str, str], body: dict[str, Any], sha: str) -> tuple[dict[str, Any], int]:
+    """Publish a new version of an own post: it keeps the post's addressing and supersedes
+    its newest version; followers keep the old text and show the new one as edited."""
+    entry = open_index(dd()).get(path["sha"])
+    if entry is None:
+        raise NotFound(f"no post {path['sha']} on this node", field="sha")
+    draft = Draft(attributes=body["attributes"], text=body.get("text"),
+                  created=body.get("created_time"), edit=entry.sha1)
+    result = publish(dd(), entry.author, body["password"], draft)
+    return {"sha1": result.sha1, "new": result.new, "post": _view(result.post)}, 201
 
 
 @blp.route("/<sha>/raw")
@@ -153,13 +197,15 @@ def media(path: dict[str, str], sha: str, attribute: str) -> Response:
 @blp.arguments(s.ShaPath, location="view_args")
 @blp.response(200)
 def replies(path: dict[str, str], sha: str) -> dict[str, Any]:
-    """The thread under a post, nested without limit."""
+    """The thread under a post, nested without limit: the replies to every version of an
+    edited post hang under the newest (``root``); ``root_deleted`` is true when its author
+    deleted it (the replies of others stay)."""
     tl = Timeline(dd())
     thread = tl.replies(path["sha"])
     items = []
     for node in thread.walk():  # flat, depth first: no recursion limit on deep threads
         post = tl.read(node.entry)
         if post is not None:
-            items.append({"parent": node.parent, "depth": node.depth,
-                          "post": named_view(stored_view(post))})
-    return {"root": thread.root, "replies": items}
+            items.append({"parent": node.parent, "depth": node.depth, "post": _view(post)})
+    return {"root": thread.root, "versions": thread.versions,
+            "root_deleted": thread.deleted, "replies": items}

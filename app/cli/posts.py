@@ -1,4 +1,4 @@
-"""``diwan post|reply|message|reshare|profile set|delete-post|reindex``: writing posts.
+"""``diwan post|reply|message|reshare|profile set|edit|delete-post|reindex``: writing posts.
 
 Every writing command checks what it can before asking for the password
 (the identity is an own one, fingerprints and SHA-1s are well formed, the
@@ -27,13 +27,14 @@ from ..core.base.encoding import b64e
 from ..core.base.errors import BadFingerprint, BadInput, NotFound, TooLarge
 from ..core.base.fsio import remove_stale_temps
 from ..core.identity.identities import Identities
+from ..core.posts import records
 from ..core.posts.attributes import KEY_RE, TYPES, Context, type_of, validate_attributes
-from ..core.posts.authoring import Draft, compose, publish
+from ..core.posts.authoring import Draft, compose, delete_own, deletion_record, publish
 from ..core.posts.codec import check_created
 from ..core.posts.codec import stored_view as view
 from ..core.posts.index import Index
-from ..core.posts.ingest import post_path
 from ..core.posts.reconcile import count_post_files, open_index, rebuild
+from ..core.posts.versions import annotate
 from ..schemas import posts as s
 from . import passwords
 from .base import FP, Cli, main, pass_cli
@@ -165,7 +166,7 @@ def sign_and_store(cli: Cli, author: str, draft: Draft, password_file: Path | No
     if not result.new and not cli.json:
         click.echo("note: this post was already stored", err=True)
     out = {"sha1": result.sha1, "new": result.new,
-           "post": cli.names().annotate(view(result.post))}
+           "post": annotate(open_index(dd), cli.names().annotate(view(result.post)))}
     cli.emit(s.PostCreated().dump(out), result.sha1)
 
 
@@ -307,17 +308,48 @@ def profile_set(cli: Cli, as_fp: str, name: str | None, birthdate: str | None,
 
 @main.command("delete-post")
 @click.argument("sha")
+@password_options
 @pass_cli
-def delete_post(cli: Cli, sha: str) -> None:
-    """Remove post SHA from this node (others keep their copies)."""
+def delete_post(cli: Cli, sha: str, password_file: Path | None, password_stdin: bool) -> None:
+    """Delete post SHA. An own post, with every version of it, is deleted everywhere it
+    went: its password signs a deletion record served to its audience. Someone else's
+    post is removed from this node and never stored here again (others keep theirs)."""
     dd = cli.datadir()
     index = open_index(dd)
     entry = index.get(sha_arg(sha))
     if entry is None:
         raise NotFound(f"no post {sha} on this node", field="sha")
-    post_path(dd, entry.author, entry.sha1).unlink(missing_ok=True)
-    index.remove(entry.sha1)
-    cli.emit({"ok": True, "changed": True, "sha1": entry.sha1}, f"deleted {entry.sha1}")
+    if not Identities(dd).is_own(entry.author):
+        records.forget(dd, index, entry.author, entry.sha1)
+        cli.emit({"ok": True, "changed": True, "sha1": entry.sha1}, f"deleted {entry.sha1}")
+        return
+    deletion_record(dd, entry.author, entry.sha1)  # every check before the password
+    password = passwords.get_password(password_file, password_stdin,
+                                      f"Password of {entry.author}")
+    result = delete_own(dd, entry.author, entry.sha1, password=password)
+    cli.emit({"ok": True, "changed": True, "sha1": entry.sha1, "record": result.sha1,
+              "deleted": list(result.post.deletes)},
+             f"deleted {entry.sha1} (deletion record {result.sha1})")
+
+
+@main.command()
+@click.argument("sha")
+@click.argument("text", required=False)
+@post_options
+@pass_cli
+def edit(cli: Cli, sha: str, text: str | None, attrs: tuple[str, ...], media: tuple[str, ...],
+         created: int | None, password_file: Path | None, password_stdin: bool) -> None:
+    """Publish a new version of own post SHA (TEXT - reads stdin); it keeps the post's
+    addressing, and followers show it as edited with the earlier text one step away."""
+    entry = open_index(cli.datadir()).get(sha_arg(sha))
+    if entry is None:
+        raise NotFound(f"no post {sha} on this node", field="sha")
+    draft = _draft(cli, entry.author, text, attrs, media, created, password_stdin,
+                   edit=entry.sha1)
+    if not (draft.text is not None or draft.attributes or draft.media):
+        raise BadInput("give TEXT, --attr or --media: the new version would be empty",
+                       field="text")
+    sign_and_store(cli, entry.author, draft, password_file, password_stdin)
 
 
 @main.command()

@@ -17,15 +17,17 @@ from typing import Any
 import click
 
 from ..core.base import strictjson
-from ..core.base.errors import NotFound
+from ..core.base.errors import Gone, NotFound
 from ..core.identity.petnames import SHORT
+from ..core.posts import records
 from ..core.posts.attributes import describe
 from ..core.posts.authoring import find_post
-from ..core.posts.codec import decode_post
+from ..core.posts.codec import KINDS, decode_post
 from ..core.posts.codec import stored_view as view
 from ..core.posts.display import DisplayNames
-from ..core.posts.listing import KINDS
+from ..core.posts.reconcile import open_index
 from ..core.posts.timeline import Timeline, viewer_today
+from ..core.posts.versions import annotate
 from ..schemas import posts as s
 from .base import FP, Cli, main, pass_cli, table, when
 from .posts import fp_arg, fp_args, profile, sha_arg
@@ -120,7 +122,7 @@ def _read_views(tl: Timeline, entries: Iterable[Any],
                 names: DisplayNames | None = None) -> list[dict[str, Any]]:
     """The API view of each entry whose file is still there (with display names if given)."""
     views = [view(p) for p in (tl.read(e) for e in entries) if p is not None]
-    return [names.annotate(v) for v in views] if names is not None else views
+    return [annotate(tl.index, names.annotate(v) if names is not None else v) for v in views]
 
 
 def _snippet(v: dict[str, Any] | None, width: int = 50) -> str:
@@ -161,7 +163,9 @@ def _detail_lines(v: dict[str, Any]) -> list[str]:
              f"kind:     {kind_label(v)}",
              f"to:       {to[0]}", *[f"          {fp}" for fp in to[1:]],
              *[f"re:       {sha}" for sha in v["replies_to"]],
-             f"size:     {v['size']} bytes", "verified: yes", ""]
+             f"size:     {v['size']} bytes", "verified: yes",
+             *([f"edited:   {len(v['versions'])} versions, newest {v['latest']}"]
+               if v.get("edited") else []), ""]
     return lines + content_lines(v["attributes"])
 
 
@@ -172,11 +176,15 @@ def _detail_lines(v: dict[str, Any]) -> list[str]:
 def show(cli: Cli, sha: str, raw: bool) -> None:
     """One post, decoded (media as kind and size), or its exact bytes with --raw."""
     dd = cli.datadir()
-    data = find_post(dd, sha_arg(sha))
+    index = open_index(dd)
+    if index.get(sha_arg(sha)) is None and records.deleted_by_author(index, sha):
+        raise Gone(f"post {sha} was deleted by its author", field="sha")
+    data = find_post(dd, sha)
     if raw:
         click.echo(data, nl=False)
         return
-    v = cli.names().annotate(view(decode_post(data, max_bytes=dd.settings["max_post_bytes"])))
+    v = annotate(index, cli.names().annotate(view(decode_post(
+        data, max_bytes=dd.settings["max_post_bytes"]))))
     cli.emit(s.PostOut().dump(v), _detail_lines(v))
 
 
@@ -192,14 +200,16 @@ def thread(cli: Cli, sha: str) -> None:
         post = tl.read(node.entry)
         if post is not None:
             items.append({"parent": node.parent, "depth": node.depth,
-                          "post": cli.names().annotate(view(post))})
+                          "post": annotate(tl.index, cli.names().annotate(view(post)))})
     root = _read_views(tl, [found.root_entry], cli.names()) if found.root_entry else []
     if not root and not items:
         raise NotFound(f"no post {sha} and no replies to it on this node", field="sha")
-    human = post_lines(root[0]) if root else [f"{sha} (not on this node)"]
+    gone = "deleted by its author" if found.deleted else "not on this node"
+    human = post_lines(root[0]) if root else [f"{sha} ({gone})"]
     for item in items:
         human += [INDENT * item["depth"] + line for line in post_lines(item["post"])]
-    cli.emit({"root": found.root, "replies": items}, human)
+    cli.emit({"root": found.root, "versions": found.versions, "root_deleted": found.deleted,
+              "replies": items}, human)
 
 
 @main.command()

@@ -22,6 +22,7 @@ from flask import url_for
 from ..core.posts.codec import Post, stored_view
 from ..core.posts.display import DisplayNames
 from ..core.posts.timeline import Timeline
+from ..core.posts.versions import annotate
 
 HIDDEN_TYPES = frozenset({"TIME", "FINGERPRINT", "POSTSHA"})
 WARNING_KEY = "CONTENTWARNING_TEXT"
@@ -107,7 +108,9 @@ def card(view: dict[str, Any], names: DisplayNames, replies: int | None = 0) -> 
             "public": view.get("public", True), "replies_to": view.get("replies_to", []),
             "created_iso": when.isoformat(), "created_ago": relative(view["created"]),
             "parts": parts, "replies": replies,
-            "warning": warning if isinstance(warning, str) and warning.strip() else None}
+            "warning": warning if isinstance(warning, str) and warning.strip() else None,
+            "edited": bool(view.get("edited")),
+            "deleted_by_author": bool(view.get("deleted_by_author"))}
 
 
 def reply_count(tl: Timeline, sha1: str) -> int:
@@ -117,4 +120,5 @@ def reply_count(tl: Timeline, sha1: str) -> int:
 
 def cards(tl: Timeline, posts: list[Post | None], names: DisplayNames) -> list[dict[str, Any]]:
     """:func:`card` of each post (None, a vanished file, is skipped) with its reply count."""
-    return [card(stored_view(p), names, replies=reply_count(tl, p.sha1)) for p in posts if p]
+    return [card(annotate(tl.index, stored_view(p)), names, replies=reply_count(tl, p.sha1))
+            for p in posts if p]

@@ -14,6 +14,8 @@ from ..core.posts.codec import stored_view
 from ..core.posts.display import DisplayNames
 from ..core.posts.notices import ReadingMark
 from ..core.posts.timeline import CONVERSATION_ID_RE, Timeline
+from ..core.posts.versions import annotate
+from ..core.posts.versions import versions as post_versions
 from .auth import dd, own_fingerprints
 from .compose import compose_form
 from .present import card, reply_count
@@ -36,7 +38,8 @@ def home() -> ResponseReturnValue:
     divider = None
     for p in (tl.read(e) for e in page.items):
         if p is not None:
-            shown = card(stored_view(p), names, replies=reply_count(tl, p.sha1))
+            shown = card(annotate(tl.index, stored_view(p)), names,
+                         replies=reply_count(tl, p.sha1))
             shown["new"] = mark is not None and (p.created, p.sha1) > mark
             if divider is None and posts and posts[-1]["new"] and not shown["new"]:
                 divider = p.sha1
@@ -66,18 +69,34 @@ def thread(sha: str) -> ResponseReturnValue:
     tl = Timeline(dd())
     found = tl.replies(sha1)
     root = tl.read(found.root_entry) if found.root_entry is not None else None
-    if root is None:
+    if root is None and not (found.deleted and found.replies):
         abort(404, f"no post {sha1} on this node")
     names_ = DisplayNames(dd(), timeline=tl)
     replies: list[dict[str, Any]] = []
     for node in found.walk():
         post = tl.read(node.entry)
         if post is not None:
-            replies.append({"depth": min(node.depth, 8), "post": card(stored_view(post), names_)})
+            replies.append({"depth": min(node.depth, 8),
+                            "post": card(annotate(tl.index, stored_view(post)), names_)})
+    if root is None:  # deleted by its author: the replies of others stay
+        return render_template("thread.html", root=None, replies=replies)
     form = compose_form(f"reply-{sha1}", names_, defaults={"reply_to": sha1})
-    return render_template("thread.html", root=card(stored_view(root), names_,
-                                                    replies=len(replies)),
+    return render_template("thread.html", root=card(annotate(tl.index, stored_view(root)),
+                                                    names_, replies=len(replies)),
                            replies=replies, form=form)
+
+
+@blp.get("/versions/<sha>")
+def versions(sha: str) -> ResponseReturnValue:
+    """Every version of an edited post, oldest first (the earlier text of an "edited" mark)."""
+    tl = Timeline(dd())
+    found = post_versions(tl.index, names.sha1(sha, field="sha"))
+    if found is None:
+        abort(404, f"no post {sha} on this node")
+    names_ = DisplayNames(dd(), timeline=tl)
+    cards = [card(stored_view(p), names_, replies=None)
+             for p in (tl.read(e) for e in found.entries) if p is not None]
+    return render_template("versions.html", versions=cards)
 
 
 @blp.get("/chats")

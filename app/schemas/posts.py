@@ -113,7 +113,35 @@ class PostOut(Schema):
     reshared = fields.Boolean()
     size = fields.Integer()
     verified = fields.Boolean()
-    attributes = fields.Dict()
+    attributes = fields.Dict(metadata={
+        "description": "a reshared post (type POST) is decoded in place with "
+                       "deleted_by_author: true if its author deleted it"})
+    edited = fields.Boolean(metadata={"description": "a later version of this post exists "
+                                                     "(docs/protocol.md, edits)"})
+    latest = fields.String(metadata={"description": "SHA-1 of the newest version"})
+    versions = fields.List(fields.Dict(), metadata={
+        "description": "every version held, oldest first: {sha1, created}"})
+
+
+class DeletePost(Schema):
+    password = password_field(metadata={
+        "description": "needed to delete an own post: it signs the deletion record"})
+
+
+class EditPost(Schema):
+    password = password_field(required=True)
+    attributes = fields.Dict(keys=fields.String(), load_default=dict,
+                             metadata={"description": "raw attributes of the new version"})
+    text = fields.String(metadata={"description": "the new body (TEXT)"})
+    created_time = time_field(metadata={"description": "CREATED_TIME (default: now)"})
+
+
+class PostDeleted(Schema):
+    sha1 = fields.String(metadata={"description": "the post deleted"})
+    record = fields.String(metadata={"description": "SHA-1 of the signed deletion record "
+                                                    "(absent for a post of someone else, "
+                                                    "only removed here)"})
+    deleted = fields.List(fields.String(), metadata={"description": "every version deleted"})
 
 
 class PostCreated(Schema):

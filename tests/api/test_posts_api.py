@@ -283,3 +283,55 @@ def test_a_private_post_cannot_be_reshared(node: dict[str, Any]) -> None:
     assert snapshot(node["c"].dd.root, "posts") == before
     public = _post(node, "a", text="for everyone")
     assert _post(node, "b", reshare=public["sha1"])["post"]["reshared"] is True
+
+
+# --- deletion and edits (issue 9) ---------------------------------------------------------
+
+def test_deleting_an_own_post_signs_a_record_addressed_like_the_post(
+        node: dict[str, Any]) -> None:
+    c = node["c"]
+    sha = _post(node, text="for Basant only", to=[node["b"]])["sha1"]
+    assert_error(c.delete(f"/posts/{sha}"), 400, "password")  # no signature, no deletion
+    assert_error(c.delete(f"/posts/{sha}", json={"password": "wrong-password"}), 403)
+    assert c.get(f"/posts/{sha}").status_code == 200  # nothing happened yet
+    out = c.delete(f"/posts/{sha}", json={"password": PW}).json
+    assert out["sha1"] == sha and out["deleted"] == [sha]
+    record = posts.decode_post(_file(c, node["a"], out["record"]).read_bytes(), max_bytes=10**6)
+    assert record.kind == "deletion" and record.deletes == (sha,)
+    assert record.recipients == {node["b"]}  # exactly the deleted post's audience
+    assert not _file(c, node["a"], sha).exists()
+    gone = c.get(f"/posts/{sha}")
+    assert gone.status_code == 410 and gone.json["status"] == "deleted"
+    assert c.delete(f"/posts/{sha}", json={"password": PW}).status_code == 404
+    assert c.get(f"/posts/{out['record']}").json["kind"] == "deletion"
+    listed = {p["sha1"] for p in c.get("/posts?limit=100").json["posts"]}
+    assert out["record"] not in listed and sha not in listed
+
+
+def test_edit_route_keeps_the_addressing_and_marks_the_post_edited(
+        node: dict[str, Any]) -> None:
+    c = node["c"]
+    root = _post(node, "b", text="a question")["sha1"]
+    first = _post(node, text="my answer", reply_to=root)["sha1"]
+    r = c.post(f"/posts/{first}/edit", json={"password": PW, "text": "my better answer"})
+    assert r.status_code == 201, r.json
+    new = r.json["post"]
+    assert new["replies_to"] == [root] and new["recipients"] == [node["b"]]
+    assert new["edited"] is True and [v["sha1"] for v in new["versions"]] == [first,
+                                                                             new["sha1"]]
+    old = c.get(f"/posts/{first}").json
+    assert old["attributes"]["TEXT"]["value"] == "my answer" and old["latest"] == new["sha1"]
+    thread = c.get(f"/posts/{root}/replies").json
+    assert [x["post"]["sha1"] for x in thread["replies"]] == [new["sha1"]]
+    assert_error(c.post(f"/posts/{root}/edit", json={"password": PW, "text": "mine now"}),
+                 403)  # only its author signs an edit: this password does not open her key
+    assert_error(c.post(f"/posts/{'0' * 40}/edit", json={"password": PW, "text": "x"}), 404)
+
+
+def test_a_reshare_of_a_deleted_post_says_so(node: dict[str, Any]) -> None:
+    c = node["c"]
+    original = _post(node, "b", text="quotable")["sha1"]
+    reshare = _post(node, text="see this", reshare=original)["sha1"]
+    c.delete(f"/posts/{original}", json={"password": PW2})
+    inner = c.get(f"/posts/{reshare}").json["attributes"]["RESHARED_POST"]["post"]
+    assert inner["sha1"] == original and inner["deleted_by_author"] is True

@@ -383,13 +383,30 @@ def test_reindex_after_losing_the_index_gives_the_same_timeline(node: Node) -> N
 
 def test_delete_post(node: Node) -> None:
     sha = node.post(node.b, "post", "short-lived")
-    out = ok_json(node.root, "delete-post", sha)
-    assert out == {"ok": True, "changed": True, "sha1": sha}
+    out = ok_json(node.root, "delete-post", sha, "--password-file", str(node.pw[node.b]))
+    assert out == {"ok": True, "changed": True, "sha1": sha, "record": out["record"],
+                   "deleted": [sha]}
+    assert node.file(node.b, out["record"]).exists()  # the signed deletion record stays
     assert not node.file(node.b, sha).exists()
     assert sha not in {p["sha1"] for p in ok_json(node.root, "timeline", "--limit", "500")[
         "posts"]}
-    assert_error(run(node.root, "show", sha), 3, "no post")
+    assert_error(run(node.root, "show", sha), 3, "deleted by its author")
     assert_error(run(node.root, "delete-post", sha), 3, "no post")
+
+
+def test_edit_then_delete_every_version(node: Node) -> None:
+    sha = node.post(node.a, "post", "first words")
+    out = ok_json(node.root, "edit", sha, "better words", "--password-file",
+                  str(node.pw[node.a]))
+    new = out["sha1"]
+    assert out["post"]["edited"] is True and out["post"]["latest"] == new
+    assert [v["sha1"] for v in out["post"]["versions"]] == [sha, new]
+    shown = {p["sha1"] for p in ok_json(node.root, "timeline", "--limit", "500")["posts"]}
+    assert new in shown and sha not in shown
+    assert "edited:" in ok(node.root, "show", sha)
+    gone = ok_json(node.root, "delete-post", new, "--password-file", str(node.pw[node.a]))
+    assert sorted(gone["deleted"]) == sorted([sha, new])
+    assert not node.file(node.a, sha).exists() and not node.file(node.a, new).exists()
 
 
 def test_human_output_escapes_control_characters(node: Node) -> None:

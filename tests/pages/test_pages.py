@@ -14,7 +14,7 @@ from werkzeug.test import TestResponse
 from app import create_admin_app
 from app.core.base.websessions import issue_login_code
 from app.core.identity.identities import Identities
-from app.core.posts.authoring import Draft, publish
+from app.core.posts.authoring import Draft, delete_own, publish
 from tests.helpers.datadirs import PASSWORD, make_datadir
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -251,3 +251,32 @@ def test_the_reply_box_says_who_will_receive_the_reply(node: tuple[FlaskClient, 
     sha = publish(dd, fp, PASSWORD, Draft(text="mine, public")).sha1
     html = client.get(f"/thread/{sha}").get_data(as_text=True)
     assert "This goes to <bdi dir=\"auto\">everyone" in html
+
+
+# --- edits and deletions (issue 9) --------------------------------------------------------
+
+def test_an_edited_post_shows_an_edited_mark_linking_to_the_earlier_text(
+        node: tuple[FlaskClient, str]) -> None:
+    client, fp = node
+    dd = client.application.config["DIWAN"]
+    old = publish(dd, fp, PASSWORD, Draft(text="first wording")).sha1
+    new = publish(dd, fp, PASSWORD, Draft(text="second wording", edit=old)).sha1
+    home = client.get("/").get_data(as_text=True)
+    assert "second wording" in home and "first wording" not in home
+    assert f'href="/versions/{new}">edited</a>' in home
+    versions = client.get(f"/versions/{new}").get_data(as_text=True)
+    assert versions.index("first wording") < versions.index("second wording")
+
+
+def test_a_thread_whose_root_was_deleted_keeps_the_replies(
+        node: tuple[FlaskClient, str]) -> None:
+    client, fp = node
+    dd = client.application.config["DIWAN"]
+    root = publish(dd, fp, PASSWORD, Draft(text="soon gone")).sha1
+    reply = publish(dd, fp, PASSWORD, Draft(text="a reply that stays", reply_to=root)).sha1
+    delete_own(dd, fp, root, password=PASSWORD)
+    page = client.get(f"/thread/{root}")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "deleted by its author" in text
+    assert "a reply that stays" in text and "soon gone" not in text
+    assert client.get(f"/thread/{reply}").status_code == 200

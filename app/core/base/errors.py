@@ -23,6 +23,7 @@ message of its own, so it says what to do.
     ├── RefusedOrigin                         403  an admin request not from a loopback page
     ├── Forbidden                             403
     ├── NotFound                              404
+    │   └── Gone                              410  the post was deleted by its author
     ├── Conflict                              409
     │   ├── KeyConflict                       409  a certificate would downgrade a held one
     │   └── AlreadyRunning                    409  a node already runs in the data directory
@@ -102,6 +103,8 @@ class Reason:
     BAD_RESHARE = "bad_reshare"        # a reshared (_POST) post was rejected
     TOO_DEEP = "too_deep"              # reshares nest deeper than max_reshare_depth
     BLOCKED = "blocked"                # the author (or a reshared author) is blocked
+    BAD_RECORD = "bad_record"          # a deletion or edit record is malformed or not the author's
+    DELETED = "deleted"                # the SHA-1 was deleted here (by its author, or locally)
 
 
 class BadPost(BadInput):
@@ -203,6 +206,13 @@ class NotFound(DiwanError):
 
     status = 404
     code = "not_found"
+
+
+class Gone(NotFound):
+    """The post was deleted by its author."""
+
+    status = 410
+    code = "deleted"
 
 
 class Conflict(DiwanError):

@@ -190,6 +190,12 @@ TYPES: dict[str, AttrType] = {t.name: t for t in (
              _pattern(FINGERPRINT_RE, "a 64-hex lowercase fingerprint")),
     AttrType("POSTSHA", "string", "40-hex SHA-1: a reply to that post",
              _pattern(SHA1_RE, "a 40-hex lowercase post SHA-1")),
+    AttrType("DELETES", "string", "40-hex SHA-1: a deletion record; the author's own post it "
+             "deletes", _pattern(SHA1_RE, "a 40-hex lowercase post SHA-1")),
+    AttrType("SUPERSEDES", "string", "40-hex SHA-1: an edit; the author's own post this "
+             "version replaces", _pattern(SHA1_RE, "a 40-hex lowercase post SHA-1")),
+    AttrType("PARENTSHA", "string", "40-hex SHA-1: in a deletion record, a parent of the "
+             "deleted comment", _pattern(SHA1_RE, "a 40-hex lowercase post SHA-1")),
     AttrType("PROFILENAME", "string", "profile: the name shown", _string, profile=True),
     AttrType("BIRTHDATE", "string", "profile: date of birth YYYY-MM-DD", _birthdate,
              profile=True),

@@ -19,10 +19,14 @@ from ..base.encoding import b64d_any, b64e
 from ..base.errors import BadInput, Forbidden, NotFound
 from ..identity.identities import Identities
 from . import codec as posts
-from . import imagemeta, media
+from . import imagemeta, media, records
 from .attributes import KEY_RE, is_media, type_of
+from .codec import DELETION
+from .index import Index
 from .ingest import Ingestor, IngestResult, post_path
+from .listing import Entry
 from .reconcile import open_index
+from .versions import versions
 
 PROFILE_FIELDS = {"name": "PROFILENAME", "birthdate": "BIRTHDATE", "workplace": "WORKPLACE",
                   "phone": "PHONE", "email": "EMAIL"}
@@ -41,6 +45,7 @@ class Draft:
     profile: Mapping[str, str] = field(default_factory=dict)
     media: Sequence[tuple[str, bytes]] = ()  # (NAME or NAME_TYPE, bytes)
     created: int | None = None
+    edit: str | None = None  # SHA-1 of an own post this one replaces (a new version)
 
 
 def _put(attrs: dict[str, Any], key: str, value: Any) -> None:
@@ -113,11 +118,14 @@ def compose(dd: DataDir, author: str, draft: Draft, *, now: int | None = None) -
     than ``max_image_pixels`` pixels, or a malformed SHA-1;
     :class:`BadFingerprint` for a bad recipient; :class:`NotFound` if the post replied to
     or reshared is not stored here; :class:`Forbidden` for a reshare of a non-public post
-    (:class:`BadPost` only if a stored file no longer decodes).
+    or an edit (``draft.edit``) of someone else's post, which keeps the edited post's
+    addressing (:class:`BadPost` only if a stored file no longer decodes).
     """
     attrs = {key: _canonical_media(key, value) for key, value in draft.attributes.items()}
     if draft.text is not None:
         _put(attrs, "TEXT", draft.text)
+    if draft.edit is not None:
+        _edit(dd, author, draft, attrs)
     to = list(draft.to)
     if draft.reply_to is not None:
         parent = posts.decode_post(find_post(dd, draft.reply_to),
@@ -154,6 +162,82 @@ def compose(dd: DataDir, author: str, draft: Draft, *, now: int | None = None) -
         attrs["CREATED_TIME"] = draft.created if draft.created is not None else (
             now if now is not None else int(time.time()))
     return attrs
+
+
+def _own_entry(dd: DataDir, author: str, sha1: str, what: str) -> tuple[Index, Entry]:
+    index = open_index(dd)
+    entry = index.get(names.sha1(sha1))
+    if entry is None:
+        raise NotFound(f"no post {sha1} on this node", field="sha")
+    if entry.author != author:
+        raise Forbidden(f"only its author can {what} post {sha1}; remove it from this node "
+                        "instead", field="sha")
+    if entry.kind == DELETION:
+        raise BadInput(f"{sha1} is a deletion record, not a post", field="sha")
+    return index, entry
+
+
+def _edit(dd: DataDir, author: str, draft: Draft, attrs: dict[str, Any]) -> None:
+    """An edit keeps the addressing (``_FINGERPRINT``, ``_POSTSHA``) of the post it edits
+    and supersedes its newest version (``docs/protocol.md``, Deletion and edit records)."""
+    if draft.to or draft.reply_to is not None:
+        raise BadInput("an edit keeps the addressing of the post it edits; give no to or "
+                       "reply_to", field="edit")
+    index, entry = _own_entry(dd, author, names.sha1(draft.edit or "", field="edit"), "edit")
+    found = versions(index, entry.sha1)
+    latest = found.latest if found is not None else entry
+    old = posts.decode_post(find_post(dd, latest.sha1), max_bytes=dd.settings["max_post_bytes"])
+    for key, value in old.attributes.items():
+        if type_of(key) in ("FINGERPRINT", "POSTSHA"):
+            _put(attrs, key, value)
+    _put(attrs, "PREVIOUS_SUPERSEDES", latest.sha1)
+
+
+def deletion_record(dd: DataDir, author: str, sha1: str, *, now: int | None = None
+                    ) -> dict[str, Any]:
+    """The attributes of the record deleting ``author``'s post ``sha1`` and every version
+    of it (``docs/protocol.md``, Deletion and edit records): ``POST[n]_DELETES`` per
+    version, the post's ``_FINGERPRINT`` attributes (the same audience) and, for a
+    comment every parent of which is public (held, or deleted by a public record), its
+    parents as ``PARENT[n]_PARENTSHA``: the comment went to the comment-sharing group.
+
+    Raises :class:`NotFound` if it is not held here, :class:`Forbidden` if someone else
+    wrote it, :class:`BadInput` for a malformed SHA-1 or a deletion record.
+    """
+    index, entry = _own_entry(dd, author, sha1, "delete")
+    found = versions(index, entry.sha1)
+    shas = [e.sha1 for e in found.entries] if found is not None else [entry.sha1]
+    post = posts.decode_post(find_post(dd, entry.sha1), max_bytes=dd.settings["max_post_bytes"])
+    attrs: dict[str, Any] = {"CREATED_TIME": int(time.time()) if now is None else now}
+    for i, sha in enumerate(shas):
+        attrs["POST_DELETES" if i == 0 else f"POST{i + 1}_DELETES"] = sha
+    for key, value in post.attributes.items():
+        if type_of(key) == "FINGERPRINT":
+            attrs[key] = value
+    if post.replies_to and all(records.public_parent(index, p) for p in post.replies_to):
+        for i, parent in enumerate(post.replies_to):  # it went to the comment group too
+            attrs["PARENT_PARENTSHA" if i == 0 else f"PARENT{i + 1}_PARENTSHA"] = parent
+    return attrs
+
+
+def delete_own(dd: DataDir, author: str, sha1: str, *, password: str | None = None,
+               seed: bytes | None = None) -> IngestResult:
+    """Delete the own post ``sha1`` everywhere it went: sign and store its deletion record
+    (:func:`deletion_record`), which removes the post, its versions and their media here
+    and is served to the post's audience. Give ``password`` or an unlocked ``seed``.
+
+    Raises what :func:`deletion_record` raises, :class:`WrongPassword`, and
+    :class:`BadInput` if neither ``password`` nor ``seed`` is given.
+    """
+    ids = Identities(dd)
+    private = ids.private_key(names.fingerprint(author))
+    attrs = deletion_record(dd, author, sha1)
+    if seed is None:
+        if password is None:
+            raise BadInput("deleting your own post signs a deletion record: give the "
+                           "identity's password", field="password")
+        seed = private.open_seed(password)
+    return _sign_and_store(dd, author, seed, attrs)
 
 
 def publish(dd: DataDir, author: str, password: str, draft: Draft) -> IngestResult:

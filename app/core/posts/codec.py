@@ -25,6 +25,7 @@ from ..base.names import FINGERPRINT_RE
 from .attributes import PROFILE_TYPES, TIME_MAX, check_keys, describe, is_emoji_only, type_of
 
 POST, COMMENT, MESSAGE, PROFILE = "post", "comment", "message", "profile"
+DELETION = "deletion"  # a deletion record: never listed, served to the deleted post's audience
 KINDS = (POST, COMMENT, MESSAGE, PROFILE)
 CREATED = "CREATED_TIME"
 _ADDRESSING = frozenset({"TIME", "FINGERPRINT", "POSTSHA"})
@@ -66,10 +67,12 @@ class Post:
 
     @cached_property
     def kind(self) -> str:
-        """``profile`` (a profile type present), ``comment`` (a ``_POSTSHA``), ``message`` (a
-        ``_FINGERPRINT``) or ``post``, in that precedence (``docs/protocol.md``, What a post
-        means)."""
+        """``deletion`` (a ``_DELETES``), ``profile`` (a profile type present), ``comment`` (a
+        ``_POSTSHA``), ``message`` (a ``_FINGERPRINT``) or ``post``, in that precedence
+        (``docs/protocol.md``, What a post means)."""
         types = self._by_type.keys()
+        if "DELETES" in types:
+            return DELETION
         if types & PROFILE_TYPES:
             return PROFILE
         if "POSTSHA" in types:
@@ -85,6 +88,24 @@ class Post:
     def replies_to(self) -> tuple[str, ...]:
         """The SHA-1s of the ``_POSTSHA`` attributes, in key order, without repeats."""
         return tuple(dict.fromkeys(self._values("POSTSHA")))
+
+    @cached_property
+    def deletes(self) -> tuple[str, ...]:
+        """The SHA-1s a deletion record deletes (``_DELETES`` values, key order, no repeats)."""
+        return tuple(dict.fromkeys(self._values("DELETES")))
+
+    @cached_property
+    def supersedes(self) -> tuple[str, ...]:
+        """The SHA-1 an edit replaces (``_SUPERSEDES`` values; ingest allows at most one)."""
+        return tuple(dict.fromkeys(self._values("SUPERSEDES")))
+
+    @cached_property
+    def parents(self) -> tuple[str, ...]:
+        """What the post hangs under for visibility: ``_POSTSHA`` values, or for a deletion
+        record its ``_PARENTSHA`` values (the deleted comment's parents)."""
+        if self.kind == DELETION:
+            return tuple(dict.fromkeys(self._values("PARENTSHA")))
+        return self.replies_to
 
     @cached_property
     def is_reaction(self) -> bool:

@@ -31,10 +31,12 @@ from typing import Any
 from ..base import names
 from ..base.datadir import DataDir
 from ..base.errors import BadInput
+from . import tombstones
 from .codec import Post
 from .indexschema import DB_NAME, connect
 from .listing import (
     COLUMNS,
+    DELETION_CODE,
     KIND_CODE,
     KINDS,
     RESHARES_SEEN_BY,
@@ -45,6 +47,11 @@ from .listing import (
     kind_codes,
 )
 from .searchtext import index_text
+from .visibility import FEED_WHERE, feed_params
+
+# What a listing shows: not deletion records, not versions an edit by their author replaced.
+LISTED = (f"p.kind != {DELETION_CODE} AND NOT EXISTS (SELECT 1 FROM edits e JOIN posts n"
+          " ON n.id = e.post WHERE e.old = p.sha AND n.author = p.author)")
 
 Scope = tuple[str, tuple[str, ...], tuple[Any, ...]]
 _POOL = threading.local()  # .conns: db path -> (pid, connection), most recently used last
@@ -166,16 +173,16 @@ class Index:
         return added
 
     def _insert(self, c: sqlite3.Connection, post: Post) -> int:
-        kind = post.kind
-        conv = None
-        if kind == "message":
-            conv = bytes.fromhex(conversation_id({post.author, *post.recipients}))
+        kind, sha, author = post.kind, bytes.fromhex(post.sha1), self._fp_id(c, post.author)
+        conv = (bytes.fromhex(conversation_id({post.author, *post.recipients}))
+                if kind == "message" else None)
+        if tombstones.is_tombstoned(c, sha, author):  # its author deleted it
+            return 0
         cur = c.execute(
             "INSERT OR IGNORE INTO posts(sha, author, created, kind, public, reaction, reshare,"
-            " conv) VALUES (?,?,?,?,?,?,?,?)",
-            (bytes.fromhex(post.sha1), self._fp_id(c, post.author), post.created,
-             KIND_CODE[kind], not post.recipients, post.is_reaction,
-             post.reshared is not None, conv))
+            " conv) VALUES (?,?,?,?,?,?,?,?)", (sha, author, post.created, KIND_CODE[kind],
+                                                not post.recipients, post.is_reaction,
+                                                post.reshared is not None, conv))
         if cur.rowcount == 0:
             return 0
         post_id = cur.lastrowid
@@ -183,11 +190,12 @@ class Index:
         for fp in post.recipients:
             c.execute("INSERT OR IGNORE INTO recipients(fp, post) VALUES (?,?)",
                       (self._fp_id(c, fp), post_id))
-        for parent in post.replies_to:
+        for parent in post.parents:
             c.execute("INSERT OR IGNORE INTO replies(parent, post) VALUES (?,?)",
                       (bytes.fromhex(parent), post_id))
         if conv is not None:
             self._insert_conv(c, conv, {post.author, *post.recipients})
+        tombstones.index_record(c, post, post_id, author, self.delete_rows)
         return 1
 
     def _insert_conv(self, c: sqlite3.Connection, conv: bytes, members: set[str]) -> None:
@@ -213,12 +221,9 @@ class Index:
             if row is not None:
                 c.execute("DELETE FROM recipients WHERE post=?", (row[0],))
                 c.execute("DELETE FROM replies WHERE post=?", (row[0],))
+                c.execute("DELETE FROM edits WHERE post=?", (row[0],))
                 n += 1
         return n
-
-    def _drop_vanished(self, entries: Iterable[Entry]) -> None:
-        with self.write() as c:
-            self.delete_rows(c, [bytes.fromhex(e.sha1) for e in entries])
 
     def file_of(self, entry: Entry) -> Path:
         """The post file of ``entry``: ``posts/<author>/<sha1>`` (it may have vanished)."""
@@ -232,7 +237,8 @@ class Index:
         for e in entries:
             (present if exists(f"{base}{e.author}/{e.sha1}") else gone).append(e)
         if gone:
-            self._drop_vanished(gone)
+            with self.write() as c:
+                self.delete_rows(c, [bytes.fromhex(e.sha1) for e in gone])
         return present
 
     # reading ---------------------------------------------------------------------------
@@ -316,7 +322,7 @@ class Index:
         c = self.conn()
         cursors = []
         for index_name, cols, values in scopes:
-            where = [f"p.{col}=?" for col in cols]
+            where = [f"p.{col}=?" for col in cols] + [LISTED]
             params: list[Any] = list(values)
             if after is not None:
                 where.append("(p.created, p.sha) < (?, ?)")
@@ -325,7 +331,7 @@ class Index:
                 where.append(f"p.author NOT IN ({','.join('?' * len(not_in))})")
                 params += not_in
             sql = (f"SELECT {COLUMNS} FROM posts p INDEXED BY {index_name}"
-                   f"{' WHERE ' + ' AND '.join(where) if where else ''}"
+                   f" WHERE {' AND '.join(where)}"
                    " ORDER BY p.created DESC, p.sha DESC LIMIT ?")
             cursors.append(c.execute(sql, (*params, need)))
         try:
@@ -338,12 +344,11 @@ class Index:
     def feed_page(self, owner: str, viewer: str, *, after_time: int, after_sha: str | None,
                   limit: int, comment_viewers: frozenset[str] = frozenset()
                   ) -> tuple[list[str], bool]:
-        """Posts by ``owner`` that ``viewer`` may receive, oldest first, strictly after
+        """Posts by ``owner`` that ``viewer`` may receive (:mod:`.visibility`, the one rule;
+        ``viewer`` in ``comment_viewers`` is in the comment-sharing group, ``viewer`` ==
+        ``owner`` another node of the same identity), oldest first, strictly after
         ``(after_time, after_sha or "")``; returns (up to ``limit`` sha1s, more to come).
 
-        ``viewer`` gets the public posts, those addressed to it, and, if it is in
-        ``comment_viewers``, the comments whose every parent is stored here and public
-        (``docs/protocol.md``, Who gets what).
         ``after_time`` is unix seconds. Raises :class:`BadInput` for a bad ``limit`` or
         ``after_sha`` and :class:`BadFingerprint` for a bad ``owner`` or ``viewer``.
         """
@@ -356,21 +361,16 @@ class Index:
         owner_id = self.fp_id(owner)
         if owner_id is None:
             return [], False
-        viewer_id = self.fp_id(viewer)
         sql = (f"SELECT {COLUMNS} FROM posts p INDEXED BY posts_author WHERE p.author=?"
-               " AND (p.created, p.sha) > (?, ?) AND (p.public OR (p.kind=1 AND ?"
-               # comment sharing covers only comments whose every parent is stored here
-               # and public: a reply in a private conversation stays in it
-               " AND NOT EXISTS (SELECT 1 FROM replies r LEFT JOIN posts q ON q.sha=r.parent"
-               " WHERE r.post=p.id AND (q.id IS NULL OR NOT q.public)))"
-               " OR EXISTS (SELECT 1 FROM recipients r WHERE r.fp=? AND r.post=p.id))"
+               f" AND (p.created, p.sha) > (?, ?) AND {FEED_WHERE}"
                " ORDER BY p.created, p.sha LIMIT ?")
-        shares = viewer in comment_viewers
+        rule = feed_params(same_identity=viewer == owner, viewer_id=self.fp_id(viewer),
+                           shares=viewer in comment_viewers)
         items: list[Entry] = []
         while True:
             need = limit + 1 - len(items)
             rows = [self.entry(r) for r in self.conn().execute(
-                sql, (owner_id, *after, shares, -1 if viewer_id is None else viewer_id, need))]
+                sql, (owner_id, *after, *rule, need))]
             present = self.present(rows)
             items.extend(present)
             if len(present) == len(rows) or len(rows) < need:

@@ -47,8 +47,21 @@ SEARCH_SCHEMA = (
     " tokenize='unicode61 remove_diacritics 2')",
     "CREATE TRIGGER IF NOT EXISTS posts_fts_gone AFTER DELETE ON posts BEGIN"
     " DELETE FROM posts_fts WHERE rowid = old.id; END")
+
+# Added after version 1 without a version change (created when missing, see _add_tables):
+# tombstones: (SHA-1, author) pairs a deletion record of that author deleted
+# (docs/protocol.md, Deletion records); edits: post id -> the SHA-1 it supersedes.
+ADDED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tombstones(sha BLOB NOT NULL, author INTEGER NOT NULL,
+  record INTEGER NOT NULL, PRIMARY KEY(sha, author)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tombstones_record ON tombstones(record);
+CREATE TABLE IF NOT EXISTS edits(old BLOB NOT NULL, post INTEGER NOT NULL,
+  PRIMARY KEY(old, post)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS edits_post ON edits(post);
+"""
+ADDED_TABLES = ("tombstones", "edits")
 CONTENT_TABLES = ("posts_fts", "posts", "recipients", "replies", "convs", "conv_members", "dirs",
-                  "meta")
+                  "meta", *ADDED_TABLES)
 
 
 def connect(path: Path, timeout: float) -> tuple[sqlite3.Connection, bool]:
@@ -65,6 +78,7 @@ def connect(path: Path, timeout: float) -> tuple[sqlite3.Connection, bool]:
     created = False
     if c.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
         created = _create_schema(c)
+    _add_tables(c)  # first: add_search may empty every content table, these included
     add_search(c)
     return c, created
 
@@ -96,6 +110,25 @@ def add_search(c: sqlite3.Connection) -> bool:
         c.execute("ROLLBACK")
         raise
     return added
+
+
+def _add_tables(c: sqlite3.Connection) -> None:
+    """Create the :data:`ADDED_SCHEMA` tables an index made by an older node lacks (an
+    additive migration: no existing row changes, nothing is rebuilt)."""
+    found = {r[0] for r in c.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name IN"
+        f" ({','.join('?' * len(ADDED_TABLES))})", ADDED_TABLES)}
+    if found == set(ADDED_TABLES):
+        return
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        for stmt in ADDED_SCHEMA.split(";"):
+            if stmt.strip():
+                c.execute(stmt)
+        c.execute("COMMIT")
+    except BaseException:
+        c.execute("ROLLBACK")
+        raise
 
 
 def _create_schema(c: sqlite3.Connection) -> bool:

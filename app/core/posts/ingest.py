@@ -12,12 +12,12 @@ Every post is verified in a fixed order, one :class:`BadPost` reason per step
 7. typed attribute values (reshares       bad_attribute, bad_media, bad_reshare, too_deep
    verified recursively by this pipeline)
 8. policy: the author is not blocked      blocked
+9. records: shape, author of the target;  bad_record, deleted
+   a SHA-1 deleted here is refused (:mod:`.records`; storing only, not :meth:`verify`)
 
-A rejected post writes nothing under ``posts/``. An accepted one is written
-once, content-addressed (``posts/<FP>/<SHA1>``, never overwritten, mtime set
-to CREATED_TIME before it becomes visible), durable before the call returns,
-then indexed. Several processes may ingest into one directory at once: a file
-appears by an atomic link that fails harmlessly if it already exists.
+A rejected post writes nothing. An accepted one is written once, content-addressed
+(``posts/<FP>/<SHA1>``, mtime CREATED_TIME), durable before the call returns, then
+indexed; processes racing on one file are harmless (an atomic, exclusive link).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from ..base.datadir import DataDir
 from ..base.errors import BadKeyDocument, BadPost, DiwanError, NotFound, Reason
 from ..base.fsio import BatchWriter, fsync_dir, make_private_dir, write_atomic
 from ..identity.identities import Identities
+from . import records
 from .attributes import Context, check_values
 from .codec import CREATED, Parts, Post, make_post, parse_payload, split_post
 from .index import Index
@@ -96,6 +97,7 @@ class BatchResult:
 
     accepted: list[IngestResult] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (position, reason)
+    refused: list[int] = field(default_factory=list)  # positions of SHA-1s deleted here
 
 
 def post_path(dd: DataDir, author: str, sha1: str) -> Path:
@@ -119,12 +121,10 @@ class _Session:
 class Ingestor:
     """Verify and store posts for one data directory.
 
-    ``index``: where stored posts are indexed; None constructs an
-    :class:`Index` of ``dd`` when first needed. ``key_lookup(fp)`` is asked for
-    the ``.pub`` document of an author this node has no key for (a reshared
-    post's author, say); what it returns is imported only if it matches
-    ``fp``. ``now``: unix seconds, or a function returning them (default
-    ``time.time``), for the future-time check.
+    ``index``: where stored posts are indexed (None: an :class:`Index` of ``dd`` made
+    when first needed). ``key_lookup(fp)`` is asked for the ``.pub`` of an author with no
+    key here (a reshared post's author); it is imported only if it matches ``fp``.
+    ``now``: unix seconds, or a function returning them, for the future-time check.
     """
 
     def __init__(self, dd: DataDir, *, index: PostIndex | None = None,
@@ -167,6 +167,7 @@ class Ingestor:
         """
         session = self._session()
         post = self._verify_top(bytes(raw), author, name, session, True)
+        records.screen(self.dd, self.index, [post], strict=True)
         path = self.dd.posts / post.author / post.sha1
         self._ensure_dir(path.parent)
         new = write_atomic(path, post.raw, mtime=post.created, exclusive=True)
@@ -191,8 +192,12 @@ class Ingestor:
                                               prepared.get(i)))
             except BadPost as exc:
                 result.rejected.append((i, exc.reason))
-        written = self._store(posts)
-        seen: set[str] = set()
+        posts, dropped = records.screen(self.dd, self.index, posts)
+        if dropped:  # step 9
+            where = {hashlib.sha1(bytes(r)).hexdigest(): i for i, r in enumerate(raws)}
+            result.refused += [where[p.sha1] for p, why in dropped if why == Reason.DELETED]
+            result.rejected += [(where[p.sha1], w) for p, w in dropped if w != Reason.DELETED]
+        written, seen = self._store(posts), set()
         for post in posts:
             new = post.sha1 in written and post.sha1 not in seen
             seen.add(post.sha1)
@@ -364,31 +369,27 @@ class Ingestor:
         """Touch the keys that were used, then index (files are durable by now)."""
         for fp in session.used:
             self.identities.touch(fp)
-        index = self.index
-        if index is None or not posts:
-            return
+        index, doomed = self.index, records.doomed(self.index, posts)
         try:
-            index.add_many(posts)
+            if index is not None and posts:
+                index.add_many(posts)
         except (sqlite3.Error, OSError, DiwanError) as exc:  # the index repairs itself
             log.warning("indexing %d posts failed (%s); the next reconcile adds them",
                         len(posts), exc)
             repair_soon(self.dd)
+        records.remove_files(self.dd, doomed)  # a deletion record's targets go last
 
     @property
     def index(self) -> PostIndex | None:
         """The index stored posts go to: the one given, else ``Index(dd)`` made on first use."""
         if not self._index_tried:
             self._index_tried = True
-            self._index = _default_index(self.dd)
+            self._index = Index(self.dd)
         return self._index
 
 
 def _unknown(fp: str, why: str) -> BadPost:
     return BadPost(f"unknown author {fp}: {why}", reason=Reason.UNKNOWN_AUTHOR, field="post")
-
-
-def _default_index(dd: DataDir) -> PostIndex | None:
-    return Index(dd)
 
 
 # files found on disk -------------------------------------------------------------------

@@ -16,7 +16,8 @@ from ..base.encoding import b64d, b64e
 from ..base.errors import BadInput
 from ..base.strictjson import MAX_SAFE_INTEGER
 
-KINDS = ("post", "comment", "message", "profile")
+KINDS = ("post", "comment", "message", "profile", "deletion")  # index codes 0-4
+DELETION_CODE = 4  # deletion records: in the index for the feed, never in a listing
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 COLUMNS = "p.created, p.sha, p.id, p.author, p.kind, p.public, p.reaction, p.reshare"
 # An author's reshares a viewer may receive, newest first: (author id, viewer id, limit).
@@ -90,7 +91,8 @@ def kind_codes(kinds: Iterable[str] | None) -> list[int] | None:
         return None
     codes = set()
     for k in kinds:
-        if k not in KIND_CODE:
-            raise BadInput(f"kind must be one of {', '.join(KINDS)}", field="kinds")
+        if k not in KIND_CODE or KIND_CODE[k] == DELETION_CODE:
+            raise BadInput(f"kind must be one of {', '.join(KINDS[:DELETION_CODE])}",
+                           field="kinds")
         codes.add(KIND_CODE[k])
     return sorted(codes)

@@ -22,7 +22,7 @@ from ..base import names
 from ..base.datadir import DataDir
 from ..base.errors import BadInput
 from ..base.statefile import StateFile
-from .index import Index
+from .index import LISTED, Index
 from .listing import COLUMNS, KIND_CODE, Entry, decode_cursor
 
 REPLY, MESSAGE, FIRST = "reply", "message", "first"
@@ -65,10 +65,11 @@ def notices(index: Index, own: Iterable[str], contacts: Iterable[str], *, limit:
     queries = [
         (REPLY, f"SELECT {COLUMNS} FROM posts q INDEXED BY posts_author"
                 " JOIN replies r ON r.parent = q.sha JOIN posts p ON p.id = r.post"
-                f" WHERE q.author IN ({_marks(own_ids)}) AND {not_out}"
+                f" WHERE q.author IN ({_marks(own_ids)}) AND {not_out} AND {LISTED}"
                 " ORDER BY p.id DESC LIMIT ?", [*own_ids, *out_ids, limit]),
         (MESSAGE, f"SELECT {COLUMNS} FROM recipients r JOIN posts p ON p.id = r.post"
                   f" WHERE r.fp IN ({_marks(own_ids)}) AND p.kind != ? AND {not_out}"
+                  f" AND {LISTED}"
                   " ORDER BY p.id DESC LIMIT ?",
          [*own_ids, KIND_CODE["profile"], *out_ids, limit]),
     ]

@@ -20,11 +20,13 @@ from ..base.datadir import DataDir
 from ..base.errors import BadInput, BadPost, NotFound
 from ..identity.identities import Identities
 from ..identity.mutes import Mutes
+from . import records
 from .attributes import type_of
 from .codec import Post, decode_post
-from .index import Index
+from .index import LISTED, Index
 from .listing import COLUMNS, KIND_CODE, Entry, Page, decode_cursor
 from .reconcile import open_index
+from .versions import versions
 
 CONVERSATION_ID_RE = re.compile(r"[0-9a-f]{32}")
 _IN_CHUNK = 500
@@ -48,6 +50,8 @@ class Thread:
     root: str
     root_entry: Entry | None
     replies: list[ReplyNode]
+    versions: list[str] = field(default_factory=list)  # the root's versions, oldest first
+    deleted: bool = False  # the root was deleted by its author (its replies stay)
 
     def walk(self) -> Iterator[ReplyNode]:
         """Every reply, depth first in display order (iterative: any depth)."""
@@ -128,6 +132,8 @@ class Timeline:
     def replies(self, sha1: str) -> Thread:
         """The replies under ``sha1``, nested without limit, oldest first at each level.
 
+        The replies to every version of an edited post hang under its newest version,
+        the root; a root deleted by its author has ``deleted`` set and its replies stay.
         Blocked authors' replies (and what hangs under them) are left out. Raises
         :class:`BadInput` for a ``sha1`` that is not 40 lowercase hex.
         """
@@ -135,10 +141,13 @@ class Timeline:
         index = self.index
         index.maybe_reconcile()
         blocked = set(self._blocked_ids())
+        chain = versions(index, sha1)
+        shas = [e.sha1 for e in chain.entries] if chain is not None else \
+            records.deleted_together(index, sha1)
         top: list[ReplyNode] = []
-        nodes: dict[str, list[ReplyNode]] = {sha1: top}
-        seen = {sha1}
-        level, depth = [sha1], 1
+        nodes: dict[str, list[ReplyNode]] = {sha: top for sha in shas}
+        seen = set(shas)
+        level, depth = list(shas), 1
         while level:
             found = self._children(level, blocked)
             level = []
@@ -151,7 +160,13 @@ class Timeline:
                 nodes[entry.sha1] = node.replies
                 level.append(entry.sha1)
             depth += 1
-        return Thread(sha1, index.get(sha1), top)
+        if chain is None:
+            return Thread(sha1, None, top, [], records.deleted_by_author(index, sha1))
+        root = chain.latest
+        top.sort(key=lambda n: (n.entry.created, n.entry.sha1))
+        for node in top:
+            node.parent = root.sha1
+        return Thread(root.sha1, root, top, shas)
 
     def _children(self, parents: list[str], blocked: set[int]) -> list[tuple[str, Entry]]:
         c = self.index.conn()
@@ -160,7 +175,7 @@ class Timeline:
             chunk = [bytes.fromhex(p) for p in parents[start:start + _IN_CHUNK]]
             rows += [(r[0].hex(), r[1:]) for r in c.execute(
                 f"SELECT r.parent, {COLUMNS} FROM replies r JOIN posts p ON p.id = r.post"
-                f" WHERE r.parent IN ({','.join('?' * len(chunk))})", chunk)
+                f" WHERE r.parent IN ({','.join('?' * len(chunk))}) AND {LISTED}", chunk)
                 if r[4] not in blocked]
         rows.sort(key=lambda pr: (pr[1][0], pr[1][1]))
         entries = [self.index.entry(r) for _, r in rows]
@@ -235,7 +250,9 @@ class Timeline:
         return self.profile_for(fp, [] if viewer is None else [viewer])
 
     def profile_for(self, fp: str, viewers: Iterable[str]) -> dict[str, Any] | None:
-        """The newest profile by ``fp`` that is public or addressed to any of ``viewers``.
+        """The newest profile by ``fp`` that is public or addressed to any of ``viewers``:
+        a version an edit replaced never counts, then the greatest ``(CREATED_TIME, SHA-1)``
+        wins, so two nodes holding the same posts show the same profile.
 
         Same shape as :meth:`current_profile`. Raises :class:`BadFingerprint` for a bad
         ``fp`` or viewer.
@@ -251,7 +268,7 @@ class Timeline:
                      f" r.fp IN ({','.join('?' * len(vids))}))") if vids else ""
         cur = self.index.conn().execute(
             f"SELECT {COLUMNS} FROM posts p INDEXED BY posts_author_kind"
-            f" WHERE p.author=? AND p.kind=? AND (p.public{addressed})"
+            f" WHERE p.author=? AND p.kind=? AND (p.public{addressed}) AND {LISTED}"
             " ORDER BY p.created DESC, p.sha DESC", (author, KIND_CODE["profile"], *vids))
         try:
             for row in cur:
