@@ -31,7 +31,9 @@ group: masters and workers). Then, with the node down:
 * **index**: the rows of the post index are compared with the files (a kill between
   a file and its row leaves them apart: counted as "stale"), then the node's own
   repair (``reconcile``, the one every query runs) must make them the same;
-* **start**: the next round (and the end) starts the node again; it must come up.
+* **start**: the next round (and the end) starts the node again; it must come up
+  and answer a feed request made to the transport key of its published ``.pub``
+  (a password change rotates that key: "serves" counts the starts where it did not).
 
 At the end the node is started once more, ``diwan doctor`` must report no problem,
 ``diwan reindex`` must index exactly the files held and a last, uninterrupted sync
@@ -70,11 +72,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 
+from app.core.base import crypto  # noqa: E402
 from app.core.base.config import INSECURE_KDF_ENV  # noqa: E402
 from app.core.base.datadir import DataDir  # noqa: E402
 from app.core.base.errors import WrongPassword  # noqa: E402
 from app.core.base.fsio import TEMP_PREFIX  # noqa: E402
+from app.core.identity import keys  # noqa: E402
 from app.core.identity.identities import Identities  # noqa: E402
+from app.core.network import exchange  # noqa: E402
 from app.core.posts.index import Index  # noqa: E402
 from app.core.posts.ingest import verify_file  # noqa: E402
 from app.core.posts.reconcile import reconcile  # noqa: E402
@@ -99,11 +104,12 @@ class Figures:
     key_bad: int = 0        # key file opens with neither password
     stale: int = 0          # index rows and files apart after the kill (before repair)
     index_off: int = 0      # still apart after the node's repair
+    unserved: int = 0       # restarted node did not answer a feed request to its .pub
     delays: list[float] = field(default_factory=list)
 
     @property
     def faults(self) -> int:
-        return self.torn + self.lost + self.key_bad + self.index_off
+        return self.torn + self.lost + self.key_bad + self.index_off + self.unserved
 
 
 @dataclass
@@ -249,6 +255,22 @@ def key_opens(root: Path, fp: str, passwords: list[str]) -> str | None:
     return None
 
 
+def serves(node: Node, fp: str) -> bool:
+    """True if ``node`` answers 200 to a stranger's feed request sealed to the transport
+    key its peer API publishes for ``fp`` (what every contact does next)."""
+    owner = keys.parse_pub(node.peer("GET", f"/identities/{fp}", timeout=30).content)
+    seed, transport = crypto.new_signing_seed(), crypto.new_transport_secret()
+    pub = keys.certify(seed, crypto.transport_public(transport))
+    asker = exchange.OwnKeys(fp=pub.fingerprint, pub_document=pub.to_bytes(),
+                             transport_secret=transport)
+    body, _ = exchange.build_request(asker=asker, owner_fp=fp,
+                                     owner_transport=owner.transport_public, after_time=0,
+                                     after_sha=None, limit=5, now=int(time.time()))
+    r = node.peer("POST", f"/feeds/{fp}", data=body, timeout=30,
+                  headers={"Content-Type": "application/octet-stream"})
+    return r.status_code == 200
+
+
 def kill_all(node: Node) -> None:
     for name in list(node.procs):
         node.kill(name, signal.SIGKILL, group=True)
@@ -285,6 +307,7 @@ class CrashRun:
         self.published: set[str] = set()
         self.figures = {kind: Figures() for kind in KINDS}
         self.final = Final()
+        self.last_kind: str | None = None  # whose kill the next start follows
 
     def __enter__(self) -> CrashRun:
         self.bs.start_owned(self.basant, self.b_fp)
@@ -305,7 +328,7 @@ class CrashRun:
             forget_half(root / "posts" / self.b_fp, self.rng)
         copies = root / "posts" / self.b_fp
         before = {p.name for p in copies.iterdir()} if copies.is_dir() else set()
-        self.bs.start_owned(self.ahmed, self.fp)  # raises SystemExit if it cannot start
+        self._started()
         work = Workload(self.ahmed, self.fp, self.b_fp, self.state)
         work.start(kind, self.rng)
         delay = self.rng.uniform(0.1, self.max_delay)
@@ -314,6 +337,7 @@ class CrashRun:
         work.join()
         fig.kills += 1
         fig.delays.append(delay)
+        self.last_kind = kind
         fig.acked += len(work.acked_posts) + len(work.acked_deletes) + work.acked_passwords
         self.published |= work.acked_posts
         whole, torn, temps = check_files(root)
@@ -336,7 +360,7 @@ class CrashRun:
     def finish(self) -> None:
         """Start again; doctor, reindex, then a last uninterrupted full sync."""
         root, final = self.ahmed.root, self.final
-        self.bs.start_owned(self.ahmed, self.fp)
+        self._started()
         doctor = self._cli("doctor")
         final.doctor_ok = bool(doctor.get("ok"))
         if not final.doctor_ok:
@@ -350,6 +374,12 @@ class CrashRun:
         final.synced = len(list((root / "posts" / self.b_fp).iterdir()))
         final.expected = self.posts  # deleted copies come back with a full sync
         self.ahmed.stop()
+
+    def _started(self) -> None:
+        """Start Ahmed (SystemExit if he cannot) and check that he serves his .pub's key."""
+        self.bs.start_owned(self.ahmed, self.fp)
+        if self.last_kind is not None and not serves(self.ahmed, self.fp):
+            self.figures[self.last_kind].unserved += 1
 
     def _cli(self, *args: str) -> dict[str, Any]:
         out = subprocess.run([sys.executable, "-m", "app.cli", "--data-dir",
@@ -383,11 +413,12 @@ def report(crash: CrashRun, args: argparse.Namespace) -> bool:
     rows = []
     for kind, f in crash.figures.items():
         rows.append([kind, str(f.kills), str(f.acked), str(f.torn), str(f.lost), str(f.key_bad),
-                     str(f.stale), str(f.index_off), str(f.temps)])
+                     str(f.stale), str(f.index_off), str(f.unserved), str(f.temps)])
     print(common.table(["kind", "kills", "writes acknowledged (sync: copies written)",
                         "torn files",
                         "acknowledged lost", "key opens with neither", "index rows apart "
-                        "after kill", "apart after repair", "temporaries (max)"], rows))
+                        "after kill", "apart after repair", "restart not serving",
+                        "temporaries (max)"], rows))
     final = crash.final
     print(f"\ntemporaries seen in: {', '.join(sorted(TEMP_PLACES)) or 'none'}")
     print(f"node started again after every kill: yes ({args.kills} starts)")
