@@ -46,6 +46,7 @@ writing, where the kills are meant to land; ``--real-kdf`` uses the real cost.
 
     .venv/bin/python bench/crash.py                          # 200 kills, 50 per kind
     .venv/bin/python bench/crash.py --kills 8 --posts 300    # what the suite runs
+    .venv/bin/python bench/crash.py --kills 20 --kinds password,publish --real-kdf
 """
 
 from __future__ import annotations
@@ -395,11 +396,12 @@ class CrashRun:
 
 
 def run(tmp: Path, *, kills: int, posts: int, max_delay: float, seed: int,
+        kinds: tuple[str, ...] = KINDS,
         progress: Callable[[str], None] = lambda _line: None) -> CrashRun:
-    """``kills`` rounds (kinds in turn) and the final checks; returns the run's figures."""
+    """``kills`` rounds (``kinds`` in turn) and the final checks; returns the figures."""
     with CrashRun(tmp, posts, max_delay, seed) as crash:
         for n in range(kills):
-            kind = KINDS[n % len(KINDS)]
+            kind = kinds[n % len(kinds)]
             crash.round(kind)
             fig = crash.figures[kind]
             progress(f"{n + 1}/{kills} {kind}: faults so far {fig.faults}, stale {fig.stale}")
@@ -414,6 +416,8 @@ def report(crash: CrashRun, args: argparse.Namespace) -> bool:
           f"seed {args.seed}; random delay 0.1-{args.max_delay} s\n")
     rows = []
     for kind, f in crash.figures.items():
+        if not f.kills:
+            continue
         rows.append([kind, str(f.kills), str(f.acked), str(f.torn), str(f.lost), str(f.key_bad),
                      str(f.stale), str(f.index_off), str(f.unserved), str(f.temps)])
     print(common.table(["kind", "kills", "writes acknowledged (sync: copies written)",
@@ -439,6 +443,8 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=2000)
     parser.add_argument("--max-delay", type=float, default=1.5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--kinds", default=",".join(KINDS),
+                        help="comma-separated kinds of write, taken in turn")
     parser.add_argument("--real-kdf", action="store_true",
                         help="key files at the real Argon2id cost (kills land in the KDF)")
     args = parser.parse_args()
@@ -447,8 +453,11 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="diwan-crash-"))
     started = time.monotonic()
     try:
+        kinds = tuple(k for k in args.kinds.split(",") if k)
+        if not kinds or set(kinds) - set(KINDS):
+            raise SystemExit(f"--kinds: some of {', '.join(KINDS)}")
         crash = run(tmp, kills=args.kills, posts=args.posts, max_delay=args.max_delay,
-                    seed=args.seed, progress=lambda line: print(line, flush=True))
+                    seed=args.seed, kinds=kinds, progress=lambda line: print(line, flush=True))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     ok = report(crash, args)
