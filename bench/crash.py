@@ -21,8 +21,10 @@ Ahmed is started, the round's client starts, and after a random ``0.1 ..
 group: masters and workers). Then, with the node down:
 
 * **torn**: every post file under ``posts/`` must verify whole (``verify_file``:
-  name = SHA-1, signature good); temporaries (``.tmp-*``, skipped by readers and
-  cleaned at start once old) are counted;
+  name = SHA-1, signature good), and every other file with a structure must read
+  as the node reads it (``diwan.toml``, key files, ``.pub`` documents, JSON state);
+  temporaries (``.tmp-*``, skipped by readers and cleaned at start once old) are
+  counted;
 * **lost**: every post whose publication was acknowledged (201) in any round so
   far must be there, whole; every copy whose deletion was acknowledged (204) in
   this round must be gone;
@@ -52,6 +54,7 @@ writing, where the kills are meant to land; ``--real-kdf`` uses the real cost.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -61,6 +64,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +79,7 @@ import common  # noqa: E402
 from app.core.base import crypto  # noqa: E402
 from app.core.base.config import INSECURE_KDF_ENV  # noqa: E402
 from app.core.base.datadir import DataDir  # noqa: E402
-from app.core.base.errors import WrongPassword  # noqa: E402
+from app.core.base.errors import DiwanError, WrongPassword  # noqa: E402
 from app.core.base.fsio import TEMP_PREFIX  # noqa: E402
 from app.core.identity import keys  # noqa: E402
 from app.core.identity.identities import Identities  # noqa: E402
@@ -223,6 +227,29 @@ def check_files(root: Path) -> tuple[set[tuple[str, str]], int, int]:
     return whole, torn, temps
 
 
+def check_state(root: Path) -> list[str]:
+    """Every other file the node writes that has a structure, read as the node reads it:
+    settings, key files and ``.pub`` documents, JSON state; the names of those that do
+    not read (a torn write)."""
+    dd, bad = DataDir(root, environ={}), []
+    ids = Identities(dd)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()
+                       and not p.name.startswith(TEMP_PREFIX)):
+        rel = path.relative_to(root)
+        try:
+            if path.suffix == ".json":
+                json.loads(path.read_bytes())
+            elif path.suffix == ".toml":
+                tomllib.loads(path.read_text("utf-8"))
+            elif rel.parts[0] == "identities" and path.suffix == ".pub":
+                keys.parse_pub(path.read_bytes(), expected_fp=path.stem)
+            elif rel.parts[0] == "identities" and len(rel.parts) == 2 and not path.suffix:
+                ids.private_key(path.name)
+        except (ValueError, DiwanError) as exc:
+            bad.append(f"{rel}: {exc}")
+    return bad
+
+
 def index_rows(root: Path) -> set[tuple[str, str]]:
     """{(author, sha1)} of every row of the post index (read-only; the node is down)."""
     path = root / "state" / "index.sqlite3"
@@ -349,7 +376,10 @@ class CrashRun:
         fig.acked += len(work.acked_posts) + len(work.acked_deletes) + work.acked_passwords
         self.published |= work.acked_posts
         whole, torn, temps = check_files(root)
-        fig.torn += torn
+        broken = check_state(root)
+        if broken:
+            print(f"torn state after a {kind} kill: {broken}", flush=True)
+        fig.torn += torn + len(broken)
         fig.temps = max(fig.temps, temps)
         held = {sha for _fp, sha in whole}
         if kind == "sync":  # one long request, never acknowledged: count the copies written
