@@ -10,7 +10,9 @@ The run is bounded by ``--duration``. Printed: requests, statuses, responses
 >= 500, latency p50/p99/max, and the VmRSS of every node process at the end
 of the first minute (``--baseline``) against its last and largest value
 (the issue's rule: every process within 10 % of its value after the first
-minute). A request that falls behind its slot is sent at once (no catch-up burst).
+minute), and likewise the number of open file descriptors of each (a leak of
+sockets or files shows as growth). A request that falls behind its slot is sent
+at once (no catch-up burst).
 
     .venv/bin/python bench/soak.py                    # 10 peers x 10/s for 10 minutes
     .venv/bin/python bench/soak.py --duration 60 --baseline 10   # the CI variant
@@ -19,6 +21,7 @@ minute). A request that falls behind its slot is sent at once (no catch-up burst
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -53,6 +56,9 @@ class Result:
     rss_last: dict[int, int] = field(default_factory=dict)
     rss_max: dict[int, int] = field(default_factory=dict)
     labels: dict[int, str] = field(default_factory=dict)
+    fds_base: dict[int, int] = field(default_factory=dict)
+    fds_last: dict[int, int] = field(default_factory=dict)
+    fds_max: dict[int, int] = field(default_factory=dict)
 
     @property
     def server_errors(self) -> int:
@@ -62,6 +68,18 @@ class Result:
         """Largest relative change of each process after the baseline (0.05 = 5 %)."""
         return {pid: max(abs(self.rss_max[pid] - base), abs(self.rss_last.get(pid, 0) - base))
                 / base for pid, base in self.rss_base.items() if base}
+
+    def fd_growth(self) -> dict[int, int]:
+        """Largest number of open file descriptors above the baseline, per process."""
+        return {pid: self.fds_max[pid] - base for pid, base in self.fds_base.items()}
+
+
+def open_fds(pid: int) -> int:
+    """How many file descriptors ``pid`` holds open (0 once it has gone)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
 
 
 def make_node(root: Path, posts: int = 200) -> tuple[Node, str]:
@@ -122,10 +140,13 @@ def _sample(node: Node, out: Result, started: float, baseline: float, until: flo
             rss = bench_sync.proc_status(pid)[0]
             if not rss:
                 continue
-            out.rss_last[pid] = rss
+            fds = open_fds(pid)
+            out.rss_last[pid], out.fds_last[pid] = rss, fds
             if time.monotonic() - started >= baseline:
                 out.rss_base.setdefault(pid, rss)
                 out.rss_max[pid] = max(out.rss_max.get(pid, 0), rss)
+                out.fds_base.setdefault(pid, fds)
+                out.fds_max[pid] = max(out.fds_max.get(pid, 0), fds)
         time.sleep(1.0)
 
 
@@ -156,14 +177,17 @@ def report(out: Result, args: argparse.Namespace) -> None:
     if lat:
         print(f"latency ms: p50 {common.percentile(lat, 50) * 1000:.1f}, "
               f"p99 {common.percentile(lat, 99) * 1000:.1f}, max {lat[-1] * 1000:.1f}\n")
-    drift = out.rss_drift()
+    drift, fds = out.rss_drift(), out.fd_growth()
     rows = [(out.labels.get(pid, str(pid)), common.human(out.rss_base[pid]),
              common.human(out.rss_last.get(pid, 0)), common.human(out.rss_max[pid]),
-             f"{drift[pid] * 100:+.1f} %") for pid in sorted(drift)]
+             f"{drift[pid] * 100:+.1f} %",
+             f"{out.fds_base.get(pid, 0)} / {out.fds_last.get(pid, 0)} / {out.fds_max.get(pid, 0)}")
+            for pid in sorted(drift)]
     print(common.table([f"process (RSS after {args.baseline:.0f} s)", "baseline", "last",
-                        "max", "largest change"], rows))
+                        "max", "largest change", "open fds base / last / max"], rows))
     worst = max(drift.values(), default=0.0)
     print(f"\nlargest RSS change after the baseline: {worst * 100:.1f} % (rule: within 10 %)")
+    print(f"largest growth of open fds after the baseline: {max(fds.values(), default=0)}")
 
 
 def main() -> None:

@@ -11,6 +11,15 @@ connection that has not delivered its whole request within ``client_deadline``
 seconds (a setting, default 10) is answered 408 and closed. Idle keep-alive
 connections are closed after gunicorn's ``keepalive`` as before.
 
+One source address (an IPv4 address, an IPv6 /64) may hold at most
+``peer_connections_per_address`` connections open in one worker process (a
+setting, default 32); a connection past that is answered 503 and closed from the
+loop at once, so one address can never fill the worker's ``worker_connections``
+and keep everyone else waiting in the listen queue (review finding S3). Once a
+thread has a request, every write of the answer must be taken by the client
+within ``client_deadline`` seconds (a socket timeout), so clients that ask and
+never read cannot hold the threads either.
+
 The buffer of one connection is bounded by gunicorn's request line and header
 limits plus ``peer_max_body``; a request whose body is larger is answered 413
 from the loop at once (the rest of its body is read and dropped until the client
@@ -25,6 +34,7 @@ import errno
 import json
 import selectors
 import socket
+import struct
 import time
 from functools import partial
 from typing import Any
@@ -33,6 +43,7 @@ from gunicorn import util
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from ..core.base.config import data_dir_from_env, load
+from ..core.network.keyserver import rate_key
 
 HEAD_END = b"\r\n\r\n"
 _408_BODY = (b'{"code":408,"status":"request_timeout","message":"the whole request must arrive '
@@ -41,12 +52,50 @@ _408 = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConn
         b"Content-Length: %d\r\n\r\n" % len(_408_BODY)) + _408_BODY
 
 
+_503_BODY = (b'{"code":503,"status":"service_unavailable","message":"too many connections '
+             b'from your address (peer_connections_per_address)","errors":{}}')
+_503 = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        b"Connection: close\r\nRetry-After: 5\r\nContent-Length: %d\r\n\r\n"
+        % len(_503_BODY)) + _503_BODY
+
+
+def address_key(client: Any) -> str:
+    """The bucket a connection's peer address counts against: an IPv4 address (an
+    IPv4-mapped IPv6 one too), an IPv6 /64; ``local`` for a non-IP (UNIX) socket."""
+    if isinstance(client, tuple) and client:
+        return rate_key(str(client[0]))
+    return "local"
+
+
+class CountedConn(TConn):  # type: ignore[misc]
+    """A gunicorn connection that gives its address's slot back once, however it closes."""
+
+    def __init__(self, cfg: Any, sock: Any, client: Any, server: Any,
+                 release: Any) -> None:
+        super().__init__(cfg, sock, client, server)
+        self.release = release
+
+    def close(self) -> None:
+        release, self.release = self.release, None
+        if release is not None:
+            release()
+        super().close()
+
+
 class BufferedSocket:
     """A client socket with the bytes already read kept in front of it (for gunicorn's parser)."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.raw = sock
         self.pending = bytearray()
+        self.stalled = False  # a write of the answer outlived client_deadline
+
+    def sendall(self, data: bytes, *flags: int) -> None:
+        try:
+            self.raw.sendall(data, *flags)
+        except TimeoutError:
+            self.stalled = True
+            raise
 
     def recv(self, size: int, *flags: int) -> bytes:
         if self.pending:
@@ -134,6 +183,8 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
         settings = load(data_dir_from_env())
         self.deadline = float(settings["client_deadline"])
         self.max_body = int(settings["peer_max_body"])
+        self.per_address = int(settings["peer_connections_per_address"])
+        self.by_address: dict[str, int] = {}  # open connections per address key
         self.max_head = (self.cfg.limit_request_line + 4 + self.cfg.limit_request_fields
                          * (self.cfg.limit_request_field_size + 2))
         self.reading: dict[Any, float] = {}  # connection -> when its request must be in
@@ -148,12 +199,29 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
             if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
             return
-        conn = TConn(self.cfg, BufferedSocket(sock), client, server)
+        key = address_key(client)
+        with self._lock:
+            held = self.by_address.get(key, 0)
+            if held < self.per_address:
+                self.by_address[key] = held + 1
+        if held >= self.per_address:
+            _refuse_busy(sock)
+            return
+        conn = CountedConn(self.cfg, BufferedSocket(sock), client, server,
+                           partial(self._release, key))
         self.nr_conns += 1
         self.reading[conn] = time.monotonic() + self.deadline
         with self._lock:
             self.poller.register(conn.sock, selectors.EVENT_READ,
                                  partial(self.on_client_socket_readable, conn))
+
+    def _release(self, key: str) -> None:
+        with self._lock:
+            left = self.by_address.get(key, 1) - 1
+            if left > 0:
+                self.by_address[key] = left
+            else:
+                self.by_address.pop(key, None)
 
     def on_client_socket_readable(self, conn: Any, client: Any) -> None:
         if conn not in self.reading:  # a kept-alive connection starts its next request
@@ -208,7 +276,10 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
         self.draining.add(conn)
 
     def handle(self, conn: Any) -> tuple[bool, Any]:
+        conn.sock.raw.settimeout(self.deadline)  # each write of the answer: client_deadline
         keepalive, conn = super().handle(conn)
+        if conn.sock.stalled:  # the client stopped reading: reset, drop what it never took
+            _reset(conn.sock.raw)
         if conn in self.no_keepalive:
             self.no_keepalive.discard(conn)
             return False, conn
@@ -235,3 +306,30 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
                 pass
         self.nr_conns -= 1
         conn.close()
+
+
+def _reset(sock: socket.socket) -> None:
+    """Make the coming close a reset (SO_LINGER 0): the unsent rest of an answer is
+    dropped at once instead of waiting in the kernel for a client that does not read."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+
+
+def _refuse_busy(sock: socket.socket) -> None:
+    """Answer 503 on a connection over its address's share and close it (never blocks:
+    what the client already sent is read away first, so the close does not reset the
+    answer away)."""
+    try:
+        sock.setblocking(False)
+        try:
+            sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            pass
+        sock.send(_503)
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    finally:
+        sock.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.web.worker import MALFORMED, READY, TOO_LARGE, WAIT, request_state
+from app.web.worker import MALFORMED, READY, TOO_LARGE, WAIT, address_key, request_state
 
 HEAD = b"POST /feeds/x HTTP/1.1\r\nHost: h\r\n"
 
@@ -28,3 +28,14 @@ HEAD = b"POST /feeds/x HTTP/1.1\r\nHost: h\r\n"
 ])
 def test_request_state(data: bytes, state: str) -> None:
     assert request_state(data, max_body=100) == state
+
+
+@pytest.mark.parametrize(("client", "key"), [
+    (("203.0.113.7", 40000), "203.0.113.7"),
+    (("::ffff:203.0.113.7", 40000, 0, 0), "203.0.113.7"),  # IPv4-mapped counts as IPv4
+    (("2001:db8:1:2:aaaa::1", 40000, 0, 0), "2001:db8:1:2::/64"),
+    (("2001:db8:1:2:bbbb::9", 40001, 0, 0), "2001:db8:1:2::/64"),  # same /64, same share
+    ("", "local"),  # a UNIX socket
+])
+def test_connections_count_against_the_address_or_its_ipv6_64(client: object, key: str) -> None:
+    assert address_key(client) == key

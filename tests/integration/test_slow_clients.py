@@ -46,7 +46,10 @@ def _slow_clients(port: int, count: int) -> Iterator[list[socket.socket]]:
 
 
 def test_slow_clients_neither_starve_the_peer_api_nor_stay_open(make_node: NodeFactory) -> None:
-    node = make_node(workers=WORKERS, threads=THREADS, settings={"client_deadline": DEADLINE})
+    # every connection here comes from 127.0.0.1: lift the per-address share
+    # (tests/integration/test_address_flood.py) so that these stand for many addresses
+    node = make_node(workers=WORKERS, threads=THREADS,
+                     settings={"client_deadline": DEADLINE, "peer_connections_per_address": 1000})
     assert node.peer_port is not None
     with _slow_clients(node.peer_port, 10 * WORKERS * THREADS) as socks:
         for _ in range(5):  # a fresh connection each time: no kept-alive shortcut

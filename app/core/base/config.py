@@ -53,6 +53,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("client_deadline", 10,
             "seconds a peer-API client has to send its whole request (then 408, closed)",
             1, 3600, "seconds"),
+    Setting("peer_connections_per_address", 32,
+            "connections one address (IPv4, or IPv6 /64) may hold open to one peer worker "
+            "process (503 and closed past it)", 1, 100000, "connections"),
     Setting("admin_max_body", 12 * MiB, "largest admin request body in bytes (413 above)",
             256, GiB, "bytes"),
     Setting("peer_max_body", 64 * 1024, "largest peer request body in bytes (413 above)",

@@ -1,0 +1,161 @@
+"""One address cannot hold the peer port (review finding S3), against real gunicorn.
+
+Gunicorn's worker stops accepting once it holds ``worker_connections`` (1,000)
+connections; before ``peer_connections_per_address`` one address that opened
+that many idle connections per worker left every other client in the listen
+queue until ``client_deadline`` dropped them, and opened them again. Now one
+address (IPv4, IPv6 /64) holds at most that many per worker process: the rest
+are answered 503 and closed at once, other addresses are served. And a client
+that asks for a page and never reads it holds a thread for at most
+``client_deadline`` per write. Other addresses are real: 127.0.0.2 is loopback too.
+"""
+
+from __future__ import annotations
+
+import resource
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pytest
+
+from app.core.base import crypto
+from app.core.base.datadir import DataDir
+from app.core.identity import keys
+from app.core.identity.identities import Identities
+from app.core.network import exchange
+from app.core.posts import codec
+from app.core.posts.index import Index
+from app.core.posts.ingest import Ingestor
+
+from .conftest import NodeFactory
+from .harness import LOOPBACK
+
+OTHER = "127.0.0.2"  # another address on the loopback network
+WORKER_CONNECTIONS = 1000  # gunicorn's default, per worker
+
+
+def _connect(port: int, source: str = LOOPBACK, timeout: float = 5) -> socket.socket:
+    return socket.create_connection((LOOPBACK, port), timeout=timeout,
+                                    source_address=(source, 0))
+
+
+def _health(port: int, source: str, timeout: float = 2) -> bytes:
+    """The status line of ``GET /health`` on a fresh connection from ``source``."""
+    with _connect(port, source, timeout) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while b"\r\n" not in answer and (chunk := sock.recv(4096)):
+            answer += chunk
+        return answer.split(b"\r\n", 1)[0]
+
+
+@contextmanager
+def _idle(port: int, count: int) -> Iterator[list[socket.socket]]:
+    with ExitStack() as stack:
+        socks = [stack.enter_context(_connect(port)) for _ in range(count)]
+        yield socks
+
+
+def _enough_fds(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            pytest.fail(f"needs {needed} open files, the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+def _answered_503(sock: socket.socket) -> bool:
+    sock.settimeout(5)
+    answer = b""
+    try:
+        while chunk := sock.recv(4096):
+            answer += chunk
+    except OSError:
+        pass
+    return answer.startswith(b"HTTP/1.1 503 ") and b"peer_connections_per_address" in answer
+
+
+def test_one_address_cannot_fill_the_peer_port(make_node: NodeFactory) -> None:
+    workers = 2  # the shipped defaults, client_deadline 10 s included
+    flood = workers * WORKER_CONNECTIONS + 100
+    _enough_fds(flood + 200)
+    node = make_node(workers=workers, threads=4)
+    assert node.peer_port is not None
+    with _idle(node.peer_port, flood) as socks:
+        for _ in range(3):  # answered well before client_deadline frees anything
+            assert _health(node.peer_port, OTHER).startswith(b"HTTP/1.1 200 ")
+        refused = sum(_answered_503(sock) for sock in socks[-20:])
+        assert refused == 20
+
+
+def test_connections_per_address_at_the_edge(make_node: NodeFactory) -> None:
+    limit = 4
+    node = make_node(workers=1, threads=2, settings={"peer_connections_per_address": limit})
+    assert node.peer_port is not None
+    with _idle(node.peer_port, limit) as held:
+        time.sleep(0.5)  # every one accepted by now
+        with _connect(node.peer_port) as over:
+            assert _answered_503(over)
+        for sock in held:  # the held ones are open and unanswered (client_deadline 10 s)
+            sock.settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                sock.recv(1)
+        assert _health(node.peer_port, OTHER).startswith(b"HTTP/1.1 200 ")
+        held[0].close()
+        time.sleep(0.5)
+        assert _health(node.peer_port, LOOPBACK).startswith(b"HTTP/1.1 200 ")
+
+
+def _big_feed(root: Path, posts: int, size: int) -> tuple[str, keys.PublicKey]:
+    dd = DataDir(root, environ={})
+    dd.initialise()
+    ids = Identities(dd)
+    fp = ids.create("a long password here")
+    seed = ids.open_seed(fp, "a long password here")
+    now = int(time.time()) - 3600
+    raws = [codec.build_post(seed, {"TEXT": f"{i} " + "x" * size, "CREATED_TIME": now + i})
+            for i in range(posts)]
+    Ingestor(dd, index=Index(dd)).ingest_many(raws, author=fp)
+    return fp, keys.parse_pub(ids.pub_path(fp).read_bytes())
+
+
+def _feed_request(owner: keys.PublicKey, limit: int) -> bytes:
+    seed, transport = crypto.new_signing_seed(), crypto.new_transport_secret()
+    pub = keys.certify(seed, crypto.transport_public(transport))
+    asker = exchange.OwnKeys(fp=pub.fingerprint, pub_document=pub.to_bytes(),
+                             transport_secret=transport)
+    body, _ = exchange.build_request(asker=asker, owner_fp=owner.fingerprint,
+                                     owner_transport=owner.transport_public, after_time=0,
+                                     after_sha=None, limit=limit, now=int(time.time()))
+    return body
+
+
+def test_clients_that_never_read_do_not_hold_the_threads(make_node: NodeFactory,
+                                                         tmp_path: Path) -> None:
+    deadline, workers, threads = 2, 1, 2
+    fp, owner = _big_feed(tmp_path / "node", posts=40, size=100_000)  # ~4 MB per page
+    node = make_node(workers=workers, threads=threads, settings={
+        "client_deadline": deadline, "budget_asker_bytes": 2**40})
+    assert node.peer_port is not None
+    readers = []
+    with ExitStack() as stack:
+        for _ in range(2 * workers * threads):  # ask for a page and never read it
+            body = _feed_request(owner, 40)
+            sock = stack.enter_context(_connect(node.peer_port, timeout=deadline + 10))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(f"POST /feeds/{fp} HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                         f"application/octet-stream\r\nContent-Length: {len(body)}\r\n\r\n"
+                         .encode() + body)
+            readers.append(sock)
+        # every thread was stuck writing; each write gives up after client_deadline
+        assert _health(node.peer_port, OTHER, timeout=2 * deadline + 5).startswith(
+            b"HTTP/1.1 200 ")
+        for sock in readers:  # the node gave up: a part of the page, then a reset
+            got = b""
+            with pytest.raises(ConnectionResetError):
+                while chunk := sock.recv(65536):
+                    got += chunk
+            assert got.startswith(b"HTTP/1.1 200 ") and len(got) < 4_000_000
