@@ -1,6 +1,6 @@
 """Peer route for the feed exchange: ``POST /feeds/<fp>`` (docs/protocol.md, "The feed exchange").
 
-The body is Noise IK message 1 behind a version byte (``application/octet-stream``,
+The body is Noise IK message 1 behind a version byte and a key id (``application/octet-stream``,
 exactly ``exchange.REQUEST_BYTES`` bytes); the answer is message 2 and the page's
 transport messages, streamed with its exact ``Content-Length``. Everything is
 done by :func:`app.core.network.feeds.serve_feed`; every failure is a 4xx JSON
@@ -24,7 +24,8 @@ blp = Blueprint("peer_feeds", __name__, url_prefix="/feeds",
                       "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}],
          requestBody={"required": True, "content": {"application/octet-stream": {
              "schema": {"type": "string", "format": "binary"}}},
-             "description": "0x02 and Noise IK message 1 (docs/protocol.md, the feed exchange)"},
+             "description": "0x02, the key id and Noise IK message 1 (docs/protocol.md, the "
+                            "feed exchange)"},
          responses={"200": {"description": "Noise message 2 and the page's transport "
                             "messages, padded to a size bucket",
                             "content": {"application/octet-stream": {

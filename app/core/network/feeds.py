@@ -2,8 +2,9 @@
 
 :func:`serve_feed` is everything ``POST /feeds/<fp>`` does (docs/protocol.md,
 "Serving a request"), in this order: the network prefix's request budget
-(before any decryption); message 1 opened with the owner's key slots, decoys
-for a fingerprint not hosted here (:mod:`ownkeys`), so that every request that
+(before any decryption); message 1 opened with the one owner key slot its key
+id names, decoys for a fingerprint not hosted here or a key id that names no
+slot (:mod:`ownkeys`), so that every request that
 does not authenticate gets the one :class:`NotAuthenticated` answer after the
 same work; the asker authenticated, against the ``.pub`` this node stores for
 it when there is one (pinned; a newer certificate updates it), else as a
