@@ -1,7 +1,7 @@
 """Peer route for the feed exchange: ``POST /feeds/<fp>`` (docs/protocol.md, "The feed exchange").
 
-The body is Noise IK message 1 behind a version byte and a key id (``application/octet-stream``,
-exactly ``exchange.REQUEST_BYTES`` bytes); the answer is message 2 and the page's
+The body is Noise IK message 1 behind a version byte and a key id
+(``application/octet-stream``, exactly ``exchange.REQUEST_BYTES`` bytes); the answer is message 2 and the page's
 transport messages, streamed with its exact ``Content-Length``. Everything is
 done by :func:`app.core.network.feeds.serve_feed`; every failure is a 4xx JSON
 error, and every request that does not authenticate gets the same one.

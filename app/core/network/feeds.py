@@ -186,11 +186,12 @@ def authenticate(ids: Identities, opened: exchange.OpenedRequest, remote: str) -
     a new device or a higher serial only) and the key must be certified by the
     result; otherwise the asker is a stranger, checked against the received
     document alone. A received document equal to the held one (the usual case)
-    or a stranger's is verified once; one that differs is merged with the held
+    or a stranger's is verified once (then remembered for the static key it
+    authenticated, :func:`_parse_sent`); one that differs is merged with the held
     one, verified too. :class:`NotAuthenticated` for anything else.
     """
     try:
-        claimed = keys.parse_pub(opened.pub_document)
+        claimed = _parse_sent(opened)
         fp = claimed.fingerprint
         try:
             held_bytes, pinned = ids.pub_path(fp).read_bytes(), True
@@ -204,8 +205,35 @@ def authenticate(ids: Identities, opened: exchange.OpenedRequest, remote: str) -
         raise NotAuthenticated() from None
     if opened.asker_static not in exchange.certified_transports(merged):
         raise NotAuthenticated()
+    _remember_sent(opened, claimed)
     key = "asker:" + fp if pinned else "stranger:" + prefixes(remote)[0]
     return Asker(fp, pinned, key, newer=pinned and merged is not held)
+
+
+_VERIFIED_MAX = 512
+_verified: dict[tuple[bytes, bytes], keys.PublicKey] = {}
+
+
+def _parse_sent(opened: exchange.OpenedRequest) -> keys.PublicKey:
+    """The asker's ``.pub`` parsed and verified, or taken from :data:`_verified`.
+
+    The cache is keyed by the pair (Noise-authenticated static key, document
+    received under it) and holds only pairs that authenticated before: a hit
+    needs the static key's secret and a document already verified for it, so
+    only an asker that authenticated before can ever hit its own entry
+    (docs/threats.md, A4). Parsing is a pure function of the bytes.
+    """
+    found = _verified.get((opened.asker_static, opened.pub_document))
+    return found if found is not None else keys.parse_pub(opened.pub_document)
+
+
+def _remember_sent(opened: exchange.OpenedRequest, claimed: keys.PublicKey) -> None:
+    """Keep a verified document whose certificates include the asker's static key."""
+    if opened.asker_static not in exchange.certified_transports(claimed):
+        return  # authenticated through a merge with the held document: not cached
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[(opened.asker_static, opened.pub_document)] = claimed
 
 
 def _update_pin(ids: Identities, fp: str, document: bytes) -> None:

@@ -557,6 +557,41 @@ def test_a_pinned_askers_key_not_in_its_document_is_refused(node: dict[str, Any]
         serve_feed(node["dd"], node["own"], body, now=now, remote="192.0.2.1")
 
 
+def test_verified_pub_cache_is_keyed_by_the_authenticated_static_key(
+        node: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The asker's .pub is verified once per (static key, document): a repeat asker skips
+    the Ed25519 check; a request carrying that same document under another static key
+    misses the cache (its document is verified again) and fails."""
+    parsed: list[bytes] = []
+    real = keys.parse_pub
+
+    def spy(data: bytes | str, **kw: Any) -> keys.PublicKey:
+        if data == ASKER.own.pub_document:    # not the owner's own (its key table)
+            parsed.append(data)
+        return real(data, **kw)
+
+    ask(node)                                  # ASKER authenticated once: remembered
+    now = int(time.time())
+    again, pending = request(ASKER, node_owner(node), now=now)
+    monkeypatch.setattr(keys, "parse_pub", spy)
+    raw = serve_feed(node["dd"], node["own"], again, now=now, remote="192.0.2.1").read()
+    assert exchange.open_response(raw, pending, max_bytes=10**7).owner_pub \
+        == node["key"].to_bytes() and parsed == []
+    monkeypatch.undo()
+    liar = dataclasses.replace(ASKER, own=dataclasses.replace(
+        ASKER.own, transport_secret=MALLORY.own.transport_secret))
+    hs = noise.HandshakeState.initiator(exchange.prologue(node["own"]), liar.static,
+                                        node["key"].transport_public)
+    body = b"\x02" + exchange.key_id(node["key"].transport_public) + hs.write_message(
+        exchange.request_payload(ASKER.own.pub_document, exchange.encode_request(
+            owner_fp=node["own"], after_time=0, after_sha=None, limit=10,
+            nonce=os.urandom(24), time=now)))
+    monkeypatch.setattr(keys, "parse_pub", spy)
+    with pytest.raises(NotAuthenticated):
+        serve_feed(node["dd"], node["own"], body, now=now, remote="192.0.2.1")
+    assert parsed == [ASKER.own.pub_document]
+
+
 def test_comment_sharing_group(node: dict[str, Any]) -> None:
     dd, own, raws = node["dd"], node["own"], node["raws"]
     assert get_share_comments_group(dd, own) is None
