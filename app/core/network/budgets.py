@@ -16,6 +16,13 @@ is taken in the current window (a flood from that many prefixes), the new key
 is refused (fail closed). Past a limit :class:`RateLimited` carries the seconds
 until the window ends (sent as ``Retry-After``); nothing is spent then.
 
+The prefix budgets count the requests that get no page (not authenticated,
+malformed, replayed, past the asker's budget): checked before any decryption,
+spent when the request fails (:meth:`Budgets.unless_served`). A served request
+spends its asker's budget instead, so served askers on one network never lock
+each other out (review finding S2); a sender of junk still spends its whole
+prefix's budget, which is what bounds the work done before anyone is known.
+
 Keys: ``net4:a.b.c.0/24`` for IPv4 (an IPv4-mapped IPv6 address counts as
 IPv4), ``net6:<prefix>/64`` and ``net6:<prefix>/48`` for IPv6 (both spent),
 ``asker:<FP>`` for an authenticated contact, ``stranger:<prefix key>`` for an
@@ -24,13 +31,14 @@ asker the owner does not know (nothing about a stranger's identity is stored).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import ipaddress
 import os
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,8 +120,11 @@ class Budgets:
         self.path = dd.state / FILE_NAME
         self.window = int(dd.settings["budget_window"])
 
-    def spend(self, charges: Sequence[Charge], *, now: int) -> None:
-        """Spend every charge or none; :class:`RateLimited` if one would pass its limit."""
+    def spend(self, charges: Sequence[Charge], *, now: int, check_only: bool = False) -> None:
+        """Spend every charge or none; :class:`RateLimited` if one would pass its limit.
+
+        ``check_only``: raise as ``spend`` would, but write nothing.
+        """
         window = now - now % self.window
         retry = max(1, window + self.window - now)
         fd, lock = _open(self.path)
@@ -124,10 +135,22 @@ class Budgets:
                 for c in charges:
                     offset, record = self._charged(fd, c, window, retry, updates)
                     updates[offset] = record
-                for offset, record in updates.items():
+                for offset, record in updates.items() if not check_only else ():
                     os.pwrite(fd, record, offset)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def unless_served(self, charges: Sequence[Charge], *, now: int) -> Iterator[None]:
+        """Refuse now if ``charges`` are spent (:class:`RateLimited`), and spend them only
+        if the body raises: the prefix budgets count the requests that get no page."""
+        self.spend(charges, now=now, check_only=True)
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(RateLimited):  # reached meanwhile by another worker
+                self.spend(charges, now=now)
+            raise
 
     def _charged(self, fd: int, c: Charge, window: int, retry: int,
                  pending: dict[int, bytes]) -> tuple[int, bytes]:

@@ -2,7 +2,8 @@
 
 :func:`serve_feed` is everything ``POST /feeds/<fp>`` does (docs/protocol.md,
 "Serving a request"), in this order: the network prefix's request budget
-(before any decryption); message 1 opened with the one owner key slot its key
+(checked before any decryption, spent only by a request that gets no page);
+message 1 opened with the one owner key slot its key
 id names, decoys for a fingerprint not hosted here or a key id that names no
 slot (:mod:`ownkeys`), so that every request that
 does not authenticate gets the one :class:`NotAuthenticated` answer after the
@@ -103,13 +104,21 @@ def serve_feed(dd: DataDir, owner_fp: str, body: bytes, *, remote: str = "",
     Raises :class:`RateLimited` past a budget, :class:`NotAuthenticated` (the one
     answer) for any request that does not authenticate, whether ``owner_fp`` is
     hosted here or not, and other 4xx errors for an authenticated asker's bad,
-    stale or replayed request. Nothing is written before authentication but the
-    prefix's budget count.
+    stale or replayed request. Nothing is written for a request that does not
+    authenticate but the prefix's budget count; a served request spends its
+    asker's budget, not the prefix's (review finding S2).
     """
     s = dd.settings
     t = int(time.time()) if now is None else now
     budgets = Budgets(dd)
-    budgets.spend(prefix_charges(s, remote), now=t)
+    with budgets.unless_served(prefix_charges(s, remote), now=t):
+        return _serve(dd, budgets, owner_fp, body, remote, t)
+
+
+def _serve(dd: DataDir, budgets: Budgets, owner_fp: str, body: bytes, remote: str, t: int
+           ) -> FeedAnswer:
+    """:func:`serve_feed` past the prefix budget's check."""
+    s = dd.settings
     served = ownkeys.served(dd, owner_fp)
     opened = exchange.open_request(body, owner_fp=owner_fp, slots=served.slots)
     if served.pub is None:  # a decoy opened it: cannot happen without the decoy's secret

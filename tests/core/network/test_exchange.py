@@ -793,6 +793,35 @@ def test_a_refused_spend_spends_nothing(tmp_path: Path) -> None:
     assert store.used("a", now=NOW) == (1, 100)
 
 
+def test_s2_served_askers_on_a_contacts_prefix_cannot_lock_the_contact_out(
+        node: dict[str, Any]) -> None:
+    """Review finding S2: the prefix budget counts only requests that get no page.
+
+    Strangers and other contacts on the contact's /24 (or /64) are served well past
+    the prefix budget, each against its own asker budget, and the contact is still
+    served; requests that fail (here: not authenticated, replayed) spend the
+    prefix, and once it is spent the prefix is refused before any decryption.
+    """
+    dd = DataDir(node["dd"].root, {"budget_prefix_requests": 3,
+                                   "budget_prefix48_requests": 3,
+                                   "budget_asker_requests": 10**6}, environ={})
+    for net in ("198.51.100.", "2001:db8:5:6::"):
+        strangers = [party() for _ in range(4)]
+        for i in range(8):                          # 8 > 3 served requests on the prefix
+            ask_raw(node, strangers[i % 4], dd=dd, remote=f"{net}{10 + i}")
+            ask_raw(node, MALLORY, dd=dd, remote=f"{net}{30 + i}")
+        assert ask(node, ASKER, dd=dd, remote=f"{net}99").owner_pub == node["key"].to_bytes()
+        now = int(time.time())
+        replayed, _ = request(ASKER, node_owner(node), now=now)
+        serve_feed(dd, node["own"], replayed, now=now, remote=f"{net}99").read()
+        for body, error in ((replayed, Replay), (b"junk", NotAuthenticated),
+                            (replayed, Replay)):    # no page: each counted on the prefix
+            with pytest.raises(error):
+                serve_feed(dd, node["own"], body, now=now, remote=f"{net}7")
+        with pytest.raises(RateLimited):            # 3 failures: refused, undecrypted
+            ask(node, ASKER, dd=dd, remote=f"{net}99")
+
+
 def test_attack7_asker_byte_budget(node: dict[str, Any]) -> None:
     small = DataDir(node["dd"].root, {"budget_asker_bytes": 2048,
                                       "budget_prefix_requests": 10**6,
