@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import ipaddress
 import os
@@ -65,15 +66,20 @@ class Charge:
 
 def prefixes(remote: str) -> list[str]:
     """The budget keys of a remote address: its /24 (IPv4) or its /64 and /48 (IPv6)."""
+    return list(_prefixes(remote))
+
+
+@functools.lru_cache(maxsize=4096)
+def _prefixes(remote: str) -> tuple[str, ...]:
     try:
         ip = ipaddress.ip_address(remote.split("%", 1)[0])
     except ValueError:
-        return ["other:" + remote[:64]]
+        return ("other:" + remote[:64],)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if isinstance(ip, ipaddress.IPv4Address):
-        return [f"net4:{ipaddress.IPv4Network((ip, 24), strict=False)}"]
-    return [f"net6:{ipaddress.IPv6Network((ip, bits), strict=False)}" for bits in (64, 48)]
+        return (f"net4:{ipaddress.IPv4Network((ip, 24), strict=False)}",)
+    return tuple(f"net6:{ipaddress.IPv6Network((ip, bits), strict=False)}" for bits in (64, 48))
 
 
 def prefix_charges(settings: dict[str, Any], remote: str) -> list[Charge]:
@@ -175,14 +181,18 @@ class Budgets:
         block = os.pread(fd, size * min(PROBES, SLOTS - start), start * size)
         if SLOTS - start < PROBES:
             block += os.pread(fd, size * (PROBES - (SLOTS - start)), 0)
+        current = window.to_bytes(8, "big")
+        pending = pending or {}
         free: int | None = None
         for i in range(PROBES):
             offset = ((start + i) % SLOTS) * size
-            record = (pending or {}).get(offset, block[i * size:(i + 1) * size])
-            key, at, requests, nbytes = _RECORD.unpack(record)
-            if key == digest:
-                return (offset, requests, nbytes) if at == window else (offset, 0, 0)
-            if free is None and at != window and offset not in (pending or {}):
+            record = pending.get(offset) or block[i * size:(i + 1) * size]
+            if record[:16] == digest:
+                if record[16:24] != current:
+                    return offset, 0, 0
+                _, _, requests, nbytes = _RECORD.unpack(record)
+                return offset, requests, nbytes
+            if free is None and record[16:24] != current and offset not in pending:
                 free = offset
         return free, 0, 0
 

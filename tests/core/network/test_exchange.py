@@ -700,9 +700,10 @@ def test_attack4_one_answer_whatever_the_fingerprint(node: dict[str, Any]) -> No
 def test_attack4_same_work_with_a_decoy_and_no_cache_read(node: dict[str, Any],
                                                           monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
-    """The structure: exactly one slot tried for every request (the key id's, else the
-    first, real or decoy), decoys for a fingerprint not hosted here, nothing about the asker (its .pub, pins, blocks) read before it
-    authenticates; only the own identities' key table, whatever the fingerprint."""
+    """The structure: exactly one slot tried for every request (the key id's, else a
+    decoy), decoys for a fingerprint not hosted here, nothing about the asker (its
+    .pub, pins, blocks) read before it authenticates; only the own identities' key
+    table, whatever the fingerprint."""
     tried: list[bytes] = []
     real_responder = noise.HandshakeState.responder
     read: list[str] = []
