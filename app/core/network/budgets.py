@@ -129,11 +129,16 @@ class Budgets:
     def spend(self, charges: Sequence[Charge], *, now: int, check_only: bool = False) -> None:
         """Spend every charge or none; :class:`RateLimited` if one would pass its limit.
 
-        ``check_only``: raise as ``spend`` would, but write nothing.
+        ``check_only``: raise as ``spend`` would, but write nothing and take no lock
+        (a count read while another worker writes it is at most one request off).
         """
         window = now - now % self.window
         retry = max(1, window + self.window - now)
         fd, lock = _open(self.path)
+        if check_only:
+            for c in charges:
+                self._charged(fd, c, window, retry, {})
+            return
         with lock:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
@@ -141,7 +146,7 @@ class Budgets:
                 for c in charges:
                     offset, record = self._charged(fd, c, window, retry, updates)
                     updates[offset] = record
-                for offset, record in updates.items() if not check_only else ():
+                for offset, record in updates.items():
                     os.pwrite(fd, record, offset)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
