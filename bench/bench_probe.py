@@ -8,7 +8,10 @@ the timings and reports its accuracy on the second half: 0.50 means the probe
 learns nothing; the old code (404 against 400, plus a transport-secret cache)
 told them apart every time by status, and by time alone at ~0.91 in process.
 
-Two settings, same run: in process (``serve_feed`` only, no sockets: the most
+Each probe names the hosted identity's current transport key in its key id
+(public: it is in the identity's ``.pub``), so that for the hosted fingerprint
+the owner runs its real key and for the other one a decoy: the strongest probe
+of the one-slot rule. Two settings, same run: in process (``serve_feed`` only, no sockets: the most
 sensitive), and over HTTP against the real peer app under gunicorn.
 
     .venv/bin/python bench/bench_probe.py              # 4,000 probes per setting
@@ -77,9 +80,12 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="diwan-bench-probe-")) / "owner"
     dd, fp = bench_sync.new_identity(root)
     other = os.urandom(32).hex()
-    body = os.urandom(exchange.REQUEST_BYTES)
-    rows = []
     dd = DataDir(root, UNLIMITED, environ={})
+    # The key id of the hosted identity's transport key (public, in its .pub): for the
+    # hosted fingerprint the real key is tried, for the other one a decoy.
+    key_id = exchange.key_id(Identities(dd).public_key(fp).transport_public)
+    body = exchange.VERSION_BYTE + key_id + os.urandom(exchange.MESSAGE1_BYTES)
+    rows = []
     Identities(dd)  # the same data directory object for every probe
 
     def in_process(target: str) -> None:

@@ -180,7 +180,8 @@ def request_body(ini: Initiator, my_pub: bytes, owner_fp: str, nonce: bytes, now
               "keys": []}
     js = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
     payload = len(my_pub).to_bytes(2, "big") + my_pub + len(js).to_bytes(2, "big") + js
-    return b"\x02" + ini.message1(payload.ljust(3076, b"\x00"))
+    key_id = ini.rs[:8]  # the first 8 bytes of the owner's transport key asked
+    return b"\x02" + key_id + ini.message1(payload.ljust(3076, b"\x00"))
 
 
 def open_response(ini: Initiator, body: bytes) -> tuple[bytes, list[bytes], bool]:

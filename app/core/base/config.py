@@ -99,10 +99,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("budget_window", 60, "seconds of one budget window on the peer port",
             1, DAY, "seconds"),
     Setting("budget_prefix_requests", 1200,
-            "feed requests per window from one IPv4 /24 or IPv6 /64, counted before "
-            "decryption (429 beyond)", 1, 10**9),
+            "feed requests that get no page per window from one IPv4 /24 or IPv6 /64, "
+            "checked before decryption (429 beyond)", 1, 10**9),
     Setting("budget_prefix48_requests", 4800,
-            "feed requests per window from one IPv6 /48 (429 beyond)", 1, 10**9),
+            "feed requests that get no page per window from one IPv6 /48", 1, 10**9),
     Setting("budget_asker_requests", 600,
             "feed requests per window from one authenticated asker (strangers: per "
             "network prefix) (429 beyond)", 1, 10**9),

@@ -84,7 +84,7 @@ class Identities:
 
     def is_blocked(self, fp: str) -> bool:
         """True if ``fp`` is in the ``blocked`` group; :class:`BadFingerprint`."""
-        return self.pub_path(fp, names.BLOCKED).exists()
+        return os.path.exists(self.pub_path(fp, names.BLOCKED))
 
     def own_fingerprints(self) -> list[str]:
         """The sorted fingerprints of the node's own identities (private key files here)."""

@@ -16,6 +16,13 @@ is taken in the current window (a flood from that many prefixes), the new key
 is refused (fail closed). Past a limit :class:`RateLimited` carries the seconds
 until the window ends (sent as ``Retry-After``); nothing is spent then.
 
+The prefix budgets count the requests that get no page (not authenticated,
+malformed, replayed, past the asker's budget): checked before any decryption,
+spent when the request fails (:meth:`Budgets.unless_served`). A served request
+spends its asker's budget instead, so served askers on one network never lock
+each other out (review finding S2); a sender of junk still spends its whole
+prefix's budget, which is what bounds the work done before anyone is known.
+
 Keys: ``net4:a.b.c.0/24`` for IPv4 (an IPv4-mapped IPv6 address counts as
 IPv4), ``net6:<prefix>/64`` and ``net6:<prefix>/48`` for IPv6 (both spent),
 ``asker:<FP>`` for an authenticated contact, ``stranger:<prefix key>`` for an
@@ -24,13 +31,15 @@ asker the owner does not know (nothing about a stranger's identity is stored).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import functools
 import hashlib
 import ipaddress
 import os
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,15 +66,20 @@ class Charge:
 
 def prefixes(remote: str) -> list[str]:
     """The budget keys of a remote address: its /24 (IPv4) or its /64 and /48 (IPv6)."""
+    return list(_prefixes(remote))
+
+
+@functools.lru_cache(maxsize=4096)
+def _prefixes(remote: str) -> tuple[str, ...]:
     try:
         ip = ipaddress.ip_address(remote.split("%", 1)[0])
     except ValueError:
-        return ["other:" + remote[:64]]
+        return ("other:" + remote[:64],)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if isinstance(ip, ipaddress.IPv4Address):
-        return [f"net4:{ipaddress.IPv4Network((ip, 24), strict=False)}"]
-    return [f"net6:{ipaddress.IPv6Network((ip, bits), strict=False)}" for bits in (64, 48)]
+        return (f"net4:{ipaddress.IPv4Network((ip, 24), strict=False)}",)
+    return tuple(f"net6:{ipaddress.IPv6Network((ip, bits), strict=False)}" for bits in (64, 48))
 
 
 def prefix_charges(settings: dict[str, Any], remote: str) -> list[Charge]:
@@ -112,11 +126,19 @@ class Budgets:
         self.path = dd.state / FILE_NAME
         self.window = int(dd.settings["budget_window"])
 
-    def spend(self, charges: Sequence[Charge], *, now: int) -> None:
-        """Spend every charge or none; :class:`RateLimited` if one would pass its limit."""
+    def spend(self, charges: Sequence[Charge], *, now: int, check_only: bool = False) -> None:
+        """Spend every charge or none; :class:`RateLimited` if one would pass its limit.
+
+        ``check_only``: raise as ``spend`` would, but write nothing and take no lock
+        (a count read while another worker writes it is at most one request off).
+        """
         window = now - now % self.window
         retry = max(1, window + self.window - now)
         fd, lock = _open(self.path)
+        if check_only:
+            for c in charges:
+                self._charged(fd, c, window, retry, {})
+            return
         with lock:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
@@ -128,6 +150,18 @@ class Budgets:
                     os.pwrite(fd, record, offset)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def unless_served(self, charges: Sequence[Charge], *, now: int) -> Iterator[None]:
+        """Refuse now if ``charges`` are spent (:class:`RateLimited`), and spend them only
+        if the body raises: the prefix budgets count the requests that get no page."""
+        self.spend(charges, now=now, check_only=True)
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(RateLimited):  # reached meanwhile by another worker
+                self.spend(charges, now=now)
+            raise
 
     def _charged(self, fd: int, c: Charge, window: int, retry: int,
                  pending: dict[int, bytes]) -> tuple[int, bytes]:
@@ -152,14 +186,18 @@ class Budgets:
         block = os.pread(fd, size * min(PROBES, SLOTS - start), start * size)
         if SLOTS - start < PROBES:
             block += os.pread(fd, size * (PROBES - (SLOTS - start)), 0)
+        current = window.to_bytes(8, "big")
+        pending = pending or {}
         free: int | None = None
         for i in range(PROBES):
             offset = ((start + i) % SLOTS) * size
-            record = (pending or {}).get(offset, block[i * size:(i + 1) * size])
-            key, at, requests, nbytes = _RECORD.unpack(record)
-            if key == digest:
-                return (offset, requests, nbytes) if at == window else (offset, 0, 0)
-            if free is None and at != window and offset not in (pending or {}):
+            record = pending.get(offset) or block[i * size:(i + 1) * size]
+            if record[:16] == digest:
+                if record[16:24] != current:
+                    return offset, 0, 0
+                _, _, requests, nbytes = _RECORD.unpack(record)
+                return offset, requests, nbytes
+            if free is None and record[16:24] != current and offset not in pending:
                 free = offset
         return free, 0, 0
 

@@ -3,7 +3,8 @@
 Normative in ``docs/protocol.md`` (section "The feed exchange"). In short::
 
     prologue = "diwan/v2/feed-exchange" NUL "POST /feeds/" <owner FP, 64 hex>
-    request  = 0x02 || Noise IK message 1 (s = asker's transport key, rs = owner's)
+    request  = 0x02 || key id (first 8 bytes of rs) || Noise IK message 1
+               (s = asker's transport key, rs = owner's)
                payload (fixed PAYLOAD_BYTES): u16 L1 || asker .pub || u16 L2 || request JSON || 0*
                (the JSON may carry "reach": the asker's own addresses)
     response = u16 len || message 2 (payload: the owner's current .pub)
@@ -12,8 +13,9 @@ Normative in ``docs/protocol.md`` (section "The feed exchange"). In short::
                (0x01 || u32 n || post file)* 0x00 || more || 0x00*
                (the response side: :mod:`pages`)
 
-The owner tries each of its candidate transport keys (always :data:`KEY_SLOTS`
-of them, decoys filling empty slots) on message 1; every slot costs the same.
+The owner holds :data:`KEY_SLOTS` candidate transport keys per fingerprint
+(current and previous, decoys filling empty slots) and tries exactly one on
+message 1: the one the key id names, else a decoy; either way the same work.
 Message 2 mixes ``ee`` and ``se``: a recorded response stays closed if either
 side's long-term keys leak later, and whoever holds only the owner's key cannot
 read a response meant for an asker it impersonates. Replay of message 1 is the
@@ -22,6 +24,7 @@ caller's business (:class:`app.core.network.nonces.NonceStore`).
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,16 +49,18 @@ VERSION_BYTE = b"\x02"
 REQUEST_TYPE = "feed-request"
 PROLOGUE_PREFIX = b"diwan/v2/feed-exchange\x00POST /feeds/"
 NONCE_BYTES = 24
-KEY_SLOTS = 2                      # candidate owner keys tried per request: current, previous
+KEY_SLOTS = 2                      # candidate owner keys per fingerprint: current, previous
+KEY_ID_BYTES = 8                   # the key id: the first bytes of the owner key asked
 MAX_PUB_BYTES = keys.MAX_PUB_BYTES
 MAX_REQUEST_JSON = 1024
 MAX_KEYS = 8                       # others' keys one request may ask for
 PAYLOAD_BYTES = 2 + MAX_PUB_BYTES + 2 + MAX_REQUEST_JSON
 MESSAGE1_BYTES = noise.MESSAGE1_OVERHEAD + PAYLOAD_BYTES
-REQUEST_BYTES = 1 + MESSAGE1_BYTES
+REQUEST_BYTES = 1 + KEY_ID_BYTES + MESSAGE1_BYTES
 MAX_TIME = 2**53 - 1               # the largest integer every JSON implementation keeps exactly
 MAX_REACH = 8                      # addresses one side tells the other in one exchange
 
+_MISS = noise.generate_keypair()   # tried when the key id names no slot: opens nothing
 _REQUEST_KEYS = frozenset({"v", "type", "owner", "after_time", "after_sha", "limit", "nonce",
                            "time", "keys"})
 _OPTIONAL_KEYS = frozenset({"reach"})  # present: the asker tells its addresses, wants the owner's
@@ -64,6 +69,31 @@ _OPTIONAL_KEYS = frozenset({"reach"})  # present: the asker tells its addresses,
 def prologue(owner_fp: str) -> bytes:
     """The Noise prologue binding version, route and owner: ASCII, 99 bytes."""
     return PROLOGUE_PREFIX + names.fingerprint(owner_fp, field="owner").encode("ascii")
+
+
+def key_id(transport_public: bytes) -> bytes:
+    """The key id naming an owner transport key in a request: its first 8 bytes (public)."""
+    return transport_public[:KEY_ID_BYTES]
+
+
+def request_key_id(body: bytes) -> bytes:
+    """The key id of a request body (8 zero bytes for a body too short to hold one)."""
+    found = body[1:1 + KEY_ID_BYTES]
+    return found if len(found) == KEY_ID_BYTES else bytes(KEY_ID_BYTES)
+
+
+def pick_slot(slots: Sequence[noise.Keypair], wanted: bytes) -> noise.Keypair:
+    """The slot whose public key has the key id ``wanted``, else this process's decoy.
+
+    Every slot is compared (in constant time), whichever matches: the choice
+    costs the same whatever the slots hold. The decoy (random, never shown)
+    opens nothing, so a wrong key id fails like any other bad request.
+    """
+    chosen = _MISS
+    for slot in slots:
+        if hmac.compare_digest(key_id(slot.public), wanted):
+            chosen = slot
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -207,7 +237,7 @@ def build_request(*, asker: OwnKeys, owner_fp: str, owner_transport: bytes, afte
                               "time": now, "keys": want_keys}
     told = None if reach is None else fit_reach(reach, **fields)
     payload = request_payload(asker.pub_document, encode_request(**fields, reach=told))
-    body = VERSION_BYTE + hs.write_message(payload)
+    body = VERSION_BYTE + key_id(owner_transport) + hs.write_message(payload)
     return body, PendingRequest(owner_fp, limit, now, hs, tuple(want_keys), told)
 
 
@@ -280,29 +310,25 @@ def check_reach(value: Any) -> tuple[str, ...]:
 
 def open_request(body: bytes, *, owner_fp: str, slots: Sequence[noise.Keypair]
                  ) -> OpenedRequest:
-    """Open message 1 with each key of ``slots`` (every slot is tried, in the same way).
+    """Open message 1 with the one key of ``slots`` its key id names (:func:`pick_slot`).
 
-    Every failure up to and including the framing of the payload raises the one
-    :class:`NotAuthenticated`; a body of the wrong size or version is tried like
-    any other (on zero bytes), so it costs the same. The request JSON is checked
-    later (:func:`parse_request`), once the caller has authenticated the asker.
+    Exactly one Noise responder runs, whatever the key id and whatever
+    ``slots`` holds (real keys or decoys). Every failure up to and including
+    the framing of the payload raises the one :class:`NotAuthenticated`; a
+    body of the wrong size or version is tried like any other (on zero
+    bytes), so it costs the same. The request JSON is checked later
+    (:func:`parse_request`), once the caller has authenticated the asker.
     """
-    found: tuple[bytes, noise.HandshakeState] | None = None
     ok_shape = len(body) == REQUEST_BYTES and body[:1] == VERSION_BYTE
-    message = body[1:] if ok_shape else bytes(MESSAGE1_BYTES)
-    pro = prologue(owner_fp)
-    ephemeral = noise.keypair_from_secret(crypto.random_bytes(32))  # message 2's, if any
-    for slot in slots:
-        hs = noise.HandshakeState.responder(pro, slot, e=ephemeral)
-        try:
-            payload = hs.read_message(message)
-        except CannotDecrypt:
-            continue
-        if found is None:
-            found = payload, hs
-    if not ok_shape or found is None:
+    message = body[1 + KEY_ID_BYTES:] if ok_shape else bytes(MESSAGE1_BYTES)
+    slot = pick_slot(slots, request_key_id(body))
+    hs = noise.HandshakeState.responder(prologue(owner_fp), slot)
+    try:
+        payload = hs.read_message(message)
+    except CannotDecrypt:
+        raise NotAuthenticated() from None
+    if not ok_shape:
         raise NotAuthenticated()
-    payload, hs = found
     pub, request_json = _payload_fields(payload)
     if hs.remote_static is None:  # read_message sets it; never None here
         raise NotAuthenticated()

@@ -2,8 +2,10 @@
 
 :func:`serve_feed` is everything ``POST /feeds/<fp>`` does (docs/protocol.md,
 "Serving a request"), in this order: the network prefix's request budget
-(before any decryption); message 1 opened with the owner's key slots, decoys
-for a fingerprint not hosted here (:mod:`ownkeys`), so that every request that
+(checked before any decryption, spent only by a request that gets no page);
+message 1 opened with the one owner key slot its key
+id names, decoys for a fingerprint not hosted here or a key id that names no
+slot (:mod:`ownkeys`), so that every request that
 does not authenticate gets the one :class:`NotAuthenticated` answer after the
 same work; the asker authenticated, against the ``.pub`` this node stores for
 it when there is one (pinned; a newer certificate updates it), else as a
@@ -102,13 +104,21 @@ def serve_feed(dd: DataDir, owner_fp: str, body: bytes, *, remote: str = "",
     Raises :class:`RateLimited` past a budget, :class:`NotAuthenticated` (the one
     answer) for any request that does not authenticate, whether ``owner_fp`` is
     hosted here or not, and other 4xx errors for an authenticated asker's bad,
-    stale or replayed request. Nothing is written before authentication but the
-    prefix's budget count.
+    stale or replayed request. Nothing is written for a request that does not
+    authenticate but the prefix's budget count; a served request spends its
+    asker's budget, not the prefix's (review finding S2).
     """
     s = dd.settings
     t = int(time.time()) if now is None else now
     budgets = Budgets(dd)
-    budgets.spend(prefix_charges(s, remote), now=t)
+    with budgets.unless_served(prefix_charges(s, remote), now=t):
+        return _serve(dd, budgets, owner_fp, body, remote, t)
+
+
+def _serve(dd: DataDir, budgets: Budgets, owner_fp: str, body: bytes, remote: str, t: int
+           ) -> FeedAnswer:
+    """:func:`serve_feed` past the prefix budget's check."""
+    s = dd.settings
     served = ownkeys.served(dd, owner_fp)
     opened = exchange.open_request(body, owner_fp=owner_fp, slots=served.slots)
     if served.pub is None:  # a decoy opened it: cannot happen without the decoy's secret
@@ -185,11 +195,12 @@ def authenticate(ids: Identities, opened: exchange.OpenedRequest, remote: str) -
     a new device or a higher serial only) and the key must be certified by the
     result; otherwise the asker is a stranger, checked against the received
     document alone. A received document equal to the held one (the usual case)
-    or a stranger's is verified once; one that differs is merged with the held
+    or a stranger's is verified once (then remembered for the static key it
+    authenticated, :func:`_parse_sent`); one that differs is merged with the held
     one, verified too. :class:`NotAuthenticated` for anything else.
     """
     try:
-        claimed = keys.parse_pub(opened.pub_document)
+        claimed = _parse_sent(opened)
         fp = claimed.fingerprint
         try:
             held_bytes, pinned = ids.pub_path(fp).read_bytes(), True
@@ -203,8 +214,35 @@ def authenticate(ids: Identities, opened: exchange.OpenedRequest, remote: str) -
         raise NotAuthenticated() from None
     if opened.asker_static not in exchange.certified_transports(merged):
         raise NotAuthenticated()
+    _remember_sent(opened, claimed)
     key = "asker:" + fp if pinned else "stranger:" + prefixes(remote)[0]
     return Asker(fp, pinned, key, newer=pinned and merged is not held)
+
+
+_VERIFIED_MAX = 512
+_verified: dict[tuple[bytes, bytes], keys.PublicKey] = {}
+
+
+def _parse_sent(opened: exchange.OpenedRequest) -> keys.PublicKey:
+    """The asker's ``.pub`` parsed and verified, or taken from :data:`_verified`.
+
+    The cache is keyed by the pair (Noise-authenticated static key, document
+    received under it) and holds only pairs that authenticated before: a hit
+    needs the static key's secret and a document already verified for it, so
+    only an asker that authenticated before can ever hit its own entry
+    (docs/threats.md, A4). Parsing is a pure function of the bytes.
+    """
+    found = _verified.get((opened.asker_static, opened.pub_document))
+    return found if found is not None else keys.parse_pub(opened.pub_document)
+
+
+def _remember_sent(opened: exchange.OpenedRequest, claimed: keys.PublicKey) -> None:
+    """Keep a verified document whose certificates include the asker's static key."""
+    if opened.asker_static not in exchange.certified_transports(claimed):
+        return  # authenticated through a merge with the held document: not cached
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[(opened.asker_static, opened.pub_document)] = claimed
 
 
 def _update_pin(ids: Identities, fp: str, document: bytes) -> None:

@@ -1,167 +1,126 @@
 """Replay protection for feed requests: each nonce is accepted once within its time window.
 
-The store is SQLite at ``state/nonces.sqlite3`` with the nonce as primary key,
-so the check-and-record is one ``INSERT`` that SQLite makes atomic across every
-gunicorn worker, thread and restart. A row is kept until its request time
-plus the window has passed (after that the time check alone refuses it).
+The store is ``state/nonces.bin``, a fixed open-addressing table of :data:`SLOTS`
+records read and written in place (``pread``/``pwrite``) under an exclusive
+``flock`` of the file and a thread lock, as ``budgets.bin``: the check-and-record
+is atomic for every gunicorn worker and thread, and a restarted node sees the
+same records, at the cost of four system calls (no database transaction).
 
-The database runs in WAL mode with ``synchronous=NORMAL``: a process crash
-loses nothing; a power cut may forget the last few nonces. A request
-replayed after that gets a response sealed to the original asker's
-ephemeral key, which the replayer cannot open.
+A record is ``nonce hash (16) || expires (8)``: the BLAKE2b-128 of the nonce and
+the second (request time + window) after which the time check alone refuses
+the request. A nonce probes :data:`PROBES` records from its hash: one holding its
+hash and not yet expired makes the request a replay; otherwise it takes the
+first expired (or never used) record. If every probed record holds a live nonce
+(a flood of that many requests within one window), the request is refused
+with :class:`RateLimited` (fail closed) until the soonest of them expires.
+
+Nothing is synced to disk: a process crash loses nothing (the page cache
+keeps the write); a power cut may forget the last few nonces. A request
+replayed after that gets a response whose keys need the original asker's
+ephemeral secret, which the replayer lacks.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
+import hashlib
 import os
-import sqlite3
+import struct
 import threading
-from collections.abc import Callable, Iterator
+import time
 from pathlib import Path
 
 from ..base.datadir import DataDir
-from ..base.errors import BadInput, Replay
+from ..base.errors import BadInput, RateLimited, Replay
 
-DB_NAME = "nonces.sqlite3"
 MAX_NONCE_BYTES = 64
-_SCHEMA = ("CREATE TABLE IF NOT EXISTS nonces "
-           "(nonce BLOB PRIMARY KEY, expires INTEGER NOT NULL) WITHOUT ROWID")
-_INDEX = "CREATE INDEX IF NOT EXISTS nonces_expires ON nonces (expires)"
-_CACHE_SIZE = 8
+FILE_NAME = "nonces.bin"
+SLOTS = 1 << 19                    # 12 MiB at most on disk (a sparse file until used)
+PROBES = 32
+_RECORD = struct.Struct(">16sQ")   # nonce hash, expires (unix seconds)
+_tables_lock = threading.Lock()
+_fds: dict[Path, tuple[int, threading.Lock]] = {}
+_fds_pid = os.getpid()
 
 
-class _Connections(threading.local):
-    """Open connections of this thread by path (a connection is not shared across threads)."""
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self.by_path: dict[Path, sqlite3.Connection] = {}
-        self.schemas: set[tuple[Path, tuple[str, ...]]] = set()
-
-    def get(self, path: Path, schema: tuple[str, ...] = ()) -> sqlite3.Connection:
-        if self.pid != os.getpid():  # forked: the parent's connections are not ours
-            self.pid, self.by_path, self.schemas = os.getpid(), {}, set()
-        schema = schema or (_SCHEMA, _INDEX)
-        conn = self.by_path.get(path)
-        if conn is None:
-            if len(self.by_path) >= _CACHE_SIZE:
-                self.close_all()
-            conn = self.by_path[path] = _open(path)
-        if (path, schema) not in self.schemas:  # tables of several stores may share a file
-            for statement in schema:
-                conn.execute(statement)
-            self.schemas.add((path, schema))
-        return conn
-
-    def close_all(self) -> None:
-        for conn in self.by_path.values():
-            conn.close()
-        self.by_path.clear()
-        self.schemas.clear()
-
-
-def _open(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=True)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    return conn
-
-
-_connections = _Connections()
-_swept: dict[Path, int] = {}  # the second each nonce file was last swept of expired rows
-
-
-def connection(path: Path, schema: tuple[str, ...]) -> sqlite3.Connection:
-    """This thread's open connection to the SQLite state file ``path`` (WAL, synchronous
-    NORMAL, autocommit), created with the ``schema`` statements the first time."""
-    return _connections.get(path, schema)
-
-
-class _WriterLocks:
-    """One writer at a time per database file, across threads (a lock) and processes
-    (``flock`` on ``<file>.lock``): waiting writers are woken when the lock is free
-    instead of polling SQLite's busy handler, which sleeps whole milliseconds."""
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self.guard = threading.Lock()
-        self.locks: dict[Path, tuple[threading.Lock, int]] = {}
-
-    def get(self, path: Path) -> tuple[threading.Lock, int]:
-        with self.guard:
-            if self.pid != os.getpid():  # forked: a shared open file shares its flock
-                self.pid, self.locks = os.getpid(), {}
-            found = self.locks.get(path)
-            if found is None:
-                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                found = self.locks[path] = (threading.Lock(), fd)
-            return found
-
-
-_writer_locks = _WriterLocks()
-
-
-@contextlib.contextmanager
-def write_transaction(path: Path, schema: tuple[str, ...]) -> Iterator[sqlite3.Connection]:
-    """A ``BEGIN IMMEDIATE`` transaction on ``path``, committed on success, rolled back on
-    any exception; one writer per file at a time across the node's processes."""
-    conn = connection(path, schema)
-    lock, fd = _writer_locks.get(path)
-    with lock:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+def _open_table(path: Path) -> tuple[int, threading.Lock]:
+    """This process's descriptor of the table at ``path`` (created, sized) and its lock."""
+    global _fds_pid
+    with _tables_lock:
+        if _fds_pid != os.getpid():  # forked: a shared open file shares its flock
+            _fds_pid = os.getpid()
+            _fds.clear()
+        found = _fds.get(path)
+        if found is None:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            if os.fstat(fd).st_size < SLOTS * _RECORD.size:
+                os.ftruncate(fd, SLOTS * _RECORD.size)
+            found = _fds[path] = (fd, threading.Lock())
+        return found
 
 
 class NonceStore:
     """The nonces of the feed requests this node has served."""
 
     def __init__(self, dd: DataDir) -> None:
-        self.path = dd.state / DB_NAME
+        self.path = dd.state / FILE_NAME
 
-    def use(self, nonce: bytes, t: int, *, now: int, window: int,
-            then: Callable[[sqlite3.Connection], None] | None = None) -> None:
+    def use(self, nonce: bytes, t: int, *, now: int, window: int) -> None:
         """Record ``nonce`` (request time ``t``); :class:`Replay` if seen or ``t`` is stale.
 
         Accepted when ``now - window <= t <= now + window`` and the nonce was
-        not recorded before; both edges are inclusive. ``then(conn)`` runs in the
-        same transaction (another table of this file; if it raises, the nonce is
-        not recorded either).
+        not recorded before; both edges are inclusive. :class:`RateLimited` if
+        the table has no room for it (see the module).
         """
         if not 0 < len(nonce) <= MAX_NONCE_BYTES:
             raise BadInput(f"a nonce must be 1 to {MAX_NONCE_BYTES} bytes", field="nonce")
         if abs(now - t) > window:
             raise Replay("the request time is outside the accepted window", field="time")
-        try:
-            with write_transaction(self.path, (_SCHEMA, _INDEX)) as conn:
-                if _swept.get(self.path) != now:  # expired rows go once a second
-                    conn.execute("DELETE FROM nonces WHERE expires < ?", (now,))
-                    _swept[self.path] = now
-                conn.execute("INSERT INTO nonces (nonce, expires) VALUES (?, ?)",
-                             (nonce, t + window))
-                if then is not None:
-                    then(conn)
-        except sqlite3.IntegrityError:
-            raise Replay("this request was already served", field="nonce") from None
+        digest = hashlib.blake2b(nonce, digest_size=16).digest()
+        start = int.from_bytes(digest[:8], "big") % SLOTS
+        fd, lock = _open_table(self.path)
+        with lock:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                offset = self._probe(fd, digest, start, now)
+                os.pwrite(fd, _RECORD.pack(digest, t + window), offset)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def count(self) -> int:
-        """Nonces currently recorded (for tests and the admin's curiosity)."""
-        row = _connections.get(self.path).execute("SELECT COUNT(*) FROM nonces").fetchone()
-        return int(row[0])
+    @staticmethod
+    def _probe(fd: int, digest: bytes, start: int, now: int) -> int:
+        """The offset of the record to take; :class:`Replay` if ``digest`` is live there."""
+        size = _RECORD.size
+        block = os.pread(fd, size * min(PROBES, SLOTS - start), start * size)
+        if SLOTS - start < PROBES:
+            block += os.pread(fd, size * (PROBES - (SLOTS - start)), 0)
+        free, soonest = None, None
+        for i, (key, expires) in enumerate(_RECORD.iter_unpack(block)):
+            if expires < now:
+                if free is None:
+                    free = ((start + i) % SLOTS) * size
+            elif key == digest:
+                raise Replay("this request was already served", field="nonce")
+            else:
+                soonest = expires if soonest is None else min(soonest, expires)
+        if free is None:
+            retry = max(1, (soonest or now) - now + 1)
+            raise RateLimited(f"too many requests within the replay window; try again in "
+                              f"{retry} s", retry_after=retry)
+        return free
+
+    def count(self, *, now: int | None = None) -> int:
+        """Nonces recorded and not expired at ``now`` (default: the clock); for tests."""
+        at = int(time.time()) if now is None else now
+        fd, _ = _open_table(self.path)
+        data = os.pread(fd, SLOTS * _RECORD.size, 0)
+        return sum(1 for _, expires in _RECORD.iter_unpack(data) if expires >= at)
 
 
-def close_connections() -> None:
-    """Close this thread's cached connections (tests; before a data directory goes away)."""
-    _connections.close_all()
+def close_files() -> None:
+    """Close this process's table descriptors (tests; before a data directory goes away)."""
+    with _tables_lock:
+        for fd, _ in _fds.values():
+            os.close(fd)
+        _fds.clear()

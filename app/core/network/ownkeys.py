@@ -5,7 +5,8 @@
 :data:`exchange.KEY_SLOTS` key pairs: an own identity's current transport key
 for this device and its newest previous one still within the grace window,
 any empty slot filled with a decoy; for any other fingerprint, decoys only.
-The decoys are random per process and never leave it.
+The decoys are random per process and never leave it. A request names one
+slot by its key id and exactly one is tried (:func:`exchange.pick_slot`).
 
 The table of all own identities is read at once and read again when the
 ``identities/`` directory changes (every key file write renames into it), when

@@ -98,6 +98,9 @@ def request(asker: Party = ASKER, owner: Party = OWNER, *, now: int = NOW, limit
                                   now=now)
 
 
+M1 = 1 + exchange.KEY_ID_BYTES  # where message 1 starts in a request body
+
+
 def slots(owner: Party = OWNER) -> list[noise.Keypair]:
     return [owner.static, noise.generate_keypair()]
 
@@ -170,7 +173,8 @@ def test_time_outside_the_window_is_refused(skew: int) -> None:
 def _handmade(request_json: bytes, pub: bytes = ASKER.own.pub_document) -> bytes:
     hs = noise.HandshakeState.initiator(exchange.prologue(OWNER.fp), ASKER.static,
                                         OWNER.key.transport_public)
-    return b"\x02" + hs.write_message(exchange.request_payload(pub, request_json))
+    return (b"\x02" + exchange.key_id(OWNER.key.transport_public)
+            + hs.write_message(exchange.request_payload(pub, request_json)))
 
 
 @pytest.mark.parametrize("change", [{"v": 1}, {"type": "feed-response"}, {"limit": 0},
@@ -218,6 +222,31 @@ def test_every_flipped_or_cut_request_byte_is_the_one_answer() -> None:
             exchange.open_request(body[:cut], owner_fp=OWNER.fp, slots=slots())
     with pytest.raises(NotAuthenticated):
         exchange.open_request(body + b"x", owner_fp=OWNER.fp, slots=slots())
+
+
+def test_the_key_id_names_the_one_slot_tried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request to the previous key opens with one responder, on that key; the same
+    request with the other slot's key id runs one responder too, and fails."""
+    previous = noise.generate_keypair()
+    tried: list[bytes] = []
+    real = noise.HandshakeState.responder
+
+    def spy(prologue: bytes, s: noise.Keypair, **kw: Any) -> noise.HandshakeState:
+        tried.append(s.public)
+        return real(prologue, s, **kw)
+
+    monkeypatch.setattr(noise.HandshakeState, "responder", staticmethod(spy))
+    body, _ = exchange.build_request(asker=ASKER.own, owner_fp=OWNER.fp,
+                                     owner_transport=previous.public, after_time=0,
+                                     after_sha=None, limit=10, now=NOW)
+    assert body[1:M1] == previous.public[:8]
+    opened = exchange.open_request(body, owner_fp=OWNER.fp, slots=[OWNER.static, previous])
+    assert opened.pub_document == ASKER.own.pub_document and tried == [previous.public]
+    tried.clear()
+    swapped = body[:1] + exchange.key_id(OWNER.static.public) + body[M1:]
+    with pytest.raises(NotAuthenticated):
+        exchange.open_request(swapped, owner_fp=OWNER.fp, slots=[OWNER.static, previous])
+    assert tried == [OWNER.static.public]
 
 
 def test_every_flipped_response_byte_fails_cleanly() -> None:
@@ -280,7 +309,8 @@ def _forged_message1(owner_secret: bytes, victim_public: bytes, e: noise.Keypair
     sym.mix_key(crypto.x25519(e.secret, owner_public))
     enc_s = sym.encrypt_and_hash(victim_public)
     sym.mix_key(crypto.x25519(owner_secret, victim_public))
-    return b"\x02" + e.public + enc_s + sym.encrypt_and_hash(payload)
+    return (b"\x02" + exchange.key_id(owner_public) + e.public + enc_s
+            + sym.encrypt_and_hash(payload))
 
 
 def test_kci_holder_of_the_owners_key_cannot_read_the_response_to_an_impersonation() -> None:
@@ -331,10 +361,10 @@ def test_recorded_exchange_stays_closed_when_both_long_term_keys_leak() -> None:
     body, _ = request()
     response = answer(body, [b"the secret page"])
     leaked = noise.HandshakeState.responder(exchange.prologue(OWNER.fp), OWNER.static)
-    assert ASKER.own.pub_document in leaked.read_message(body[1:])      # who asked: exposed
+    assert ASKER.own.pub_document in leaked.read_message(body[M1:])      # who asked: exposed
     head = pages.split_messages(response)[0]
     for secret in (ASKER.own.transport_secret, OWNER.own.transport_secret):
-        for other in (ASKER.static.public, OWNER.static.public, head[:32], body[1:33]):
+        for other in (ASKER.static.public, OWNER.static.public, head[:32], body[M1:M1 + 32]):
             sym = noise.SymmetricState(noise.PROTOCOL_NAME)
             sym.mix_key(crypto.x25519(secret, other))
             with pytest.raises(CannotDecrypt):
@@ -519,12 +549,47 @@ def test_a_pinned_askers_key_not_in_its_document_is_refused(node: dict[str, Any]
     now = int(time.time())
     hs = noise.HandshakeState.initiator(exchange.prologue(node["own"]), liar.static,
                                         node["key"].transport_public)
-    body = b"\x02" + hs.write_message(exchange.request_payload(
-        ASKER.own.pub_document, exchange.encode_request(
+    body = b"\x02" + exchange.key_id(node["key"].transport_public) + hs.write_message(
+        exchange.request_payload(ASKER.own.pub_document, exchange.encode_request(
             owner_fp=node["own"], after_time=0, after_sha=None, limit=10,
             nonce=os.urandom(24), time=now)))
     with pytest.raises(NotAuthenticated):
         serve_feed(node["dd"], node["own"], body, now=now, remote="192.0.2.1")
+
+
+def test_verified_pub_cache_is_keyed_by_the_authenticated_static_key(
+        node: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The asker's .pub is verified once per (static key, document): a repeat asker skips
+    the Ed25519 check; a request carrying that same document under another static key
+    misses the cache (its document is verified again) and fails."""
+    parsed: list[bytes] = []
+    real = keys.parse_pub
+
+    def spy(data: bytes | str, **kw: Any) -> keys.PublicKey:
+        if data == ASKER.own.pub_document:    # not the owner's own (its key table)
+            parsed.append(data)
+        return real(data, **kw)
+
+    ask(node)                                  # ASKER authenticated once: remembered
+    now = int(time.time())
+    again, pending = request(ASKER, node_owner(node), now=now)
+    monkeypatch.setattr(keys, "parse_pub", spy)
+    raw = serve_feed(node["dd"], node["own"], again, now=now, remote="192.0.2.1").read()
+    assert exchange.open_response(raw, pending, max_bytes=10**7).owner_pub \
+        == node["key"].to_bytes() and parsed == []
+    monkeypatch.undo()
+    liar = dataclasses.replace(ASKER, own=dataclasses.replace(
+        ASKER.own, transport_secret=MALLORY.own.transport_secret))
+    hs = noise.HandshakeState.initiator(exchange.prologue(node["own"]), liar.static,
+                                        node["key"].transport_public)
+    body = b"\x02" + exchange.key_id(node["key"].transport_public) + hs.write_message(
+        exchange.request_payload(ASKER.own.pub_document, exchange.encode_request(
+            owner_fp=node["own"], after_time=0, after_sha=None, limit=10,
+            nonce=os.urandom(24), time=now)))
+    monkeypatch.setattr(keys, "parse_pub", spy)
+    with pytest.raises(NotAuthenticated):
+        serve_feed(node["dd"], node["own"], body, now=now, remote="192.0.2.1")
+    assert parsed == [ASKER.own.pub_document]
 
 
 def test_comment_sharing_group(node: dict[str, Any]) -> None:
@@ -635,9 +700,10 @@ def test_attack4_one_answer_whatever_the_fingerprint(node: dict[str, Any]) -> No
 def test_attack4_same_work_with_a_decoy_and_no_cache_read(node: dict[str, Any],
                                                           monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
-    """The structure: every slot tried for every request, decoys for a fingerprint not
-    hosted here, nothing about the asker (its .pub, pins, blocks) read before it
-    authenticates; only the own identities' key table, whatever the fingerprint."""
+    """The structure: exactly one slot tried for every request (the key id's, else a
+    decoy), decoys for a fingerprint not hosted here, nothing about the asker (its
+    .pub, pins, blocks) read before it authenticates; only the own identities' key
+    table, whatever the fingerprint."""
     tried: list[bytes] = []
     real_responder = noise.HandshakeState.responder
     read: list[str] = []
@@ -670,7 +736,7 @@ def test_attack4_same_work_with_a_decoy_and_no_cache_read(node: dict[str, Any],
             tried.clear()
             with pytest.raises(NotAuthenticated):
                 serve_feed(node["dd"], fp, body, remote="192.0.2.8")
-            assert len(tried) == exchange.KEY_SLOTS and set(tried) == expected
+            assert len(tried) == 1 and tried[0] in expected | {exchange._MISS.public}
     assert set(read) <= own
 
 
@@ -726,6 +792,35 @@ def test_a_refused_spend_spends_nothing(tmp_path: Path) -> None:
     assert store.used("a", now=NOW) == (0, 0)
     store.spend([ok], now=NOW)
     assert store.used("a", now=NOW) == (1, 100)
+
+
+def test_s2_served_askers_on_a_contacts_prefix_cannot_lock_the_contact_out(
+        node: dict[str, Any]) -> None:
+    """Review finding S2: the prefix budget counts only requests that get no page.
+
+    Strangers and other contacts on the contact's /24 (or /64) are served well past
+    the prefix budget, each against its own asker budget, and the contact is still
+    served; requests that fail (here: not authenticated, replayed) spend the
+    prefix, and once it is spent the prefix is refused before any decryption.
+    """
+    dd = DataDir(node["dd"].root, {"budget_prefix_requests": 3,
+                                   "budget_prefix48_requests": 3,
+                                   "budget_asker_requests": 10**6}, environ={})
+    for net in ("198.51.100.", "2001:db8:5:6::"):
+        strangers = [party() for _ in range(4)]
+        for i in range(8):                          # 8 > 3 served requests on the prefix
+            ask_raw(node, strangers[i % 4], dd=dd, remote=f"{net}{10 + i}")
+            ask_raw(node, MALLORY, dd=dd, remote=f"{net}{30 + i}")
+        assert ask(node, ASKER, dd=dd, remote=f"{net}99").owner_pub == node["key"].to_bytes()
+        now = int(time.time())
+        replayed, _ = request(ASKER, node_owner(node), now=now)
+        serve_feed(dd, node["own"], replayed, now=now, remote=f"{net}99").read()
+        for body, error in ((replayed, Replay), (b"junk", NotAuthenticated),
+                            (replayed, Replay)):    # no page: each counted on the prefix
+            with pytest.raises(error):
+                serve_feed(dd, node["own"], body, now=now, remote=f"{net}7")
+        with pytest.raises(RateLimited):            # 3 failures: refused, undecrypted
+            ask(node, ASKER, dd=dd, remote=f"{net}99")
 
 
 def test_attack7_asker_byte_budget(node: dict[str, Any]) -> None:

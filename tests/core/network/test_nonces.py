@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from app.core.base.datadir import DataDir
-from app.core.base.errors import BadInput, Replay
-from app.core.network.nonces import DB_NAME, NonceStore, close_connections
+from app.core.base.errors import BadInput, RateLimited, Replay
+from app.core.network import nonces
+from app.core.network.nonces import FILE_NAME, NonceStore, close_files
 from tests.helpers.datadirs import make_datadir
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -36,15 +37,15 @@ def test_a_nonce_is_accepted_once(dd: DataDir) -> None:
         store.use(nonce(1), NOW, now=NOW, window=WINDOW)
     assert err.value.field == "nonce"
     store.use(nonce(2), NOW, now=NOW, window=WINDOW)
-    assert (dd.state / DB_NAME).is_file()
-    assert store.count() == 2
+    assert (dd.state / FILE_NAME).is_file()
+    assert store.count(now=NOW) == 2
 
 
 def test_a_new_store_and_a_reopened_database_remember(dd: DataDir) -> None:
     NonceStore(dd).use(nonce(1), NOW, now=NOW, window=WINDOW)
     with pytest.raises(Replay):
         NonceStore(DataDir(dd.root, {}, environ={})).use(nonce(1), NOW, now=NOW, window=WINDOW)
-    close_connections()  # as after a restart: nothing cached in this process
+    close_files()  # as after a restart: nothing cached in this process
     with pytest.raises(Replay):
         NonceStore(dd).use(nonce(1), NOW + 5, now=NOW + 5, window=WINDOW)
 
@@ -60,7 +61,7 @@ def test_outside_the_window_is_refused_and_not_recorded(dd: DataDir, t: int) -> 
     with pytest.raises(Replay) as err:
         store.use(nonce(1), t, now=NOW, window=WINDOW)
     assert err.value.field == "time"
-    assert store.count() == 0
+    assert store.count(now=NOW) == 0
 
 
 @pytest.mark.parametrize("bad", [b"", bytes(65)])
@@ -69,14 +70,14 @@ def test_nonce_length_is_checked(dd: DataDir, bad: bytes) -> None:
         NonceStore(dd).use(bad, NOW, now=NOW, window=WINDOW)
 
 
-def test_expired_nonces_are_purged_and_still_refused_by_time(dd: DataDir) -> None:
+def test_expired_nonces_free_their_record_and_are_still_refused_by_time(dd: DataDir) -> None:
     store = NonceStore(dd)
     store.use(nonce(1), NOW, now=NOW, window=WINDOW)
     store.use(nonce(2), NOW + WINDOW, now=NOW + WINDOW, window=WINDOW)  # row 1 kept: edge
-    assert store.count() == 2
+    assert store.count(now=NOW + WINDOW) == 2
     later = NOW + WINDOW + 1
     store.use(nonce(3), later, now=later, window=WINDOW)               # row 1 expired
-    assert store.count() == 2
+    assert store.count(now=later) == 2
     with pytest.raises(Replay):
         store.use(nonce(1), NOW, now=later, window=WINDOW)
 
@@ -115,7 +116,7 @@ def test_two_processes_never_both_accept_a_nonce(dd: DataDir) -> None:
         assert p.returncode == 0
         wins.append(int(out))
     assert sum(wins) == 450  # each of the 450 distinct nonces accepted exactly once
-    assert NonceStore(dd).count() == 450
+    assert NonceStore(dd).count(now=NOW) == 450
 
 
 def test_a_nonce_recorded_by_another_process_is_refused_here(dd: DataDir) -> None:
@@ -124,3 +125,25 @@ def test_a_nonce_recorded_by_another_process_is_refused_here(dd: DataDir) -> Non
     assert int(out) == 1
     with pytest.raises(Replay):
         NonceStore(dd).use(nonce(7), NOW, now=NOW, window=WINDOW)
+
+
+def test_a_full_table_fails_closed_until_a_record_expires(dd: DataDir,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """Every probed record live: the request is refused (429), never a nonce forgotten."""
+    monkeypatch.setattr(nonces, "SLOTS", 4)
+    monkeypatch.setattr(nonces, "PROBES", 4)
+    close_files()
+    store = NonceStore(dd)
+    for i in range(4):
+        store.use(nonce(i), NOW, now=NOW, window=WINDOW)
+    with pytest.raises(RateLimited) as err:
+        store.use(nonce(9), NOW, now=NOW, window=WINDOW)
+    assert err.value.retry_after == WINDOW + 1
+    for i in range(4):
+        with pytest.raises(Replay):
+            store.use(nonce(i), NOW + WINDOW, now=NOW + WINDOW, window=WINDOW)
+    later = NOW + WINDOW + 1                   # all four expired: their records are free
+    store.use(nonce(9), later, now=later, window=WINDOW)
+    assert store.count(now=later) == 1
+    close_files()

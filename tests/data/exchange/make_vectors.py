@@ -74,7 +74,7 @@ def make() -> dict[str, Any]:
         exchange.prologue(owner.fingerprint),
         noise.keypair_from_secret(f["owner_transport_secret"]),
         e=noise.keypair_from_secret(f["owner_ephemeral_secret"]))
-    payload = hs.read_message(body[1:])
+    payload = hs.read_message(body[1 + exchange.KEY_ID_BYTES:])
     pub, request_json = exchange._payload_fields(payload)
     opened = exchange.OpenedRequest(owner.fingerprint, hs.remote_static or b"", pub,
                                     request_json, hs)
@@ -131,11 +131,11 @@ def listing(v: dict[str, Any]) -> str:
         v["request_json"],
         "```",
         "",
-        f"The request body is {len(request)} bytes; its first 81 bytes (0x02, the asker's "
-        "ephemeral key, the encrypted static key) and its SHA-256:",
+        f"The request body is {len(request)} bytes; its first 89 bytes (0x02, the key id, "
+        "the asker's ephemeral key, the encrypted static key) and its SHA-256:",
         "",
         "```text",
-        request[:81].hex(),
+        request[:89].hex(),
         hashlib.sha256(request).hexdigest(),
         "```",
         "",
