@@ -4,6 +4,7 @@ export/import`` through click's CliRunner (exit statuses: 2 for a refused invite
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -21,8 +22,8 @@ def run(data_dir: Path, *args: str, input: str | None = None) -> Result:
 def node(root: Path, port: int) -> tuple[Path, str]:
     assert run(root, "init").exit_code == 0
     toml = root / "diwan.toml"
-    toml.write_text(toml.read_text().replace('peer_host = "0.0.0.0"', 'peer_host = "127.0.0.1"')
-                    .replace("peer_port = 8889", f"peer_port = {port}"))
+    text = re.sub(r'(?m)^peer_host = .*$', 'peer_host = "127.0.0.1"', toml.read_text())
+    toml.write_text(re.sub(r"(?m)^peer_port = .*$", f"peer_port = {port}", text))
     result = run(root, "identity", "create", "--password-stdin", input=PASSWORD + "\n")
     assert result.exit_code == 0, result.output
     return root, result.stdout.strip()

@@ -37,9 +37,9 @@ from ..base.errors import Conflict, DiwanError
 from ..base.statefile import StateFile
 from ..identity.identities import Identities
 from . import invites
-from .addresses import peer_urls
 from .contacts import Contact, Contacts
 from .ownnodes import OwnNodes
+from .reach import own_reach
 from .syncstatus import SyncStatus
 
 log = logging.getLogger("diwan.invites")
@@ -54,8 +54,10 @@ def _hash(token: bytes) -> str:
 
 
 def node_addresses(dd: DataDir, fp: str) -> list[str]:
-    """Where ``fp`` can be reached: this node's peer URLs, then its other nodes."""
-    return list(dict.fromkeys(peer_urls(dd.settings) + OwnNodes(dd).addresses(fp)))
+    """Where ``fp`` can be reached: what this node tells its contacts (``public_url``, a
+    live router mapping, the peer port's addresses: :func:`.reach.own_reach`), then the
+    identity's other nodes."""
+    return list(dict.fromkeys(own_reach(dd, time.time()) + OwnNodes(dd).addresses(fp)))
 
 
 def make(dd: DataDir, fp: str, seed: bytes, *, token: bool = True, now: float | None = None,
