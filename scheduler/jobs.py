@@ -1,6 +1,7 @@
 """The node's periodic jobs: when they run. Their bodies are core functions.
 
-``sync`` pulls every contact's feed every ``sync_interval`` seconds (first run
+``sync`` pulls every contact's feed (and each own identity's feed from its other
+nodes) every ``sync_interval`` seconds (first run
 shortly after the scheduler starts); ``gc`` deletes unused public keys every
 ``gc_interval`` seconds. ``reach`` (every minute, first at start) keeps the LAN
 announcement current (``lan_discovery``: a new UTC day, new addresses, new
@@ -19,6 +20,7 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from app.core.base.datadir import DataDir
 from app.core.network.lan import Announcer
+from app.core.network.ownsync import sync_own_nodes
 from app.core.network.portmap import PortMapper
 from app.core.network.sync import sync_all
 from app.core.upkeep.gc import gc
@@ -37,7 +39,8 @@ def _soon(seconds: float) -> datetime:
 
 
 def run_sync(dd: DataDir) -> None:
-    """The scheduled sync: every contact that is not backing off."""
+    """The scheduled sync: every contact that is not backing off, then the other nodes of
+    each own identity."""
     try:
         results = sync_all(dd)
     except Exception:
@@ -48,6 +51,14 @@ def run_sync(dd: DataDir) -> None:
     received = sum(s.posts_last_run for s in ran)
     log.info("sync: %d contacts synced, %d failed, %d skipped, %d new posts",
              len(ran), len(failed), len(results) - len(ran), received)
+    try:
+        own = sync_own_nodes(dd)
+    except Exception:
+        log.exception("scheduled sync of own nodes failed")
+        return
+    if own:
+        log.info("sync: %d other own nodes pulled, %d failed, %d new posts", len(own),
+                 sum(1 for o in own if o["last_error"]), sum(o["posts_last_run"] for o in own))
 
 
 def run_gc(dd: DataDir) -> None:

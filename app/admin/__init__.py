@@ -13,6 +13,7 @@ from . import (
     groups,
     identities,
     identity_settings,
+    invites,
     petnames,
     posts,
     social,
@@ -37,6 +38,6 @@ def resolve_path_prefixes() -> None:
 def register(api: Api, app: Flask) -> None:
     """Register the admin blueprints and the prefix resolution on ``app``."""
     for module in (identities, identity_settings, groups, posts, social, contacts, petnames,
-                   sync, status):
+                   sync, status, invites):
         api.register_blueprint(module.blp)
     app.before_request(resolve_path_prefixes)

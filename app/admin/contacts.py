@@ -7,12 +7,15 @@ from typing import Any
 from flask import current_app
 from flask.views import MethodView
 
+from ..core.network import invitestate
 from ..core.network.contacts import Contact, Contacts
 from ..core.network.keylookup import add_contact
 from ..core.network.views import contact_view
 from ..schemas import identity as s
+from ..schemas.invites import RedeemIn
 from ..schemas.network import ContactIn, ContactList, ContactOut
 from ..web.api import Blueprint
+from .invites import own_identity
 from .names import display_names
 
 blp = Blueprint("contacts", __name__, url_prefix="/contacts",
@@ -28,11 +31,25 @@ def _out(contact: Contact) -> dict[str, Any]:
     return contact_view(dd, contact, display_names())
 
 
-@blp.route("")
+@blp.route("", methods=["GET"])
 @blp.response(200, ContactList)
 def list_contacts() -> dict[str, Any]:
-    """Every contact with its address, following identity and sync status."""
+    """Every contact with its address, following identity, sync status and invite state."""
     return {"contacts": [_out(c) for c in book().list()]}
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(RedeemIn)
+@blp.response(200, ContactOut)
+def redeem_invite(body: dict[str, Any]) -> dict[str, Any]:
+    """Follow a friend from their invite string: its key, addresses and signature are
+    checked (400 ``bad_invite`` for a changed, damaged or expired invite) and its
+    one-time token is sent on the next syncs, so their node follows back."""
+    dd = current_app.config["DIWAN"]
+    identity = own_identity(dd, body.get("identity"))
+    contact, created, _ = invitestate.accept(dd, body["invite"], identity,
+                                             replace=body["replace"])
+    return {**_out(contact), "created": created, "key_fetched": False}
 
 
 @blp.route("/<fp>")

@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app
 
 from ..core.network.keylookup import LyingPeers
+from ..core.network.ownsync import own_node_statuses, sync_own_nodes
 from ..core.network.sync import statuses, sync_all
 from ..schemas.network import AddressQuery, LyingList, StatusList, SyncIn
 from ..web.api import Blueprint
@@ -22,18 +23,21 @@ def _dd() -> Any:
 @blp.route("/sync", methods=["GET"])
 @blp.response(200, StatusList)
 def get_status() -> dict[str, Any]:
-    """The sync status of every contact."""
-    return {"statuses": [st.to_dict() for st in statuses(_dd())]}
+    """The sync status of every contact, and of every other node of each own identity."""
+    return {"statuses": [st.to_dict() for st in statuses(_dd())],
+            "own_nodes": own_node_statuses(_dd())}
 
 
 @blp.route("/sync", methods=["POST"])
 @blp.arguments(SyncIn, required=False)
 @blp.response(200, StatusList)
 def post_sync(body: dict[str, Any]) -> dict[str, Any]:
-    """Sync every contact (or ``fingerprint`` only) now, back-off or not; returns the statuses."""
+    """Sync every contact (or ``fingerprint`` only) now, back-off or not, and (without
+    ``fingerprint``) every own identity with its other nodes; returns the statuses."""
     only = [body["fingerprint"]] if body.get("fingerprint") else None
     results = sync_all(_dd(), only=only, force=True, full=body.get("full", False))
-    return {"statuses": [st.to_dict() for st in results]}
+    own = [] if only else sync_own_nodes(_dd())
+    return {"statuses": [st.to_dict() for st in results], "own_nodes": own}
 
 
 @blp.route("/peers/lying", methods=["GET"])

@@ -17,6 +17,7 @@ from . import (  # noqa: F401  (each registers its commands)
     doctor,
     groups,
     identity,
+    invites,
     network,
     node,
     open,

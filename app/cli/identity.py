@@ -12,6 +12,7 @@ import click
 from ..core.base.errors import BadInput
 from ..core.identity.identities import IdentityInfo
 from ..core.identity.keys import MAX_PUB_BYTES
+from ..core.network import identityexport
 from ..schemas import identity as s
 from . import passwords
 from .base import FP, Cli, main, pass_cli, table, when, yes_no
@@ -37,12 +38,41 @@ def create(cli: Cli, password_file: Path | None, password_stdin: bool) -> None:
 
 @identity.command("import")
 @click.argument("source", type=click.File("rb"))
+@password_options
 @pass_cli
-def import_(cli: Cli, source: BinaryIO) -> None:
-    """Import someone's .pub document from SOURCE (a file, or - for stdin)."""
+def import_(cli: Cli, source: BinaryIO, password_file: Path | None,
+            password_stdin: bool) -> None:
+    """Import someone's .pub document from SOURCE (a file, or - for stdin), or one of
+    your own identities from its export file ('diwan identity export' on your other
+    node): this node becomes another node of it (the password certifies its key)."""
     ids = cli.identities()
-    fp = ids.import_pub(source.read(MAX_PUB_BYTES + 1))  # longer is refused as too long
+    data = source.read(identityexport.MAX_EXPORT_BYTES + 1)
+    if identityexport.is_export(data):
+        password = passwords.get_password(password_file, password_stdin, "Password")
+        done = identityexport.import_identity(cli.datadir(), data, password)
+        cli.emit({**done, "own": True}, [
+            f"{done['fingerprint']} is now also an own identity of this node "
+            f"(device {done['device']})",
+            f"its other nodes: {', '.join(done['nodes']) or '-'}; 'diwan sync' pulls its posts"])
+        return
+    if len(data) > MAX_PUB_BYTES:
+        data = data[:MAX_PUB_BYTES + 1]  # longer is refused as too long
+    fp = ids.import_pub(data)
     cli.emit(s.Created().dump({"fingerprint": fp, "own": ids.is_own(fp)}), fp)
+
+
+@identity.command("export")
+@click.argument("fp", type=FP)
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@pass_cli
+def export(cli: Cli, fp: str, target: Path) -> None:
+    """Write the own identity FP to the file TARGET (mode 0600), to import on another node
+    of yours ('diwan identity import TARGET' there). The key stays sealed by its
+    password; keep the file as safe as the password."""
+    identityexport.write_export(cli.datadir(), fp, target)
+    cli.emit({"fingerprint": fp, "file": str(target)},
+             f"wrote {target}: {fp} with its sealed key, for 'diwan identity import' "
+             "on your other node")
 
 
 def _row(cli: Cli, i: IdentityInfo) -> list[str]:

@@ -10,8 +10,11 @@ import click
 from ..core.base.errors import BadInput
 from ..core.identity.identities import Identities
 from ..core.identity.petnames import Petnames, short
+from ..core.network import invitestate
 from ..core.network.contacts import Contact, Contacts
+from ..core.network.invites import looks_like_invite
 from ..core.network.keylookup import LyingPeers, add_contact
+from ..core.network.ownsync import sync_own_nodes
 from ..core.network.sync import SyncStatus, sync_all
 from ..core.network.views import contact_view
 from ..core.upkeep.gc import explain
@@ -49,9 +52,11 @@ def list_(cli: Cli) -> None:
     """Every contact with its address, following identity and last sync."""
     contacts = [_contact(cli, c) for c in Contacts(cli.datadir()).list()]
     rows = [[c["display_name"], short(c["fingerprint"]), c["address"],
-             cli.names()(c["identity"]), c["sync"]["state"], when(c["sync"]["last_success"])]
+             cli.names()(c["identity"]), c["sync"]["state"], when(c["sync"]["last_success"]),
+             f"{c['invite']['state']}: {c['invite']['detail']}" if c["invite"] else "-"]
             for c in contacts]
-    human = table(["NAME", "CONTACT", "ADDRESS", "AS", "SYNC", "LAST SUCCESS"], rows) if rows \
+    human = table(["NAME", "CONTACT", "ADDRESS", "AS", "SYNC", "LAST SUCCESS", "INVITE"], rows) \
+        if rows \
         else ["no contacts yet; add one with 'diwan contact add FP ADDRESS'"]
     cli.emit(ContactList().dump({"contacts": contacts}), human)
 
@@ -69,26 +74,45 @@ def show(cli: Cli, fp: str) -> None:
         f"answered at   {st['address'] or '-'}",
         f"followed as   {data['identity']}", f"sync          {st['state']}",
         f"last success  {when(st['last_success'])}", f"last error    {st['last_error'] or '-'}",
-        f"posts         {st['posts_received']} received, {st['rejected']} refused"])
+        f"posts         {st['posts_received']} received, {st['rejected']} refused",
+        *([f"invite        {data['invite']['state']}: {data['invite']['detail']}"]
+          if data["invite"] else [])])
 
 
 @contact.command()
-@click.argument("fp", type=FP)
-@click.argument("address")
+@click.argument("target", metavar="FP_OR_INVITE")
+@click.argument("address", required=False)
 @click.option("--identity", "-i", type=FP, metavar="OWN_FP",
               help="The own identity that follows FP (needed if the node has several).")
 @click.option("--replace", is_flag=True,
               help="Replace the address (or following identity) of an existing contact.")
 @pass_cli
-def add(cli: Cli, fp: str, address: str, identity: str | None, replace: bool) -> None:
-    """Follow FP, whose node is at ADDRESS (http://host:port).
+def add(cli: Cli, target: str, address: str | None, identity: str | None,
+        replace: bool) -> None:
+    """Follow FP, whose node is at ADDRESS (http://host:port), or the friend whose invite
+    string (diwan-invite:...) is given.
 
-    If FP's key is unknown it is fetched from ADDRESS by fingerprint; a wrong
-    answer is an error (unauthenticated, so not recorded as a lie; try again).
-    Changing an existing contact's address or identity needs --replace.
+    An invite is checked (key, signature, expiry; a changed one is refused, exit 2)
+    and its one-time token sent on the next syncs, so the friend's node follows
+    back ('diwan contact list' shows how that goes). Otherwise, if FP's key is
+    unknown it is fetched from ADDRESS by fingerprint; a wrong answer is an error
+    (unauthenticated, so not recorded as a lie; try again). Changing an existing
+    contact's address or identity needs --replace.
     """
     dd = cli.datadir()
     following = _following(Identities(dd), identity)
+    if looks_like_invite(target):
+        if address is not None:
+            raise BadInput("an invite holds the addresses; give no ADDRESS", field="address")
+        found, created, inv = invitestate.accept(dd, target, following, replace=replace)
+        data = {**_contact(cli, found), "created": created, "key_fetched": False}
+        token = " (its one-time token is sent on the next sync)" if inv.token else ""
+        cli.emit(ContactOut().dump(data), f"{'added' if created else 'updated'} contact "
+                 f"{found.fingerprint} at {', '.join(found.addresses)} from the invite{token}")
+        return
+    if address is None:
+        raise BadInput("give FP and ADDRESS, or an invite string", field="address")
+    fp = FP.convert(target, None, click.get_current_context())
     old = Contacts(dd).find(fp)
     found, created, fetched = add_contact(dd, fp, address, following, replace=replace)
     data = {**_contact(cli, found), "created": created, "key_fetched": fetched}
@@ -147,22 +171,29 @@ def _status_row(cli: Cli, st: SyncStatus) -> list[str]:
 @click.option("--full", is_flag=True, help="Ask for the whole feed again, not only what is new.")
 @pass_cli
 def sync(cli: Cli, fp: str | None, full: bool) -> None:
-    """Pull new posts from every contact (or FP only) now, back-off or not.
+    """Pull new posts from every contact (or FP only) now, back-off or not, and each own
+    identity's posts from its other nodes (FP an own identity: only that).
 
-    Exits 1 if any contact failed (the table says why).
+    Exits 6 if any contact or node failed (the table says why).
     """
     dd = cli.datadir()
+    own_only = fp is not None and Identities(dd).is_own(fp)
     only = [fp] if fp else None
-    total = 1 if fp else len(Contacts(dd).list())
+    total = 0 if own_only else 1 if fp else len(Contacts(dd).list())
     with click.progressbar(length=total, label="syncing", file=sys.stderr,
                            item_show_func=lambda st: _short(st.fingerprint) if st else None
                            ) as bar:
-        results = sync_all(dd, only=only, force=True, full=full,
-                           progress=lambda st: bar.update(1, st))
-    rows = [_status_row(cli, st) for st in results]
+        results = [] if own_only else sync_all(dd, only=only, force=True, full=full,
+                                               progress=lambda st: bar.update(1, st))
+    own = sync_own_nodes(dd, only=fp) if own_only or fp is None else []
+    rows = [_status_row(cli, st) for st in results] + [
+        [f"own node {o['address']}", str(o["posts_last_run"]), "-",
+         f"failed: {o['last_error']}" if o["last_error"] else "ok"] for o in own]
     human = table(["CONTACT", "NEW", "REFUSED", "RESULT"], rows) if rows else ["no contacts"]
-    cli.emit(StatusList().dump({"statuses": [st.to_dict() for st in results]}), human)
-    if any(st.last_error and not st.skipped for st in results):
+    cli.emit(StatusList().dump({"statuses": [st.to_dict() for st in results],
+                                "own_nodes": own}), human)
+    if any(st.last_error and not st.skipped for st in results) \
+            or any(o["last_error"] for o in own):
         raise click.exceptions.Exit(EXIT_PEER)
 
 

@@ -21,6 +21,7 @@ from . import (  # noqa: F401  (each adds its routes to blp)
     book,
     compose,
     groups,
+    invites,
     notify,
     person,
     profiles,

@@ -6,6 +6,7 @@ from marshmallow import Schema, fields
 
 from ..core.network.contacts import MAX_ADDRESS_CHARS, normalise_address
 from . import identity as s
+from .invites import InviteLinkOut, OwnNodeOut
 
 
 class StatusOut(Schema):
@@ -36,6 +37,8 @@ class StatusOut(Schema):
 
 class StatusList(Schema):
     statuses = fields.List(fields.Nested(StatusOut))
+    own_nodes = fields.List(fields.Nested(OwnNodeOut), metadata={
+        "description": "the other nodes of own identities pulled in this sync"})
 
 
 class SyncIn(Schema):
@@ -90,6 +93,8 @@ class ContactOut(Schema):
     identity = fields.String()
     added = fields.Float(metadata={"description": "unix time the contact was added"})
     sync = fields.Nested(StatusOut, metadata={"description": "the contact's sync status"})
+    invite = fields.Nested(InviteLinkOut, allow_none=True, metadata={
+        "description": "where the invite this contact came from stands (null: none)"})
     created = fields.Boolean(metadata={"description": "PUT: whether the contact is new"})
     key_fetched = fields.Boolean(metadata={"description": "PUT: whether its key was fetched"})
     replaced = fields.String(allow_none=True, metadata={

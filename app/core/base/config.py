@@ -152,6 +152,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("public_url", "",
             "the peer API's address as friends reach it (http://host:port), if you know "
             "one, e.g. a port forward on your router; diwan status shows it", kind="url"),
+    Setting("invite_expiry", 2 * DAY, "seconds an invite and its one-time token stay valid",
+            60, 365 * DAY, "seconds"),
     Setting("web_login_code_ttl", 120,
             "seconds a one-time login URL from 'diwan open' stays valid (used once)",
             0, 3600, "seconds"),

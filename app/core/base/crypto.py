@@ -32,7 +32,8 @@ KDF_ALG = "argon2id13"
 CTX_POST = b"diwan/v2/post\x00"
 CTX_DEVICE_CERT = b"diwan/v2/device-certificate\x00"
 CTX_USER_SIGNATURE = b"diwan/v2/user-signature\x00"
-CONTEXTS: tuple[bytes, ...] = (CTX_POST, CTX_DEVICE_CERT, CTX_USER_SIGNATURE)
+CTX_INVITE = b"diwan/v2/invite\x00"
+CONTEXTS: tuple[bytes, ...] = (CTX_POST, CTX_DEVICE_CERT, CTX_USER_SIGNATURE, CTX_INVITE)
 
 # Argon2id cost (docs/protocol.md, "The private key file"). New key files use at least
 # libsodium's MODERATE level; a key file declaring less than the floor is refused when

@@ -16,6 +16,7 @@ message of its own, so it says what to do.
     │   ├── NotAuthenticated                  400  the one answer to a feed request that fails
     │   ├── UnusableKey                       400  an X25519 public key of small order
     │   ├── BadJson                           400  not strict JSON (depth, unsafe number)
+    │   ├── BadInvite                         400  an invite is damaged, changed or expired
     │   └── MessageTooLarge                   400  a Noise message over 65,535 bytes
     ├── TooLarge (also ValueError)            413
     ├── Unauthorized                          401  an admin request without the bearer token
@@ -149,6 +150,12 @@ class BadJson(BadInput):
     """The JSON text is malformed, too deeply nested, or holds a number outside the safe range."""
 
     code = "bad_json"
+
+
+class BadInvite(BadInput):
+    """The invite cannot be used; ask your friend for a new one."""
+
+    code = "bad_invite"
 
 
 class MessageTooLarge(BadInput):

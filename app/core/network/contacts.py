@@ -6,7 +6,7 @@ and the own identity that follows it::
     {"<contact FP>": {"addresses": ["http://host:8889"], "identity": "<own FP>",
                       "added": 1700000000.0, "learned": ["http://10.0.0.7:8889"]}}
 
-``addresses`` are the hand-set ones (one is set by hand today); ``learned``
+``addresses`` are the hand-set ones (one by hand, or an invite's); ``learned``
 (optional: older files have none) are those the contact's own node told this
 one inside the authenticated exchange, or that LAN discovery found and an
 exchange confirmed, newest first, at most ``max_learned_addresses``. A learned
@@ -22,6 +22,7 @@ import builtins
 import ipaddress
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -182,17 +183,20 @@ class Contacts:
         if ids.is_blocked(fp):
             raise Conflict(f"{fp} is blocked; unblock it first", field="fingerprint")
 
-    def put(self, fp: str, address: str, identity: str) -> tuple[Contact, bool]:
+    def put(self, fp: str, address: str, identity: str, *, more: Sequence[str] = ()
+            ) -> tuple[Contact, bool]:
         """Add or replace a contact; return it and whether it is new.
 
         The caller has checked it with :meth:`check_new` and made sure its key
         is known (see :func:`app.core.network.keylookup.add_contact`). A replaced contact
-        keeps its ``added`` time. Raises :class:`BadFingerprint`, :class:`BadInput` for a
-        bad address (:func:`normalise_address`) and :class:`CorruptFile` for a damaged file.
+        keeps its ``added`` time. ``more``: further addresses of the contact's other
+        nodes (an invite's), tried in order after ``address``. Raises :class:`BadFingerprint`,
+        :class:`BadInput` for a bad address (:func:`normalise_address`) and
+        :class:`CorruptFile` for a damaged file.
         """
         names.fingerprint(fp)
         names.fingerprint(identity, field="identity")
-        addresses = [normalise_address(address)]
+        addresses = list(dict.fromkeys(normalise_address(a) for a in (address, *more)))
         with self.file.update() as data:
             old = data.get(fp)
             added = old.get("added", time.time()) if isinstance(old, dict) else time.time()

@@ -63,7 +63,11 @@ MAX_REACH = 8                      # addresses one side tells the other in one e
 _MISS = noise.generate_keypair()   # tried when the key id names no slot: opens nothing
 _REQUEST_KEYS = frozenset({"v", "type", "owner", "after_time", "after_sha", "limit", "nonce",
                            "time", "keys"})
-_OPTIONAL_KEYS = frozenset({"reach"})  # present: the asker tells its addresses, wants the owner's
+# reach: the asker tells its addresses and wants the owner's; invite, reply (docs/protocol.md,
+# Invites and several nodes of one identity): an invite's one-time token and the asker's own
+# node address, used only to follow back or by the identity's own other nodes
+_OPTIONAL_KEYS = frozenset({"reach", "invite", "reply"})
+INVITE_TOKEN_BYTES = 16
 
 
 def prologue(owner_fp: str) -> bytes:
@@ -129,6 +133,8 @@ class FeedRequest:
     time: int
     keys: tuple[str, ...] = ()
     reach: tuple[str, ...] | None = None  # None: the asker did not send "reach" (older node)
+    invite: bytes | None = field(default=None, repr=False)
+    reply: str | None = None
 
 
 @dataclass
@@ -169,13 +175,19 @@ def certified_transports(pub: keys.PublicKey) -> frozenset[bytes]:
 
 def encode_request(*, owner_fp: str, after_time: int, after_sha: str | None, limit: int,
                    nonce: bytes, time: int, keys: Sequence[str] = (),
-                   reach: Sequence[str] | None = None) -> bytes:
-    """The request JSON: compact, keys sorted, ASCII; ``reach`` only when not None."""
+                   reach: Sequence[str] | None = None, invite: bytes | None = None,
+                   reply: str | None = None) -> bytes:
+    """The request JSON: compact, keys sorted, ASCII; ``reach``, ``invite`` and ``reply``
+    only when not None."""
     doc: dict[str, Any] = {"v": VERSION, "type": REQUEST_TYPE, "owner": owner_fp,
                            "after_time": after_time, "after_sha": after_sha, "limit": limit,
                            "nonce": b64e(nonce), "time": time, "keys": list(keys)}
     if reach is not None:
         doc["reach"] = list(reach)
+    if invite is not None:
+        doc["invite"] = b64e(invite)
+    if reply is not None:
+        doc["reply"] = reply
     return _dumps(doc)
 
 
@@ -212,14 +224,17 @@ def request_payload(pub_document: bytes, request_json: bytes) -> bytes:
 def build_request(*, asker: OwnKeys, owner_fp: str, owner_transport: bytes, after_time: int,
                   after_sha: str | None, limit: int, now: int, want_keys: Sequence[str] = (),
                   reach: Sequence[str] | None = None,
-                  ephemeral: noise.Keypair | None = None, nonce: bytes | None = None
+                  ephemeral: noise.Keypair | None = None, nonce: bytes | None = None,
+                  invite: bytes | None = None, reply: str | None = None
                   ) -> tuple[bytes, PendingRequest]:
     """A request body for ``owner_fp``'s node, whose transport key is ``owner_transport``.
 
     ``want_keys``: fingerprints (at most MAX_KEYS) of authors reshared in the owner's
     feed whose ``.pub`` the asker lacks. ``reach``: the asker's own addresses, told to
     the owner (as many as fit, :func:`fit_reach`); not None (even empty) also asks for
-    the owner's addresses (docs/protocol.md, "Addresses that follow you"). ``ephemeral``
+    the owner's addresses (docs/protocol.md, "Addresses that follow you"). ``invite``
+    (an invite's 16-byte token) and ``reply`` (this node's address) are sent when given
+    (docs/protocol.md, "Invites and several nodes of one identity"). ``ephemeral``
     and ``nonce`` are fixed only for sample vectors. :class:`BadInput` for a cursor out of
     range, bad fingerprints or a transport secret that is not the asker's.
     """
@@ -234,7 +249,8 @@ def build_request(*, asker: OwnKeys, owner_fp: str, owner_transport: bytes, afte
     hs = noise.HandshakeState.initiator(prologue(owner_fp), static, owner_transport, e=ephemeral)
     fields: dict[str, Any] = {"owner_fp": owner_fp, "after_time": after_time,
                               "after_sha": after_sha, "limit": limit, "nonce": nonce,
-                              "time": now, "keys": want_keys}
+                              "time": now, "keys": want_keys, "invite": invite,
+                              "reply": reply}
     told = None if reach is None else fit_reach(reach, **fields)
     payload = request_payload(asker.pub_document, encode_request(**fields, reach=told))
     body = VERSION_BYTE + key_id(owner_transport) + hs.write_message(payload)
@@ -364,6 +380,7 @@ def parse_request(opened: OpenedRequest, *, now: int, window: int, max_limit: in
         _check_cursor(doc["after_time"], doc["after_sha"], doc["limit"], doc["time"], nonce)
         wanted = _check_keys(doc["keys"])
         reach = check_reach(doc["reach"]) if "reach" in doc else None
+        invite, reply = _optional(doc)
     except BadInput as exc:
         raise BadRequestEnvelope(f"request: {exc.message}", field=exc.field or "body") from None
     if owner != opened.owner_fp:
@@ -371,7 +388,16 @@ def parse_request(opened: OpenedRequest, *, now: int, window: int, max_limit: in
     if abs(now - doc["time"]) > window:
         raise Replay("the request time is outside the accepted window", field="time")
     return FeedRequest(owner, doc["after_time"], doc["after_sha"], min(doc["limit"], max_limit),
-                       nonce, doc["time"], wanted, reach)
+                       nonce, doc["time"], wanted, reach, invite, reply)
+
+
+def _optional(doc: dict[str, Any]) -> tuple[bytes | None, str | None]:
+    """The optional ``invite`` token and ``reply`` address, checked; :class:`BadInput`."""
+    invite = doc.get("invite")
+    if "invite" in doc:  # present: a token, never null
+        invite = b64d(invite if isinstance(invite, str) else "!", length=INVITE_TOKEN_BYTES,
+                      what="invite")
+    return invite, normalise_address(doc["reply"]) if "reply" in doc else None
 
 
 def address_part(addresses: Sequence[str] | None) -> bytes:

@@ -14,7 +14,10 @@ fields, time window and nonce (:mod:`nonces`); the page chosen by the index;
 the asker's request and byte budget; then the response, padded to its size
 bucket and streamed (at most ``max_response_bytes``, one post file in memory
 at a time). A blocked asker gets an ordinary empty page. No cache keyed by
-anything in the request is read before the asker is authenticated.
+anything in the request is read before the asker is authenticated. Once the
+nonce is recorded, an invite token in the request is redeemed, another node
+of the owner's identity is remembered at its ``reply`` address and served the
+whole feed, and a contact's first request confirms an invite's follow-back.
 
 The per-identity setting lives in ``state/identity_settings.json``::
 
@@ -46,10 +49,13 @@ from ..posts.codec import decode_post, inner_authors
 from ..posts.index import Index
 from ..posts.ingest import post_path
 from ..posts.reconcile import open_index
-from . import exchange, ownkeys, pages
+from ..posts.wholefeed import whole_page
+from . import exchange, invitestate, ownkeys, pages
+from .addresses import peer_urls
 from .budgets import Budgets, asker_charge, prefix_charges, prefixes
 from .contacts import Contacts
 from .nonces import NonceStore
+from .ownnodes import OwnNodes
 from .reach import own_reach
 
 log = logging.getLogger("diwan.feeds")
@@ -137,6 +143,8 @@ def _serve(dd: DataDir, budgets: Budgets, owner_fp: str, body: bytes, remote: st
     writer = pages.PageWriter(opened.handshake, served.pub, sizes[:count],
                               s["max_response_bytes"], len(key_part))
     NonceStore(dd).use(req.nonce, req.time, now=t, window=s["request_window"])
+    if not blocked:
+        _introductions(dd, opened, asker, req, t)
     budgets.spend([asker_charge(s, asker.budget_key, writer.size)], now=t)
     if asker.newer:
         _update_pin(ids, asker.fp, opened.pub_document)
@@ -158,16 +166,35 @@ def told_addresses(dd: DataDir, req: exchange.FeedRequest, asker: Asker, blocked
     return own_reach(dd, now)
 
 
+def _introductions(dd: DataDir, opened: exchange.OpenedRequest, asker: Asker,
+                   req: exchange.FeedRequest, now: int) -> None:
+    """What an authenticated, unblocked, not replayed request tells this node besides the
+    page it asks for (docs/protocol.md, Invites): an invite token (follow the asker
+    back), the address of another node of the same identity, and, from a contact
+    this node redeemed an invite of, that it follows back."""
+    if req.invite is not None and asker.fp != req.owner_fp:
+        invitestate.redeem(dd, req.owner_fp, asker.fp, opened.pub_document, req.invite,
+                           req.reply, now=now)
+    if asker.pinned and asker.fp == req.owner_fp and req.reply is not None:
+        OwnNodes(dd).add(asker.fp, [req.reply], mine=peer_urls(dd.settings))
+    elif asker.pinned:
+        invitestate.confirm(dd, asker.fp, now=now)
+
+
 def keys_for(dd: DataDir, ids: Identities, req: exchange.FeedRequest, asker: Asker
              ) -> list[bytes]:
     """The ``.pub`` documents of the asked-for authors whose posts this asker has received
     from this feed: the inner authors of the owner's reshares it may see (public ones
-    for a stranger), among the newest :data:`KEY_SCAN`; keys this node does not hold,
-    or of blocked identities, are left out."""
+    for a stranger), among the newest :data:`KEY_SCAN`; for another node of the
+    owner's identity, any key asked for. Keys this node does not hold, or of blocked
+    identities, are left out."""
     wanted, found = set(req.keys), set()
+    if asker.pinned and asker.fp == req.owner_fp:  # another node of this identity: any held
+        found = wanted
     viewer = asker.fp if asker.pinned else STRANGER
     folder = post_path(dd, req.owner_fp, "0" * 40).parent
-    for sha in _index(dd).feed_reshares(req.owner_fp, viewer, KEY_SCAN):
+    for sha in [] if found == wanted else _index(dd).feed_reshares(req.owner_fp, viewer,
+                                                                     KEY_SCAN):
         try:
             post = decode_post((folder / names.sha1(sha)).read_bytes(),
                                max_bytes=dd.settings["max_post_bytes"])
@@ -256,11 +283,16 @@ def _update_pin(ids: Identities, fp: str, document: bytes) -> None:
 
 def _select(dd: DataDir, ids: Identities, req: exchange.FeedRequest, asker: Asker
             ) -> tuple[list[str], list[int], bool]:
-    """The files and sizes of the page ``asker`` may see (public only for a stranger)."""
+    """The files and sizes of the page ``asker`` may see (public only for a stranger;
+    everything for another node of the owner's own identity)."""
     viewers = comment_viewers(dd, ids, req.owner_fp) if asker.pinned else frozenset()
-    shas, more = _index(dd).feed_page(
-        req.owner_fp, asker.fp if asker.pinned else STRANGER, after_time=req.after_time,
-        after_sha=req.after_sha, limit=req.limit, comment_viewers=viewers)
+    if asker.pinned and asker.fp == req.owner_fp:  # another node of this identity: all of it
+        shas, more = whole_page(_index(dd), req.owner_fp, after_time=req.after_time,
+                                after_sha=req.after_sha, limit=req.limit)
+    else:
+        shas, more = _index(dd).feed_page(
+            req.owner_fp, asker.fp if asker.pinned else STRANGER, after_time=req.after_time,
+            after_sha=req.after_sha, limit=req.limit, comment_viewers=viewers)
     folder = str(post_path(dd, req.owner_fp, "0" * 40).parent)  # names checked once
     paths, sizes = [], []
     for sha in shas:

@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import requests
 
@@ -37,12 +38,12 @@ from ..identity.identities import Identities
 from ..posts.codec import decode_post
 from ..posts.ingest import BatchResult, Ingestor
 from ..posts.reconcile import open_index
-from . import peerclient, reach
+from . import invitestate, peerclient, reach
 from .contacts import Contact, Contacts
 from .exchange import MAX_TIME, OwnKeys, PendingRequest, build_request, open_response
 from .keylookup import KeyLookup, LyingPeers, make_key_lookup
 from .rounds import chosen, plan, run_round
-from .syncstatus import StatusStore, SyncStatus, backoff, is_due, statuses
+from .syncstatus import StatusStore, SyncStatus, backoff, finish_run, is_due, statuses
 
 __all__ = ["StatusStore", "SyncStatus", "backoff", "is_due", "statuses", "sync_all",
            "sync_contact"]
@@ -82,6 +83,8 @@ class _Run:
         self.address = contact.address  # the address being tried
         self.told: list[str] = []       # the owner's nodes' addresses it sent in this run
         self.reach: list[str] | None = reach.own_reach(dd, time.time())  # told the owner
+        self.hello: dict[str, Any] = invitestate.hello(dd, contact)  # an invite's token
+        self.refreshed = False  # the owner's key was asked again in this run
 
     def asker(self) -> OwnKeys:
         ids, me = Identities(self.dd), self.contact.identity
@@ -128,6 +131,9 @@ class _Run:
                     peerclient.error_code(answer) == "not_authenticated":
                 continue  # another device of this identity: try its key
             if answer.status != 200:
+                fresh = self.refresh_owner_key(owner_key, answer)
+                if fresh is not None:  # a device added since the key was held answers here
+                    return self.page(asker, fresh, after)
                 raise PeerError(f"{self.address} answered the feed request with "
                                 f"{peerclient.describe_error(answer)}")
             response = open_response(answer.body, pending,
@@ -137,6 +143,20 @@ class _Run:
             self.told = self.told or response.addresses
             return list(response.posts), bool(response.more)
         raise PeerError(f"{self.address} answered no device key of {owner_key.fingerprint}")
+
+    def refresh_owner_key(self, held: keys.PublicKey, answer: peerclient.Answer
+                          ) -> keys.PublicKey | None:
+        """No held device key accepted: the owner's ``.pub`` asked again here by GET (once a
+        run), merged by the serial rule; the result if it has devices not tried, else None."""
+        if self.device or self.refreshed or peerclient.error_code(answer) != "not_authenticated":
+            return None
+        self.refreshed, fp = True, held.fingerprint
+        try:
+            KeyLookup(self.dd, lambda _fp: [self.address], session=self.session).fetch(fp)
+        except DiwanError as exc:
+            log.info("%s: its key asked again at %s: %s", fp, self.address, exc.message)
+        fresh = Identities(self.dd).public_key(fp)
+        return fresh if set(fresh.devices) - set(held.devices) else None
 
     def key_from_owner(self, asker: OwnKeys, owner_key: keys.PublicKey, fp: str,
                        session: requests.Session, lookup: KeyLookup) -> bytes | None:
@@ -184,7 +204,7 @@ class _Run:
         body, pending = build_request(asker=asker, owner_fp=fp, owner_transport=transport,
                                       after_time=after[0], after_sha=after[1] or None,
                                       limit=s["max_page_size"], now=int(time.time()),
-                                      reach=self.reach)
+                                      reach=self.reach, **self.hello)
         answer = peerclient.call(self.session, "POST", f"{self.address}/feeds/{fp}",
                                  data=body, content_type=FEED_CONTENT_TYPE,
                                  timeout=s["sync_timeout"], max_bytes=s["max_response_bytes"])
@@ -315,17 +335,6 @@ def _fresh_run(status: SyncStatus, contact: Contact, now: float) -> None:
     status.skipped = None
 
 
-def _finish(dd: DataDir, status: SyncStatus, error: str | None, clock: Callable[[], float]
-            ) -> None:
-    if error is None:
-        status.last_success, status.last_error = clock(), None
-        status.failures, status.next_attempt = 0, None
-    else:
-        status.last_error = error
-        status.failures += 1
-        status.next_attempt = clock() + backoff(dd.settings, status.failures)
-
-
 def sync_contact(dd: DataDir, fp: str, *, full: bool = False,
                  session: requests.Session | None = None,
                  clock: Callable[[], float] = time.time) -> SyncStatus:
@@ -358,7 +367,7 @@ def sync_contact(dd: DataDir, fp: str, *, full: bool = False,
         finally:
             if session is None:
                 own.close()
-        _finish(dd, status, error, clock)
+        finish_run(dd.settings, status, error, clock)
         store.save(status, keep=Contacts(dd).fingerprints())
         if error:
             log.info("sync %s: %s", fp, error)

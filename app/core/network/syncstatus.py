@@ -9,7 +9,7 @@ scheduler tries it again; a forced sync (admin API, CLI) ignores the wait.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -146,6 +146,28 @@ class StatusStore:
                 wanted = set(keep) | {status.fingerprint}
                 for fp in [fp for fp in data if fp not in wanted]:
                     del data[fp]
+
+
+def start_run(status: SyncStatus, address: str, identity: str, now: float) -> None:
+    """Mark ``status`` as a run starting at ``now`` (unix seconds) at ``address``, as
+    ``identity``: the per-run counters back to zero."""
+    status.address, status.identity = address, identity
+    status.last_attempt = now
+    status.posts_last_run = status.pages_last_run = status.rejected_last_run = 0
+    status.skipped = None
+
+
+def finish_run(settings: dict[str, Any], status: SyncStatus, error: str | None,
+               clock: Callable[[], float]) -> None:
+    """Record the end of a run: success (``error`` None) clears the failures; a failure
+    counts one more and sets the back-off (:func:`backoff`) from ``clock()``."""
+    if error is None:
+        status.last_success, status.last_error = clock(), None
+        status.failures, status.next_attempt = 0, None
+    else:
+        status.last_error = error
+        status.failures += 1
+        status.next_attempt = clock() + backoff(settings, status.failures)
 
 
 def statuses(dd: DataDir) -> list[SyncStatus]:

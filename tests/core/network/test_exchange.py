@@ -889,3 +889,34 @@ def test_keys_of_reshared_authors_are_served_only_to_who_received_them(
     for bad in ([x.fp] * 2, [party().fp for _ in range(exchange.MAX_KEYS + 1)], ["x"]):
         with pytest.raises(BadInput):
             keys_for(friend, bad)
+
+
+# --- the optional members (docs/protocol.md, Invites and several nodes of one identity) -------
+
+def test_the_optional_invite_and_reply_members_round_trip() -> None:
+    reply = "http://" + "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + "." + "d" * 57 + ":65535"
+    body, _ = exchange.build_request(asker=ASKER.own, owner_fp=OWNER.fp,
+                                     owner_transport=OWNER.key.transport_public, after_time=0,
+                                     after_sha=None, limit=10, now=NOW, invite=bytes(range(16)),
+                                     reply=reply)
+    assert len(body) == exchange.REQUEST_BYTES  # the longest address fits in the same size
+    opened = exchange.open_request(body, owner_fp=OWNER.fp, slots=slots())
+    req = exchange.parse_request(opened, now=NOW, window=WINDOW, max_limit=10)
+    assert (req.invite, req.reply) == (bytes(range(16)), reply)
+    plain = exchange.parse_request(exchange.open_request(request()[0], owner_fp=OWNER.fp,
+                                                         slots=slots()),
+                                   now=NOW, window=WINDOW, max_limit=10)
+    assert (plain.invite, plain.reply) == (None, None)
+
+
+@pytest.mark.parametrize("change", [{"invite": "c2hvcnQ"}, {"invite": 7}, {"invite": None},
+                                    {"reply": "ftp://host:1"}, {"reply": 8889},
+                                    {"reply": "http://host:8889/path"}, {"invites": "x"}])
+def test_the_optional_members_are_checked(change: dict[str, Any]) -> None:
+    fields = json.loads(exchange.encode_request(owner_fp=OWNER.fp, after_time=0, after_sha=None,
+                                                limit=10, nonce=bytes(24), time=NOW))
+    fields.update(change)
+    opened = exchange.open_request(_handmade(json.dumps(fields).encode()), owner_fp=OWNER.fp,
+                                   slots=slots())
+    with pytest.raises(BadRequestEnvelope):
+        exchange.parse_request(opened, now=NOW, window=WINDOW, max_limit=10)
