@@ -27,7 +27,6 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..base import crypto, names, noise, strictjson
@@ -43,6 +42,11 @@ from ..base.errors import (
 from ..identity import keys
 from . import pages
 from .contacts import normalise_address
+from .exchangetypes import FeedRequest as FeedRequest  # the exchange's values, named here
+from .exchangetypes import FeedResponse as FeedResponse
+from .exchangetypes import OpenedRequest as OpenedRequest
+from .exchangetypes import OwnKeys as OwnKeys
+from .exchangetypes import PendingRequest as PendingRequest
 
 VERSION = 2
 VERSION_BYTE = b"\x02"
@@ -98,68 +102,6 @@ def pick_slot(slots: Sequence[noise.Keypair], wanted: bytes) -> noise.Keypair:
         if hmac.compare_digest(key_id(slot.public), wanted):
             chosen = slot
     return chosen
-
-
-@dataclass(frozen=True)
-class OwnKeys:
-    """What the asker needs of its own identity: no password, the seed stays sealed."""
-
-    fp: str
-    pub_document: bytes
-    transport_secret: bytes = field(repr=False)
-
-
-@dataclass
-class OpenedRequest:
-    """Message 1 opened: the Noise-authenticated static key of the asker, the ``.pub``
-    it claims and its request JSON, not yet checked (pins, JSON, time, replay)."""
-
-    owner_fp: str
-    asker_static: bytes
-    pub_document: bytes
-    request_json: bytes
-    handshake: noise.HandshakeState = field(repr=False)
-
-
-@dataclass(frozen=True)
-class FeedRequest:
-    """The checked fields of a request's JSON (``limit`` already lowered to the node's)."""
-
-    owner_fp: str
-    after_time: int
-    after_sha: str | None
-    limit: int
-    nonce: bytes
-    time: int
-    keys: tuple[str, ...] = ()
-    reach: tuple[str, ...] | None = None  # None: the asker did not send "reach" (older node)
-    invite: bytes | None = field(default=None, repr=False)
-    reply: str | None = None
-
-
-@dataclass
-class PendingRequest:
-    """What the asker keeps until the response arrives (then drops, with its ephemeral key)."""
-
-    owner_fp: str
-    limit: int
-    time: int
-    handshake: noise.HandshakeState = field(repr=False)
-    keys: tuple[str, ...] = ()
-    reach: tuple[str, ...] | None = None  # what the request told the owner (None: nothing)
-
-
-@dataclass(frozen=True)
-class FeedResponse:
-    """An opened response: the posts (raw files, oldest first), ``more``, the owner's .pub,
-    the ``.pub`` documents of others it sent (unverified: check each) and the addresses
-    of the nodes serving the owner's identity (checked ``scheme://host:port``)."""
-
-    posts: list[bytes]
-    more: bool
-    owner_pub: bytes
-    keys: list[bytes] = field(default_factory=list)
-    addresses: list[str] = field(default_factory=list)
 
 
 def _dumps(obj: dict[str, Any]) -> bytes:
