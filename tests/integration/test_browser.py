@@ -167,8 +167,14 @@ def test_two_people_post_reply_message_and_block_in_real_browsers(
     page = a.go(root_path)
     assert "What a view, Ahmed!" in page.inner_text("section[aria-label=Replies]")
     a.shoot("thread")
-    # TODO(lead): the notifications page (pages12) is not on main yet: check Ahmed's
-    # notification of Basant's reply here once it is.
+    # ... and is told: the header counts it unread, the notifications page lists it
+    assert "unread" in page.inner_text("nav[aria-label=Main]")
+    page = a.go("/notifications")
+    unread = page.locator("section.notice.unread")
+    assert unread.count() >= 1 and "What a view, Ahmed!" in unread.first.inner_text()
+    page.click("button:has-text('Mark all read')")
+    page.wait_for_url("**/notifications*")
+    assert page.locator("section.notice.unread").count() == 0
 
     # a private message and its answer, through the compose and chat pages
     page = a.go("/compose")
