@@ -42,22 +42,22 @@ class DataDir:
         self.root = Path(root).resolve()
         self.settings = config.load(self.root, overrides, environ)
 
-    @property
+    @cached_property
     def identities(self) -> Path:
         """``<root>/identities``: ``.pub`` documents, private key files and group folders."""
         return self.root / "identities"
 
-    @property
+    @cached_property
     def posts(self) -> Path:
         """``<root>/posts``: one folder of post files per author fingerprint."""
         return self.root / "posts"
 
-    @property
+    @cached_property
     def state(self) -> Path:
         """``<root>/state``: caches and process state (index, nonces, contacts, sync status)."""
         return self.root / "state"
 
-    @property
+    @cached_property
     def locks(self) -> Path:
         """``<root>/state/locks``: the ``flock`` files that serialise writers across processes."""
         return self.state / "locks"

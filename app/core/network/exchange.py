@@ -8,9 +8,13 @@ Normative in ``docs/protocol.md`` (section "The feed exchange"). In short::
                (the JSON may carry "reach": the asker's own addresses)
     response = u16 len || message 2 (payload: the owner's current .pub)
                then (u16 len || transport message)*: the page stream, padded to a size bucket
-    stream   = [0x03 || u32 n || addresses] (0x02 || u32 n || .pub)*
-               (0x01 || u32 n || post file)* 0x00 || more || 0x00*
-               (the response side: :mod:`pages`)
+    stream   = [0x03 || u32 n || addresses] 0x04 || u32 8 || u64 epoch (0x02 || u32 n || .pub)*
+               then (0x01 || u32 n || u64 position || post file)* or one summary record
+               (0x05), 0x00 || more || 0x00*  (the response side: :mod:`pages`)
+
+The request asks for what follows a position in the owner's storage order
+(``epoch``, ``after``), or, with ``summary``, for the positions and SHA-1 prefixes
+of those posts only (:mod:`app.core.posts.feedorder`).
 
 The owner tries each of its candidate transport keys (always :data:`KEY_SLOTS`
 of them, decoys filling empty slots) on message 1; every slot costs the same.
@@ -56,7 +60,7 @@ REQUEST_BYTES = 1 + MESSAGE1_BYTES
 MAX_TIME = 2**53 - 1               # the largest integer every JSON implementation keeps exactly
 MAX_REACH = 8                      # addresses one side tells the other in one exchange
 
-_REQUEST_KEYS = frozenset({"v", "type", "owner", "after_time", "after_sha", "limit", "nonce",
+_REQUEST_KEYS = frozenset({"v", "type", "owner", "epoch", "after", "summary", "limit", "nonce",
                            "time", "keys"})
 _OPTIONAL_KEYS = frozenset({"reach"})  # present: the asker tells its addresses, wants the owner's
 
@@ -89,11 +93,14 @@ class OpenedRequest:
 
 @dataclass(frozen=True)
 class FeedRequest:
-    """The checked fields of a request's JSON (``limit`` already lowered to the node's)."""
+    """The checked fields of a request's JSON (``limit`` already lowered to the node's):
+    ``epoch`` (None: the asker holds no position) and ``after`` name the position the
+    asker asks after; ``summary`` asks for positions and SHA-1 prefixes only."""
 
     owner_fp: str
-    after_time: int
-    after_sha: str | None
+    epoch: int | None
+    after: int
+    summary: bool
     limit: int
     nonce: bytes
     time: int
@@ -111,19 +118,26 @@ class PendingRequest:
     handshake: noise.HandshakeState = field(repr=False)
     keys: tuple[str, ...] = ()
     reach: tuple[str, ...] | None = None  # what the request told the owner (None: nothing)
+    after: int = 0
+    summary: bool = False
 
 
 @dataclass(frozen=True)
 class FeedResponse:
-    """An opened response: the posts (raw files, oldest first), ``more``, the owner's .pub,
-    the ``.pub`` documents of others it sent (unverified: check each) and the addresses
-    of the nodes serving the owner's identity (checked ``scheme://host:port``)."""
+    """An opened response: the posts (raw files, in the owner's order) and their
+    ``positions``, ``more``, the owner's .pub, the ``.pub`` documents of others it sent
+    (unverified: check each), the addresses of the nodes serving the owner's identity
+    (checked ``scheme://host:port``), the owner's ``epoch`` and, for a summary request,
+    the ``summary`` (position, 8-byte SHA-1 prefix) pairs."""
 
     posts: list[bytes]
     more: bool
     owner_pub: bytes
     keys: list[bytes] = field(default_factory=list)
     addresses: list[str] = field(default_factory=list)
+    epoch: int = 0
+    positions: list[int] = field(default_factory=list)
+    summary: list[tuple[int, bytes]] = field(default_factory=list)
 
 
 def _dumps(obj: dict[str, Any]) -> bytes:
@@ -137,12 +151,12 @@ def certified_transports(pub: keys.PublicKey) -> frozenset[bytes]:
 
 # --- the asker's side ---------------------------------------------------------------
 
-def encode_request(*, owner_fp: str, after_time: int, after_sha: str | None, limit: int,
+def encode_request(*, owner_fp: str, epoch: int | None, after: int, summary: bool, limit: int,
                    nonce: bytes, time: int, keys: Sequence[str] = (),
                    reach: Sequence[str] | None = None) -> bytes:
     """The request JSON: compact, keys sorted, ASCII; ``reach`` only when not None."""
     doc: dict[str, Any] = {"v": VERSION, "type": REQUEST_TYPE, "owner": owner_fp,
-                           "after_time": after_time, "after_sha": after_sha, "limit": limit,
+                           "epoch": epoch, "after": after, "summary": summary, "limit": limit,
                            "nonce": b64e(nonce), "time": time, "keys": list(keys)}
     if reach is not None:
         doc["reach"] = list(reach)
@@ -179,12 +193,15 @@ def request_payload(pub_document: bytes, request_json: bytes) -> bytes:
     return body.ljust(PAYLOAD_BYTES, b"\x00")
 
 
-def build_request(*, asker: OwnKeys, owner_fp: str, owner_transport: bytes, after_time: int,
-                  after_sha: str | None, limit: int, now: int, want_keys: Sequence[str] = (),
+def build_request(*, asker: OwnKeys, owner_fp: str, owner_transport: bytes,
+                  epoch: int | None = None, after: int = 0, summary: bool = False,
+                  limit: int, now: int, want_keys: Sequence[str] = (),
                   reach: Sequence[str] | None = None,
                   ephemeral: noise.Keypair | None = None, nonce: bytes | None = None
                   ) -> tuple[bytes, PendingRequest]:
-    """A request body for ``owner_fp``'s node, whose transport key is ``owner_transport``.
+    """A request body for ``owner_fp``'s node, whose transport key is ``owner_transport``:
+    the posts after position ``after`` of ``epoch`` (None: no position held), or with
+    ``summary`` their positions and SHA-1 prefixes, at most ``limit``.
 
     ``want_keys``: fingerprints (at most MAX_KEYS) of authors reshared in the owner's
     feed whose ``.pub`` the asker lacks. ``reach``: the asker's own addresses, told to
@@ -195,31 +212,35 @@ def build_request(*, asker: OwnKeys, owner_fp: str, owner_transport: bytes, afte
     """
     names.fingerprint(owner_fp, field="owner")
     nonce = crypto.random_bytes(NONCE_BYTES) if nonce is None else nonce
-    _check_cursor(after_time, after_sha, limit, now, nonce)
+    _check_cursor(epoch, after, summary, limit, now, nonce)
     _check_keys(list(want_keys))
     static = noise.keypair_from_secret(asker.transport_secret)
     if static.public not in certified_transports(keys.parse_pub(asker.pub_document,
                                                                 expected_fp=asker.fp)):
         raise BadInput("the transport secret does not belong to the asker's .pub", field="asker")
     hs = noise.HandshakeState.initiator(prologue(owner_fp), static, owner_transport, e=ephemeral)
-    fields: dict[str, Any] = {"owner_fp": owner_fp, "after_time": after_time,
-                              "after_sha": after_sha, "limit": limit, "nonce": nonce,
+    fields: dict[str, Any] = {"owner_fp": owner_fp, "epoch": epoch, "after": after,
+                              "summary": summary, "limit": limit, "nonce": nonce,
                               "time": now, "keys": want_keys}
     told = None if reach is None else fit_reach(reach, **fields)
     payload = request_payload(asker.pub_document, encode_request(**fields, reach=told))
     body = VERSION_BYTE + hs.write_message(payload)
-    return body, PendingRequest(owner_fp, limit, now, hs, tuple(want_keys), told)
+    return body, PendingRequest(owner_fp, limit, now, hs, tuple(want_keys), told, after,
+                                summary)
 
 
-def _check_cursor(after_time: int, after_sha: str | None, limit: int, now: int,
+def _check_cursor(epoch: Any, after: Any, summary: Any, limit: Any, now: Any,
                   nonce: bytes) -> None:
-    for name, value in (("after_time", after_time), ("time", now), ("limit", limit)):
+    for name, value in (("after", after), ("time", now), ("limit", limit)):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TIME:
             raise BadInput(f"{name} must be an integer from 0 to 2^53-1", field=name)
     if limit < 1:
         raise BadInput("limit must be at least 1", field="limit")
-    if after_sha is not None:
-        names.sha1(after_sha, field="after_sha")
+    if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)
+                              or not 1 <= epoch <= MAX_TIME):
+        raise BadInput("epoch must be null or an integer from 1 to 2^53-1", field="epoch")
+    if not isinstance(summary, bool):
+        raise BadInput("summary must be true or false", field="summary")
     if len(nonce) != NONCE_BYTES:
         raise BadInput(f"the nonce must be {NONCE_BYTES} bytes", field="nonce")
 
@@ -246,15 +267,23 @@ def open_response(body: bytes, pending: PendingRequest, *, max_bytes: int) -> Fe
     except CannotDecrypt:
         raise BadResponse("the response could not be opened: not from the owner's key, "
                           "not for this request, or changed") from None
-    posts, more, key_docs, address_docs = pages.parse_stream_addresses(stream)
-    if len(posts) > pending.limit:
+    page = pages.parse_stream(stream)
+    if len(page.posts) + len(page.summary) > pending.limit:
         raise BadResponse("the response holds more posts than asked for")
-    if len(key_docs) > len(pending.keys):
+    if (page.summary or page.posts) and (page.summary or page.posts)[0][0] <= pending.after:
+        raise BadResponse("the response holds a position not after the one asked for")
+    if page.posts and pending.summary or page.summary and not pending.summary:
+        raise BadResponse("the response holds posts for a summary request, or a summary "
+                          "for a request of posts")
+    if len(page.keys) > len(pending.keys):
         raise BadResponse("the response holds more keys than asked for")
-    if address_docs and pending.reach is None:
+    if page.addresses and pending.reach is None:
         raise BadResponse("the response holds addresses that were not asked for")
-    found = _addresses(address_docs[0]) if address_docs else []
-    return FeedResponse(posts, more, owner_pub, key_docs, found)
+    if not 1 <= page.epoch <= MAX_TIME:
+        raise BadResponse("the response's epoch is out of range")
+    found = _addresses(page.addresses[0]) if page.addresses else []
+    return FeedResponse([raw for _, raw in page.posts], page.more, owner_pub, page.keys,
+                        found, page.epoch, [p for p, _ in page.posts], page.summary)
 
 
 def _addresses(doc: bytes) -> list[str]:
@@ -323,11 +352,12 @@ def _payload_fields(payload: bytes) -> tuple[bytes, bytes]:
     return payload[2:n2_at], payload[n2_at + 2:end]
 
 
-def parse_request(opened: OpenedRequest, *, now: int, window: int, max_limit: int
-                  ) -> FeedRequest:
+def parse_request(opened: OpenedRequest, *, now: int, window: int, max_limit: int,
+                  max_summary: int | None = None) -> FeedRequest:
     """The request JSON's fields checked (strict JSON, ranges, owner, time window).
 
-    A ``limit`` above ``max_limit`` is lowered to it (the asker reads ``more``).
+    A ``limit`` above ``max_limit`` (for a summary request: ``max_summary``, by default
+    ``max_limit``) is lowered to it (the asker reads ``more``).
     :class:`BadRequestEnvelope` for a malformed request, :class:`Replay` for a stale time.
     """
     doc = _loads(opened.request_json, _REQUEST_KEYS, REQUEST_TYPE, _OPTIONAL_KEYS)
@@ -335,7 +365,8 @@ def parse_request(opened: OpenedRequest, *, now: int, window: int, max_limit: in
         owner = names.fingerprint(doc["owner"], field="owner")
         nonce = b64d(doc["nonce"] if isinstance(doc["nonce"], str) else "!", length=NONCE_BYTES,
                      what="nonce")
-        _check_cursor(doc["after_time"], doc["after_sha"], doc["limit"], doc["time"], nonce)
+        _check_cursor(doc["epoch"], doc["after"], doc["summary"], doc["limit"], doc["time"],
+                      nonce)
         wanted = _check_keys(doc["keys"])
         reach = check_reach(doc["reach"]) if "reach" in doc else None
     except BadInput as exc:
@@ -344,8 +375,9 @@ def parse_request(opened: OpenedRequest, *, now: int, window: int, max_limit: in
         raise BadRequestEnvelope("the request is for another identity", field="owner")
     if abs(now - doc["time"]) > window:
         raise Replay("the request time is outside the accepted window", field="time")
-    return FeedRequest(owner, doc["after_time"], doc["after_sha"], min(doc["limit"], max_limit),
-                       nonce, doc["time"], wanted, reach)
+    top = max_limit if max_summary is None or not doc["summary"] else max_summary
+    return FeedRequest(owner, doc["epoch"], doc["after"], doc["summary"],
+                       min(doc["limit"], top), nonce, doc["time"], wanted, reach)
 
 
 def address_part(addresses: Sequence[str] | None) -> bytes:
@@ -358,14 +390,21 @@ def address_part(addresses: Sequence[str] | None) -> bytes:
 
 def respond(opened: OpenedRequest, *, owner_pub: bytes, posts: Sequence[bytes], more: bool,
             max_bytes: int, key_docs: Sequence[bytes] = (),
-            addresses: Sequence[str] | None = None) -> bytes:
+            addresses: Sequence[str] | None = None, epoch: int = 1,
+            positions: Sequence[int] | None = None,
+            summary: Sequence[tuple[int, bytes]] | None = None) -> bytes:
     """The whole response body at once (small pages, test fakes): see :class:`pages.PageWriter`.
-    ``addresses`` (not None) adds the address record first."""
-    keys_part = address_part(addresses) + b"".join(map(pages.key_record, key_docs))
+
+    ``addresses`` (not None) adds the address record first; ``positions`` default to
+    1, 2, ... for the posts; ``summary`` (position, prefix) pairs make it a summary page."""
+    head = address_part(addresses) + pages.epoch_record(epoch) + b"".join(
+        map(pages.key_record, key_docs))
+    if summary is not None:
+        head += pages.summary_record(summary)
+    at = list(positions) if positions is not None else list(range(1, len(posts) + 1))
     writer = pages.PageWriter(opened.handshake, owner_pub, [len(p) for p in posts], max_bytes,
-                              len(keys_part))
-    records = [keys_part, *map(pages.post_record, posts)] if keys_part else \
-        map(pages.post_record, posts)
+                              len(head))
+    records = [head, *map(pages.post_record, posts, at)]
     return b"".join(writer.pieces(records, more))
 
 

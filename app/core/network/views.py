@@ -15,8 +15,8 @@ from .syncstatus import StatusStore
 def contact_view(dd: DataDir, contact: Contact, names: DisplayNames) -> dict[str, Any]:
     """``Contact.to_dict()`` plus ``display_name``, ``petname`` and ``sync`` (the
     :class:`SyncStatus` dict, whose ``state`` reads ``blocked`` for a blocked contact)."""
-    status = StatusStore(dd).get(contact.fingerprint).to_dict()
-    if Identities(dd).is_blocked(contact.fingerprint):
-        status["state"] = "blocked"
+    found = StatusStore(dd).get(contact.fingerprint)
+    found.blocked = Identities(dd).is_blocked(contact.fingerprint)
+    status = found.to_dict()
     return {**contact.to_dict(), "display_name": names(contact.fingerprint),
             "petname": Petnames(dd).get(contact.fingerprint), "sync": status}

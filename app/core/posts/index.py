@@ -23,6 +23,7 @@ import itertools
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -160,24 +161,33 @@ class Index:
         One write transaction; raises ``sqlite3.Error`` (nothing indexed) if it fails.
         """
         added = 0
+        last: dict[int, int] = {}  # author id -> the position it was last given
+        now_us = time.time_ns() // 1000
         with self.write() as c:
             for post in posts:
-                added += self._insert(c, post)
+                added += self._insert(c, post, last, now_us)
         return added
 
-    def _insert(self, c: sqlite3.Connection, post: Post) -> int:
+    def _insert(self, c: sqlite3.Connection, post: Post, last: dict[int, int],
+                now_us: int) -> int:
         kind = post.kind
         conv = None
         if kind == "message":
             conv = bytes.fromhex(conversation_id({post.author, *post.recipients}))
+        author = self._fp_id(c, post.author)
+        if author not in last:
+            last[author] = c.execute("SELECT max(pos) FROM posts INDEXED BY posts_pos"
+                                     " WHERE author=?", (author,)).fetchone()[0] or 0
+        pos = max(last[author] + 1, now_us)  # storage order; never below the clock
         cur = c.execute(
             "INSERT OR IGNORE INTO posts(sha, author, created, kind, public, reaction, reshare,"
-            " conv) VALUES (?,?,?,?,?,?,?,?)",
-            (bytes.fromhex(post.sha1), self._fp_id(c, post.author), post.created,
+            " conv, pos) VALUES (?,?,?,?,?,?,?,?,?)",
+            (bytes.fromhex(post.sha1), author, post.created,
              KIND_CODE[kind], not post.recipients, post.is_reaction,
-             post.reshared is not None, conv))
+             post.reshared is not None, conv, pos))
         if cur.rowcount == 0:
             return 0
+        last[author] = pos
         post_id = cur.lastrowid
         index_text(c, post_id, post)
         for fp in post.recipients:
@@ -334,49 +344,6 @@ class Index:
         finally:
             for cur in cursors:
                 cur.close()
-
-    def feed_page(self, owner: str, viewer: str, *, after_time: int, after_sha: str | None,
-                  limit: int, comment_viewers: frozenset[str] = frozenset()
-                  ) -> tuple[list[str], bool]:
-        """Posts by ``owner`` that ``viewer`` may receive, oldest first, strictly after
-        ``(after_time, after_sha or "")``; returns (up to ``limit`` sha1s, more to come).
-
-        ``viewer`` gets the public posts, those addressed to it, and, if it is in
-        ``comment_viewers``, the comments whose every parent is stored here and public
-        (``docs/protocol.md``, Who gets what).
-        ``after_time`` is unix seconds. Raises :class:`BadInput` for a bad ``limit`` or
-        ``after_sha`` and :class:`BadFingerprint` for a bad ``owner`` or ``viewer``.
-        """
-        self.check_limit(limit)
-        names.fingerprint(owner, field="owner")
-        names.fingerprint(viewer, field="viewer")
-        after = (int(after_time), b"" if after_sha is None else bytes.fromhex(names.sha1(
-            after_sha, field="after_sha")))
-        self.maybe_reconcile()
-        owner_id = self.fp_id(owner)
-        if owner_id is None:
-            return [], False
-        viewer_id = self.fp_id(viewer)
-        sql = (f"SELECT {COLUMNS} FROM posts p INDEXED BY posts_author WHERE p.author=?"
-               " AND (p.created, p.sha) > (?, ?) AND (p.public OR (p.kind=1 AND ?"
-               # comment sharing covers only comments whose every parent is stored here
-               # and public: a reply in a private conversation stays in it
-               " AND NOT EXISTS (SELECT 1 FROM replies r LEFT JOIN posts q ON q.sha=r.parent"
-               " WHERE r.post=p.id AND (q.id IS NULL OR NOT q.public)))"
-               " OR EXISTS (SELECT 1 FROM recipients r WHERE r.fp=? AND r.post=p.id))"
-               " ORDER BY p.created, p.sha LIMIT ?")
-        shares = viewer in comment_viewers
-        items: list[Entry] = []
-        while True:
-            need = limit + 1 - len(items)
-            rows = [self.entry(r) for r in self.conn().execute(
-                sql, (owner_id, *after, shares, -1 if viewer_id is None else viewer_id, need))]
-            present = self.present(rows)
-            items.extend(present)
-            if len(present) == len(rows) or len(rows) < need:
-                break
-            after = (rows[-1].created, bytes.fromhex(rows[-1].sha1))
-        return [e.sha1 for e in items[:limit]], len(items) > limit
 
     def feed_reshares(self, owner: str, viewer: str, limit: int) -> list[str]:
         """SHA-1s of ``owner``'s reshares ``viewer`` may receive, newest first, ``limit`` at most"""
