@@ -193,7 +193,7 @@ def open_response(ini: Initiator, body: bytes
     owner_pub = ini.message2(messages[0])
     _, recv = ini.sym.split()
     stream = b"".join(recv.dec(b"", m) for m in messages[1:])
-    assert stream[:5] == b"\x03\x00\x00\x00\x08"  # the epoch record comes first
+    assert stream[:5] == b"\x04\x00\x00\x00\x08"  # the epoch record comes first (no reach)
     epoch, i = int.from_bytes(stream[5:13], "big"), 13
     posts, positions = [], []
     while stream[i] in (1, 2):  # key records (none asked for here), then posts

@@ -93,9 +93,8 @@ class OpenedRequest:
 
 @dataclass(frozen=True)
 class FeedRequest:
-    """The checked fields of a request's JSON (``limit`` already lowered to the node's):
-    ``epoch`` (None: the asker holds no position) and ``after`` name the position the
-    asker asks after; ``summary`` asks for positions and SHA-1 prefixes only."""
+    """The checked fields of a request's JSON (``limit`` lowered to the node's): the
+    position asked after (``epoch`` None: none held), ``summary``: prefixes only."""
 
     owner_fp: str
     epoch: int | None
@@ -124,11 +123,9 @@ class PendingRequest:
 
 @dataclass(frozen=True)
 class FeedResponse:
-    """An opened response: the posts (raw files, in the owner's order) and their
-    ``positions``, ``more``, the owner's .pub, the ``.pub`` documents of others it sent
-    (unverified: check each), the addresses of the nodes serving the owner's identity
-    (checked ``scheme://host:port``), the owner's ``epoch`` and, for a summary request,
-    the ``summary`` (position, 8-byte SHA-1 prefix) pairs."""
+    """An opened response: the posts (raw files, in the owner's order) and ``positions``,
+    ``more``, the owner's .pub, others' ``.pub`` documents (unverified), the owner's
+    nodes' checked ``addresses``, its ``epoch``, the ``summary`` (position, prefix) pairs."""
 
     posts: list[bytes]
     more: bool
@@ -273,8 +270,7 @@ def open_response(body: bytes, pending: PendingRequest, *, max_bytes: int) -> Fe
     if (page.summary or page.posts) and (page.summary or page.posts)[0][0] <= pending.after:
         raise BadResponse("the response holds a position not after the one asked for")
     if page.posts and pending.summary or page.summary and not pending.summary:
-        raise BadResponse("the response holds posts for a summary request, or a summary "
-                          "for a request of posts")
+        raise BadResponse("the response holds posts or a summary it was not asked for")
     if len(page.keys) > len(pending.keys):
         raise BadResponse("the response holds more keys than asked for")
     if page.addresses and pending.reach is None:
@@ -393,10 +389,8 @@ def respond(opened: OpenedRequest, *, owner_pub: bytes, posts: Sequence[bytes], 
             addresses: Sequence[str] | None = None, epoch: int = 1,
             positions: Sequence[int] | None = None,
             summary: Sequence[tuple[int, bytes]] | None = None) -> bytes:
-    """The whole response body at once (small pages, test fakes): see :class:`pages.PageWriter`.
-
-    ``addresses`` (not None) adds the address record first; ``positions`` default to
-    1, 2, ... for the posts; ``summary`` (position, prefix) pairs make it a summary page."""
+    """The whole response body at once (small pages, test fakes), :class:`pages.PageWriter`:
+    ``addresses`` (not None) first; ``positions`` 1, 2, ... by default; or a ``summary``."""
     head = address_part(addresses) + pages.epoch_record(epoch) + b"".join(
         map(pages.key_record, key_docs))
     if summary is not None:
@@ -406,9 +400,6 @@ def respond(opened: OpenedRequest, *, owner_pub: bytes, posts: Sequence[bytes], 
                               len(head))
     records = [head, *map(pages.post_record, posts, at)]
     return b"".join(writer.pieces(records, more))
-
-
-
 
 
 # --- strict JSON -----------------------------------------------------------------------

@@ -133,7 +133,8 @@ def test_round_trip_carries_every_field() -> None:
                               len(head))
     body2 = b"".join(writer.pieces([head, *map(pages.post_record, posts, [124, 130])], True))
     got = exchange.open_response(body2, pending, max_bytes=10**7)
-    assert got == exchange.FeedResponse(posts, True, OWNER.own.pub_document, [], 9, [124, 130])
+    assert got == exchange.FeedResponse(posts, True, OWNER.own.pub_document, [], epoch=9,
+                                        positions=[124, 130])
 
 
 def test_a_summary_round_trip() -> None:
@@ -281,7 +282,7 @@ def test_response_with_more_posts_than_asked_is_refused() -> None:
         exchange.open_response(answer(body, [b"a", b"b"]), pending, max_bytes=10**7)
 
 
-EPOCH1 = b"\x03\x00\x00\x00\x08" + (1).to_bytes(8, "big")
+EPOCH1 = b"\x04\x00\x00\x00\x08" + (1).to_bytes(8, "big")
 POST_AT = b"\x01\x00\x00\x00\x09" + (7).to_bytes(8, "big") + b"p"
 
 
@@ -293,8 +294,8 @@ POST_AT = b"\x01\x00\x00\x00\x09" + (7).to_bytes(8, "big") + b"p"
     EPOCH1 + POST_AT + POST_AT + b"\x00\x00",           # positions not increasing
     EPOCH1 + b"\x01\x00\x00\x00\x03abc\x00\x00",        # a post record with no position
     EPOCH1 + POST_AT + b"\x02\x00\x00\x00\x01k\x00\x00",  # a key record after a post
-    EPOCH1 + b"\x04\x00\x00\x00\x03abc\x00\x00",        # a summary of a wrong length
-    EPOCH1 + POST_AT + b"\x04\x00\x00\x00\x00\x00\x00",  # posts and a summary
+    EPOCH1 + b"\x05\x00\x00\x00\x03abc\x00\x00",        # a summary of a wrong length
+    EPOCH1 + POST_AT + b"\x05\x00\x00\x00\x00\x00\x00",  # posts and a summary
 ])
 def test_malformed_page_streams_are_refused(stream: bytes) -> None:
     with pytest.raises(BadResponse):
