@@ -6,7 +6,7 @@ another one), ``POST <address>/feeds/<FP>`` with an encrypted request
 and stores each page through the one ingest path (durable before the cursor
 moves) until the owner says nothing more remains; :mod:`.follow` walks the feed
 (cursors per serving node, the summary comparison when there is no usable
-cursor). Per-contact status (``state/sync_status.json``) records attempts,
+cursor). Per-contact status (``state/sync/<FP>.json``) records attempts,
 successes, errors, posts received and rejected, the cursors, and the exponential
 back-off of failing contacts. :func:`sync_all` runs contacts in parallel
 (:mod:`.rounds`: live and failing contacts in separate bounded lanes, a round
