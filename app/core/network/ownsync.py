@@ -12,7 +12,8 @@ The asking node then asks, inside the exchange, for the keys of the people the
 identity's posts are addressed to that it lacks, so it can serve them too.
 
 Per-node status lives in ``state/own_sync.json`` (``"<FP> <address>"`` → a
-:class:`SyncStatus`); the first pull from a node asks for the whole feed.
+:class:`SyncStatus`, its ``cursors`` the place in that node's storage order, as a
+follower's: :mod:`.follow`); the first pull from a node compares the whole feed.
 """
 
 from __future__ import annotations
