@@ -70,6 +70,7 @@ from app.core.identity import keys
 from app.core.identity.identities import Identities  # noqa: E402
 from app.core.network import exchange
 from app.core.network.feeds import serve_feed  # noqa: E402
+from app.core.posts import feedorder  # noqa: E402
 from app.core.posts.index import Index  # noqa: E402
 from app.core.posts.ingest import Ingestor  # noqa: E402
 from tests.integration.harness import LOOPBACK, VENV_BIN, Node, free_port  # noqa: E402
@@ -178,7 +179,7 @@ def _build_chunk(job: tuple[int, int, int]) -> list[bytes]:
     assert _asker is not None and _owner is not None
     return [exchange.build_request(asker=_asker, owner_fp=_owner.fingerprint,
                                    owner_transport=_owner.transport_public,
-                                   after_time=after_time, after_sha=None, limit=limit,
+                                   after=after_time, limit=limit,
                                    now=int(time.time()))[0] for _ in range(count)]
 
 
@@ -315,7 +316,7 @@ def check_feed(node: Node, owner_fp: str, after_time: int, limit: int, expect: i
     assert _asker is not None and _owner is not None
     body, pending = exchange.build_request(asker=_asker, owner_fp=owner_fp,
                                            owner_transport=_owner.transport_public,
-                                           after_time=after_time, after_sha=None, limit=limit,
+                                           after=after_time, limit=limit,
                                            now=int(time.time()))
     r = node.peer("POST", f"/feeds/{owner_fp}", data=body, headers=HEADERS)
     if r.status_code != 200:
@@ -386,7 +387,8 @@ def setup_basant(root: Path, n: int, workers: int, threads: int) -> tuple[Node, 
     seed = Identities(dd).open_seed(fp, bench_sync.PASSWORD)
     raws = bench_sync.text_posts(seed, n, first_time=int(time.time()) - 3600)
     Ingestor(dd, index=Index(dd)).ingest_many(raws, author=fp)
-    newest = (Index(dd).newest_time(fp) or 0) + 1  # ask after the newest post: nothing new
+    newest = max(p for p, _ in feedorder.feed_summary(  # after the newest post: nothing new
+        Index(dd), fp, fp, after=0, limit=n)[0])
     assert _asker is not None
     Identities(dd).import_pub(_asker.pub_document)  # a contact: the pinned path is measured
     node = bench_sync.bench_node(root, "basant", workers=workers, threads=threads,

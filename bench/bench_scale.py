@@ -8,9 +8,9 @@ Phase 1 measures real exchanges in one process, with the node's own code and fil
 serves it (``feeds.serve_feed``: budgets, the key slots, Noise, the nonce store, the
 index, the padded response) and the asker opens it and stores the posts
 (``open_response`` and the ingest path). Two kinds of poll: *quiet* (nothing new:
-the page holds only the newest post again, re-asked because of ``sync_overlap``)
-and *news* (one new post). The baseline in the same run is one bare Noise IK
-exchange (both sides, no files): the ratio column says what the node adds to it.
+asked after the last position held, the page is empty) and *news* (one new post).
+The baseline in the same run is one bare Noise IK exchange (both sides, no files):
+the ratio column says what the node adds to it.
 
 Phase 2 simulates the follow graph: a population of ``--population`` people with
 Zipf-like popularity (the top authors get ~half of everyone as followers),
@@ -73,6 +73,8 @@ class Pair:
         self.owner_transport = a_ids.public_key(self.b).transport_public
         self.rng = random.Random(1)
         self.newest = int(time.time()) - 40 * DAY
+        self.epoch: int | None = None  # the cursor: the owner's epoch and last position
+        self.after = 0
         self.post_bytes: list[int] = []
         for _ in range(20):
             self.write()
@@ -92,13 +94,14 @@ class Pair:
         t0 = time.process_time()
         body, pending = exchange.build_request(
             asker=self.asker, owner_fp=self.b, owner_transport=self.owner_transport,
-            after_time=self.newest - 120, after_sha=None, limit=1000, now=int(time.time()),
+            epoch=self.epoch, after=self.after, limit=1000, now=int(time.time()),
             reach=["http://192.0.2.7:8889", "http://[2001:db8::7]:8889"])
         t1 = time.process_time()
         answer = feeds.serve_feed(self.basant, self.b, body, remote="192.0.2.7").read()
         t2 = time.process_time()
         response = exchange.open_response(answer, pending, max_bytes=32 << 20)
         self.ingestor.ingest_many(response.posts, author=self.b)
+        self.epoch, self.after = response.epoch, (response.positions or [self.after])[-1]
         t3 = time.process_time()
         return len(body), len(answer), (t1 - t0) + (t3 - t2), t2 - t1, len(response.posts)
 
@@ -197,7 +200,7 @@ def main() -> None:
     print("\nPhase 1: one exchange, measured (median of", args.rounds, "quiet polls)\n")
     print(table(["what", "value", "ratio to baseline"], [
         ["request body", f"{m['req']:.0f} B", ""],
-        ["response, quiet poll (newest post re-sent by the overlap)", f"{m['quiet_resp']:.0f} B",
+        ["response, quiet poll (nothing new: an empty page)", f"{m['quiet_resp']:.0f} B",
          f"{m['quiet_resp'] / m['post']:.1f} x one post ({m['post']:.0f} B)"],
         ["response, one new post", f"{m['news_resp']:.0f} B", ""],
         ["asker CPU per quiet poll", f"{m['asker_cpu'] * 1e3:.2f} ms",

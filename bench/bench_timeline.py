@@ -36,6 +36,7 @@ import common  # noqa: E402
 import gen_datadir  # noqa: E402
 
 from app.core.base.datadir import DataDir  # noqa: E402
+from app.core.posts import feedorder  # noqa: E402
 from app.core.posts.index import Index  # noqa: E402
 
 
@@ -88,8 +89,8 @@ def measure(n: int, queries: int) -> dict[str, Any]:
     r["author"] = timed(lambda: bare.page(limit=100, authors=[owner]), queries)
     r["profiles"] = timed(lambda: bare.page(limit=100, kinds=["profile"]), queries)
     r["deep"] = timed(lambda: bare.page(limit=100, cursor=deep["cursor"]), queries)
-    r["feed"] = timed(lambda: bare.feed_page(owner, viewer, after_time=0, after_sha=None,
-                                             limit=100), queries)
+    r["feed"] = timed(lambda: feedorder.feed_page(bare, owner, viewer, after=0,
+                                                  limit=100), queries)
     t = time.perf_counter()
     naive_newest(dd.posts)
     r["naive_ms"] = (time.perf_counter() - t) * 1000

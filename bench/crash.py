@@ -301,8 +301,8 @@ def serves(node: Node, fp: str) -> bool:
     asker = exchange.OwnKeys(fp=pub.fingerprint, pub_document=pub.to_bytes(),
                              transport_secret=transport)
     body, _ = exchange.build_request(asker=asker, owner_fp=fp,
-                                     owner_transport=owner.transport_public, after_time=0,
-                                     after_sha=None, limit=5, now=int(time.time()))
+                                     owner_transport=owner.transport_public, after=0,
+                                     limit=5, now=int(time.time()))
     r = node.peer("POST", f"/feeds/{fp}", data=body, timeout=30,
                   headers={"Content-Type": "application/octet-stream"})
     return r.status_code == 200

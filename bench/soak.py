@@ -114,7 +114,7 @@ def _peer(node: Node, owner: keys.PublicKey, rate: float, until: float, out: Res
             time.sleep(max(0.0, next_at - time.monotonic()))
             body, _ = exchange.build_request(asker=asker, owner_fp=owner.fingerprint,
                                              owner_transport=owner.transport_public,
-                                             after_time=0, after_sha=None,
+                                             after=0,
                                              limit=10, now=int(time.time()))
             start = time.perf_counter()
             try:

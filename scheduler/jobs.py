@@ -2,7 +2,9 @@
 
 ``sync`` pulls every contact's feed (and each own identity's feed from its other
 nodes) every ``sync_interval`` seconds (first run
-shortly after the scheduler starts); ``gc`` deletes unused public keys every
+shortly after the scheduler starts); ``requested`` syncs, every ``sync_request_poll``
+seconds, the contacts a sync was asked for (a newly added contact: the admin API
+and the CLI write a request file and return); ``gc`` deletes unused public keys every
 ``gc_interval`` seconds. ``reach`` (every minute, first at start) keeps the LAN
 announcement current (``lan_discovery``: a new UTC day, new addresses, new
 identities) and the router's port mapping renewed (``port_mapping``); both
@@ -22,7 +24,7 @@ from app.core.base.datadir import DataDir
 from app.core.network.lan import Announcer
 from app.core.network.ownsync import sync_own_nodes
 from app.core.network.portmap import PortMapper
-from app.core.network.sync import sync_all
+from app.core.network.sync import run_requested, sync_all
 from app.core.upkeep.gc import gc
 
 log = logging.getLogger("diwan.scheduler")
@@ -61,6 +63,19 @@ def run_sync(dd: DataDir) -> None:
                  sum(1 for o in own if o["last_error"]), sum(o["posts_last_run"] for o in own))
 
 
+def run_requested_syncs(dd: DataDir) -> None:
+    """The syncs asked for now (a newly added contact); nothing to do most of the time."""
+    try:
+        results = run_requested(dd)
+    except Exception:
+        log.exception("requested sync failed")
+        return
+    if results:
+        log.info("requested sync: %d contacts, %d failed, %d new posts", len(results),
+                 sum(1 for s in results if s.last_error),
+                 sum(s.posts_last_run for s in results))
+
+
 def run_gc(dd: DataDir) -> None:
     """The scheduled clean-up of unused public keys."""
     try:
@@ -74,6 +89,11 @@ def run_gc(dd: DataDir) -> None:
 def register_sync(sched: BaseScheduler, dd: DataDir) -> None:
     sched.add_job(run_sync, "interval", seconds=dd.settings["sync_interval"], args=[dd],
                   id="sync", next_run_time=_soon(FIRST_SYNC_DELAY))
+
+
+def register_requested(sched: BaseScheduler, dd: DataDir) -> None:
+    sched.add_job(run_requested_syncs, "interval", seconds=dd.settings["sync_request_poll"],
+                  args=[dd], id="requested", next_run_time=_soon(1))
 
 
 def register_gc(sched: BaseScheduler, dd: DataDir) -> None:
@@ -113,4 +133,4 @@ def stop_all() -> None:
             log.exception("stopping %s failed", type(part).__name__)
 
 
-JOBS: tuple[Register, ...] = (register_sync, register_gc, register_reach)
+JOBS: tuple[Register, ...] = (register_sync, register_requested, register_gc, register_reach)

@@ -168,7 +168,8 @@ def _status_row(cli: Cli, st: SyncStatus) -> list[str]:
 
 @main.command()
 @click.argument("fp", type=FP, required=False)
-@click.option("--full", is_flag=True, help="Ask for the whole feed again, not only what is new.")
+@click.option("--full", is_flag=True,
+              help="Compare the whole feed with what is held; fetch what is missing.")
 @pass_cli
 def sync(cli: Cli, fp: str | None, full: bool) -> None:
     """Pull new posts from every contact (or FP only) now, back-off or not, and each own

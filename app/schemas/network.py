@@ -29,8 +29,9 @@ class StatusOut(Schema):
     rejected = fields.Integer(metadata={"description": "posts refused, all runs"})
     rejected_last_run = fields.Integer()
     last_rejection = fields.String(allow_none=True)
-    cursor_time = fields.Integer(allow_none=True,
-                                 metadata={"description": "newest CREATED_TIME held"})
+    cursors = fields.Dict(keys=fields.String(), values=fields.Dict(), metadata={
+        "description": "per serving node (the owner's device id): {epoch, after, identity}, "
+                       "the position in that node's storage order the next sync asks after"})
     skipped = fields.String(allow_none=True, metadata={
         "description": "why this sync left the contact alone (blocked, backing off)"})
 
@@ -44,7 +45,8 @@ class StatusList(Schema):
 class SyncIn(Schema):
     fingerprint = s.Fingerprint(metadata={"description": "sync only this contact"})
     full = fields.Boolean(load_default=False, metadata={
-        "description": "ask for the whole feed again, not only what is newer than held"})
+        "description": "compare the whole feed with what is held (a summary) and fetch "
+                       "whatever is missing, not only what is new"})
 
 
 class LyingOut(Schema):

@@ -65,7 +65,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def build(node: dict[str, Any], **kw: Any) -> tuple[bytes, exchange.PendingRequest]:
-    args: dict[str, Any] = {"after_time": 0, "after_sha": None, "limit": 10,
+    args: dict[str, Any] = {"after": 0, "limit": 10,
                             "now": int(time.time())}
     args.update(kw)
     return exchange.build_request(asker=ASKER, owner_fp=node["own"],
@@ -120,7 +120,7 @@ def test_attack4_post_feeds_gives_one_answer_whatever_the_fingerprint(
     ids.block(blocked.fp)
     valid_elsewhere = exchange.build_request(
         asker=ASKER, owner_fp=known.fp, owner_transport=node["key"].transport_public,
-        after_time=0, after_sha=None, limit=1, now=int(time.time()))[0]
+        after=0, limit=1, now=int(time.time()))[0]
     bodies = [b"", b"x", os.urandom(exchange.REQUEST_BYTES), _v1_request(node), valid_elsewhere]
     answers = set()
     for fp in (node["own"], known.fp, blocked.fp, party()[0].fp):

@@ -147,6 +147,50 @@ def test_status_and_request_validation(net: Net, people: People) -> None:
     assert shown["state"] == "ok" and shown["last_success"] is not None
 
 
+def test_a_blocked_contact_shows_as_blocked_and_is_not_polled(net: Net, people: People
+                                                             ) -> None:
+    """Issue 9: it read "ok" in GET /sync (and was polled); now "blocked" everywhere."""
+    net.post(NOW - 500)
+    assert net.sync(net.ahmed)["state"] == "ok"
+    assert net.ahmed.put(f"/groups/blocked/{people.basant}").status_code in (200, 201, 204)
+    late = net.post(NOW - 400)
+    [status] = net.ahmed.get("/sync").get_json()["statuses"]
+    assert status["state"] == "blocked"
+    assert net.ahmed.get(f"/contacts/{people.basant}").get_json()["sync"]["state"] == "blocked"
+    from scheduler.jobs import run_sync
+
+    run_sync(net.ahmed.dd)   # the scheduler's round
+    assert late not in net.held(net.ahmed)
+    assert net.ahmed.get("/sync").get_json()["statuses"][0]["last_attempt"] == \
+        status["last_attempt"]  # not even tried
+
+
+def test_a_new_contact_is_synced_in_the_background_at_once(net: Net, people: People) -> None:
+    """Issue 9: a new contact waited up to sync_interval (10 min) for its first sync. Now
+    PUT /contacts returns at once and a scheduler job that runs every sync_request_poll
+    (2) seconds, not the periodic sync, syncs it."""
+    from scheduler.worker import build
+
+    sha = net.post(NOW - 500)
+    fresh = make_admin_client(copy_identities(people.template, net.basant.root.parent / "dalia",
+                                              [people.ahmed]))
+    sched = build(fresh.dd)  # the running scheduler's jobs
+    prompt = [job for job in sched.get_jobs() if job.id not in ("sync", "gc", "heartbeat")
+              and job.trigger.interval.total_seconds() <= 2]
+    net.follow(fresh, people.ahmed)
+    assert sha not in net.held(fresh)   # the call did not wait for the sync
+    for job in prompt:
+        job.func(*job.args)
+    assert sha in net.held(fresh)
+    status = fresh.get("/sync").get_json()["statuses"][0]
+    assert status["state"] == "ok" and status["posts_received"] == 1
+    again = net.post(NOW - 400)
+    net.follow(fresh, people.ahmed)     # unchanged: nothing asked for
+    for job in prompt:
+        job.func(*job.args)
+    assert again not in net.held(fresh)
+
+
 def test_an_unreachable_contact_is_recorded_and_backs_off(net: Net, people: People) -> None:
     with serving(create_peer_app({"data_dir": str(net.basant.root)})) as gone:
         net.follow(net.ahmed, people.ahmed, gone)

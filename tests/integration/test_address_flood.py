@@ -128,8 +128,8 @@ def _feed_request(owner: keys.PublicKey, limit: int) -> bytes:
     asker = exchange.OwnKeys(fp=pub.fingerprint, pub_document=pub.to_bytes(),
                              transport_secret=transport)
     body, _ = exchange.build_request(asker=asker, owner_fp=owner.fingerprint,
-                                     owner_transport=owner.transport_public, after_time=0,
-                                     after_sha=None, limit=limit, now=int(time.time()))
+                                     owner_transport=owner.transport_public, after=0,
+                                     limit=limit, now=int(time.time()))
     return body
 
 

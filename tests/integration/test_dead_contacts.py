@@ -58,11 +58,13 @@ def _follower_dir(root: Path, owner_doc: bytes, owner_address: str, dead_address
 
 
 def _statuses(root: Path) -> dict[str, dict[str, object]]:
-    path = root / "state" / "sync_status.json"
-    try:
-        return dict(json.loads(path.read_text("utf-8")))
-    except (FileNotFoundError, ValueError):
-        return {}
+    out = {}
+    for path in (root / "state" / "sync").glob("*.json"):
+        try:
+            out[path.stem] = dict(json.loads(path.read_text("utf-8")))
+        except (FileNotFoundError, ValueError):
+            continue
+    return out
 
 
 def test_a_live_contact_is_synced_first_and_the_round_keeps_its_deadline(

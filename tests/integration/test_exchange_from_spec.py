@@ -174,17 +174,18 @@ def prologue(fp: str) -> bytes:
 
 
 def request_body(ini: Initiator, my_pub: bytes, owner_fp: str, nonce: bytes, now: int,
-                 after_time: int = 0, after_sha: str | None = None) -> bytes:
-    fields = {"v": 2, "type": "feed-request", "owner": owner_fp, "after_time": after_time,
-              "after_sha": after_sha, "limit": 10, "nonce": b64(nonce), "time": now,
-              "keys": []}
+                 epoch: int | None = None, after: int = 0) -> bytes:
+    fields = {"v": 2, "type": "feed-request", "owner": owner_fp, "epoch": epoch,
+              "after": after, "summary": False, "limit": 10, "nonce": b64(nonce),
+              "time": now, "keys": []}
     js = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
     payload = len(my_pub).to_bytes(2, "big") + my_pub + len(js).to_bytes(2, "big") + js
     key_id = ini.rs[:8]  # the first 8 bytes of the owner's transport key asked
     return b"\x02" + key_id + ini.message1(payload.ljust(3076, b"\x00"))
 
 
-def open_response(ini: Initiator, body: bytes) -> tuple[bytes, list[bytes], bool]:
+def open_response(ini: Initiator, body: bytes
+                  ) -> tuple[bytes, list[bytes], bool, int, list[int]]:
     messages, pos = [], 0
     while pos < len(body):
         n = int.from_bytes(body[pos:pos + 2], "big")
@@ -193,13 +194,16 @@ def open_response(ini: Initiator, body: bytes) -> tuple[bytes, list[bytes], bool
     owner_pub = ini.message2(messages[0])
     _, recv = ini.sym.split()
     stream = b"".join(recv.dec(b"", m) for m in messages[1:])
-    posts, i = [], 0
+    assert stream[:5] == b"\x04\x00\x00\x00\x08"  # the epoch record comes first (no reach)
+    epoch, i = int.from_bytes(stream[5:13], "big"), 13
+    posts, positions = [], []
     while stream[i] in (1, 2):  # key records (none asked for here), then posts
         n = int.from_bytes(stream[i + 1:i + 5], "big")
-        posts.append(stream[i + 5:i + 5 + n])
+        positions.append(int.from_bytes(stream[i + 5:i + 13], "big"))
+        posts.append(stream[i + 13:i + 5 + n])
         i += 5 + n
     assert stream[i] == 0 and stream[i + 1] in (0, 1) and not any(stream[i + 2:])
-    return owner_pub, posts, stream[i + 1] == 1
+    return owner_pub, posts, stream[i + 1] == 1, epoch, positions
 
 
 def test_we_make_the_spec_sample_request_byte_for_byte() -> None:
@@ -211,11 +215,12 @@ def test_we_make_the_spec_sample_request_byte_for_byte() -> None:
     ini = Initiator(prologue(v["owner_fp"]), bytes.fromhex(v["asker_transport_secret"]),
                     owner_t, bytes.fromhex(v["asker_ephemeral_secret"]))
     body = request_body(ini, my_pub, v["owner_fp"], bytes.fromhex(v["nonce"]), v["now"],
-                        v["after_time"], v["after_sha"])
+                        v["epoch"], v["after"])
     assert body.hex() == v["request"]
-    owner_pub, posts, more = open_response(ini, bytes.fromhex(v["response"]))
+    owner_pub, posts, more, epoch, positions = open_response(ini, bytes.fromhex(v["response"]))
     assert owner_pub.decode() == v["owner_pub"]
     assert [p.decode() for p in posts] == v["posts"] and more is v["more"]
+    assert (epoch, positions) == (v["epoch"], v["positions"])
 
 
 def test_a_v2_exchange_with_a_real_node(tmp_path: Path) -> None:
@@ -239,7 +244,16 @@ def test_a_v2_exchange_with_a_real_node(tmp_path: Path) -> None:
         assert r.status_code == 200, r.text
         assert len(r.content) == int(r.headers["Content-Length"]) and len(r.content) >= 1024
         assert len(r.content) & (len(r.content) - 1) == 0          # a power of two
-        got_pub, posts, more = open_response(ini, r.content)
+        got_pub, posts, more, epoch, positions = open_response(ini, r.content)
         assert got_pub == owner_pub and more is False
         bodies = [json.loads(unb64(p.decode().split(".")[0]))["TEXT"] for p in posts]
-        assert sorted(bodies) == sorted(texts)   # same second: ordered by SHA-1
+        assert bodies == texts   # in the order the node stored them
+        assert 1 <= epoch < 2**53 and positions == sorted(positions)
+        ini2 = Initiator(prologue(fp), transport, device_keys(owner_pub)[0], os.urandom(32))
+        body = request_body(ini2, my_pub, fp, os.urandom(24), int(time.time()), epoch,
+                            positions[0])
+        r = node.peer("POST", f"/feeds/{fp}", data=body,
+                      headers={"Content-Type": "application/octet-stream"})
+        assert r.status_code == 200, r.text
+        later = open_response(ini2, r.content)
+        assert (later[1], later[4]) == (posts[1:], positions[1:])  # after the first one

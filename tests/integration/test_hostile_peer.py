@@ -34,7 +34,7 @@ def ask(stranger: Stranger, owner: keys.PublicKey, *, now: int | None = None,
     """A feed request from ``stranger`` (keys only in this test) to ``owner``."""
     return exchange.build_request(asker=stranger.own, owner_fp=owner.fingerprint,
                                   owner_transport=owner.transport_public,
-                                  after_time=0, after_sha=None, limit=limit,
+                                  after=0, limit=limit,
                                   now=int(time.time()) if now is None else now)
 
 

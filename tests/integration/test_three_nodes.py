@@ -189,6 +189,19 @@ def test_blocking_camal_at_basant(people: dict[str, Person]) -> None:
         b.api("DELETE", f"/groups/blocked/{c.fp}", 204)
 
 
+def test_a_backdated_post_reaches_followers(people: dict[str, Person]) -> None:
+    """Issue 9, fault 1: Ahmed follows Basant and syncs; Basant publishes a post dated an
+    hour ago, then an ordinary one; Ahmed's next sync brings both (the old cursor, the
+    newest CREATED_TIME held minus sync_overlap, never asked for the first)."""
+    a, b = people["ahmed"], people["basant"]
+    b.post(text="before")
+    a.sync(b)
+    backdated = b.post(text="written an hour ago", created_time=int(time.time()) - 3600)
+    normal = b.post(text="written now")
+    a.sync(b)
+    assert a.has(normal) and a.has(backdated)
+
+
 class LyingKeyServer:
     """A peer that answers every key request with a valid key of somebody else."""
 

@@ -45,7 +45,7 @@ def owner(tmp_path: Path) -> Iterator[CountingPeer]:
 
 def _last_success(root: Path, fp: str) -> float:
     try:
-        status = json.loads((root / "state" / "sync_status.json").read_text("utf-8"))[fp]
+        status = json.loads((root / "state" / "sync" / f"{fp}.json").read_text("utf-8"))
     except (FileNotFoundError, ValueError, KeyError):
         return 0.0
     return float(status.get("last_success") or 0.0)

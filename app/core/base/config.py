@@ -94,6 +94,8 @@ SETTINGS: tuple[Setting, ...] = (
             "query carries on; diwan reindex has no limit)", 1, 10**7),
     Setting("max_response_bytes", 32 * MiB, "largest feed page a node serves or accepts "
             "(at least max_post_bytes + max_post_bytes/1024 + 4096)", 4196, GiB, "bytes"),
+    Setting("max_summary_entries", 20000, "most entries (16 bytes each) in one feed summary "
+            "a node serves (a follower comparing what it holds)", 1, 10**7),
     Setting("request_window", 300, "seconds a feed request stays valid (replay window)",
             10, DAY, "seconds"),
     Setting("budget_window", 60, "seconds of one budget window on the peer port",
@@ -114,8 +116,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sync_round_time", 300,
             "seconds a sync round may last (at most sync_interval); contacts not started "
             "by then wait for the next round, first in line", 2, DAY, "seconds"),
-    Setting("sync_overlap", 120, "seconds re-asked before the newest held post",
-            0, 30 * DAY, "seconds"),
+    Setting("sync_request_poll", 2, "seconds between looks for syncs asked for now", 1, 3600),
     Setting("sync_parallel", 4, "contacts synced at once (those that answered last time)", 1, 64),
     Setting("sync_parallel_failing", 4,
             "contacts that failed last time tried at once, in their own slots", 1, 64),

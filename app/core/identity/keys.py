@@ -139,15 +139,33 @@ def _checked(key: PublicKey) -> PublicKey:
     return key
 
 
+_VERIFIED: dict[bytes, PublicKey] = {}  # exact document bytes -> the key they verified as
+_VERIFIED_MAX = 256                     # documents remembered (a sync checks the same few)
+
+
 def parse_pub(data: bytes | str, *, expected_fp: str | None = None) -> PublicKey:
     """Parse and verify a ``.pub`` document (protocol.md, checks in its order).
 
     Raises :class:`BadKeyDocument` for a document too long, not in the exact
     syntax, with a non-canonical value, a device twice, a certificate that does
     not verify, a transport key that is unusable (small order, non-canonical),
-    or a fingerprint other than ``expected_fp``.
+    or a fingerprint other than ``expected_fp``. The same bytes verify the same way
+    every time: the last :data:`_VERIFIED_MAX` documents that verified are remembered.
     """
-    raw = data.encode("utf-8", "replace") if isinstance(data, str) else data
+    raw = bytes(data.encode("utf-8", "replace") if isinstance(data, str) else data)
+    key = _VERIFIED.get(raw)
+    if key is None:
+        key = _parse_pub(raw)
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            _VERIFIED.clear()
+        _VERIFIED[raw] = key
+    if expected_fp is not None and key.fingerprint != expected_fp:
+        raise BadKeyDocument("the key does not match the fingerprint it came under",
+                             field="public_key")
+    return key
+
+
+def _parse_pub(raw: bytes) -> PublicKey:
     if len(raw) > MAX_PUB_BYTES:
         raise BadKeyDocument("the public key document is too long", field="public_key")
     lines = raw.split(b"\n")
@@ -183,9 +201,6 @@ def parse_pub(data: bytes | str, *, expected_fp: str | None = None) -> PublicKey
         except UnusableKey:
             raise BadKeyDocument("a device's transport key is unusable (small order or "
                                  "not canonical)", field="public_key") from None
-    if expected_fp is not None and key.fingerprint != expected_fp:
-        raise BadKeyDocument("the key does not match the fingerprint it came under",
-                             field="public_key")
     return key
 
 

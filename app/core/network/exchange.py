@@ -9,9 +9,13 @@ Normative in ``docs/protocol.md`` (section "The feed exchange"). In short::
                (the JSON may carry "reach": the asker's own addresses)
     response = u16 len || message 2 (payload: the owner's current .pub)
                then (u16 len || transport message)*: the page stream, padded to a size bucket
-    stream   = [0x03 || u32 n || addresses] (0x02 || u32 n || .pub)*
-               (0x01 || u32 n || post file)* 0x00 || more || 0x00*
-               (the response side: :mod:`pages`)
+    stream   = [0x03 || u32 n || addresses] 0x04 || u32 8 || u64 epoch (0x02 || u32 n || .pub)*
+               then (0x01 || u32 n || u64 position || post file)* or one summary record
+               (0x05), 0x00 || more || 0x00*  (the response side: :mod:`pages`)
+
+The request asks for what follows a position in the owner's storage order
+(``epoch``, ``after``), or, with ``summary``, for the positions and SHA-1 prefixes
+of those posts only (:mod:`app.core.posts.feedorder`).
 
 The owner holds :data:`KEY_SLOTS` candidate transport keys per fingerprint
 (current and previous, decoys filling empty slots) and tries exactly one on
@@ -65,7 +69,7 @@ MAX_TIME = 2**53 - 1               # the largest integer every JSON implementati
 MAX_REACH = 8                      # addresses one side tells the other in one exchange
 
 _MISS = noise.generate_keypair()   # tried when the key id names no slot: opens nothing
-_REQUEST_KEYS = frozenset({"v", "type", "owner", "after_time", "after_sha", "limit", "nonce",
+_REQUEST_KEYS = frozenset({"v", "type", "owner", "epoch", "after", "summary", "limit", "nonce",
                            "time", "keys"})
 # reach: the asker tells its addresses and wants the owner's; invite, reply (docs/protocol.md,
 # Invites and several nodes of one identity): an invite's one-time token and the asker's own
@@ -115,14 +119,14 @@ def certified_transports(pub: keys.PublicKey) -> frozenset[bytes]:
 
 # --- the asker's side ---------------------------------------------------------------
 
-def encode_request(*, owner_fp: str, after_time: int, after_sha: str | None, limit: int,
+def encode_request(*, owner_fp: str, epoch: int | None, after: int, summary: bool, limit: int,
                    nonce: bytes, time: int, keys: Sequence[str] = (),
                    reach: Sequence[str] | None = None, invite: bytes | None = None,
                    reply: str | None = None) -> bytes:
     """The request JSON: compact, keys sorted, ASCII; ``reach``, ``invite`` and ``reply``
     only when not None."""
     doc: dict[str, Any] = {"v": VERSION, "type": REQUEST_TYPE, "owner": owner_fp,
-                           "after_time": after_time, "after_sha": after_sha, "limit": limit,
+                           "epoch": epoch, "after": after, "summary": summary, "limit": limit,
                            "nonce": b64e(nonce), "time": time, "keys": list(keys)}
     if reach is not None:
         doc["reach"] = list(reach)
@@ -163,13 +167,16 @@ def request_payload(pub_document: bytes, request_json: bytes) -> bytes:
     return body.ljust(PAYLOAD_BYTES, b"\x00")
 
 
-def build_request(*, asker: OwnKeys, owner_fp: str, owner_transport: bytes, after_time: int,
-                  after_sha: str | None, limit: int, now: int, want_keys: Sequence[str] = (),
+def build_request(*, asker: OwnKeys, owner_fp: str, owner_transport: bytes,
+                  epoch: int | None = None, after: int = 0, summary: bool = False,
+                  limit: int, now: int, want_keys: Sequence[str] = (),
                   reach: Sequence[str] | None = None,
                   ephemeral: noise.Keypair | None = None, nonce: bytes | None = None,
                   invite: bytes | None = None, reply: str | None = None
                   ) -> tuple[bytes, PendingRequest]:
-    """A request body for ``owner_fp``'s node, whose transport key is ``owner_transport``.
+    """A request body for ``owner_fp``'s node, whose transport key is ``owner_transport``:
+    the posts after position ``after`` of ``epoch`` (None: no position held), or with
+    ``summary`` their positions and SHA-1 prefixes, at most ``limit``.
 
     ``want_keys``: fingerprints (at most MAX_KEYS) of authors reshared in the owner's
     feed whose ``.pub`` the asker lacks. ``reach``: the asker's own addresses, told to
@@ -182,32 +189,36 @@ def build_request(*, asker: OwnKeys, owner_fp: str, owner_transport: bytes, afte
     """
     names.fingerprint(owner_fp, field="owner")
     nonce = crypto.random_bytes(NONCE_BYTES) if nonce is None else nonce
-    _check_cursor(after_time, after_sha, limit, now, nonce)
+    _check_cursor(epoch, after, summary, limit, now, nonce)
     _check_keys(list(want_keys))
     static = noise.keypair_from_secret(asker.transport_secret)
     if static.public not in certified_transports(keys.parse_pub(asker.pub_document,
                                                                 expected_fp=asker.fp)):
         raise BadInput("the transport secret does not belong to the asker's .pub", field="asker")
     hs = noise.HandshakeState.initiator(prologue(owner_fp), static, owner_transport, e=ephemeral)
-    fields: dict[str, Any] = {"owner_fp": owner_fp, "after_time": after_time,
-                              "after_sha": after_sha, "limit": limit, "nonce": nonce,
+    fields: dict[str, Any] = {"owner_fp": owner_fp, "epoch": epoch, "after": after,
+                              "summary": summary, "limit": limit, "nonce": nonce,
                               "time": now, "keys": want_keys, "invite": invite,
                               "reply": reply}
     told = None if reach is None else fit_reach(reach, **fields)
     payload = request_payload(asker.pub_document, encode_request(**fields, reach=told))
     body = VERSION_BYTE + key_id(owner_transport) + hs.write_message(payload)
-    return body, PendingRequest(owner_fp, limit, now, hs, tuple(want_keys), told)
+    return body, PendingRequest(owner_fp, limit, now, hs, tuple(want_keys), told, after,
+                                summary)
 
 
-def _check_cursor(after_time: int, after_sha: str | None, limit: int, now: int,
+def _check_cursor(epoch: Any, after: Any, summary: Any, limit: Any, now: Any,
                   nonce: bytes) -> None:
-    for name, value in (("after_time", after_time), ("time", now), ("limit", limit)):
+    for name, value in (("after", after), ("time", now), ("limit", limit)):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TIME:
             raise BadInput(f"{name} must be an integer from 0 to 2^53-1", field=name)
     if limit < 1:
         raise BadInput("limit must be at least 1", field="limit")
-    if after_sha is not None:
-        names.sha1(after_sha, field="after_sha")
+    if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)
+                              or not 1 <= epoch <= MAX_TIME):
+        raise BadInput("epoch must be null or an integer from 1 to 2^53-1", field="epoch")
+    if not isinstance(summary, bool):
+        raise BadInput("summary must be true or false", field="summary")
     if len(nonce) != NONCE_BYTES:
         raise BadInput(f"the nonce must be {NONCE_BYTES} bytes", field="nonce")
 
@@ -234,15 +245,22 @@ def open_response(body: bytes, pending: PendingRequest, *, max_bytes: int) -> Fe
     except CannotDecrypt:
         raise BadResponse("the response could not be opened: not from the owner's key, "
                           "not for this request, or changed") from None
-    posts, more, key_docs, address_docs = pages.parse_stream_addresses(stream)
-    if len(posts) > pending.limit:
+    page = pages.parse_stream(stream)
+    if len(page.posts) + len(page.summary) > pending.limit:
         raise BadResponse("the response holds more posts than asked for")
-    if len(key_docs) > len(pending.keys):
+    if (page.summary or page.posts) and (page.summary or page.posts)[0][0] <= pending.after:
+        raise BadResponse("the response holds a position not after the one asked for")
+    if page.posts and pending.summary or page.summary and not pending.summary:
+        raise BadResponse("the response holds posts or a summary it was not asked for")
+    if len(page.keys) > len(pending.keys):
         raise BadResponse("the response holds more keys than asked for")
-    if address_docs and pending.reach is None:
+    if page.addresses and pending.reach is None:
         raise BadResponse("the response holds addresses that were not asked for")
-    found = _addresses(address_docs[0]) if address_docs else []
-    return FeedResponse(posts, more, owner_pub, key_docs, found)
+    if not 1 <= page.epoch <= MAX_TIME:
+        raise BadResponse("the response's epoch is out of range")
+    found = _addresses(page.addresses[0]) if page.addresses else []
+    return FeedResponse([raw for _, raw in page.posts], page.more, owner_pub, page.keys,
+                        found, page.epoch, [p for p, _ in page.posts], page.summary)
 
 
 def _addresses(doc: bytes) -> list[str]:
@@ -307,11 +325,12 @@ def _payload_fields(payload: bytes) -> tuple[bytes, bytes]:
     return payload[2:n2_at], payload[n2_at + 2:end]
 
 
-def parse_request(opened: OpenedRequest, *, now: int, window: int, max_limit: int
-                  ) -> FeedRequest:
+def parse_request(opened: OpenedRequest, *, now: int, window: int, max_limit: int,
+                  max_summary: int | None = None) -> FeedRequest:
     """The request JSON's fields checked (strict JSON, ranges, owner, time window).
 
-    A ``limit`` above ``max_limit`` is lowered to it (the asker reads ``more``).
+    A ``limit`` above ``max_limit`` (for a summary request: ``max_summary``, by default
+    ``max_limit``) is lowered to it (the asker reads ``more``).
     :class:`BadRequestEnvelope` for a malformed request, :class:`Replay` for a stale time.
     """
     doc = _loads(opened.request_json, _REQUEST_KEYS, REQUEST_TYPE, _OPTIONAL_KEYS)
@@ -319,7 +338,8 @@ def parse_request(opened: OpenedRequest, *, now: int, window: int, max_limit: in
         owner = names.fingerprint(doc["owner"], field="owner")
         nonce = b64d(doc["nonce"] if isinstance(doc["nonce"], str) else "!", length=NONCE_BYTES,
                      what="nonce")
-        _check_cursor(doc["after_time"], doc["after_sha"], doc["limit"], doc["time"], nonce)
+        _check_cursor(doc["epoch"], doc["after"], doc["summary"], doc["limit"], doc["time"],
+                      nonce)
         wanted = _check_keys(doc["keys"])
         reach = check_reach(doc["reach"]) if "reach" in doc else None
         invite, reply = _optional(doc)
@@ -329,8 +349,9 @@ def parse_request(opened: OpenedRequest, *, now: int, window: int, max_limit: in
         raise BadRequestEnvelope("the request is for another identity", field="owner")
     if abs(now - doc["time"]) > window:
         raise Replay("the request time is outside the accepted window", field="time")
-    return FeedRequest(owner, doc["after_time"], doc["after_sha"], min(doc["limit"], max_limit),
-                       nonce, doc["time"], wanted, reach, invite, reply)
+    top = max_limit if max_summary is None or not doc["summary"] else max_summary
+    return FeedRequest(owner, doc["epoch"], doc["after"], doc["summary"],
+                       min(doc["limit"], top), nonce, doc["time"], wanted, reach, invite, reply)
 
 
 def _optional(doc: dict[str, Any]) -> tuple[bytes | None, str | None]:
@@ -352,18 +373,20 @@ def address_part(addresses: Sequence[str] | None) -> bytes:
 
 def respond(opened: OpenedRequest, *, owner_pub: bytes, posts: Sequence[bytes], more: bool,
             max_bytes: int, key_docs: Sequence[bytes] = (),
-            addresses: Sequence[str] | None = None) -> bytes:
-    """The whole response body at once (small pages, test fakes): see :class:`pages.PageWriter`.
-    ``addresses`` (not None) adds the address record first."""
-    keys_part = address_part(addresses) + b"".join(map(pages.key_record, key_docs))
+            addresses: Sequence[str] | None = None, epoch: int = 1,
+            positions: Sequence[int] | None = None,
+            summary: Sequence[tuple[int, bytes]] | None = None) -> bytes:
+    """The whole response body at once (small pages, test fakes), :class:`pages.PageWriter`:
+    ``addresses`` (not None) first; ``positions`` 1, 2, ... by default; or a ``summary``."""
+    head = address_part(addresses) + pages.epoch_record(epoch) + b"".join(
+        map(pages.key_record, key_docs))
+    if summary is not None:
+        head += pages.summary_record(summary)
+    at = list(positions) if positions is not None else list(range(1, len(posts) + 1))
     writer = pages.PageWriter(opened.handshake, owner_pub, [len(p) for p in posts], max_bytes,
-                              len(keys_part))
-    records = [keys_part, *map(pages.post_record, posts)] if keys_part else \
-        map(pages.post_record, posts)
+                              len(head))
+    records = [head, *map(pages.post_record, posts, at)]
     return b"".join(writer.pieces(records, more))
-
-
-
 
 
 # --- strict JSON -----------------------------------------------------------------------

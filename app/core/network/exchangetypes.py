@@ -34,11 +34,13 @@ class OpenedRequest:
 
 @dataclass(frozen=True)
 class FeedRequest:
-    """The checked fields of a request's JSON (``limit`` already lowered to the node's)."""
+    """The checked fields of a request's JSON (``limit`` lowered to the node's): the
+    position asked after (``epoch`` None: none held), ``summary``: prefixes only."""
 
     owner_fp: str
-    after_time: int
-    after_sha: str | None
+    epoch: int | None
+    after: int
+    summary: bool
     limit: int
     nonce: bytes
     time: int
@@ -58,16 +60,21 @@ class PendingRequest:
     handshake: noise.HandshakeState = field(repr=False)
     keys: tuple[str, ...] = ()
     reach: tuple[str, ...] | None = None  # what the request told the owner (None: nothing)
+    after: int = 0
+    summary: bool = False
 
 
 @dataclass(frozen=True)
 class FeedResponse:
-    """An opened response: the posts (raw files, oldest first), ``more``, the owner's .pub,
-    the ``.pub`` documents of others it sent (unverified: check each) and the addresses
-    of the nodes serving the owner's identity (checked ``scheme://host:port``)."""
+    """An opened response: the posts (raw files, in the owner's order) and ``positions``,
+    ``more``, the owner's .pub, others' ``.pub`` documents (unverified), the owner's
+    nodes' checked ``addresses``, its ``epoch``, the ``summary`` (position, prefix) pairs."""
 
     posts: list[bytes]
     more: bool
     owner_pub: bytes
     keys: list[bytes] = field(default_factory=list)
     addresses: list[str] = field(default_factory=list)
+    epoch: int = 0
+    positions: list[int] = field(default_factory=list)
+    summary: list[tuple[int, bytes]] = field(default_factory=list)

@@ -45,11 +45,11 @@ from ..base.errors import BadInput, DiwanError, NotAuthenticated, NotFound
 from ..base.statefile import StateFile
 from ..identity import keys
 from ..identity.identities import Identities
+from ..posts import feedorder
 from ..posts.codec import decode_post, inner_authors
 from ..posts.index import Index
 from ..posts.ingest import post_path
 from ..posts.reconcile import open_index
-from ..posts.wholefeed import whole_page
 from . import exchange, invitestate, ownkeys, pages
 from .addresses import peer_urls
 from .budgets import Budgets, asker_charge, prefix_charges, prefixes
@@ -132,16 +132,29 @@ def _serve(dd: DataDir, budgets: Budgets, owner_fp: str, body: bytes, remote: st
     ids = Identities(dd)
     asker = authenticate(ids, opened, remote)
     req = exchange.parse_request(opened, now=t, window=s["request_window"],
-                                 max_limit=s["max_page_size"])
+                                 max_limit=s["max_page_size"],
+                                 max_summary=s["max_summary_entries"])
     blocked = ids.is_blocked(asker.fp)
-    paths, sizes, more = ([], [], False) if blocked else _select(dd, ids, req, asker)
-    key_part = b"" if blocked or not req.keys else b"".join(
-        map(pages.key_record, keys_for(dd, ids, req, asker)))
-    key_part = exchange.address_part(told_addresses(dd, req, asker, blocked, t)) + key_part
+    epoch = feedorder.epoch(_index(dd))
     head = noise.MESSAGE2_OVERHEAD + len(served.pub)
-    count, cut = pages.fit_page(sizes, head, s["max_response_bytes"], len(key_part))
+    fixed = exchange.address_part(told_addresses(dd, req, asker, blocked, t)) + \
+        pages.epoch_record(epoch) + (b"" if blocked or not req.keys else b"".join(
+            map(pages.key_record, keys_for(dd, ids, req, asker))))
+    paths: list[tuple[int, str]] = []
+    sizes: list[int] = []
+    more = False
+    if blocked or (req.epoch not in (None, epoch) and req.after > 0):
+        pass  # nothing for a blocked asker; a position of another epoch: compare summaries
+    elif req.summary:
+        room = (s["max_response_bytes"] - pages.body_bytes(head, len(fixed) + pages.HEAD
+                                                           + pages.END_BYTES))
+        entries, more = _summary(dd, ids, req, asker, max(1, room // pages.ENTRY_BYTES))
+        fixed += pages.summary_record(entries)
+    else:
+        paths, sizes, more = _select(dd, ids, req, asker)
+    count, cut = pages.fit_page(sizes, head, s["max_response_bytes"], len(fixed))
     writer = pages.PageWriter(opened.handshake, served.pub, sizes[:count],
-                              s["max_response_bytes"], len(key_part))
+                              s["max_response_bytes"], len(fixed))
     NonceStore(dd).use(req.nonce, req.time, now=t, window=s["request_window"])
     if not blocked:
         _introductions(dd, opened, asker, req, t)
@@ -150,7 +163,7 @@ def _serve(dd: DataDir, budgets: Budgets, owner_fp: str, body: bytes, remote: st
         _update_pin(ids, asker.fp, opened.pub_document)
     if req.reach and asker.pinned and not blocked:  # a contact's node says where it is
         Contacts(dd).learn(asker.fp, list(req.reach), s["max_learned_addresses"])
-    records = itertools.chain([key_part] if key_part else [], _records(paths[:count], sizes))
+    records = itertools.chain([fixed], _records(paths[:count], sizes))
     return FeedAnswer(writer.size, writer.pieces(records, more or cut))
 
 
@@ -282,39 +295,46 @@ def _update_pin(ids: Identities, fp: str, document: bytes) -> None:
 
 
 def _select(dd: DataDir, ids: Identities, req: exchange.FeedRequest, asker: Asker
-            ) -> tuple[list[str], list[int], bool]:
-    """The files and sizes of the page ``asker`` may see (public only for a stranger;
-    everything for another node of the owner's own identity)."""
+            ) -> tuple[list[tuple[int, str]], list[int], bool]:
+    """The (position, file) pairs and sizes of the page ``asker`` may see (public only
+    for a stranger; everything for another node of the owner's own identity), after
+    ``req.after`` in the owner's order."""
     viewers = comment_viewers(dd, ids, req.owner_fp) if asker.pinned else frozenset()
-    if asker.pinned and asker.fp == req.owner_fp:  # another node of this identity: all of it
-        shas, more = whole_page(_index(dd), req.owner_fp, after_time=req.after_time,
-                                after_sha=req.after_sha, limit=req.limit)
-    else:
-        shas, more = _index(dd).feed_page(
-            req.owner_fp, asker.fp if asker.pinned else STRANGER, after_time=req.after_time,
-            after_sha=req.after_sha, limit=req.limit, comment_viewers=viewers)
+    found, more = feedorder.feed_page(
+        _index(dd), req.owner_fp, asker.fp if asker.pinned else STRANGER, after=req.after,
+        limit=req.limit, comment_viewers=viewers)
     folder = str(post_path(dd, req.owner_fp, "0" * 40).parent)  # names checked once
     paths, sizes = [], []
-    for sha in shas:
+    for position, sha in found:
         path = os.path.join(folder, names.sha1(sha))
         try:
             sizes.append(os.stat(path).st_size)
         except FileNotFoundError:
             continue
-        paths.append(path)
+        paths.append((position, path))
     return paths, sizes, more
 
 
-def _records(paths: Sequence[str], sizes: Sequence[int]) -> Iterator[bytes]:
+def _summary(dd: DataDir, ids: Identities, req: exchange.FeedRequest, asker: Asker,
+             room: int) -> tuple[list[tuple[int, bytes]], bool]:
+    """The summary entries ``asker`` may see after ``req.after``: at most ``req.limit``
+    (already lowered to ``max_summary_entries``) and ``room``."""
+    viewers = comment_viewers(dd, ids, req.owner_fp) if asker.pinned else frozenset()
+    return feedorder.feed_summary(
+        _index(dd), req.owner_fp, asker.fp if asker.pinned else STRANGER, after=req.after,
+        limit=min(req.limit, room), comment_viewers=viewers)
+
+
+def _records(paths: Sequence[tuple[int, str]], sizes: Sequence[int]) -> Iterator[bytes]:
     """Each post's record, read when needed; a file gone or changed since is left out."""
-    for path, size in zip(paths, sizes, strict=False):
+    for (position, path), size in zip(paths, sizes, strict=False):
         try:
             with open(path, "rb") as f:
                 raw = f.read(size + 1)
         except OSError:
             continue
         if len(raw) == size:
-            yield pages.post_record(raw)
+            yield pages.post_record(raw, position)
         else:
             log.warning("not serving %s: it changed while being served",
                         os.path.basename(path))

@@ -39,7 +39,7 @@ from ..base.errors import BadKeyDocument, Conflict, LyingPeer, NotFound, PeerErr
 from ..base.statefile import StateFile
 from ..identity import keys
 from ..identity.identities import Identities
-from . import peerclient
+from . import peerclient, syncqueue
 from .contacts import Contact, Contacts, normalise_address
 
 log = logging.getLogger("diwan.keylookup")
@@ -287,6 +287,9 @@ def add_contact(dd: DataDir, fp: str, address: str, identity: str, *,
                 replace: bool = False) -> tuple[Contact, bool, bool]:
     """Follow ``fp`` at ``address`` as own ``identity``: check, fetch its key if unknown, store.
 
+    A new contact, or one whose address or following identity changed, is synced in the
+    background at once (:func:`app.core.network.syncqueue.request_sync`: the scheduler
+    picks it up within ``sync_request_poll`` seconds; this call does not wait).
     Changing an existing contact's address or following identity needs ``replace``
     (:class:`Conflict` naming what it would replace otherwise), so a mistyped address
     never silently replaces a working one. Returns ``(contact, created, key_fetched)``.
@@ -311,6 +314,8 @@ def add_contact(dd: DataDir, fp: str, address: str, identity: str, *,
         fetch_key(dd, fp, [address], session=session)
         fetched = True
     contact, created = book.put(fp, address, identity)
+    if old is None or (old.address, old.identity) != (contact.address, contact.identity):
+        syncqueue.request_sync(dd, fp)  # the scheduler syncs it within seconds
     return contact, created, fetched
 
 
@@ -323,10 +328,18 @@ def persona_route(dd: DataDir, contact: Contact) -> Route:
     other own identities are never asked. Raises :class:`CorruptFile` for a
     damaged ``state/contacts.json``.
     """
-    same = {c.fingerprint: list(c.addresses) for c in Contacts(dd).list()
-            if c.identity == contact.identity}
-    same[contact.fingerprint] = list(contact.addresses)
-    return lambda fp: same.get(fp, [])
+    found: dict[str, list[str]] = {}
+
+    def route(fp: str) -> list[str]:
+        if fp == contact.fingerprint:
+            return list(contact.addresses)
+        if not found:  # read the address book only when a key is looked up (rare)
+            found.update({c.fingerprint: list(c.addresses) for c in Contacts(dd).list()
+                          if c.identity == contact.identity})
+            found[contact.fingerprint] = list(contact.addresses)
+        return found.get(fp, [])
+
+    return route
 
 
 def make_key_lookup(dd: DataDir, contact: Contact, *,

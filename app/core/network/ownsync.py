@@ -12,7 +12,8 @@ The asking node then asks, inside the exchange, for the keys of the people the
 identity's posts are addressed to that it lacks, so it can serve them too.
 
 Per-node status lives in ``state/own_sync.json`` (``"<FP> <address>"`` → a
-:class:`SyncStatus`); the first pull from a node asks for the whole feed.
+:class:`SyncStatus`, its ``cursors`` the place in that node's storage order, as a
+follower's: :mod:`.follow`); the first pull from a node compares the whole feed.
 """
 
 from __future__ import annotations
@@ -95,8 +96,8 @@ def _addressee_keys(dd: DataDir, run: _Run, session: requests.Session) -> int:
     for i in range(0, min(len(missing), s["key_lookup_limit"]), MAX_KEYS):
         wanted = missing[i:i + MAX_KEYS]
         body, pending = build_request(asker=asker, owner_fp=fp,
-                                      owner_transport=run.device, after_time=MAX_TIME,
-                                      after_sha=None, limit=1, now=int(time.time()),
+                                      owner_transport=run.device.transport_public,
+                                      after=MAX_TIME, limit=1, now=int(time.time()),
                                       want_keys=wanted)
         answer = peerclient.call(session, "POST", f"{run.contact.address}/feeds/{fp}",
                                  data=body, content_type=FEED_CONTENT_TYPE,

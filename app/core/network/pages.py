@@ -3,8 +3,11 @@
 Normative in ``docs/protocol.md`` ("The response")::
 
     body   = u16 len || message 2 || (u16 len || transport message)*
-    stream = [0x03 || u32 n || addresses JSON] (0x02 || u32 n || .pub)*
-             (0x01 || u32 n || post file)* 0x00 || more || 0x00*
+    stream = [0x03 || u32 n || addresses JSON] 0x04 || u32 8 || u64 epoch
+             (0x02 || u32 n || .pub)*
+             ((0x01 || u32 n || u64 position || post file)* | 0x05 || u32 n || summary)
+             0x00 || more || 0x00*
+    summary = (u64 position || first 8 bytes of the post's SHA-1)*
 
 The body's length is its size bucket: the least power of two that holds it and
 is at least 1 KiB, at most ``max_response_bytes``. The padding is the stream's
@@ -14,6 +17,7 @@ trailing zeros, inside the encryption.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 from ..base import noise
 from ..base.errors import BadResponse
@@ -24,8 +28,12 @@ MAX_CHUNK = MAX_MESSAGE - TAG      # plaintext bytes in one transport message
 FRAMED = 2 + MAX_MESSAGE           # one transport message with its length prefix, at most
 MIN_BUCKET = 1024
 POST_RECORD, END_RECORD, KEY_RECORD, ADDRESS_RECORD = 0x01, 0x00, 0x02, 0x03
-RECORD_HEAD = 5                    # 0x01 || u32 length
+EPOCH_RECORD, SUMMARY_RECORD = 0x04, 0x05
+HEAD = 5                           # type || u32 length
+RECORD_HEAD = HEAD + 8             # a post record's bytes before the file: 0x01 || u32 || u64
 END_BYTES = 2                      # 0x00 || more
+EPOCH_BYTES = HEAD + 8             # the epoch record
+ENTRY_BYTES = 16                   # a summary entry: u64 position || 8 bytes of SHA-1
 
 
 def split_messages(body: bytes) -> list[bytes]:
@@ -44,41 +52,72 @@ def split_messages(body: bytes) -> list[bytes]:
     return out
 
 
-def parse_stream(stream: bytes) -> tuple[list[bytes], bool, list[bytes]]:
-    """The records of a page stream: (posts, more, key documents); :class:`BadResponse`
-    if malformed (key records come first, then post records, then the end record).
-    An address record is refused here: see :func:`parse_stream_addresses`."""
-    posts, more, key_docs, address_docs = parse_stream_addresses(stream)
-    if address_docs:
-        raise BadResponse("an address record that was not asked for")
-    return posts, more, key_docs
+@dataclass
+class Stream:
+    """A parsed page stream: the owner's ``epoch``, the ``posts`` as (position, file)
+    pairs, the ``summary`` as (position, SHA-1 prefix) pairs, ``more``, the ``.pub``
+    documents of others (``keys``) and the address records (zero or one, raw JSON)."""
+
+    epoch: int
+    more: bool
+    posts: list[tuple[int, bytes]] = field(default_factory=list)
+    summary: list[tuple[int, bytes]] = field(default_factory=list)
+    keys: list[bytes] = field(default_factory=list)
+    addresses: list[bytes] = field(default_factory=list)
 
 
-def parse_stream_addresses(stream: bytes
-                           ) -> tuple[list[bytes], bool, list[bytes], list[bytes]]:
-    """:func:`parse_stream` that also accepts one address record, first:
-    (posts, more, key documents, address records (zero or one, raw JSON)).
-    Raises :class:`BadResponse` if the stream is malformed or an address record is not
-    the first record."""
-    found: dict[int, list[bytes]] = {ADDRESS_RECORD: [], KEY_RECORD: [], POST_RECORD: []}
+def parse_stream(stream: bytes) -> Stream:
+    """The records of a page stream; :class:`BadResponse` if malformed: an optional
+    address record first, then the epoch record, then key records, then post records or
+    one summary record, then the end record; positions increasing."""
+    records: list[tuple[int, bytes]] = []
     pos = 0
-    while pos < len(stream) and stream[pos] in found:
-        kind = stream[pos]
-        if kind == KEY_RECORD and found[POST_RECORD]:
-            raise BadResponse("a key record after a post record")
-        if kind == ADDRESS_RECORD and (pos or found[ADDRESS_RECORD]):
-            raise BadResponse("an address record that is not the first record")
-        size = int.from_bytes(stream[pos + 1:pos + RECORD_HEAD], "big")
-        end = pos + RECORD_HEAD + size
-        if pos + RECORD_HEAD > len(stream) or end > len(stream):
+    while pos < len(stream) and stream[pos] in (POST_RECORD, KEY_RECORD, EPOCH_RECORD,
+                                                SUMMARY_RECORD, ADDRESS_RECORD):
+        size = int.from_bytes(stream[pos + 1:pos + HEAD], "big")
+        end = pos + HEAD + size
+        if pos + HEAD > len(stream) or end > len(stream):
             raise BadResponse("a record runs past the end of the response")
-        found[kind].append(stream[pos + RECORD_HEAD:end])
+        records.append((stream[pos], stream[pos + HEAD:end]))
         pos = end
     if pos + END_BYTES > len(stream) or stream[pos] != END_RECORD or stream[pos + 1] > 1:
         raise BadResponse("the response's page does not end with an end record")
     if any(stream[pos + END_BYTES:]):
         raise BadResponse("the response's padding is not zero")
-    return found[POST_RECORD], stream[pos + 1] == 1, found[KEY_RECORD], found[ADDRESS_RECORD]
+    return _records_of(records, stream[pos + 1] == 1)
+
+
+def _records_of(records: list[tuple[int, bytes]], more: bool) -> Stream:
+    addresses = [body for kind, body in records[:1] if kind == ADDRESS_RECORD]
+    records = records[len(addresses):]
+    if any(kind == ADDRESS_RECORD for kind, _ in records):
+        raise BadResponse("an address record that is not the first record")
+    if not records or records[0][0] != EPOCH_RECORD or len(records[0][1]) != 8:
+        raise BadResponse("the response's page does not start with its epoch record")
+    out = Stream(int.from_bytes(records[0][1], "big"), more, addresses=addresses)
+    order = {KEY_RECORD: 0, POST_RECORD: 1, SUMMARY_RECORD: 1}
+    stage = 0
+    for kind, body in records[1:]:
+        if kind == EPOCH_RECORD or order[kind] < stage or (
+                kind == SUMMARY_RECORD and (out.summary or out.posts)) or (
+                kind == POST_RECORD and out.summary):
+            raise BadResponse("the response's records are out of order")
+        stage = order[kind]
+        if kind == KEY_RECORD:
+            out.keys.append(body)
+        elif kind == POST_RECORD:
+            if len(body) < 8:
+                raise BadResponse("a post record too short for its position")
+            out.posts.append((int.from_bytes(body[:8], "big"), body[8:]))
+        else:
+            if len(body) % ENTRY_BYTES:
+                raise BadResponse("a summary record of a wrong length")
+            out.summary = [(int.from_bytes(body[i:i + 8], "big"), body[i + 8:i + ENTRY_BYTES])
+                           for i in range(0, len(body), ENTRY_BYTES)]
+    positions = [p for p, _ in out.posts or out.summary]
+    if any(b <= a for a, b in zip(positions, positions[1:], strict=False)):
+        raise BadResponse("the response's positions do not increase")
+    return out
 
 
 def stream_bytes(post_sizes: Iterable[int]) -> int:
@@ -176,16 +215,28 @@ class PageWriter:
         return len(sealed).to_bytes(2, "big") + sealed
 
 
-def post_record(post: bytes) -> bytes:
-    """One post's record in the page stream."""
-    return bytes([POST_RECORD]) + len(post).to_bytes(4, "big") + post
+def post_record(post: bytes, position: int) -> bytes:
+    """One post's record in the page stream, with its position in the owner's order."""
+    return bytes([POST_RECORD]) + (8 + len(post)).to_bytes(4, "big") + \
+        position.to_bytes(8, "big") + post
+
+
+def epoch_record(epoch: int) -> bytes:
+    """The page stream's first record: the epoch of the owner's positions."""
+    return bytes([EPOCH_RECORD]) + (8).to_bytes(4, "big") + epoch.to_bytes(8, "big")
+
+
+def summary_record(entries: Sequence[tuple[int, bytes]]) -> bytes:
+    """The summary record: each (position, 8-byte SHA-1 prefix) entry in 16 bytes."""
+    body = b"".join(p.to_bytes(8, "big") + prefix for p, prefix in entries)
+    return bytes([SUMMARY_RECORD]) + len(body).to_bytes(4, "big") + body
+
+
+def address_record(document: bytes) -> bytes:
+    """The address record (the first record, when asked for): a JSON array of addresses."""
+    return bytes([ADDRESS_RECORD]) + len(document).to_bytes(4, "big") + document
 
 
 def key_record(document: bytes) -> bytes:
     """One ``.pub`` document's record in the page stream (before the posts)."""
     return bytes([KEY_RECORD]) + len(document).to_bytes(4, "big") + document
-
-
-def address_record(addresses_json: bytes) -> bytes:
-    """The address record (the owner's nodes' addresses, a JSON array), first in the stream."""
-    return bytes([ADDRESS_RECORD]) + len(addresses_json).to_bytes(4, "big") + addresses_json

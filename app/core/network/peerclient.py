@@ -11,6 +11,7 @@ usual environment variables are honoured. Transport failures become
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,13 @@ def _read_capped(response: requests.Response, max_bytes: int, deadline: float,
             raise _failed(where, "took too long to answer")
 
 
+@functools.lru_cache(maxsize=256)
+def _environ_proxies(origin: str) -> dict[str, str]:
+    """The proxies the environment sets for ``scheme://host:port`` (read once per origin:
+    scanning the environment costs more than the rest of a small request)."""
+    return dict(requests.utils.get_environ_proxies(origin))
+
+
 def call(session: requests.Session, method: str, url: str, *, timeout: float, max_bytes: int,
          data: bytes | None = None, content_type: str | None = None) -> Answer:
     """Send one request and read at most ``max_bytes`` of the answer within ``timeout``.
@@ -96,7 +104,7 @@ def call(session: requests.Session, method: str, url: str, *, timeout: float, ma
     headers = {"Content-Type": content_type} if content_type else {}
     deadline = time.monotonic() + timeout
     try:
-        proxies = requests.utils.get_environ_proxies(url)
+        proxies = dict(_environ_proxies("/".join(url.split("/", 3)[:3])))
         with session.request(method, url, data=data, headers=headers, timeout=timeout,
                              stream=True, allow_redirects=False, proxies=proxies) as response:
             body = _read_capped(response, max_bytes, deadline, where)

@@ -110,7 +110,7 @@ def plan(dd: DataDir, contacts: list[Contact], force: bool, now: float
         status = stored.get(contact.fingerprint) or SyncStatus(contact.fingerprint)
         status.of_contact(contact)
         if Identities(dd).is_blocked(contact.fingerprint):
-            status.skipped = "blocked"
+            status.skipped, status.blocked = "blocked", True
         elif not force and not is_due(dd.settings, status, now):
             status.skipped = "backing off"
         else:

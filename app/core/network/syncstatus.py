@@ -1,22 +1,31 @@
 """Per-contact sync status and the back-off of failing contacts.
 
-``state/sync_status.json`` maps each contact's fingerprint to a
-:class:`SyncStatus`: attempts, successes, the last error, posts received and
-refused, and the cursor a sync continues from. A contact that fails waits
+``state/sync/<FP>.json`` holds each contact's :class:`SyncStatus`: attempts,
+successes, the last error, posts received and refused, and the cursors a sync
+continues from. A contact that fails waits
 ``min(sync_interval * 2**failures, sync_max_backoff)`` seconds before the
 scheduler tries it again; a forced sync (admin API, CLI) ignores the wait.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
+from ..base import names
 from ..base.datadir import DataDir
+from ..base.fsio import file_lock, write_atomic
 from ..base.statefile import StateFile
+from ..identity.identities import Identities
 from .contacts import Contact, Contacts
 
+DIR_NAME = "sync"              # state/sync/<FP>.json
+LEGACY_NAME = "sync_status"    # state/sync_status.json, before issue 9
 DUE_SLACK = 0.1  # a contact is due this fraction of sync_interval before next_attempt
 
 
@@ -24,12 +33,12 @@ DUE_SLACK = 0.1  # a contact is due this fraction of sync_interval before next_a
 class SyncStatus:
     """What the node knows about pulling one contact's feed.
 
-    Times are unix seconds (``float`` for attempts, ``int`` CREATED_TIMEs for cursors);
-    ``cursor_*`` is where the next sync starts, ``resume_*`` where a run cut short by
-    ``sync_max_pages`` stopped; ``skipped`` (not stored) says why a ``sync_all`` left it.
-    ``address`` is the address that answered last (or was tried last); ``reach`` maps each
-    address tried to ``{"ok": last success, "failures": n, "next": next attempt}``
-    (:mod:`.reach`).
+    Times are unix seconds; ``cursors`` maps each serving node (the owner's device id)
+    to where the next sync starts, ``{"epoch", "after", "identity"}`` (positions in that
+    node's storage order, :mod:`.follow`); ``skipped`` and ``blocked`` (not stored) say
+    why a ``sync_all`` left it and that the contact is blocked. ``address`` is the
+    address that answered last (or was tried last); ``reach`` maps each address tried
+    to ``{"ok": last success, "failures": n, "next": next attempt}`` (:mod:`.reach`).
     """
 
     fingerprint: str
@@ -46,13 +55,10 @@ class SyncStatus:
     rejected: int = 0
     rejected_last_run: int = 0
     last_rejection: str | None = None
-    cursor_time: int | None = None
-    cursor_sha: str | None = None
-    cursor_identity: str | None = None
-    resume_time: int | None = None  # where a run cut short by sync_max_pages stopped
-    resume_sha: str | None = None
+    cursors: dict[str, Any] = field(default_factory=dict)  # device id -> cursor
     skipped: str | None = None  # why a sync_all left it alone this time (not stored)
     reach: dict[str, dict[str, Any]] = field(default_factory=dict)
+    blocked: bool = False       # the contact is blocked (not stored)
 
     @classmethod
     def from_dict(cls, fp: str, raw: Any) -> SyncStatus:
@@ -62,7 +68,8 @@ class SyncStatus:
         if isinstance(raw, dict):
             for f in fields(cls):
                 value = raw.get(f.name, getattr(status, f.name))
-                if f.name not in ("fingerprint", "skipped") and _fits(value, str(f.type)):
+                if f.name not in ("fingerprint", "skipped", "blocked") and \
+                        _fits(value, str(f.type)):
                     setattr(status, f.name, value)
         return status
 
@@ -78,7 +85,10 @@ class SyncStatus:
             self.address = contact.address
 
     def state(self) -> str:
-        """``never`` (not attempted), ``ok`` (the last attempt succeeded) or ``failing``."""
+        """``blocked`` (the contact is blocked: not polled), ``never`` (not attempted),
+        ``ok`` (the last attempt succeeded) or ``failing``."""
+        if self.blocked:
+            return "blocked"
         if self.last_attempt is None:
             return "never"
         return "ok" if self.failures == 0 else "failing"
@@ -116,36 +126,77 @@ def is_due(settings: dict[str, Any], status: SyncStatus, now: float) -> bool:
     return bool(now >= status.next_attempt - DUE_SLACK * settings["sync_interval"])
 
 
-# status file ----------------------------------------------------------------------------
+# status files ---------------------------------------------------------------------------
 
 class StatusStore:
-    """``state/sync_status.json``: contact FP -> :class:`SyncStatus` fields."""
+    """``state/sync/<FP>.json``: one contact's :class:`SyncStatus` fields per file, so a
+    sync reads and writes only its own contact's (written under that contact's sync lock,
+    atomically, mode 0600). A damaged file reads as an empty status. The single
+    ``state/sync_status.json`` of earlier versions is split into these on first use."""
 
     def __init__(self, dd: DataDir) -> None:
-        self.file = StateFile(dd, "sync_status")
+        self.dir = dd.state / DIR_NAME
+        self.legacy = StateFile(dd, LEGACY_NAME)
+
+    def _path(self, fp: str) -> Path:
+        return self.dir / f"{names.fingerprint(fp)}.json"
+
+    def _migrate(self) -> None:
+        """Split a ``state/sync_status.json`` left by an earlier version (then remove it);
+        :class:`CorruptFile` if it is not a JSON object."""
+        if not os.path.exists(self.legacy.path):
+            return
+        with file_lock(self.legacy.lock_path):
+            if not os.path.exists(self.legacy.path):
+                return
+            self.dir.mkdir(mode=0o700, exist_ok=True)
+            for fp, raw in self.legacy.read().items():
+                if names.FINGERPRINT_RE.fullmatch(fp) and not self._path(fp).exists():
+                    self.save(SyncStatus.from_dict(fp, raw))
+            os.unlink(self.legacy.path)
 
     def get(self, fp: str) -> SyncStatus:
-        """The stored status of ``fp`` (an empty one if none); :class:`CorruptFile` if the
-        file is not a JSON object."""
-        return SyncStatus.from_dict(fp, self.file.read().get(fp))
+        """The stored status of ``fp`` (an empty one if none or damaged);
+        :class:`BadFingerprint` for a bad ``fp``."""
+        self._migrate()
+        try:
+            raw = json.loads(self._path(fp).read_bytes())
+        except (FileNotFoundError, ValueError):
+            raw = None
+        return SyncStatus.from_dict(fp, raw)
+
+    def fingerprints(self) -> list[str]:
+        """The fingerprints with a stored status, sorted."""
+        self._migrate()
+        try:
+            with os.scandir(self.dir) as entries:
+                return sorted(e.name[:-5] for e in entries if e.name.endswith(".json")
+                              and names.FINGERPRINT_RE.fullmatch(e.name[:-5]))
+        except FileNotFoundError:
+            return []
 
     def all(self) -> dict[str, SyncStatus]:
-        """Every stored status by fingerprint; :class:`CorruptFile` as :meth:`get`."""
-        return {fp: SyncStatus.from_dict(fp, raw) for fp, raw in self.file.read().items()}
+        """Every stored status by fingerprint."""
+        return {fp: self.get(fp) for fp in self.fingerprints()}
 
     def save(self, status: SyncStatus, keep: Iterable[str] | None = None) -> None:
-        """Store ``status``; entries of fingerprints not in ``keep`` are dropped.
+        """Store ``status``; the statuses of fingerprints not in ``keep`` (when given) are
+        removed. Raises ``OSError`` if the file cannot be written."""
+        stored = {f.name: getattr(status, f.name) for f in fields(status)
+                  if f.name not in ("skipped", "blocked")}
+        self.dir.mkdir(mode=0o700, exist_ok=True)
+        write_atomic(self._path(status.fingerprint), json.dumps(
+            stored, sort_keys=True, separators=(",", ":")).encode("ascii"), mode=0o600)
+        if keep is not None:
+            self.prune(set(keep) | {status.fingerprint})
 
-        Raises :class:`CorruptFile` if the file is not a JSON object.
-        """
-        stored = asdict(status)
-        stored.pop("skipped", None)
-        with self.file.update() as data:
-            data[status.fingerprint] = stored
-            if keep is not None:
-                wanted = set(keep) | {status.fingerprint}
-                for fp in [fp for fp in data if fp not in wanted]:
-                    del data[fp]
+    def prune(self, keep: Iterable[str]) -> None:
+        """Remove the statuses of fingerprints not in ``keep`` (contacts removed since)."""
+        wanted = set(keep)
+        for fp in self.fingerprints():
+            if fp not in wanted:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._path(fp))
 
 
 def start_run(status: SyncStatus, address: str, identity: str, now: float) -> None:
@@ -176,9 +227,11 @@ def statuses(dd: DataDir) -> list[SyncStatus]:
     Raises :class:`CorruptFile` for a damaged contacts or status file.
     """
     stored = StatusStore(dd).all()
+    ids = Identities(dd)
     out = []
     for contact in Contacts(dd).list():
         status = stored.get(contact.fingerprint) or SyncStatus(contact.fingerprint)
         status.of_contact(contact)
+        status.blocked = ids.is_blocked(contact.fingerprint)
         out.append(status)
     return out

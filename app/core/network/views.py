@@ -18,9 +18,8 @@ def contact_view(dd: DataDir, contact: Contact, names: DisplayNames) -> dict[str
     :class:`SyncStatus` dict, whose ``state`` reads ``blocked`` for a blocked contact) and
     ``invite`` (where the invite it came from stands, :func:`invitestate.link_state`)."""
     found = StatusStore(dd).get(contact.fingerprint)
+    found.blocked = Identities(dd).is_blocked(contact.fingerprint)
     status = found.to_dict()
-    if Identities(dd).is_blocked(contact.fingerprint):
-        status["state"] = "blocked"
     return {**contact.to_dict(), "display_name": names(contact.fingerprint),
             "petname": Petnames(dd).get(contact.fingerprint), "sync": status,
             "invite": link_state(dd, contact, found)}

@@ -23,6 +23,7 @@ import itertools
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,7 +48,6 @@ from .listing import (
     kind_codes,
 )
 from .searchtext import index_text
-from .visibility import FEED_WHERE, feed_params
 
 # What a listing shows: not deletion records, not versions an edit by their author replaced.
 LISTED = (f"p.kind != {DELETION_CODE} AND NOT EXISTS (SELECT 1 FROM edits e JOIN posts n"
@@ -167,24 +167,32 @@ class Index:
         One write transaction; raises ``sqlite3.Error`` (nothing indexed) if it fails.
         """
         added = 0
+        last: dict[int, int] = {}  # author id -> the position it was last given
+        now_us = time.time_ns() // 1000
         with self.write() as c:
             for post in posts:
-                added += self._insert(c, post)
+                added += self._insert(c, post, last, now_us)
         return added
 
-    def _insert(self, c: sqlite3.Connection, post: Post) -> int:
+    def _insert(self, c: sqlite3.Connection, post: Post, last: dict[int, int],
+                now_us: int) -> int:
         kind, sha, author = post.kind, bytes.fromhex(post.sha1), self._fp_id(c, post.author)
         conv = (bytes.fromhex(conversation_id({post.author, *post.recipients}))
                 if kind == "message" else None)
         if tombstones.is_tombstoned(c, sha, author):  # its author deleted it
             return 0
+        if author not in last:
+            last[author] = c.execute("SELECT max(pos) FROM posts INDEXED BY posts_pos"
+                                     " WHERE author=?", (author,)).fetchone()[0] or 0
+        pos = max(last[author] + 1, now_us)  # storage order; never below the clock
         cur = c.execute(
             "INSERT OR IGNORE INTO posts(sha, author, created, kind, public, reaction, reshare,"
-            " conv) VALUES (?,?,?,?,?,?,?,?)", (sha, author, post.created, KIND_CODE[kind],
-                                                not post.recipients, post.is_reaction,
-                                                post.reshared is not None, conv))
+            " conv, pos) VALUES (?,?,?,?,?,?,?,?,?)",
+            (sha, author, post.created, KIND_CODE[kind], not post.recipients,
+             post.is_reaction, post.reshared is not None, conv, pos))
         if cur.rowcount == 0:
             return 0
+        last[author] = pos
         post_id = cur.lastrowid
         index_text(c, post_id, post)
         for fp in post.recipients:
@@ -340,43 +348,6 @@ class Index:
         finally:
             for cur in cursors:
                 cur.close()
-
-    def feed_page(self, owner: str, viewer: str, *, after_time: int, after_sha: str | None,
-                  limit: int, comment_viewers: frozenset[str] = frozenset()
-                  ) -> tuple[list[str], bool]:
-        """Posts by ``owner`` that ``viewer`` may receive (:mod:`.visibility`, the one rule;
-        ``viewer`` in ``comment_viewers`` is in the comment-sharing group, ``viewer`` ==
-        ``owner`` another node of the same identity), oldest first, strictly after
-        ``(after_time, after_sha or "")``; returns (up to ``limit`` sha1s, more to come).
-
-        ``after_time`` is unix seconds. Raises :class:`BadInput` for a bad ``limit`` or
-        ``after_sha`` and :class:`BadFingerprint` for a bad ``owner`` or ``viewer``.
-        """
-        self.check_limit(limit)
-        names.fingerprint(owner, field="owner")
-        names.fingerprint(viewer, field="viewer")
-        after = (int(after_time), b"" if after_sha is None else bytes.fromhex(names.sha1(
-            after_sha, field="after_sha")))
-        self.maybe_reconcile()
-        owner_id = self.fp_id(owner)
-        if owner_id is None:
-            return [], False
-        sql = (f"SELECT {COLUMNS} FROM posts p INDEXED BY posts_author WHERE p.author=?"
-               f" AND (p.created, p.sha) > (?, ?) AND {FEED_WHERE}"
-               " ORDER BY p.created, p.sha LIMIT ?")
-        rule = feed_params(same_identity=viewer == owner, viewer_id=self.fp_id(viewer),
-                           shares=viewer in comment_viewers)
-        items: list[Entry] = []
-        while True:
-            need = limit + 1 - len(items)
-            rows = [self.entry(r) for r in self.conn().execute(
-                sql, (owner_id, *after, *rule, need))]
-            present = self.present(rows)
-            items.extend(present)
-            if len(present) == len(rows) or len(rows) < need:
-                break
-            after = (rows[-1].created, bytes.fromhex(rows[-1].sha1))
-        return [e.sha1 for e in items[:limit]], len(items) > limit
 
     def feed_reshares(self, owner: str, viewer: str, limit: int) -> list[str]:
         """SHA-1s of ``owner``'s reshares ``viewer`` may receive, newest first, ``limit`` at most"""

@@ -7,6 +7,13 @@ Full-text search (table ``posts_fts``, :mod:`app.core.posts.search`) was added a
 version 1 without a version change: :func:`add_search` creates it and its delete
 trigger when an index lacks them (additive; an index that already held posts has its
 content tables emptied, so the repair re-reads every file and fills in their text).
+
+``posts.pos`` is the post's position in this node's storage order (docs/protocol.md,
+"Positions and epochs"): per author, increasing in the order the rows were inserted,
+never below the clock in microseconds. ``meta`` row ``epoch`` names the numbering;
+a rebuild empties ``meta``, so a rebuilt index numbers its posts in a new epoch.
+An index made before positions existed gets the column on open (:func:`migrate`:
+additive; its rows are numbered in insertion order).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ SCHEMA = """
 CREATE TABLE fps(id INTEGER PRIMARY KEY, fp TEXT NOT NULL UNIQUE);
 CREATE TABLE posts(id INTEGER PRIMARY KEY, sha BLOB NOT NULL UNIQUE, author INTEGER NOT NULL,
   created INTEGER NOT NULL, kind INTEGER NOT NULL, public INTEGER NOT NULL,
-  reaction INTEGER NOT NULL, reshare INTEGER NOT NULL, conv BLOB);
+  reaction INTEGER NOT NULL, reshare INTEGER NOT NULL, conv BLOB, pos INTEGER);
 CREATE INDEX posts_time ON posts(created, sha);
 CREATE INDEX posts_author ON posts(author, created, sha);
 CREATE INDEX posts_kind ON posts(kind, created, sha);
@@ -60,6 +67,7 @@ CREATE TABLE IF NOT EXISTS edits(old BLOB NOT NULL, post INTEGER NOT NULL,
 CREATE INDEX IF NOT EXISTS edits_post ON edits(post);
 """
 ADDED_TABLES = ("tombstones", "edits")
+POSITIONS_INDEX = "CREATE INDEX IF NOT EXISTS posts_pos ON posts(author, pos)"
 CONTENT_TABLES = ("posts_fts", "posts", "recipients", "replies", "convs", "conv_members", "dirs",
                   "meta", *ADDED_TABLES)
 
@@ -80,6 +88,7 @@ def connect(path: Path, timeout: float) -> tuple[sqlite3.Connection, bool]:
         created = _create_schema(c)
     _add_tables(c)  # first: add_search may empty every content table, these included
     add_search(c)
+    migrate(c)
     return c, created
 
 
@@ -125,6 +134,26 @@ def _add_tables(c: sqlite3.Connection) -> None:
         for stmt in ADDED_SCHEMA.split(";"):
             if stmt.strip():
                 c.execute(stmt)
+        c.execute("COMMIT")
+    except BaseException:
+        c.execute("ROLLBACK")
+        raise
+
+
+def migrate(c: sqlite3.Connection) -> None:
+    """Add the ``posts.pos`` column (existing rows numbered by row id, i.e. insertion
+    order) and its index to an index that lacks them (idempotent; additive, like
+    :func:`add_search`). Raises ``sqlite3.Error`` on failure."""
+    if any(r[1] == "pos" for r in c.execute("PRAGMA table_info(posts)")) and c.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='index' AND name='posts_pos'").fetchone():
+        return
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        if not any(r[1] == "pos" for r in c.execute("PRAGMA table_info(posts)")):
+            c.execute("ALTER TABLE posts ADD COLUMN pos INTEGER")
+            c.execute("UPDATE posts SET pos = id")
+            c.execute("DELETE FROM meta WHERE key='epoch'")
+        c.execute(POSITIONS_INDEX)
         c.execute("COMMIT")
     except BaseException:
         c.execute("ROLLBACK")

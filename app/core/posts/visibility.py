@@ -25,8 +25,9 @@ anything, asker blocked here            nothing (an ordinary empty page)
 ======================================  =============================================
 
 :data:`FEED_WHERE` is that rule as a SQL condition over ``posts p`` of the index;
-:func:`feed_params` gives its parameters. The feed (:meth:`Index.feed_page`) serves
-through it and nothing else; a blocked asker is refused before (``feeds.serve_feed``).
+:func:`feed_params` gives its parameters. The feed (:func:`.feedorder.feed_page` and
+:func:`.feedorder.feed_summary`) serves through it and nothing else; a blocked asker
+is refused before (``feeds.serve_feed``).
 """
 
 from __future__ import annotations

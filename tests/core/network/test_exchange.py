@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -40,7 +41,7 @@ from app.core.network.budgets import Budgets, prefixes
 from app.core.network.exchange import OwnKeys, PendingRequest
 from app.core.network.feeds import get_share_comments_group, serve_feed, set_share_comments_group
 from app.core.network.nonces import NonceStore
-from app.core.posts.codec import build_post, decode_post
+from app.core.posts.codec import build_post
 from app.core.posts.ingest import Ingestor
 from tests.helpers.datadirs import PASSWORD, make_datadir
 
@@ -91,10 +92,11 @@ ASKER, OWNER, MALLORY = party(), party(), party()
 
 
 def request(asker: Party = ASKER, owner: Party = OWNER, *, now: int = NOW, limit: int = 10,
-            after_time: int = 0, after_sha: str | None = None) -> tuple[bytes, PendingRequest]:
+            epoch: int | None = None, after: int = 0, summary: bool = False
+            ) -> tuple[bytes, PendingRequest]:
     return exchange.build_request(asker=asker.own, owner_fp=owner.fp,
                                   owner_transport=owner.key.transport_public,
-                                  after_time=after_time, after_sha=after_sha, limit=limit,
+                                  epoch=epoch, after=after, summary=summary, limit=limit,
                                   now=now)
 
 
@@ -108,9 +110,11 @@ def slots(owner: Party = OWNER) -> list[noise.Keypair]:
 def answer(body: bytes, posts: list[bytes], more: bool = False, owner: Party = OWNER,
            max_bytes: int = 10**7) -> bytes:
     opened = exchange.open_request(body, owner_fp=owner.fp, slots=slots(owner))
+    head = pages.epoch_record(1)
     writer = pages.PageWriter(opened.handshake, owner.own.pub_document, [len(p) for p in posts],
-                                     max_bytes)
-    out = b"".join(writer.pieces(map(pages.post_record, posts), more))
+                              max_bytes, len(head))
+    out = b"".join(writer.pieces(itertools.chain(
+        [head], map(pages.post_record, posts, itertools.count(1))), more))
     assert len(out) == writer.size
     return out
 
@@ -118,19 +122,43 @@ def answer(body: bytes, posts: list[bytes], more: bool = False, owner: Party = O
 # --- round trip and framing ------------------------------------------------------------------
 
 def test_round_trip_carries_every_field() -> None:
-    body, pending = request(limit=7, after_time=123, after_sha="ab" * 20)
+    body, pending = request(limit=7, epoch=5, after=123)
     assert len(body) == exchange.REQUEST_BYTES and body[:1] == b"\x02"
     opened = exchange.open_request(body, owner_fp=OWNER.fp, slots=slots())
     assert opened.asker_static == ASKER.static.public
     assert opened.pub_document == ASKER.own.pub_document
     req = exchange.parse_request(opened, now=NOW, window=WINDOW, max_limit=500)
-    assert (req.owner_fp, req.after_time, req.after_sha, req.limit, req.time) == (
-        OWNER.fp, 123, "ab" * 20, 7, NOW)
+    assert (req.owner_fp, req.epoch, req.after, req.summary, req.limit, req.time) == (
+        OWNER.fp, 5, 123, False, 7, NOW)
     posts = [b"post-one", "بوست".encode()]
-    writer = pages.PageWriter(opened.handshake, OWNER.own.pub_document, [8, len(posts[1])], 10**7)
-    body2 = b"".join(writer.pieces(map(pages.post_record, posts), True))
+    head = pages.epoch_record(9)
+    writer = pages.PageWriter(opened.handshake, OWNER.own.pub_document, [8, len(posts[1])], 10**7,
+                              len(head))
+    body2 = b"".join(writer.pieces([head, *map(pages.post_record, posts, [124, 130])], True))
     got = exchange.open_response(body2, pending, max_bytes=10**7)
-    assert got == exchange.FeedResponse(posts, True, OWNER.own.pub_document)
+    assert got == exchange.FeedResponse(posts, True, OWNER.own.pub_document, [], epoch=9,
+                                        positions=[124, 130])
+
+
+def test_a_summary_round_trip() -> None:
+    body, pending = request(limit=3, summary=True)
+    opened = exchange.open_request(body, owner_fp=OWNER.fp, slots=slots())
+    req = exchange.parse_request(opened, now=NOW, window=WINDOW, max_limit=1, max_summary=2)
+    assert (req.summary, req.limit) == (True, 2)   # lowered to the summary's own limit
+    entries = [(5, b"\x01" * 8), (7, b"\x02" * 8)]
+    got = exchange.open_response(exchange.respond(
+        opened, owner_pub=OWNER.own.pub_document, posts=[], more=True, max_bytes=10**6,
+        epoch=3, summary=entries), pending, max_bytes=10**6)
+    assert (got.epoch, got.summary, got.posts, got.more) == (3, entries, [], True)
+
+
+def test_a_summary_for_a_request_of_posts_is_refused() -> None:
+    body, pending = request()
+    opened = exchange.open_request(body, owner_fp=OWNER.fp, slots=slots())
+    with pytest.raises(BadResponse):
+        exchange.open_response(exchange.respond(
+            opened, owner_pub=OWNER.own.pub_document, posts=[], more=False, max_bytes=10**6,
+            summary=[(5, b"\x01" * 8)]), pending, max_bytes=10**6)
 
 
 def test_the_previous_key_slot_is_tried_too() -> None:
@@ -178,13 +206,15 @@ def _handmade(request_json: bytes, pub: bytes = ASKER.own.pub_document) -> bytes
 
 
 @pytest.mark.parametrize("change", [{"v": 1}, {"type": "feed-response"}, {"limit": 0},
-                                    {"limit": True}, {"after_time": -1}, {"after_sha": "xy"},
+                                    {"limit": True}, {"after": -1}, {"after": 2**53},
+                                    {"epoch": 0}, {"epoch": "1"}, {"summary": 1},
                                     {"nonce": "short"}, {"owner": MALLORY.fp}, {"extra": 1},
                                     {"keys": "x"}, {"keys": [OWNER.fp, OWNER.fp]},
                                     {"keys": ["ab"]}, {"keys": [OWNER.fp] * 9}])
 def test_request_json_fields_are_checked(change: dict[str, Any]) -> None:
-    fields = json.loads(exchange.encode_request(owner_fp=OWNER.fp, after_time=0, after_sha=None,
-                                                limit=10, nonce=bytes(24), time=NOW))
+    fields = json.loads(exchange.encode_request(owner_fp=OWNER.fp, epoch=None, after=0,
+                                                summary=False, limit=10, nonce=bytes(24),
+                                                time=NOW))
     fields.update(change)
     opened = exchange.open_request(_handmade(json.dumps(fields).encode()), owner_fp=OWNER.fp,
                                    slots=slots())
@@ -237,8 +267,8 @@ def test_the_key_id_names_the_one_slot_tried(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(noise.HandshakeState, "responder", staticmethod(spy))
     body, _ = exchange.build_request(asker=ASKER.own, owner_fp=OWNER.fp,
-                                     owner_transport=previous.public, after_time=0,
-                                     after_sha=None, limit=10, now=NOW)
+                                     owner_transport=previous.public, after=0,
+                                     limit=10, now=NOW)
     assert body[1:M1] == previous.public[:8]
     opened = exchange.open_request(body, owner_fp=OWNER.fp, slots=[OWNER.static, previous])
     assert opened.pub_document == ASKER.own.pub_document and tried == [previous.public]
@@ -281,8 +311,21 @@ def test_response_with_more_posts_than_asked_is_refused() -> None:
         exchange.open_response(answer(body, [b"a", b"b"]), pending, max_bytes=10**7)
 
 
-@pytest.mark.parametrize("stream", [b"", b"\x01\x00\x00\x00\x09abc\x00\x00", b"\x00\x02",
-                                    b"\x00\x00\x01", b"\x02\x00"])
+EPOCH1 = b"\x04\x00\x00\x00\x08" + (1).to_bytes(8, "big")
+POST_AT = b"\x01\x00\x00\x00\x09" + (7).to_bytes(8, "big") + b"p"
+
+
+@pytest.mark.parametrize("stream", [
+    b"", b"\x01\x00\x00\x00\x09abc\x00\x00", b"\x00\x02", b"\x00\x00\x01", b"\x02\x00",
+    b"\x00\x00",                                        # no epoch record
+    EPOCH1 + EPOCH1 + b"\x00\x00",                      # two
+    b"\x03\x00\x00\x00\x07" + bytes(7) + b"\x00\x00",    # an epoch of 7 bytes
+    EPOCH1 + POST_AT + POST_AT + b"\x00\x00",           # positions not increasing
+    EPOCH1 + b"\x01\x00\x00\x00\x03abc\x00\x00",        # a post record with no position
+    EPOCH1 + POST_AT + b"\x02\x00\x00\x00\x01k\x00\x00",  # a key record after a post
+    EPOCH1 + b"\x05\x00\x00\x00\x03abc\x00\x00",        # a summary of a wrong length
+    EPOCH1 + POST_AT + b"\x05\x00\x00\x00\x00\x00\x00",  # posts and a summary
+])
 def test_malformed_page_streams_are_refused(stream: bytes) -> None:
     with pytest.raises(BadResponse):
         pages.parse_stream(stream)
@@ -317,8 +360,8 @@ def test_kci_holder_of_the_owners_key_cannot_read_the_response_to_an_impersonati
     """Attack 3: Mallory stole the owner's transport secret and asks as ASKER (pinned)."""
     e = noise.generate_keypair()
     payload = exchange.request_payload(ASKER.own.pub_document, exchange.encode_request(
-        owner_fp=OWNER.fp, after_time=0, after_sha=None, limit=10, nonce=os.urandom(24),
-        time=NOW))
+        owner_fp=OWNER.fp, epoch=None, after=0, summary=False, limit=10,
+        nonce=os.urandom(24), time=NOW))
     forged = _forged_message1(OWNER.own.transport_secret, ASKER.static.public, e, payload)
     opened = exchange.open_request(forged, owner_fp=OWNER.fp, slots=slots())
     assert opened.asker_static == ASKER.static.public   # message 1 cannot tell (IK, by design)
@@ -427,12 +470,13 @@ def test_the_response_is_streamed_one_record_at_a_time() -> None:
     pulled: list[int] = []
 
     def records() -> Iterator[bytes]:
+        yield pages.epoch_record(1)
         for n, post in enumerate(posts):
             pulled.append(n)
-            yield pages.post_record(post)
+            yield pages.post_record(post, n + 1)
 
     writer = pages.PageWriter(opened.handshake, OWNER.own.pub_document, [len(p) for p in posts],
-                                     10**7)
+                              10**7, pages.EPOCH_BYTES)
     pieces = writer.pieces(records(), False)
     out = [next(pieces), next(pieces)]           # message 2, the first transport message
     assert len(pulled) <= 2 and all(len(p) <= 2 + 65_535 for p in out)
@@ -499,9 +543,14 @@ def test_serves_public_and_addressed_posts_oldest_first(node: dict[str, Any]) ->
 def test_pages_continue_after_the_cursor(node: dict[str, Any]) -> None:
     first = ask(node, limit=2)
     assert (first.posts, first.more) == (node["raws"][:2], True)
-    last = decode_post(node["raws"][1], max_bytes=10**6)
-    rest = ask(node, after_time=last.created, after_sha=last.sha1, limit=2)
+    rest = ask(node, epoch=first.epoch, after=first.positions[-1], limit=2)
     assert (rest.posts, rest.more) == ([node["raws"][4]], False)
+    assert rest.epoch == first.epoch and rest.positions[0] > first.positions[-1]
+    other = ask(node, epoch=first.epoch + 1, after=first.positions[-1], limit=2)
+    assert (other.posts, other.more, other.epoch) == ([], False, first.epoch)  # compare sets
+    summary = ask(node, summary=True, limit=10)
+    assert [p for p, _ in summary.summary] == first.positions + rest.positions
+    assert summary.summary[0][1] == hashlib.sha1(node["raws"][0]).digest()[:8]
 
 
 def test_a_stranger_gets_public_posts_only_and_leaves_nothing(node: dict[str, Any]) -> None:
@@ -551,7 +600,7 @@ def test_a_pinned_askers_key_not_in_its_document_is_refused(node: dict[str, Any]
                                         node["key"].transport_public)
     body = b"\x02" + exchange.key_id(node["key"].transport_public) + hs.write_message(
         exchange.request_payload(ASKER.own.pub_document, exchange.encode_request(
-            owner_fp=node["own"], after_time=0, after_sha=None, limit=10,
+            owner_fp=node["own"], epoch=None, after=0, summary=False, limit=10,
             nonce=os.urandom(24), time=now)))
     with pytest.raises(NotAuthenticated):
         serve_feed(node["dd"], node["own"], body, now=now, remote="192.0.2.1")
@@ -584,7 +633,7 @@ def test_verified_pub_cache_is_keyed_by_the_authenticated_static_key(
                                         node["key"].transport_public)
     body = b"\x02" + exchange.key_id(node["key"].transport_public) + hs.write_message(
         exchange.request_payload(ASKER.own.pub_document, exchange.encode_request(
-            owner_fp=node["own"], after_time=0, after_sha=None, limit=10,
+            owner_fp=node["own"], epoch=None, after=0, summary=False, limit=10,
             nonce=os.urandom(24), time=now)))
     monkeypatch.setattr(keys, "parse_pub", spy)
     with pytest.raises(NotAuthenticated):
@@ -629,7 +678,7 @@ def test_blocked_asker_gets_an_ordinary_empty_page(node: dict[str, Any]) -> None
         Identities(dd).unblock(MALLORY.fp)
     got = exchange.open_response(blocked, pending, max_bytes=10**6)
     assert (got.posts, got.more) == ([], False)
-    nothing_new, _ = ask_raw(node, party(), after_time=2**40)
+    nothing_new, _ = ask_raw(node, party(), after=exchange.MAX_TIME)
     assert len(blocked) == len(nothing_new)
     assert ask(node, MALLORY).posts  # served again once unblocked
 
@@ -876,7 +925,7 @@ def test_keys_of_reshared_authors_are_served_only_to_who_received_them(
         now = int(time.time())
         body, pending = exchange.build_request(
             asker=asker.own, owner_fp=own, owner_transport=node["key"].transport_public,
-            after_time=exchange.MAX_TIME, after_sha=None, limit=1, now=now, want_keys=wanted)
+            after=exchange.MAX_TIME, limit=1, now=now, want_keys=wanted)
         got = exchange.open_response(serve_feed(dd, own, body, now=now).read(), pending,
                                      max_bytes=10**6)
         assert got.posts == []
@@ -896,8 +945,8 @@ def test_keys_of_reshared_authors_are_served_only_to_who_received_them(
 def test_the_optional_invite_and_reply_members_round_trip() -> None:
     reply = "http://" + "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + "." + "d" * 57 + ":65535"
     body, _ = exchange.build_request(asker=ASKER.own, owner_fp=OWNER.fp,
-                                     owner_transport=OWNER.key.transport_public, after_time=0,
-                                     after_sha=None, limit=10, now=NOW, invite=bytes(range(16)),
+                                     owner_transport=OWNER.key.transport_public, after=0,
+                                     limit=10, now=NOW, invite=bytes(range(16)),
                                      reply=reply)
     assert len(body) == exchange.REQUEST_BYTES  # the longest address fits in the same size
     opened = exchange.open_request(body, owner_fp=OWNER.fp, slots=slots())
@@ -913,8 +962,9 @@ def test_the_optional_invite_and_reply_members_round_trip() -> None:
                                     {"reply": "ftp://host:1"}, {"reply": 8889},
                                     {"reply": "http://host:8889/path"}, {"invites": "x"}])
 def test_the_optional_members_are_checked(change: dict[str, Any]) -> None:
-    fields = json.loads(exchange.encode_request(owner_fp=OWNER.fp, after_time=0, after_sha=None,
-                                                limit=10, nonce=bytes(24), time=NOW))
+    fields = json.loads(exchange.encode_request(owner_fp=OWNER.fp, epoch=None, after=0,
+                                                summary=False, limit=10, nonce=bytes(24),
+                                                time=NOW))
     fields.update(change)
     opened = exchange.open_request(_handmade(json.dumps(fields).encode()), owner_fp=OWNER.fp,
                                    slots=slots())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,3 +133,28 @@ def test_an_invite_names_every_node_and_a_follower_falls_back(
         laptop.stop()
         st = sync_contact(basant.dd, fp)
         assert st.last_error is None and (basant.dd.posts / fp / post).exists()
+
+
+def test_own_nodes_follow_each_other_in_storage_order(pair: tuple[LivePeer, LivePeer]
+                                                      ) -> None:
+    """Issue 9 for the nodes of one identity: the pull between them keeps a cursor in the
+    other node's storage order, so a post written there dated a day back (an offline
+    draft, an import) still arrives after newer ones were pulled; the time cursor it used
+    before (newest CREATED_TIME held minus sync_overlap) never asked for it."""
+    laptop, server = pair
+    fp = laptop.fp
+    assert fp
+    identityexport.import_identity(server.dd, identityexport.export_identity(laptop.dd, fp),
+                                   PASSWORD)
+    newer = publish(laptop.dd, fp, PASSWORD, Draft(text="today")).sha1
+    assert sync_own_nodes(server.dd)[0]["last_error"] is None
+    assert (server.dd.posts / fp / newer).exists()
+    stored = json.loads((server.dd.state / "own_sync.json").read_bytes())
+    [(device, cursor)] = stored[f"{fp} {laptop.address}"]["cursors"].items()
+    assert device == laptop.ids.device_id(fp) and cursor["epoch"] and cursor["after"] > 0
+
+    day_ago = int(time.time()) - 86400
+    old = publish(laptop.dd, fp, PASSWORD, Draft(text="yesterday", created=day_ago)).sha1
+    [run] = sync_own_nodes(server.dd)
+    assert run["last_error"] is None and run["posts_last_run"] == 1
+    assert (server.dd.posts / fp / old).exists()

@@ -233,7 +233,7 @@ def _open(w: World, body: bytes) -> exchange.OpenedRequest:
 def _request(w: World, reach_: list[str] | None) -> tuple[bytes, exchange.PendingRequest]:
     owner = Identities(w.template).public_key(w.b).transport_public
     return exchange.build_request(asker=_asker(w), owner_fp=w.b, owner_transport=owner,
-                                  after_time=0, after_sha=None, limit=10, now=NOW,
+                                  after=0, limit=10, now=NOW,
                                   reach=reach_)
 
 
@@ -268,5 +268,5 @@ def test_an_address_record_nobody_asked_for_is_refused(world: World) -> None:
                               max_bytes=10**6, addresses=["http://10.0.0.9:8889"])
     got = exchange.open_response(answer, pending, max_bytes=10**6)
     assert got.addresses == ["http://10.0.0.9:8889"] and got.posts == []
-    assert pages.parse_stream_addresses(b"\x00\x00")[3] == []
+    assert pages.parse_stream(pages.epoch_record(1) + b"\x00\x00").addresses == []
 

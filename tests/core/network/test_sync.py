@@ -1,4 +1,4 @@
-"""The sync engine: cursor and overlap, paging, status and back-off, parallel contacts.
+"""The sync engine: cursors in the owner's order, paging, status and back-off, parallel contacts.
 
 The owner is the real peer app of another data directory run in-process
 (:func:`fake_peers.flask_handler`), or, for hostile and failing owners, a
@@ -7,6 +7,7 @@ handler that opens the real request and seals whatever the test wants.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 import threading
@@ -36,7 +37,7 @@ from app.core.network.sync import (
     sync_all,
     sync_contact,
 )
-from app.core.posts.codec import build_post, decode_post
+from app.core.posts.codec import build_post
 from app.core.posts.ingest import Ingestor
 from app.core.posts.reconcile import open_index
 from tests.helpers.datadirs import PASSWORD, make_datadir
@@ -118,10 +119,12 @@ def pair(tmp_path: Path, world: World) -> Pair:
 
 def fake_owner(owner_dd: DataDir, owner: str,
                pages: Callable[[exchange.FeedRequest], tuple[list[bytes], bool]],
-               seen: list[tuple[str, exchange.FeedRequest]] | None = None
+               seen: list[tuple[str, exchange.FeedRequest]] | None = None,
+               positions: Callable[[exchange.FeedRequest, int], list[int]] | None = None
                ) -> Callable[[Call], Reply]:
-    """An owner node that opens the real request and answers ``pages(request)``;
-    ``seen`` gets (asker fingerprint, request) of each."""
+    """An owner node that opens the real request and answers ``pages(request)`` (at
+    ``positions(request, n)``, by default after + 1, after + 2, ...); ``seen`` gets
+    (asker fingerprint, request) of each."""
     ids = Identities(owner_dd)
     current = ids.transport_keys(owner)[0]
     slot, pub = noise.Keypair(current.secret, current.public), ids.pub_document(owner)
@@ -132,8 +135,12 @@ def fake_owner(owner_dd: DataDir, owner: str,
         if seen is not None:
             seen.append((keys.parse_pub(opened.pub_document).fingerprint, req))
         posts, more = pages(req)
-        body = exchange.respond(opened, owner_pub=pub, posts=posts, more=more,
-                                max_bytes=10**8)
+        at = positions(req, len(posts)) if positions else [
+            req.after + 1 + n for n in range(len(posts))]
+        summary = [(p, hashlib.sha1(raw).digest()[:8]) for p, raw in zip(at, posts, strict=True)]
+        body = exchange.respond(opened, owner_pub=pub, posts=[] if req.summary else posts,
+                                more=more, max_bytes=10**8, positions=at,
+                                summary=summary if req.summary else None)
         return 200, body, {"Content-Type": "application/octet-stream"}
 
     return handle
@@ -158,8 +165,9 @@ def test_due_unless_backing_off() -> None:
 
 def test_status_from_junk_is_empty() -> None:
     st = SyncStatus.from_dict("f" * 64, {"failures": "3", "last_error": 5, "posts_received": 7,
-                                         "cursor_time": True, "skipped": "x"})
-    assert (st.failures, st.posts_received, st.cursor_time, st.skipped) == (0, 7, None, None)
+                                         "cursors": [1], "skipped": "x", "blocked": True})
+    assert (st.failures, st.posts_received, st.cursors, st.skipped, st.blocked) == (
+        0, 7, {}, None, False)
     assert SyncStatus.from_dict("f" * 64, ["not", "a", "dict"]) == SyncStatus("f" * 64)
 
 
@@ -198,36 +206,85 @@ def test_public_and_addressed_posts_arrive_once(pair: Pair, world: World) -> Non
     assert pair.held() == public | {to_ahmed}
     assert to_other_me not in pair.held()  # asked as a, never as a2
     assert (st.posts_last_run, st.posts_received) == (6, 6)
-    assert st.cursor_time == NOW - 2000
+    [cursor] = st.cursors.values()   # one serving node: Basant's
+    assert cursor["identity"] == world.a and cursor["after"] > 0 and cursor["epoch"] > 0
     again = pair.sync()
     assert (again.posts_last_run, again.posts_received, again.last_error) == (0, 6, None)
-    stored = json.loads((pair.ahmed.state / "sync_status.json").read_bytes())
-    assert stored[world.b]["posts_received"] == 6 and "skipped" not in stored[world.b]
-    assert stat.S_IMODE((pair.ahmed.state / "sync_status.json").stat().st_mode) == 0o600
+    path = pair.ahmed.state / "sync" / f"{world.b}.json"
+    stored = json.loads(path.read_bytes())
+    assert stored["posts_received"] == 6 and "skipped" not in stored and "blocked" not in stored
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_overlap_fetches_posts_written_behind_the_cursor(pair: Pair) -> None:
-    pair.post(NOW - 5000)
-    newest = NOW - 1000
-    pair.post(newest)
-    pair.sync()
-    inside = pair.post(newest - 100)   # written after the sync, dated inside the overlap
-    outside = pair.post(newest - 500)  # dated before it: only a full sync finds it
-    assert pair.sync().posts_last_run == 1
-    assert inside in pair.held() and outside not in pair.held()
-    full = pair.sync(full=True)
-    assert full.posts_last_run == 1 and outside in pair.held()
-
-
-def test_first_sync_without_status_starts_from_the_index(pair: Pair) -> None:
+def test_backdated_posts_arrive_with_the_next_sync(pair: Pair) -> None:
+    """Issue 9, fault 1: the order the owner stored posts in decides, not CREATED_TIME."""
     pair.post(NOW - 5000)
     pair.post(NOW - 1000)
     pair.sync()
-    (pair.ahmed.state / "sync_status.json").unlink()
+    backdated = pair.post(NOW - 3600 * 24 * 365)   # written after the sync, dated a year ago
+    normal = pair.post(NOW)
+    st = pair.sync()
+    assert {backdated, normal} <= pair.held() and st.posts_last_run == 2
+    assert pair.sync().posts_last_run == 0
+
+
+def test_an_imported_post_arrives(pair: Pair, world: World) -> None:
+    """What POST /posts/import does: ingest a post signed long ago (a backup)."""
+    pair.post(NOW - 100)
+    pair.sync()
+    old = build_post(world.seeds[world.b], {"CREATED_TIME": NOW - 10**7, "TEXT": "from 2026"})
+    sha = Ingestor(pair.basant).ingest(old).sha1
+    assert pair.sync().posts_last_run == 1 and sha in pair.held()
+
+
+def test_a_post_written_on_another_device_arrives(tmp_path: Path, world: World) -> None:
+    """A post file of Basant's made elsewhere (another device of hers, a restored copy)
+    dropped into posts/<FP>/ behind the index's back: the repair stores it, last."""
+    pair = make_pair(tmp_path, world, basant={"reconcile_interval_ms": 0})
+    pair.post(NOW - 100)
+    pair.sync()
+    raw = build_post(world.seeds[world.b], {"CREATED_TIME": NOW - 7200, "TEXT": "phone"})
+    sha = hashlib.sha1(raw).hexdigest()
+    (pair.basant.posts / world.b / sha).write_bytes(raw)
+    assert pair.sync().posts_last_run == 1 and sha in pair.held()
+
+
+def test_a_full_sync_fetches_only_what_is_missing(pair: Pair, world: World) -> None:
+    shas = [pair.post(NOW - 500 + i) for i in range(6)]
+    pair.sync()
+    for gone in (shas[1], shas[4]):  # removed here behind the index's back
+        (pair.ahmed.posts / world.b / gone).unlink()
+    st = pair.sync(full=True)
+    assert pair.held() == set(shas)
+    assert (st.posts_last_run, st.pages_last_run) == (2, 2)  # two runs of one post each
+
+
+def test_first_sync_without_status_compares_and_fetches_only_what_lacks(pair: Pair) -> None:
+    pair.post(NOW - 5000)
+    pair.post(NOW - 1000)
+    pair.sync()
+    (pair.ahmed.state / "sync" / f"{pair.w.b}.json").unlink()
     late = pair.post(NOW - 1050)
     early = pair.post(NOW - 4000)
-    assert pair.sync().posts_last_run == 1
-    assert late in pair.held() and early not in pair.held()
+    st = pair.sync()
+    assert (st.posts_last_run, st.pages_last_run) == (2, 1)  # one run: the two new ones
+    assert {late, early} <= pair.held()
+
+
+def test_a_rebuilt_owner_index_costs_a_summary_not_the_feed(pair: Pair, world: World) -> None:
+    from app.core.posts.reconcile import rebuild
+
+    shas = {pair.post(NOW - 500 + i) for i in range(5)}
+    first = pair.sync()
+    [old] = first.cursors.values()
+    rebuild(open_index(pair.basant))
+    new = pair.post(NOW - 3000)
+    st = pair.sync()
+    assert pair.held() == shas | {new}
+    assert (st.posts_last_run, st.pages_last_run) == (1, 1)
+    [cursor] = st.cursors.values()
+    assert cursor["epoch"] != old["epoch"]
+    assert pair.sync().posts_last_run == 0
 
 
 def test_pages_with_tied_times_neither_skip_nor_repeat(tmp_path: Path, world: World) -> None:
@@ -248,11 +305,11 @@ def test_smaller_pages_when_the_owner_allows_less(tmp_path: Path, world: World) 
 @pytest.mark.parametrize("pages", [3, 4])
 def test_max_pages_edge_and_resume(tmp_path: Path, world: World, pages: int) -> None:
     pair = make_pair(tmp_path, world, ahmed={"max_page_size": 1, "sync_max_pages": pages})
-    shas = [pair.post(NOW - 100 + i) for i in range(4)]  # all inside the overlap window
+    shas = [pair.post(NOW - 100 + i) for i in range(4)]
     first = pair.sync()
     assert first.pages_last_run == pages and first.last_error is None
     assert pair.held() == set(shas[:pages])
-    second = pair.sync()  # continues where the first stopped, not from the overlap
+    second = pair.sync()  # continues where the first stopped
     assert pair.held() == set(shas) and second.posts_last_run == 4 - pages
 
 
@@ -328,10 +385,34 @@ def test_rejected_posts_are_counted_not_fatal(pair: Pair, world: World) -> None:
 def test_an_owner_that_never_advances_is_an_error(pair: Pair, world: World) -> None:
     same = build_post(world.seeds[world.b], {"CREATED_TIME": NOW - 10, "TEXT": "loop"})
     session, transport = session_with(fake_owner(pair.basant, world.b,
-                                                 lambda req: ([same], True)))
+                                                 lambda req: ([same], True),
+                                                 positions=lambda req, n: [7] * n))
     st = sync_contact(pair.ahmed, world.b, session=session)
-    assert "more posts remain" in (st.last_error or "") and len(transport.calls) == 2
+    assert "not after the one asked for" in (st.last_error or "")
+    assert len(transport.calls) == 2
     assert st.posts_received == 1  # what arrived is kept
+
+
+def test_an_owner_that_says_more_but_sends_nothing_is_an_error(pair: Pair,
+                                                               world: World) -> None:
+    session, transport = session_with(fake_owner(pair.basant, world.b, lambda req: ([], True)))
+    st = sync_contact(pair.ahmed, world.b, session=session)
+    assert "more posts remain" in (st.last_error or "") and len(transport.calls) == 1
+
+
+def test_a_post_refused_for_now_is_asked_for_again(pair: Pair, world: World) -> None:
+    """A post from a clock running ahead is refused now; the cursor stays before it."""
+    future = build_post(world.seeds[world.b], {"CREATED_TIME": NOW + 3600, "TEXT": "soon"})
+    after = build_post(world.seeds[world.b], {"CREATED_TIME": NOW - 10, "TEXT": "now"})
+    session, _ = session_with(fake_owner(
+        pair.basant, world.b, lambda req: ([future, after][req.after:req.after + req.limit],
+                                           False)))
+    st = sync_contact(pair.ahmed, world.b, session=session)
+    assert (st.rejected_last_run, st.last_rejection, st.posts_last_run) == (
+        1, "future_time", 1)
+    assert st.cursors == {}   # nothing to keep before the refused post
+    again = sync_contact(pair.ahmed, world.b, session=session)  # compares: asks for it alone
+    assert (again.rejected_last_run, again.posts_last_run, again.pages_last_run) == (1, 0, 1)
 
 
 def test_each_contact_is_asked_as_its_own_identity(pair: Pair, world: World) -> None:
@@ -409,8 +490,17 @@ def test_statuses_cover_every_contact_and_drop_removed_ones(pair: Pair, world: W
     Contacts(pair.ahmed).remove(world.b)
     session, _ = session_with(down)
     sync_contact(pair.ahmed, other, session=session)
-    stored = json.loads((pair.ahmed.state / "sync_status.json").read_bytes())
-    assert set(stored) == {other}
+    assert StatusStore(pair.ahmed).fingerprints() == [other]
+
+
+def test_a_status_file_of_an_earlier_version_is_split(pair: Pair, world: World) -> None:
+    legacy = pair.ahmed.state / "sync_status.json"
+    legacy.write_text(json.dumps({world.b: {"failures": 2, "posts_received": 9},
+                                  "../bad": {"failures": 1}}))
+    assert StatusStore(pair.ahmed).get(world.b).failures == 2
+    assert not legacy.exists() and StatusStore(pair.ahmed).fingerprints() == [world.b]
+    (pair.ahmed.state / "sync" / f"{world.b}.json").write_text("{damaged")
+    assert StatusStore(pair.ahmed).get(world.b) == SyncStatus(world.b)
 
 
 def test_unknown_contacts_are_refused(pair: Pair) -> None:
@@ -429,22 +519,21 @@ def test_the_index_sees_synced_posts(pair: Pair) -> None:
 
 
 def paged_owner(pair: Pair, raws: list[bytes], *, scramble_first: bool = False
-                ) -> tuple[Callable[[Call], Reply], list[tuple[int, str | None]]]:
-    """A well-behaved owner over ``raws`` (oldest first) that pages by the request's cursor;
-    with ``scramble_first`` its first page comes newest first."""
-    decoded = [(decode_post(r, max_bytes=10**6), r) for r in raws]
-    order = sorted((post.created, post.sha1, r) for post, r in decoded)
-    asked: list[tuple[int, str | None]] = []
+                ) -> tuple[Callable[[Call], Reply], list[int]]:
+    """A well-behaved owner over ``raws`` (at positions 1, 2, ...) that pages by the
+    request's position; with ``scramble_first`` its first page comes in reverse."""
+    asked: list[int] = []
 
     def pages(req: exchange.FeedRequest) -> tuple[list[bytes], bool]:
-        asked.append((req.after_time, req.after_sha))
-        rest = [r for t, sha, r in order if (t, sha) > (req.after_time, req.after_sha or "")]
-        page = rest[:req.limit]
-        if scramble_first and len(asked) == 1:
-            page = page[::-1]
-        return page, len(rest) > req.limit
+        asked.append(req.after)
+        rest = raws[req.after:]
+        return rest[:req.limit], len(rest) > req.limit
 
-    return fake_owner(pair.basant, pair.w.b, pages), asked
+    def positions(req: exchange.FeedRequest, n: int) -> list[int]:
+        at = [req.after + 1 + i for i in range(n)]
+        return at[::-1] if scramble_first and len(asked) == 1 else at
+
+    return fake_owner(pair.basant, pair.w.b, pages, positions=positions), asked
 
 
 def test_pages_arrive_while_the_previous_one_is_stored(tmp_path: Path, world: World) -> None:
@@ -455,21 +544,18 @@ def test_pages_arrive_while_the_previous_one_is_stored(tmp_path: Path, world: Wo
     session, _ = session_with(handler)
     st = sync_contact(pair.ahmed, world.b, session=session)
     assert st.last_error is None and st.posts_last_run == 7 and st.pages_last_run == 4
-    assert len(asked) == 4  # every request was for a page that was used
+    assert asked == [0, 2, 4, 6]  # every request was for a page that was used
 
 
-def test_a_page_out_of_order_is_asked_again_from_its_newest_post(tmp_path: Path,
-                                                                  world: World) -> None:
+def test_a_page_whose_positions_do_not_increase_is_refused(tmp_path: Path,
+                                                           world: World) -> None:
     pair = make_pair(tmp_path, world, ahmed={"max_page_size": 3})
     raws = [build_post(world.seeds[world.b], {"CREATED_TIME": NOW - 100 + i, "TEXT": str(i)})
             for i in range(7)]
     handler, asked = paged_owner(pair, raws, scramble_first=True)
     session, _ = session_with(handler)
     st = sync_contact(pair.ahmed, world.b, session=session)
-    assert st.last_error is None and st.posts_last_run == 7
-    assert len(pair.held()) == 7
-    # the prefetch from the page's last (oldest) post was dropped; the cursor was its newest
-    assert asked[1][0] == NOW - 100 and asked[2][0] == NOW - 98
+    assert "positions do not increase" in (st.last_error or "") and pair.held() == set()
 
 
 # the scheduler ----------------------------------------------------------------------------

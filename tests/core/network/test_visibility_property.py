@@ -15,7 +15,6 @@ not from the core's rule) says: nothing missing, nothing extra, nothing deleted.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -196,10 +195,11 @@ class Asker:
         ids = Identities(self.dd)
         me = OwnKeys(self.fp, ids.pub_document(self.fp), ids.transport_secret(self.fp))
         transport = keys.parse_pub(Identities(owner.dd).pub_document(owner.fp)).transport_public
-        after: tuple[int, str | None] = (0, None)
+        epoch: int | None = None
+        after = 0
         while True:
             body, pending = build_request(asker=me, owner_fp=owner.fp, owner_transport=transport,
-                                          after_time=after[0], after_sha=after[1], limit=5,
+                                          epoch=epoch, after=after, limit=5,
                                           now=int(time.time()))
             status, data, _ = handler(Call("POST", f"{ADDR}/feeds/{owner.fp}", body,
                                            {"Content-Type": "application/octet-stream"}))
@@ -210,8 +210,7 @@ class Asker:
             assert not batch.rejected, batch.rejected
             if not response.more or not raws:
                 return
-            last = decode_post(raws[-1], max_bytes=10**7)
-            after = (last.created, hashlib.sha1(raws[-1]).hexdigest())
+            epoch, after = response.epoch, response.positions[-1]
 
     def holds(self, owner_fp: str) -> set[str]:
         folder = self.dd.posts / owner_fp

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from app.core.base.errors import BadInput
 from app.core.base.fsio import file_lock
-from app.core.posts import reconcile
+from app.core.posts import feedorder, reconcile
 from app.core.posts.codec import Post
 from app.core.posts.index import Index
 from app.core.posts.listing import decode_cursor, encode_cursor
@@ -182,21 +182,24 @@ def test_paging_never_skips_or_repeats_posts_sharing_a_timestamp(case: Any) -> N
 
 # --- feed visibility (issue 4: who gets what) -----------------------------------------------
 
+def feed_page(index: Index, owner: str, viewer: str, **kw: Any) -> tuple[list[str], bool]:
+    found, more = feedorder.feed_page(index, owner, viewer, **kw)
+    return [sha for _, sha in found], more
+
+
 def feed_all(index: Index, owner: str, viewer: str, limit: int,
-             comment_viewers: frozenset[str] = frozenset(),
-             start: tuple[int, str | None] = (0, None)) -> list[str]:
+             comment_viewers: frozenset[str] = frozenset()) -> list[str]:
     out: list[str] = []
-    after_time, after_sha = start
+    after = 0
     while True:
-        shas, more = index.feed_page(owner, viewer, after_time=after_time, after_sha=after_sha,
-                                     limit=limit, comment_viewers=comment_viewers)
-        assert len(shas) <= limit
-        out += shas
+        found, more = feedorder.feed_page(index, owner, viewer, after=after, limit=limit,
+                                          comment_viewers=comment_viewers)
+        assert len(found) <= limit
+        assert all(p > after for p, _ in found)
+        out += [sha for _, sha in found]
         if not more:
             return out
-        last = index.get(shas[-1])
-        assert last is not None
-        after_time, after_sha = last.created, last.sha1
+        after = found[-1][0]
 
 
 @st.composite
@@ -244,27 +247,62 @@ def test_a_viewer_gets_exactly_public_posts_plus_those_addressed_to_it(case: Any
         k.index.add_many(posts)
         sharing = frozenset({viewer}) if share_comments else frozenset({people[4]} - {viewer})
         got = feed_all(k.index, owner, viewer, limit, comment_viewers=sharing)
-        assert got == [p.sha1 for p in sorted(visible, key=lambda p: (p.created, p.sha1))]
+        assert got == [p.sha1 for p in visible]  # in the order they were stored
         k.close()
 
 
-def test_feed_page_starts_strictly_after_the_cursor(kit: Kit) -> None:
+def test_feed_page_follows_the_storage_order_strictly_after_the_cursor(kit: Kit) -> None:
+    """Positions follow the order the node stored posts in, not CREATED_TIME (issue 9)."""
     a, v = kit.author(1), kit.author(2)
-    posts = sorted((kit.post(a, t, TEXT=str(n)) for n, t in enumerate([5, 5, 5, 6, 4])),
-                   key=lambda p: (p.created, p.sha1))
-    at5 = [p.sha1 for p in posts if p.created == 5]
-    assert kit.index.feed_page(a, v, after_time=5, after_sha=None, limit=10)[0] == [
-        *at5, posts[-1].sha1]
-    assert kit.index.feed_page(a, v, after_time=5, after_sha=at5[0], limit=10)[0] == [
-        *at5[1:], posts[-1].sha1]
-    assert kit.index.feed_page(a, v, after_time=6, after_sha=None, limit=10) == (
-        [posts[-1].sha1], False)
-    assert kit.index.feed_page(a, v, after_time=7, after_sha=None, limit=10) == ([], False)
-    assert kit.index.feed_page(kit.author(3), v, after_time=0, after_sha=None,
-                               limit=10) == ([], False)
-    with pytest.raises(BadInput) as info:
-        kit.index.feed_page(a, v, after_time=0, after_sha="../x", limit=10)
-    assert info.value.field == "after_sha"
+    posts = [kit.post(a, t, TEXT=str(n)) for n, t in enumerate([5, 5, 9, 6, 4])]
+    found, more = feedorder.feed_page(kit.index, a, v, after=0, limit=10)
+    assert [sha for _, sha in found] == [p.sha1 for p in posts] and not more
+    positions = [p for p, _ in found]
+    assert positions == sorted(set(positions)) and positions[0] >= time.time_ns() // 1000 - 10**8
+    assert feed_page(kit.index, a, v, after=positions[1], limit=2) == (
+        [posts[2].sha1, posts[3].sha1], True)
+    assert feed_page(kit.index, a, v, after=positions[-1], limit=10) == ([], False)
+    assert feed_page(kit.index, kit.author(3), v, after=0, limit=10) == ([], False)
+    for bad in (-1, 2**53, True, "1"):
+        with pytest.raises(BadInput) as info:
+            feedorder.feed_page(kit.index, a, v, after=bad, limit=10)  # type: ignore[arg-type]
+        assert info.value.field == "after"
+    summary, more = feedorder.feed_summary(kit.index, a, v, after=positions[0], limit=3)
+    assert summary == [(p, bytes.fromhex(q.sha1)[:8]) for p, q in zip(positions[1:4],
+                                                                       posts[1:4], strict=True)]
+    assert more
+
+
+def test_positions_never_go_back_and_a_rebuild_changes_the_epoch(kit: Kit) -> None:
+    a, v = kit.author(1), kit.author(2)
+    first = kit.post(a, 100, TEXT="first")
+    epoch = feedorder.epoch(kit.index)
+    assert epoch == feedorder.epoch(kit.index) and 1 <= epoch < 2**53
+    backdated = kit.post(a, 1, TEXT="written with an old time")
+    found = feedorder.feed_page(kit.index, a, v, after=0, limit=10)[0]
+    assert [sha for _, sha in found] == [first.sha1, backdated.sha1]
+    reconcile.rebuild(kit.index)
+    assert feedorder.epoch(kit.index) != epoch
+    assert {sha for _, sha in feedorder.feed_page(kit.index, a, v, after=0, limit=10)[0]} == {
+        first.sha1, backdated.sha1}
+
+
+def test_an_index_from_before_positions_gets_them_on_open(tmp_path: Path) -> None:
+    k = Kit(tmp_path / "node")
+    a, v = k.author(1), k.author(2)
+    posts = [k.post(a, t, TEXT=str(t)) for t in (3, 1, 2)]
+    c = k.index.conn()
+    c.execute("DROP INDEX posts_pos")
+    c.execute("ALTER TABLE posts DROP COLUMN pos")
+    k.close()
+    k2 = Kit(tmp_path / "node")
+    k2.author(1)
+    found = feedorder.feed_page(k2.index, a, v, after=0, limit=10)[0]
+    assert [sha for _, sha in found] == [p.sha1 for p in posts]  # insertion order
+    newer = k2.post(a, 0, TEXT="after the migration")
+    assert feedorder.feed_page(k2.index, a, v, after=found[-1][0], limit=10)[0][0][1] == \
+        newer.sha1
+    k2.close()
 
 
 def test_newest_time_and_remove(kit: Kit) -> None:
@@ -370,7 +408,7 @@ def test_rows_whose_file_vanished_are_dropped_from_results_at_once(tmp_path: Pat
     page = k.index.page(limit=3)
     assert [e.sha1 for e in page.items] == [posts[5].sha1, posts[2].sha1, posts[1].sha1]
     assert k.index.count() == 4  # dropped from the index too, with no reconcile
-    assert k.index.feed_page(a, k.author(2), after_time=0, after_sha=None, limit=2) == (
+    assert feed_page(k.index, a, k.author(2), after=0, limit=2) == (
         [posts[0].sha1, posts[1].sha1], True)
     k.close()
 
@@ -385,6 +423,27 @@ def test_reconcile_is_throttled_per_process(tmp_path: Path) -> None:
     assert all_pages(k.index, 5) == []  # not looked for within the interval
     assert reconcile.reconcile(k.index, force=True) is not None
     assert all_pages(k.index, 5) == [hidden.sha1]
+    k.close()
+
+
+def test_a_post_stored_while_the_index_could_not_be_written_is_listed_next(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The post file is durable but its index row failed (a full disk): the next query
+    repairs at once, throttle or not (the full-disk integration test met this)."""
+    k = Kit(tmp_path, reconcile_interval_ms=3_600_000)
+    a = k.author(1)
+    first = k.post(a, 1, TEXT="indexed")
+    assert all_pages(k.index, 5) == [first.sha1]  # a repair ran: the throttle is on
+    real = Index._insert
+
+    def full(*args: Any, **kw: Any) -> int:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Index, "_insert", full)
+    second = k.post(a, 2, TEXT="stored, not indexed")
+    monkeypatch.setattr(Index, "_insert", real)
+    assert (k.dd.posts / a / second.sha1).exists()
+    assert all_pages(k.index, 5) == [second.sha1, first.sha1]
     k.close()
 
 
@@ -429,8 +488,8 @@ def test_rebuild_recreates_the_index_from_files(kit: Kit) -> None:
     assert all_pages(kit.index, 10) == []  # a damaged cache stays wrong until rebuilt...
     assert reconcile.rebuild(kit.index) == 3
     assert all_pages(kit.index, 10) == before == newest_first(posts)
-    assert kit.index.feed_page(b, a, after_time=0, after_sha=None, limit=5)[0] == [
-        posts[1].sha1, posts[2].sha1]
+    assert sorted(feed_page(kit.index, b, a, after=0, limit=5)[0]) == sorted([
+        posts[1].sha1, posts[2].sha1])  # a rebuild numbers anew
 
 
 def test_rebuild_replaces_a_file_that_is_not_a_database(kit: Kit) -> None:
@@ -504,8 +563,13 @@ def test_rebuild_on_several_processes_gives_the_sequential_index(kit: Kit) -> No
 
     def dump() -> dict[str, list[tuple[object, ...]]]:
         c = kit.index.conn()
-        return {t: sorted(c.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
-                for t in CONTENT_TABLES}
+        select = {"posts": "SELECT id, sha, author, created, kind, public, reaction, reshare,"
+                           " conv FROM posts",   # positions: the clock differs, the order not
+                  "meta": "SELECT * FROM meta WHERE key != 'epoch'"}
+        out = {t: sorted(c.execute(select.get(t, f"SELECT * FROM {t}")).fetchall(), key=repr)
+               for t in CONTENT_TABLES}
+        out["order"] = c.execute("SELECT sha FROM posts ORDER BY author, pos").fetchall()
+        return out
 
     seen: list[int] = []
     assert reconcile.rebuild(kit.index, progress=seen.append) == 24

@@ -33,6 +33,8 @@ SAMPLE = HERE / "sample.json"
 NOW = 1700000000
 ASKER_DEVICE = "a5a5a5a5a5a5a5a5"
 OWNER_DEVICE = "0b0b0b0b0b0b0b0b"
+EPOCH = 4660046610375530  # the owner's epoch, below 2^53
+POSITIONS = [1699999400000000, 1699999700000000]  # where the owner stored the two posts
 
 
 def label(name: str) -> bytes:
@@ -46,8 +48,8 @@ def fixed_inputs() -> dict[str, Any]:
         "owner_seed": label("owner/sign"), "owner_transport_secret": label("owner/transport"),
         "asker_ephemeral_secret": label("ephemeral"),
         "owner_ephemeral_secret": label("owner/ephemeral"),
-        "nonce": bytes(range(24)), "now": NOW, "limit": 10, "after_time": NOW - 86400,
-        "after_sha": hashlib.sha1(b"diwan sample cursor").hexdigest(),
+        "nonce": bytes(range(24)), "now": NOW, "limit": 10, "epoch": EPOCH,
+        "after": POSITIONS[0] - 1,
     }
 
 
@@ -68,7 +70,7 @@ def make() -> dict[str, Any]:
     own = exchange.OwnKeys(asker.fingerprint, asker.to_bytes(), f["asker_transport_secret"])
     body, pending = exchange.build_request(
         asker=own, owner_fp=owner.fingerprint, owner_transport=owner.transport_public,
-        after_time=f["after_time"], after_sha=f["after_sha"], limit=f["limit"], now=f["now"],
+        epoch=f["epoch"], after=f["after"], limit=f["limit"], now=f["now"],
         ephemeral=noise.keypair_from_secret(f["asker_ephemeral_secret"]), nonce=f["nonce"])
     hs = noise.HandshakeState.responder(
         exchange.prologue(owner.fingerprint),
@@ -80,9 +82,10 @@ def make() -> dict[str, Any]:
                                     request_json, hs)
     page = sample_posts(f["owner_seed"])
     response = exchange.respond(opened, owner_pub=owner.to_bytes(), posts=page, more=True,
-                                max_bytes=32 << 20)
+                                max_bytes=32 << 20, epoch=EPOCH, positions=POSITIONS)
     got = exchange.open_response(response, pending, max_bytes=32 << 20)
     assert got.posts == page and got.more  # a generator's own sanity check, not input checking
+    assert got.epoch == EPOCH and got.positions == POSITIONS
     hexed = {k: v.hex() for k, v in f.items() if isinstance(v, bytes)}
     return {**{k: v for k, v in f.items() if not isinstance(v, bytes)}, **hexed,
             "asker_fp": asker.fingerprint, "asker_pub": asker.to_bytes().decode(),
@@ -90,6 +93,7 @@ def make() -> dict[str, Any]:
             "prologue": exchange.prologue(owner.fingerprint).hex(),
             "request_json": request_json.decode(), "payload": payload.hex(),
             "request": body.hex(), "posts": [p.decode() for p in page], "more": True,
+            "positions": POSITIONS,
             "response": response.hex()}
 
 
@@ -141,8 +145,9 @@ def listing(v: dict[str, Any]) -> str:
         "",
         f"The response body is {len(response)} bytes (the 1 KiB bucket): message 2 "
         f"({m2} bytes, its payload the owner's `.pub`), then one transport message of "
-        f"{int.from_bytes(response[2 + m2:4 + m2], 'big')} bytes carrying the two posts, "
-        "the end record (more: 1) and the padding. Its SHA-256:",
+        f"{int.from_bytes(response[2 + m2:4 + m2], 'big')} bytes carrying the epoch record "
+        f"(epoch {v['epoch']}), the two posts at positions {v['positions'][0]} and "
+        f"{v['positions'][1]}, the end record (more: 1) and the padding. Its SHA-256:",
         "",
         "```text",
         hashlib.sha256(response).hexdigest(),

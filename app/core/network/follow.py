@@ -1,0 +1,259 @@
+"""Walking one contact's feed in the owner's storage order (docs/protocol.md, "Following a feed").
+
+The follower keeps, per contact, one cursor per serving node (the owner's device
+that answered, by device id): ``{"epoch", "after", "identity"}``, the last position
+of that node's numbering it holds everything up to, as the own identity that
+follows. A sync asks "after position N of epoch E" and stores pages in order
+(:meth:`Walk.follow`), the next page requested while the current one is stored.
+``CREATED_TIME`` plays no part: a backdated, imported or restored post has a new
+position on the owner's node and arrives like any other.
+
+With no cursor (a first sync of a feed already partly held, another following
+identity, a ``full`` sync) or when the owner answers with another epoch (its
+index was rebuilt), the follower compares instead (:meth:`Walk.compare`): it asks
+for the *summary* (position and 8-byte SHA-1 prefix of every post it may receive),
+then fetches only the runs of posts whose prefix it does not hold, and keeps the
+summary's last position as its cursor. A follower holding nothing from the feed
+skips the summary and simply asks from position 0.
+
+A post refused for a reason that may pass (:data:`TEMPORARY`: a clock ahead, an
+author's key not found yet) holds the stored cursor before it, so it is asked
+for again next time; the posts after it are stored meanwhile and re-sent then.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..base import names
+from ..base.errors import PeerError, Reason
+from ..posts.index import Index
+from ..posts.ingest import BatchResult, Ingestor
+from .exchange import MAX_TIME, FeedResponse
+from .syncstatus import SyncStatus
+
+TEMPORARY = frozenset({Reason.FUTURE_TIME, Reason.UNKNOWN_AUTHOR, Reason.BAD_RESHARE})
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One request's position fields: after position ``after`` of ``epoch`` (None: no
+    position held), posts or only a ``summary``, at most ``limit``."""
+
+    epoch: int | None
+    after: int
+    summary: bool
+    limit: int
+
+
+AskFor = Ask | Callable[[str], Ask]   # an Ask, or one per device id tried
+Fetch = Callable[[AskFor, bool], "Future[FeedResponse]"]  # (ask, in the background?)
+
+
+def stored_cursor(status: SyncStatus, device: str, identity: str) -> tuple[int, int] | None:
+    """(epoch, after) stored for the serving node ``device`` as ``identity``; None if there
+    is none, it was kept for another following identity, or it is damaged."""
+    raw = status.cursors.get(device)
+    if not isinstance(raw, dict) or raw.get("identity") != identity:
+        return None
+    epoch, after = raw.get("epoch"), raw.get("after")
+    if type(epoch) is not int or type(after) is not int or not 1 <= epoch <= MAX_TIME \
+            or not 0 <= after <= MAX_TIME:
+        return None
+    return epoch, after
+
+
+def missing_runs(entries: Sequence[tuple[int, bytes]], held: set[bytes], start: int = 0
+                 ) -> list[tuple[int, int]]:
+    """The runs of summary ``entries`` (position, prefix) whose prefix is not ``held``, as
+    (position just before the run, number of posts): each is one "after" request."""
+    runs: list[tuple[int, int]] = []
+    before, run_after, count = start, start, 0
+    for position, prefix in entries:
+        if prefix in held:
+            if count:
+                runs.append((run_after, count))
+                count = 0
+        else:
+            if not count:
+                run_after = before
+            count += 1
+        before = position
+    if count:
+        runs.append((run_after, count))
+    return runs
+
+
+def held_prefixes(folder: Path) -> set[bytes]:
+    """The SHA-1 prefixes (8 bytes) of the post files in ``folder`` (``posts/<FP>``): the
+    files are the truth, whatever the index still lists."""
+    try:
+        with os.scandir(folder) as entries:
+            return {bytes.fromhex(e.name[:16]) for e in entries
+                    if names.SHA1_RE.fullmatch(e.name)}
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+
+
+class Walk:
+    """One sync's walk over a contact's feed; ``fetch`` sends an :class:`Ask` (on another
+    thread when asked to: the next page while this one is stored) and ``device`` tells
+    which serving node answered (its device id)."""
+
+    def __init__(self, *, status: SyncStatus, settings: Any, index: Index, author: str,
+                 identity: str, full: bool, fetch: Fetch, ingestor: Ingestor,
+                 device: Callable[[], str]) -> None:
+        self.status, self.settings, self.index = status, settings, index
+        self.author, self.identity, self.full = author, identity, full
+        self.fetch, self.ingestor, self.device = fetch, ingestor, device
+        self.requests = 0
+        self.budget = int(settings["sync_max_pages"])
+        self._holds: bool | None = None
+
+    # the first request ------------------------------------------------------------------
+    def first(self, device: str) -> Ask:
+        """What to ask the serving node ``device`` first: after its stored cursor, else the
+        summary (posts of this feed already held) or everything from position 0."""
+        cursor = None if self.full else stored_cursor(self.status, device, self.identity)
+        if cursor is not None:
+            return Ask(cursor[0], cursor[1], False, self.settings["max_page_size"])
+        if self._holds is None:
+            self._holds = self.full or bool(held_prefixes(self.index.dd.posts / self.author))
+        if self._holds:
+            return Ask(None, 0, True, self.settings["max_summary_entries"])
+        return Ask(None, 0, False, self.settings["max_page_size"])
+
+    def run(self) -> bool:
+        """Walk until nothing remains (True) or ``sync_max_pages`` requests were sent."""
+        asked: dict[str, Ask] = {}
+
+        def first(device: str) -> Ask:
+            asked[device] = self.first(device)
+            return asked[device]
+
+        response = self._get(self.fetch(first, False))
+        ask = asked[self.device()]
+        if ask.summary:
+            return self.compare(response)
+        if ask.epoch is not None and response.epoch != ask.epoch and ask.after > 0:
+            return self.compare(None)  # the owner's index was rebuilt: compare sets
+        return self.follow(response, ask)
+
+    def _get(self, future: Future[FeedResponse]) -> FeedResponse:
+        self.requests += 1
+        return future.result()
+
+    # following the cursor -------------------------------------------------------------------
+    def follow(self, response: FeedResponse, ask: Ask) -> bool:
+        """Store pages in order from ``response`` (the answer to ``ask``), moving the cursor;
+        True when nothing remains. :class:`PeerError` for an owner that says more remains
+        but sends nothing (and as :meth:`compare` after an epoch change)."""
+        epoch, page = response.epoch, self.settings["max_page_size"]
+        keep = True  # the stored cursor moves until a post is refused for a passing reason
+        while True:
+            ahead = None
+            if response.more and response.positions and self.requests < self.budget:
+                ahead = self.fetch(Ask(epoch, response.positions[-1], False, page), True)
+            batch = self.ingestor.ingest_many(response.posts, author=self.author) \
+                if response.posts else BatchResult()
+            keep = self.absorb(response, batch, epoch, keep)
+            if not response.more:
+                return True
+            if not response.positions:
+                raise PeerError("the owner's node said more posts remain but sent none")
+            if ahead is None:
+                return False
+            response = self._get(ahead)
+            if response.epoch != epoch:
+                return self.compare(None)
+
+    def absorb(self, response: FeedResponse, batch: BatchResult, epoch: int, keep: bool
+               ) -> bool:
+        """Count a stored page; move the stored cursor over it while ``keep``; return
+        whether it may still move (no post refused for a passing reason yet)."""
+        self.count(batch)
+        refused = dict(batch.rejected)
+        for i, position in enumerate(response.positions):
+            if not keep:
+                break
+            if refused.get(i) in TEMPORARY:
+                keep = False
+            else:
+                self.keep(epoch, position)
+        return keep
+
+    def count(self, batch: BatchResult) -> None:
+        """Add a stored batch to the status's counters."""
+        st = self.status
+        new = sum(1 for r in batch.accepted if r.new)
+        st.posts_last_run += new
+        st.posts_received += new
+        st.pages_last_run += 1
+        if batch.rejected:
+            st.rejected += len(batch.rejected)
+            st.rejected_last_run += len(batch.rejected)
+            st.last_rejection = str(batch.rejected[-1][1])[:200]
+
+    def keep(self, epoch: int, after: int) -> None:
+        """Store the cursor of the serving node that answers."""
+        self.status.cursors[self.device()] = {"epoch": epoch, "after": after,
+                                              "identity": self.identity}
+
+    # comparing sets ---------------------------------------------------------------------------
+    def compare(self, response: FeedResponse | None) -> bool:
+        """Fetch the summary (``response``: its first page, if asked already), then only the
+        posts whose SHA-1 prefix is not held; the summary's end becomes the cursor. False
+        if the request budget ran out. :class:`PeerError` for an owner whose epoch changes
+        meanwhile or that says more remains but sends nothing."""
+        limit = self.settings["max_summary_entries"]
+        if response is None:
+            if self.requests >= self.budget:
+                return False
+            response = self._get(self.fetch(Ask(None, 0, True, limit), False))
+        epoch, entries = response.epoch, list(response.summary)
+        while response.more:
+            if not response.summary:
+                raise PeerError("the owner's node said more posts remain but sent none")
+            if self.requests >= self.budget:
+                return False
+            response = self._get(self.fetch(Ask(epoch, entries[-1][0], True, limit), False))
+            if response.epoch != epoch:
+                raise PeerError("the owner's node changed its epoch during the sync; "
+                                "the next sync compares again")
+            entries += response.summary
+        held = held_prefixes(self.index.dd.posts / self.author)
+        keep = True
+        for after, count in missing_runs(entries, held):
+            got = self.fetch_run(epoch, after, count)
+            if got is None:
+                return False
+            keep = keep and got
+        if keep:
+            self.keep(epoch, entries[-1][0] if entries else 0)
+        return True
+
+    def fetch_run(self, epoch: int, after: int, count: int) -> bool | None:
+        """Fetch ``count`` posts after ``after``; None if the budget ran out, else whether
+        every post was stored or refused for good. :class:`PeerError` if the owner's epoch
+        is no longer ``epoch``."""
+        ok = True
+        while count > 0:
+            if self.requests >= self.budget:
+                return None
+            ask = Ask(epoch, after, False, min(count, self.settings["max_page_size"]))
+            response = self._get(self.fetch(ask, False))
+            if response.epoch != epoch:
+                raise PeerError("the owner's node changed its epoch during the sync; "
+                                "the next sync compares again")
+            batch = self.ingestor.ingest_many(response.posts, author=self.author)
+            self.count(batch)
+            ok = ok and not any(reason in TEMPORARY for _, reason in batch.rejected)
+            if not response.positions:
+                break
+            after, count = response.positions[-1], count - len(response.positions)
+        return ok

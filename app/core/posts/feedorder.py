@@ -1,0 +1,115 @@
+"""The owner's storage order: positions, the index's epoch, and the feed queries over them.
+
+Normative in ``docs/protocol.md`` ("Positions and epochs", "Who gets what"). Every
+post the index holds has a *position* (``posts.pos``): per author, increasing in
+the order this node stored it, whatever its ``CREATED_TIME`` and whichever path
+stored it (authoring, import, sync, a file found by the repair), and never below
+the clock in microseconds when it was stored, so an index restored from a backup
+never hands out a position it used before. The numbering belongs to the index's
+*epoch* (a random integer in ``meta``): a rebuilt index numbers everything anew
+and gets a new epoch, which tells followers to compare sets instead.
+
+A serving node lists the posts an asker may receive strictly after a position,
+in position order (:func:`feed_page`), or only their positions and SHA-1
+prefixes (:func:`feed_summary`, for a follower comparing what it holds).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from ..base import names
+from ..base.errors import BadInput
+from .index import Index
+from .listing import COLUMNS
+from .visibility import FEED_WHERE, feed_params
+
+EPOCH_KEY = "epoch"
+MAX_POSITION = 2**53 - 1   # positions and epochs stay exact in every JSON implementation
+PREFIX_BYTES = 8           # SHA-1 bytes a summary entry carries
+
+# Posts by an author (id) a viewer may receive after a position, in position order: the
+# one visibility rule, :data:`.visibility.FEED_WHERE` with :func:`.visibility.feed_params`.
+_VISIBLE_AFTER = ("FROM posts p INDEXED BY posts_pos WHERE p.author=? AND p.pos > ?"
+                  f" AND {FEED_WHERE} ORDER BY p.pos LIMIT ?")
+
+
+def epoch(index: Index) -> int:
+    """The epoch of ``index``'s positions (1 to 2^53-1), made at random on first use
+    after the index was created or rebuilt. Raises ``sqlite3.Error`` on failure."""
+    c = index.conn()
+    row = c.execute("SELECT value FROM meta WHERE key=?", (EPOCH_KEY,)).fetchone()
+    if row is not None:
+        return int(row[0])
+    with index.write() as w:
+        w.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+                  (EPOCH_KEY, 1 + secrets.randbelow(MAX_POSITION)))
+        return int(w.execute("SELECT value FROM meta WHERE key=?", (EPOCH_KEY,)).fetchone()[0])
+
+
+def _check(index: Index, owner: str, viewer: str, after: int, limit: int) -> None:
+    index.check_limit(limit)
+    names.fingerprint(owner, field="owner")
+    names.fingerprint(viewer, field="viewer")
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_POSITION:
+        raise BadInput("after must be a position from 0 to 2^53-1", field="after")
+
+
+def _rows(index: Index, owner: str, viewer: str, after: int, need: int, shares: bool,
+          columns: str) -> list[Any]:
+    owner_id = index.fp_id(owner)
+    if owner_id is None:
+        return []
+    rule = feed_params(same_identity=viewer == owner, viewer_id=index.fp_id(viewer),
+                       shares=shares)
+    return index.conn().execute(f"SELECT {columns} {_VISIBLE_AFTER}",
+                                (owner_id, after, *rule, need)).fetchall()
+
+
+def feed_page(index: Index, owner: str, viewer: str, *, after: int, limit: int,
+              comment_viewers: frozenset[str] = frozenset()
+              ) -> tuple[list[tuple[int, str]], bool]:
+    """Posts by ``owner`` that ``viewer`` may receive at positions greater than ``after``,
+    in position order: (up to ``limit`` (position, sha1) pairs, more to come).
+
+    ``viewer`` gets what :mod:`.visibility` (the one rule, ``docs/protocol.md``, Who gets
+    what) lets it: ``viewer`` in ``comment_viewers`` is in the comment-sharing group,
+    ``viewer`` == ``owner`` another node of the same identity (everything). Rows whose
+    file vanished are dropped.
+    Raises :class:`BadInput` for a bad ``limit`` or ``after`` and
+    :class:`BadFingerprint` for a bad ``owner`` or ``viewer``.
+    """
+    _check(index, owner, viewer, after, limit)
+    index.maybe_reconcile()
+    shares = viewer in comment_viewers
+    items: list[tuple[int, str]] = []
+    while True:
+        need = limit + 1 - len(items)
+        rows = _rows(index, owner, viewer, after, need, shares, f"p.pos, {COLUMNS}")
+        entries = [index.entry(r[1:]) for r in rows]
+        present = {e.sha1 for e in index.present(entries)}
+        items.extend((r[0], e.sha1) for r, e in zip(rows, entries, strict=True)
+                     if e.sha1 in present)
+        if len(present) == len(rows) or len(rows) < need:
+            break
+        after = rows[-1][0]
+    return items[:limit], len(items) > limit
+
+
+def feed_summary(index: Index, owner: str, viewer: str, *, after: int, limit: int,
+                 comment_viewers: frozenset[str] = frozenset()
+                 ) -> tuple[list[tuple[int, bytes]], bool]:
+    """Like :func:`feed_page`, but (position, first :data:`PREFIX_BYTES` bytes of the
+    SHA-1) pairs, without looking at the files: what a follower compares with what it
+    holds. ``limit`` is not capped by ``max_page_size`` (the caller bounds it). Raises
+    :class:`BadInput` for a bad ``limit`` or ``after`` and :class:`BadFingerprint` for a
+    bad ``owner`` or ``viewer``."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise BadInput("limit must be a positive integer", field="limit")
+    _check(index, owner, viewer, after, 1)
+    index.maybe_reconcile()
+    rows = _rows(index, owner, viewer, after, limit + 1, viewer in comment_viewers,
+                 "p.pos, p.sha")
+    return [(int(r[0]), bytes(r[1][:PREFIX_BYTES])) for r in rows[:limit]], len(rows) > limit
+
