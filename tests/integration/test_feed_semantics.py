@@ -9,6 +9,7 @@ is one more function in that list.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -89,7 +90,22 @@ def delete_a_post(b: Person, followers: list[Person]) -> Check:
     return check
 
 
-BASANT_CHANGES: list[Callable[[Person, list[Person]], Check]] = [edit_a_post, delete_a_post]
+def write_a_backdated_post(b: Person, followers: list[Person]) -> Check:
+    """Fault 1: after her followers synced, Basant writes a post dated an hour back, then a
+    normal one; the next sync brings both (the cursor is her node's storage order, not
+    CREATED_TIME)."""
+    for f in followers:
+        f.sync(b)
+    backdated = b.post(text="written an hour ago", created_time=int(time.time()) - 3600)
+    normal = b.post(text="written now")
+
+    def check(f: Person) -> None:
+        assert status_of(f, backdated) == 200 and status_of(f, normal) == 200
+    return check
+
+
+BASANT_CHANGES: list[Callable[[Person, list[Person]], Check]] = [
+    edit_a_post, delete_a_post, write_a_backdated_post]
 
 
 def test_basants_edit_and_deletion_reach_both_within_one_sync(
