@@ -19,6 +19,7 @@ from . import (  # noqa: F401  (each adds its routes to blp)
     actions,
     auth,
     book,
+    changes,
     compose,
     groups,
     invites,

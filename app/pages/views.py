@@ -16,7 +16,7 @@ from ..core.posts.notices import ReadingMark
 from ..core.posts.timeline import CONVERSATION_ID_RE, Timeline
 from ..core.posts.versions import annotate
 from ..core.posts.versions import versions as post_versions
-from .auth import dd, own_fingerprints
+from .auth import dd, own_fingerprints, session_keys
 from .compose import compose_form
 from .present import card, reply_count
 from .site import blp
@@ -81,9 +81,12 @@ def thread(sha: str) -> ResponseReturnValue:
     if root is None:  # deleted by its author: the replies of others stay
         return render_template("thread.html", root=None, replies=replies)
     form = compose_form(f"reply-{sha1}", names_, defaults={"reply_to": sha1})
+    own = root.author in own_fingerprints()
     return render_template("thread.html", root=card(annotate(tl.index, stored_view(root)),
                                                     names_, replies=len(replies)),
-                           replies=replies, form=form)
+                           replies=replies, form=form, own=own,
+                           unlocked=own and root.author in session_keys(),
+                           text=t if isinstance(t := root.attributes.get("TEXT"), str) else "")
 
 
 @blp.get("/versions/<sha>")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,13 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app import create_admin_app
+from app.core.base.errors import BadPost
 from app.core.base.websessions import issue_login_code
 from app.core.identity.identities import Identities
 from app.core.posts.authoring import Draft, delete_own, publish
+from app.core.posts.ingest import Ingestor
 from tests.helpers.datadirs import PASSWORD, make_datadir
+from tests.helpers.post_kit import PostKit
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAE"
@@ -280,3 +284,46 @@ def test_a_thread_whose_root_was_deleted_keeps_the_replies(
     assert page.status_code == 200 and "deleted by its author" in text
     assert "a reply that stays" in text and "soon gone" not in text
     assert client.get(f"/thread/{reply}").status_code == 200
+
+
+def test_the_thread_page_edits_and_deletes_an_own_post(node: tuple[FlaskClient, str]) -> None:
+    client, fp = node
+    dd = client.application.config["DIWAN"]
+    old = publish(dd, fp, PASSWORD, Draft(text="typo <b>here</b>")).sha1
+    page = client.get(f"/thread/{old}").get_data(as_text=True)
+    assert "Edit or delete this post" in page and "typo &lt;b&gt;here&lt;/b&gt;" in page
+    token = csrf(client, f"/thread/{old}")
+    r = client.post(f"/thread/{old}/edit", data={"text": "fixed", "password": PASSWORD,
+                                                 "csrf_token": token})
+    assert r.status_code == 303
+    new = r.location.rsplit("/", 1)[1]
+    assert new != old and "fixed" in client.get(f"/thread/{new}").get_data(as_text=True)
+    wrong = client.post(f"/thread/{new}/delete", headers=HTML,
+                        data={"password": "not the password", "csrf_token": token})
+    assert wrong.status_code in (400, 401, 403)
+    r = client.post(f"/thread/{new}/delete", data={"password": PASSWORD, "csrf_token": token})
+    assert r.status_code == 303
+    for sha in (old, new):  # every version is gone, the record stays
+        assert not (dd.posts / fp / sha).exists()
+    assert client.get(f"/thread/{new}", headers=HTML).status_code == 404
+
+
+def test_the_thread_page_removes_someone_elses_post_here_only(
+        node: tuple[FlaskClient, str]) -> None:
+    client, _ = node
+    dd = client.application.config["DIWAN"]
+    kit = PostKit(dd.root)
+    other = kit.author(7)
+    post = kit.post(other, int(time.time()), TEXT="not mine")
+    path = dd.posts / other / post.sha1
+    page = client.get(f"/thread/{post.sha1}").get_data(as_text=True)
+    assert "Remove this post from this node" in page and "Edit or delete" not in page
+    no_token = client.post(f"/thread/{post.sha1}/delete", headers=HTML)
+    assert no_token.status_code == 400 and path.exists()
+    edit = client.post(f"/thread/{post.sha1}/edit", headers=HTML,
+                       data={"text": "mine now", "csrf_token": csrf(client)})
+    assert edit.status_code == 400 and path.exists()
+    r = client.post(f"/thread/{post.sha1}/delete", data={"csrf_token": csrf(client)})
+    assert r.status_code == 303 and not path.exists()
+    with pytest.raises(BadPost):  # remembered: no sync brings it back
+        Ingestor(dd).ingest(post.raw, author=other)
