@@ -28,6 +28,8 @@ from app.core.base.datadir import DataDir, open_datadir
 from app.core.base.errors import DiwanError
 from app.core.base.fsio import remove_stale_temps, write_atomic
 from app.core.base.lifeline import exit_with_supervisor, hold_running
+from app.core.posts.reconcile import open_index
+from app.core.posts.records import finish_forgotten
 
 log = logging.getLogger("diwan.scheduler")
 
@@ -91,6 +93,8 @@ def main() -> None:
     logsetup.configure(dd.settings, "scheduler")
     for path in remove_stale_temps(dd.root, dd.settings["temp_max_age"]):
         log.info("removed a temporary file left by a crash: %s", path)
+    for sha1 in finish_forgotten(dd, open_index(dd)):
+        log.info("finished removing post %s, deleted here before a crash", sha1)
     runstate.write_pid(dd, "scheduler")
     running = hold_running(dd.locks)  # noqa: F841 - held until this process exits
     exit_with_supervisor()  # SIGTERM when diwan up dies, however it dies

@@ -205,3 +205,17 @@ def forget(dd: DataDir, index: Index, author: str, sha1: str) -> None:
         data[names.sha1(sha1)] = names.fingerprint(author)
     remove_files(dd, [(author, [sha1])])
     index.remove(sha1)
+
+
+def finish_forgotten(dd: DataDir, index: Index) -> list[str]:
+    """Finish removals a crash interrupted: :func:`forget` remembers a post first, so a
+    kill before its file went leaves a file that is remembered as deleted. Removes each
+    such file and its index rows; returns their SHA-1s. Run when a node starts
+    (the scheduler). Raises ``OSError`` only if a file cannot be removed."""
+    done = []
+    for sha1, author in local_deletions(dd).items():
+        if (dd.posts / names.fingerprint(author) / names.sha1(sha1)).exists():
+            remove_files(dd, [(author, [sha1])])
+            index.remove(sha1)
+            done.append(sha1)
+    return done

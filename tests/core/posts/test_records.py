@@ -184,3 +184,18 @@ def test_records_and_replaced_versions_are_no_notifications(kit: PostKit) -> Non
     kit.post(other, NOW - 20, POST_DELETES=to_me.sha1, TO_FINGERPRINT=me)
     found = {n.entry.sha1 for n in notices(kit.index, [me], [], limit=50)}
     assert found == {edit.sha1}
+
+
+def test_a_removal_cut_short_by_a_crash_is_finished_at_the_next_start(kit: PostKit) -> None:
+    """forget() remembers first; a kill before the file went leaves it on disk and listed.
+    The next start (the scheduler calls finish_forgotten) removes it and its rows."""
+    a = kit.author(1)
+    post = kit.post(a, NOW - 30, TEXT="half removed")
+    kept = kit.post(a, NOW - 20, TEXT="still wanted")
+    with records.StateFile(kit.dd, records.LOCAL_DELETIONS).update() as data:
+        data[post.sha1] = a  # what forget() had written when the kill came
+    assert post.sha1 in _listed(kit)
+    assert records.finish_forgotten(kit.dd, kit.index) == [post.sha1]
+    assert not (kit.dd.posts / a / post.sha1).exists()
+    assert post.sha1 not in _listed(kit) and kept.sha1 in _listed(kit)
+    assert records.finish_forgotten(kit.dd, kit.index) == []  # nothing left to do
