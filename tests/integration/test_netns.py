@@ -1,4 +1,5 @@
-"""Real networks in namespaces (issue 13): a LAN with mDNS, a home router with UPnP and NAT.
+"""Real networks in namespaces (issue 13): a LAN with mDNS, a home router with UPnP and NAT
+reached from an invite string, and an always-on server holding the laptop's identity.
 
 Each test builds its own namespaces (:mod:`.netns`), runs real nodes in them
 (gunicorn and the scheduler, from the Procfile) and removes everything however
@@ -185,8 +186,10 @@ EXT = "11.13.0.1"  # miniupnpd refuses a private or reserved external address
 def test_a_node_behind_a_home_router_is_reached_through_its_upnp_mapping(
         lab: Lab, tmp_path: Path) -> None:
     """Ahmed's node at home maps its peer port on the router (miniupnpd, NAT by nftables);
-    Camal's node on the internet side follows him at the mapped public address and gets
-    his post; when Ahmed's node stops, the mapping is gone."""
+    Ahmed's invite carries the mapped public address; Camal's node on the internet side
+    follows him from the invite string alone and gets his post; the invite's one-time
+    token makes Ahmed's node follow Camal back (out through the NAT) and get his; when
+    Ahmed's node stops, the mapping is gone."""
     require("ip", "nft", "miniupnpd")
     router, home, net = lab.ns("router"), lab.ns("home"), lab.ns("net")
     lab.link(router, "lan0", home, "eth0")
@@ -219,10 +222,27 @@ def test_a_node_behind_a_home_router_is_reached_through_its_upnp_mapping(
         assert json.loads(shown.stdout)["peer_urls"][0] == mapped, shown  # what Ahmed hands out
         a, c = identity(ahmed), identity(camal)
         sha = post(ahmed, a, "from behind the router")
-        follow(camal, c, a, mapped)  # fetches Ahmed's key through the mapping too
+        invite = _ok(ahmed.admin("POST", "/invites", json={"password": PW}))  # one-time token
+        assert invite["addresses"][0] == mapped, invite  # the mapping first, then home's
+        assert invite["one_time_token"] is True
+        # Camal has only the invite string: key, addresses and token come from it
+        contact = _ok(camal.admin("POST", "/contacts", json={"invite": invite["invite"]}),
+                      200, 201)
+        assert contact["fingerprint"] == a and contact["addresses"][0] == mapped, contact
         status = sync(camal, a)
-        assert status["last_error"] is None, status
+        assert status["last_error"] is None and status["address"] == mapped, status
         assert has(camal, sha)
+        # the token made Ahmed's node follow Camal back, at Camal's own address, which
+        # Ahmed's node reaches out through the router's masquerade
+        assert _ok(ahmed.admin("GET", "/invites"))["invites"][0]["used_by"] == c
+        back = _ok(ahmed.admin("GET", f"/contacts/{c}"))
+        assert back["addresses"][0] == f"http://11.13.0.2:{camal.peer_port}", back
+        c_sha = post(camal, c, "from the internet side")
+        status = sync(ahmed, c)
+        assert status["last_error"] is None, status
+        assert has(ahmed, c_sha)
+        assert _ok(ahmed.admin("GET", f"/contacts/{c}"))["invite"]["state"] == "connected"
+        assert _ok(camal.admin("GET", f"/contacts/{a}"))["invite"]["state"] == "connected"
         assert "dport" in lab.run(router, tool("nft"), "list", "chain", "inet", "filter",
                                   "prerouting_miniupnpd").stdout
         ahmed.stop(sig=2)
@@ -235,6 +255,81 @@ def test_a_node_behind_a_home_router_is_reached_through_its_upnp_mapping(
         log = tmp_path / "miniupnpd.log"
         if log.exists():
             print(log.read_text()[-3000:])
+
+
+ALWAYS_ON_SETTINGS = {"peer_host": "::", "lan_discovery": False, "sync_timeout": 3,
+                      "sync_interval": 3600}  # every sync here is asked for
+
+
+def test_an_always_on_node_serves_the_feed_while_the_laptop_is_off(
+        lab: Lab, tmp_path: Path) -> None:
+    """Ahmed's laptop and server, two hosts, hold one identity; Basant, on a third, follows
+    Ahmed from one invite; Ahmed posts on the laptop, the server pulls it; the laptop
+    stops and its link goes down; Basant gets the post from the server and replies; the
+    laptop comes back and gets the reply."""
+    require("ip")
+    sw = lab.switch()
+    hosts = {name: lab.ns(name) for name in ("laptop", "server", "basant")}
+    ips = {}
+    for n, (name, ns) in enumerate(hosts.items(), start=2):
+        lab.plug(sw, ns, f"10.13.1.{n}/24")
+        ips[name] = f"10.13.1.{n}"
+    laptop, server, basant = (NsNode(lab, ns, tmp_path / name, name,
+                                     settings=ALWAYS_ON_SETTINGS)
+                              for name, ns in hosts.items())
+    at = {name: "" for name in hosts}
+    try:
+        for node in (laptop, server, basant):
+            node.start(wait=False)
+        for node in (laptop, server, basant):
+            node.wait_ready()
+            at[node.name] = f"http://{ips[node.name]}:{node.peer_port}"
+        a, b = identity(laptop), identity(basant)
+
+        # the server becomes another node of Ahmed's identity (export, import) and pulls
+        export = _ok(laptop.admin("GET", f"/identities/{a}/export"))
+        done = _ok(server.admin("POST", "/identities/imports",
+                                json={"export": export, "password": PW}))
+        assert done["nodes"] == [at["laptop"]], done
+        [own] = _ok(server.admin("POST", "/sync", json={}))["own_nodes"]
+        assert own["last_error"] is None and own["address"] == at["laptop"], own
+
+        # one invite from the laptop names both nodes; Basant follows from it alone
+        invite = _ok(laptop.admin("POST", "/invites", json={"password": PW}))
+        assert invite["addresses"] == [at["laptop"], at["server"]], invite
+        contact = _ok(basant.admin("POST", "/contacts", json={"invite": invite["invite"]}),
+                      200, 201)
+        assert contact["addresses"] == [at["laptop"], at["server"]], contact
+        assert sync(basant, a)["last_error"] is None
+
+        # Ahmed posts on the laptop; the server pulls it (own-node sync)
+        sha = post(laptop, a, "posted on the laptop")
+        [own] = _ok(server.admin("POST", "/sync", json={}))["own_nodes"]
+        assert own["last_error"] is None, own
+        assert has(server, sha)
+
+        # the laptop stops and leaves the network; Basant gets the post from the server
+        laptop.stop()
+        lab.ip("-n", hosts["laptop"], "link", "set", "eth0", "down")
+        status = sync(basant, a)
+        assert status["last_error"] is None and status["address"] == at["server"], status
+        got = _ok(basant.admin("GET", f"/posts/{sha}"))
+        assert got["author"] == a
+
+        # Basant replies; the laptop comes back and sees the reply
+        reply = str(_ok(basant.admin("POST", "/posts", json={
+            "fingerprint": b, "password": PW, "text": "got it while you slept",
+            "reply_to": sha}), 201)["sha1"])
+        lab.ip("-n", hosts["laptop"], "link", "set", "eth0", "up")
+        laptop.start()
+        status = sync(laptop, b)
+        assert status["last_error"] is None, status
+        got = _ok(laptop.admin("GET", f"/posts/{reply}"))
+        assert got["author"] == b
+        assert got["attributes"]["TEXT"]["value"] == "got it while you slept"
+    finally:
+        for node in (laptop, server, basant):
+            node.stop()
 
 
 def _wait_for(done: Any, what: str, node: NsNode, timeout: float = 20.0) -> None:
