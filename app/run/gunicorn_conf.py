@@ -56,6 +56,8 @@ for _dir in (_data_dir, os.path.join(_data_dir, "state"), os.path.join(_data_dir
 pidfile = os.path.join(_data_dir, "state", "run", f"{role}.pid")
 # %(U)s is the path without its query string: a login code (?code=) never reaches a log.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
+# The path is decoded: control characters in it are escaped so no line can be forged.
+logger_class = "app.run.accesslog.SafeLogger"
 
 
 def on_starting(server):  # noqa: ARG001 - gunicorn's hook, before binding

@@ -43,3 +43,23 @@ def test_the_access_log_leaves_query_strings_out() -> None:
     conf = (Path(__file__).resolve().parents[2] / "app/run/gunicorn_conf.py").read_text()
     line = next(ln for ln in conf.splitlines() if ln.startswith("access_log_format"))
     assert "%(U)s" in line and "%(r)s" not in line and "%(q)s" not in line
+
+
+def test_the_access_log_escapes_what_a_stranger_puts_in_the_path() -> None:
+    """A decoded path with a newline, an escape, a NUL or a bidi override cannot forge a
+    log line or garble a terminal (the peer port answers strangers)."""
+    import datetime
+    import types
+
+    from gunicorn.config import Config
+
+    from app.run.accesslog import SafeLogger
+
+    conf = (Path(__file__).resolve().parents[2] / "app/run/gunicorn_conf.py").read_text()
+    assert 'logger_class = "app.run.accesslog.SafeLogger"' in conf
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/x", "SERVER_PROTOCOL": "HTTP/1.1",
+               "PATH_INFO": "/x\nFAKE 200\x1b[31mred\x00\u202eevil", "REMOTE_ADDR": "127.0.0.1"}
+    resp = types.SimpleNamespace(status="404 NOT FOUND", sent=10, headers=[])
+    atoms = SafeLogger(Config()).atoms(resp, [], environ, datetime.timedelta(seconds=0))
+    assert atoms["U"] == "/x\\x0aFAKE 200\\x1b[31mred\\x00\\u202eevil"
+    assert not any(c in atoms["U"] for c in "\n\x1b\x00\u202e")
