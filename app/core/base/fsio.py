@@ -21,6 +21,7 @@ import fcntl
 import os
 import secrets
 import stat
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -352,3 +353,36 @@ def remove_quiet(path: Path) -> bool:
         return False
     fsync_dir(path.parent)
     return True
+
+
+_tables_lock = threading.Lock()
+_tables: dict[Path, tuple[int, threading.Lock]] = {}
+_tables_pid = os.getpid()
+
+
+def open_fixed_table(path: Path, size: int) -> tuple[int, threading.Lock]:
+    """This process's descriptor of the fixed-size table file ``path`` (created 0600 and
+    extended to ``size`` bytes if shorter) and a lock for its threads; opened once per
+    process (a forked child opens its own: a shared open file would share its ``flock``).
+    Callers read and write records in place under ``flock``. Raises ``OSError``."""
+    global _tables_pid
+    with _tables_lock:
+        if _tables_pid != os.getpid():
+            _tables_pid = os.getpid()
+            _tables.clear()
+        found = _tables.get(path)
+        if found is None:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            if os.fstat(fd).st_size < size:
+                os.ftruncate(fd, size)
+            found = _tables[path] = (fd, threading.Lock())
+        return found
+
+
+def close_fixed_tables() -> None:
+    """Close every descriptor :func:`open_fixed_table` keeps (the next call reopens)."""
+    with _tables_lock:
+        for fd, _ in _tables.values():
+            os.close(fd)
+        _tables.clear()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,3 +62,25 @@ class StateFile:
             text = json.dumps(data, sort_keys=True, separators=(",", ":"),
                               ensure_ascii=True) + "\n"
             write_atomic(self.path, text.encode("ascii"), mode=0o600)
+
+
+_cache: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+_CACHE_SIZE = 64  # documents one process keeps parsed
+
+
+def read_cached(dd: DataDir, name: str) -> dict[str, Any]:
+    """``StateFile(dd, name).read()``, parsed again only when the file changes (its inode,
+    mtime or size); for documents read on hot paths. The result is shared: never modify
+    it. Raises :class:`CorruptFile` as :meth:`StateFile.read` does."""
+    path = os.path.join(dd.state, f"{name}.json")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return {}
+    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+    cached = _cache.get(path)
+    if cached is None or cached[0] != stamp:
+        if len(_cache) >= _CACHE_SIZE:
+            _cache.clear()
+        cached = _cache[path] = (stamp, StateFile(dd, name).read())
+    return cached[1]

@@ -46,6 +46,7 @@ from typing import Any
 
 from ..base.datadir import DataDir
 from ..base.errors import RateLimited
+from ..base.fsio import open_fixed_table
 
 FILE_NAME = "budgets.bin"
 SLOTS = 65536
@@ -98,25 +99,11 @@ def asker_charge(settings: dict[str, Any], key: str, nbytes: int) -> Charge:
                   settings["budget_asker_bytes"])
 
 
-_files_lock = threading.Lock()
-_fds: dict[Path, tuple[int, threading.Lock]] = {}
-_pid = os.getpid()
 
 
 def _open(path: Path) -> tuple[int, threading.Lock]:
-    global _pid
-    with _files_lock:
-        if _pid != os.getpid():
-            _pid = os.getpid()
-            _fds.clear()
-        found = _fds.get(path)
-        if found is None:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            if os.fstat(fd).st_size < SLOTS * _RECORD.size:
-                os.ftruncate(fd, SLOTS * _RECORD.size)
-            found = _fds[path] = (fd, threading.Lock())
-        return found
+    """This process's descriptor of the table at ``path`` and its thread lock."""
+    return open_fixed_table(path, SLOTS * _RECORD.size)
 
 
 class Budgets:

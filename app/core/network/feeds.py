@@ -42,7 +42,7 @@ from typing import Any
 from ..base import names, noise
 from ..base.datadir import DataDir
 from ..base.errors import BadInput, DiwanError, NotAuthenticated, NotFound
-from ..base.statefile import StateFile
+from ..base.statefile import StateFile, read_cached
 from ..identity import keys
 from ..identity.identities import Identities
 from ..posts import feedorder
@@ -351,23 +351,9 @@ def comment_viewers(dd: DataDir, ids: Identities, owner_fp: str) -> frozenset[st
         return frozenset()
 
 
-_settings_cache: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
-
-
 def _identity_settings(dd: DataDir) -> dict[str, Any]:
     """``state/identity_settings.json``, parsed again only when the file changes."""
-    path = os.path.join(dd.state, SETTINGS_NAME + ".json")
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return {}
-    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-    cached = _settings_cache.get(path)
-    if cached is None or cached[0] != stamp:
-        if len(_settings_cache) >= 64:
-            _settings_cache.clear()
-        cached = _settings_cache[path] = (stamp, StateFile(dd, SETTINGS_NAME).read())
-    return cached[1]
+    return read_cached(dd, SETTINGS_NAME)
 
 
 def get_share_comments_group(dd: DataDir, fp: str) -> str | None:

@@ -32,32 +32,18 @@ from pathlib import Path
 
 from ..base.datadir import DataDir
 from ..base.errors import BadInput, RateLimited, Replay
+from ..base.fsio import close_fixed_tables, open_fixed_table
 
 MAX_NONCE_BYTES = 64
 FILE_NAME = "nonces.bin"
 SLOTS = 1 << 19                    # 12 MiB at most on disk (a sparse file until used)
 PROBES = 32
 _RECORD = struct.Struct(">16sQ")   # nonce hash, expires (unix seconds)
-_tables_lock = threading.Lock()
-_fds: dict[Path, tuple[int, threading.Lock]] = {}
-_fds_pid = os.getpid()
 
 
 def _open_table(path: Path) -> tuple[int, threading.Lock]:
-    """This process's descriptor of the table at ``path`` (created, sized) and its lock."""
-    global _fds_pid
-    with _tables_lock:
-        if _fds_pid != os.getpid():  # forked: a shared open file shares its flock
-            _fds_pid = os.getpid()
-            _fds.clear()
-        found = _fds.get(path)
-        if found is None:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            if os.fstat(fd).st_size < SLOTS * _RECORD.size:
-                os.ftruncate(fd, SLOTS * _RECORD.size)
-            found = _fds[path] = (fd, threading.Lock())
-        return found
+    """This process's descriptor of the table at ``path`` and its thread lock."""
+    return open_fixed_table(path, SLOTS * _RECORD.size)
 
 
 class NonceStore:
@@ -120,7 +106,4 @@ class NonceStore:
 
 def close_files() -> None:
     """Close this process's table descriptors (tests; before a data directory goes away)."""
-    with _tables_lock:
-        for fd, _ in _fds.values():
-            os.close(fd)
-        _fds.clear()
+    close_fixed_tables()

@@ -17,7 +17,6 @@ too, so no sync, ordinary or full, brings it back.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
@@ -26,7 +25,7 @@ from ..base import names
 from ..base.datadir import DataDir
 from ..base.errors import BadPost, Reason
 from ..base.fsio import remove_quiet
-from ..base.statefile import StateFile
+from ..base.statefile import StateFile, read_cached
 from .attributes import type_of
 from .codec import DELETION, Post
 from .index import Index
@@ -34,7 +33,6 @@ from .tombstones import chain_rows
 
 LOCAL_DELETIONS = "local_deletions"
 _RECORD_TYPES = frozenset({"TIME", "DELETES", "FINGERPRINT", "PARENTSHA"})
-_cache: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 
 
 def _bad(message: str) -> BadPost:
@@ -184,18 +182,7 @@ def remove_files(dd: DataDir, found: Iterable[tuple[str, Iterable[str]]]) -> Non
 
 def local_deletions(dd: DataDir) -> dict[str, Any]:
     """``{sha1: author}`` of posts the owner deleted here (re-read only when it changes)."""
-    path = os.path.join(dd.state, LOCAL_DELETIONS + ".json")
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return {}
-    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-    cached = _cache.get(path)
-    if cached is None or cached[0] != stamp:
-        if len(_cache) >= 64:
-            _cache.clear()
-        cached = _cache[path] = (stamp, StateFile(dd, LOCAL_DELETIONS).read())
-    return cached[1]
+    return read_cached(dd, LOCAL_DELETIONS)
 
 
 def forget(dd: DataDir, index: Index, author: str, sha1: str) -> None:
