@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from .harness import Node
-from .test_three_nodes import PW, Person
+from .test_three_nodes import PW, Person, following_each_other
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 Check = Callable[[Person], None]  # run on a follower after its sync: asserts what it shows
@@ -23,24 +22,9 @@ Check = Callable[[Person], None]  # run on a follower after its sync: asserts wh
 
 @pytest.fixture(scope="module")
 def people(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Person]]:
-    root = tmp_path_factory.mktemp("semantics")
     # the scheduler stays out of the way: every sync here is one the test asks for
-    settings = {"sync_interval": 3600, "max_page_size": 50}
-    nodes = [Node(root / n, n, settings=settings) for n in PW]
-    try:
-        for n in nodes:
-            n.start(wait=False)
-        for n in nodes:
-            n.wait_ready()
-        people = {n.name: Person(n, n.name) for n in nodes}
-        for x in people.values():
-            for y in people.values():
-                if x is not y:
-                    x.follow(y)
-        yield people
-    finally:
-        for n in nodes:
-            n.stop()
+    yield from following_each_other(tmp_path_factory.mktemp("semantics"),
+                                    {"sync_interval": 3600, "max_page_size": 50})
 
 
 def status_of(person: Person, sha: str) -> int:

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,10 +71,9 @@ class Person:
         return r.status_code == 200
 
 
-@pytest.fixture(scope="module")
-def people(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Person]]:
-    root = tmp_path_factory.mktemp("three")
-    settings = {"sync_interval": 3, "max_page_size": 50}
+def following_each_other(root: Path, settings: dict[str, Any]) -> Iterator[dict[str, Person]]:
+    """Ahmed, Basant and Camal on three real nodes under ``root``, each following the
+    others; stopped when the generator closes (for module fixtures)."""
     nodes = [Node(root / n, n, settings=settings) for n in PW]
     try:
         for n in nodes:
@@ -89,6 +89,12 @@ def people(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Perso
     finally:
         for n in nodes:
             n.stop()
+
+
+@pytest.fixture(scope="module")
+def people(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Person]]:
+    yield from following_each_other(tmp_path_factory.mktemp("three"),
+                                    {"sync_interval": 3, "max_page_size": 50})
 
 
 def test_keys_exchanged_by_fingerprint(people: dict[str, Person]) -> None:
