@@ -298,21 +298,15 @@ def _select(dd: DataDir, ids: Identities, req: exchange.FeedRequest, asker: Aske
             ) -> tuple[list[tuple[int, str]], list[int], bool]:
     """The (position, file) pairs and sizes of the page ``asker`` may see (public only
     for a stranger; everything for another node of the owner's own identity), after
-    ``req.after`` in the owner's order."""
+    ``req.after`` in the owner's order (each file ``stat``-ed once, by the index)."""
     viewers = comment_viewers(dd, ids, req.owner_fp) if asker.pinned else frozenset()
-    found, more = feedorder.feed_page(
-        _index(dd), req.owner_fp, asker.fp if asker.pinned else STRANGER, after=req.after,
+    index = _index(dd)
+    found, more = feedorder.feed_files(
+        index, req.owner_fp, asker.fp if asker.pinned else STRANGER, after=req.after,
         limit=req.limit, comment_viewers=viewers)
-    folder = str(post_path(dd, req.owner_fp, "0" * 40).parent)  # names checked once
-    paths, sizes = [], []
-    for position, sha in found:
-        path = os.path.join(folder, names.sha1(sha))
-        try:
-            sizes.append(os.stat(path).st_size)
-        except FileNotFoundError:
-            continue
-        paths.append((position, path))
-    return paths, sizes, more
+    folder = f"{index.posts_prefix}{req.owner_fp}{os.sep}"  # names checked by the index
+    return ([(position, folder + sha) for position, sha, _ in found],
+            [size for _, _, size in found], more)
 
 
 def _summary(dd: DataDir, ids: Identities, req: exchange.FeedRequest, asker: Asker,
@@ -326,13 +320,19 @@ def _summary(dd: DataDir, ids: Identities, req: exchange.FeedRequest, asker: Ask
 
 
 def _records(paths: Sequence[tuple[int, str]], sizes: Sequence[int]) -> Iterator[bytes]:
-    """Each post's record, read when needed; a file gone or changed since is left out."""
+    """Each post's record, its file read once when needed; a file gone or changed since
+    it was listed is left out."""
     for (position, path), size in zip(paths, sizes, strict=False):
         try:
-            with open(path, "rb") as f:
-                raw = f.read(size + 1)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             continue
+        try:
+            raw = os.read(fd, size + 1)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
         if len(raw) == size:
             yield pages.post_record(raw, position)
         else:

@@ -16,6 +16,7 @@ prefixes (:func:`feed_summary`, for a follower comparing what it holds).
 
 from __future__ import annotations
 
+import os
 import secrets
 from typing import Any
 
@@ -80,21 +81,50 @@ def feed_page(index: Index, owner: str, viewer: str, *, after: int, limit: int,
     Raises :class:`BadInput` for a bad ``limit`` or ``after`` and
     :class:`BadFingerprint` for a bad ``owner`` or ``viewer``.
     """
+    found, more = feed_files(index, owner, viewer, after=after, limit=limit,
+                             comment_viewers=comment_viewers)
+    return [(position, sha) for position, sha, _ in found], more
+
+
+def feed_files(index: Index, owner: str, viewer: str, *, after: int, limit: int,
+               comment_viewers: frozenset[str] = frozenset()
+               ) -> tuple[list[tuple[int, str, int]], bool]:
+    """:func:`feed_page` with each post file's size in bytes: (position, sha1, size)
+    triples, each file looked at once (one ``stat``), for a server that reads them next.
+
+    Every post of ``owner``'s feed is ``owner``'s, so its file is
+    ``posts/<owner>/<sha1>``; a row whose file is gone is dropped from the index
+    (:meth:`Index.present`). Raises as :func:`feed_page` does.
+    """
     _check(index, owner, viewer, after, limit)
     index.maybe_reconcile()
     shares = viewer in comment_viewers
-    items: list[tuple[int, str]] = []
+    folder = f"{index.posts_prefix}{owner}{os.sep}"
+    items: list[tuple[int, str, int]] = []
     while True:
         need = limit + 1 - len(items)
-        rows = _rows(index, owner, viewer, after, need, shares, f"p.pos, {COLUMNS}")
-        entries = [index.entry(r[1:]) for r in rows]
-        present = {e.sha1 for e in index.present(entries)}
-        items.extend((r[0], e.sha1) for r, e in zip(rows, entries, strict=True)
-                     if e.sha1 in present)
-        if len(present) == len(rows) or len(rows) < need:
+        rows = _rows(index, owner, viewer, after, need, shares, "p.pos, p.sha")
+        gone = []
+        for position, sha in rows:
+            name = sha.hex()
+            try:
+                items.append((position, name, os.stat(folder + name).st_size))
+            except FileNotFoundError:
+                gone.append(sha)
+        if gone:
+            _drop_gone(index, gone)
+        if not gone or len(rows) < need:
             break
         after = rows[-1][0]
     return items[:limit], len(items) > limit
+
+
+def _drop_gone(index: Index, shas: list[bytes]) -> None:
+    """Let the index drop the rows of post files found missing (:meth:`Index.present`)."""
+    conn = index.conn()
+    rows = [conn.execute(f"SELECT {COLUMNS} FROM posts p WHERE p.sha=?", (sha,)).fetchone()
+            for sha in shas]
+    index.present([index.entry(r) for r in rows if r is not None])
 
 
 def feed_summary(index: Index, owner: str, viewer: str, *, after: int, limit: int,
