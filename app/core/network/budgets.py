@@ -174,6 +174,8 @@ class Budgets:
         if SLOTS - start < PROBES:
             block += os.pread(fd, size * (PROBES - (SLOTS - start)), 0)
         current = window.to_bytes(8, "big")
+        if not pending and not _holds(block, digest, size):
+            return _first_free(block, start, current, size), 0, 0
         pending = pending or {}
         free: int | None = None
         for i in range(PROBES):
@@ -194,3 +196,21 @@ class Budgets:
         digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
         offset, requests, nbytes = self._find(fd, digest, now - now % self.window)
         return (requests, nbytes) if offset is not None else (0, 0)
+
+
+def _holds(block: bytes, digest: bytes, size: int) -> bool:
+    """Whether some record of ``block`` (records of ``size`` bytes) starts with ``digest``."""
+    at = block.find(digest)
+    while at >= 0:
+        if at % size == 0:
+            return True
+        at = block.find(digest, at + 1)
+    return False
+
+
+def _first_free(block: bytes, start: int, current: bytes, size: int) -> int | None:
+    """The offset of the first record of ``block`` not of the ``current`` window, or None."""
+    for i in range(len(block) // size):
+        if block[i * size + 16:i * size + 24] != current:
+            return ((start + i) % SLOTS) * size
+    return None
