@@ -47,8 +47,9 @@ def procfile() -> Path:
 
 
 def describe(dd: DataDir) -> dict[str, Any]:
-    """Where things are: data dir, config, token path, admin URL and the peer URLs."""
-    s = dd.settings
+    """Where things are: data dir, config, token path, admin URL and the peer URLs (of
+    the running apps where they recorded them, :func:`runstate.effective_settings`)."""
+    s = runstate.effective_settings(dd)
     urls = peer_urls(s, mapped_url(dd, time.time()))  # a live router mapping comes first
     return {"data_dir": str(dd.root), "config": str(dd.root / config.CONFIG_FILE),
             "token": str(dd.token_path), "admin_url": url(s["admin_host"], s["admin_port"]),

@@ -11,6 +11,7 @@ import webbrowser
 
 import click
 
+from ..core.base import runstate
 from ..core.base.datadir import DataDir
 from ..core.base.websessions import issue_login_code
 from ..core.network.addresses import page_url
@@ -19,7 +20,7 @@ from .base import Cli, main, pass_cli
 
 def login_url(dd: DataDir) -> str:
     """A fresh one-time sign-in URL for the pages of ``dd``'s node."""
-    return f"{page_url(dd.settings)}login?code={issue_login_code(dd)}"
+    return f"{page_url(runstate.effective_settings(dd))}login?code={issue_login_code(dd)}"
 
 
 @main.command("open")
@@ -34,7 +35,7 @@ def open_pages(cli: Cli, browser: bool) -> None:
     dd = cli.datadir()
     link = login_url(dd)
     ttl = dd.settings["web_login_code_ttl"]
-    cli.emit({"url": link, "page": page_url(dd.settings), "expires_in": ttl},
+    cli.emit({"url": link, "page": page_url(runstate.effective_settings(dd)), "expires_in": ttl},
              [f"Open this link within {ttl} s to sign in (it works once):", link])
     if browser:
         webbrowser.open(link)

@@ -5,7 +5,7 @@
 import os
 import sys
 
-from app.core.base import lifeline
+from app.core.base import lifeline, runstate
 from app.core.base.config import data_dir_from_env, exposure_warning, load
 from app.core.base.datadir import open_datadir
 from app.core.base.errors import DiwanError
@@ -68,6 +68,12 @@ def on_starting(server):  # noqa: ARG001 - gunicorn's hook, before binding
         raise SystemExit(f"error: {exc.message}") from None
     _held.append(lifeline.hold_running(open_datadir(_data_dir).locks))
     lifeline.exit_with_supervisor()
+
+
+def when_ready(server):  # noqa: ARG001 - gunicorn's hook, in the master once bound
+    """Record where this app listens, for 'diwan status' and 'diwan open' (runstate)."""
+    runstate.record_bind(open_datadir(_data_dir), role, _settings[role + "_host"],
+                         _settings[role + "_port"])
 
 
 _held = []  # the running lock's fd, open for the life of the master and its workers

@@ -156,6 +156,14 @@ def test_status_shows_the_processes_and_stop_stops_them(tmp_path: Path) -> None:
         assert st["admin_url"] == f"http://{LOOPBACK}:{admin_port}"
         assert st["peer_urls"] == [f"http://{LOOPBACK}:{peer_port}"]
         assert st["posts"] == {"files": 0, "bytes": 0}
+        # From a shell without the port variables the node was started with: the URLs
+        # are where it listens (state/run/<role>.bind.json), not diwan.toml's defaults.
+        bare = {k: v for k, v in env.items() if k not in ("DIWAN_ADMIN_PORT", "DIWAN_PEER_PORT")}
+        seen = json.loads(_diwan(data_dir, "status", "--json", env=bare).stdout)
+        assert seen["admin_url"] == f"http://{LOOPBACK}:{admin_port}", seen
+        assert seen["peer_urls"] == [f"http://{LOOPBACK}:{peer_port}"], seen
+        link = json.loads(_diwan(data_dir, "open", "--json", env=bare).stdout)
+        assert link["url"].startswith(f"http://{LOOPBACK}:{admin_port}/login?code="), link
         human = _diwan(data_dir, "status", env=env).stdout
         assert "running" in human and f"pid {pids['scheduler']}" in human
         again = subprocess.run([*diwan_command(), "--data-dir", str(data_dir), "up"], env=env,

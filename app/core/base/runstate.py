@@ -4,13 +4,21 @@
 (its ``pidfile`` setting); the scheduler writes ``scheduler.pid``. A pid file
 counts only while its process is alive and still runs that role (its command
 line is checked, so a pid reused by another program is not mistaken for one).
+
+Each gunicorn master also records the host and port it bound in
+``<role>.bind.json`` (``{"host": ..., "port": ...}``): a node started with
+``DIWAN_ADMIN_PORT`` or ``DIWAN_PEER_PORT`` in its environment listens
+elsewhere than ``diwan.toml`` says, and ``diwan status`` and ``diwan open``, run
+from another shell, show where it really is (:func:`effective_settings`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -102,3 +110,43 @@ def stop(dd: DataDir, *, timeout: float = 15.0) -> dict[str, int]:
         with contextlib.suppress(psutil.Error):
             proc.kill()
     return found
+
+
+BOUND_ROLES = ("admin", "peer")
+
+
+def record_bind(dd: DataDir, role: str, host: str, port: int) -> Path:
+    """Record the host and port ``role`` (admin or peer) listens on; returns the file (0600).
+
+    ``ValueError`` for another role."""
+    if role not in BOUND_ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    path = run_dir(dd) / f"{role}.bind.json"
+    doc = json.dumps({"host": str(host), "port": int(port)}).encode("ascii")
+    write_atomic(path, doc + b"\n", mode=0o600)
+    return path
+
+
+def bound(dd: DataDir, role: str) -> tuple[str, int] | None:
+    """(host, port) ``role`` recorded while it runs; None if it does not run or the record
+    is missing or malformed."""
+    if running(dd, role) is None:
+        return None
+    try:
+        doc = json.loads((run_dir(dd) / f"{role}.bind.json").read_text("ascii"))
+        host, port = doc["host"], doc["port"]
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+    if not isinstance(host, str) or type(port) is not int or not 0 < port < 65536:
+        return None
+    return host, port
+
+
+def effective_settings(dd: DataDir) -> dict[str, Any]:
+    """``dd.settings`` with the host and port of each running app as it recorded them."""
+    settings = dict(dd.settings)
+    for role in BOUND_ROLES:
+        found = bound(dd, role)
+        if found is not None:
+            settings[f"{role}_host"], settings[f"{role}_port"] = found
+    return settings
