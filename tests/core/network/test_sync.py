@@ -12,6 +12,7 @@ import json
 import stat
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -545,6 +546,65 @@ def test_pages_arrive_while_the_previous_one_is_stored(tmp_path: Path, world: Wo
     st = sync_contact(pair.ahmed, world.b, session=session)
     assert st.last_error is None and st.posts_last_run == 7 and st.pages_last_run == 4
     assert asked == [0, 2, 4, 6]  # every request was for a page that was used
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_the_next_page_is_asked_while_this_one_is_stored(
+        tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch, full: bool) -> None:
+    """Following the cursor (a first sync) and fetching the runs a comparison found
+    missing (a full sync): the request for the next page reaches the owner before the
+    page in hand is stored; the last page waits for nothing."""
+    pair = make_pair(tmp_path, world, ahmed={"max_page_size": 2})
+    raws = [build_post(world.seeds[world.b], {"CREATED_TIME": NOW - 100 + i, "TEXT": str(i)})
+            for i in range(7)]
+    handler, asked = paged_owner(pair, raws)
+    arrived = threading.Condition()
+
+    def owner(call: Call) -> Reply:
+        reply = handler(call)
+        with arrived:
+            arrived.notify_all()
+        return reply
+
+    ahead: list[bool] = []
+    ingest_many = Ingestor.ingest_many
+
+    def storing(self: Ingestor, page: list[bytes], **kw: Any) -> Any:
+        if page[-1] != raws[-1]:  # the next page (after this one's last position) is asked
+            after = raws.index(page[-1]) + 1
+            with arrived:
+                ahead.append(arrived.wait_for(lambda: after in asked, timeout=1))
+        return ingest_many(self, page, **kw)
+
+    monkeypatch.setattr(Ingestor, "ingest_many", storing)
+    st = sync_contact(pair.ahmed, world.b, session=session_with(owner)[0], full=full)
+    assert st.last_error is None and pair.held() == {hashlib.sha1(r).hexdigest() for r in raws}
+    assert ahead == [True, True, True]
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_a_stored_page_is_let_go_before_the_next_one_is_stored(
+        tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch, full: bool) -> None:
+    """The memory bound of a sync: while a page is stored, the previous page's stored
+    result (every post parsed) and its response are no longer held."""
+    pair = make_pair(tmp_path, world, ahmed={"max_page_size": 2})
+    raws = [build_post(world.seeds[world.b], {"CREATED_TIME": NOW - 100 + i, "TEXT": str(i)})
+            for i in range(7)]
+    held: list[list[bool]] = []
+    previous: list[weakref.ref[Any]] = []
+    ingest_many = Ingestor.ingest_many
+
+    def storing(self: Ingestor, page: list[bytes], **kw: Any) -> Any:
+        held.append([ref() is not None for ref in previous])
+        result = ingest_many(self, page, **kw)
+        previous[:] = [weakref.ref(result), weakref.ref(result.accepted[0].post)]
+        return result
+
+    monkeypatch.setattr(Ingestor, "ingest_many", storing)
+    st = sync_contact(pair.ahmed, world.b, session=session_with(paged_owner(pair, raws)[0])[0],
+                      full=full)
+    assert st.last_error is None and len(pair.held()) == 7
+    assert held == [[], [False, False], [False, False], [False, False]]
 
 
 def test_a_page_whose_positions_do_not_increase_is_refused(tmp_path: Path,
