@@ -13,8 +13,9 @@ identity, a ``full`` sync) or when the owner answers with another epoch (its
 index was rebuilt), the follower compares instead (:meth:`Walk.compare`): it asks
 for the *summary* (position and 8-byte SHA-1 prefix of every post it may receive),
 then fetches only the runs of posts whose prefix it does not hold (again the next
-page while this one is stored), and keeps the summary's last position as its cursor. A follower holding nothing from the feed
-skips the summary and simply asks from position 0.
+page while this one is stored), and keeps the summary's last position as its
+cursor. A follower holding nothing from the feed skips the summary and simply
+asks from position 0.
 
 A post refused for a reason that may pass (:data:`TEMPORARY`: a clock ahead, an
 author's key not found yet) holds the stored cursor before it, so it is asked
