@@ -11,12 +11,14 @@ each file on a few threads cost 65-90 ms either way (ext4 commits its journal
 once for concurrent fsyncs, and with delayed allocation other programs' data is
 not part of that commit).
 
-:func:`flush_files` therefore picks per batch: one ``syncfs`` while the machine
-holds little unwritten data (``Dirty`` + ``Writeback`` of ``/proc/meminfo``, an
-upper bound for any one file system, at most ``max_dirty`` bytes), else an
-``fsync`` of each file. Either way every file's data and inode are on disk when
-it returns; the caller then names the files and fsyncs their directories, as
-before. Nothing here weakens the durability promise of :mod:`.fsio`.
+A batch writer therefore picks per batch: one ``syncfs`` while the machine holds
+little unwritten data (:func:`syncfs_is_cheap`: ``Dirty`` + ``Writeback`` of
+``/proc/meminfo``, an upper bound for any one file system, at most
+``flush_max_dirty`` bytes), else :func:`fsync_all` of the batch's files. Either
+way every file's data and inode are on disk before the files are named and
+their directories fsync-ed, as before: the durability promise of :mod:`.fsio`
+does not weaken. (This module imports nothing of :mod:`.fsio`, so that
+:mod:`.fsio` may call it.)
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-from . import fsio
 
 FSYNC_THREADS = 8  # concurrent fsyncs share journal commits; more threads gained nothing
 _pool: tuple[int, ThreadPoolExecutor] | None = None
@@ -41,8 +41,12 @@ def dirty_bytes(meminfo: Path = Path("/proc/meminfo")) -> int | None:
         text = meminfo.read_text("ascii")
     except (OSError, UnicodeDecodeError):
         return None
-    found = [int(line.split()[1]) * 1024 for line in text.splitlines()
-             if line.startswith(("Dirty:", "Writeback:")) and line.split()[1].isdigit()]
+    found = []
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        value = rest.split()
+        if name in ("Dirty", "Writeback") and value and value[0].isdigit():
+            found.append(int(value[0]) * 1024)  # kB
     return sum(found) if len(found) == 2 else None
 
 
@@ -55,21 +59,20 @@ def _fsync_pool() -> ThreadPoolExecutor:
         return _pool[1]
 
 
-def flush_files(root: Path, fds: Sequence[int], max_dirty: int) -> str:
-    """Make the data and inodes of the open files ``fds`` (all on ``root``'s file system)
-    durable; return how: ``"syncfs"`` (one flush of the file system, chosen when the machine
-    holds at most ``max_dirty`` bytes of unwritten data) or ``"fsync"`` (each file, on
-    :data:`FSYNC_THREADS` threads; also when the amount is unknown). ``max_dirty`` is the
-    ``flush_max_dirty`` setting. Raises ``OSError`` if a flush fails (nothing is durable
-    then that the caller may count on).
-    """
+def syncfs_is_cheap(max_dirty: int) -> bool:
+    """True if one ``syncfs`` should make a batch durable: the machine holds at most
+    ``max_dirty`` bytes of unwritten data (the ``flush_max_dirty`` setting); False when it
+    holds more or the amount is unknown (then :func:`fsync_all`)."""
     dirty = dirty_bytes()
-    if dirty is not None and dirty <= max_dirty:
-        fsio.syncfs(root)
-        return "syncfs"
+    return dirty is not None and dirty <= max_dirty
+
+
+def fsync_all(fds: Sequence[int]) -> None:
+    """``fsync`` each open file of ``fds`` (data and inode durable), on
+    :data:`FSYNC_THREADS` threads. Raises the first ``OSError`` (nothing is durable then
+    that the caller may count on)."""
     if len(fds) == 1:
         os.fsync(fds[0])
-    else:
-        for _ in _fsync_pool().map(os.fsync, fds):  # re-raises the first failure
-            pass
-    return "fsync"
+        return
+    for _ in _fsync_pool().map(os.fsync, fds):  # re-raises the first failure
+        pass

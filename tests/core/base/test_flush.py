@@ -13,11 +13,12 @@ from app.core.base import flush, fsio
 from app.core.base.config import DEFAULTS
 
 MEMINFO = "MemTotal:       24000000 kB\nDirty:              {d} kB\nWriteback:          {w} kB\n"
+LIMIT = DEFAULTS["flush_max_dirty"]
 
 
 def _meminfo(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "meminfo"
-    path.write_text(text)
+    path.write_text(text, "latin-1")
     return path
 
 
@@ -26,7 +27,7 @@ def test_dirty_bytes_adds_dirty_and_writeback(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "Dirty: 12 kB\n", "Dirty: x kB\nWriteback: 0 kB\n",
-                                  "\xff\xfe"])
+                                  "Dirty:\nWriteback: 0 kB\n", "\xff\xfe"])
 def test_dirty_bytes_unknown_is_none(tmp_path: Path, text: str) -> None:
     assert flush.dirty_bytes(_meminfo(tmp_path, text)) is None
     assert flush.dirty_bytes(tmp_path / "missing") is None
@@ -38,24 +39,33 @@ def test_the_machine_has_a_readable_figure() -> None:
     assert isinstance(flush.dirty_bytes(), int)
 
 
-class Calls:
-    """Which flushes ran (the real ones: the files are real), in order."""
+@pytest.mark.parametrize("dirty, cheap", [(0, True), (LIMIT, True), (LIMIT + 1, False),
+                                          (None, False)])
+def test_one_syncfs_only_with_little_unwritten_data(
+        monkeypatch: pytest.MonkeyPatch, dirty: int | None, cheap: bool) -> None:
+    monkeypatch.setattr(flush, "dirty_bytes", lambda: dirty)
+    assert flush.syncfs_is_cheap(LIMIT) is cheap
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, dirty: int | None) -> None:
-        self.syncfs: list[Path] = []
-        self.fsync: list[int] = []
-        real_syncfs, real_fsync = fsio.syncfs, os.fsync
 
-        def syncfs(path: Path) -> None:
-            self.syncfs.append(path)
-            real_syncfs(path)
+def test_a_limit_of_zero_means_syncfs_only_with_nothing_unwritten(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(flush, "dirty_bytes", lambda: 0)
+    assert flush.syncfs_is_cheap(0)
+    monkeypatch.setattr(flush, "dirty_bytes", lambda: 1)
+    assert not flush.syncfs_is_cheap(0)
+
+
+class Fsyncs:
+    """The inodes fsync-ed (by the real fsync: the files are real)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.inodes: list[int] = []
+        real = os.fsync
 
         def fsync(fd: int) -> None:
-            self.fsync.append(os.fstat(fd).st_ino)
-            real_fsync(fd)
+            self.inodes.append(os.fstat(fd).st_ino)
+            real(fd)
 
-        monkeypatch.setattr(flush, "dirty_bytes", lambda: dirty)
-        monkeypatch.setattr(flush.fsio, "syncfs", syncfs)
         monkeypatch.setattr(flush.os, "fsync", fsync)
 
 
@@ -71,53 +81,34 @@ def files(tmp_path: Path) -> Iterator[list[int]]:
         os.close(fd)
 
 
-LIMIT = DEFAULTS["flush_max_dirty"]
+@pytest.mark.parametrize("count", [1, 20])
+def test_fsync_all_flushes_every_file(monkeypatch: pytest.MonkeyPatch, files: list[int],
+                                      count: int) -> None:
+    calls = Fsyncs(monkeypatch)
+    flush.fsync_all(files[:count])
+    assert sorted(calls.inodes) == sorted(os.fstat(fd).st_ino for fd in files[:count])
 
 
-@pytest.mark.parametrize("dirty, how", [(0, "syncfs"), (LIMIT, "syncfs"),
-                                        (LIMIT + 1, "fsync"), (None, "fsync")])
-def test_one_syncfs_with_little_unwritten_data_else_every_file(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, files: list[int], dirty: int | None,
-        how: str) -> None:
-    calls = Calls(monkeypatch, dirty)
-    assert flush.flush_files(tmp_path, files, LIMIT) == how
-    if how == "syncfs":
-        assert calls.syncfs == [tmp_path] and calls.fsync == []
-    else:  # every file's own inode, none forgotten
-        assert calls.syncfs == [] and \
-            sorted(calls.fsync) == sorted(os.fstat(fd).st_ino for fd in files)
-
-
-def test_a_limit_of_zero_fsyncs_unless_nothing_is_unwritten(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, files: list[int]) -> None:
-    Calls(monkeypatch, 0)
-    assert flush.flush_files(tmp_path, files[:1], 0) == "syncfs"
-    calls = Calls(monkeypatch, 1)
-    assert flush.flush_files(tmp_path, files[:1], 0) == "fsync" and len(calls.fsync) == 1
-
-
-def test_a_failed_fsync_is_raised(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                  files: list[int]) -> None:
-    Calls(monkeypatch, None)
+def test_a_failed_fsync_is_raised(tmp_path: Path, files: list[int]) -> None:
     closed = os.open(tmp_path / "gone", os.O_WRONLY | os.O_CREAT, 0o644)
     os.close(closed)
     with pytest.raises(OSError):
-        flush.flush_files(tmp_path, [*files, closed], LIMIT)
+        flush.fsync_all([*files, closed])
 
 
 def test_unnamed_files_flushed_each_then_named_hold_their_data(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The batch writer's order with the fsync path: unnamed files written, each flushed,
+    """The batch writer's order on the fsync path: unnamed files written, each flushed,
     then named (linkat) and the folder flushed; the named files are whole."""
     if not hasattr(os, "O_TMPFILE"):
         pytest.skip("no O_TMPFILE on this system")
-    calls = Calls(monkeypatch, LIMIT + 1)
+    calls = Fsyncs(monkeypatch)
     fds = [os.open(tmp_path, os.O_WRONLY | os.O_TMPFILE, 0o644) for _ in range(5)]
     try:
         for i, fd in enumerate(fds):
             os.write(fd, b"post %d" % i)
-        assert flush.flush_files(tmp_path, fds, LIMIT) == "fsync"
-        assert sorted(calls.fsync) == sorted(os.fstat(fd).st_ino for fd in fds)
+        flush.fsync_all(fds)
+        assert sorted(calls.inodes) == sorted(os.fstat(fd).st_ino for fd in fds)
         for i, fd in enumerate(fds):
             fsio.link_fd(fd, os.fspath(tmp_path / f"p{i}"))
         fsio.fsync_dir(tmp_path)
