@@ -441,14 +441,18 @@ class SyncRun:
 
 
 def start_ahmed(tmp: Path, folder: str, n: int, page_size: int, workers: int,
-                threads: int) -> tuple[Node, str]:
+                threads: int, checkout: Path | None = None) -> tuple[Node, str]:
     """A fresh Ahmed node in ``tmp/folder`` (up, its scheduler's first run passed) asking
-    ``page_size`` posts a page."""
+    ``page_size`` posts a page; its processes run the code of ``checkout`` if given (another
+    clone or worktree of the repository), else this one's."""
     _, a_fp = new_identity(tmp / folder)
     settings = {"max_page_size": page_size, "sync_interval": 86400,
                 "sync_max_pages": max(1000, math.ceil(n / page_size) + 2)}
+    other: dict[str, Any] = {} if checkout is None else {
+        "env": {"PYTHONPATH": str(checkout), "DIWAN_ROOT": str(checkout)},
+        "procfile": checkout / "app" / "run" / "Procfile"}
     ahmed = bench_node(tmp / folder, "ahmed", workers=workers, threads=threads,
-                       settings=settings)
+                       settings=settings, **other)
     start_owned(ahmed, a_fp)
     # the scheduler's first run comes 5 s after it starts: let it pass with no contact
     if not wait_for_log(ahmed, "scheduler", "sync: ", 30):
@@ -475,10 +479,10 @@ def sync_once(ahmed: Node, a_fp: str, basant: Node, b_fp: str, n: int, page_size
 
 
 def first_sync(tmp: Path, basant: Node, b_fp: str, n: int, page_size: int, workers: int,
-               threads: int, folder: str = "ahmed") -> SyncRun:
-    """A fresh Ahmed (in ``tmp/folder``) follows Basant and syncs once through his admin
-    API."""
-    ahmed, a_fp = start_ahmed(tmp, folder, n, page_size, workers, threads)
+               threads: int, folder: str = "ahmed", checkout: Path | None = None) -> SyncRun:
+    """A fresh Ahmed (in ``tmp/folder``, running ``checkout``'s code if given) follows
+    Basant and syncs once through his admin API."""
+    ahmed, a_fp = start_ahmed(tmp, folder, n, page_size, workers, threads, checkout)
     try:
         return sync_once(ahmed, a_fp, basant, b_fp, n, page_size)
     finally:
@@ -636,6 +640,11 @@ def breakdown(stacks: list[str]) -> str:
 
 # the run ----------------------------------------------------------------------------------------
 
+def peak_rss(run: SyncRun) -> int:
+    """The largest RSS (sampled or VmHWM) of any process during ``run``, bytes."""
+    return max(max(p.peak, p.hwm) for p in run.procs)
+
+
 def proc_rows(runs: Iterable[SyncRun]) -> list[list[str]]:
     """Per process, the largest figures over every run of a page size."""
     worst: dict[tuple[int, str], ProcFigures] = {}
@@ -675,6 +684,9 @@ def main() -> None:
                     default=None, metavar="FILE",
                     help="also profile one more sync's receiving worker with py-spy "
                     "(collapsed stacks to FILE, default bench/out/sync-profile.txt)")
+    ap.add_argument("--against", type=Path, default=None, metavar="DIR",
+                    help="another checkout (e.g. a worktree of main): each run also syncs "
+                    "a fresh Ahmed running its code, in the same run")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
     page_sizes = [int(x) for x in args.page_sizes.split(",") if x.strip()]
@@ -701,18 +713,27 @@ def main() -> None:
             disk: list[Figure] = []
             ingest: list[Figure] = []
             syncs: list[Figure] = []
+            others: list[Figure] = []
+            other_rss: list[Figure] = []
             for r in range(args.rounds):  # baselines and results interleaved: the same noise
                 v1.append(measured(one_core_verify_rate(raws, b_key)))
                 v2.append(measured(two_process_verify_rate(raws, b_key)))
                 disk.append(measured(create_syncfs_rate(tmp, raws, ps)))
                 ingest.append(measured(ingest_seconds(tmp / f"ingest-{ps}-{r}", raws, b_pub,
                                                       b_fp, ps)))
-                run = first_sync(tmp, basant, b_fp, args.posts, ps, args.workers,
-                                 args.threads, f"ahmed-{ps}-{r}")
-                runs.append(run)
-                syncs.append(Figure(run.seconds, run.load))
-                print(f"  page size {ps}, round {r + 1}: sync {run.seconds:.2f} s, ingest_many "
-                      f"{ingest[-1].value:.2f} s, load {run.load:.2f}", flush=True)
+                order = [None, args.against] if r % 2 == 0 else [args.against, None]
+                for checkout in order if args.against else [None]:
+                    run = first_sync(tmp, basant, b_fp, args.posts, ps, args.workers,
+                                     args.threads, f"ahmed-{ps}-{r}-{len(others)}", checkout)
+                    if checkout is None:
+                        runs.append(run)
+                        syncs.append(Figure(run.seconds, run.load))
+                    else:
+                        others.append(Figure(run.seconds, run.load))
+                        other_rss.append(Figure(peak_rss(run) / MiB, run.load))
+                    print(f"  page size {ps}, round {r + 1}: sync "
+                          f"{'against ' if checkout else ''}{run.seconds:.2f} s (ingest_many "
+                          f"{ingest[-1].value:.2f} s), load {run.load:.2f}", flush=True)
             n = args.posts
             ratio = median(s.value for s in syncs) / median(i.value for i in ingest)
             limit = min(median(f.value for f in v1), median(f.value for f in disk))
@@ -728,6 +749,15 @@ def main() -> None:
                  f"{n / median(s.value for s in syncs) / limit:.2f} of the limit"],
                 [str(ps), "sync time / ingest_many time (target <= 1.3)", f"{ratio:.2f}", ""],
             ]
+            this_rss = [Figure(peak_rss(r) / MiB, r.load) for r in runs if r.page_size == ps]
+            rows += [[str(ps), "largest RSS of any process during the sync (target < 60)",
+                      fig(this_rss, "{:.1f} MiB"), ""]]
+            if others:
+                rows += [[str(ps), f"the same, Ahmed running {args.against}",
+                          fig(other_rss, "{:.1f} MiB"), ""]]
+                times = median(o.value for o in others) / median(s.value for s in syncs)
+                rows += [[str(ps), f"first sync, Ahmed running {args.against}",
+                          fig(others, "{:.2f} s"), f"{times:.2f} x this checkout's"]]
         page = raws[:max(page_sizes)]
         ways = [(how, dirty) for how in ("syncfs", "fsync") for dirty in (0, args.dirty)]
         flush_runs: dict[tuple[str, int], list[tuple[Figure, int]]] = {w: [] for w in ways}
