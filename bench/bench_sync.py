@@ -448,9 +448,15 @@ def start_ahmed(tmp: Path, folder: str, n: int, page_size: int, workers: int,
     _, a_fp = new_identity(tmp / folder)
     settings = {"max_page_size": page_size, "sync_interval": 86400,
                 "sync_max_pages": max(1000, math.ceil(n / page_size) + 2)}
-    other: dict[str, Any] = {} if checkout is None else {
-        "env": {"PYTHONPATH": str(checkout), "DIWAN_ROOT": str(checkout)},
-        "procfile": checkout / "app" / "run" / "Procfile"}
+    other: dict[str, Any] = {}
+    if checkout is not None:
+        other = {"env": {"PYTHONPATH": str(checkout), "DIWAN_ROOT": str(checkout)},
+                 "procfile": checkout / "app" / "run" / "Procfile"}
+        known = (checkout / "app" / "core" / "base" / "config.py").read_text()
+        toml = tmp / folder / "diwan.toml"  # only the settings that code knows
+        toml.write_text("".join(line + "\n" for line in toml.read_text().splitlines()
+                                if "=" not in line or f'"{line.split("=")[0].strip()}"'
+                                in known))
     ahmed = bench_node(tmp / folder, "ahmed", workers=workers, threads=threads,
                        settings=settings, **other)
     start_owned(ahmed, a_fp)

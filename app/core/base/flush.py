@@ -4,21 +4,23 @@ One ``syncfs(2)`` makes a whole batch of files durable with one call, but it
 flushes *everything* dirty in the file system: data other programs wrote and the
 kernel has not written yet (up to ``dirty_expire_centisecs``, 30 s by default,
 and up to ``dirty_background_ratio`` of memory) is written and waited for too.
-Measured on the development machine (``bench/bench_sync.py``, first-flush table):
-a batch of 1,000 post files flushed in about 25 ms on a clean file system and
-about 120 ms after another program had written 256 MiB there; an ``fsync`` of
-each file on a few threads cost 65-90 ms either way (ext4 commits its journal
-once for concurrent fsyncs, and with delayed allocation other programs' data is
-not part of that commit).
+Measured on the development machine (``bench/bench_sync.py``, first-flush table,
+load average about 4): a batch of 1,000 post files flushed in 36 ms on a clean
+file system and in 158 ms after another program had written 256 MiB there; an
+``fsync`` of each file on 8 threads took 105 ms clean and 118 ms after the same
+256 MiB (ext4 commits its journal once for concurrent fsyncs, and with delayed
+allocation other programs' data is not part of that commit). So one ``syncfs``
+costs about 0.5 ms per MiB of other data, an ``fsync`` about 0.1 ms per file:
+the two meet near 200 KiB of unwritten data per file of the batch.
 
 A batch writer therefore picks per batch: one ``syncfs`` while the machine holds
-little unwritten data (:func:`syncfs_is_cheap`: ``Dirty`` + ``Writeback`` of
-``/proc/meminfo``, an upper bound for any one file system, at most
-``flush_max_dirty`` bytes), else :func:`fsync_all` of the batch's files. Either
-way every file's data and inode are on disk before the files are named and
-their directories fsync-ed, as before: the durability promise of :mod:`.fsio`
-does not weaken. (This module imports nothing of :mod:`.fsio`, so that
-:mod:`.fsio` may call it.)
+little unwritten data for the batch's size (:func:`syncfs_is_cheap`: ``Dirty`` +
+``Writeback`` of ``/proc/meminfo``, an upper bound for any one file system, at
+most ``flush_dirty_per_file`` bytes per file of the batch, 128 KiB by default),
+else :func:`fsync_all` of the batch's files. Either way every file's data and
+inode are on disk before the files are named and their directories fsync-ed, as
+before: the durability promise of :mod:`.fsio` does not weaken. (This module
+imports nothing of :mod:`.fsio`, so that :mod:`.fsio` may call it.)
 """
 
 from __future__ import annotations
@@ -59,12 +61,13 @@ def _fsync_pool() -> ThreadPoolExecutor:
         return _pool[1]
 
 
-def syncfs_is_cheap(max_dirty: int) -> bool:
-    """True if one ``syncfs`` should make a batch durable: the machine holds at most
-    ``max_dirty`` bytes of unwritten data (the ``flush_max_dirty`` setting); False when it
-    holds more or the amount is unknown (then :func:`fsync_all`)."""
+def syncfs_is_cheap(files: int, per_file: int) -> bool:
+    """True if one ``syncfs`` should make a batch of ``files`` new files durable: the
+    machine holds at most ``files * per_file`` bytes of unwritten data (``per_file`` is the
+    ``flush_dirty_per_file`` setting); False when it holds more or the amount is unknown
+    (then :func:`fsync_all`)."""
     dirty = dirty_bytes()
-    return dirty is not None and dirty <= max_dirty
+    return dirty is not None and dirty <= files * per_file
 
 
 def fsync_all(fds: Sequence[int]) -> None:

@@ -13,7 +13,7 @@ from app.core.base import flush, fsio
 from app.core.base.config import DEFAULTS
 
 MEMINFO = "MemTotal:       24000000 kB\nDirty:              {d} kB\nWriteback:          {w} kB\n"
-LIMIT = DEFAULTS["flush_max_dirty"]
+PER_FILE = DEFAULTS["flush_dirty_per_file"]
 
 
 def _meminfo(tmp_path: Path, text: str) -> Path:
@@ -39,20 +39,21 @@ def test_the_machine_has_a_readable_figure() -> None:
     assert isinstance(flush.dirty_bytes(), int)
 
 
-@pytest.mark.parametrize("dirty, cheap", [(0, True), (LIMIT, True), (LIMIT + 1, False),
-                                          (None, False)])
-def test_one_syncfs_only_with_little_unwritten_data(
-        monkeypatch: pytest.MonkeyPatch, dirty: int | None, cheap: bool) -> None:
+@pytest.mark.parametrize("files, dirty, cheap", [
+    (1000, 0, True), (1000, 1000 * PER_FILE, True), (1000, 1000 * PER_FILE + 1, False),
+    (10, 10 * PER_FILE + 1, False), (1000, None, False)])
+def test_one_syncfs_only_with_little_unwritten_data_for_the_batch(
+        monkeypatch: pytest.MonkeyPatch, files: int, dirty: int | None, cheap: bool) -> None:
     monkeypatch.setattr(flush, "dirty_bytes", lambda: dirty)
-    assert flush.syncfs_is_cheap(LIMIT) is cheap
+    assert flush.syncfs_is_cheap(files, PER_FILE) is cheap
 
 
 def test_a_limit_of_zero_means_syncfs_only_with_nothing_unwritten(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(flush, "dirty_bytes", lambda: 0)
-    assert flush.syncfs_is_cheap(0)
+    assert flush.syncfs_is_cheap(1000, 0)
     monkeypatch.setattr(flush, "dirty_bytes", lambda: 1)
-    assert not flush.syncfs_is_cheap(0)
+    assert not flush.syncfs_is_cheap(1000, 0)
 
 
 class Fsyncs:
