@@ -59,6 +59,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (puts the repository root on sys.path)
 import nacl.signing  # noqa: E402  (the raw baseline; the app itself only uses app.core.base.crypto)
 
+from app.core.base import flush  # noqa: E402
+from app.core.base.config import DEFAULTS  # noqa: E402
 from app.core.base.crypto import CTX_POST  # noqa: E402
 from app.core.base.datadir import DataDir  # noqa: E402
 from app.core.base.encoding import b64d  # noqa: E402
@@ -517,14 +519,14 @@ def unrelated_dirty(root: Path, mib_: int) -> Path:
     return path
 
 
-def first_flush(root: Path, raws: list[bytes], how: str, dirty_mib: int) -> tuple[float, int]:
+def first_flush(root: Path, raws: list[bytes], how: str, dirty_mib: int
+                ) -> tuple[float, int, str]:
     """Seconds to make one batch of new files (the posts ``raws``) durable the way the
     batch writer does (unnamed files, flush, ``linkat``, directory fsync) with ``how``:
-    ``syncfs`` (one flush of the file system) or ``fsync`` (each file, on 8 threads), after
-    ``dirty_mib`` MiB of unrelated data were written in the same file system; and the
-    machine's dirty KiB just before the flush."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    ``syncfs`` (one flush of the file system), ``fsync`` (each file, on 8 threads) or
+    ``auto`` (``base/flush.py``'s choice), after ``dirty_mib`` MiB of unrelated data were
+    written in the same file system; the machine's dirty KiB just before the flush, and
+    the way taken."""
     folder = Path(tempfile.mkdtemp(dir=root, prefix="flush-"))
     os.sync()  # start from a clean file system
     junk = unrelated_dirty(root, dirty_mib) if dirty_mib else None
@@ -535,11 +537,13 @@ def first_flush(root: Path, raws: list[bytes], how: str, dirty_mib: int) -> tupl
         fds.append(fd)
     dirty = dirty_kib()
     started = time.perf_counter()
+    if how == "auto":  # base/flush.py's choice with the default setting
+        how = "syncfs" if flush.syncfs_is_cheap(len(fds), DEFAULTS["flush_dirty_per_file"]) \
+            else "fsync"
     if how == "syncfs":
         syncfs(folder)
     else:
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(os.fsync, fds))
+        flush.fsync_all(fds)
     for i, fd in enumerate(fds):
         link_fd(fd, os.fspath(folder / f"p{i}"))
     fsync_dir(folder)
@@ -549,7 +553,7 @@ def first_flush(root: Path, raws: list[bytes], how: str, dirty_mib: int) -> tupl
     shutil.rmtree(folder, ignore_errors=True)
     if junk is not None:
         junk.unlink()
-    return seconds, dirty
+    return seconds, dirty, how
 
 
 # profile of the receiving worker ----------------------------------------------------------------
@@ -765,14 +769,18 @@ def main() -> None:
                 rows += [[str(ps), f"first sync, Ahmed running {args.against}",
                           fig(others, "{:.2f} s"), f"{times:.2f} x this checkout's"]]
         page = raws[:max(page_sizes)]
-        ways = [(how, dirty) for how in ("syncfs", "fsync") for dirty in (0, args.dirty)]
-        flush_runs: dict[tuple[str, int], list[tuple[Figure, int]]] = {w: [] for w in ways}
-        for _ in range(args.rounds):  # the four ways interleaved: the same noise
+        ways = [(how, dirty) for how in ("syncfs", "fsync", "auto")
+                for dirty in (0, args.dirty)]
+        flush_runs: dict[tuple[str, int], list[tuple[Figure, int, str]]] = {
+            w: [] for w in ways}
+        for _ in range(args.rounds):  # the ways interleaved: the same noise
             for how, dirty in ways:
-                seconds, before = first_flush(tmp, page, how, dirty)
-                flush_runs[how, dirty].append((measured(seconds * 1000), before))
-        flushes = [[how, f"{dirty} MiB", f"{median(d for _, d in got) / 1024:.0f} MiB",
-                    fig([f for f, _ in got], "{:.0f} ms")]
+                seconds, before, took = first_flush(tmp, page, how, dirty)
+                flush_runs[how, dirty].append((measured(seconds * 1000), before, took))
+        flushes = [[how if how != "auto" else "auto: " + "/".join(
+                        sorted({t for _, _, t in got})),
+                    f"{dirty} MiB", f"{median(d for _, d, _ in got) / 1024:.0f} MiB",
+                    fig([f for f, _, _ in got], "{:.0f} ms")]
                    for (how, dirty), got in flush_runs.items()]
         if args.profile:
             profile = profile_sync(tmp, basant, b_fp, args.posts, max(page_sizes),
@@ -788,7 +796,8 @@ def main() -> None:
     print(common.table(["page size", "measure", "median (runs @ load)", "ratio"], rows))
     print(f"\nthe first flush of a batch of {len(page)} new post files (unnamed files, "
           "flush, linkat, directory fsync), after unrelated data was written (not flushed) in "
-          "the same file system; 'fsync' = each file on 8 threads instead of one syncfs")
+          "the same file system; 'fsync' = each file on 8 threads instead of one syncfs; "
+          "'auto' = base/flush.py's choice with the default flush_dirty_per_file)")
     print(common.table(["flush", "unrelated data", "dirty before (machine)",
                         "median (runs @ load)"], flushes))
     print("\nper process during the sync (MiB; VmRSS when the sync started, largest sample "
