@@ -260,6 +260,25 @@ def test_a_full_sync_fetches_only_what_is_missing(pair: Pair, world: World) -> N
     assert (st.posts_last_run, st.pages_last_run) == (2, 2)  # two runs of one post each
 
 
+def test_a_full_sync_stops_at_the_request_budget_and_the_next_one_finishes(
+        tmp_path: Path, world: World) -> None:
+    """Fetching a comparison's runs (the next page asked ahead) stops at sync_max_pages
+    requests, the summary included; what was stored stays and the next sync fetches the
+    rest."""
+    pair = make_pair(tmp_path, world, ahmed={"max_page_size": 1, "sync_max_pages": 3})
+    shas = [pair.post(NOW - 500 + i) for i in range(5)]
+    pair.sync()
+    pair.sync()
+    assert pair.held() == set(shas)
+    for gone in shas[1:5]:
+        (pair.ahmed.posts / world.b / gone).unlink()
+    first = pair.sync(full=True)  # the summary and two pages of one post
+    assert first.last_error is None and first.pages_last_run == 2
+    assert pair.held() == set(shas[:3])
+    second = pair.sync(full=True)
+    assert second.last_error is None and pair.held() == set(shas)
+
+
 def test_first_sync_without_status_compares_and_fetches_only_what_lacks(pair: Pair) -> None:
     pair.post(NOW - 5000)
     pair.post(NOW - 1000)
