@@ -76,6 +76,11 @@ SETTINGS: tuple[Setting, ...] = (
             0, DAY, "seconds"),
     Setting("temp_max_age", 600, "seconds after which a temporary file left by a crashed "
             "writer is removed (at scheduler start and by diwan reindex)", 60, DAY, "seconds"),
+    Setting("flush_dirty_per_file", 128 * 1024,
+            "unwritten file data (the whole machine's, bytes) per file of a batch of new "
+            "post files up to which the batch is made durable by one syncfs; above it each "
+            "file is fsync-ed instead, so a sync never waits for other programs' data",
+            0, GiB, "bytes"),
     Setting("max_reshare_depth", 4, "how deeply reshared posts may nest", 0, 32),
     Setting("max_url_length", 2048, "longest _URL attribute value in characters",
             16, 65536, "characters"),

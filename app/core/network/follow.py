@@ -12,9 +12,10 @@ With no cursor (a first sync of a feed already partly held, another following
 identity, a ``full`` sync) or when the owner answers with another epoch (its
 index was rebuilt), the follower compares instead (:meth:`Walk.compare`): it asks
 for the *summary* (position and 8-byte SHA-1 prefix of every post it may receive),
-then fetches only the runs of posts whose prefix it does not hold, and keeps the
-summary's last position as its cursor. A follower holding nothing from the feed
-skips the summary and simply asks from position 0.
+then fetches only the runs of posts whose prefix it does not hold (again the next
+page while this one is stored), and keeps the summary's last position as its
+cursor. A follower holding nothing from the feed skips the summary and simply
+asks from position 0.
 
 A post refused for a reason that may pass (:data:`TEMPORARY`: a clock ahead, an
 author's key not found yet) holds the stored cursor before it, so it is asked
@@ -24,6 +25,7 @@ for again next time; the posts after it are stored meanwhile and re-sent then.
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -136,13 +138,13 @@ class Walk:
             asked[device] = self.first(device)
             return asked[device]
 
-        response = self._get(self.fetch(first, False))
+        got = [self._get(self.fetch(first, False))]  # handed on, not kept in this frame
         ask = asked[self.device()]
         if ask.summary:
-            return self.compare(response)
-        if ask.epoch is not None and response.epoch != ask.epoch and ask.after > 0:
+            return self.compare(got.pop())
+        if ask.epoch is not None and got[0].epoch != ask.epoch and ask.after > 0:
             return self.compare(None)  # the owner's index was rebuilt: compare sets
-        return self.follow(response, ask)
+        return self.follow(got.pop(), ask)
 
     def _get(self, future: Future[FeedResponse]) -> FeedResponse:
         self.requests += 1
@@ -159,18 +161,29 @@ class Walk:
             ahead = None
             if response.more and response.positions and self.requests < self.budget:
                 ahead = self.fetch(Ask(epoch, response.positions[-1], False, page), True)
-            batch = self.ingestor.ingest_many(response.posts, author=self.author) \
-                if response.posts else BatchResult()
-            keep = self.absorb(response, batch, epoch, keep)
-            if not response.more:
+            more, sent = response.more, bool(response.positions)
+            keep = self.store(response, epoch, keep)
+            del response  # nothing of a stored page is kept while the next one is stored
+            if not more:
                 return True
-            if not response.positions:
+            if not sent:
                 raise PeerError("the owner's node said more posts remain but sent none")
             if ahead is None:
                 return False
             response = self._get(ahead)
             if response.epoch != epoch:
                 return self.compare(None)
+
+    def store(self, response: FeedResponse, epoch: int | None, keep: bool) -> bool:
+        """Ingest one page (durable when this returns) and count it; with an ``epoch``, move
+        the stored cursor over it while ``keep``. Returns whether the cursor may still move
+        (no post refused for a passing reason yet); nothing of the page is kept."""
+        batch = self.ingestor.ingest_many(response.posts, author=self.author) \
+            if response.posts else BatchResult()
+        if epoch is None:
+            self.count(batch)
+            return keep and not any(reason in TEMPORARY for _, reason in batch.rejected)
+        return self.absorb(response, batch, epoch, keep)
 
     def absorb(self, response: FeedResponse, batch: BatchResult, epoch: int, keep: bool
                ) -> bool:
@@ -226,34 +239,38 @@ class Walk:
                 raise PeerError("the owner's node changed its epoch during the sync; "
                                 "the next sync compares again")
             entries += response.summary
-        held = held_prefixes(self.index.dd.posts / self.author)
-        keep = True
-        for after, count in missing_runs(entries, held):
-            got = self.fetch_run(epoch, after, count)
-            if got is None:
-                return False
-            keep = keep and got
-        if keep:
+        del response  # only its entries are needed from here on
+        got = self.fetch_runs(epoch, missing_runs(entries, held_prefixes(
+            self.index.dd.posts / self.author)))
+        if got is None:
+            return False
+        if got:
             self.keep(epoch, entries[-1][0] if entries else 0)
         return True
 
-    def fetch_run(self, epoch: int, after: int, count: int) -> bool | None:
-        """Fetch ``count`` posts after ``after``; None if the budget ran out, else whether
-        every post was stored or refused for good. :class:`PeerError` if the owner's epoch
-        is no longer ``epoch``."""
-        ok = True
-        while count > 0:
-            if self.requests >= self.budget:
+    def fetch_runs(self, epoch: int, runs: Sequence[tuple[int, int]]) -> bool | None:
+        """Fetch each run of ``runs`` ((position just before it, number of posts), in order)
+        page by page, the next page asked while this one is stored; None if the budget ran
+        out first, else whether every post was stored or refused for good.
+        :class:`PeerError` if the owner's epoch is no longer ``epoch``."""
+        todo, page, ok = deque(runs), self.settings["max_page_size"], True
+
+        def ask(background: bool) -> Future[FeedResponse] | None:  # the first run's next page
+            if not todo or self.requests >= self.budget:
                 return None
-            ask = Ask(epoch, after, False, min(count, self.settings["max_page_size"]))
-            response = self._get(self.fetch(ask, False))
+            after, count = todo[0]
+            return self.fetch(Ask(epoch, after, False, min(count, page)), background)
+
+        pending = ask(False)
+        while pending is not None:
+            response = self._get(pending)
             if response.epoch != epoch:
                 raise PeerError("the owner's node changed its epoch during the sync; "
                                 "the next sync compares again")
-            batch = self.ingestor.ingest_many(response.posts, author=self.author)
-            self.count(batch)
-            ok = ok and not any(reason in TEMPORARY for _, reason in batch.rejected)
-            if not response.positions:
-                break
-            after, count = response.positions[-1], count - len(response.positions)
-        return ok
+            after, count = todo.popleft()
+            if response.positions and count > len(response.positions):
+                todo.appendleft((response.positions[-1], count - len(response.positions)))
+            pending = ask(True)  # fetched while this page is stored
+            ok = self.store(response, None, ok)
+            del response
+        return None if todo else ok

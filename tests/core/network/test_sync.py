@@ -12,6 +12,7 @@ import json
 import stat
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,6 +258,25 @@ def test_a_full_sync_fetches_only_what_is_missing(pair: Pair, world: World) -> N
     st = pair.sync(full=True)
     assert pair.held() == set(shas)
     assert (st.posts_last_run, st.pages_last_run) == (2, 2)  # two runs of one post each
+
+
+def test_a_full_sync_stops_at_the_request_budget_and_the_next_one_finishes(
+        tmp_path: Path, world: World) -> None:
+    """Fetching a comparison's runs (the next page asked ahead) stops at sync_max_pages
+    requests, the summary included; what was stored stays and the next sync fetches the
+    rest."""
+    pair = make_pair(tmp_path, world, ahmed={"max_page_size": 1, "sync_max_pages": 3})
+    shas = [pair.post(NOW - 500 + i) for i in range(5)]
+    pair.sync()
+    pair.sync()
+    assert pair.held() == set(shas)
+    for gone in shas[1:5]:
+        (pair.ahmed.posts / world.b / gone).unlink()
+    first = pair.sync(full=True)  # the summary and two pages of one post
+    assert first.last_error is None and first.pages_last_run == 2
+    assert pair.held() == set(shas[:3])
+    second = pair.sync(full=True)
+    assert second.last_error is None and pair.held() == set(shas)
 
 
 def test_first_sync_without_status_compares_and_fetches_only_what_lacks(pair: Pair) -> None:
@@ -545,6 +565,65 @@ def test_pages_arrive_while_the_previous_one_is_stored(tmp_path: Path, world: Wo
     st = sync_contact(pair.ahmed, world.b, session=session)
     assert st.last_error is None and st.posts_last_run == 7 and st.pages_last_run == 4
     assert asked == [0, 2, 4, 6]  # every request was for a page that was used
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_the_next_page_is_asked_while_this_one_is_stored(
+        tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch, full: bool) -> None:
+    """Following the cursor (a first sync) and fetching the runs a comparison found
+    missing (a full sync): the request for the next page reaches the owner before the
+    page in hand is stored; the last page waits for nothing."""
+    pair = make_pair(tmp_path, world, ahmed={"max_page_size": 2})
+    raws = [build_post(world.seeds[world.b], {"CREATED_TIME": NOW - 100 + i, "TEXT": str(i)})
+            for i in range(7)]
+    handler, asked = paged_owner(pair, raws)
+    arrived = threading.Condition()
+
+    def owner(call: Call) -> Reply:
+        reply = handler(call)
+        with arrived:
+            arrived.notify_all()
+        return reply
+
+    ahead: list[bool] = []
+    ingest_many = Ingestor.ingest_many
+
+    def storing(self: Ingestor, page: list[bytes], **kw: Any) -> Any:
+        if page[-1] != raws[-1]:  # the next page (after this one's last position) is asked
+            after = raws.index(page[-1]) + 1
+            with arrived:
+                ahead.append(arrived.wait_for(lambda: after in asked, timeout=1))
+        return ingest_many(self, page, **kw)
+
+    monkeypatch.setattr(Ingestor, "ingest_many", storing)
+    st = sync_contact(pair.ahmed, world.b, session=session_with(owner)[0], full=full)
+    assert st.last_error is None and pair.held() == {hashlib.sha1(r).hexdigest() for r in raws}
+    assert ahead == [True, True, True]
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_a_stored_page_is_let_go_before_the_next_one_is_stored(
+        tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch, full: bool) -> None:
+    """The memory bound of a sync: while a page is stored, the previous page's stored
+    result (every post parsed) and its response are no longer held."""
+    pair = make_pair(tmp_path, world, ahmed={"max_page_size": 2})
+    raws = [build_post(world.seeds[world.b], {"CREATED_TIME": NOW - 100 + i, "TEXT": str(i)})
+            for i in range(7)]
+    held: list[list[bool]] = []
+    previous: list[weakref.ref[Any]] = []
+    ingest_many = Ingestor.ingest_many
+
+    def storing(self: Ingestor, page: list[bytes], **kw: Any) -> Any:
+        held.append([ref() is not None for ref in previous])
+        result = ingest_many(self, page, **kw)
+        previous[:] = [weakref.ref(result), weakref.ref(result.accepted[0].post)]
+        return result
+
+    monkeypatch.setattr(Ingestor, "ingest_many", storing)
+    st = sync_contact(pair.ahmed, world.b, session=session_with(paged_owner(pair, raws)[0])[0],
+                      full=full)
+    assert st.last_error is None and len(pair.held()) == 7
+    assert held == [[], [False, False], [False, False], [False, False]]
 
 
 def test_a_page_whose_positions_do_not_increase_is_refused(tmp_path: Path,
