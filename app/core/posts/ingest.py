@@ -24,12 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -41,33 +38,16 @@ from ..base.fsio import BatchWriter, fsync_dir, make_private_dir, write_atomic
 from ..identity.identities import Identities
 from . import records
 from .attributes import Context, check_values
-from .codec import CREATED, Parts, Post, make_post, parse_payload, split_post
+from .codec import CREATED, Post, make_post, parse_payload, split_post
 from .index import Index
 from .repairdue import repair_soon
+from .signatures import Prepared, answer, check_ahead
 
 log = logging.getLogger("diwan.ingest")
 
 KeyLookup = Callable[[str], bytes | None]
 _KEY_CACHE_SIZE = 4096
-_PARALLEL_MIN = 64   # batches at least this long verify signatures on all cores
-_CHUNK = 32          # signatures per verification task
-_pool: tuple[int, ThreadPoolExecutor] | None = None
-_pool_lock = threading.Lock()
-Prepared = tuple[Parts, "Future[list[bool]]", int]
-
-
-def _verify_pool() -> ThreadPoolExecutor:
-    """A process-wide pool for signature checks (PyNaCl releases the GIL while verifying)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool[0] != os.getpid():  # a forked child makes its own
-            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
-                                                     thread_name_prefix="diwan-verify"))
-        return _pool[1]
-
-
-def _verify_chunk(jobs: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
-    return [crypto.verify(key, crypto.CTX_POST, p1, sig) for key, p1, sig in jobs]
+_PARALLEL_MIN = 64   # batches at least this long verify signatures ahead, on all cores
 
 
 class PostIndex(Protocol):
@@ -141,6 +121,7 @@ class Ingestor:
         self.max_skew: int = s["max_time_skew"]
         self.max_depth: int = s["max_reshare_depth"]
         self.max_url: int = s["max_url_length"]
+        self.processes: int = s["verify_processes"]
         # fp -> raw Ed25519 key. Safe to keep: a fingerprint is the hash of its key.
         self._keys: dict[str, bytes] = {}
 
@@ -211,29 +192,11 @@ class Ingestor:
         return _Session(int(time.time() if now is None else now))
 
     def _prepare(self, raws: Sequence[bytes], author: str | None) -> dict[int, Prepared]:
-        """Split the posts whose author's key is here and check their signatures in parallel.
-
-        Only a head start: the checks still happen in their fixed order in
-        :meth:`_verify`, which uses these results at the signature step.
-        """
-        found: list[tuple[int, Parts, bytes]] = []
-        for i, raw in enumerate(raws):
-            try:
-                parts = split_post(bytes(raw), max_bytes=self.max_bytes)
-            except BadPost:
-                continue
-            if author not in (None, parts.author):
-                continue  # rejected as wrong_author in order, no signature needed
-            key = self._keys.get(parts.author) or self._local_key(parts.author)
-            if key is not None:
-                found.append((i, parts, key))
-        pool, out = _verify_pool(), {}
-        for start in range(0, len(found), _CHUNK):
-            chunk = found[start:start + _CHUNK]
-            future = pool.submit(_verify_chunk, [(k, p.p1, p.signature) for _, p, k in chunk])
-            for offset, (i, parts, _) in enumerate(chunk):
-                out[i] = (parts, future, offset)
-        return out
+        """Split the posts whose author's key is here and send their signatures to be
+        checked on other cores (:func:`.signatures.check_ahead`)."""
+        def key_of(fp: str) -> bytes | None:
+            return self._keys.get(fp) or self._local_key(fp)
+        return check_ahead(raws, author, self.max_bytes, key_of, self.processes)
 
     def _local_key(self, fp: str) -> bytes | None:
         try:
@@ -260,7 +223,7 @@ class Ingestor:
                           "it came in", reason=Reason.WRONG_AUTHOR, field="post")
         public = self._public_key(parts.author, session)
         if prepared is not None:
-            signed = prepared[1].result()[prepared[2]]
+            signed = answer(prepared)
         else:
             signed = crypto.verify(public, crypto.CTX_POST, parts.p1, parts.signature)
         if not signed:

@@ -1,0 +1,82 @@
+"""A batch's post signatures, checked ahead of ingest on every core.
+
+:meth:`app.core.posts.ingest.Ingestor.ingest_many` splits each post of a large batch
+(rules 1-3 of the acceptance order), then sends the signature checks (rule 4) in chunks
+to :func:`app.core.base.verifyprocs.pool` (``verify_processes`` helper processes) as soon
+as each chunk is full, and goes on parsing and checking the posts whose answers are back
+while the helpers check the rest. Only a head start: every check still happens in its
+fixed order in ingest, which reads these answers at the signature step. With
+``verify_processes`` = 0 the chunks go to a thread pool in this process instead
+(PyNaCl releases the GIL while it verifies; ``bench/bench_ingest.py`` measures both).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from ..base import verifyprocs
+from ..base.errors import BadPost
+from .codec import Parts, split_post
+
+CHUNK = 32  # signatures per request: the first answers come back after 32 checks
+Answers = Future[list[bool]] | verifyprocs.Ticket
+Prepared = tuple[Parts, Answers, int]  # (the split post, its chunk's answers, its place)
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    """A process-wide thread pool for signature checks (``verify_processes`` = 0)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():  # a forked child makes its own
+            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
+                                                     thread_name_prefix="diwan-verify"))
+        return _pool[1]
+
+
+def check_ahead(raws: Sequence[bytes], author: str | None, max_bytes: int,
+                key_of: Callable[[str], bytes | None], processes: int) -> dict[int, Prepared]:
+    """Start checking the signatures of ``raws`` (post files); return, by position, each
+    post whose check was started.
+
+    Skipped (ingest checks them in order and rejects them itself): posts that do not
+    split (``max_bytes`` is the size cap), posts not by ``author`` (64 hex, when given)
+    and posts whose author's key ``key_of(fp)`` does not have. ``processes``: helper
+    processes to use (0: threads here). Raises nothing for a bad post.
+    """
+    procs = verifyprocs.pool(processes)
+    out: dict[int, Prepared] = {}
+    chunk: list[tuple[int, Parts, bytes]] = []
+
+    def send() -> None:  # as soon as a chunk is full: the helpers start at once
+        jobs = [(k, p.p1, p.signature) for _, p, k in chunk]
+        answers: Answers = (procs.submit(jobs) if procs is not None
+                            else _thread_pool().submit(verifyprocs.verify_jobs, jobs))
+        for offset, (i, parts, _) in enumerate(chunk):
+            out[i] = (parts, answers, offset)
+        chunk.clear()
+
+    for i, raw in enumerate(raws):
+        try:
+            parts = split_post(bytes(raw), max_bytes=max_bytes)
+        except BadPost:
+            continue
+        if author not in (None, parts.author):
+            continue  # rejected as wrong_author in order, no signature needed
+        key = key_of(parts.author)
+        if key is not None:
+            chunk.append((i, parts, key))
+            if len(chunk) == CHUNK:
+                send()
+    if chunk:
+        send()
+    return out
+
+
+def answer(prepared: Prepared) -> bool:
+    """Whether the signature of a post from :func:`check_ahead` verified (waits for it)."""
+    return prepared[1].result()[prepared[2]]
