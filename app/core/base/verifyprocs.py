@@ -1,22 +1,33 @@
-"""Post signature checks on helper processes, so ingest keeps every core busy.
+"""Helper processes that check post signatures and write the files of those that verify.
 
 Ingest (:mod:`app.core.posts.ingest`) hands a batch's Ed25519 checks of
 ``CTX_POST + P1`` to :func:`pool`: ``verify_processes`` helper processes, each a fresh
-interpreter that imports only :mod:`.crypto` and this module (not Flask, not the app)
-and answers one byte per signature. They run while ingest parses, checks and stores
-the posts whose answers came back, and while it stores the batch before. Processes,
-not threads: PyNaCl releases the GIL inside ``crypto_sign_open``, but every call
-takes it back, and a thread waiting for it while the ingesting thread parses JSON
-waits a whole switch interval (5 ms) per signature; ``bench/bench_ingest.py`` measures
-both (``bench/README.md``).
+interpreter that imports only :mod:`.crypto` and this module (not Flask, not the app).
+With each check it may send the post's file: a helper whose check passes writes it as
+an unnamed ``O_TMPFILE`` inode in the author's folder (data and mtime) and holds it.
+Ingest meanwhile parses and checks the posts whose answers are back; then it flushes the
+file system once (``syncfs``) and asks each helper to name the files of the posts it
+accepted (``linkat``, never replacing a file) and to drop the rest; then it flushes the
+names. So the signature checks and the file creation run on every core, beside ingest's
+own work, with the same guarantee as :class:`.fsio.BatchWriter`: nothing gets a name
+before its data is on disk, and a crash anywhere leaves no partial file (an unnamed
+inode just goes away with its process). Processes, not threads: PyNaCl releases the GIL
+inside ``crypto_sign_open``, but every call takes it back, and a thread waiting for it
+while the ingesting thread parses JSON waits out a switch interval (5 ms);
+``bench/bench_ingest.py`` measures both (``bench/README.md``).
 
-Protocol on the helper's stdin/stdout (both pipes, nothing else): a request is a
-4-byte little-endian body length, then per signature a 32-byte key, the 64-byte
-signature, a 4-byte length and the message (P1); the answer is one byte per signature,
-``1`` if it verifies. A helper exits at end of input, so one outlives its parent only
-until the parent's end of the pipe closes. Anything going wrong with a helper (it died,
-a pipe broke) makes the pool verify in the calling process instead: never a wrong
-answer, only a slower one.
+Protocol on the helper's stdin/stdout (pipes, nothing else), little-endian: a request
+is a kind byte (``V`` check, ``W`` check and write, ``L`` link), an 8-byte ticket number
+and a 4-byte body length, then the body: per ``V`` item a 32-byte key, the 64-byte
+signature, a 4-byte length and P1; a ``W`` item adds the file's length, its mtime (8
+bytes; -1: do not write), the folder's length, then the folder and the file (P1 is
+its start); an ``L`` item is a job number
+and a destination path (every file of the ticket not named is dropped). The answer is
+one byte per item (:data:`BAD`/:data:`WRITTEN`/:data:`VERIFIED`, or
+:data:`LINKED`/:data:`EXISTED`/:data:`FAILED`). A helper exits at end of input, so it
+outlives its parent only until the parent's end of the pipe closes. Anything going
+wrong with a helper (it died, a pipe broke) makes the pool check in the calling process
+and the caller write the files itself: never a wrong answer, only a slower one.
 """
 
 from __future__ import annotations
@@ -25,8 +36,6 @@ import atexit
 import contextlib
 import fcntl
 import os
-import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -34,15 +43,29 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import crypto
+from .verifyhelper import (
+    _LITEM,
+    _PIPE_BYTES,
+    BAD,
+    EXISTED,
+    FAILED,
+    LINKED,
+    VERIFIED,
+    WRITTEN,
+    Job,
+    Write,
+    _frame,
+    _read_exact,
+    encode,
+    verify_jobs,
+)
 
-Job = tuple[bytes, bytes, bytes]  # (public key 32 B, P1, signature 64 B)
-_LEN = struct.Struct("<I")
-_ITEM = struct.Struct("<32s64sI")
+__all__ = ["BAD", "EXISTED", "FAILED", "LINKED", "VERIFIED", "WRITTEN", "Job", "Ticket",
+           "VerifyPool", "Write", "close_pools", "encode", "pool", "verify_jobs"]
+
 _F_SETPIPE_SZ = 1031
-_PIPE_BYTES = 1 << 20  # a whole batch of ordinary posts fits in the pipe at once
 _ROOT = Path(__file__).resolve().parents[3]  # the directory holding the ``app`` package
-# The helper's start: stand-in packages, so importing this module does not run
+# The helper's start: stand-in packages, so importing its module does not run
 # app/__init__.py (Flask); then serve.
 _BOOT = """import os, sys, types
 root = sys.argv[1]
@@ -50,78 +73,54 @@ for name in ("app", "app.core", "app.core.base"):
     m = types.ModuleType(name)
     m.__path__ = [os.path.join(root, *name.split("."))]
     sys.modules[name] = m
-from app.core.base.verifyprocs import serve
+from app.core.base.verifyhelper import serve
 serve()
 """
 
 
-def verify_jobs(jobs: Sequence[Job]) -> list[bool]:
-    """Check each ``(key, p1, signature)`` here: ``crypto.verify`` with ``CTX_POST``."""
-    return [crypto.verify(key, crypto.CTX_POST, p1, sig) for key, p1, sig in jobs]
-
-
-def encode(jobs: Sequence[Job]) -> bytes:
-    """One request frame for ``jobs`` (keys of 32 bytes and signatures of 64, else the
-    job is sent with an all-zero signature, which never verifies)."""
-    parts = [b""]
-    for key, p1, sig in jobs:
-        if len(key) != 32 or len(sig) != 64:
-            key, sig = bytes(32), bytes(64)
-        parts += (_ITEM.pack(key, sig, len(p1)), p1)
-    body = b"".join(parts)
-    return _LEN.pack(len(body)) + body
-
-
-def decode(body: bytes) -> list[Job]:
-    """The jobs of one request body (the frame without its length)."""
-    jobs, at, view = [], 0, memoryview(body)
-    while at < len(body):
-        key, sig, n = _ITEM.unpack_from(body, at)
-        at += _ITEM.size
-        jobs.append((key, bytes(view[at:at + n]), sig))
-        at += n
-    return jobs
-
-
-def _read_exact(fd: int, n: int) -> bytes | None:
-    chunks, left = [], n
-    while left:
-        got = os.read(fd, min(left, _PIPE_BYTES))
-        if not got:
-            return None
-        chunks.append(got)
-        left -= len(got)
-    return b"".join(chunks)
-
-
-def serve(rfd: int = 0, wfd: int = 1) -> None:
-    """A helper's loop: answer requests read from ``rfd`` on ``wfd`` until end of input."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is for the parent
-    while True:
-        head = _read_exact(rfd, _LEN.size)
-        body = None if head is None else _read_exact(rfd, _LEN.unpack(head)[0])
-        if body is None:
-            return
-        answers = verify_jobs(decode(body))
-        out = memoryview(bytes(answers))
-        while out:
-            out = out[os.write(wfd, out):]
-
-
 class Ticket:
-    """The answers to one :meth:`VerifyPool.submit`, in the order of its jobs."""
+    """The answers to one request to a helper, in the order of its items.
 
-    def __init__(self, pool: VerifyPool | None, jobs: Sequence[Job]) -> None:
-        self._pool, self.jobs = pool, jobs
-        self.answers: list[bool] | None = None if pool is not None else verify_jobs(jobs)
+    For checks: :data:`BAD`, :data:`WRITTEN` or :data:`VERIFIED` per job (verified here,
+    never written, if the helper failed); for links, :data:`LINKED`, :data:`EXISTED` or
+    :data:`FAILED` per name.
+    """
+
+    def __init__(self, pool: VerifyPool | None, jobs: Sequence[Job], count: int,
+                 ident: int = 0) -> None:
+        self._pool, self.jobs, self.count, self.ident = pool, jobs, count, ident
+        self.codes: list[int] | None = None
+        self.released = pool is None
+        if pool is None:
+            self.codes = [VERIFIED if ok else BAD for ok in verify_jobs(jobs)]
+
+    def wait(self) -> list[int]:
+        """The answer codes (waits for them)."""
+        if self.codes is None and self._pool is not None:
+            self._pool.collect(self)
+        if self.codes is None:  # the helper is gone: checked here, nothing written
+            self._pool, self.released = None, True
+            self.codes = [VERIFIED if ok else BAD for ok in verify_jobs(self.jobs)]
+        return self.codes
 
     def result(self) -> list[bool]:
-        """Wait for the answers (one bool per job; verified here if a helper failed)."""
-        if self.answers is None and self._pool is not None:
-            self._pool.collect(self)
-        if self.answers is None:
-            self.answers = verify_jobs(self.jobs)
-        return self.answers
+        """One bool per job: its signature verified."""
+        return [code != BAD for code in self.wait()]
+
+    def link(self, names: Sequence[tuple[int, str]]) -> list[int] | None:
+        """Name the files the helper wrote for jobs ``(job number, destination path)``,
+        never replacing a file, and drop the others; the codes, or None if the helper is
+        gone (its files vanished with it: write them again). Call once, after the data
+        was flushed (``syncfs``)."""
+        if self.released or self._pool is None:
+            return None
+        self.released = True
+        return self._pool.link(self, names)
+
+    def release(self) -> None:
+        """Drop every file the helper wrote for this ticket (nothing becomes visible)."""
+        if not self.released:
+            self.link([])
 
 
 class _Helper:
@@ -129,17 +128,19 @@ class _Helper:
         self.proc = subprocess.Popen([sys.executable, "-c", _BOOT, os.fspath(_ROOT)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      close_fds=True, bufsize=0)
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if self.proc.stdin is None or self.proc.stdout is None:  # pragma: no cover
+            raise OSError("no pipes to the helper")
         self.wfd, self.rfd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         with contextlib.suppress(OSError):
             fcntl.fcntl(self.wfd, _F_SETPIPE_SZ, _PIPE_BYTES)
         self.pending: deque[Ticket] = deque()
-        self.queued = 0  # signatures sent and not answered yet
+        self.queued = 0  # items sent and not answered yet
 
     def stop(self) -> None:
         for f in (self.proc.stdin, self.proc.stdout):
-            with contextlib.suppress(OSError):
-                f and f.close()
+            if f is not None:
+                with contextlib.suppress(OSError):
+                    f.close()
         try:
             self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -148,7 +149,7 @@ class _Helper:
 
 
 class VerifyPool:
-    """``processes`` helpers answering post signature checks (thread-safe).
+    """``processes`` helpers checking post signatures and writing files (thread-safe).
 
     Raises ``OSError`` if a helper cannot be started.
     """
@@ -156,47 +157,76 @@ class VerifyPool:
     def __init__(self, processes: int) -> None:
         self._lock = threading.Lock()
         self._helpers = [_Helper() for _ in range(processes)]
+        self._next = 0
+        self._owner: dict[int, _Helper] = {}  # ticket -> the helper holding its files
 
-    def submit(self, jobs: Sequence[Job]) -> Ticket:
-        """Send ``jobs`` to the least busy helper; the :class:`Ticket` holds the answers."""
-        frame = encode(jobs)
+    def submit(self, jobs: Sequence[Job], writes: Sequence[Write] | None = None) -> Ticket:
+        """Send ``jobs`` to the least busy helper; with ``writes`` (one per job) it also
+        writes each verified post's file as an unnamed inode, held until
+        :meth:`Ticket.link`. Never raises: a failed helper means checking here."""
         with self._lock:
             if not self._helpers:
-                return Ticket(None, jobs)
+                return Ticket(None, jobs, len(jobs))
             helper = min(self._helpers, key=lambda h: h.queued)
-            ticket = Ticket(self, jobs)
-            try:
-                view = memoryview(frame)
-                while view:
-                    view = view[os.write(helper.wfd, view):]
-            except OSError:
-                self._drop(helper)
-                return Ticket(None, jobs)
-            helper.pending.append(ticket)
-            helper.queued += len(jobs)
+            self._next += 1
+            ticket = Ticket(self, jobs, len(jobs), self._next)
+            if not self._send(helper, encode(ticket.ident, jobs, writes), ticket):
+                return Ticket(None, jobs, len(jobs))
+            if writes is not None:
+                self._owner[ticket.ident] = helper
             return ticket
+
+    def _send(self, helper: _Helper, frame: bytes, ticket: Ticket) -> bool:
+        try:
+            view = memoryview(frame)
+            while view:
+                view = view[os.write(helper.wfd, view):]
+        except OSError:
+            self._drop(helper)
+            return False
+        helper.pending.append(ticket)
+        helper.queued += ticket.count
+        return True
+
+    def link(self, ticket: Ticket, names: Sequence[tuple[int, str]]) -> list[int] | None:
+        """See :meth:`Ticket.link`."""
+        parts: list[bytes] = []
+        for n, dst in names:
+            name = os.fsencode(dst)
+            parts += (_LITEM.pack(n, len(name)), name)
+        with self._lock:
+            helper = self._owner.pop(ticket.ident, None)
+            if helper is None or helper not in self._helpers:
+                return None
+            answer = Ticket(self, [], len(names), ticket.ident)
+            if not self._send(helper, _frame(b"L", ticket.ident, parts), answer):
+                return None
+        self.collect(answer)
+        return answer.codes
 
     def collect(self, ticket: Ticket) -> None:
         """Read answers until ``ticket`` has its own (earlier tickets get theirs on the way)."""
         with self._lock:
             helper = next((h for h in self._helpers if ticket in h.pending), None)
-            while helper is not None and ticket.answers is None:
+            while helper is not None and ticket.codes is None:
                 head = helper.pending[0]
                 got = None
                 with contextlib.suppress(OSError):
-                    got = _read_exact(helper.rfd, len(head.jobs))
+                    got = _read_exact(helper.rfd, head.count)
                 if got is None:
-                    self._drop(helper)  # its tickets are verified here instead
+                    self._drop(helper)  # its tickets are checked here instead
                     return
-                head.answers = [b == 1 for b in got]
+                head.codes = list(got)
                 helper.pending.popleft()
-                helper.queued -= len(head.jobs)
+                helper.queued -= head.count
 
     def _drop(self, helper: _Helper) -> None:
         self._helpers.remove(helper)
         for ticket in helper.pending:
             ticket._pool = None
         helper.pending.clear()
+        for ident in [i for i, h in self._owner.items() if h is helper]:
+            del self._owner[ident]
         helper.stop()
 
     def close(self) -> None:
@@ -205,6 +235,7 @@ class VerifyPool:
             for helper in self._helpers:
                 helper.stop()
             self._helpers.clear()
+            self._owner.clear()
 
 
 _pools: dict[int, tuple[int, VerifyPool]] = {}  # processes -> (pid that made it, pool)
@@ -224,6 +255,23 @@ def pool(processes: int) -> VerifyPool | None:
             except OSError:
                 return None
         return found[1]
+
+
+def _forget_inherited() -> None:
+    """In a forked child: close the pipes to the parent's helpers (they are the parent's,
+    and must see end of input when it exits) without stopping them."""
+    global _pools_lock
+    _pools_lock = threading.Lock()  # another thread may have held it at the fork
+    for _pid, found in _pools.values():
+        for helper in found._helpers:
+            for f in (helper.proc.stdin, helper.proc.stdout):
+                with contextlib.suppress(OSError):
+                    f and f.close()
+            helper.proc.returncode = -1  # not this process's child: nothing to wait for
+    _pools.clear()
+
+
+os.register_at_fork(after_in_child=_forget_inherited)
 
 
 @atexit.register

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -34,14 +35,16 @@ from typing import Protocol
 from ..base import crypto, names
 from ..base.datadir import DataDir
 from ..base.errors import BadKeyDocument, BadPost, DiwanError, NotFound, Reason
-from ..base.fsio import BatchWriter, fsync_dir, make_private_dir, write_atomic
+from ..base.fsio import fsync_dir, make_private_dir, write_atomic
 from ..identity.identities import Identities
 from . import records
 from .attributes import Context, check_values
 from .codec import CREATED, Post, make_post, parse_payload, split_post
 from .index import Index
 from .repairdue import repair_soon
-from .signatures import Prepared, answer, check_ahead
+from .signatures import Prepared, answer, check_ahead, release
+from .signatures import written as written_ahead
+from .storebatch import store
 
 log = logging.getLogger("diwan.ingest")
 
@@ -124,6 +127,7 @@ class Ingestor:
         self.processes: int = s["verify_processes"]
         # fp -> raw Ed25519 key. Safe to keep: a fingerprint is the hash of its key.
         self._keys: dict[str, bytes] = {}
+        self._folders: dict[str, str] = {}  # fp -> its posts folder, known to exist
 
     # public ------------------------------------------------------------------------
     def verify(self, raw: bytes, *, author: str | None = None, name: str | None = None,
@@ -166,19 +170,29 @@ class Ingestor:
         session = self._session()
         result = BatchResult()
         posts: list[Post] = []
+        held: dict[str, Prepared] = {}  # SHA-1 -> its check, whose helper wrote the file
         prepared = self._prepare(raws, author) if len(raws) >= _PARALLEL_MIN else {}
-        for i, raw in enumerate(raws):
-            try:
-                posts.append(self._verify_top(bytes(raw), author, None, session, True,
-                                              prepared.get(i)))
-            except BadPost as exc:
-                result.rejected.append((i, exc.reason))
-        posts, dropped = records.screen(self.dd, self.index, posts)
-        if dropped:  # step 9
-            where = {hashlib.sha1(bytes(r)).hexdigest(): i for i, r in enumerate(raws)}
-            result.refused += [where[p.sha1] for p, why in dropped if why == Reason.DELETED]
-            result.rejected += [(where[p.sha1], w) for p, w in dropped if w != Reason.DELETED]
-        written, seen = self._store(posts), set()
+        try:
+            for i, raw in enumerate(raws):
+                ahead = prepared.get(i)
+                try:
+                    post = self._verify_top(bytes(raw), author, None, session, True, ahead)
+                except BadPost as exc:
+                    result.rejected.append((i, exc.reason))
+                    continue
+                posts.append(post)
+                if ahead is not None and written_ahead(ahead):
+                    held.setdefault(post.sha1, ahead)
+            posts, dropped = records.screen(self.dd, self.index, posts)
+            if dropped:  # step 9
+                where = {hashlib.sha1(bytes(r)).hexdigest(): i for i, r in enumerate(raws)}
+                result.refused += [where[p.sha1] for p, w in dropped if w == Reason.DELETED]
+                result.rejected += [(where[p.sha1], w) for p, w in dropped
+                                    if w != Reason.DELETED]
+            written = store(self.dd.posts, posts, held)
+        finally:
+            release(prepared.values())  # files written ahead and not named just vanish
+        seen: set[str] = set()
         for post in posts:
             new = post.sha1 in written and post.sha1 not in seen
             seen.add(post.sha1)
@@ -196,7 +210,16 @@ class Ingestor:
         checked on other cores (:func:`.signatures.check_ahead`)."""
         def key_of(fp: str) -> bytes | None:
             return self._keys.get(fp) or self._local_key(fp)
-        return check_ahead(raws, author, self.max_bytes, key_of, self.processes)
+        return check_ahead(raws, author, self.max_bytes, key_of, self.processes,
+                           self._folder)
+
+    def _folder(self, fp: str) -> str:
+        """``posts/<fp>``, created if missing (once per Ingestor), for helpers to write in."""
+        folder = self._folders.get(fp)
+        if folder is None:
+            make_private_dir(self.dd.posts / fp)
+            folder = self._folders[fp] = os.fspath(self.dd.posts / fp)
+        return folder
 
     def _local_key(self, fp: str) -> bytes | None:
         try:
@@ -233,7 +256,8 @@ class Ingestor:
         if name is not None and name != sha1:
             raise BadPost(f"the file is named {name[:40]} but its SHA-1 is {sha1}",
                           reason=Reason.WRONG_NAME, field="post")
-        attrs = parse_payload(parts.payload)
+        attrs = (prepared[1] if prepared is not None and prepared[1] is not None
+                 else parse_payload(parts.payload))  # parsed once, ahead, when it could be
         self._check_time(attrs[CREATED], session)
         check_values(attrs, self._context(depth, session, check_blocked))
         if check_blocked and self._is_blocked(parts.author, session):
@@ -302,31 +326,6 @@ class Ingestor:
         if not folder.is_dir():
             make_private_dir(folder)
             fsync_dir(folder.parent)
-
-    def _store(self, posts: list[Post]) -> set[str]:
-        """Write the posts not stored yet with one flush; return the SHA-1s written.
-
-        No ``stat`` per post: a post already stored is found by the no-replace link
-        itself (``EEXIST``), which is also what makes concurrent writers safe. With a
-        cursor in the owner's storage order a sync rarely sees a duplicate, so checking
-        first would cost every post a system call to save a rare write.
-        """
-        writer = BatchWriter(self.dd.posts)
-        folders: dict[str, Path] = {}
-        staged: set[str] = set()
-        try:
-            for post in posts:
-                folder = folders.get(post.author)
-                if folder is None:
-                    folder = folders[post.author] = self.dd.posts / post.author
-                    make_private_dir(folder)
-                if post.sha1 not in staged:
-                    writer.add(folder / post.sha1, post.raw, mtime=post.created)
-                    staged.add(post.sha1)
-            return {p.name for p in writer.commit()}
-        except BaseException:
-            writer.abort()
-            raise
 
     def _finish(self, session: _Session, posts: list[Post]) -> None:
         """Touch the keys that were used, then index (files are durable by now)."""

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from ..base import verifyprocs
 from ..base.errors import BadPost
-from .codec import Parts, split_post
+from .codec import CREATED, Parts, parse_payload, split_post
 
 CHUNK = 32  # signatures per request: the first answers come back after 32 checks
 Answers = Future[list[bool]] | verifyprocs.Ticket
-Prepared = tuple[Parts, Answers, int]  # (the split post, its chunk's answers, its place)
+# (the split post, its attributes if they parsed, its chunk's answers, its place in it)
+Prepared = tuple[Parts, dict[str, Any] | None, Answers, int]
 _pool: tuple[int, ThreadPoolExecutor] | None = None
 _pool_lock = threading.Lock()
 
@@ -39,25 +41,36 @@ def _thread_pool() -> ThreadPoolExecutor:
 
 
 def check_ahead(raws: Sequence[bytes], author: str | None, max_bytes: int,
-                key_of: Callable[[str], bytes | None], processes: int) -> dict[int, Prepared]:
+                key_of: Callable[[str], bytes | None], processes: int,
+                folder_of: Callable[[str], str] | None = None) -> dict[int, Prepared]:
     """Start checking the signatures of ``raws`` (post files); return, by position, each
     post whose check was started.
 
     Skipped (ingest checks them in order and rejects them itself): posts that do not
     split (``max_bytes`` is the size cap), posts not by ``author`` (64 hex, when given)
     and posts whose author's key ``key_of(fp)`` does not have. ``processes``: helper
-    processes to use (0: threads here). Raises nothing for a bad post.
+    processes to use (0: threads here). With ``folder_of(fp)`` (an existing folder), a
+    helper also writes the file of each post whose signature verifies and whose P1
+    parsed, unnamed, for :func:`link` (see :mod:`app.core.base.verifyprocs`). P1 is
+    parsed here, once: ingest reuses the attributes. Raises nothing for a bad post.
     """
     procs = verifyprocs.pool(processes)
     out: dict[int, Prepared] = {}
-    chunk: list[tuple[int, Parts, bytes]] = []
+    chunk: list[tuple[int, Parts, bytes, dict[str, Any] | None]] = []
 
     def send() -> None:  # as soon as a chunk is full: the helpers start at once
-        jobs = [(k, p.p1, p.signature) for _, p, k in chunk]
-        answers: Answers = (procs.submit(jobs) if procs is not None
-                            else _thread_pool().submit(verifyprocs.verify_jobs, jobs))
-        for offset, (i, parts, _) in enumerate(chunk):
-            out[i] = (parts, answers, offset)
+        jobs = [(k, p.p1, p.signature) for _, p, k, _ in chunk]
+        answers: Answers
+        if procs is None:
+            answers = _thread_pool().submit(verifyprocs.verify_jobs, jobs)
+        elif folder_of is None:
+            answers = procs.submit(jobs)
+        else:  # a post that did not parse is checked but never written (mtime -1)
+            answers = procs.submit(jobs, [
+                (folder_of(p.author), p.raw, a[CREATED] if a is not None else -1)
+                for _, p, _, a in chunk])
+        for offset, (i, parts, _, attrs) in enumerate(chunk):
+            out[i] = (parts, attrs, answers, offset)
         chunk.clear()
 
     for i, raw in enumerate(raws):
@@ -68,10 +81,15 @@ def check_ahead(raws: Sequence[bytes], author: str | None, max_bytes: int,
         if author not in (None, parts.author):
             continue  # rejected as wrong_author in order, no signature needed
         key = key_of(parts.author)
-        if key is not None:
-            chunk.append((i, parts, key))
-            if len(chunk) == CHUNK:
-                send()
+        if key is None:
+            continue
+        try:
+            attrs: dict[str, Any] | None = parse_payload(parts.payload)
+        except BadPost:
+            attrs = None  # ingest parses it again, after the signature, and rejects it
+        chunk.append((i, parts, key, attrs))
+        if len(chunk) == CHUNK:
+            send()
     if chunk:
         send()
     return out
@@ -79,4 +97,21 @@ def check_ahead(raws: Sequence[bytes], author: str | None, max_bytes: int,
 
 def answer(prepared: Prepared) -> bool:
     """Whether the signature of a post from :func:`check_ahead` verified (waits for it)."""
-    return prepared[1].result()[prepared[2]]
+    answers, offset = prepared[2], prepared[3]
+    if isinstance(answers, verifyprocs.Ticket):
+        return answers.wait()[offset] != verifyprocs.BAD
+    return answers.result()[offset]
+
+
+def written(prepared: Prepared) -> bool:
+    """Whether a helper holds the (unnamed) file of a post from :func:`check_ahead`."""
+    answers, offset = prepared[2], prepared[3]
+    return (isinstance(answers, verifyprocs.Ticket) and not answers.released
+            and answers.wait()[offset] == verifyprocs.WRITTEN)
+
+
+def release(prepared: Iterable[Prepared]) -> None:
+    """Drop every file helpers still hold for these posts (none becomes visible)."""
+    for ticket in {id(p[2]): p[2] for p in prepared}.values():
+        if isinstance(ticket, verifyprocs.Ticket):
+            ticket.release()
