@@ -77,8 +77,9 @@ def _link_helped(posts_dir: Path, posts: list[Post], held: Held
     linked: set[str] = set()
     again: list[Post] = []
     folders: set[str] = set()
+    base = os.fspath(posts_dir)  # strings: pathlib costs more per post than the link does
     for ticket, group in by_ticket.values():
-        names = [(held[p.sha1][3], os.fspath(posts_dir / p.author / p.sha1)) for p in group]
+        names = [(held[p.sha1][3], f"{base}/{p.author}/{p.sha1}") for p in group]
         codes = ticket.link(names)
         if codes is None:
             again += group
