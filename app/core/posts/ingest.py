@@ -127,7 +127,7 @@ class Ingestor:
         self.processes: int = s["verify_processes"]
         # fp -> raw Ed25519 key. Safe to keep: a fingerprint is the hash of its key.
         self._keys: dict[str, bytes] = {}
-        self._folders: dict[str, str] = {}  # fp -> its posts folder, known to exist
+        self._folders: dict[str, str | None] = {}  # fp -> its posts folder (None: blocked)
 
     # public ------------------------------------------------------------------------
     def verify(self, raw: bytes, *, author: str | None = None, name: str | None = None,
@@ -213,13 +213,15 @@ class Ingestor:
         return check_ahead(raws, author, self.max_bytes, key_of, self.processes,
                            self._folder)
 
-    def _folder(self, fp: str) -> str:
-        """``posts/<fp>``, created if missing (once per Ingestor), for helpers to write in."""
-        folder = self._folders.get(fp)
-        if folder is None:
-            make_private_dir(self.dd.posts / fp)
-            folder = self._folders[fp] = os.fspath(self.dd.posts / fp)
-        return folder
+    def _folder(self, fp: str) -> str | None:
+        """``posts/<fp>``, created if missing (once per Ingestor), for helpers to write in;
+        None for a blocked author (its posts are refused: no folder is made for them)."""
+        if fp not in self._folders:
+            blocked = self.identities.is_blocked(fp)
+            if not blocked:
+                make_private_dir(self.dd.posts / fp)
+            self._folders[fp] = None if blocked else os.fspath(self.dd.posts / fp)
+        return self._folders[fp]
 
     def _local_key(self, fp: str) -> bytes | None:
         try:

@@ -42,16 +42,17 @@ def _thread_pool() -> ThreadPoolExecutor:
 
 def check_ahead(raws: Sequence[bytes], author: str | None, max_bytes: int,
                 key_of: Callable[[str], bytes | None], processes: int,
-                folder_of: Callable[[str], str] | None = None) -> dict[int, Prepared]:
+                folder_of: Callable[[str], str | None] | None = None) -> dict[int, Prepared]:
     """Start checking the signatures of ``raws`` (post files); return, by position, each
     post whose check was started.
 
     Skipped (ingest checks them in order and rejects them itself): posts that do not
     split (``max_bytes`` is the size cap), posts not by ``author`` (64 hex, when given)
     and posts whose author's key ``key_of(fp)`` does not have. ``processes``: helper
-    processes to use (0: threads here). With ``folder_of(fp)`` (an existing folder), a
-    helper also writes the file of each post whose signature verifies and whose P1
-    parsed, unnamed, for :func:`link` (see :mod:`app.core.base.verifyprocs`). P1 is
+    processes to use (0: threads here). With ``folder_of(fp)`` (an existing folder, or
+    None: do not write), a helper also writes the file of each post whose signature
+    verifies and whose P1 parsed, unnamed, to be named by
+    :mod:`app.core.posts.storebatch` (see :mod:`app.core.base.verifyprocs`). P1 is
     parsed here, once: ingest reuses the attributes. Raises nothing for a bad post.
     """
     procs = verifyprocs.pool(processes)
@@ -65,10 +66,13 @@ def check_ahead(raws: Sequence[bytes], author: str | None, max_bytes: int,
             answers = _thread_pool().submit(verifyprocs.verify_jobs, jobs)
         elif folder_of is None:
             answers = procs.submit(jobs)
-        else:  # a post that did not parse is checked but never written (mtime -1)
-            answers = procs.submit(jobs, [
-                (folder_of(p.author), p.raw, a[CREATED] if a is not None else -1)
-                for _, p, _, a in chunk])
+        else:  # a post that did not parse, or has no folder, is checked, not written
+            writes = []
+            for _, p, _, a in chunk:
+                folder = folder_of(p.author)
+                writes.append((folder or "", p.raw,
+                               a[CREATED] if a is not None and folder is not None else -1))
+            answers = procs.submit(jobs, writes)
         for offset, (i, parts, _, attrs) in enumerate(chunk):
             out[i] = (parts, attrs, answers, offset)
         chunk.clear()

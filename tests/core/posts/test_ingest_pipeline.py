@@ -68,6 +68,7 @@ def test_helpers_give_exactly_what_checking_here_gives(tmp_path: Path) -> None:
                                                           for a in threads.accepted]
     assert files == same and len(files) == 120 - 5 - 1 - 1
     assert {name.split("/")[1] for name in files} == {a.sha1 for a in helped.accepted}
+    assert not (tmp_path / "helpers" / "posts" / FP["B"]).exists()  # blocked: no folder
     assert sum(a.new for a in helped.accepted) == len(files)  # the repeat is not new
 
 
