@@ -112,10 +112,24 @@ class Ticket:
         never replacing a file, and drop the others; the codes, or None if the helper is
         gone (its files vanished with it: write them again). Call once, after the data
         was flushed (``syncfs``)."""
+        answer = self.start_link(names)
+        return None if answer is None else answer.link_codes()
+
+    def start_link(self, names: Sequence[tuple[int, str]]) -> Ticket | None:
+        """:meth:`link` without waiting: send the names and return the ticket of the answer
+        (its :meth:`link_codes`), so several helpers link at once; None if the helper is
+        gone."""
         if self.released or self._pool is None:
             return None
         self.released = True
-        return self._pool.link(self, names)
+        return self._pool.start_link(self, names)
+
+    def link_codes(self) -> list[int] | None:
+        """For a ticket :meth:`start_link` returned: the link's codes (waits for them);
+        None if the helper died meanwhile (the files went with it)."""
+        if self.codes is None and self._pool is not None:
+            self._pool.collect(self)
+        return self.codes
 
     def release(self) -> None:
         """Drop every file the helper wrote for this ticket (nothing becomes visible)."""
@@ -188,8 +202,8 @@ class VerifyPool:
         helper.queued += ticket.count
         return True
 
-    def link(self, ticket: Ticket, names: Sequence[tuple[int, str]]) -> list[int] | None:
-        """See :meth:`Ticket.link`."""
+    def start_link(self, ticket: Ticket, names: Sequence[tuple[int, str]]) -> Ticket | None:
+        """See :meth:`Ticket.start_link`."""
         parts: list[bytes] = []
         for n, dst in names:
             name = os.fsencode(dst)
@@ -201,8 +215,7 @@ class VerifyPool:
             answer = Ticket(self, [], len(names), ticket.ident)
             if not self._send(helper, _frame(b"L", ticket.ident, parts), answer):
                 return None
-        self.collect(answer)
-        return answer.codes
+        return answer
 
     def collect(self, ticket: Ticket) -> None:
         """Read answers until ``ticket`` has its own (earlier tickets get theirs on the way)."""

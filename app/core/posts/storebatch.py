@@ -78,9 +78,12 @@ def _link_helped(posts_dir: Path, posts: list[Post], held: Held
     again: list[Post] = []
     folders: set[str] = set()
     base = os.fspath(posts_dir)  # strings: pathlib costs more per post than the link does
-    for ticket, group in by_ticket.values():
+    sent: list[tuple[Ticket, list[Post], Ticket | None]] = []
+    for ticket, group in by_ticket.values():  # every helper links at once
         names = [(held[p.sha1][3], f"{base}/{p.author}/{p.sha1}") for p in group]
-        codes = ticket.link(names)
+        sent.append((ticket, group, ticket.start_link(names)))
+    for _ticket, group, answer in sent:
+        codes = None if answer is None else answer.link_codes()
         if codes is None:
             again += group
             continue

@@ -76,12 +76,16 @@ def test_the_data_is_flushed_before_a_helper_names_a_file_and_the_names_after(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     dd, _ = make_node(tmp_path, known="A")
     events: list[str] = []
-    real_link, real_syncfs, real_fsync_dir = (verifyprocs.Ticket.link, storebatch.syncfs,
-                                              storebatch.fsync_dir)
+    real_start, real_codes = verifyprocs.Ticket.start_link, verifyprocs.Ticket.link_codes
+    real_syncfs, real_fsync_dir = storebatch.syncfs, storebatch.fsync_dir
 
-    def link(self: verifyprocs.Ticket, names: Any) -> Any:
-        codes = real_link(self, names)
+    def start_link(self: verifyprocs.Ticket, names: Any) -> Any:
         events.append(f"link {len(names)}")
+        return real_start(self, names)
+
+    def link_codes(self: verifyprocs.Ticket) -> Any:
+        codes = real_codes(self)
+        events.append("linked")
         return codes
 
     def syncfs(path: Path) -> None:
@@ -92,16 +96,18 @@ def test_the_data_is_flushed_before_a_helper_names_a_file_and_the_names_after(
         real_fsync_dir(path)
         events.append("fsync_dir")
 
-    monkeypatch.setattr(verifyprocs.Ticket, "link", link)
+    monkeypatch.setattr(verifyprocs.Ticket, "start_link", start_link)
+    monkeypatch.setattr(verifyprocs.Ticket, "link_codes", link_codes)
     monkeypatch.setattr(storebatch, "syncfs", syncfs)
     monkeypatch.setattr(storebatch, "fsync_dir", fsync_dir)
     raws = [post("A", TEXT=f"p{i}") for i in range(100)]
     result = Ingestor(dd, now=T0).ingest_many(raws)
     assert len(result.accepted) == 100 and all(a.new for a in result.accepted)
-    links = [i for i, e in enumerate(events) if e.startswith("link")]
+    links = [i for i, e in enumerate(events) if e.startswith("link ")]
     assert links, events  # the helpers wrote the files
     assert events[0] == "syncfs" and events[-1] == "fsync_dir", events
-    assert sum(int(e.split()[1]) for e in events if e.startswith("link")) == 100
+    assert events.index("fsync_dir") > max(i for i, e in enumerate(events) if e == "linked")
+    assert sum(int(e.split()[1]) for e in events if e.startswith("link ")) == 100
 
 
 _CHILD = """
