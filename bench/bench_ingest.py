@@ -9,16 +9,25 @@ in this process:
    batch, index), into a fresh data directory: durable before each batch returns;
 3. the same without the index (files only), to show what indexing costs;
 4. the same with batches that mix many authors (a sync page holds one author's
-   posts; mixed batches touch, and fsync, many directories per batch).
+   posts; mixed batches touch, and flush, many directories per batch);
+5. per-feed batches with the index again, with the signature checks on threads in this
+   process (``verify_processes`` = 0) instead of helper processes, for comparison.
+
+``--growth N`` then ingests N posts (per-feed batches, with the index) into one data
+directory and compares the rate over the first 10,000 posts with the rate over the
+last 10,000 (into an index already holding N - 10,000): issue 14 wants them within 15 %.
 
     .venv/bin/python bench/bench_ingest.py --posts 20000 --batch 500
+    .venv/bin/python bench/bench_ingest.py --posts 10000 --growth 100000
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -32,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 import nacl.signing  # noqa: E402  (the raw baseline; the app itself only uses app.core.base.crypto)
 
+from app.core.base import verifyprocs  # noqa: E402
 from app.core.base.crypto import CTX_POST  # noqa: E402
 from app.core.base.datadir import DataDir  # noqa: E402
 from app.core.base.encoding import b64d  # noqa: E402
@@ -97,6 +107,7 @@ def raw_create_rate(root: Path, raws: list[bytes], batch: int) -> float:
 
     root.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=root))
+    os.sync()
     started = time.perf_counter()
     for start in range(0, len(raws), batch):
         for i, raw in enumerate(raws[start:start + batch], start):
@@ -106,6 +117,7 @@ def raw_create_rate(root: Path, raws: list[bytes], batch: int) -> float:
         syncfs(folder)
     rate = len(raws) / (time.perf_counter() - started)
     shutil.rmtree(folder, ignore_errors=True)
+    os.sync()
     return rate
 
 
@@ -115,14 +127,20 @@ class _NoIndex:
 
 
 def ingest_rate(root: Path, raws: list[bytes], people: list[common.Author], batch: int,
-                with_index: bool) -> tuple[float, int]:
+                with_index: bool, processes: int = 2,
+                marks: list[float] | None = None) -> tuple[float, int]:
+    """Posts/s of ``ingest_many`` over ``raws`` in batches into a fresh data directory;
+    ``marks`` gets the clock (perf_counter) after each batch."""
     if root.exists():
         shutil.rmtree(root)
-    dd = DataDir(root)
+    os.sync()  # not timed: the deletions (and, on a disk mounted with discard, their
+    #            trims) are committed now, not in this run's first flushes
+    dd = DataDir(root, {"verify_processes": processes})
     dd.initialise()
     common.write_pubs(dd.identities, people)
     index: Any = Index(dd) if with_index else _NoIndex()
     ingestor = Ingestor(dd, index=index)
+    verifyprocs.pool(processes)     # not timed: the helpers' start, once per process
     accepted = 0
     started = time.perf_counter()
     for start in range(0, len(raws), batch):
@@ -130,8 +148,37 @@ def ingest_rate(root: Path, raws: list[bytes], people: list[common.Author], batc
         accepted += len(result.accepted)
         if result.rejected:
             raise SystemExit(f"unexpected rejections: {result.rejected[:3]}")
+        if marks is not None:
+            marks.append(time.perf_counter())
     elapsed = time.perf_counter() - started
     return len(raws) / elapsed, accepted
+
+
+def growth(root: Path, n: int, people: list[common.Author], batch: int,
+           seed: int) -> tuple[float, float, float]:
+    """Rates (posts/s) over the first and the last 10,000 of ``n`` posts ingested into one
+    data directory (per-feed batches, index), and the load average at the end."""
+    raws = build(n, people, seed + 1)
+    by_feed = sorted(raws, key=lambda raw: raw.split(b".")[1])
+    marks: list[float] = []
+    started = time.perf_counter()
+    ingest_rate(root, by_feed, people, batch, True, marks=marks)
+    per = 10_000 // batch
+    first = 10_000 / (marks[per - 1] - started)
+    last = 10_000 / (marks[-1] - marks[-1 - per])
+    return first, last, os.getloadavg()[0]
+
+
+def _cpu(pids: list[int]) -> tuple[float, float]:
+    """User and system CPU seconds of these processes so far (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    user = system = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            user += int(fields[11]) / tick
+            system += int(fields[12]) / tick
+    return user, system
 
 
 def profiled_ingest(root: Path, raws: list[bytes], people: list[common.Author], batch: int,
@@ -141,11 +188,22 @@ def profiled_ingest(root: Path, raws: list[bytes], people: list[common.Author], 
     import io
     import pstats
 
+    helpers = [h.proc.pid for h in verifyprocs.pool(2)._helpers]  # type: ignore[union-attr]
+    own, theirs = resource.getrusage(resource.RUSAGE_SELF), _cpu(helpers)
+    wall = time.perf_counter()
     prof = cProfile.Profile()
     prof.enable()
     ingest_rate(root, raws, people, batch, True)
     prof.disable()
+    wall = time.perf_counter() - wall
+    after, theirs_after = resource.getrusage(resource.RUSAGE_SELF), _cpu(helpers)
     text = io.StringIO()
+    text.write(f"{len(raws):,} posts, wall {wall:.2f} s under cProfile; CPU seconds:"
+               f" ingesting process user {after.ru_utime - own.ru_utime:.2f}"
+               f" system {after.ru_stime - own.ru_stime:.2f};"
+               f" {len(helpers)} helpers (signature checks, file writes) user"
+               f" {theirs_after[0] - theirs[0]:.2f} system {theirs_after[1] - theirs[1]:.2f}"
+               f"; load average {os.getloadavg()[0]:.2f}\n")
     pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(30)
     out.write_text(text.getvalue())
 
@@ -159,6 +217,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="the median of this many runs each")
     ap.add_argument("--out", type=Path, default=common.OUT / f"ingest-{os.getpid()}")
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
+    ap.add_argument("--growth", type=int, default=0, metavar="N",
+                    help="also ingest N posts into one directory: first vs last 10,000")
     ap.add_argument("--profile", type=Path, default=None, metavar="FILE",
                     help="also write a cProfile of one per-feed ingest (by own time) to FILE")
     args = ap.parse_args()
@@ -166,9 +226,10 @@ def main() -> None:
     people = common.authors(args.authors, args.seed)
     raws = build(args.posts, people, args.seed)
     by_feed = sorted(raws, key=lambda raw: raw.split(b".")[1])  # stable: keeps time order
-    runs = [("per-feed batches, + index", by_feed, True),
-            ("per-feed batches, files only", by_feed, False),
-            ("mixed-author batches, + index", raws, True)]
+    runs = [("per-feed batches, + index", by_feed, True, 2),
+            ("per-feed batches, files only", by_feed, False, 2),
+            ("mixed-author batches, + index", raws, True, 2),
+            ("per-feed, + index, checks on threads", by_feed, True, 0)]
     verify: list[float] = []
     verify2: list[float] = []
     create: list[float] = []
@@ -178,11 +239,13 @@ def main() -> None:
         verify.append(raw_verify_rate(raws, people))
         verify2.append(two_process_verify_rate(raws, people))
         create.append(raw_create_rate(args.out, raws, args.batch))
-        for n, (_label, order, with_index) in enumerate(runs):
+        for n, (_label, order, with_index, processes) in enumerate(runs):
             rate, accepted = ingest_rate(args.out / f"run{n}", order, people, args.batch,
-                                         with_index)
+                                         with_index, processes)
             rates[n].append(rate)
         loads.append(os.getloadavg()[0])
+    grown = [growth(args.out / f"growth{k}", args.growth, people, args.batch, args.seed + k)
+             for k in range(args.rounds)] if args.growth else []
     if args.profile:
         profiled_ingest(args.out / "profiled", by_feed, people, args.batch, args.profile)
     if not args.keep:
@@ -199,8 +262,20 @@ def main() -> None:
             [f"disk: create+write, one syncfs per {args.batch}", f"{med(create):,.0f} files/s",
              f"{med(create) / limit:.2f}"]]
     rows += [[f"Ingestor.ingest_many: {label}", f"{med(r):,.0f} posts/s",
-              f"{med(r) / limit:.2f}"] for (label, _, _), r in zip(runs, rates, strict=True)]
+              f"{med(r) / limit:.2f}"] for (label, *_), r in zip(runs, rates, strict=True)]
     print(common.table(["measure", "rate (median)", "vs the lower of verify and disk"], rows))
+    print("each round (verify, 2-proc verify, disk, then each ingest row):")
+    for k in range(args.rounds):
+        print(f"  round {k + 1}: " + ", ".join(
+            f"{x[k]:,.0f}" for x in (verify, verify2, create, *rates)))
+    if grown:
+        print(f"\ngrowth: {args.growth:,} posts into one directory (per-feed batches of "
+              f"{args.batch}, index), {args.rounds} rounds")
+        print(common.table(
+            ["round", "first 10,000 posts/s", "last 10,000 posts/s", "last / first", "load"],
+            [[k + 1, f"{a:,.0f}", f"{b:,.0f}", f"{b / a:.2f}", f"{ld:.2f}"]
+             for k, (a, b, ld) in enumerate(grown)]))
+        print(f"median last / first: {med(b / a for a, b, _ in grown):.2f}")
     if args.profile:
         print(f"profile of one per-feed ingest with the index: {args.profile}")
 

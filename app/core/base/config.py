@@ -87,6 +87,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("page_size", 10, "posts per page when none is asked for (at most max_page_size)",
             1, 100000),
     Setting("max_page_size", 1000, "largest page a client or peer may ask for", 1, 100000),
+    Setting("verify_processes", 2,
+            "helper processes checking post signatures while ingest stores posts (0: threads "
+            "in the ingesting process)", 0, 64, "processes"),
     Setting("index_busy_timeout", 30,
             "seconds a process waits for the post index database's write lock",
             1, 3600, "seconds"),

@@ -19,6 +19,7 @@ import ctypes.util
 import errno
 import fcntl
 import os
+import resource
 import secrets
 import stat
 import threading
@@ -32,25 +33,22 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 _renameat2 = getattr(_libc, "renameat2", None)
-_MAX_OPEN = 256  # unnamed files a batch keeps open before it names them
-_AT_SYMLINK_FOLLOW = 0x400
-_linkat = getattr(_libc, "linkat", None)
+# Unnamed files a batch keeps open before it must flush and name them: a quarter of the
+# process's descriptor limit, so a batch of up to this many posts pays one flush before
+# naming, not one per 256.
+_MAX_OPEN = max(64, min(4096, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 4))
 
 
 def link_fd(fd: int, dst: str) -> None:
-    """Give the (O_TMPFILE) inode open as ``fd`` the name ``dst`` (``linkat(2)``).
+    """Give the (O_TMPFILE) inode open as ``fd`` the name ``dst`` (``linkat(2)`` with
+    ``AT_SYMLINK_FOLLOW`` on ``/proc/self/fd/<fd>``: one system call, no ctypes).
 
     Raises ``FileExistsError`` if ``dst`` is taken (nothing is replaced) and ``OSError`` for
-    any other failure, ``ENOSYS`` where the C library has no ``linkat``.
+    any other failure.
     """
-    if _linkat is None:
-        raise OSError(errno.ENOSYS, "linkat is not available")
-    src = f"/proc/self/fd/{fd}".encode()
-    if _linkat(_AT_FDCWD, src, _AT_FDCWD, os.fsencode(dst), _AT_SYMLINK_FOLLOW) != 0:
-        err = ctypes.get_errno()
-        if err == errno.EEXIST:
-            raise FileExistsError(err, os.strerror(err), dst)
-        raise OSError(err, os.strerror(err), dst)
+    # A directory descriptor for the source makes os.link call linkat (plain link(2)
+    # never follows the /proc link); the source path is absolute, so it is ignored.
+    os.link(f"/proc/self/fd/{fd}", dst, src_dir_fd=fd, follow_symlinks=True)
 
 
 def rename_noreplace(src: str, dst: str) -> None:
@@ -300,8 +298,11 @@ class BatchWriter:
             except FileExistsError:
                 with contextlib.suppress(FileNotFoundError):  # the fallback removed it
                     os.unlink(tmp)
-        for d in self._touched:
-            fsync_dir(Path(d))
+        if len(self._touched) > 1:  # one flush for every directory of a mixed batch
+            syncfs(self.root)
+        else:
+            for d in self._touched:
+                fsync_dir(Path(d))
         written, self._written = self._written, []
         self._staged.clear()
         self._touched.clear()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from ..base import crypto, strictjson
@@ -48,78 +47,66 @@ class Post:
     signature: bytes
     attributes: dict[str, Any] = field(compare=False)
 
+    # What the post means, worked out once in __post_init__ (one pass over the keys) and
+    # kept as plain attributes: ingest, the index and every listing read them per post.
+    kind: str = field(init=False, repr=False, compare=False)
+    """``deletion`` (a ``_DELETES``), ``profile`` (a profile type present), ``comment`` (a
+    ``_POSTSHA``), ``message`` (a ``_FINGERPRINT``) or ``post``, in that precedence
+    (``docs/protocol.md``, What a post means)."""
+    recipients: frozenset[str] = field(init=False, repr=False, compare=False)
+    """The fingerprints of the ``_FINGERPRINT`` attributes: empty for a public post."""
+    replies_to: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """The SHA-1s of the ``_POSTSHA`` attributes, in key order, without repeats."""
+    deletes: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """The SHA-1s a deletion record deletes (``_DELETES`` values, key order, no repeats)."""
+    supersedes: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """The SHA-1 an edit replaces (``_SUPERSEDES`` values; ingest allows at most one)."""
+    parents: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """What the post hangs under for visibility: ``_POSTSHA`` values, or for a deletion
+    record its ``_PARENTSHA`` values (the deleted comment's parents)."""
+    is_reaction: bool = field(init=False, repr=False, compare=False)
+    """A comment whose only content is a TEXT of emoji (shown as a reaction)."""
+    reshared: str | None = field(init=False, repr=False, compare=False)
+    """The raw inner post of the first ``_POST`` attribute (by key order), if any."""
+
+    def __post_init__(self) -> None:
+        by_type: dict[str, list[Any]] = {}  # values by type, in key order
+        attrs = self.attributes
+        for key in sorted(attrs):
+            by_type.setdefault(key.rpartition("_")[2], []).append(attrs[key])
+        types = by_type.keys()
+        if "DELETES" in types:
+            kind = DELETION
+        elif types & PROFILE_TYPES:
+            kind = PROFILE
+        elif "POSTSHA" in types:
+            kind = COMMENT
+        else:
+            kind = MESSAGE if "FINGERPRINT" in types else POST
+        replies_to = _unique(by_type.get("POSTSHA"))
+        text = attrs.get("TEXT")
+        reshares = by_type.get("POST")
+        for name, value in (
+                ("kind", kind), ("recipients", frozenset(by_type.get("FINGERPRINT", ()))),
+                ("replies_to", replies_to), ("deletes", _unique(by_type.get("DELETES"))),
+                ("supersedes", _unique(by_type.get("SUPERSEDES"))),
+                ("parents", _unique(by_type.get("PARENTSHA")) if kind == DELETION
+                 else replies_to),
+                ("is_reaction", kind == COMMENT and isinstance(text, str)
+                 and types <= _ADDRESSING | {"TEXT"} and len(by_type.get("TEXT", ())) == 1
+                 and is_emoji_only(text)),
+                ("reshared", reshares[0] if reshares else None)):
+            object.__setattr__(self, name, value)
+
     @property
     def created(self) -> int:
         """``CREATED_TIME``: unix seconds (an integer >= 0, checked when decoded)."""
         value: int = self.attributes[CREATED]
         return value
 
-    @cached_property
-    def _by_type(self) -> dict[str, list[Any]]:
-        """Attribute values grouped by type, in key order (one pass over the keys)."""
-        grouped: dict[str, list[Any]] = {}
-        for key in sorted(self.attributes):
-            grouped.setdefault(key.rpartition("_")[2], []).append(self.attributes[key])
-        return grouped
 
-    def _values(self, attr_type: str) -> list[Any]:
-        return self._by_type.get(attr_type, [])
-
-    @cached_property
-    def kind(self) -> str:
-        """``deletion`` (a ``_DELETES``), ``profile`` (a profile type present), ``comment`` (a
-        ``_POSTSHA``), ``message`` (a ``_FINGERPRINT``) or ``post``, in that precedence
-        (``docs/protocol.md``, What a post means)."""
-        types = self._by_type.keys()
-        if "DELETES" in types:
-            return DELETION
-        if types & PROFILE_TYPES:
-            return PROFILE
-        if "POSTSHA" in types:
-            return COMMENT
-        return MESSAGE if "FINGERPRINT" in types else POST
-
-    @cached_property
-    def recipients(self) -> frozenset[str]:
-        """The fingerprints of the ``_FINGERPRINT`` attributes: empty for a public post."""
-        return frozenset(self._values("FINGERPRINT"))
-
-    @cached_property
-    def replies_to(self) -> tuple[str, ...]:
-        """The SHA-1s of the ``_POSTSHA`` attributes, in key order, without repeats."""
-        return tuple(dict.fromkeys(self._values("POSTSHA")))
-
-    @cached_property
-    def deletes(self) -> tuple[str, ...]:
-        """The SHA-1s a deletion record deletes (``_DELETES`` values, key order, no repeats)."""
-        return tuple(dict.fromkeys(self._values("DELETES")))
-
-    @cached_property
-    def supersedes(self) -> tuple[str, ...]:
-        """The SHA-1 an edit replaces (``_SUPERSEDES`` values; ingest allows at most one)."""
-        return tuple(dict.fromkeys(self._values("SUPERSEDES")))
-
-    @cached_property
-    def parents(self) -> tuple[str, ...]:
-        """What the post hangs under for visibility: ``_POSTSHA`` values, or for a deletion
-        record its ``_PARENTSHA`` values (the deleted comment's parents)."""
-        if self.kind == DELETION:
-            return tuple(dict.fromkeys(self._values("PARENTSHA")))
-        return self.replies_to
-
-    @cached_property
-    def is_reaction(self) -> bool:
-        """A comment whose only content is a TEXT of emoji (shown as a reaction)."""
-        text = self.attributes.get("TEXT")
-        others = (k for k in self.attributes if k != "TEXT")
-        return (self.kind == COMMENT and isinstance(text, str) and is_emoji_only(text)
-                and all(type_of(k) in _ADDRESSING for k in others))
-
-    @cached_property
-    def reshared(self) -> str | None:
-        """The raw inner post of the first ``_POST`` attribute (by key order), if any."""
-        found = self._values("POST")
-        return found[0] if found else None
+def _unique(values: list[Any] | None) -> tuple[Any, ...]:
+    return tuple(dict.fromkeys(values)) if values else ()
 
 
 @dataclass(frozen=True)

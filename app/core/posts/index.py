@@ -33,7 +33,8 @@ from ..base import names
 from ..base.datadir import DataDir
 from ..base.errors import BadInput
 from . import tombstones
-from .codec import Post
+from .codec import DELETION, Post
+from .indexbulk import insert_bulk, insert_conv
 from .indexschema import DB_NAME, connect
 from .listing import (
     COLUMNS,
@@ -165,13 +166,21 @@ class Index:
         """Index verified posts (already durable on disk); returns how many were new.
 
         One write transaction; raises ``sqlite3.Error`` (nothing indexed) if it fails.
+        A batch holding deletion or edit records is indexed one post at a time, in order
+        (a record acts on the rows before it); any other batch in bulk: one lookup of the
+        SHA-1s already held or tombstoned, then one prepared statement per table
+        (``executemany``), so a batch costs a few statements, not several per post.
         """
+        posts = list(posts)
         added = 0
         last: dict[int, int] = {}  # author id -> the position it was last given
         now_us = time.time_ns() // 1000
         with self.write() as c:
-            for post in posts:
-                added += self._insert(c, post, last, now_us)
+            if any(p.kind == DELETION or p.supersedes for p in posts):
+                for post in posts:
+                    added += self._insert(c, post, last, now_us)
+            else:
+                added = insert_bulk(c, posts, self._fp_id, last, now_us)
         return added
 
     def _insert(self, c: sqlite3.Connection, post: Post, last: dict[int, int],
@@ -202,16 +211,9 @@ class Index:
             c.execute("INSERT OR IGNORE INTO replies(parent, post) VALUES (?,?)",
                       (bytes.fromhex(parent), post_id))
         if conv is not None:
-            self._insert_conv(c, conv, {post.author, *post.recipients})
+            insert_conv(c, conv, {post.author, *post.recipients}, self._fp_id)
         tombstones.index_record(c, post, post_id, author, self.delete_rows)
         return 1
-
-    def _insert_conv(self, c: sqlite3.Connection, conv: bytes, members: set[str]) -> None:
-        cur = c.execute("INSERT OR IGNORE INTO convs(id, members) VALUES (?,?)",
-                        (conv, ",".join(sorted(members))))
-        if cur.rowcount:
-            c.executemany("INSERT OR IGNORE INTO conv_members(fp, conv) VALUES (?,?)",
-                          [(self._fp_id(c, fp), conv) for fp in members])
 
     def remove(self, sha1: str) -> bool:
         """Forget one post (its file is the caller's business); True if it was indexed.

@@ -26,10 +26,8 @@ import hashlib
 import logging
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -37,37 +35,22 @@ from typing import Protocol
 from ..base import crypto, names
 from ..base.datadir import DataDir
 from ..base.errors import BadKeyDocument, BadPost, DiwanError, NotFound, Reason
-from ..base.fsio import BatchWriter, fsync_dir, make_private_dir, write_atomic
+from ..base.fsio import fsync_dir, make_private_dir, write_atomic
 from ..identity.identities import Identities
 from . import records
 from .attributes import Context, check_values
-from .codec import CREATED, Parts, Post, make_post, parse_payload, split_post
+from .codec import CREATED, Post, make_post, parse_payload, split_post
 from .index import Index
 from .repairdue import repair_soon
+from .signatures import Prepared, answer, check_ahead, release
+from .signatures import written as written_ahead
+from .storebatch import store
 
 log = logging.getLogger("diwan.ingest")
 
 KeyLookup = Callable[[str], bytes | None]
 _KEY_CACHE_SIZE = 4096
-_PARALLEL_MIN = 64   # batches at least this long verify signatures on all cores
-_CHUNK = 32          # signatures per verification task
-_pool: tuple[int, ThreadPoolExecutor] | None = None
-_pool_lock = threading.Lock()
-Prepared = tuple[Parts, "Future[list[bool]]", int]
-
-
-def _verify_pool() -> ThreadPoolExecutor:
-    """A process-wide pool for signature checks (PyNaCl releases the GIL while verifying)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool[0] != os.getpid():  # a forked child makes its own
-            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
-                                                     thread_name_prefix="diwan-verify"))
-        return _pool[1]
-
-
-def _verify_chunk(jobs: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
-    return [crypto.verify(key, crypto.CTX_POST, p1, sig) for key, p1, sig in jobs]
+_PARALLEL_MIN = 64   # batches at least this long verify signatures ahead, on all cores
 
 
 class PostIndex(Protocol):
@@ -141,8 +124,10 @@ class Ingestor:
         self.max_skew: int = s["max_time_skew"]
         self.max_depth: int = s["max_reshare_depth"]
         self.max_url: int = s["max_url_length"]
+        self.processes: int = s["verify_processes"]
         # fp -> raw Ed25519 key. Safe to keep: a fingerprint is the hash of its key.
         self._keys: dict[str, bytes] = {}
+        self._folders: dict[str, str | None] = {}  # fp -> its posts folder (None: blocked)
 
     # public ------------------------------------------------------------------------
     def verify(self, raw: bytes, *, author: str | None = None, name: str | None = None,
@@ -185,19 +170,29 @@ class Ingestor:
         session = self._session()
         result = BatchResult()
         posts: list[Post] = []
+        held: dict[str, Prepared] = {}  # SHA-1 -> its check, whose helper wrote the file
         prepared = self._prepare(raws, author) if len(raws) >= _PARALLEL_MIN else {}
-        for i, raw in enumerate(raws):
-            try:
-                posts.append(self._verify_top(bytes(raw), author, None, session, True,
-                                              prepared.get(i)))
-            except BadPost as exc:
-                result.rejected.append((i, exc.reason))
-        posts, dropped = records.screen(self.dd, self.index, posts)
-        if dropped:  # step 9
-            where = {hashlib.sha1(bytes(r)).hexdigest(): i for i, r in enumerate(raws)}
-            result.refused += [where[p.sha1] for p, why in dropped if why == Reason.DELETED]
-            result.rejected += [(where[p.sha1], w) for p, w in dropped if w != Reason.DELETED]
-        written, seen = self._store(posts), set()
+        try:
+            for i, raw in enumerate(raws):
+                ahead = prepared.get(i)
+                try:
+                    post = self._verify_top(bytes(raw), author, None, session, True, ahead)
+                except BadPost as exc:
+                    result.rejected.append((i, exc.reason))
+                    continue
+                posts.append(post)
+                if ahead is not None and written_ahead(ahead):
+                    held.setdefault(post.sha1, ahead)
+            posts, dropped = records.screen(self.dd, self.index, posts)
+            if dropped:  # step 9
+                where = {hashlib.sha1(bytes(r)).hexdigest(): i for i, r in enumerate(raws)}
+                result.refused += [where[p.sha1] for p, w in dropped if w == Reason.DELETED]
+                result.rejected += [(where[p.sha1], w) for p, w in dropped
+                                    if w != Reason.DELETED]
+            written = store(self.dd.posts, posts, held)
+        finally:
+            release(prepared.values())  # files written ahead and not named just vanish
+        seen: set[str] = set()
         for post in posts:
             new = post.sha1 in written and post.sha1 not in seen
             seen.add(post.sha1)
@@ -211,29 +206,22 @@ class Ingestor:
         return _Session(int(time.time() if now is None else now))
 
     def _prepare(self, raws: Sequence[bytes], author: str | None) -> dict[int, Prepared]:
-        """Split the posts whose author's key is here and check their signatures in parallel.
+        """Split the posts whose author's key is here and send their signatures to be
+        checked on other cores (:func:`.signatures.check_ahead`)."""
+        def key_of(fp: str) -> bytes | None:
+            return self._keys.get(fp) or self._local_key(fp)
+        return check_ahead(raws, author, self.max_bytes, key_of, self.processes,
+                           self._folder)
 
-        Only a head start: the checks still happen in their fixed order in
-        :meth:`_verify`, which uses these results at the signature step.
-        """
-        found: list[tuple[int, Parts, bytes]] = []
-        for i, raw in enumerate(raws):
-            try:
-                parts = split_post(bytes(raw), max_bytes=self.max_bytes)
-            except BadPost:
-                continue
-            if author not in (None, parts.author):
-                continue  # rejected as wrong_author in order, no signature needed
-            key = self._keys.get(parts.author) or self._local_key(parts.author)
-            if key is not None:
-                found.append((i, parts, key))
-        pool, out = _verify_pool(), {}
-        for start in range(0, len(found), _CHUNK):
-            chunk = found[start:start + _CHUNK]
-            future = pool.submit(_verify_chunk, [(k, p.p1, p.signature) for _, p, k in chunk])
-            for offset, (i, parts, _) in enumerate(chunk):
-                out[i] = (parts, future, offset)
-        return out
+    def _folder(self, fp: str) -> str | None:
+        """``posts/<fp>``, created if missing (once per Ingestor), for helpers to write in;
+        None for a blocked author (its posts are refused: no folder is made for them)."""
+        if fp not in self._folders:
+            blocked = self.identities.is_blocked(fp)
+            if not blocked:
+                make_private_dir(self.dd.posts / fp)
+            self._folders[fp] = None if blocked else os.fspath(self.dd.posts / fp)
+        return self._folders[fp]
 
     def _local_key(self, fp: str) -> bytes | None:
         try:
@@ -260,7 +248,7 @@ class Ingestor:
                           "it came in", reason=Reason.WRONG_AUTHOR, field="post")
         public = self._public_key(parts.author, session)
         if prepared is not None:
-            signed = prepared[1].result()[prepared[2]]
+            signed = answer(prepared)
         else:
             signed = crypto.verify(public, crypto.CTX_POST, parts.p1, parts.signature)
         if not signed:
@@ -270,7 +258,8 @@ class Ingestor:
         if name is not None and name != sha1:
             raise BadPost(f"the file is named {name[:40]} but its SHA-1 is {sha1}",
                           reason=Reason.WRONG_NAME, field="post")
-        attrs = parse_payload(parts.payload)
+        attrs = (prepared[1] if prepared is not None and prepared[1] is not None
+                 else parse_payload(parts.payload))  # parsed once, ahead, when it could be
         self._check_time(attrs[CREATED], session)
         check_values(attrs, self._context(depth, session, check_blocked))
         if check_blocked and self._is_blocked(parts.author, session):
@@ -339,31 +328,6 @@ class Ingestor:
         if not folder.is_dir():
             make_private_dir(folder)
             fsync_dir(folder.parent)
-
-    def _store(self, posts: list[Post]) -> set[str]:
-        """Write the posts not stored yet with one flush; return the SHA-1s written.
-
-        No ``stat`` per post: a post already stored is found by the no-replace link
-        itself (``EEXIST``), which is also what makes concurrent writers safe. With a
-        cursor in the owner's storage order a sync rarely sees a duplicate, so checking
-        first would cost every post a system call to save a rare write.
-        """
-        writer = BatchWriter(self.dd.posts)
-        folders: dict[str, Path] = {}
-        staged: set[str] = set()
-        try:
-            for post in posts:
-                folder = folders.get(post.author)
-                if folder is None:
-                    folder = folders[post.author] = self.dd.posts / post.author
-                    make_private_dir(folder)
-                if post.sha1 not in staged:
-                    writer.add(folder / post.sha1, post.raw, mtime=post.created)
-                    staged.add(post.sha1)
-            return {p.name for p in writer.commit()}
-        except BaseException:
-            writer.abort()
-            raise
 
     def _finish(self, session: _Session, posts: list[Post]) -> None:
         """Touch the keys that were used, then index (files are durable by now)."""

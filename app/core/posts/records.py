@@ -101,16 +101,19 @@ def screen(dd: DataDir, where: object, posts: list[Post], *, strict: bool = Fals
 def refused(dd: DataDir, index: Index | None, posts: Iterable[Post]) -> set[str]:
     """The SHA-1s among ``posts`` this node refuses: deleted by a record of their own
     author (a tombstone in ``index``), or deleted here by the owner (local deletions)."""
+    posts = list(posts)
     local = local_deletions(dd)
     out = {p.sha1 for p in posts if p.sha1 in local}
-    if index is not None:
-        c = index.conn()
-        for p in posts:
-            author = index.fp_id(p.author)
-            if author is not None and p.sha1 not in out and c.execute(
-                    "SELECT 1 FROM tombstones WHERE sha=? AND author=?",
-                    (bytes.fromhex(p.sha1), author)).fetchone():
-                out.add(p.sha1)
+    if index is not None and posts:  # one look-up for the batch, not one per post
+        c, wanted = index.conn(), {(p.sha1, p.author) for p in posts}
+        shas = sorted({bytes.fromhex(p.sha1) for p in posts})
+        for start in range(0, len(shas), 500):
+            part = shas[start:start + 500]
+            for sha, author in c.execute("SELECT sha, author FROM tombstones WHERE sha IN"
+                                         f" ({','.join('?' * len(part))})", part):
+                key = (bytes(sha).hex(), index.fp_of(author))
+                if key in wanted:
+                    out.add(key[0])
     return out
 
 

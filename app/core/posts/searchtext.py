@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import sqlite3
 
-from .attributes import is_media, type_of
+from .attributes import TYPES, is_media, type_of
 from .codec import CREATED, Post
 
 UNINDEXED_TYPES = frozenset({"TIME", "FINGERPRINT", "POSTSHA", "POST", "BIN", "PROFILEPICTURE"})
+_SKIPPED = UNINDEXED_TYPES | {name for name in TYPES if is_media(f"X_{name}")}  # one look-up
 
 
 def searchable_text(post: Post) -> str:
     """The text of ``post`` that search finds: its string attributes (not media,
     addressing, times or reshared posts), in key order, one per line."""
     return "\n".join(value for key, value in sorted(post.attributes.items())
-                     if isinstance(value, str) and key != CREATED and not is_media(key)
-                     and type_of(key) not in UNINDEXED_TYPES)
+                     if isinstance(value, str) and key != CREATED
+                     and type_of(key) not in _SKIPPED)
 
 
 def index_text(c: sqlite3.Connection, post_id: int | None, post: Post) -> None:

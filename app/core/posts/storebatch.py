@@ -1,0 +1,100 @@
+"""Storing a batch of verified posts: one flush for the data, one for the names.
+
+:meth:`app.core.posts.ingest.Ingestor.ingest_many` hands over the posts it accepted.
+Most of them were written already, unnamed, by the helper that checked their
+signature (:func:`app.core.posts.signatures.check_ahead`,
+:mod:`app.core.base.verifyprocs`); the rest (a small batch, a helper that failed) are
+written here with :class:`app.core.base.fsio.BatchWriter`. Then, in this order: the file
+system is flushed once (``syncfs``: every file's data and mtime, whoever wrote it); each
+file is named with a no-replace ``linkat`` (by its helper, or here); the names are
+flushed (the folder's ``fsync``, or one ``syncfs`` for a batch touching several
+folders). Nothing has a name before its data is on disk; a crash at any point leaves
+whole files only, and the caller reports a post stored only after :func:`store` returns.
+
+No ``stat`` per post: a post already stored is found by the no-replace link itself
+(``EEXIST``), which is also what makes concurrent writers safe.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..base.fsio import BatchWriter, fsync_dir, make_private_dir, syncfs
+from ..base.verifyprocs import EXISTED, LINKED, Ticket
+from .codec import Post
+from .signatures import Prepared
+
+Held = dict[str, Prepared]  # SHA-1 -> the check whose helper holds the post's file
+
+
+def store(posts_dir: Path, posts: list[Post], held: Held) -> set[str]:
+    """Write ``posts`` under ``posts_dir`` (``posts/<FP>/<SHA1>``, mtime CREATED_TIME)
+    unless stored already; return the SHA-1s written. ``held``: the posts whose file a
+    helper holds. Raises ``OSError`` if a file cannot be written or named; whatever was
+    not named then stays invisible."""
+    unique = list({p.sha1: p for p in reversed(posts)}.values())[::-1]
+    own = [p for p in unique if p.sha1 not in held]
+    helped = [p for p in unique if p.sha1 in held]
+    written = _write_here(posts_dir, own)  # its own flush covers the helpers' files too
+    if not helped:
+        return written
+    if not own:
+        syncfs(posts_dir)
+    linked, again = _link_helped(posts_dir, helped, held)
+    written |= linked
+    if again:  # a helper died: its files went with it
+        written |= _write_here(posts_dir, again)
+    return written
+
+
+def _write_here(posts_dir: Path, posts: Iterable[Post]) -> set[str]:
+    writer = BatchWriter(posts_dir)
+    folders: set[str] = set()
+    try:
+        for post in posts:
+            folder = posts_dir / post.author
+            if post.author not in folders:
+                make_private_dir(folder)
+                folders.add(post.author)
+            writer.add(folder / post.sha1, post.raw, mtime=post.created)
+        return {p.name for p in writer.commit()}
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _link_helped(posts_dir: Path, posts: list[Post], held: Held
+                 ) -> tuple[set[str], list[Post]]:
+    """Ask each helper to name its files (data already flushed), then flush the names;
+    returns the SHA-1s named and the posts whose helper is gone."""
+    by_ticket: dict[int, tuple[Ticket, list[Post]]] = {}
+    for post in posts:
+        ticket = held[post.sha1][2]
+        if isinstance(ticket, Ticket):
+            by_ticket.setdefault(id(ticket), (ticket, []))[1].append(post)
+    linked: set[str] = set()
+    again: list[Post] = []
+    folders: set[str] = set()
+    base = os.fspath(posts_dir)  # strings: pathlib costs more per post than the link does
+    sent: list[tuple[Ticket, list[Post], Ticket | None]] = []
+    for ticket, group in by_ticket.values():  # every helper links at once
+        names = [(held[p.sha1][3], f"{base}/{p.author}/{p.sha1}") for p in group]
+        sent.append((ticket, group, ticket.start_link(names)))
+    for _ticket, group, answer in sent:
+        codes = None if answer is None else answer.link_codes()
+        if codes is None:
+            again += group
+            continue
+        for post, code in zip(group, codes, strict=True):
+            if code == LINKED:
+                linked.add(post.sha1)
+                folders.add(post.author)
+            elif code != EXISTED:
+                raise OSError(f"could not name the post file {post.author}/{post.sha1}")
+    if len(folders) > 1:
+        syncfs(posts_dir)
+    for folder in folders:
+        fsync_dir(posts_dir / folder)
+    return linked, again

@@ -1,0 +1,113 @@
+"""app/core/base/verifyprocs.py: helper processes check signatures and write files.
+
+Real helper processes, real files: the answers must equal checking in this process,
+files get a name only when linked (never replacing one), the rest vanish, and a helper
+that dies mid-way changes nothing but the speed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.core.base import crypto, verifyhelper, verifyprocs
+
+SEED = hashlib.sha256(b"verifyprocs test").digest()
+PUB = crypto.signing_public(SEED)
+
+
+def _jobs(n: int) -> list[tuple[bytes, bytes, bytes]]:
+    jobs = []
+    for i in range(n):
+        p1 = f"payload-{i}".encode()
+        jobs.append((PUB, p1, crypto.sign(SEED, crypto.CTX_POST, p1)))
+    jobs[1] = (PUB, jobs[1][1], bytes(64))           # a wrong signature
+    jobs[2] = (PUB[:31], jobs[2][1], jobs[2][2])       # a key of the wrong length
+    jobs[3] = (PUB, b"other", jobs[3][2])              # signed something else
+    return jobs
+
+
+@pytest.fixture
+def pool() -> Iterator[verifyprocs.VerifyPool]:
+    made = verifyprocs.VerifyPool(2)
+    yield made
+    made.close()
+
+
+def test_answers_equal_checking_here(pool: verifyprocs.VerifyPool) -> None:
+    jobs = _jobs(100)
+    tickets = [pool.submit(jobs[i:i + 7]) for i in range(0, 100, 7)]
+    got = [ok for t in tickets for ok in t.result()]
+    assert got == verifyprocs.verify_jobs(jobs)
+    assert got[:5] == [True, False, False, False, True] and sum(got) == 97
+
+
+def test_written_files_get_a_name_only_when_linked(pool: verifyprocs.VerifyPool,
+                                                   tmp_path: Path) -> None:
+    jobs = _jobs(6)
+    files = [p1 + b".rest" for _, p1, _ in jobs]
+    ticket = pool.submit(jobs, [(str(tmp_path), raw, 1_600_000_000 + i)
+                                for i, raw in enumerate(files)])
+    assert ticket.wait() == [verifyprocs.WRITTEN, verifyprocs.BAD, verifyprocs.BAD,
+                             verifyprocs.BAD, verifyprocs.WRITTEN, verifyprocs.WRITTEN]
+    assert list(tmp_path.iterdir()) == []  # written, but unnamed
+    (tmp_path / "taken").write_bytes(b"already here")
+    codes = ticket.link([(0, str(tmp_path / "zero")), (4, str(tmp_path / "taken")),
+                         (1, str(tmp_path / "bad"))])
+    assert codes == [verifyprocs.LINKED, verifyprocs.EXISTED, verifyprocs.FAILED]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken", "zero"]  # job 5 dropped
+    assert (tmp_path / "zero").read_bytes() == files[0]
+    assert os.stat(tmp_path / "zero").st_mtime == 1_600_000_000
+    assert (tmp_path / "taken").read_bytes() == b"already here"  # never replaced
+    assert ticket.link([(5, str(tmp_path / "late"))]) is None  # a ticket links once
+
+
+def test_a_released_ticket_leaves_nothing(pool: verifyprocs.VerifyPool,
+                                          tmp_path: Path) -> None:
+    jobs = _jobs(5)
+    ticket = pool.submit(jobs, [(str(tmp_path), p1, 1) for _, p1, _ in jobs])
+    ticket.wait()
+    ticket.release()
+    assert pool.submit(_jobs(5)).result()[0]  # the helper still answers
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dead_helper_means_checking_here(pool: verifyprocs.VerifyPool,
+                                           tmp_path: Path) -> None:
+    jobs = _jobs(40)
+    for helper in list(pool._helpers):
+        os.kill(helper.proc.pid, signal.SIGKILL)
+        helper.proc.wait()
+    ticket = pool.submit(jobs, [(str(tmp_path), p1, 1) for _, p1, _ in jobs])
+    assert ticket.result() == verifyprocs.verify_jobs(jobs)
+    assert verifyprocs.WRITTEN not in ticket.wait()  # nothing is held: the caller writes
+    assert ticket.link([(0, str(tmp_path / "x"))]) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_helper_dying_after_writing_loses_only_its_unnamed_files(
+        pool: verifyprocs.VerifyPool, tmp_path: Path) -> None:
+    jobs = _jobs(8)
+    ticket = pool.submit(jobs, [(str(tmp_path), p1, 1) for _, p1, _ in jobs])
+    assert verifyprocs.WRITTEN in ticket.wait()
+    for helper in list(pool._helpers):
+        os.kill(helper.proc.pid, signal.SIGKILL)
+        helper.proc.wait()
+    assert ticket.link([(0, str(tmp_path / "x"))]) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_frames_round_trip() -> None:
+    jobs = _jobs(4)[:3]
+    frame = verifyprocs.encode(7, jobs, [("/some/folder", p1 + b"!", 5) for _, p1, _ in jobs])
+    kind, ticket, size = verifyhelper._HEAD.unpack_from(frame)
+    assert (kind, ticket, size) == (b"W", 7, len(frame) - verifyhelper._HEAD.size)
+    decoded = verifyhelper._decode(kind, frame[verifyhelper._HEAD.size:])
+    assert [j for j, _ in decoded] == [(bytes(32), jobs[2][1], bytes(64)) if i == 2 else j
+                                       for i, j in enumerate(jobs)]
+    assert [w for _, w in decoded] == [("/some/folder", p1 + b"!", 5) for _, p1, _ in jobs]

@@ -1,0 +1,175 @@
+"""Issue 14's ingest pipeline: signatures checked, and files written, by helper processes.
+
+A batch ingested through the helpers must give exactly what checking in this process
+gives (the same rejections, files, bytes and mtimes); a post the helper wrote but ingest
+then refused leaves nothing; the data is flushed before any helper names a file and the
+names after; and killing the ingesting process mid-batch leaves whole files only, an
+index that agrees with them, and no helper behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.core.base import fsio, verifyprocs
+from app.core.identity.identities import Identities
+from app.core.posts import records, storebatch
+from app.core.posts.index import Index
+from app.core.posts.ingest import Ingestor, verify_file
+from app.core.posts.reconcile import reconcile
+from tests.core.posts.test_ingest import FP, T0, make_node, post, signed
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _batch() -> list[bytes]:
+    raws = [post("A", TEXT=f"post {i}", CREATED_TIME=T0 - i) for i in range(120)]
+    raws[5] = raws[5][:-3] + (b"AAA" if raws[5][-3:] != b"AAA" else b"BBB")  # bad signature
+    raws[9] = signed(b'{"CREATED_TIME": 1, "TEXT": 2}')                   # bad attribute
+    raws[11] = post("A", CREATED_TIME=T0 + 10**6)                        # in the future
+    raws[13] = signed(b"[1]")                                            # not an object
+    raws[17] = raws[16]                                                  # twice
+    raws[21] = post("B", TEXT="by B")                                    # B is blocked
+    raws[30] = post("A", TEXT="deleted here")                            # deleted here
+    return raws
+
+
+def _files(root: Path) -> dict[str, tuple[bytes, float]]:
+    return {f"{p.parent.name}/{p.name}": (p.read_bytes(), p.stat().st_mtime)
+            for p in sorted((root / "posts").rglob("*")) if p.is_file()}
+
+
+def _ingest(tmp: Path, processes: int) -> tuple[Any, dict[str, tuple[bytes, float]]]:
+    dd, _ = make_node(tmp, known="AB", verify_processes=processes)
+    Identities(dd).block(FP["B"])
+    raws = _batch()
+    records.forget(dd, Index(dd), FP["A"], hashlib.sha1(raws[30]).hexdigest())
+    result = Ingestor(dd, now=T0).ingest_many(raws)
+    return result, _files(tmp)
+
+
+def test_helpers_give_exactly_what_checking_here_gives(tmp_path: Path) -> None:
+    helped, files = _ingest(tmp_path / "helpers", 2)
+    threads, same = _ingest(tmp_path / "threads", 0)
+    assert helped.rejected == threads.rejected
+    assert [r for _, r in helped.rejected] == ["bad_signature", "bad_attribute", "future_time",
+                                               "bad_json", "blocked"]
+    assert helped.refused == threads.refused == [30]
+    assert [(a.sha1, a.new) for a in helped.accepted] == [(a.sha1, a.new)
+                                                          for a in threads.accepted]
+    assert files == same and len(files) == 120 - 5 - 1 - 1
+    assert {name.split("/")[1] for name in files} == {a.sha1 for a in helped.accepted}
+    assert not (tmp_path / "helpers" / "posts" / FP["B"]).exists()  # blocked: no folder
+    assert sum(a.new for a in helped.accepted) == len(files)  # the repeat is not new
+
+
+def test_the_data_is_flushed_before_a_helper_names_a_file_and_the_names_after(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dd, _ = make_node(tmp_path, known="A")
+    events: list[str] = []
+    real_start, real_codes = verifyprocs.Ticket.start_link, verifyprocs.Ticket.link_codes
+    real_syncfs, real_fsync_dir = storebatch.syncfs, storebatch.fsync_dir
+
+    def start_link(self: verifyprocs.Ticket, names: Any) -> Any:
+        events.append(f"link {len(names)}")
+        return real_start(self, names)
+
+    def link_codes(self: verifyprocs.Ticket) -> Any:
+        codes = real_codes(self)
+        events.append("linked")
+        return codes
+
+    def syncfs(path: Path) -> None:
+        real_syncfs(path)
+        events.append("syncfs")
+
+    def fsync_dir(path: Path) -> None:
+        real_fsync_dir(path)
+        events.append("fsync_dir")
+
+    monkeypatch.setattr(verifyprocs.Ticket, "start_link", start_link)
+    monkeypatch.setattr(verifyprocs.Ticket, "link_codes", link_codes)
+    monkeypatch.setattr(storebatch, "syncfs", syncfs)
+    monkeypatch.setattr(storebatch, "fsync_dir", fsync_dir)
+    raws = [post("A", TEXT=f"p{i}") for i in range(100)]
+    result = Ingestor(dd, now=T0).ingest_many(raws)
+    assert len(result.accepted) == 100 and all(a.new for a in result.accepted)
+    links = [i for i, e in enumerate(events) if e.startswith("link ")]
+    assert links, events  # the helpers wrote the files
+    assert events[0] == "syncfs" and events[-1] == "fsync_dir", events
+    assert events.index("fsync_dir") > max(i for i, e in enumerate(events) if e == "linked")
+    assert sum(int(e.split()[1]) for e in events if e.startswith("link ")) == 100
+
+
+_CHILD = """
+import sys, os
+sys.path.insert(0, {root!r})
+from app.core.base.datadir import DataDir
+from app.core.base import verifyprocs
+from app.core.posts.ingest import Ingestor
+dd = DataDir({data!r}, environ={{}})
+raws = open({raws!r}, "rb").read().split(b"\\n")
+ingestor = Ingestor(dd, now={now})
+for start in range(0, len(raws), 150):
+    ingestor.ingest_many(raws[start:start + 150])
+    if start == 0:
+        pool = verifyprocs.pool(dd.settings["verify_processes"])
+        print(" ".join(str(h.proc.pid) for h in pool._helpers), flush=True)
+print("done", flush=True)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_killing_the_ingest_mid_batch_leaves_whole_files_and_a_consistent_index(
+        tmp_path: Path) -> None:
+    dd, _ = make_node(tmp_path / "node", known="AB")
+    rng = random.Random(14)
+    kills = 0
+    for round_ in range(4):
+        raws = [post("AB"[i % 2], TEXT=f"round {round_} post {i}") for i in range(1500)]
+        (tmp_path / "raws").write_bytes(b"\n".join(raws))
+        child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD.format(root=str(ROOT), data=str(dd.root),
+                                                 raws=str(tmp_path / "raws"), now=T0)],
+            stdout=subprocess.PIPE, text=True)
+        assert child.stdout is not None
+        helpers = [int(p) for p in child.stdout.readline().split()]
+        assert helpers, "the child ingested its first batch through helpers"
+        time.sleep(rng.uniform(0.0, 0.3))
+        if child.poll() is None:
+            child.kill()
+            kills += 1
+        child.wait()
+        child.stdout.close()
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in helpers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(p) for p in helpers), "a helper outlived its ingest"
+    assert kills >= 2
+    files = [p for p in dd.posts.rglob("*") if p.is_file()]
+    assert not [p for p in files if fsio.is_temp_name(p.name)]
+    assert all(verify_file(dd, p) is not None for p in files)  # whole, named by their SHA-1
+    index = Index(dd)
+    held = {p.name for p in files}
+    indexed = {bytes(r[0]).hex() for r in index.conn().execute("SELECT sha FROM posts")}
+    assert indexed <= held  # a row only for a file on disk
+    reconcile(index, force=True)
+    indexed = {bytes(r[0]).hex() for r in index.conn().execute("SELECT sha FROM posts")}
+    assert indexed == held
+    assert os.listdir(dd.posts)
