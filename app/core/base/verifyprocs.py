@@ -25,7 +25,9 @@ its start); an ``L`` item is a job number
 and a destination path (every file of the ticket not named is dropped). The answer is
 one byte per item (:data:`BAD`/:data:`WRITTEN`/:data:`VERIFIED`, or
 :data:`LINKED`/:data:`EXISTED`/:data:`FAILED`). A helper exits at end of input, so it
-outlives its parent only until the parent's end of the pipe closes. Anything going
+outlives its parent only until the parent's end of the pipe closes. The pool reads owed
+answers before sending more than half a helper's stdout pipe's worth of items, so a
+helper never blocks writing answers while the pool blocks writing requests. Anything going
 wrong with a helper (it died, a pipe broke) makes the pool check in the calling process
 and the caller write the files itself: never a wrong answer, only a slower one.
 """
@@ -64,6 +66,8 @@ __all__ = ["BAD", "EXISTED", "FAILED", "LINKED", "VERIFIED", "WRITTEN", "Job", "
            "VerifyPool", "Write", "close_pools", "encode", "pool", "verify_jobs"]
 
 _F_SETPIPE_SZ = 1031
+_F_GETPIPE_SZ = 1032
+_MIN_PIPE_BYTES = 4096  # the smallest pipe Linux makes (one page)
 _ROOT = Path(__file__).resolve().parents[3]  # the directory holding the ``app`` package
 # The helper's start: stand-in packages, so importing its module does not run
 # app/__init__.py (Flask); then serve.
@@ -147,6 +151,13 @@ class _Helper:
         self.wfd, self.rfd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         with contextlib.suppress(OSError):
             fcntl.fcntl(self.wfd, _F_SETPIPE_SZ, _PIPE_BYTES)
+        # A helper blocks writing answers once its stdout pipe is full, and then reads no
+        # more requests: at most half the pipe's bytes (one per item) may be owed.
+        try:
+            answers = fcntl.fcntl(self.rfd, _F_GETPIPE_SZ)
+        except OSError:
+            answers = _MIN_PIPE_BYTES
+        self.room = max(1, answers // 2)
         self.pending: deque[Ticket] = deque()
         self.queued = 0  # items sent and not answered yet
 
@@ -191,7 +202,12 @@ class VerifyPool:
             return ticket
 
     def _send(self, helper: _Helper, frame: bytes, ticket: Ticket) -> bool:
+        """Write ``frame`` to ``helper`` after reading enough owed answers that the helper can
+        answer it without filling its stdout pipe (else both would wait on each other for
+        ever); False, the helper dropped, if a pipe failed. Called with the lock held."""
         try:
+            while helper.pending and helper.queued + ticket.count > helper.room:
+                self._read_head(helper)
             view = memoryview(frame)
             while view:
                 view = view[os.write(helper.wfd, view):]
@@ -222,16 +238,23 @@ class VerifyPool:
         with self._lock:
             helper = next((h for h in self._helpers if ticket in h.pending), None)
             while helper is not None and ticket.codes is None:
-                head = helper.pending[0]
-                got = None
-                with contextlib.suppress(OSError):
-                    got = _read_exact(helper.rfd, head.count)
-                if got is None:
+                try:
+                    self._read_head(helper)
+                except OSError:
                     self._drop(helper)  # its tickets are checked here instead
                     return
-                head.codes = list(got)
-                helper.pending.popleft()
-                helper.queued -= head.count
+
+    @staticmethod
+    def _read_head(helper: _Helper) -> None:
+        """Read the answers of ``helper``'s oldest pending ticket into it (``OSError`` if
+        the pipe failed or closed). Called with the lock held."""
+        head = helper.pending[0]
+        got = _read_exact(helper.rfd, head.count)
+        if got is None:
+            raise OSError("the helper closed its answers")
+        head.codes = list(got)
+        helper.pending.popleft()
+        helper.queued -= head.count
 
     def _drop(self, helper: _Helper) -> None:
         self._helpers.remove(helper)

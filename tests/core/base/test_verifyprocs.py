@@ -111,3 +111,33 @@ def test_frames_round_trip() -> None:
     assert [j for j, _ in decoded] == [(bytes(32), jobs[2][1], bytes(64)) if i == 2 else j
                                        for i, j in enumerate(jobs)]
     assert [w for _, w in decoded] == [("/some/folder", p1 + b"!", 5) for _, p1, _ in jobs]
+
+
+def test_more_owed_answers_than_a_pipe_holds_do_not_deadlock() -> None:
+    """Found by the end-of-session tester: ingest sends a whole batch's checks before
+    reading any answer; a helper owing more answers than its stdout pipe holds (65,536
+    bytes, one per item) stopped reading, and once the requests also filled the pipe
+    the other way (1 MiB), both waited on each other for ever. Now
+    the pool reads owed answers before it sends more than half the pipe's worth."""
+    import threading
+
+    one = verifyprocs.VerifyPool(1)
+    jobs = [(bytes(32), b"x" * 100, bytes(64))] * 64  # bad keys: each check is quick
+    done: list[int] = []
+
+    def flood() -> None:
+        tickets = [one.submit(jobs) for _ in range(100_000 // 64)]
+        done.append(sum(len(t.wait()) for t in tickets))
+
+    worker = threading.Thread(target=flood, daemon=True)
+    try:
+        worker.start()
+        worker.join(60)
+        assert not worker.is_alive(), "the pool and its helper wait on each other"
+        assert done == [100_000 // 64 * 64]
+    finally:
+        if not worker.is_alive():
+            one.close()
+        else:  # unblock the stuck helper so the test process can go on
+            for helper in one._helpers:
+                helper.proc.kill()
