@@ -35,7 +35,11 @@ def open_pages(cli: Cli, browser: bool) -> None:
     dd = cli.datadir()
     link = login_url(dd)
     ttl = dd.settings["web_login_code_ttl"]
-    cli.emit({"url": link, "page": page_url(runstate.effective_settings(dd)), "expires_in": ttl},
-             [f"Open this link within {ttl} s to sign in (it works once):", link])
+    running = runstate.running(dd, "admin") is not None
+    note = [] if running else [f"Note: no node runs in {dd.root} now, so the link leads "
+                               "nowhere until you start it (diwan up, or make run)."]
+    cli.emit({"url": link, "page": page_url(runstate.effective_settings(dd)), "expires_in": ttl,
+              "running": running},
+             [f"Open this link within {ttl} s to sign in (it works once):", link, *note])
     if browser:
         webbrowser.open(link)

@@ -26,6 +26,9 @@ def test_open_prints_a_link_that_signs_in_once(tmp_path: Path) -> None:
     url = urlsplit(out["url"])
     assert (url.scheme, url.netloc, url.path) == ("http", "127.0.0.1:8999", "/login")
     assert out["page"] == "http://127.0.0.1:8999/" and out["expires_in"] == 120
+    assert out["running"] is False  # no node runs here: the human output says so
+    human = CliRunner().invoke(main, ["--data-dir", str(tmp_path / "n"), "open"]).output
+    assert "no node runs in" in human and "diwan up" in human
     code = parse_qs(url.query)["code"][0]
     client = create_admin_app({"data_dir": str(tmp_path / "n")}).test_client()
     assert client.get(f"/login?code={code}").status_code == 302

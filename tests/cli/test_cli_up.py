@@ -164,6 +164,7 @@ def test_status_shows_the_processes_and_stop_stops_them(tmp_path: Path) -> None:
         assert seen["peer_urls"] == [f"http://{LOOPBACK}:{peer_port}"], seen
         link = json.loads(_diwan(data_dir, "open", "--json", env=bare).stdout)
         assert link["url"].startswith(f"http://{LOOPBACK}:{admin_port}/login?code="), link
+        assert link["running"] is True
         human = _diwan(data_dir, "status", env=env).stdout
         assert "running" in human and f"pid {pids['scheduler']}" in human
         again = subprocess.run([*diwan_command(), "--data-dir", str(data_dir), "up"], env=env,
