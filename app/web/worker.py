@@ -9,7 +9,10 @@ worker's event loop (no thread) reads each request, headers and body, into a
 bounded buffer, and only a complete request goes to the thread pool. A
 connection that has not delivered its whole request within ``client_deadline``
 seconds (a setting, default 10) is answered 408 and closed. Idle keep-alive
-connections are closed after gunicorn's ``keepalive`` as before.
+connections are closed after gunicorn's ``keepalive`` as before, and a connection's
+``peer_keepalive_requests``-th request (default 100) is answered with ``Connection:
+close``: connections that stay open are taken again by whichever worker accepts first,
+so a few busy peers on kept-alive connections cannot all stay on one worker (one core).
 
 One source address (an IPv4 address, an IPv6 /64) may hold at most
 ``peer_connections_per_address`` connections open in one worker process (a
@@ -74,6 +77,7 @@ class CountedConn(TConn):  # type: ignore[misc]
                  release: Any) -> None:
         super().__init__(cfg, sock, client, server)
         self.release = release
+        self.served = 0  # requests answered on this connection
 
     def close(self) -> None:
         release, self.release = self.release, None
@@ -184,6 +188,7 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
         self.deadline = float(settings["client_deadline"])
         self.max_body = int(settings["peer_max_body"])
         self.per_address = int(settings["peer_connections_per_address"])
+        self.keepalive_requests = int(settings["peer_keepalive_requests"])
         self.by_address: dict[str, int] = {}  # open connections per address key
         self.max_head = (self.cfg.limit_request_line + 4 + self.cfg.limit_request_fields
                          * (self.cfg.limit_request_field_size + 2))
@@ -274,6 +279,15 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
             return
         conn.sock.pending.clear()
         self.draining.add(conn)
+
+    def handle_request(self, req: Any, conn: Any) -> bool:
+        """gthread's, but the ``peer_keepalive_requests``-th request of a connection is
+        answered with ``Connection: close``: kept-alive connections are spread again over
+        the workers (a worker that holds them all would use one core of several)."""
+        conn.served += 1
+        if conn.served >= self.keepalive_requests:
+            req.must_close = True
+        return bool(super().handle_request(req, conn))
 
     def handle(self, conn: Any) -> tuple[bool, Any]:
         conn.sock.raw.settimeout(self.deadline)  # each write of the answer: client_deadline

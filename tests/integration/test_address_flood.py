@@ -159,3 +159,44 @@ def test_clients_that_never_read_do_not_hold_the_threads(make_node: NodeFactory,
                 while chunk := sock.recv(65536):
                     got += chunk
             assert got.startswith(b"HTTP/1.1 200 ") and len(got) < 4_000_000
+
+
+def _ask_health(sock: socket.socket) -> bytes:
+    """One ``GET /health`` on a kept-alive connection: the whole answer's head."""
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+    while len(body) < length and (chunk := sock.recv(4096)):
+        body += chunk
+    return head.lower()
+
+
+def test_a_kept_alive_connection_carries_peer_keepalive_requests(
+        make_node: NodeFactory) -> None:
+    """Its last request is answered with Connection: close and the node closes it, so
+    kept-alive peers are spread over the workers again (one worker holding every
+    connection used one core: bench_peer's rounds went 2x apart)."""
+    node = make_node(workers=1, threads=2)  # the default: 100 requests
+    assert node.peer_port is not None
+    with _connect(node.peer_port) as sock:
+        heads = [_ask_health(sock) for _ in range(100)]
+        assert [b"connection: close" in h for h in heads] == [False] * 99 + [True]
+        assert all(h.startswith(b"http/1.1 200 ") for h in heads)
+        sock.settimeout(5)
+        assert sock.recv(1) == b""  # closed by the node after the 100th answer
+
+
+def test_peer_keepalive_requests_at_its_edge(make_node: NodeFactory) -> None:
+    """At 1, every answer closes its connection."""
+    node = make_node(workers=1, threads=2, settings={"peer_keepalive_requests": 1})
+    assert node.peer_port is not None
+    with _connect(node.peer_port) as sock:
+        assert b"connection: close" in _ask_health(sock)
+        sock.settimeout(5)
+        assert sock.recv(1) == b""

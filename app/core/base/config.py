@@ -56,6 +56,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("peer_connections_per_address", 32,
             "connections one address (IPv4, or IPv6 /64) may hold open to one peer worker "
             "process (503 and closed past it)", 1, 100000, "connections"),
+    Setting("peer_keepalive_requests", 100,
+            "requests one peer-API connection may carry; the last is answered with "
+            "'Connection: close' (the client reconnects, to whichever worker is free)",
+            1, 1000000, "requests"),
     Setting("admin_max_body", 12 * MiB, "largest admin request body in bytes (413 above)",
             256, GiB, "bytes"),
     Setting("peer_max_body", 64 * 1024, "largest peer request body in bytes (413 above)",
