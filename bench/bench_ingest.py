@@ -31,7 +31,6 @@ import resource
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -99,26 +98,6 @@ def two_process_verify_rate(raws: list[bytes], people: list[common.Author]) -> f
     with multiprocessing.get_context("fork").Pool(2) as pool:
         seconds = pool.map(_verify_share, [(0, 2), (1, 2)])
     return len(raws) / max(seconds)
-
-
-def raw_create_rate(root: Path, raws: list[bytes], batch: int) -> float:
-    """The disk's ceiling: create+write+close the same files, one syncfs per batch."""
-    from app.core.base.fsio import syncfs
-
-    root.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(dir=root))
-    os.sync()
-    started = time.perf_counter()
-    for start in range(0, len(raws), batch):
-        for i, raw in enumerate(raws[start:start + batch], start):
-            fd = os.open(folder / f"f{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            os.write(fd, raw)
-            os.close(fd)
-        syncfs(folder)
-    rate = len(raws) / (time.perf_counter() - started)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.sync()
-    return rate
 
 
 class _NoIndex:
@@ -238,7 +217,7 @@ def main() -> None:
     for _ in range(args.rounds):  # baselines and results interleaved: the same noise
         verify.append(raw_verify_rate(raws, people))
         verify2.append(two_process_verify_rate(raws, people))
-        create.append(raw_create_rate(args.out, raws, args.batch))
+        create.append(common.create_syncfs_rate(args.out, raws, args.batch))
         for n, (_label, order, with_index, processes) in enumerate(runs):
             rate, accepted = ingest_rate(args.out / f"run{n}", order, people, args.batch,
                                          with_index, processes)

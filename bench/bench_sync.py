@@ -345,21 +345,6 @@ def two_process_verify_rate(raws: list[bytes], key: bytes) -> float:
     return len(raws) / max(seconds)
 
 
-def create_syncfs_rate(root: Path, raws: list[bytes], batch: int) -> float:
-    """The disk: create, write and close the same files, one ``syncfs`` per batch."""
-    folder = Path(tempfile.mkdtemp(dir=root, prefix="disk-"))
-    started = time.perf_counter()
-    for start in range(0, len(raws), batch):
-        for i, raw in enumerate(raws[start:start + batch], start):
-            fd = os.open(folder / f"f{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            os.write(fd, raw)
-            os.close(fd)
-        syncfs(folder)
-    rate = len(raws) / (time.perf_counter() - started)
-    shutil.rmtree(folder, ignore_errors=True)
-    return rate
-
-
 def ingest_seconds(root: Path, raws: list[bytes], owner_pub: bytes, owner_fp: str,
                    batch: int) -> float:
     """Seconds of ``Ingestor.ingest_many`` in batches of ``batch`` into a fresh directory."""
@@ -729,7 +714,7 @@ def main() -> None:
             for r in range(args.rounds):  # baselines and results interleaved: the same noise
                 v1.append(measured(one_core_verify_rate(raws, b_key)))
                 v2.append(measured(two_process_verify_rate(raws, b_key)))
-                disk.append(measured(create_syncfs_rate(tmp, raws, ps)))
+                disk.append(measured(common.create_syncfs_rate(tmp, raws, ps)))
                 ingest.append(measured(ingest_seconds(tmp / f"ingest-{ps}-{r}", raws, b_pub,
                                                       b_fp, ps)))
                 order = [None, args.against] if r % 2 == 0 else [args.against, None]

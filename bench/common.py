@@ -8,8 +8,11 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import statistics
 import sys
+import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,3 +187,23 @@ def machine() -> str:
 
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python " \
            f"{platform.python_version()}"
+
+
+def create_syncfs_rate(root: Path, raws: list[bytes], batch: int) -> float:
+    """The disk's ceiling: create+write+close the same files, one syncfs per batch."""
+    from app.core.base.fsio import syncfs
+
+    root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=root))
+    os.sync()
+    started = time.perf_counter()
+    for start in range(0, len(raws), batch):
+        for i, raw in enumerate(raws[start:start + batch], start):
+            fd = os.open(folder / f"f{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.write(fd, raw)
+            os.close(fd)
+        syncfs(folder)
+    rate = len(raws) / (time.perf_counter() - started)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.sync()
+    return rate
