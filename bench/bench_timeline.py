@@ -38,6 +38,7 @@ import gen_datadir  # noqa: E402
 from app.core.base.datadir import DataDir  # noqa: E402
 from app.core.posts import feedorder  # noqa: E402
 from app.core.posts.index import Index  # noqa: E402
+from app.core.posts.reconcile import open_index, reconcile  # noqa: E402
 
 
 def authors_for(n: int) -> int:
@@ -72,19 +73,19 @@ def measure(n: int, queries: int) -> dict[str, Any]:
     root, gen = gen_datadir.ensure(n, m)
     gen_s = time.perf_counter() - started if gen else None
     dd = DataDir(root)
-    bare = Index(dd, auto_reconcile=False)
-    served = Index(dd)  # default settings: reconcile at most once a second
+    bare = Index(dd)  # no self-repair
+    served = open_index(dd)  # default settings: reconcile at most once a second
     rng = random.Random(7)
     fps = sorted(p.name for p in dd.posts.iterdir())
     owner, viewer = rng.choice(fps), rng.choice(fps)
     deep: dict[str, Any] = {"cursor": None}
     for _ in range(50):
         deep["cursor"] = bare.page(limit=100, cursor=deep["cursor"]).next_cursor
-    report = bare.reconcile(force=True)
+    report = reconcile(bare, force=True)
     r: dict[str, Any] = {"n": n, "m": m, "gen_s": gen_s, "rescanned": report.dirs_scanned
                          if report else 0}
     r["newest"] = timed(lambda: bare.page(limit=100), queries)
-    r["reconcile"] = timed(lambda: (bare.reconcile(force=True), bare.page(limit=100)), queries)
+    r["reconcile"] = timed(lambda: (reconcile(bare, force=True), bare.page(limit=100)), queries)
     r["served"] = timed(lambda: served.page(limit=100), queries)
     r["author"] = timed(lambda: bare.page(limit=100, authors=[owner]), queries)
     r["profiles"] = timed(lambda: bare.page(limit=100, kinds=["profile"]), queries)

@@ -25,6 +25,7 @@ import common  # noqa: E402
 
 from app.core.base.datadir import DataDir  # noqa: E402
 from app.core.base.fsio import syncfs  # noqa: E402
+from app.core.posts.codec import decode_post  # noqa: E402
 from app.core.posts.reconcile import open_index, reconcile  # noqa: E402
 
 CHUNK = 5000
@@ -38,8 +39,8 @@ def _init(people: list[common.Author], posts_dir: Path) -> None:
     _people, _posts_dir = people, posts_dir
 
 
-def _chunk(job: tuple[int, int, int, int, int]) -> list[common.BenchPost]:
-    """Build and write one chunk of posts (in a worker); return their index metadata."""
+def _chunk(job: tuple[int, int, int, int, int]) -> list[bytes]:
+    """Build and write one chunk of posts (in a worker); return their files' bytes."""
     chunk, first, count, seed, ties = job
     out = []
     for raw, meta in common.make_posts(chunk, first, count, _people, seed, ties):
@@ -48,7 +49,7 @@ def _chunk(job: tuple[int, int, int, int, int]) -> list[common.BenchPost]:
         os.write(fd, raw)
         os.close(fd)
         os.utime(path, (meta.created, meta.created))
-        out.append(meta)
+        out.append(raw)
     return out
 
 
@@ -71,14 +72,15 @@ def generate(root: Path, posts: int, authors: int, *, seed: int = 1, ties: int =
         (dd.posts / a.fp).mkdir(mode=0o700, exist_ok=True)
     index = open_index(dd, auto_reconcile=False)
     index.conn().execute("PRAGMA cache_size=-262144")  # 256 MiB while bulk loading
+    limit = dd.settings["max_post_bytes"]
     jobs = [(n, first, min(CHUNK, posts - first), seed, ties)
             for n, first in enumerate(range(0, posts, CHUNK))]
     done = 0
     with multiprocessing.get_context("fork").Pool(
             workers or os.cpu_count(), _init, (people, dd.posts)) as pool:
-        for metas in pool.imap(_chunk, jobs):
-            index.add_many(metas)
-            done += len(metas)
+        for raws in pool.imap(_chunk, jobs):  # decoded here: the index takes real posts
+            index.add_many([decode_post(raw, max_bytes=limit) for raw in raws])
+            done += len(raws)
             if done % 100_000 < CHUNK:
                 say(f"  {done:>9,} posts  {time.perf_counter() - started:7.1f} s")
     built = time.perf_counter()
