@@ -68,7 +68,8 @@ def _write_here(posts_dir: Path, posts: Iterable[Post]) -> set[str]:
 def _link_helped(posts_dir: Path, posts: list[Post], held: Held
                  ) -> tuple[set[str], list[Post]]:
     """Ask each helper to name its files (data already flushed), then flush the names;
-    returns the SHA-1s named and the posts whose helper is gone."""
+    returns the SHA-1s named and the posts to write here: their helper is gone, or it
+    could not name their file (no ``/proc/self/fd``, the folder gone meanwhile)."""
     by_ticket: dict[int, tuple[Ticket, list[Post]]] = {}
     for post in posts:
         ticket = held[post.sha1][2]
@@ -91,8 +92,8 @@ def _link_helped(posts_dir: Path, posts: list[Post], held: Held
             if code == LINKED:
                 linked.add(post.sha1)
                 folders.add(post.author)
-            elif code != EXISTED:
-                raise OSError(f"could not name the post file {post.author}/{post.sha1}")
+            elif code != EXISTED:  # the helper could not name it (its file is dropped):
+                again.append(post)  # written here instead, or the error raised here
     if len(folders) > 1:
         syncfs(posts_dir)
     for folder in folders:

@@ -110,6 +110,30 @@ def test_the_data_is_flushed_before_a_helper_names_a_file_and_the_names_after(
     assert sum(int(e.split()[1]) for e in events if e.startswith("link ")) == 100
 
 
+def test_a_file_a_helper_cannot_name_is_written_here(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the end-of-session tester: a helper names files through
+    ``/proc/self/fd``; where it cannot (no ``/proc``, the folder gone meanwhile) every
+    link answered FAILED and the whole ingest raised. Here the author's folder is
+    removed after the helpers wrote their unnamed files: ingest writes them itself."""
+    dd, _ = make_node(tmp_path, known="A")
+    folder = dd.posts / FP["A"]
+    real_syncfs = storebatch.syncfs
+
+    def syncfs(path: Path) -> None:  # the flush before the helpers link: then the folder goes
+        real_syncfs(path)
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+    monkeypatch.setattr(storebatch, "syncfs", syncfs)
+    raws = [post("A", TEXT=f"p{i}") for i in range(100)]
+    result = Ingestor(dd, now=T0).ingest_many(raws)
+    assert len(result.accepted) == 100 and all(a.new for a in result.accepted)
+    names = {hashlib.sha1(raw).hexdigest() for raw in raws}
+    assert {p.name for p in folder.iterdir()} == names
+    assert all((folder / hashlib.sha1(raw).hexdigest()).read_bytes() == raw for raw in raws)
+
+
 _CHILD = """
 import sys, os
 sys.path.insert(0, {root!r})
