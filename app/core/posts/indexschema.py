@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 SCHEMA_VERSION = 1
@@ -105,8 +107,7 @@ def add_search(c: sqlite3.Connection) -> bool:
 
     if present():
         return False
-    c.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(c):
         added = not present()  # another process may have added it meanwhile
         if added:
             held = c.execute("SELECT 1 FROM posts LIMIT 1").fetchone() is not None
@@ -114,10 +115,6 @@ def add_search(c: sqlite3.Connection) -> bool:
                 c.execute(stmt)
             for table in CONTENT_TABLES if held else ():
                 c.execute(f"DELETE FROM {table}")
-        c.execute("COMMIT")
-    except BaseException:
-        c.execute("ROLLBACK")
-        raise
     return added
 
 
@@ -129,15 +126,10 @@ def _add_tables(c: sqlite3.Connection) -> None:
         f" ({','.join('?' * len(ADDED_TABLES))})", ADDED_TABLES)}
     if found == set(ADDED_TABLES):
         return
-    c.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(c):
         for stmt in ADDED_SCHEMA.split(";"):
             if stmt.strip():
                 c.execute(stmt)
-        c.execute("COMMIT")
-    except BaseException:
-        c.execute("ROLLBACK")
-        raise
 
 
 def migrate(c: sqlite3.Connection) -> None:
@@ -147,22 +139,28 @@ def migrate(c: sqlite3.Connection) -> None:
     if any(r[1] == "pos" for r in c.execute("PRAGMA table_info(posts)")) and c.execute(
             "SELECT 1 FROM sqlite_master WHERE type='index' AND name='posts_pos'").fetchone():
         return
-    c.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(c):
         if not any(r[1] == "pos" for r in c.execute("PRAGMA table_info(posts)")):
             c.execute("ALTER TABLE posts ADD COLUMN pos INTEGER")
             c.execute("UPDATE posts SET pos = id")
             c.execute("DELETE FROM meta WHERE key='epoch'")
         c.execute(POSITIONS_INDEX)
-        c.execute("COMMIT")
+
+
+@contextmanager
+def _immediate(c: sqlite3.Connection) -> Iterator[None]:
+    """One ``BEGIN IMMEDIATE`` transaction on ``c``: committed, or rolled back on any error."""
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        yield
     except BaseException:
         c.execute("ROLLBACK")
         raise
+    c.execute("COMMIT")
 
 
 def _create_schema(c: sqlite3.Connection) -> bool:
-    c.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(c):
         created = bool(c.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION)
         if created:
             for (kind, name) in c.execute(
@@ -173,10 +171,6 @@ def _create_schema(c: sqlite3.Connection) -> bool:
                 if stmt.strip():
                     c.execute(stmt)
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        c.execute("COMMIT")
-    except BaseException:
-        c.execute("ROLLBACK")
-        raise
     return created
 
 

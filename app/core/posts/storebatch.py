@@ -44,7 +44,7 @@ def store(posts_dir: Path, posts: list[Post], held: Held) -> set[str]:
         syncfs(posts_dir)
     linked, again = _link_helped(posts_dir, helped, held)
     written |= linked
-    if again:  # a helper died: its files went with it
+    if again:  # a helper died (its files went with it) or could not name them
         written |= _write_here(posts_dir, again)
     return written
 
