@@ -18,9 +18,11 @@ from ..core.network.addresses import page_url
 from .base import Cli, main, pass_cli
 
 
-def login_url(dd: DataDir) -> str:
-    """A fresh one-time sign-in URL for the pages of ``dd``'s node."""
-    return f"{page_url(runstate.effective_settings(dd))}login?code={issue_login_code(dd)}"
+def login_url(dd: DataDir, page: str | None = None) -> str:
+    """A fresh one-time sign-in URL for the pages of ``dd``'s node (at ``page``, its pages'
+    URL, when the caller has it already)."""
+    page = page or page_url(runstate.effective_settings(dd))
+    return f"{page}login?code={issue_login_code(dd)}"
 
 
 @main.command("open")
@@ -33,13 +35,13 @@ def open_pages(cli: Cli, browser: bool) -> None:
     The link works once, for web_login_code_ttl seconds (see diwan.toml).
     """
     dd = cli.datadir()
-    link = login_url(dd)
+    page = page_url(runstate.effective_settings(dd))
+    link = login_url(dd, page)
     ttl = dd.settings["web_login_code_ttl"]
     running = runstate.running(dd, "admin") is not None
     note = [] if running else [f"Note: no node runs in {dd.root} now, so the link leads "
                                "nowhere until you start it (diwan up, or make run)."]
-    cli.emit({"url": link, "page": page_url(runstate.effective_settings(dd)), "expires_in": ttl,
-              "running": running},
+    cli.emit({"url": link, "page": page, "expires_in": ttl, "running": running},
              [f"Open this link within {ttl} s to sign in (it works once):", link, *note])
     if browser:
         webbrowser.open(link)
