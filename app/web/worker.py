@@ -13,6 +13,8 @@ connections are closed after gunicorn's ``keepalive`` as before, and a connectio
 ``peer_keepalive_requests``-th request (default 100) is answered with ``Connection:
 close``: connections that stay open are taken again by whichever worker accepts first,
 so a few busy peers on kept-alive connections cannot all stay on one worker (one core).
+And a worker that holds more connections than another leaves a new connection to the
+other for up to ``peer_accept_balance_ms`` (:mod:`.acceptbalance`).
 
 One source address (an IPv4 address, an IPv6 /64) may hold at most
 ``peer_connections_per_address`` connections open in one worker process (a
@@ -47,6 +49,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from ..core.base.config import data_dir_from_env, load
 from ..core.network.keyserver import rate_key
+from . import acceptbalance
 
 HEAD_END = b"\r\n\r\n"
 _408_BODY = (b'{"code":408,"status":"request_timeout","message":"the whole request must arrive '
@@ -189,6 +192,10 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
         self.max_body = int(settings["peer_max_body"])
         self.per_address = int(settings["peer_connections_per_address"])
         self.keepalive_requests = int(settings["peer_keepalive_requests"])
+        self.balance_wait = int(settings["peer_accept_balance_ms"]) / 1000
+        self.slot = acceptbalance.claim(self.age) if self.balance_wait else None
+        self.paused: dict[Any, tuple[Any, float]] = {}  # listener -> (server, watched again at)
+        self.stepping_aside: tuple[float, float] | None = None  # (since, last) for one connection
         self.by_address: dict[str, int] = {}  # open connections per address key
         self.max_head = (self.cfg.limit_request_line + 4 + self.cfg.limit_request_fields
                          * (self.cfg.limit_request_field_size + 2))
@@ -197,7 +204,25 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
         self.draining: set[Any] = set()
         super().init_process()
 
+    @property
+    def nr_conns(self) -> int:
+        """Open connections (gthread's count), mirrored into the shared table."""
+        return self.__dict__.get("_nr_conns", 0)
+
+    @nr_conns.setter
+    def nr_conns(self, value: int) -> None:
+        self.__dict__["_nr_conns"] = value
+        if (slot := self.__dict__.get("slot")) is not None:
+            slot.set(value)
+
+    def run(self) -> None:
+        self.poller.close()
+        self.poller = _PausingSelector(self)  # gthread registers its listeners in run()
+        super().run()
+
     def accept(self, server: Any, listener: Any) -> None:
+        if self._step_aside(server, listener):
+            return
         try:
             sock, client = listener.accept()
         except OSError as e:
@@ -219,6 +244,40 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
         with self._lock:
             self.poller.register(conn.sock, selectors.EVENT_READ,
                                  partial(self.on_client_socket_readable, conn))
+
+    def _step_aside(self, server: Any, listener: Any) -> bool:
+        """Whether to leave the waiting connection to a worker holding fewer: then the
+        listener is not watched for :data:`PAUSE` seconds. Not for longer in all than
+        ``peer_accept_balance_ms`` for one connection (then this worker takes it)."""
+        fewest = self.slot.fewest_elsewhere() if self.slot is not None else None
+        if fewest is None or self.nr_conns <= fewest:
+            self.stepping_aside = None
+            return False
+        now = time.monotonic()
+        since, last = self.stepping_aside or (now, now)
+        if now - last > 3 * PAUSE:  # the last one was taken by another worker: a new one
+            since = now
+        if now - since >= self.balance_wait:
+            self.stepping_aside = None
+            return False
+        self.stepping_aside = (since, now)
+        with self._lock:
+            self.poller.unregister(listener)
+        self.paused[listener] = (server, now + PAUSE)
+        return True
+
+    def watch_paused(self, timeout: float | None) -> float | None:
+        """Watch again the listeners whose pause is over; the timeout to wait at most."""
+        now = time.monotonic()
+        for listener, (server, due) in list(self.paused.items()):
+            if due <= now:
+                del self.paused[listener]
+                with self._lock:
+                    self.poller.register(listener, selectors.EVENT_READ,
+                                         partial(self.accept, server))
+            elif timeout is None or due - now < timeout:
+                timeout = due - now
+        return timeout
 
     def _release(self, key: str) -> None:
         with self._lock:
@@ -320,6 +379,21 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
                 pass
         self.nr_conns -= 1
         conn.close()
+
+
+PAUSE = 0.002  # seconds a worker stops watching the listener when it steps aside
+
+
+class _PausingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """gthread's poller, which first watches again the listeners :class:`PeerWorker`
+    paused (and waits no longer than the next pause lasts)."""
+
+    def __init__(self, worker: PeerWorker) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def select(self, timeout: float | None = None) -> Any:
+        return super().select(self.worker.watch_paused(timeout))
 
 
 def _reset(sock: socket.socket) -> None:

@@ -12,6 +12,7 @@ that asks for a page and never reads it holds a thread for at most
 
 from __future__ import annotations
 
+import os
 import resource
 import socket
 import time
@@ -31,7 +32,7 @@ from app.core.posts.index import Index
 from app.core.posts.ingest import Ingestor
 
 from .conftest import NodeFactory
-from .harness import LOOPBACK
+from .harness import LOOPBACK, Node
 
 OTHER = "127.0.0.2"  # another address on the loopback network
 # The edge test's own address, so that no other connection from 127.0.0.1 (the
@@ -209,3 +210,42 @@ def test_peer_keepalive_requests_at_its_edge(make_node: NodeFactory) -> None:
         assert b"connection: close" in _ask_health(sock)
         sock.settimeout(5)
         assert sock.recv(1) == b""
+
+
+def _connections_per_worker(node: Node, port: int) -> list[int]:
+    """Established connections to ``port`` each peer worker holds (from /proc), sorted."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])  # ESTABLISHED, local port = the peer port
+    master = node.main_pid("peer")
+    counts = []
+    for pid in node.group_pids("peer"):
+        if pid == master:
+            continue
+        held = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            target = os.readlink(fd) if fd.is_symlink() else ""
+            held += target.startswith("socket:[") and target[8:-1] in inodes
+        counts.append(held)
+    return sorted(counts)
+
+
+@pytest.mark.parametrize("balance_ms, balanced", [(20, True), (0, False)])
+def test_new_connections_go_to_the_worker_holding_fewest(
+        make_node: NodeFactory, balance_ms: int, balanced: bool) -> None:
+    """Twelve kept-alive connections, opened one after another, end up six on each of
+    two workers. At the setting's edge, 0 (off), all are served, placed as the workers
+    happen to wake (all or most on one worker, one core, was what bench_peer measured)."""
+    node = make_node(workers=2, threads=2, settings={"peer_accept_balance_ms": balance_ms})
+    assert node.peer_port is not None
+    with ExitStack() as stack:
+        for _ in range(12):
+            sock = stack.enter_context(_connect(node.peer_port))
+            assert _ask_health(sock).startswith(b"http/1.1 200 ")
+        counts = _connections_per_worker(node, node.peer_port)
+        assert sum(counts) == 12 and len(counts) == 2
+        if balanced:
+            assert counts == [6, 6]
