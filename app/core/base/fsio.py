@@ -381,6 +381,17 @@ def open_fixed_table(path: Path, size: int) -> tuple[int, threading.Lock]:
         return found
 
 
+def record_starting(block: bytes, key: bytes, size: int) -> bool:
+    """Whether some record of ``block`` (a run of fixed tables' records of ``size`` bytes)
+    starts with ``key``: one ``bytes.find`` where a loop would unpack every record."""
+    at = block.find(key)
+    while at >= 0:
+        if at % size == 0:
+            return True
+        at = block.find(key, at + 1)
+    return False
+
+
 def close_fixed_tables() -> None:
     """Close every descriptor :func:`open_fixed_table` keeps (the next call reopens)."""
     with _tables_lock:

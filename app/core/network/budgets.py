@@ -46,7 +46,7 @@ from typing import Any
 
 from ..base.datadir import DataDir
 from ..base.errors import RateLimited
-from ..base.fsio import open_fixed_table
+from ..base.fsio import open_fixed_table, record_starting
 
 FILE_NAME = "budgets.bin"
 SLOTS = 65536
@@ -174,7 +174,7 @@ class Budgets:
         if SLOTS - start < PROBES:
             block += os.pread(fd, size * (PROBES - (SLOTS - start)), 0)
         current = window.to_bytes(8, "big")
-        if not pending and not _holds(block, digest, size):
+        if not pending and not record_starting(block, digest, size):
             return _first_free(block, start, current, size), 0, 0
         pending = pending or {}
         free: int | None = None
@@ -196,16 +196,6 @@ class Budgets:
         digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
         offset, requests, nbytes = self._find(fd, digest, now - now % self.window)
         return (requests, nbytes) if offset is not None else (0, 0)
-
-
-def _holds(block: bytes, digest: bytes, size: int) -> bool:
-    """Whether some record of ``block`` (records of ``size`` bytes) starts with ``digest``."""
-    at = block.find(digest)
-    while at >= 0:
-        if at % size == 0:
-            return True
-        at = block.find(digest, at + 1)
-    return False
 
 
 def _first_free(block: bytes, start: int, current: bytes, size: int) -> int | None:

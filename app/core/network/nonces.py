@@ -32,13 +32,14 @@ from pathlib import Path
 
 from ..base.datadir import DataDir
 from ..base.errors import BadInput, RateLimited, Replay
-from ..base.fsio import close_fixed_tables, open_fixed_table
+from ..base.fsio import close_fixed_tables, open_fixed_table, record_starting
 
 MAX_NONCE_BYTES = 64
 FILE_NAME = "nonces.bin"
 SLOTS = 1 << 19                    # 12 MiB at most on disk (a sparse file until used)
 PROBES = 32
 _RECORD = struct.Struct(">16sQ")   # nonce hash, expires (unix seconds)
+_EXPIRES = struct.Struct(">Q")
 
 
 def _open_table(path: Path) -> tuple[int, threading.Lock]:
@@ -81,6 +82,10 @@ class NonceStore:
         block = os.pread(fd, size * min(PROBES, SLOTS - start), start * size)
         if SLOTS - start < PROBES:
             block += os.pread(fd, size * (PROBES - (SLOTS - start)), 0)
+        if not record_starting(block, digest, size):  # the usual case: the first expired one
+            for i in range(len(block) // size):
+                if _EXPIRES.unpack_from(block, i * size + 16)[0] < now:
+                    return ((start + i) % SLOTS) * size
         free, soonest = None, None
         for i, (key, expires) in enumerate(_RECORD.iter_unpack(block)):
             if expires < now:
