@@ -29,7 +29,12 @@ table also gives the CPU milliseconds per request spent in the server's
 processes and in the client's, which depend less on that competition. Last,
 the same feed request in this process without sockets: ``serve_feed`` alone,
 and the whole peer app and the hello app through werkzeug's test client
-(``--profile``: the peer app under cProfile).
+(``--profile``: the peer app under cProfile); and each of those three again with
+4 MiB of other memory written between two calls, so the CPU caches hold little of
+the request's code and data, as between two requests of one gunicorn worker (four
+clients, the kernel's TCP and the other worker run in between): the feed's cost
+roughly doubles that way, the hello app's much less, which is most of the gap
+between the in-process figures and the server CPU per request above.
 
     .venv/bin/python bench/bench_peer.py    # 6,000 requests per target, 3 rounds, both clients
     .venv/bin/python bench/bench_peer.py --client raw --clients 2,4,8 --profile
@@ -353,6 +358,24 @@ def _timed(call: Any, bodies: list[bytes], profile: bool) -> tuple[float, str]:
     return rate, text
 
 
+SWEEP_BYTES = 4 << 20  # touched between two calls of a "caches swept" row
+
+
+def _timed_swept(call: Any, bodies: list[bytes]) -> float:
+    """Calls/s of ``call(body)`` counting only the calls, with :data:`SWEEP_BYTES` of
+    other memory written between two calls: the CPU caches hold little of the request's
+    code and data, as under gunicorn, where four clients, the kernel's TCP and the other
+    worker run between two requests of one worker."""
+    junk = bytearray(SWEEP_BYTES)
+    spent = 0.0
+    for body in bodies:
+        junk[::64] = bytes(len(junk[::64]))  # one write per cache line
+        started = time.perf_counter()
+        call(body)
+        spent += time.perf_counter() - started
+    return len(bodies) / spent
+
+
 def in_process(dd: DataDir, owner_fp: str, pool: Any, newest: int, n: int, profile: bool
                ) -> tuple[list[list[str]], str]:
     """The feed request in this process, one thread, no sockets: where the time goes.
@@ -387,6 +410,10 @@ def in_process(dd: DataDir, owner_fp: str, pool: Any, newest: int, n: int, profi
         rows.append([label, f"{rate:,.0f}", f"{1000 / rate:.3f}"])
         if prof:  # a second pass under the profiler: the figures above are without it
             text = _timed(call, build_bodies(pool, n, newest, 10), True)[1]
+    for label, call, _ in targets:
+        rate = _timed_swept(call, build_bodies(pool, n, newest, 10))
+        rows.append([f"{label}, {SWEEP_BYTES >> 20} MiB swept between calls", f"{rate:,.0f}",
+                     f"{1000 / rate:.3f}"])
     return rows, text
 
 

@@ -12,7 +12,7 @@ from app.core.base.errors import DiwanError
 from app.core.base.lifeline import bind_hosts
 from app.core.base.logsetup import gunicorn_logconfig
 from app.core.base.permissions import enforce
-from app.web import acceptbalance
+from app.run import acceptbalance
 
 role = os.environ.get("DIWAN_ROLE", "admin")
 if role not in ("admin", "peer"):
@@ -69,12 +69,12 @@ def on_starting(server):  # noqa: ARG001 - gunicorn's hook, before binding
         raise SystemExit(f"error: {exc.message}") from None
     _held.append(lifeline.hold_running(open_datadir(_data_dir).locks))
     lifeline.exit_with_supervisor()
-    if role == "peer":  # the workers' open connections, shared: app/web/acceptbalance.py
+    if role == "peer":  # the workers' open connections, shared: app/run/acceptbalance.py
         acceptbalance.share()
 
 
 def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook, in the master
-    """A dead peer worker's connections no longer count (app/web/acceptbalance.py)."""
+    """A dead peer worker's connections no longer count (app/run/acceptbalance.py)."""
     acceptbalance.forget(worker.pid)
 
 

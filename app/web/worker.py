@@ -14,7 +14,7 @@ connections are closed after gunicorn's ``keepalive`` as before, and a connectio
 close``: connections that stay open are taken again by whichever worker accepts first,
 so a few busy peers on kept-alive connections cannot all stay on one worker (one core).
 And a worker that holds more connections than another leaves a new connection to the
-other for up to ``peer_accept_balance_ms`` (:mod:`.acceptbalance`).
+other for up to ``peer_accept_balance_ms`` (:mod:`app.run.acceptbalance`).
 
 One source address (an IPv4 address, an IPv6 /64) may hold at most
 ``peer_connections_per_address`` connections open in one worker process (a
@@ -49,7 +49,8 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from ..core.base.config import data_dir_from_env, load
 from ..core.network.keyserver import rate_key
-from . import acceptbalance
+from ..run import acceptbalance
+from ..run.acceptbalance import PAUSE
 
 HEAD_END = b"\r\n\r\n"
 _408_BODY = (b'{"code":408,"status":"request_timeout","message":"the whole request must arrive '
@@ -217,7 +218,7 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
 
     def run(self) -> None:
         self.poller.close()
-        self.poller = _PausingSelector(self)  # gthread registers its listeners in run()
+        self.poller = acceptbalance.PausingSelector(self)  # gthread registers listeners in run
         super().run()
 
     def accept(self, server: Any, listener: Any) -> None:
@@ -379,21 +380,6 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
                 pass
         self.nr_conns -= 1
         conn.close()
-
-
-PAUSE = 0.002  # seconds a worker stops watching the listener when it steps aside
-
-
-class _PausingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
-    """gthread's poller, which first watches again the listeners :class:`PeerWorker`
-    paused (and waits no longer than the next pause lasts)."""
-
-    def __init__(self, worker: PeerWorker) -> None:
-        super().__init__()
-        self.worker = worker
-
-    def select(self, timeout: float | None = None) -> Any:
-        return super().select(self.worker.watch_paused(timeout))
 
 
 def _reset(sock: socket.socket) -> None:

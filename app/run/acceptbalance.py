@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import mmap
 import os
+import selectors
 import struct
+from typing import Any
 
+PAUSE = 0.002  # seconds a worker stops watching the listener when it steps aside
 SLOTS = 64  # workers alive at once (gunicorn's age numbers them; age % SLOTS is the slot)
 _ENTRY = struct.Struct("=iI")  # pid, open connections
 _table: mmap.mmap | None = None
@@ -69,3 +72,15 @@ def claim(age: int) -> Slot | None:
     """This worker's :class:`Slot` (in the worker, after the fork), or None when the
     master made no table (a single app run without the node's gunicorn settings)."""
     return Slot(_table, age) if _table is not None else None
+
+
+class PausingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """gthread's poller, which first has ``worker.watch_paused`` watch again the listeners
+    it paused, and waits no longer than the next pause lasts."""
+
+    def __init__(self, worker: Any) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def select(self, timeout: float | None = None) -> Any:
+        return super().select(self.worker.watch_paused(timeout))
