@@ -42,7 +42,7 @@ from .attributes import Context, check_values
 from .codec import CREATED, Post, make_post, parse_payload, split_post
 from .index import Index
 from .repairdue import repair_soon
-from .signatures import Prepared, answer, check_ahead, release
+from .signatures import Ahead, Prepared, answer, check_ahead, release
 from .signatures import written as written_ahead
 from .storebatch import store
 
@@ -159,37 +159,49 @@ class Ingestor:
         self._finish(session, [post])
         return IngestResult(post.sha1, post.author, post.created, new, post)
 
-    def ingest_many(self, raws: Sequence[bytes], *, author: str | None = None) -> BatchResult:
+    def ingest_many(self, raws: Sequence[bytes], *, author: str | None = None,
+                    ahead: Ahead | None = None,
+                    then: Callable[[], object] | None = None) -> BatchResult:
         """Verify every post, store the valid ones with one flush, index them.
 
         Rejections do not stop the batch; they are reported by position (no
         :class:`BadPost` escapes). All accepted posts are on disk before this returns.
-        ``author`` (64 hex), if given, is the feed every post must be signed by. Raises
-        ``OSError`` if the files cannot be written.
+        ``author`` (64 hex), if given, is the feed every post must be signed by.
+        ``ahead``: this batch's checks, started by :meth:`check_ahead` (dropped if they are
+        another batch's). ``then()`` is called once while this batch is stored, after its
+        posts were verified and its data flushed (:func:`.storebatch.store`): the place to
+        start the next batch's checks (:func:`.pipeline.ingest_batches`); an
+        ``Exception`` it raises is logged and ignored.
+        Raises ``OSError`` if the files cannot be written.
         """
         session = self._session()
         result = BatchResult()
         posts: list[Post] = []
         held: dict[str, Prepared] = {}  # SHA-1 -> its check, whose helper wrote the file
-        prepared = self._prepare(raws, author) if len(raws) >= _PARALLEL_MIN else {}
+        if ahead is not None and not ahead.matches(raws, author):
+            ahead.close()
+            ahead = None
+        if ahead is None and len(raws) >= _PARALLEL_MIN:
+            ahead = self.check_ahead(raws, author=author)
+        prepared = ahead.prepared if ahead is not None else {}
         try:
             for i, raw in enumerate(raws):
-                ahead = prepared.get(i)
+                check = prepared.get(i)
                 try:
-                    post = self._verify_top(bytes(raw), author, None, session, True, ahead)
+                    post = self._verify_top(bytes(raw), author, None, session, True, check)
                 except BadPost as exc:
                     result.rejected.append((i, exc.reason))
                     continue
                 posts.append(post)
-                if ahead is not None and written_ahead(ahead):
-                    held.setdefault(post.sha1, ahead)
+                if check is not None and written_ahead(check):
+                    held.setdefault(post.sha1, check)
             posts, dropped = records.screen(self.dd, self.index, posts)
             if dropped:  # step 9
                 where = {hashlib.sha1(bytes(r)).hexdigest(): i for i, r in enumerate(raws)}
                 result.refused += [where[p.sha1] for p, w in dropped if w == Reason.DELETED]
                 result.rejected += [(where[p.sha1], w) for p, w in dropped
                                     if w != Reason.DELETED]
-            written = store(self.dd.posts, posts, held)
+            written = store(self.dd.posts, posts, held, _quiet(then))
         finally:
             release(prepared.values())  # files written ahead and not named just vanish
         seen: set[str] = set()
@@ -199,6 +211,13 @@ class Ingestor:
             result.accepted.append(IngestResult(post.sha1, post.author, post.created, new, post))
         self._finish(session, posts)
         return result
+
+    def check_ahead(self, raws: Sequence[bytes], *, author: str | None = None) -> Ahead:
+        """Start checking the signatures of a batch (and writing its files, unnamed) on
+        the helpers, for the :meth:`ingest_many` of the same ``raws`` and ``author``; the
+        caller passes it there or :meth:`~.signatures.Ahead.close`-s it. Raises ``OSError``
+        if an author's folder cannot be made (nothing is held then)."""
+        return Ahead(raws, author, self._prepare(raws, author))
 
     # verification ------------------------------------------------------------------
     def _session(self) -> _Session:
@@ -350,6 +369,19 @@ class Ingestor:
             self._index_tried = True
             self._index = Index(self.dd)
         return self._index
+
+
+def _quiet(then: Callable[[], object] | None) -> Callable[[], object] | None:
+    """``then`` with an ``Exception`` it raises logged (the next batch checks itself)."""
+    if then is None:
+        return None
+
+    def call() -> None:
+        try:
+            then()
+        except Exception as exc:  # starting ahead is only a head start
+            log.info("starting the next batch's checks ahead failed: %s", exc)
+    return call
 
 
 def _unknown(fp: str, why: str) -> BadPost:

@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..base import verifyprocs
@@ -59,6 +60,17 @@ def check_ahead(raws: Sequence[bytes], author: str | None, max_bytes: int,
     """
     procs = verifyprocs.pool(processes)
     out: dict[int, Prepared] = {}
+    try:
+        _check(raws, author, max_bytes, key_of, procs, folder_of, out)
+    except BaseException:  # a folder that cannot be made: nothing sent stays held
+        release(out.values())
+        raise
+    return out
+
+
+def _check(raws: Sequence[bytes], author: str | None, max_bytes: int,
+           key_of: Callable[[str], bytes | None], procs: verifyprocs.VerifyPool | None,
+           folder_of: Callable[[str], str | None] | None, out: dict[int, Prepared]) -> None:
     chunk: list[tuple[int, Parts, bytes, dict[str, Any] | None]] = []
 
     def send() -> None:  # as soon as a chunk is full: the helpers start at once
@@ -98,7 +110,6 @@ def check_ahead(raws: Sequence[bytes], author: str | None, max_bytes: int,
             send()
     if chunk:
         send()
-    return out
 
 
 def answer(prepared: Prepared) -> bool:
@@ -121,3 +132,23 @@ def release(prepared: Iterable[Prepared]) -> None:
     for ticket in {id(p[2]): p[2] for p in prepared}.values():
         if isinstance(ticket, verifyprocs.Ticket):
             ticket.release()
+
+
+@dataclass
+class Ahead:
+    """A batch whose checks started ahead (:meth:`app.core.posts.ingest.Ingestor.check_ahead`),
+    for the :meth:`~app.core.posts.ingest.Ingestor.ingest_many` of the same ``raws`` (the
+    same list object) and ``author``: ``prepared`` as :func:`check_ahead` returns it."""
+
+    raws: Sequence[bytes]
+    author: str | None
+    prepared: dict[int, Prepared] = field(default_factory=dict)
+
+    def matches(self, raws: Sequence[bytes], author: str | None) -> bool:
+        """Whether these checks are those of ``raws`` by ``author``."""
+        return self.raws is raws and self.author == author
+
+    def close(self) -> None:
+        """Drop what the helpers hold for this batch (a batch not ingested after all)."""
+        release(self.prepared.values())
+        self.prepared = {}

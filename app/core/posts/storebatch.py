@@ -13,12 +13,18 @@ whole files only, and the caller reports a post stored only after :func:`store` 
 
 No ``stat`` per post: a post already stored is found by the no-replace link itself
 (``EEXIST``), which is also what makes concurrent writers safe.
+
+``then`` (the caller's, e.g. starting the next batch's checks,
+:meth:`app.core.posts.ingest.Ingestor.ingest_batches`) runs once the helpers were asked
+to name this batch's files and before their answers are read: a helper answers
+requests in order, so it names this batch's files first, then checks the next batch
+while this process flushes the names and indexes this one.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..base.fsio import BatchWriter, fsync_dir, make_private_dir, syncfs
@@ -29,20 +35,25 @@ from .signatures import Prepared
 Held = dict[str, Prepared]  # SHA-1 -> the check whose helper holds the post's file
 
 
-def store(posts_dir: Path, posts: list[Post], held: Held) -> set[str]:
+def store(posts_dir: Path, posts: list[Post], held: Held,
+          then: Callable[[], object] | None = None) -> set[str]:
     """Write ``posts`` under ``posts_dir`` (``posts/<FP>/<SHA1>``, mtime CREATED_TIME)
     unless stored already; return the SHA-1s written. ``held``: the posts whose file a
-    helper holds. Raises ``OSError`` if a file cannot be written or named; whatever was
-    not named then stays invisible."""
+    helper holds. ``then`` (which must not raise) is called once, if given, while this batch
+    is being stored (see above). Raises
+    ``OSError`` if a file cannot be written or named; whatever was not named then stays
+    invisible."""
     unique = list({p.sha1: p for p in reversed(posts)}.values())[::-1]
     own = [p for p in unique if p.sha1 not in held]
     helped = [p for p in unique if p.sha1 in held]
-    written = _write_here(posts_dir, own)  # its own flush covers the helpers' files too
     if not helped:
-        return written
+        if then is not None:
+            then()
+        return _write_here(posts_dir, own)
+    written = _write_here(posts_dir, own)  # its own flush covers the helpers' files too
     if not own:
         syncfs(posts_dir)
-    linked, again = _link_helped(posts_dir, helped, held)
+    linked, again = _link_helped(posts_dir, helped, held, then)
     written |= linked
     if again:  # a helper died (its files went with it) or could not name them
         written |= _write_here(posts_dir, again)
@@ -65,8 +76,8 @@ def _write_here(posts_dir: Path, posts: Iterable[Post]) -> set[str]:
         raise
 
 
-def _link_helped(posts_dir: Path, posts: list[Post], held: Held
-                 ) -> tuple[set[str], list[Post]]:
+def _link_helped(posts_dir: Path, posts: list[Post], held: Held,
+                 then: Callable[[], object] | None) -> tuple[set[str], list[Post]]:
     """Ask each helper to name its files (data already flushed), then flush the names;
     returns the SHA-1s named and the posts to write here: their helper is gone, or it
     could not name their file (no ``/proc/self/fd``, the folder gone meanwhile)."""
@@ -83,6 +94,8 @@ def _link_helped(posts_dir: Path, posts: list[Post], held: Held
     for ticket, group in by_ticket.values():  # every helper links at once
         names = [(held[p.sha1][3], f"{base}/{p.author}/{p.sha1}") for p in group]
         sent.append((ticket, group, ticket.start_link(names)))
+    if then is not None:
+        then()
     for _ticket, group, answer in sent:
         codes = None if answer is None else answer.link_codes()
         if codes is None:
