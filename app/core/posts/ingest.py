@@ -42,9 +42,9 @@ from .attributes import Context, check_values
 from .codec import CREATED, Post, make_post, parse_payload, split_post
 from .index import Index
 from .repairdue import repair_soon
-from .signatures import Ahead, Prepared, answer, check_ahead, release
+from .signatures import Ahead, Prepared, answer, check_ahead, release, tickets
 from .signatures import written as written_ahead
-from .storebatch import store
+from .storebatch import Held, store
 
 log = logging.getLogger("diwan.ingest")
 
@@ -125,6 +125,7 @@ class Ingestor:
         self.max_depth: int = s["max_reshare_depth"]
         self.max_url: int = s["max_url_length"]
         self.processes: int = s["verify_processes"]
+        self.ahead_posts: int = s["verify_ahead_posts"]
         # fp -> raw Ed25519 key. Safe to keep: a fingerprint is the hash of its key.
         self._keys: dict[str, bytes] = {}
         self._folders: dict[str, str | None] = {}  # fp -> its posts folder (None: blocked)
@@ -177,16 +178,18 @@ class Ingestor:
         session = self._session()
         result = BatchResult()
         posts: list[Post] = []
-        held: dict[str, Prepared] = {}  # SHA-1 -> its check, whose helper wrote the file
-        if ahead is not None and not ahead.matches(raws, author):
+        held: Held = {}  # SHA-1 -> (request, place) of the helper holding its file
+        prepared, upto = {}, 0
+        if ahead is not None and ahead.matches(raws, author):
+            prepared, upto = ahead.take(), ahead.upto
+        elif ahead is not None:
             ahead.close()
-            ahead = None
-        if ahead is None and len(raws) >= _PARALLEL_MIN:
-            ahead = self.check_ahead(raws, author=author)
-        prepared = ahead.prepared if ahead is not None else {}
+        if upto < len(raws) and (upto or len(raws) >= _PARALLEL_MIN):
+            prepared.update(self._prepare(raws, author, range(upto, len(raws))))
+        sent = tickets(prepared.values())
         try:
             for i, raw in enumerate(raws):
-                check = prepared.get(i)
+                check = prepared.pop(i, None)  # its split post is dropped once verified
                 try:
                     post = self._verify_top(bytes(raw), author, None, session, True, check)
                 except BadPost as exc:
@@ -194,16 +197,16 @@ class Ingestor:
                     continue
                 posts.append(post)
                 if check is not None and written_ahead(check):
-                    held.setdefault(post.sha1, check)
+                    held.setdefault(post.sha1, (check[2], check[3]))
             posts, dropped = records.screen(self.dd, self.index, posts)
             if dropped:  # step 9
                 where = {hashlib.sha1(bytes(r)).hexdigest(): i for i, r in enumerate(raws)}
                 result.refused += [where[p.sha1] for p, w in dropped if w == Reason.DELETED]
                 result.rejected += [(where[p.sha1], w) for p, w in dropped
                                     if w != Reason.DELETED]
-            written = store(self.dd.posts, posts, held, _quiet(then))
+            written = store(self.dd.posts, posts, held, then)
         finally:
-            release(prepared.values())  # files written ahead and not named just vanish
+            release(sent)  # files written ahead and not named just vanish
         seen: set[str] = set()
         for post in posts:
             new = post.sha1 in written and post.sha1 not in seen
@@ -213,24 +216,27 @@ class Ingestor:
         return result
 
     def check_ahead(self, raws: Sequence[bytes], *, author: str | None = None) -> Ahead:
-        """Start checking the signatures of a batch (and writing its files, unnamed) on
-        the helpers, for the :meth:`ingest_many` of the same ``raws`` and ``author``; the
-        caller passes it there or :meth:`~.signatures.Ahead.close`-s it. Raises ``OSError``
-        if an author's folder cannot be made (nothing is held then)."""
-        return Ahead(raws, author, self._prepare(raws, author))
+        """Start checking the signatures of a batch's first ``verify_ahead_posts`` posts
+        (and writing their files, unnamed) on the helpers, for the :meth:`ingest_many` of
+        the same ``raws`` and ``author``; the caller passes it there or
+        :meth:`~.signatures.Ahead.close`-s it. Raises ``OSError`` if an author's folder
+        cannot be made (nothing is held then)."""
+        upto = min(len(raws), self.ahead_posts)
+        return Ahead(raws, author, self._prepare(raws, author, range(upto)), upto)
 
     # verification ------------------------------------------------------------------
     def _session(self) -> _Session:
         now = self._now() if callable(self._now) else self._now
         return _Session(int(time.time() if now is None else now))
 
-    def _prepare(self, raws: Sequence[bytes], author: str | None) -> dict[int, Prepared]:
-        """Split the posts whose author's key is here and send their signatures to be
-        checked on other cores (:func:`.signatures.check_ahead`)."""
+    def _prepare(self, raws: Sequence[bytes], author: str | None,
+                 positions: range) -> dict[int, Prepared]:
+        """Split the posts at ``positions`` whose author's key is here and send their
+        signatures to be checked on other cores (:func:`.signatures.check_ahead`)."""
         def key_of(fp: str) -> bytes | None:
             return self._keys.get(fp) or self._local_key(fp)
         return check_ahead(raws, author, self.max_bytes, key_of, self.processes,
-                           self._folder)
+                           self._folder, positions)
 
     def _folder(self, fp: str) -> str | None:
         """``posts/<fp>``, created if missing (once per Ingestor), for helpers to write in;
@@ -369,19 +375,6 @@ class Ingestor:
             self._index_tried = True
             self._index = Index(self.dd)
         return self._index
-
-
-def _quiet(then: Callable[[], object] | None) -> Callable[[], object] | None:
-    """``then`` with an ``Exception`` it raises logged (the next batch checks itself)."""
-    if then is None:
-        return None
-
-    def call() -> None:
-        try:
-            then()
-        except Exception as exc:  # starting ahead is only a head start
-            log.info("starting the next batch's checks ahead failed: %s", exc)
-    return call
 
 
 def _unknown(fp: str, why: str) -> BadPost:

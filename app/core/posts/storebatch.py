@@ -23,6 +23,7 @@ while this process flushes the names and indexes this one.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -30,25 +31,25 @@ from pathlib import Path
 from ..base.fsio import BatchWriter, fsync_dir, make_private_dir, syncfs
 from ..base.verifyprocs import EXISTED, LINKED, Ticket
 from .codec import Post
-from .signatures import Prepared
+from .signatures import Answers
 
-Held = dict[str, Prepared]  # SHA-1 -> the check whose helper holds the post's file
+log = logging.getLogger("diwan.ingest")
+Held = dict[str, tuple[Answers, int]]  # SHA-1 -> (request, place in it) of the helper's file
 
 
 def store(posts_dir: Path, posts: list[Post], held: Held,
           then: Callable[[], object] | None = None) -> set[str]:
     """Write ``posts`` under ``posts_dir`` (``posts/<FP>/<SHA1>``, mtime CREATED_TIME)
     unless stored already; return the SHA-1s written. ``held``: the posts whose file a
-    helper holds. ``then`` (which must not raise) is called once, if given, while this batch
-    is being stored (see above). Raises
+    helper holds. ``then`` is called once, if given, while this batch is being stored
+    (see above; an ``Exception`` it raises is logged and ignored). Raises
     ``OSError`` if a file cannot be written or named; whatever was not named then stays
     invisible."""
     unique = list({p.sha1: p for p in reversed(posts)}.values())[::-1]
     own = [p for p in unique if p.sha1 not in held]
     helped = [p for p in unique if p.sha1 in held]
     if not helped:
-        if then is not None:
-            then()
+        _call(then)
         return _write_here(posts_dir, own)
     written = _write_here(posts_dir, own)  # its own flush covers the helpers' files too
     if not own:
@@ -83,7 +84,7 @@ def _link_helped(posts_dir: Path, posts: list[Post], held: Held,
     could not name their file (no ``/proc/self/fd``, the folder gone meanwhile)."""
     by_ticket: dict[int, tuple[Ticket, list[Post]]] = {}
     for post in posts:
-        ticket = held[post.sha1][2]
+        ticket = held[post.sha1][0]
         if isinstance(ticket, Ticket):
             by_ticket.setdefault(id(ticket), (ticket, []))[1].append(post)
     linked: set[str] = set()
@@ -92,10 +93,9 @@ def _link_helped(posts_dir: Path, posts: list[Post], held: Held,
     base = os.fspath(posts_dir)  # strings: pathlib costs more per post than the link does
     sent: list[tuple[Ticket, list[Post], Ticket | None]] = []
     for ticket, group in by_ticket.values():  # every helper links at once
-        names = [(held[p.sha1][3], f"{base}/{p.author}/{p.sha1}") for p in group]
+        names = [(held[p.sha1][1], f"{base}/{p.author}/{p.sha1}") for p in group]
         sent.append((ticket, group, ticket.start_link(names)))
-    if then is not None:
-        then()
+    _call(then)
     for _ticket, group, answer in sent:
         codes = None if answer is None else answer.link_codes()
         if codes is None:
@@ -112,3 +112,14 @@ def _link_helped(posts_dir: Path, posts: list[Post], held: Held,
     for folder in folders:
         fsync_dir(posts_dir / folder)
     return linked, again
+
+
+def _call(then: Callable[[], object] | None) -> None:
+    """Run ``then``; an ``Exception`` it raises is logged (starting the next batch's
+    checks ahead is only a head start: that batch checks itself when it comes)."""
+    if then is None:
+        return
+    try:
+        then()
+    except Exception as exc:
+        log.info("starting the next batch's checks ahead failed: %s", exc)
