@@ -184,10 +184,12 @@ class Ingestor:
             prepared, upto = ahead.take(), ahead.upto
         elif ahead is not None:
             ahead.close()
-        if upto < len(raws) and (upto or len(raws) >= _PARALLEL_MIN):
-            prepared.update(self._prepare(raws, author, range(upto, len(raws))))
         sent = tickets(prepared.values())
         try:
+            if upto < len(raws) and (upto or len(raws) >= _PARALLEL_MIN):
+                rest = self._prepare(raws, author, range(upto, len(raws)))
+                prepared.update(rest)
+                sent += tickets(rest.values())
             for i, raw in enumerate(raws):
                 check = prepared.pop(i, None)  # its split post is dropped once verified
                 try:
