@@ -5,12 +5,15 @@ in this process:
 
 1. raw verify: ``nacl.signing.VerifyKey.verify`` on each post's P1 and signature
    (one cached VerifyKey per author, as a tight loop would), the baseline;
-2. ``Ingestor.ingest_many`` in batches (verify, validate, write with one syncfs per
-   batch, index), into a fresh data directory: durable before each batch returns;
-3. the same without the index (files only), to show what indexing costs;
-4. the same with batches that mix many authors (a sync page holds one author's
+2. ``pipeline.ingest_batches`` in batches (each batch verified, validated, written with
+   one syncfs, indexed, durable before its result; the next batch's checks and file
+   writes run on the helpers while this one is named and indexed, as a sync does), into
+   a fresh data directory;
+3. the same with one ``Ingestor.ingest_many`` call after the other (no overlap);
+4. the same as 2 without the index (files only), to show what indexing costs;
+5. the same with batches that mix many authors (a sync page holds one author's
    posts; mixed batches touch, and flush, many directories per batch);
-5. per-feed batches with the index again, with the signature checks on threads in this
+6. per-feed batches with the index again, with the signature checks on threads in this
    process (``verify_processes`` = 0) instead of helper processes, for comparison.
 
 ``--growth N`` then ingests N posts (per-feed batches, with the index) into one data
@@ -46,6 +49,7 @@ from app.core.base.datadir import DataDir  # noqa: E402
 from app.core.base.encoding import b64d  # noqa: E402
 from app.core.posts.index import Index  # noqa: E402
 from app.core.posts.ingest import Ingestor  # noqa: E402
+from app.core.posts.pipeline import ingest_batches  # noqa: E402
 
 _people: list[common.Author] = []
 _raws: list[bytes] = []
@@ -107,9 +111,11 @@ class _NoIndex:
 
 def ingest_rate(root: Path, raws: list[bytes], people: list[common.Author], batch: int,
                 with_index: bool, processes: int = 2,
-                marks: list[float] | None = None) -> tuple[float, int]:
-    """Posts/s of ``ingest_many`` over ``raws`` in batches into a fresh data directory;
-    ``marks`` gets the clock (perf_counter) after each batch."""
+                marks: list[float] | None = None, pipelined: bool = True) -> tuple[float, int]:
+    """Posts/s of ingesting ``raws`` in durable batches into a fresh data directory:
+    ``ingest_batches`` (the next batch checked while this one is stored, as a sync does)
+    or, not ``pipelined``, one ``ingest_many`` call after the other; ``marks`` gets the
+    clock (perf_counter) after each batch."""
     if root.exists():
         shutil.rmtree(root)
     os.sync()  # not timed: the deletions (and, on a disk mounted with discard, their
@@ -122,8 +128,10 @@ def ingest_rate(root: Path, raws: list[bytes], people: list[common.Author], batc
     verifyprocs.pool(processes)     # not timed: the helpers' start, once per process
     accepted = 0
     started = time.perf_counter()
-    for start in range(0, len(raws), batch):
-        result = ingestor.ingest_many(raws[start:start + batch])
+    batches = (raws[start:start + batch] for start in range(0, len(raws), batch))
+    results = (ingest_batches(ingestor, batches) if pipelined
+               else (ingestor.ingest_many(b) for b in batches))
+    for result in results:
         accepted += len(result.accepted)
         if result.rejected:
             raise SystemExit(f"unexpected rejections: {result.rejected[:3]}")
@@ -205,10 +213,11 @@ def main() -> None:
     people = common.authors(args.authors, args.seed)
     raws = build(args.posts, people, args.seed)
     by_feed = sorted(raws, key=lambda raw: raw.split(b".")[1])  # stable: keeps time order
-    runs = [("per-feed batches, + index", by_feed, True, 2),
-            ("per-feed batches, files only", by_feed, False, 2),
-            ("mixed-author batches, + index", raws, True, 2),
-            ("per-feed, + index, checks on threads", by_feed, True, 0)]
+    runs = [("per-feed batches, + index", by_feed, True, 2, True),
+            ("per-feed, + index, ingest_many one after the other", by_feed, True, 2, False),
+            ("per-feed batches, files only", by_feed, False, 2, True),
+            ("mixed-author batches, + index", raws, True, 2, True),
+            ("per-feed, + index, checks on threads", by_feed, True, 0, True)]
     verify: list[float] = []
     verify2: list[float] = []
     create: list[float] = []
@@ -218,9 +227,9 @@ def main() -> None:
         verify.append(raw_verify_rate(raws, people))
         verify2.append(two_process_verify_rate(raws, people))
         create.append(common.create_syncfs_rate(args.out, raws, args.batch))
-        for n, (_label, order, with_index, processes) in enumerate(runs):
+        for n, (_label, order, with_index, processes, piped) in enumerate(runs):
             rate, accepted = ingest_rate(args.out / f"run{n}", order, people, args.batch,
-                                         with_index, processes)
+                                         with_index, processes, pipelined=piped)
             rates[n].append(rate)
         loads.append(os.getloadavg()[0])
     grown = [growth(args.out / f"growth{k}", args.growth, people, args.batch, args.seed + k)
@@ -240,7 +249,7 @@ def main() -> None:
              f"{med(verify2) / limit:.2f}"],
             [f"disk: create+write, one syncfs per {args.batch}", f"{med(create):,.0f} files/s",
              f"{med(create) / limit:.2f}"]]
-    rows += [[f"Ingestor.ingest_many: {label}", f"{med(r):,.0f} posts/s",
+    rows += [[f"ingest: {label}", f"{med(r):,.0f} posts/s",
               f"{med(r) / limit:.2f}"] for (label, *_), r in zip(runs, rates, strict=True)]
     print(common.table(["measure", "rate (median)", "vs the lower of verify and disk"], rows))
     print("each round (verify, 2-proc verify, disk, then each ingest row):")

@@ -98,6 +98,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("verify_processes", 2,
             "helper processes checking post signatures while ingest stores posts (0: threads "
             "in the ingesting process)", 0, 64, "processes"),
+    Setting("verify_ahead_posts", 256,
+            "posts of the next batch (a sync's next page) whose signature checks start "
+            "while this batch is stored; bounds what ingest holds ahead", 0, 100000, "posts"),
     Setting("index_busy_timeout", 30,
             "seconds a process waits for the post index database's write lock",
             1, 3600, "seconds"),

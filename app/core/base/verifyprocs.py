@@ -136,9 +136,11 @@ class Ticket:
         return self.codes
 
     def release(self) -> None:
-        """Drop every file the helper wrote for this ticket (nothing becomes visible)."""
+        """Drop every file the helper wrote for this ticket (nothing becomes visible).
+        Does not wait: the helper drops them when it reads the request, after those sent
+        before it (the next batch's checks may already be queued behind this one)."""
         if not self.released:
-            self.link([])
+            self.start_link([])
 
 
 class _Helper:

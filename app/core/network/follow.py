@@ -4,7 +4,9 @@ The follower keeps, per contact, one cursor per serving node (the owner's device
 that answered, by device id): ``{"epoch", "after", "identity"}``, the last position
 of that node's numbering it holds everything up to, as the own identity that
 follows. A sync asks "after position N of epoch E" and stores pages in order
-(:meth:`Walk.follow`), the next page requested while the current one is stored.
+(:meth:`Walk.follow`), the next page requested while the current one is stored and
+its signature checks started once the current one is verified and flushed (while it is
+named and indexed: :mod:`app.core.posts.pipeline`; one page ahead, no more).
 ``CREATED_TIME`` plays no part: a backdated, imported or restored post has a new
 position on the owner's node and arrives like any other.
 
@@ -36,6 +38,7 @@ from ..base import names
 from ..base.errors import PeerError, Reason
 from ..posts.index import Index
 from ..posts.ingest import BatchResult, Ingestor
+from ..posts.signatures import Ahead
 from .exchange import MAX_TIME, FeedResponse
 from .syncstatus import SyncStatus
 
@@ -116,6 +119,7 @@ class Walk:
         self.requests = 0
         self.budget = int(settings["sync_max_pages"])
         self._holds: bool | None = None
+        self._ahead: Ahead | None = None  # the checks of the page fetched ahead, started
 
     # the first request ------------------------------------------------------------------
     def first(self, device: str) -> Ask:
@@ -132,6 +136,14 @@ class Walk:
 
     def run(self) -> bool:
         """Walk until nothing remains (True) or ``sync_max_pages`` requests were sent."""
+        try:
+            return self._run()
+        finally:
+            if self._ahead is not None:  # a page checked ahead and never stored
+                self._ahead.close()
+                self._ahead = None
+
+    def _run(self) -> bool:
         asked: dict[str, Ask] = {}
 
         def first(device: str) -> Ask:
@@ -162,7 +174,7 @@ class Walk:
             if response.more and response.positions and self.requests < self.budget:
                 ahead = self.fetch(Ask(epoch, response.positions[-1], False, page), True)
             more, sent = response.more, bool(response.positions)
-            keep = self.store(response, epoch, keep)
+            keep = self.store(response, epoch, keep, ahead)
             del response  # nothing of a stored page is kept while the next one is stored
             if not more:
                 return True
@@ -174,16 +186,41 @@ class Walk:
             if response.epoch != epoch:
                 return self.compare(None)
 
-    def store(self, response: FeedResponse, epoch: int | None, keep: bool) -> bool:
+    def store(self, response: FeedResponse, epoch: int | None, keep: bool,
+              coming: Future[FeedResponse] | None = None) -> bool:
         """Ingest one page (durable when this returns) and count it; with an ``epoch``, move
         the stored cursor over it while ``keep``. Returns whether the cursor may still move
-        (no post refused for a passing reason yet); nothing of the page is kept."""
-        batch = self.ingestor.ingest_many(response.posts, author=self.author) \
-            if response.posts else BatchResult()
+        (no post refused for a passing reason yet); nothing of the page is kept. ``coming``:
+        the next page being fetched; once this page is verified and flushed, its checks
+        start on the helpers while this page is named and indexed (one page ahead)."""
+        ahead, self._ahead = self._ahead, None
+        if not response.posts:
+            if ahead is not None:
+                ahead.close()
+            batch = BatchResult()
+        else:
+            batch = self.ingestor.ingest_many(response.posts, author=self.author, ahead=ahead,
+                                              then=self._check_next(coming))
         if epoch is None:
             self.count(batch)
             return keep and not any(reason in TEMPORARY for _, reason in batch.rejected)
         return self.absorb(response, batch, epoch, keep)
+
+    def _check_next(self, coming: Future[FeedResponse] | None) -> Callable[[], None] | None:
+        """What :meth:`store` runs while a page is stored: wait for the page ``coming`` and
+        start its checks (:meth:`Ingestor.check_ahead`). A failed fetch starts nothing: its
+        error is raised where the page is read."""
+        if coming is None:
+            return None
+
+        def then() -> None:
+            try:
+                page = coming.result()
+            except Exception:  # raised again by the walk when it reads this page
+                return
+            if page.posts:
+                self._ahead = self.ingestor.check_ahead(page.posts, author=self.author)
+        return then
 
     def absorb(self, response: FeedResponse, batch: BatchResult, epoch: int, keep: bool
                ) -> bool:
@@ -271,6 +308,6 @@ class Walk:
             if response.positions and count > len(response.positions):
                 todo.appendleft((response.positions[-1], count - len(response.positions)))
             pending = ask(True)  # fetched while this page is stored
-            ok = self.store(response, None, ok)
+            ok = self.store(response, None, ok, pending)
             del response
         return None if todo else ok

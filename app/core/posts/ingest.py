@@ -42,9 +42,9 @@ from .attributes import Context, check_values
 from .codec import CREATED, Post, make_post, parse_payload, split_post
 from .index import Index
 from .repairdue import repair_soon
-from .signatures import Prepared, answer, check_ahead, release
+from .signatures import Ahead, Prepared, answer, check_ahead, release, tickets
 from .signatures import written as written_ahead
-from .storebatch import store
+from .storebatch import Held, store
 
 log = logging.getLogger("diwan.ingest")
 
@@ -125,6 +125,7 @@ class Ingestor:
         self.max_depth: int = s["max_reshare_depth"]
         self.max_url: int = s["max_url_length"]
         self.processes: int = s["verify_processes"]
+        self.ahead_posts: int = s["verify_ahead_posts"]
         # fp -> raw Ed25519 key. Safe to keep: a fingerprint is the hash of its key.
         self._keys: dict[str, bytes] = {}
         self._folders: dict[str, str | None] = {}  # fp -> its posts folder (None: blocked)
@@ -159,39 +160,55 @@ class Ingestor:
         self._finish(session, [post])
         return IngestResult(post.sha1, post.author, post.created, new, post)
 
-    def ingest_many(self, raws: Sequence[bytes], *, author: str | None = None) -> BatchResult:
+    def ingest_many(self, raws: Sequence[bytes], *, author: str | None = None,
+                    ahead: Ahead | None = None,
+                    then: Callable[[], object] | None = None) -> BatchResult:
         """Verify every post, store the valid ones with one flush, index them.
 
         Rejections do not stop the batch; they are reported by position (no
         :class:`BadPost` escapes). All accepted posts are on disk before this returns.
-        ``author`` (64 hex), if given, is the feed every post must be signed by. Raises
-        ``OSError`` if the files cannot be written.
+        ``author`` (64 hex), if given, is the feed every post must be signed by.
+        ``ahead``: this batch's checks, started by :meth:`check_ahead` (dropped if they are
+        another batch's). ``then()`` is called once while this batch is stored, after its
+        posts were verified and its data flushed (:func:`.storebatch.store`): the place to
+        start the next batch's checks (:func:`.pipeline.ingest_batches`); an
+        ``Exception`` it raises is logged and ignored.
+        Raises ``OSError`` if the files cannot be written.
         """
         session = self._session()
         result = BatchResult()
         posts: list[Post] = []
-        held: dict[str, Prepared] = {}  # SHA-1 -> its check, whose helper wrote the file
-        prepared = self._prepare(raws, author) if len(raws) >= _PARALLEL_MIN else {}
+        held: Held = {}  # SHA-1 -> (request, place) of the helper holding its file
+        prepared, upto = {}, 0
+        if ahead is not None and ahead.matches(raws, author):
+            prepared, upto = ahead.take(), ahead.upto
+        elif ahead is not None:
+            ahead.close()
+        sent = tickets(prepared.values())
         try:
+            if upto < len(raws) and (upto or len(raws) >= _PARALLEL_MIN):
+                rest = self._prepare(raws, author, range(upto, len(raws)))
+                prepared.update(rest)
+                sent += tickets(rest.values())
             for i, raw in enumerate(raws):
-                ahead = prepared.get(i)
+                check = prepared.pop(i, None)  # its split post is dropped once verified
                 try:
-                    post = self._verify_top(bytes(raw), author, None, session, True, ahead)
+                    post = self._verify_top(bytes(raw), author, None, session, True, check)
                 except BadPost as exc:
                     result.rejected.append((i, exc.reason))
                     continue
                 posts.append(post)
-                if ahead is not None and written_ahead(ahead):
-                    held.setdefault(post.sha1, ahead)
+                if check is not None and written_ahead(check):
+                    held.setdefault(post.sha1, (check[2], check[3]))
             posts, dropped = records.screen(self.dd, self.index, posts)
             if dropped:  # step 9
                 where = {hashlib.sha1(bytes(r)).hexdigest(): i for i, r in enumerate(raws)}
                 result.refused += [where[p.sha1] for p, w in dropped if w == Reason.DELETED]
                 result.rejected += [(where[p.sha1], w) for p, w in dropped
                                     if w != Reason.DELETED]
-            written = store(self.dd.posts, posts, held)
+            written = store(self.dd.posts, posts, held, then)
         finally:
-            release(prepared.values())  # files written ahead and not named just vanish
+            release(sent)  # files written ahead and not named just vanish
         seen: set[str] = set()
         for post in posts:
             new = post.sha1 in written and post.sha1 not in seen
@@ -200,18 +217,28 @@ class Ingestor:
         self._finish(session, posts)
         return result
 
+    def check_ahead(self, raws: Sequence[bytes], *, author: str | None = None) -> Ahead:
+        """Start checking the signatures of a batch's first ``verify_ahead_posts`` posts
+        (and writing their files, unnamed) on the helpers, for the :meth:`ingest_many` of
+        the same ``raws`` and ``author``; the caller passes it there or
+        :meth:`~.signatures.Ahead.close`-s it. Raises ``OSError`` if an author's folder
+        cannot be made (nothing is held then)."""
+        upto = min(len(raws), self.ahead_posts)
+        return Ahead(raws, author, self._prepare(raws, author, range(upto)), upto)
+
     # verification ------------------------------------------------------------------
     def _session(self) -> _Session:
         now = self._now() if callable(self._now) else self._now
         return _Session(int(time.time() if now is None else now))
 
-    def _prepare(self, raws: Sequence[bytes], author: str | None) -> dict[int, Prepared]:
-        """Split the posts whose author's key is here and send their signatures to be
-        checked on other cores (:func:`.signatures.check_ahead`)."""
+    def _prepare(self, raws: Sequence[bytes], author: str | None,
+                 positions: range) -> dict[int, Prepared]:
+        """Split the posts at ``positions`` whose author's key is here and send their
+        signatures to be checked on other cores (:func:`.signatures.check_ahead`)."""
         def key_of(fp: str) -> bytes | None:
             return self._keys.get(fp) or self._local_key(fp)
         return check_ahead(raws, author, self.max_bytes, key_of, self.processes,
-                           self._folder)
+                           self._folder, positions)
 
     def _folder(self, fp: str) -> str | None:
         """``posts/<fp>``, created if missing (once per Ingestor), for helpers to write in;

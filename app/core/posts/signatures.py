@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..base import verifyprocs
@@ -44,9 +45,10 @@ def _thread_pool() -> ThreadPoolExecutor:
 
 def check_ahead(raws: Sequence[bytes], author: str | None, max_bytes: int,
                 key_of: Callable[[str], bytes | None], processes: int,
-                folder_of: Callable[[str], str | None] | None = None) -> dict[int, Prepared]:
-    """Start checking the signatures of ``raws`` (post files); return, by position, each
-    post whose check was started.
+                folder_of: Callable[[str], str | None] | None = None,
+                positions: range | None = None) -> dict[int, Prepared]:
+    """Start checking the signatures of ``raws`` (post files; only those at ``positions``
+    when given); return, by position, each post whose check was started.
 
     Skipped (ingest checks them in order and rejects them itself): posts that do not
     split (``max_bytes`` is the size cap), posts not by ``author`` (64 hex, when given)
@@ -59,6 +61,19 @@ def check_ahead(raws: Sequence[bytes], author: str | None, max_bytes: int,
     """
     procs = verifyprocs.pool(processes)
     out: dict[int, Prepared] = {}
+    try:
+        _check(raws, author, max_bytes, key_of, procs, folder_of, out,
+               range(len(raws)) if positions is None else positions)
+    except BaseException:  # a folder that cannot be made: nothing sent stays held
+        release(out.values())
+        raise
+    return out
+
+
+def _check(raws: Sequence[bytes], author: str | None, max_bytes: int,
+           key_of: Callable[[str], bytes | None], procs: verifyprocs.VerifyPool | None,
+           folder_of: Callable[[str], str | None] | None, out: dict[int, Prepared],
+           positions: range) -> None:
     chunk: list[tuple[int, Parts, bytes, dict[str, Any] | None]] = []
 
     def send() -> None:  # as soon as a chunk is full: the helpers start at once
@@ -79,9 +94,9 @@ def check_ahead(raws: Sequence[bytes], author: str | None, max_bytes: int,
             out[i] = (parts, attrs, answers, offset)
         chunk.clear()
 
-    for i, raw in enumerate(raws):
+    for i in positions:
         try:
-            parts = split_post(bytes(raw), max_bytes=max_bytes)
+            parts = split_post(bytes(raws[i]), max_bytes=max_bytes)
         except BadPost:
             continue
         if author not in (None, parts.author):
@@ -98,7 +113,6 @@ def check_ahead(raws: Sequence[bytes], author: str | None, max_bytes: int,
             send()
     if chunk:
         send()
-    return out
 
 
 def answer(prepared: Prepared) -> bool:
@@ -116,8 +130,42 @@ def written(prepared: Prepared) -> bool:
             and answers.wait()[offset] == verifyprocs.WRITTEN)
 
 
-def release(prepared: Iterable[Prepared]) -> None:
-    """Drop every file helpers still hold for these posts (none becomes visible)."""
-    for ticket in {id(p[2]): p[2] for p in prepared}.values():
+def tickets(prepared: Iterable[Prepared]) -> list[Answers]:
+    """The requests these checks went out in, each once (for :func:`release`)."""
+    return list({id(p[2]): p[2] for p in prepared}.values())
+
+
+def release(prepared: Iterable[Prepared] | Iterable[Answers]) -> None:
+    """Drop every file helpers still hold for these posts, or these requests (none
+    becomes visible)."""
+    for item in prepared:
+        ticket = item[2] if isinstance(item, tuple) else item
         if isinstance(ticket, verifyprocs.Ticket):
             ticket.release()
+
+
+@dataclass
+class Ahead:
+    """A batch whose checks started ahead (:meth:`app.core.posts.ingest.Ingestor.check_ahead`),
+    for the :meth:`~app.core.posts.ingest.Ingestor.ingest_many` of the same ``raws`` (the
+    same list object) and ``author``: ``prepared`` as :func:`check_ahead` returns it, for
+    the posts before position ``upto`` (the rest are checked when the batch is ingested)."""
+
+    raws: Sequence[bytes]
+    author: str | None
+    prepared: dict[int, Prepared] = field(default_factory=dict)
+    upto: int = 0
+
+    def take(self) -> dict[int, Prepared]:
+        """The checks, handed over (this no longer holds them)."""
+        prepared, self.prepared = self.prepared, {}
+        return prepared
+
+    def matches(self, raws: Sequence[bytes], author: str | None) -> bool:
+        """Whether these checks are those of ``raws`` by ``author``."""
+        return self.raws is raws and self.author == author
+
+    def close(self) -> None:
+        """Drop what the helpers hold for this batch (a batch not ingested after all)."""
+        release(self.prepared.values())
+        self.prepared = {}

@@ -13,36 +13,48 @@ whole files only, and the caller reports a post stored only after :func:`store` 
 
 No ``stat`` per post: a post already stored is found by the no-replace link itself
 (``EEXIST``), which is also what makes concurrent writers safe.
+
+``then`` (the caller's, e.g. starting the next batch's checks,
+:meth:`app.core.posts.ingest.Ingestor.ingest_batches`) runs once the helpers were asked
+to name this batch's files and before their answers are read: a helper answers
+requests in order, so it names this batch's files first, then checks the next batch
+while this process flushes the names and indexes this one.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..base.fsio import BatchWriter, fsync_dir, make_private_dir, syncfs
 from ..base.verifyprocs import EXISTED, LINKED, Ticket
 from .codec import Post
-from .signatures import Prepared
+from .signatures import Answers
 
-Held = dict[str, Prepared]  # SHA-1 -> the check whose helper holds the post's file
+log = logging.getLogger("diwan.ingest")
+Held = dict[str, tuple[Answers, int]]  # SHA-1 -> (request, place in it) of the helper's file
 
 
-def store(posts_dir: Path, posts: list[Post], held: Held) -> set[str]:
+def store(posts_dir: Path, posts: list[Post], held: Held,
+          then: Callable[[], object] | None = None) -> set[str]:
     """Write ``posts`` under ``posts_dir`` (``posts/<FP>/<SHA1>``, mtime CREATED_TIME)
     unless stored already; return the SHA-1s written. ``held``: the posts whose file a
-    helper holds. Raises ``OSError`` if a file cannot be written or named; whatever was
-    not named then stays invisible."""
+    helper holds. ``then`` is called once, if given, while this batch is being stored
+    (see above; an ``Exception`` it raises is logged and ignored). Raises
+    ``OSError`` if a file cannot be written or named; whatever was not named then stays
+    invisible."""
     unique = list({p.sha1: p for p in reversed(posts)}.values())[::-1]
     own = [p for p in unique if p.sha1 not in held]
     helped = [p for p in unique if p.sha1 in held]
-    written = _write_here(posts_dir, own)  # its own flush covers the helpers' files too
     if not helped:
-        return written
+        _call(then)
+        return _write_here(posts_dir, own)
+    written = _write_here(posts_dir, own)  # its own flush covers the helpers' files too
     if not own:
         syncfs(posts_dir)
-    linked, again = _link_helped(posts_dir, helped, held)
+    linked, again = _link_helped(posts_dir, helped, held, then)
     written |= linked
     if again:  # a helper died (its files went with it) or could not name them
         written |= _write_here(posts_dir, again)
@@ -65,14 +77,14 @@ def _write_here(posts_dir: Path, posts: Iterable[Post]) -> set[str]:
         raise
 
 
-def _link_helped(posts_dir: Path, posts: list[Post], held: Held
-                 ) -> tuple[set[str], list[Post]]:
+def _link_helped(posts_dir: Path, posts: list[Post], held: Held,
+                 then: Callable[[], object] | None) -> tuple[set[str], list[Post]]:
     """Ask each helper to name its files (data already flushed), then flush the names;
     returns the SHA-1s named and the posts to write here: their helper is gone, or it
     could not name their file (no ``/proc/self/fd``, the folder gone meanwhile)."""
     by_ticket: dict[int, tuple[Ticket, list[Post]]] = {}
     for post in posts:
-        ticket = held[post.sha1][2]
+        ticket = held[post.sha1][0]
         if isinstance(ticket, Ticket):
             by_ticket.setdefault(id(ticket), (ticket, []))[1].append(post)
     linked: set[str] = set()
@@ -81,8 +93,9 @@ def _link_helped(posts_dir: Path, posts: list[Post], held: Held
     base = os.fspath(posts_dir)  # strings: pathlib costs more per post than the link does
     sent: list[tuple[Ticket, list[Post], Ticket | None]] = []
     for ticket, group in by_ticket.values():  # every helper links at once
-        names = [(held[p.sha1][3], f"{base}/{p.author}/{p.sha1}") for p in group]
+        names = [(held[p.sha1][1], f"{base}/{p.author}/{p.sha1}") for p in group]
         sent.append((ticket, group, ticket.start_link(names)))
+    _call(then)
     for _ticket, group, answer in sent:
         codes = None if answer is None else answer.link_codes()
         if codes is None:
@@ -99,3 +112,14 @@ def _link_helped(posts_dir: Path, posts: list[Post], held: Held
     for folder in folders:
         fsync_dir(posts_dir / folder)
     return linked, again
+
+
+def _call(then: Callable[[], object] | None) -> None:
+    """Run ``then``; an ``Exception`` it raises is logged (starting the next batch's
+    checks ahead is only a head start: that batch checks itself when it comes)."""
+    if then is None:
+        return
+    try:
+        then()
+    except Exception as exc:
+        log.info("starting the next batch's checks ahead failed: %s", exc)

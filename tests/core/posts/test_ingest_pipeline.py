@@ -25,6 +25,7 @@ from app.core.identity.identities import Identities
 from app.core.posts import records, storebatch
 from app.core.posts.index import Index
 from app.core.posts.ingest import Ingestor, verify_file
+from app.core.posts.pipeline import ingest_batches
 from app.core.posts.reconcile import reconcile
 from tests.core.posts.test_ingest import FP, T0, make_node, post, signed
 
@@ -110,6 +111,63 @@ def test_the_data_is_flushed_before_a_helper_names_a_file_and_the_names_after(
     assert sum(int(e.split()[1]) for e in events if e.startswith("link ")) == 100
 
 
+def _ingest_batches(tmp: Path, pipelined: bool, ahead: int = 256
+                    ) -> tuple[list[Any], dict[str, Any]]:
+    dd, _ = make_node(tmp, known="AB", verify_ahead_posts=ahead)
+    Identities(dd).block(FP["B"])
+    raws = _batch()
+    records.forget(dd, Index(dd), FP["A"], hashlib.sha1(raws[30]).hexdigest())
+    batches = [raws[:40], raws[40:80], raws[80:], raws[10:20] + raws[100:110], raws[:3]]
+    ingestor = Ingestor(dd, now=T0)
+    results = list(ingest_batches(ingestor, batches) if pipelined
+                   else (ingestor.ingest_many(b) for b in batches))
+    shas = {bytes(r[0]).hex() for r in Index(dd).conn().execute("SELECT sha FROM posts")}
+    return [(r.rejected, r.refused, [(a.sha1, a.new) for a in r.accepted])
+            for r in results], {"files": _files(tmp), "indexed": shas}
+
+
+@pytest.mark.parametrize("ahead", [0, 25, 100000])  # none, part of a batch, all of it
+def test_batches_through_the_pipeline_give_what_one_batch_at_a_time_gives(
+        tmp_path: Path, ahead: int) -> None:
+    piped, stored = _ingest_batches(tmp_path / "piped", True, ahead)
+    alone, same = _ingest_batches(tmp_path / "alone", False)
+    assert piped == alone and stored == same
+    assert set(stored["indexed"]) == {name.split("/")[1] for name in stored["files"]}
+    assert [r for r, _, _ in piped][3] == [(1, "future_time"), (3, "bad_json")]
+    assert not any(new for _, _, accepted in piped[3:] for _, new in accepted)  # repeats
+
+
+def test_the_next_batch_is_checked_only_after_this_one_is_flushed_and_sent_to_be_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The order :func:`ingest_batches` promises: per batch, the data is flushed, the
+    helpers are asked to name the files, then the next batch's checks start; the
+    result comes only after the names are flushed and the batch is indexed."""
+    dd, _ = make_node(tmp_path, known="A")
+    events: list[str] = []
+
+    def spy(owner: Any, name: str, label: str) -> None:
+        real = getattr(owner, name)
+
+        def record(*args: Any, **kwargs: Any) -> Any:
+            if label != "link" or args[1]:  # not a release (a link of nothing)
+                events.append(label)
+            return real(*args, **kwargs)
+        monkeypatch.setattr(owner, name, record)
+
+    spy(storebatch, "syncfs", "syncfs")
+    spy(storebatch, "fsync_dir", "fsync_dir")
+    spy(verifyprocs.Ticket, "start_link", "link")
+    spy(Ingestor, "check_ahead", "ahead")
+    spy(Index, "add_many", "index")
+    batches = [[post("A", TEXT=f"b{k} p{i}") for i in range(100)] for k in range(3)]
+    for result in ingest_batches(Ingestor(dd, now=T0), batches):
+        assert len(result.accepted) == 100 and all(a.new for a in result.accepted)
+        events.append("result")
+    steps = [e for i, e in enumerate(events) if i == 0 or events[i - 1] != e]
+    one = ["syncfs", "link", "ahead", "fsync_dir", "index", "result"]
+    assert steps == [*one, *one, *[e for e in one if e != "ahead"]], steps
+
+
 def test_a_file_a_helper_cannot_name_is_written_here(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Found by the end-of-session tester: a helper names files through
@@ -141,13 +199,17 @@ from app.core.base.datadir import DataDir
 from app.core.base import verifyprocs
 from app.core.posts.ingest import Ingestor
 dd = DataDir({data!r}, environ={{}})
+from app.core.posts.pipeline import ingest_batches
 raws = open({raws!r}, "rb").read().split(b"\\n")
 ingestor = Ingestor(dd, now={now})
-for start in range(0, len(raws), 150):
-    ingestor.ingest_many(raws[start:start + 150])
-    if start == 0:
+batches = [raws[start:start + 150] for start in range(0, len(raws), 150)]
+results = (ingest_batches(ingestor, batches) if {pipelined}
+           else (ingestor.ingest_many(b) for b in batches))
+for n, result in enumerate(results):
+    if n == 0:
         pool = verifyprocs.pool(dd.settings["verify_processes"])
         print(" ".join(str(h.proc.pid) for h in pool._helpers), flush=True)
+    print(" ".join(a.sha1 for a in result.accepted), flush=True)  # durable and indexed
 print("done", flush=True)
 """
 
@@ -160,17 +222,23 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.parametrize("pipelined", [False, True])
 def test_killing_the_ingest_mid_batch_leaves_whole_files_and_a_consistent_index(
-        tmp_path: Path) -> None:
+        tmp_path: Path, pipelined: bool) -> None:
+    """With ``pipelined``, through :func:`ingest_batches`: the next batch's files are
+    being written by the helpers when the kill comes; every batch reported done is
+    still there, files and index rows."""
     dd, _ = make_node(tmp_path / "node", known="AB")
     rng = random.Random(14)
     kills = 0
+    acknowledged: set[str] = set()
     for round_ in range(4):
         raws = [post("AB"[i % 2], TEXT=f"round {round_} post {i}") for i in range(1500)]
         (tmp_path / "raws").write_bytes(b"\n".join(raws))
         child = subprocess.Popen(
             [sys.executable, "-c", _CHILD.format(root=str(ROOT), data=str(dd.root),
-                                                 raws=str(tmp_path / "raws"), now=T0)],
+                                                 raws=str(tmp_path / "raws"), now=T0,
+                                                 pipelined=pipelined)],
             stdout=subprocess.PIPE, text=True)
         assert child.stdout is not None
         helpers = [int(p) for p in child.stdout.readline().split()]
@@ -180,6 +248,8 @@ def test_killing_the_ingest_mid_batch_leaves_whole_files_and_a_consistent_index(
             child.kill()
             kills += 1
         child.wait()
+        acknowledged.update(child.stdout.read().split())
+        acknowledged.discard("done")
         child.stdout.close()
         deadline = time.monotonic() + 10
         while any(_alive(p) for p in helpers) and time.monotonic() < deadline:
@@ -193,6 +263,7 @@ def test_killing_the_ingest_mid_batch_leaves_whole_files_and_a_consistent_index(
     held = {p.name for p in files}
     indexed = {bytes(r[0]).hex() for r in index.conn().execute("SELECT sha FROM posts")}
     assert indexed <= held  # a row only for a file on disk
+    assert acknowledged and acknowledged <= indexed  # what was reported done stayed
     reconcile(index, force=True)
     indexed = {bytes(r[0]).hex() for r in index.conn().execute("SELECT sha FROM posts")}
     assert indexed == held
