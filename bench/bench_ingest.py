@@ -19,9 +19,13 @@ in this process:
 ``--growth N`` then ingests N posts (per-feed batches, with the index) into one data
 directory and compares the rate over the first 10,000 posts with the rate over the
 last 10,000 (into an index already holding N - 10,000): issue 14 wants them within 15 %.
+``--index-growth N`` does the same for ``Index.add_many`` alone (decoded posts, no
+checks, no files): its wall time per post and the bytes it writes per post
+(the WAL and the checkpoints) over the first and the last 10,000.
 
     .venv/bin/python bench/bench_ingest.py --posts 20000 --batch 500
     .venv/bin/python bench/bench_ingest.py --posts 10000 --growth 100000
+    .venv/bin/python bench/bench_ingest.py --posts 1000 --rounds 3 --index-growth 100000
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from app.core.base import verifyprocs  # noqa: E402
 from app.core.base.crypto import CTX_POST  # noqa: E402
 from app.core.base.datadir import DataDir  # noqa: E402
 from app.core.base.encoding import b64d  # noqa: E402
+from app.core.posts.codec import decode_post  # noqa: E402
 from app.core.posts.index import Index  # noqa: E402
 from app.core.posts.ingest import Ingestor  # noqa: E402
 from app.core.posts.pipeline import ingest_batches  # noqa: E402
@@ -115,7 +120,8 @@ def ingest_rate(root: Path, raws: list[bytes], people: list[common.Author], batc
     """Posts/s of ingesting ``raws`` in durable batches into a fresh data directory:
     ``ingest_batches`` (the next batch checked while this one is stored, as a sync does)
     or, not ``pipelined``, one ``ingest_many`` call after the other; ``marks`` gets the
-    clock (perf_counter) after each batch."""
+    clock (perf_counter) when the first batch starts (after the setup: the directory,
+    the helpers), then after each batch."""
     if root.exists():
         shutil.rmtree(root)
     os.sync()  # not timed: the deletions (and, on a disk mounted with discard, their
@@ -128,6 +134,8 @@ def ingest_rate(root: Path, raws: list[bytes], people: list[common.Author], batc
     verifyprocs.pool(processes)     # not timed: the helpers' start, once per process
     accepted = 0
     started = time.perf_counter()
+    if marks is not None:
+        marks.append(started)
     batches = (raws[start:start + batch] for start in range(0, len(raws), batch))
     results = (ingest_batches(ingestor, batches) if pipelined
                else (ingestor.ingest_many(b) for b in batches))
@@ -147,13 +155,44 @@ def growth(root: Path, n: int, people: list[common.Author], batch: int,
     data directory (per-feed batches, index), and the load average at the end."""
     raws = build(n, people, seed + 1)
     by_feed = sorted(raws, key=lambda raw: raw.split(b".")[1])
-    marks: list[float] = []
-    started = time.perf_counter()
+    marks: list[float] = []  # the start, then the end of each batch
     ingest_rate(root, by_feed, people, batch, True, marks=marks)
     per = 10_000 // batch
-    first = 10_000 / (marks[per - 1] - started)
+    first = 10_000 / (marks[per] - marks[0])
     last = 10_000 / (marks[-1] - marks[-1 - per])
     return first, last, os.getloadavg()[0]
+
+
+def _written() -> int:
+    """Bytes this process has written so far (``/proc/self/io`` wchar)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    return 0
+
+
+def index_growth(root: Path, n: int, people: list[common.Author], batch: int,
+                 seed: int) -> tuple[float, float, float, float]:
+    """``Index.add_many`` alone over ``n`` decoded posts (per-feed batches) into a fresh
+    index: µs per post over the first and the last 10,000, and bytes written per post
+    (WAL and checkpoints) over each."""
+    raws = sorted(build(n, people, seed + 1), key=lambda raw: raw.split(b".")[1])
+    posts = [decode_post(raw, max_bytes=len(raw)) for raw in raws]
+    if root.exists():
+        shutil.rmtree(root)
+    dd = DataDir(root, {})
+    dd.initialise()
+    index = Index(dd)
+    marks = [(time.perf_counter(), _written())]
+    for start in range(0, n, batch):
+        index.add_many(posts[start:start + batch])
+        marks.append((time.perf_counter(), _written()))
+    index.close()
+    per = 10_000 // batch
+    (t0, w0), (t1, w1) = marks[0], marks[per]
+    (t2, w2), (t3, w3) = marks[-1 - per], marks[-1]
+    return ((t1 - t0) / 10_000 * 1e6, (t3 - t2) / 10_000 * 1e6, (w1 - w0) / 10_000,
+            (w3 - w2) / 10_000)
 
 
 def _cpu(pids: list[int]) -> tuple[float, float]:
@@ -206,6 +245,8 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
     ap.add_argument("--growth", type=int, default=0, metavar="N",
                     help="also ingest N posts into one directory: first vs last 10,000")
+    ap.add_argument("--index-growth", type=int, default=0, metavar="N",
+                    help="also index N posts alone (no checks, no files): first vs last 10,000")
     ap.add_argument("--profile", type=Path, default=None, metavar="FILE",
                     help="also write a cProfile of one per-feed ingest (by own time) to FILE")
     args = ap.parse_args()
@@ -234,6 +275,8 @@ def main() -> None:
         loads.append(os.getloadavg()[0])
     grown = [growth(args.out / f"growth{k}", args.growth, people, args.batch, args.seed + k)
              for k in range(args.rounds)] if args.growth else []
+    indexed = [index_growth(args.out / f"index{k}", args.index_growth, people, args.batch,
+                            args.seed + k) for k in range(args.rounds)] if args.index_growth else []
     if args.profile:
         profiled_ingest(args.out / "profiled", by_feed, people, args.batch, args.profile)
     if not args.keep:
@@ -264,6 +307,16 @@ def main() -> None:
             [[k + 1, f"{a:,.0f}", f"{b:,.0f}", f"{b / a:.2f}", f"{ld:.2f}"]
              for k, (a, b, ld) in enumerate(grown)]))
         print(f"median last / first: {med(b / a for a, b, _ in grown):.2f}")
+    if indexed:
+        print(f"\nindex alone: {args.index_growth:,} decoded posts, Index.add_many in per-feed "
+              f"batches of {args.batch}, {args.rounds} rounds")
+        print(common.table(
+            ["round", "first 10,000 µs/post", "last 10,000 µs/post", "first / last",
+             "bytes written/post first", "last"],
+            [[k + 1, f"{a:.1f}", f"{b:.1f}", f"{a / b:.2f}", f"{wa:,.0f}", f"{wb:,.0f}"]
+             for k, (a, b, wa, wb) in enumerate(indexed)]))
+        print(f"median first / last (the rate ratio): {med(a / b for a, b, _, _ in indexed):.2f}"
+              f"; load average {os.getloadavg()[0]:.2f}")
     if args.profile:
         print(f"profile of one per-feed ingest with the index: {args.profile}")
 

@@ -104,6 +104,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("index_busy_timeout", 30,
             "seconds a process waits for the post index database's write lock",
             1, 3600, "seconds"),
+    Setting("index_checkpoint_pages", 8192,
+            "pages (4 KiB) the post index's write-ahead log grows to before a commit copies "
+            "it into the database (SQLite wal_autocheckpoint): more pages, fewer copies of "
+            "each page a batch touches", 100, 1_000_000, "pages"),
+    Setting("index_cache_mib", 8,
+            "MiB of post index pages each connection keeps in memory (SQLite cache_size)",
+            1, 4096, "MiB"),
     Setting("reconcile_interval_ms", 1000,
             "least milliseconds between two checks (per process) for post files added or "
             "removed behind the index's back; 0 checks before every query",

@@ -11,8 +11,9 @@ rescanned): an index opened with :func:`app.core.posts.reconcile.open_index`
 runs that repair, bounded, before each query through its ``repair`` hook. Rows
 a query would return whose file has vanished are dropped on the spot.
 
-Listing is keyset pagination over ``(created, sha)`` indexes, newest first; filters by
-author or kind merge one index range per author/kind: a page costs O(limit) rows.
+Listing is keyset pagination over ``(created, sha)`` indexes, newest first, merging one
+index range per author and/or kind (all kinds: one range per listed kind): a page costs
+O(limit) rows per range.
 """
 
 from __future__ import annotations
@@ -51,9 +52,15 @@ from .listing import (
 from .searchtext import index_text
 
 # What a listing shows: not deletion records, not versions an edit by their author replaced.
-LISTED = (f"p.kind != {DELETION_CODE} AND NOT EXISTS (SELECT 1 FROM edits e JOIN posts n"
+# CROSS JOIN fixes the loop order: edits by the row's SHA-1 (nearly always none), then the
+# editing post by id. Left to itself the planner walked every post of the row's author
+# and probed edits for each: O(the author's posts) per row listed.
+LISTED = (f"p.kind != {DELETION_CODE} AND NOT EXISTS (SELECT 1 FROM edits e CROSS JOIN posts n"
           " ON n.id = e.post WHERE e.old = p.sha AND n.author = p.author)")
 
+# Every kind a listing can show: a page of all kinds merges one posts_kind range each
+# (there is no index over every kind: indexschema, version 2).
+LISTED_CODES = tuple(code for code in range(len(KINDS)) if code != DELETION_CODE)
 Scope = tuple[str, tuple[str, ...], tuple[Any, ...]]
 _POOL = threading.local()  # .conns: db path -> (pid, connection), most recently used last
 _POOL_SIZE = 8             # databases a thread keeps open at once
@@ -94,7 +101,10 @@ class Index:
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        c, created = connect(self.path, float(self.dd.settings["index_busy_timeout"]))
+        settings = self.dd.settings
+        c, created = connect(self.path, float(settings["index_busy_timeout"]),
+                             checkpoint_pages=settings["index_checkpoint_pages"],
+                             cache_mib=settings["index_cache_mib"])
         if created:
             self.forget_ids()
         return c
@@ -307,8 +317,8 @@ class Index:
             not_in: list[int] = []
         else:
             not_in = [i for i in (self.fp_id(b) for b in sorted(blocked)) if i is not None]
-            scopes = [("posts_kind", ("kind",), (k,)) for k in codes] \
-                if codes is not None else [("posts_time", (), ())]
+            scopes = [("posts_kind", ("kind",), (k,)) for k in LISTED_CODES
+                      if codes is None or k in codes]
         return self.newest(scopes, not_in, limit, after)
 
     def newest(self, scopes: list[Scope], not_in: list[int], limit: int,

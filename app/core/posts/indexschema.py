@@ -14,6 +14,15 @@ never below the clock in microseconds. ``meta`` row ``epoch`` names the numberin
 a rebuild empties ``meta``, so a rebuilt index numbers its posts in a new epoch.
 An index made before positions existed gets the column on open (:func:`migrate`:
 additive; its rows are numbered in insertion order).
+
+Version 2 has no ``posts_time(created, sha)`` index: a page of every kind merges one
+``posts_kind`` range per kind instead (:meth:`app.core.posts.index.Index.page`). Its keys
+came in random order (a feed spans all of time), so once the index was large each row
+of a batch landed on its own page, and every such page was written to the WAL and again
+by the checkpoint; it was a third of what a batch wrote at 100,000 posts (bench/README.md,
+"Growth: before and after"). A version-1 index is upgraded in place on open
+(:data:`UPGRADES`: the index dropped, rows kept); an older node opening a version-2
+index recreates it and its repair refills it, as for any other version.
 """
 
 from __future__ import annotations
@@ -24,7 +33,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+from ..base.config import DEFAULTS
+
+SCHEMA_VERSION = 2
 DB_NAME = "index.sqlite3"
 
 SCHEMA = """
@@ -32,7 +43,6 @@ CREATE TABLE fps(id INTEGER PRIMARY KEY, fp TEXT NOT NULL UNIQUE);
 CREATE TABLE posts(id INTEGER PRIMARY KEY, sha BLOB NOT NULL UNIQUE, author INTEGER NOT NULL,
   created INTEGER NOT NULL, kind INTEGER NOT NULL, public INTEGER NOT NULL,
   reaction INTEGER NOT NULL, reshare INTEGER NOT NULL, conv BLOB, pos INTEGER);
-CREATE INDEX posts_time ON posts(created, sha);
 CREATE INDEX posts_author ON posts(author, created, sha);
 CREATE INDEX posts_kind ON posts(kind, created, sha);
 CREATE INDEX posts_author_kind ON posts(author, kind, created, sha);
@@ -70,13 +80,26 @@ CREATE INDEX IF NOT EXISTS edits_post ON edits(post);
 """
 ADDED_TABLES = ("tombstones", "edits")
 POSITIONS_INDEX = "CREATE INDEX IF NOT EXISTS posts_pos ON posts(author, pos)"
+# Versions upgraded in place on open (no row changes): the statements that make them current.
+UPGRADES = {1: ("DROP INDEX IF EXISTS posts_time",)}
 CONTENT_TABLES = ("posts_fts", "posts", "recipients", "replies", "convs", "conv_members", "dirs",
                   "meta", *ADDED_TABLES)
 
 
-def connect(path: Path, timeout: float) -> tuple[sqlite3.Connection, bool]:
+def connect(path: Path, timeout: float, *,
+            checkpoint_pages: int = DEFAULTS["index_checkpoint_pages"],
+            cache_mib: int = DEFAULTS["index_cache_mib"]) -> tuple[sqlite3.Connection, bool]:
     """Open the index database at ``path`` in WAL mode with a busy timeout (seconds),
-    creating (or, on another :data:`SCHEMA_VERSION`, recreating) the schema.
+    creating the schema, upgrading it in place (a version in :data:`UPGRADES`), or
+    recreating it (any other version than :data:`SCHEMA_VERSION`).
+
+    ``checkpoint_pages``: the WAL size (pages) past which a commit checkpoints (settings
+    ``index_checkpoint_pages``); ``cache_mib``: this connection's page cache (setting
+    ``index_cache_mib``). A batch of random keys (SHA-1s; a feed's posts across all of
+    time) touches a page per row once the index is large, and a checkpoint after every
+    commit (SQLite's default, 1,000 pages) wrote each of them to the database again at
+    every batch; a larger WAL copies a page once for many batches (bench/README.md,
+    "Growth: before and after"). Durability is unchanged: WAL with ``synchronous=NORMAL``.
 
     Returns the connection (autocommit; callers open their own transactions) and
     whether the schema was (re)created. Raises ``sqlite3.Error`` on failure.
@@ -85,8 +108,11 @@ def connect(path: Path, timeout: float) -> tuple[sqlite3.Connection, bool]:
     c.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
     _wal(c, timeout)
     c.execute("PRAGMA synchronous=NORMAL")
+    c.execute(f"PRAGMA wal_autocheckpoint={int(checkpoint_pages)}")
+    c.execute(f"PRAGMA cache_size={-1024 * int(cache_mib)}")  # negative: KiB
     created = False
     if c.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+        _upgrade(c)
         created = _create_schema(c)
     _add_tables(c)  # first: add_search may empty every content table, these included
     add_search(c)
@@ -157,6 +183,17 @@ def _immediate(c: sqlite3.Connection) -> Iterator[None]:
         c.execute("ROLLBACK")
         raise
     c.execute("COMMIT")
+
+
+def _upgrade(c: sqlite3.Connection) -> None:
+    """Bring an index of a version in :data:`UPGRADES` to :data:`SCHEMA_VERSION` in place
+    (one transaction; a concurrent opener may have done it already)."""
+    with _immediate(c):
+        version = c.execute("PRAGMA user_version").fetchone()[0]
+        if version in UPGRADES:
+            for stmt in UPGRADES[version]:
+                c.execute(stmt)
+            c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
 
 def _create_schema(c: sqlite3.Connection) -> bool:
