@@ -60,10 +60,8 @@ SETTINGS: tuple[Setting, ...] = (
             "requests one peer-API connection may carry; the last is answered with "
             "'Connection: close' (the client reconnects, to whichever worker is free)",
             1, 1000000, "requests"),
-    Setting("peer_accept_balance_ms", 20,
-            "how long a peer worker holding more connections than another leaves a new "
-            "connection for that worker to take before taking it itself (0: off)",
-            0, 1000, "ms"),
+    Setting("peer_accept_balance_ms", 20, "how long a peer worker holding more connections "
+            "than another leaves a new one to it before taking it itself (0: off)", 0, 1000, "ms"),
     Setting("admin_max_body", 12 * MiB, "largest admin request body in bytes (413 above)",
             256, GiB, "bytes"),
     Setting("peer_max_body", 64 * 1024, "largest peer request body in bytes (413 above)",
