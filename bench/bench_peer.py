@@ -30,11 +30,11 @@ processes and in the client's, which depend less on that competition. Last,
 the same feed request in this process without sockets: ``serve_feed`` alone,
 and the whole peer app and the hello app through werkzeug's test client
 (``--profile``: the peer app under cProfile); and each of those three again with
-4 MiB of other memory written between two calls, so the CPU caches hold little of
-the request's code and data, as between two requests of one gunicorn worker (four
-clients, the kernel's TCP and the other worker run in between): the feed's cost
-roughly doubles that way, the hello app's much less, which is most of the gap
-between the in-process figures and the server CPU per request above.
+16 MiB of other memory written between two calls, so the CPU caches (the shared
+last level too) hold little of the request's code and data, as between two requests
+of one gunicorn worker when four clients, the kernel's TCP, the other worker and
+other tenants of the machine run in between: a bound on how much of the gap between
+the in-process figures and the server CPU per request above cold caches explain.
 
     .venv/bin/python bench/bench_peer.py    # 6,000 requests per target, 3 rounds, both clients
     .venv/bin/python bench/bench_peer.py --client raw --clients 2,4,8 --profile
@@ -358,7 +358,7 @@ def _timed(call: Any, bodies: list[bytes], profile: bool) -> tuple[float, str]:
     return rate, text
 
 
-SWEEP_BYTES = 4 << 20  # touched between two calls of a "caches swept" row
+SWEEP_BYTES = 16 << 20  # touched between two calls of a "caches swept" row
 
 
 def _timed_swept(call: Any, bodies: list[bytes]) -> float:

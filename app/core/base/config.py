@@ -106,7 +106,7 @@ SETTINGS: tuple[Setting, ...] = (
             "pages (4 KiB) the post index's write-ahead log grows to before a commit copies "
             "it into the database (SQLite wal_autocheckpoint): more pages, fewer copies of "
             "each page a batch touches", 100, 1_000_000, "pages"),
-    Setting("index_cache_mib", 8,
+    Setting("index_cache_mib", 2,
             "MiB of post index pages each connection keeps in memory (SQLite cache_size)",
             1, 4096, "MiB"),
     Setting("reconcile_interval_ms", 1000,
