@@ -73,9 +73,14 @@ def on_starting(server):  # noqa: ARG001 - gunicorn's hook, before binding
         acceptbalance.share()
 
 
+def pre_fork(server, worker):  # noqa: ARG001 - gunicorn's hook, in the master
+    """A peer worker's row of the shared connection counts (app/run/acceptbalance.py)."""
+    acceptbalance.assign(worker)
+
+
 def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook, in the master
     """A dead peer worker's connections no longer count (app/run/acceptbalance.py)."""
-    acceptbalance.forget(worker.pid)
+    acceptbalance.forget(worker)
 
 
 def when_ready(server):  # noqa: ARG001 - gunicorn's hook, in the master once bound

@@ -194,9 +194,10 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
         self.per_address = int(settings["peer_connections_per_address"])
         self.keepalive_requests = int(settings["peer_keepalive_requests"])
         self.balance_wait = int(settings["peer_accept_balance_ms"]) / 1000
-        self.slot = acceptbalance.claim(self.age) if self.balance_wait else None
+        self.slot = acceptbalance.claim(self) if self.balance_wait else None
+        self.distrust_until = 0.0  # monotonic: no stepping aside before it
         self.paused: dict[Any, tuple[Any, float]] = {}  # listener -> (server, watched again at)
-        self.stepping_aside: tuple[float, float] | None = None  # (since, last) for one connection
+        self.stepping_aside: tuple[float, float] | None = None  # (since, last) of a busy spell
         self.by_address: dict[str, int] = {}  # open connections per address key
         self.max_head = (self.cfg.limit_request_line + 4 + self.cfg.limit_request_fields
                          * (self.cfg.limit_request_field_size + 2))
@@ -248,20 +249,24 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
 
     def _step_aside(self, server: Any, listener: Any) -> bool:
         """Whether to leave the waiting connection to a worker holding fewer: then the
-        listener is not watched for :data:`PAUSE` seconds. Not for longer in all than
-        ``peer_accept_balance_ms`` for one connection (then this worker takes it)."""
-        fewest = self.slot.fewest_elsewhere() if self.slot is not None else None
-        if fewest is None or self.nr_conns <= fewest:
-            self.stepping_aside = None
-            return False
+        listener is not watched for :data:`PAUSE` seconds. A spell of a busy listener
+        (callbacks no more than 3 pauses apart: one connection, or a queue of them)
+        waits at most ``peer_accept_balance_ms`` in all; when this worker then had to
+        take a connection itself (the other was busy or stuck), it does not step aside
+        again for :data:`acceptbalance.DISTRUST` seconds (so nothing queues behind it)."""
         now = time.monotonic()
         since, last = self.stepping_aside or (now, now)
-        if now - last > 3 * PAUSE:  # the last one was taken by another worker: a new one
+        if now - last > 3 * PAUSE:  # the listener was quiet meanwhile: a new spell
             since = now
-        if now - since >= self.balance_wait:
-            self.stepping_aside = None
-            return False
         self.stepping_aside = (since, now)
+        if now < self.distrust_until or self.slot is None:
+            return False
+        fewest = self.slot.fewest_elsewhere()
+        if fewest is None or self.nr_conns <= fewest:
+            return False
+        if now - since >= self.balance_wait:  # waited enough: take it, trust less a while
+            self.distrust_until = now + max(acceptbalance.DISTRUST, 10 * self.balance_wait)
+            return False
         with self._lock:
             self.poller.unregister(listener)
         self.paused[listener] = (server, now + PAUSE)

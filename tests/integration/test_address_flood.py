@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -214,6 +215,11 @@ def test_peer_keepalive_requests_at_its_edge(make_node: NodeFactory) -> None:
 
 def _connections_per_worker(node: Node, port: int) -> list[int]:
     """Established connections to ``port`` each peer worker holds (from /proc), sorted."""
+    return sorted(_connections_by_worker(node, port).values())
+
+
+def _connections_by_worker(node: Node, port: int) -> dict[int, int]:
+    """{worker pid: established connections to ``port`` it holds} (from /proc)."""
     inodes: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
@@ -221,7 +227,7 @@ def _connections_per_worker(node: Node, port: int) -> list[int]:
             if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
                 inodes.add(fields[9])  # ESTABLISHED, local port = the peer port
     master = node.main_pid("peer")
-    counts = []
+    counts = {}
     for pid in node.group_pids("peer"):
         if pid == master:
             continue
@@ -229,8 +235,8 @@ def _connections_per_worker(node: Node, port: int) -> list[int]:
         for fd in Path(f"/proc/{pid}/fd").iterdir():
             target = os.readlink(fd) if fd.is_symlink() else ""
             held += target.startswith("socket:[") and target[8:-1] in inodes
-        counts.append(held)
-    return sorted(counts)
+        counts[pid] = held
+    return counts
 
 
 @pytest.mark.parametrize("balance_ms, balanced", [(20, True), (0, False)])
@@ -249,3 +255,28 @@ def test_new_connections_go_to_the_worker_holding_fewest(
         assert sum(counts) == 12 and len(counts) == 2
         if balanced:
             assert counts == [6, 6]
+
+
+def test_a_stuck_worker_delays_a_queue_of_connections_once(make_node: NodeFactory) -> None:
+    """The worker holding more connections steps aside for one spell of a busy listener,
+    not once per queued connection: with the other worker stopped (SIGSTOP) and the
+    setting at its largest (1 s), five connections sent at once are all answered after
+    about 1 s; each waited 1 s more than the one before (the fifth 5 s) before the fix
+    (found by the end-of-session tester)."""
+    node = make_node(workers=2, threads=2, settings={"peer_accept_balance_ms": 1000})
+    assert node.peer_port is not None
+    with ExitStack() as stack:
+        first = stack.enter_context(_connect(node.peer_port))
+        assert _ask_health(first).startswith(b"http/1.1 200 ")
+        counts = _connections_by_worker(node, node.peer_port)
+        assert sorted(counts.values()) == [0, 1]
+        idle = next(pid for pid, n in counts.items() if n == 0)
+        os.kill(idle, signal.SIGSTOP)
+        stack.callback(os.kill, idle, signal.SIGCONT)
+        queued = [stack.enter_context(_connect(node.peer_port, timeout=3.5)) for _ in range(5)]
+        for sock in queued:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        deadline = time.monotonic() + 3.5  # all within 3.5 s of sending, not the fifth at 5 s
+        for sock in queued:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            assert sock.recv(12) == b"HTTP/1.1 200"

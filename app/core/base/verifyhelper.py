@@ -155,7 +155,8 @@ def _link(fd: int, dst: str) -> int:
 
 
 def serve(rfd: int = 0, wfd: int = 1) -> None:
-    """A helper's loop: answer requests read from ``rfd`` on ``wfd`` until end of input."""
+    """A helper's loop: answer requests read from ``rfd`` on ``wfd`` until end of input
+    or until the parent is gone (its end of ``wfd`` closed)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is for the parent
     server = _Server()
     while True:
@@ -168,5 +169,8 @@ def serve(rfd: int = 0, wfd: int = 1) -> None:
             return
         out = memoryview(server.link(ticket, body) if kind == b"L"
                          else server.check(ticket, kind, body))
-        while out:
-            out = out[os.write(wfd, out):]
+        try:
+            while out:
+                out = out[os.write(wfd, out):]
+        except BrokenPipeError:  # the parent died (its answers are of no use): end quietly
+            return

@@ -141,3 +141,20 @@ def test_more_owed_answers_than_a_pipe_holds_do_not_deadlock() -> None:
         else:  # unblock the stuck helper so the test process can go on
             for helper in one._helpers:
                 helper.proc.kill()
+
+
+def test_a_helper_whose_parent_is_gone_ends_quietly() -> None:
+    """Its answer's pipe has no reader (the parent was SIGKILLed): serve returns instead
+    of raising BrokenPipeError into the node's log (found by the end-of-session tester,
+    the scheduler killed mid-sync)."""
+    rin, win = os.pipe()
+    rout, wout = os.pipe()
+    os.write(win, verifyhelper.encode(1, _jobs(4)))
+    os.close(win)
+    os.close(rout)
+    try:
+        verifyhelper.serve(rin, wout)  # raised BrokenPipeError before the fix
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.close(rin)
+        os.close(wout)
