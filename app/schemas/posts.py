@@ -10,7 +10,7 @@ from ..core.base import names
 from ..core.base.strictjson import MAX_SAFE_INTEGER
 from ..core.posts.attributes import TIME_MAX, TIME_MIN
 from ..core.posts.codec import KINDS
-from .identity import Fingerprint, Pattern, password_field
+from .identity import Fingerprint, Pattern, Text, password_field
 
 
 def safe_integer(**kwargs: Any) -> fields.Integer:
@@ -22,6 +22,12 @@ def safe_integer(**kwargs: Any) -> fields.Integer:
 def time_field(**kwargs: Any) -> fields.Integer:
     """A _TIME input: unix seconds within the range every part of the node can show."""
     return fields.Integer(validate=validate.Range(TIME_MIN, TIME_MAX), **kwargs)
+
+
+def created_time_field(**kwargs: Any) -> fields.Integer:
+    """``CREATED_TIME``: unix seconds from 0 (docs/protocol.md; the codec refuses earlier
+    times), at most :data:`TIME_MAX` (and the node refuses more than 300 s ahead)."""
+    return fields.Integer(validate=validate.Range(0, TIME_MAX), **kwargs)
 
 
 class Sha(fields.String):
@@ -48,11 +54,11 @@ class MediaPath(ShaPath):
 
 
 class ProfileIn(Schema):
-    name = fields.String(validate=validate.Length(max=200))
-    birthdate = fields.String(validate=validate.Length(max=10))
-    workplace = fields.String(validate=validate.Length(max=200))
-    phone = fields.String(validate=validate.Length(max=64))
-    email = fields.String(validate=validate.Length(max=256))
+    name = Text(validate=validate.Length(max=200))
+    birthdate = Text(validate=validate.Length(max=10))
+    workplace = Text(validate=validate.Length(max=200))
+    phone = Text(validate=validate.Length(max=64))
+    email = Text(validate=validate.Length(max=256))
 
 
 class CreatePost(Schema):
@@ -60,13 +66,14 @@ class CreatePost(Schema):
     password = password_field(required=True)
     attributes = fields.Dict(keys=fields.String(), load_default=dict,
                              metadata={"description": "raw attributes, NAME_TYPE -> value"})
-    text = fields.String(metadata={"description": "the post body (TEXT)"})
+    text = Text(metadata={"description": "the post body (TEXT)"})
     reply_to = Sha(metadata={"description": "SHA-1 of a stored post to comment on"})
     to = fields.List(Fingerprint(), load_default=list,
                      metadata={"description": "address the post to these identities"})
     reshare = Sha(metadata={"description": "SHA-1 of a stored post to reshare"})
     profile = fields.Nested(ProfileIn, metadata={"description": "profile fields"})
-    created_time = time_field(metadata={"description": "CREATED_TIME (default: now)"})
+    created_time = created_time_field(metadata={
+        "description": "CREATED_TIME (default: now; unix seconds from 0, at most 300 s ahead)"})
 
 
 class ImportPost(Schema):
@@ -132,8 +139,9 @@ class EditPost(Schema):
     password = password_field(required=True)
     attributes = fields.Dict(keys=fields.String(), load_default=dict,
                              metadata={"description": "raw attributes of the new version"})
-    text = fields.String(metadata={"description": "the new body (TEXT)"})
-    created_time = time_field(metadata={"description": "CREATED_TIME (default: now)"})
+    text = Text(metadata={"description": "the new body (TEXT)"})
+    created_time = created_time_field(metadata={
+        "description": "CREATED_TIME (default: now; unix seconds from 0, at most 300 s ahead)"})
 
 
 class PostDeleted(Schema):

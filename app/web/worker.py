@@ -168,8 +168,8 @@ def write_json_error(sock: Any, status: int, reason: str, message: str) -> None:
     """Gunicorn's own errors (a request line or head over its limits, a malformed
     request) in the apps' one error shape instead of an HTML page."""
     code = "".join(c if c.isalnum() else "_" for c in reason.lower())
-    body = json.dumps({"code": status, "status": code, "message": message,
-                       "errors": {}}).encode()
+    body = json.dumps({"code": status, "status": code, "message": message, "errors": {}},
+                      separators=(",", ":")).encode()  # compact, as the apps' errors
     head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
     util.write_nonblock(sock, head.encode("latin-1") + body)

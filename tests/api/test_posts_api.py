@@ -335,3 +335,25 @@ def test_a_reshare_of_a_deleted_post_says_so(node: dict[str, Any]) -> None:
     c.delete(f"/posts/{original}", json={"password": PW2})
     inner = c.get(f"/posts/{reshare}").json["attributes"]["RESHARED_POST"]["post"]
     assert inner["sha1"] == original and inner["deleted_by_author"] is True
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"text": "\ud800x"}, "text"),
+    ({"profile": {"name": "\udc00"}}, "profile"),
+    ({"created_time": -1}, "created_time"),
+])
+def test_a_bad_field_is_named_as_the_request_names_it(node: dict[str, Any], body: dict[str, Any],
+                                                      field: str) -> None:
+    """A lone surrogate in the text is the text's fault, not 'attributes' (the codec's
+    name); a created_time before 0 is refused by the schema, as the OpenAPI document
+    says (its minimum was year 1). Found by the end-of-session tester."""
+    c, a = node["c"], node["a"]
+    r = c.post("/posts", json={"fingerprint": a, "password": PW, **body})
+    assert r.status_code == 400, r.json
+    assert field in r.json["errors"], r.json
+
+
+def test_openapi_created_time_starts_at_0(node: dict[str, Any]) -> None:
+    spec = node["c"].get("/openapi.json").json
+    created = spec["components"]["schemas"]["CreatePost"]["properties"]["created_time"]
+    assert created["minimum"] == 0

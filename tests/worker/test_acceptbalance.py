@@ -62,3 +62,4 @@ def test_without_a_table_nothing_is_shared() -> None:
     worker = SimpleNamespace(age=1)
     acceptbalance.assign(worker)
     assert worker.balance_row is None and acceptbalance.claim(worker) is None
+
