@@ -27,6 +27,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import flush
+
 TEMP_PREFIX = ".tmp-"
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -205,15 +207,18 @@ class BatchWriter:
     has them; else a temporary name), the file system is flushed once with
     ``syncfs``, then each gets its name with ``linkat`` (or a no-replace
     rename), never replacing an existing file, and the directories are
-    fsync-ed. Nothing is visible before its data is on disk, a crash leaves no
+    fsync-ed. With ``fsync_each`` (:mod:`.flush`: the machine holds much unwritten
+    data of other programs, which a ``syncfs`` would wait for), each file is fsync-ed
+    instead, then each folder. Nothing is visible before its data is on disk, a crash leaves no
     temporary files behind (an unnamed inode just goes away), and the caller
     acknowledges only after ``commit``.
     (Paths are handled as strings inside: pathlib costs more per file than
     the system calls do, and ingest writes thousands of files a second.)
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, fsync_each: bool = False) -> None:
         self.root = root
+        self.fsync_each = fsync_each  # fsync each file and folder instead of one syncfs
         self._staged: list[tuple[str, str, Path]] = []  # (temp, target, target as given)
         self._unnamed: list[tuple[int, str, Path]] = []  # (O_TMPFILE fd, target, as given)
         self._written: list[Path] = []
@@ -266,7 +271,10 @@ class BatchWriter:
         """Flush, then give the unnamed inodes their names (one directory operation each)."""
         if not self._unnamed:
             return
-        syncfs(self.root)
+        if self.fsync_each:
+            flush.fsync_all([fd for fd, _, _ in self._unnamed])
+        else:
+            syncfs(self.root)
         pending, self._unnamed = self._unnamed, []
         try:
             for fd, path, target in pending:
@@ -298,7 +306,7 @@ class BatchWriter:
             except FileExistsError:
                 with contextlib.suppress(FileNotFoundError):  # the fallback removed it
                     os.unlink(tmp)
-        if len(self._touched) > 1:  # one flush for every directory of a mixed batch
+        if len(self._touched) > 1 and not self.fsync_each:  # one flush for every folder
             syncfs(self.root)
         else:
             for d in self._touched:

@@ -35,6 +35,7 @@ from typing import Protocol
 from ..base import crypto, names
 from ..base.datadir import DataDir
 from ..base.errors import BadKeyDocument, BadPost, DiwanError, NotFound, Reason
+from ..base.flush import syncfs_is_cheap
 from ..base.fsio import fsync_dir, make_private_dir, write_atomic
 from ..identity.identities import Identities
 from . import records
@@ -126,6 +127,7 @@ class Ingestor:
         self.max_url: int = s["max_url_length"]
         self.processes: int = s["verify_processes"]
         self.ahead_posts: int = s["verify_ahead_posts"]
+        self.dirty_per_file: int = s["flush_dirty_per_file"]
         # fp -> raw Ed25519 key. Safe to keep: a fingerprint is the hash of its key.
         self._keys: dict[str, bytes] = {}
         self._folders: dict[str, str | None] = {}  # fp -> its posts folder (None: blocked)
@@ -206,7 +208,8 @@ class Ingestor:
                 result.refused += [where[p.sha1] for p, w in dropped if w == Reason.DELETED]
                 result.rejected += [(where[p.sha1], w) for p, w in dropped
                                     if w != Reason.DELETED]
-            written = store(self.dd.posts, posts, held, then)
+            written = store(self.dd.posts, posts, held, then,
+                            dirty_per_file=self.dirty_per_file)
         finally:
             release(sent)  # files written ahead and not named just vanish
         seen: set[str] = set()
@@ -237,8 +240,12 @@ class Ingestor:
         signatures to be checked on other cores (:func:`.signatures.check_ahead`)."""
         def key_of(fp: str) -> bytes | None:
             return self._keys.get(fp) or self._local_key(fp)
+        # Helpers write files only when one syncfs will flush them cheaply (base/flush.py):
+        # their files are made durable by a syncfs. Else they only check, and the batch
+        # writer here fsyncs each file it writes.
+        writes = syncfs_is_cheap(max(1, len(positions)), self.dirty_per_file)
         return check_ahead(raws, author, self.max_bytes, key_of, self.processes,
-                           self._folder, positions)
+                           self._folder if writes else None, positions)
 
     def _folder(self, fp: str) -> str | None:
         """``posts/<fp>``, created if missing (once per Ingestor), for helpers to write in;

@@ -28,6 +28,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from ..base.flush import syncfs_is_cheap
 from ..base.fsio import BatchWriter, fsync_dir, make_private_dir, syncfs
 from ..base.verifyprocs import EXISTED, LINKED, Ticket
 from .codec import Post
@@ -38,7 +39,8 @@ Held = dict[str, tuple[Answers, int]]  # SHA-1 -> (request, place in it) of the 
 
 
 def store(posts_dir: Path, posts: list[Post], held: Held,
-          then: Callable[[], object] | None = None) -> set[str]:
+          then: Callable[[], object] | None = None, *, dirty_per_file: int | None = None
+          ) -> set[str]:
     """Write ``posts`` under ``posts_dir`` (``posts/<FP>/<SHA1>``, mtime CREATED_TIME)
     unless stored already; return the SHA-1s written. ``held``: the posts whose file a
     helper holds. ``then`` is called once, if given, while this batch is being stored
@@ -48,9 +50,10 @@ def store(posts_dir: Path, posts: list[Post], held: Held,
     unique = list({p.sha1: p for p in reversed(posts)}.values())[::-1]
     own = [p for p in unique if p.sha1 not in held]
     helped = [p for p in unique if p.sha1 in held]
-    if not helped:
+    if not helped:  # all written here: one syncfs, or an fsync each past dirty_per_file
         _call(then)
-        return _write_here(posts_dir, own)
+        each = dirty_per_file is not None and not syncfs_is_cheap(len(own), dirty_per_file)
+        return _write_here(posts_dir, own, fsync_each=each)
     written = _write_here(posts_dir, own)  # its own flush covers the helpers' files too
     if not own:
         syncfs(posts_dir)
@@ -61,8 +64,9 @@ def store(posts_dir: Path, posts: list[Post], held: Held,
     return written
 
 
-def _write_here(posts_dir: Path, posts: Iterable[Post]) -> set[str]:
-    writer = BatchWriter(posts_dir)
+def _write_here(posts_dir: Path, posts: Iterable[Post], *, fsync_each: bool = False
+                ) -> set[str]:
+    writer = BatchWriter(posts_dir, fsync_each=fsync_each)
     folders: set[str] = set()
     try:
         for post in posts:
