@@ -64,7 +64,7 @@ from app.core.base.config import DEFAULTS  # noqa: E402
 from app.core.base.crypto import CTX_POST  # noqa: E402
 from app.core.base.datadir import DataDir  # noqa: E402
 from app.core.base.encoding import b64d  # noqa: E402
-from app.core.base.fsio import fsync_dir, link_fd, syncfs  # noqa: E402
+from app.core.base.fsio import BatchWriter  # noqa: E402
 from app.core.identity.identities import Identities  # noqa: E402
 from app.core.posts import codec as posts  # noqa: E402
 from app.core.posts.index import Index  # noqa: E402
@@ -515,26 +515,16 @@ def first_flush(root: Path, raws: list[bytes], how: str, dirty_mib: int
     folder = Path(tempfile.mkdtemp(dir=root, prefix="flush-"))
     os.sync()  # start from a clean file system
     junk = unrelated_dirty(root, dirty_mib) if dirty_mib else None
-    fds = []
-    for raw in raws:
-        fd = os.open(folder, os.O_WRONLY | os.O_TMPFILE, 0o644)
-        os.write(fd, raw)
-        fds.append(fd)
+    if how == "auto":  # base/flush.py's choice with the default setting, as ingest makes it
+        how = "syncfs" if flush.syncfs_is_cheap(len(raws), DEFAULTS["flush_dirty_per_file"]) \
+            else "fsync"
+    writer = BatchWriter(folder, fsync_each=how == "fsync")  # the ingest's own writer
+    for i, raw in enumerate(raws):
+        writer.add(folder / f"p{i}", raw)  # unnamed files until the commit
     dirty = dirty_kib()
     started = time.perf_counter()
-    if how == "auto":  # base/flush.py's choice with the default setting
-        how = "syncfs" if flush.syncfs_is_cheap(len(fds), DEFAULTS["flush_dirty_per_file"]) \
-            else "fsync"
-    if how == "syncfs":
-        syncfs(folder)
-    else:
-        flush.fsync_all(fds)
-    for i, fd in enumerate(fds):
-        link_fd(fd, os.fspath(folder / f"p{i}"))
-    fsync_dir(folder)
+    writer.commit()  # flush (one syncfs, or an fsync each), linkat, directory fsync
     seconds = time.perf_counter() - started
-    for fd in fds:
-        os.close(fd)
     shutil.rmtree(folder, ignore_errors=True)
     if junk is not None:
         junk.unlink()
