@@ -253,7 +253,8 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
         (callbacks no more than 3 pauses apart: one connection, or a queue of them)
         waits at most ``peer_accept_balance_ms`` in all; when this worker then had to
         take a connection itself (the other was busy or stuck), it does not step aside
-        again for :data:`acceptbalance.DISTRUST` seconds (so nothing queues behind it)."""
+        again for :data:`acceptbalance.DISTRUST` seconds, or ten times the setting if that
+        is longer (so nothing queues behind it)."""
         now = time.monotonic()
         since, last = self.stepping_aside or (now, now)
         if now - last > 3 * PAUSE:  # the listener was quiet meanwhile: a new spell
