@@ -239,7 +239,10 @@ def _connections_by_worker(node: Node, port: int) -> dict[int, int]:
     return counts
 
 
-@pytest.mark.parametrize("balance_ms, balanced", [(20, True), (0, False)])
+# 250 ms, not the default 20: on a loaded machine (the suite's other worker) the other
+# gunicorn worker can take longer than 20 ms to accept, and a worker that had to take a
+# connection itself stops stepping aside for a while (the test below), by design.
+@pytest.mark.parametrize("balance_ms, balanced", [(250, True), (0, False)])
 def test_new_connections_go_to_the_worker_holding_fewest(
         make_node: NodeFactory, balance_ms: int, balanced: bool) -> None:
     """Twelve kept-alive connections, opened one after another, end up six on each of
