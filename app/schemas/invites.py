@@ -10,8 +10,8 @@ from . import identity as s
 class InviteIn(Schema):
     identity = s.Fingerprint(metadata={
         "description": "the own identity to invite to (needed if the node has several)"})
-    password = fields.String(required=True, validate=validate.Length(min=1, max=1024),
-                             metadata={"description": "the identity's password (signs it)"})
+    password = s.password_field(required=True,
+                                metadata={"description": "the identity's password (signs it)"})
     one_time_token = fields.Boolean(load_default=True, metadata={
         "description": "carry a one-time token: the friend's node is followed back on its "
                        "first request, so one invite makes a mutual follow"})

@@ -50,7 +50,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 from ..core.base.config import data_dir_from_env, load
 from ..core.network.keyserver import rate_key
 from ..run import acceptbalance
-from ..run.acceptbalance import PAUSE
+from ..run.acceptbalance import DISTRUST, PAUSE
 
 HEAD_END = b"\r\n\r\n"
 _408_BODY = (b'{"code":408,"status":"request_timeout","message":"the whole request must arrive '
@@ -253,7 +253,7 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
         (callbacks no more than 3 pauses apart: one connection, or a queue of them)
         waits at most ``peer_accept_balance_ms`` in all; when this worker then had to
         take a connection itself (the other was busy or stuck), it does not step aside
-        again for :data:`acceptbalance.DISTRUST` seconds, or ten times the setting if that
+        again for :data:`~app.run.acceptbalance.DISTRUST` seconds, or ten times the setting if that
         is longer (so nothing queues behind it)."""
         now = time.monotonic()
         since, last = self.stepping_aside or (now, now)
@@ -266,7 +266,7 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
         if fewest is None or self.nr_conns <= fewest:
             return False
         if now - since >= self.balance_wait:  # waited enough: take it, trust less a while
-            self.distrust_until = now + max(acceptbalance.DISTRUST, 10 * self.balance_wait)
+            self.distrust_until = now + max(DISTRUST, 10 * self.balance_wait)
             return False
         with self._lock:
             self.poller.unregister(listener)

@@ -65,7 +65,7 @@ def check_ahead(raws: Sequence[bytes], author: str | None, max_bytes: int,
         _check(raws, author, max_bytes, key_of, procs, folder_of, out,
                range(len(raws)) if positions is None else positions)
     except BaseException:  # a folder that cannot be made: nothing sent stays held
-        release(out.values())
+        release(tickets(out.values()))
         raise
     return out
 
@@ -135,11 +135,10 @@ def tickets(prepared: Iterable[Prepared]) -> list[Answers]:
     return list({id(p[2]): p[2] for p in prepared}.values())
 
 
-def release(prepared: Iterable[Prepared] | Iterable[Answers]) -> None:
-    """Drop every file helpers still hold for these posts, or these requests (none
+def release(sent: Iterable[Answers]) -> None:
+    """Drop every file helpers still hold for these requests (:func:`tickets`; none
     becomes visible)."""
-    for item in prepared:
-        ticket = item[2] if isinstance(item, tuple) else item
+    for ticket in sent:
         if isinstance(ticket, verifyprocs.Ticket):
             ticket.release()
 
@@ -167,5 +166,5 @@ class Ahead:
 
     def close(self) -> None:
         """Drop what the helpers hold for this batch (a batch not ingested after all)."""
-        release(self.prepared.values())
+        release(tickets(self.prepared.values()))
         self.prepared = {}

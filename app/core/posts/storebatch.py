@@ -15,7 +15,7 @@ No ``stat`` per post: a post already stored is found by the no-replace link itse
 (``EEXIST``), which is also what makes concurrent writers safe.
 
 ``then`` (the caller's, e.g. starting the next batch's checks,
-:meth:`app.core.posts.ingest.Ingestor.ingest_batches`) runs once the helpers were asked
+:func:`app.core.posts.pipeline.ingest_batches`) runs once the helpers were asked
 to name this batch's files and before their answers are read: a helper answers
 requests in order, so it names this batch's files first, then checks the next batch
 while this process flushes the names and indexes this one.
