@@ -32,6 +32,14 @@ from tests.core.posts.test_ingest import FP, T0, make_node, post, signed
 ROOT = Path(__file__).resolve().parents[3]
 
 
+@pytest.fixture(autouse=True)
+def clean_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No unwritten data elsewhere on the machine: a batch takes the one-``syncfs`` path
+    (base/flush.py picks it by the machine's ``Dirty`` bytes, which other programs and
+    tests change; the per-file ``fsync`` path has its own tests below)."""
+    monkeypatch.setattr(flush, "dirty_bytes", lambda *a: 0)
+
+
 def _batch() -> list[bytes]:
     raws = [post("A", TEXT=f"post {i}", CREATED_TIME=T0 - i) for i in range(120)]
     raws[5] = raws[5][:-3] + (b"AAA" if raws[5][-3:] != b"AAA" else b"BBB")  # bad signature
