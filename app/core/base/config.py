@@ -90,8 +90,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_reshare_depth", 4, "how deeply reshared posts may nest", 0, 32),
     Setting("max_url_length", 2048, "longest _URL attribute value in characters",
             16, 65536, "characters"),
-    Setting("page_size", 10, "posts per page when none is asked for (at most max_page_size)",
-            1, 100000),
+    Setting("page_size", 10, "posts per page when none is asked (at most max_page_size)", 1, 10**5),
     Setting("max_page_size", 1000, "largest page a client or peer may ask for", 1, 100000),
     Setting("verify_processes", 2,
             "helper processes checking post signatures while ingest stores posts (0: threads "
@@ -118,6 +117,8 @@ SETTINGS: tuple[Setting, ...] = (
             "query carries on; diwan reindex has no limit)", 1, 10**7),
     Setting("max_response_bytes", 32 * MiB, "largest feed page a node serves or accepts "
             "(at least max_post_bytes + max_post_bytes/1024 + 4096)", 4196, GiB, "bytes"),
+    Setting("feed_cache_kib", 1024, "KiB of recently served post files each peer worker "
+            "keeps and serves again unread (0: none)", 0, 1024 * 1024, "KiB"),
     Setting("max_summary_entries", 20000, "most entries (16 bytes each) in one feed summary "
             "a node serves (a follower comparing what it holds)", 1, 10**7),
     Setting("request_window", 300, "seconds a feed request stays valid (replay window)",

@@ -365,27 +365,39 @@ def remove_quiet(path: Path) -> bool:
 
 
 _tables_lock = threading.Lock()
-_tables: dict[Path, tuple[int, threading.Lock]] = {}
-_tables_pid = os.getpid()
+_tables: dict[str, tuple[int, threading.Lock]] = {}
 
 
-def open_fixed_table(path: Path, size: int) -> tuple[int, threading.Lock]:
+def _forget_tables_in_child() -> None:
+    """A forked child opens its own descriptors (an inherited one shares the parent's flock)."""
+    global _tables_lock
+    _tables_lock = threading.Lock()
+    for fd, _ in _tables.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _tables.clear()
+
+
+os.register_at_fork(after_in_child=_forget_tables_in_child)
+
+
+def open_fixed_table(path: str | Path, size: int) -> tuple[int, threading.Lock]:
     """This process's descriptor of the fixed-size table file ``path`` (created 0600 and
     extended to ``size`` bytes if shorter) and a lock for its threads; opened once per
     process (a forked child opens its own: a shared open file would share its ``flock``).
     Callers read and write records in place under ``flock``. Raises ``OSError``."""
-    global _tables_pid
+    key = os.fspath(path)
+    found = _tables.get(key)  # the usual case: no lock (a dict read is atomic)
+    if found is not None:
+        return found
     with _tables_lock:
-        if _tables_pid != os.getpid():
-            _tables_pid = os.getpid()
-            _tables.clear()
-        found = _tables.get(path)
+        found = _tables.get(key)
         if found is None:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            os.makedirs(os.path.dirname(key), mode=0o700, exist_ok=True)
+            fd = os.open(key, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             if os.fstat(fd).st_size < size:
                 os.ftruncate(fd, size)
-            found = _tables[path] = (fd, threading.Lock())
+            found = _tables[key] = (fd, threading.Lock())
         return found
 
 

@@ -58,10 +58,8 @@ class Identities:
 
     # paths ---------------------------------------------------------------------
     def pub_path(self, fp: str, group: str | None = None) -> Path:
-        """``identities/<fp>.pub``, or its copy in ``identities/<group>/`` (may not exist).
-
-        Raises :class:`BadFingerprint` or :class:`BadName` for a bad ``fp`` or ``group``.
-        """
+        """``identities/<fp>.pub``, or its copy in ``identities/<group>/`` (may not exist);
+        :class:`BadFingerprint` or :class:`BadName` for a bad ``fp`` or ``group``."""
         names.fingerprint(fp)
         base = self.dir if group is None else self.dir / names.group(group)
         return base / f"{fp}.pub"
@@ -84,7 +82,16 @@ class Identities:
 
     def is_blocked(self, fp: str) -> bool:
         """True if ``fp`` is in the ``blocked`` group; :class:`BadFingerprint`."""
-        return os.path.exists(self.pub_path(fp, names.BLOCKED))
+        return os.path.exists(os.path.join(self.dir, "blocked", names.fingerprint(fp) + ".pub"))
+
+    def pub_bytes(self, fp: str) -> bytes:
+        """``identities/<fp>.pub`` unparsed (at most MAX_PUB_BYTES + 1 bytes, read with one
+        system call); ``FileNotFoundError``, :class:`BadFingerprint`."""
+        fd = os.open(os.path.join(self.dir, names.fingerprint(fp) + ".pub"), os.O_RDONLY)
+        try:
+            return os.read(fd, keys.MAX_PUB_BYTES + 1)
+        finally:
+            os.close(fd)
 
     def own_fingerprints(self) -> list[str]:
         """The sorted fingerprints of the node's own identities (private key files here)."""
@@ -93,12 +100,8 @@ class Identities:
 
     def all_fingerprints(self) -> list[str]:
         """The sorted fingerprints of every ``.pub`` document stored, own ones included."""
-        out = []
-        for e in os.scandir(self.dir):
-            stem = e.name[:-4]
-            if e.name.endswith(".pub") and names.FINGERPRINT_RE.fullmatch(stem):
-                out.append(stem)
-        return sorted(out)
+        return sorted(e.name[:-4] for e in os.scandir(self.dir)
+                      if e.name.endswith(".pub") and names.FINGERPRINT_RE.fullmatch(e.name[:-4]))
 
     def public_key(self, fp: str, *, touch: bool = True) -> keys.PublicKey:
         """The verified public key of ``fp``, recording its use (mtime) unless ``touch`` is off.

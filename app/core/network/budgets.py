@@ -41,7 +41,6 @@ import struct
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..base.datadir import DataDir
@@ -101,7 +100,7 @@ def asker_charge(settings: dict[str, Any], key: str, nbytes: int) -> Charge:
 
 
 
-def _open(path: Path) -> tuple[int, threading.Lock]:
+def _open(path: str) -> tuple[int, threading.Lock]:
     """This process's descriptor of the table at ``path`` and its thread lock."""
     return open_fixed_table(path, SLOTS * _RECORD.size)
 
@@ -110,7 +109,7 @@ class Budgets:
     """The budget counts of one data directory."""
 
     def __init__(self, dd: DataDir) -> None:
-        self.path = dd.state / FILE_NAME
+        self.path = os.path.join(dd.state, FILE_NAME)
         self.window = int(dd.settings["budget_window"])
 
     def spend(self, charges: Sequence[Charge], *, now: int, check_only: bool = False) -> None:

@@ -35,7 +35,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,7 @@ from .contacts import Contacts
 from .nonces import NonceStore
 from .ownnodes import OwnNodes
 from .reach import own_reach
+from .servedfiles import page_records
 
 log = logging.getLogger("diwan.feeds")
 
@@ -163,7 +164,8 @@ def _serve(dd: DataDir, budgets: Budgets, owner_fp: str, body: bytes, remote: st
         _update_pin(ids, asker.fp, opened.pub_document)
     if req.reach and asker.pinned and not blocked:  # a contact's node says where it is
         Contacts(dd).learn(asker.fp, list(req.reach), s["max_learned_addresses"])
-    records = itertools.chain([fixed], _records(paths[:count], sizes))
+    records = itertools.chain([fixed], page_records(paths[:count], sizes,
+                                                    cache_bytes=s["feed_cache_kib"] * 1024))
     return FeedAnswer(writer.size, writer.pieces(records, more or cut))
 
 
@@ -243,7 +245,7 @@ def authenticate(ids: Identities, opened: exchange.OpenedRequest, remote: str) -
         claimed = _parse_sent(opened)
         fp = claimed.fingerprint
         try:
-            held_bytes, pinned = ids.pub_path(fp).read_bytes(), True
+            held_bytes, pinned = ids.pub_bytes(fp), True
         except FileNotFoundError:
             held_bytes, pinned = opened.pub_document, False
         merged = held = claimed
@@ -317,27 +319,6 @@ def _summary(dd: DataDir, ids: Identities, req: exchange.FeedRequest, asker: Ask
     return feedorder.feed_summary(
         _index(dd), req.owner_fp, asker.fp if asker.pinned else STRANGER, after=req.after,
         limit=min(req.limit, room), comment_viewers=viewers)
-
-
-def _records(paths: Sequence[tuple[int, str]], sizes: Sequence[int]) -> Iterator[bytes]:
-    """Each post's record, its file read once when needed; a file gone or changed since
-    it was listed is left out."""
-    for (position, path), size in zip(paths, sizes, strict=False):
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            raw = os.read(fd, size + 1)
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
-        if len(raw) == size:
-            yield pages.post_record(raw, position)
-        else:
-            log.warning("not serving %s: it changed while being served",
-                        os.path.basename(path))
 
 
 def comment_viewers(dd: DataDir, ids: Identities, owner_fp: str) -> frozenset[str]:

@@ -34,7 +34,7 @@ from ..base import crypto, names
 from ..base.datadir import DataDir
 from ..base.encoding import b64d, b64e
 from ..base.errors import Conflict, DiwanError
-from ..base.statefile import StateFile
+from ..base.statefile import StateFile, read_cached
 from ..identity.identities import Identities
 from . import invites
 from .contacts import Contact, Contacts
@@ -191,12 +191,9 @@ def hello(dd: DataDir, contact: Contact, *, now: float | None = None) -> dict[st
 
 def confirm(dd: DataDir, asker_fp: str, *, now: float) -> None:
     """The invitee's side: the inviter's node asked this node (authenticated): it follows."""
-    path = StateFile(dd, LINKS)
-    if not path.path.exists():
-        return
-    link = path.read().get(names.fingerprint(asker_fp))
+    link = read_cached(dd, LINKS).get(names.fingerprint(asker_fp))  # every served request
     if link and link["role"] == "invitee" and not link["confirmed"]:
-        with path.update() as links:
+        with StateFile(dd, LINKS).update() as links:
             if asker_fp in links:
                 links[asker_fp]["confirmed"] = now
 

@@ -28,7 +28,6 @@ import os
 import struct
 import threading
 import time
-from pathlib import Path
 
 from ..base.datadir import DataDir
 from ..base.errors import BadInput, RateLimited, Replay
@@ -42,7 +41,7 @@ _RECORD = struct.Struct(">16sQ")   # nonce hash, expires (unix seconds)
 _EXPIRES = struct.Struct(">Q")
 
 
-def _open_table(path: Path) -> tuple[int, threading.Lock]:
+def _open_table(path: str) -> tuple[int, threading.Lock]:
     """This process's descriptor of the table at ``path`` and its thread lock."""
     return open_fixed_table(path, SLOTS * _RECORD.size)
 
@@ -51,7 +50,7 @@ class NonceStore:
     """The nonces of the feed requests this node has served."""
 
     def __init__(self, dd: DataDir) -> None:
-        self.path = dd.state / FILE_NAME
+        self.path = os.path.join(dd.state, FILE_NAME)
 
     def use(self, nonce: bytes, t: int, *, now: int, window: int) -> None:
         """Record ``nonce`` (request time ``t``); :class:`Replay` if seen or ``t`` is stale.

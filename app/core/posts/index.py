@@ -65,6 +65,8 @@ Scope = tuple[str, tuple[str, ...], tuple[Any, ...]]
 _POOL = threading.local()  # .conns: db path -> (pid, connection), most recently used last
 _POOL_SIZE = 8             # databases a thread keeps open at once
 _ID_CACHES: dict[str, tuple[dict[str, int], dict[int, str]]] = {}  # db path -> fp<->id
+_pid = [os.getpid()]       # this process's pid, kept by a fork hook (getpid is a system call)
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 
 
 class Index:
@@ -92,8 +94,8 @@ class Index:
         if pool is None:
             pool = _POOL.conns = {}
         found = pool.pop(self._key, None)
-        if found is None or found[0] != os.getpid():
-            found = (os.getpid(), self._open())
+        if found is None or found[0] != _pid[0]:
+            found = (_pid[0], self._open())
             while len(pool) >= _POOL_SIZE:  # least recently used first
                 _close_quietly(pool.pop(next(iter(pool)))[1])
         pool[self._key] = found
@@ -126,7 +128,7 @@ class Index:
         """Close this thread's connection to the database (the next use reopens it)."""
         pool = getattr(_POOL, "conns", {})
         found = pool.pop(self._key, None)
-        if found is not None and found[0] == os.getpid():
+        if found is not None and found[0] == _pid[0]:
             found[1].close()
 
     # fingerprint ids ----------------------------------------------------------------
