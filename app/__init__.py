@@ -60,9 +60,11 @@ def create_admin_app(config: Mapping[str, Any] | None = None) -> Flask:
 def create_peer_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The peer API (other nodes reach it; everything it receives is hostile)."""
     from . import peer
+    from .peer import fastpath
 
     app = _base_app("diwan.peer", config, "peer_max_body")
     api = make_api(app, "Diwan peer API", "What other nodes may ask this node.")
     peer.register(api, app)
     add_health(api, "peer")
+    fastpath.install(app)
     return app
