@@ -22,6 +22,7 @@ from app import create_peer_app
 from app.core.base.datadir import DataDir
 from app.core.base.statefile import StateFile
 from app.core.identity.identities import Identities
+from app.core.posts.reconcile import open_index
 
 PASSWORD = "pw-rounds-long-enough"
 
@@ -59,6 +60,9 @@ def live_owners(template: DataDir, owners: list[str], root: Path) -> Iterator[st
     """The owners' node, its real peer app served on loopback; yields its address."""
     _copy(template, root, owners, private=True)
     app = create_peer_app({"data_dir": str(root)})
+    # the post index made now, not by the first sync request: on a loaded machine making
+    # it (schema, WAL) under four concurrent first requests took the 1 s sync_timeout
+    open_index(app.config["DIWAN"]).count()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
