@@ -66,3 +66,36 @@ def test_the_access_log_escapes_what_a_stranger_puts_in_the_path() -> None:
     atoms = SafeLogger(Config()).atoms(resp, [], environ, datetime.timedelta(seconds=0))
     assert atoms["U"] == "/x\\x0aFAKE 200\\x1b[31mred\\x00\\u202eevil"
     assert not any(c in atoms["U"] for c in "\n\x1b\x00\u202e")
+
+
+def test_the_node_s_access_log_format_gets_gunicorn_s_atoms_computed_cheaply() -> None:
+    """Only the atoms the format names are made (not gunicorn's table of every header and
+    environ entry), with gunicorn's own values, escaped as before."""
+    import datetime
+    import re
+    import types
+
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from app.run.accesslog import _CHEAP, SafeLogger, format_atoms
+
+    conf = (Path(__file__).resolve().parents[2] / "app/run/gunicorn_conf.py").read_text()
+    log_format = re.search(r"^access_log_format = '(.*)'$", conf, re.M).group(1)  # type: ignore[union-attr]
+    assert format_atoms(log_format) <= _CHEAP.keys()
+    cfg = Config()
+    cfg.set("access_log_format", log_format)
+    environ = {"REQUEST_METHOD": "POST", "RAW_URI": "/feeds/x?y", "SERVER_PROTOCOL": "HTTP/1.1",
+               "PATH_INFO": "/feeds/x\n", "QUERY_STRING": "y", "REMOTE_ADDR": "::1",
+               "HTTP_USER_AGENT": "agent"}
+    for sent, status in ((1024, "200 OK"), (None, 404)):
+        resp = types.SimpleNamespace(status=status, sent=sent, headers=[("A", "b")])
+        took = datetime.timedelta(seconds=2, microseconds=3456)
+        cheap = SafeLogger(cfg).atoms(resp, [], environ, took)
+        full = Logger(cfg).atoms(resp, [], environ, took)
+        assert set(cheap) == format_atoms(log_format)
+        assert {k: v for k, v in cheap.items() if k != "U"} == {k: full[k] for k in cheap
+                                                                 if k != "U"}
+        assert cheap["U"] == "/feeds/x\\x0a"
+        assert {k: f(resp, environ, took) for k, f in _CHEAP.items()} == {
+            k: full[k] for k in _CHEAP}
