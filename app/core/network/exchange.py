@@ -320,7 +320,7 @@ def _payload_fields(payload: bytes) -> tuple[bytes, bytes]:
     n2 = int.from_bytes(payload[n2_at:n2_at + 2], "big")
     end = n2_at + 2 + n2
     if not (0 < n1 <= MAX_PUB_BYTES and 0 < n2 <= MAX_REQUEST_JSON and end <= PAYLOAD_BYTES) \
-            or any(payload[end:]):
+            or payload.count(0, end) != len(payload) - end:  # zero padding (C speed)
         raise NotAuthenticated()
     return payload[2:n2_at], payload[n2_at + 2:end]
 

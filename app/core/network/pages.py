@@ -82,7 +82,7 @@ def parse_stream(stream: bytes) -> Stream:
         pos = end
     if pos + END_BYTES > len(stream) or stream[pos] != END_RECORD or stream[pos + 1] > 1:
         raise BadResponse("the response's page does not end with an end record")
-    if any(stream[pos + END_BYTES:]):
+    if stream.count(0, pos + END_BYTES) != len(stream) - pos - END_BYTES:  # C speed, no copy
         raise BadResponse("the response's padding is not zero")
     return _records_of(records, stream[pos + 1] == 1)
 

@@ -968,3 +968,30 @@ def test_the_optional_invite_and_reply_members_round_trip() -> None:
                                     {"reply": "http://host:8889/path"}, {"invites": "x"}])
 def test_the_optional_members_are_checked(change: dict[str, Any]) -> None:
     _refused_with(change)
+
+
+@pytest.mark.parametrize("where", [0, 1, -1])
+def test_a_request_payload_whose_padding_is_not_zero_does_not_open(where: int) -> None:
+    """The padding after the request JSON must be zeros, its first byte and its last."""
+    json_doc = exchange.encode_request(owner_fp=OWNER.fp, epoch=None, after=0, summary=False,
+                                       limit=10, nonce=bytes(24), time=NOW)
+    pub = ASKER.own.pub_document
+    payload = bytearray(exchange.request_payload(pub, json_doc))
+    end = 2 + len(pub) + 2 + len(json_doc)
+    assert not any(payload[end:])
+    payload[end if where == 0 else end + 1 if where == 1 else len(payload) - 1] = 1
+    hs = noise.HandshakeState.initiator(exchange.prologue(OWNER.fp), ASKER.static,
+                                        OWNER.key.transport_public)
+    body = (b"\x02" + exchange.key_id(OWNER.key.transport_public)
+            + hs.write_message(bytes(payload)))
+    with pytest.raises(NotAuthenticated):
+        exchange.open_request(body, owner_fp=OWNER.fp, slots=slots())
+
+
+@pytest.mark.parametrize("where", [0, 500, 1023])
+def test_a_page_stream_whose_padding_is_not_zero_is_refused(where: int) -> None:
+    stream = bytearray(EPOCH1 + POST_AT + b"\x00\x00" + bytes(1024))
+    assert pages.parse_stream(bytes(stream)).posts == [(7, b"p")]
+    stream[len(EPOCH1) + len(POST_AT) + 2 + where] = 0x80
+    with pytest.raises(BadResponse, match="padding"):
+        pages.parse_stream(bytes(stream))
