@@ -57,7 +57,7 @@ from .contacts import Contacts
 from .nonces import NonceStore
 from .ownnodes import OwnNodes
 from .reach import own_reach
-from .servedfiles import page_records
+from .servedfiles import page_records, size_of
 
 log = logging.getLogger("diwan.feeds")
 
@@ -305,7 +305,7 @@ def _select(dd: DataDir, ids: Identities, req: exchange.FeedRequest, asker: Aske
     index = _index(dd)
     found, more = feedorder.feed_files(
         index, req.owner_fp, asker.fp if asker.pinned else STRANGER, after=req.after,
-        limit=req.limit, comment_viewers=viewers)
+        limit=req.limit, comment_viewers=viewers, known_size=size_of)
     folder = f"{index.posts_prefix}{req.owner_fp}{os.sep}"  # names checked by the index
     return ([(position, folder + sha) for position, sha, _ in found],
             [size for _, _, size in found], more)

@@ -5,9 +5,10 @@ requests ask for the same newest posts, so each peer process keeps the files it
 served last, up to ``feed_cache_kib`` KiB (0: none), and serves them again
 without opening them. A post file never changes: its name is the SHA-1 of its
 bytes, and a changed or replaced post is a new file. The index lists the page
-and :func:`app.core.posts.feedorder.feed_files` has just looked at each file
-(``stat``: it exists, and its size), so a cached copy is used only for a file
-that is still there with the same size; a deleted post is not listed at all.
+(:func:`app.core.posts.feedorder.feed_files`, with each size from :func:`size_of` for a
+held file, else a ``stat``), so a copy is served only for a file the index still lists
+and only at the size listed; a deleted post is not listed at all, and a file removed
+behind the index's back leaves it at the next automatic repair (``reconcile_interval_ms``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,14 @@ def _keep(path: str, raw: bytes, cache_bytes: int) -> None:
             _held -= len(_files.pop(next(iter(_files))))
         _files[path] = raw
         _held += len(raw)
+
+
+def size_of(path: str) -> int | None:
+    """The size of the file at ``path`` if this process holds a copy of it, else None:
+    a served file's size without a ``stat`` (it is listed by the index, so it was not
+    deleted; one removed by hand leaves the index at its next automatic repair)."""
+    raw = _files.get(path)
+    return None if raw is None else len(raw)
 
 
 def held() -> tuple[int, int]:

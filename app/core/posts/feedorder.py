@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from ..base import names
@@ -87,14 +88,17 @@ def feed_page(index: Index, owner: str, viewer: str, *, after: int, limit: int,
 
 
 def feed_files(index: Index, owner: str, viewer: str, *, after: int, limit: int,
-               comment_viewers: frozenset[str] = frozenset()
+               comment_viewers: frozenset[str] = frozenset(),
+               known_size: Callable[[str], int | None] | None = None
                ) -> tuple[list[tuple[int, str, int]], bool]:
     """:func:`feed_page` with each post file's size in bytes: (position, sha1, size)
-    triples, each file looked at once (one ``stat``), for a server that reads them next.
+    triples, for a server that reads the files next: the size ``known_size(path)`` gives
+    (a server's copy of a file it served lately), else one ``stat`` of the file.
 
     Every post of ``owner``'s feed is ``owner``'s, so its file is
-    ``posts/<owner>/<sha1>``; a row whose file is gone is dropped from the index
-    (:meth:`Index.present`). Raises as :func:`feed_page` does.
+    ``posts/<owner>/<sha1>``; a row whose file is found gone is dropped from the index
+    (:meth:`Index.present`; the automatic repair drops those of files removed behind the
+    index's back too, within ``reconcile_interval_ms``). Raises as :func:`feed_page` does.
     """
     _check(index, owner, viewer, after, limit)
     index.maybe_reconcile()
@@ -107,10 +111,14 @@ def feed_files(index: Index, owner: str, viewer: str, *, after: int, limit: int,
         gone = []
         for position, sha in rows:
             name = sha.hex()
-            try:
-                items.append((position, name, os.stat(folder + name).st_size))
-            except FileNotFoundError:
-                gone.append(sha)
+            size = None if known_size is None else known_size(folder + name)
+            if size is None:
+                try:
+                    size = os.stat(folder + name).st_size
+                except FileNotFoundError:
+                    gone.append(sha)
+                    continue
+            items.append((position, name, size))
         if gone:
             _drop_gone(index, gone)
         if not gone or len(rows) < need:
