@@ -72,7 +72,7 @@ def read_cached(dd: DataDir, name: str) -> dict[str, Any]:
     """``StateFile(dd, name).read()``, parsed again only when the file changes (its inode,
     mtime or size); for documents read on hot paths. The result is shared: never modify
     it. Raises :class:`CorruptFile` as :meth:`StateFile.read` does."""
-    path = os.path.join(dd.state, f"{name}.json")
+    path = f"{dd.state}{os.sep}{name}.json"  # not os.path.join: a hot path
     try:
         st = os.stat(path)
     except FileNotFoundError:

@@ -82,12 +82,12 @@ class Identities:
 
     def is_blocked(self, fp: str) -> bool:
         """True if ``fp`` is in the ``blocked`` group; :class:`BadFingerprint`."""
-        return os.path.exists(os.path.join(self.dir, "blocked", names.fingerprint(fp) + ".pub"))
+        return os.path.exists(f"{self.dir}{os.sep}blocked{os.sep}{names.fingerprint(fp)}.pub")
 
     def pub_bytes(self, fp: str) -> bytes:
         """``identities/<fp>.pub`` unparsed (at most MAX_PUB_BYTES + 1 bytes, read with one
         system call); ``FileNotFoundError``, :class:`BadFingerprint`."""
-        fd = os.open(os.path.join(self.dir, names.fingerprint(fp) + ".pub"), os.O_RDONLY)
+        fd = os.open(f"{self.dir}{os.sep}{names.fingerprint(fp)}.pub", os.O_RDONLY)
         try:
             return os.read(fd, keys.MAX_PUB_BYTES + 1)
         finally:

@@ -109,7 +109,7 @@ class Budgets:
     """The budget counts of one data directory."""
 
     def __init__(self, dd: DataDir) -> None:
-        self.path = os.path.join(dd.state, FILE_NAME)
+        self.path = f"{dd.state}{os.sep}{FILE_NAME}"
         self.window = int(dd.settings["budget_window"])
 
     def spend(self, charges: Sequence[Charge], *, now: int, check_only: bool = False) -> None:

@@ -50,7 +50,7 @@ class NonceStore:
     """The nonces of the feed requests this node has served."""
 
     def __init__(self, dd: DataDir) -> None:
-        self.path = os.path.join(dd.state, FILE_NAME)
+        self.path = f"{dd.state}{os.sep}{FILE_NAME}"
 
     def use(self, nonce: bytes, t: int, *, now: int, window: int) -> None:
         """Record ``nonce`` (request time ``t``); :class:`Replay` if seen or ``t`` is stale.
