@@ -23,7 +23,7 @@ from typing import Any
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from app.core.base import logsetup, runstate
+from app.core.base import logsetup, mallocarenas, runstate
 from app.core.base.datadir import DataDir, open_datadir
 from app.core.base.errors import DiwanError
 from app.core.base.fsio import remove_stale_temps, write_atomic
@@ -91,6 +91,7 @@ def main() -> None:
     except DiwanError as exc:  # a bad setting or an open secret: one line, no traceback
         raise SystemExit(f"diwan-scheduler: error: {exc.message}") from None
     logsetup.configure(dd.settings, "scheduler")
+    mallocarenas.limit(dd.settings["malloc_arena_max"])  # before any thread starts
     for path in remove_stale_temps(dd.root, dd.settings["temp_max_age"]):
         log.info("removed a temporary file left by a crash: %s", path)
     for sha1 in finish_forgotten(dd, open_index(dd)):

@@ -5,7 +5,7 @@
 import os
 import sys
 
-from app.core.base import lifeline, runstate
+from app.core.base import lifeline, mallocarenas, runstate
 from app.core.base.config import data_dir_from_env, exposure_warning, load
 from app.core.base.datadir import open_datadir
 from app.core.base.errors import DiwanError
@@ -23,6 +23,8 @@ try:  # a bad setting or an open secret stops the process with one line (no trac
     enforce(_data_dir, _settings)
 except DiwanError as exc:
     raise SystemExit(f"diwan-{role}: error: {exc.message}") from None
+# Before the workers are forked (they inherit it): app/core/base/mallocarenas.py.
+mallocarenas.limit(_settings["malloc_arena_max"])
 if role == "admin" and (_warning := exposure_warning(_settings)):
     print(f"diwan-admin: WARNING: {_warning}", file=sys.stderr, flush=True)
 
