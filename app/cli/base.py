@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import errno
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -68,7 +69,7 @@ class CliError(click.ClickException):
         self.field = field
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        click.echo(f"error: {clean(self.format_message())}", err=True)
 
 
 def cli_error(exc: DiwanError) -> CliError:
@@ -168,14 +169,16 @@ class Cli:
         return self._names
 
     def emit(self, data: Any, human: str | Iterable[str]) -> None:
-        """Print ``data`` as JSON with ``--json``, else the human lines."""
+        """Print ``data`` as JSON with ``--json``, else the human lines, each :func:`clean`
+        (names, posts and errors may come from other people: nothing reaches the terminal
+        as a control or bidi character)."""
         if self.json:
             click.echo(strictjson.dumps(data, indent=2, ensure_ascii=False))
         elif isinstance(human, str):
-            click.echo(human)
+            click.echo(clean(human))
         else:
             for line in human:
-                click.echo(line)
+                click.echo(clean(line))
 
 
 pass_cli = click.make_pass_decorator(Cli)
@@ -204,6 +207,16 @@ class FingerprintType(click.ParamType):
 
 
 FP = FingerprintType()
+
+
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+                     r"\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """``text`` safe for a terminal: control (but tab and newline), line-separator and bidi
+    characters shown as ``\\uXXXX``. Every human line the CLI prints passes here."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:

@@ -10,7 +10,6 @@ characters are shown escaped, never sent to the terminal.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,17 +28,11 @@ from ..core.posts.reconcile import open_index
 from ..core.posts.timeline import Timeline, viewer_today
 from ..core.posts.versions import annotate
 from ..schemas import posts as s
-from .base import FP, Cli, main, pass_cli, table, when
+from .base import FP, Cli, clean, main, pass_cli, table, when
 from .posts import fp_arg, fp_args, profile, sha_arg
 
 INDENT = "    "
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _SHOWN_APART = frozenset({"TEXT", "CREATED_TIME"})  # the body, and the time in the header
-
-
-def clean(text: str) -> str:
-    """``text`` safe for a terminal: control and bidi characters shown as ``\\uXXXX``."""
-    return _UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
 def short(fp: str | None) -> str:

@@ -528,3 +528,17 @@ def test_reindex_removes_temporaries_left_by_a_crash(
     out = ok_json(node.root, "reindex")
     assert out == {"indexed": len(real), "removed_temps": 2}
     assert not any(p.exists() for p in crashed) and node.files() == real
+
+
+def test_a_name_from_someone_else_reaches_no_terminal_raw(node: Node) -> None:
+    """Every human line passes one cleaner (app/cli/base.py): a profile name is shown in
+    tables, headers and lists, not only post text (found by the end-of-stop tester: a
+    contact's name cleared the screen of whoever ran ``diwan contact list``)."""
+    evil = "Ev\x1b[2Jil\u202e\r\u2028x"
+    node.post_json(node.b, "profile set", "--name", evil, "--password-file",
+                   str(node.pw[node.b]))
+    node.post(node.b, "post", "hello", "--time", str(int(time.time()) + 250))
+    for args in (["timeline", "--limit", "3"], ["identity", "list"]):
+        out = ok(node.root, *args)
+        assert not any(c in out for c in "\x1b\u202e\r\u2028"), (args, out)
+    assert "Ev\\u001b[2Jil\\u202e\\u000d\\u2028x" in ok(node.root, "timeline", "--limit", "3")
