@@ -64,8 +64,8 @@ SETTINGS: tuple[Setting, ...] = (
             "than another leaves a new one to it before taking it itself (0: off)", 0, 1000, "ms"),
     Setting("admin_max_body", 12 * MiB, "largest admin request body in bytes (413 above)",
             256, GiB, "bytes"),
-    Setting("peer_max_body", 64 * 1024, "largest peer request body in bytes (413 above)",
-            256, 64 * MiB, "bytes"),
+    Setting("peer_max_body", 64 * 1024, "largest peer request body in bytes (413 above; at "
+            "least a feed request's 3,181)", 4096, 64 * MiB, "bytes"),
     Setting("kdf_opslimit", KDF_MIN_OPSLIMIT,
             "Argon2id passes for new private key files (at least 3, libsodium MODERATE)",
             KDF_MIN_OPSLIMIT, 64),

@@ -995,3 +995,15 @@ def test_a_page_stream_whose_padding_is_not_zero_is_refused(where: int) -> None:
     stream[len(EPOCH1) + len(POST_AT) + 2 + where] = 0x80
     with pytest.raises(BadResponse, match="padding"):
         pages.parse_stream(bytes(stream))
+
+
+def test_the_smallest_peer_max_body_admits_a_feed_request(tmp_path: Path) -> None:
+    """A node whose peer_max_body is below a feed request's size could never be synced
+    with (every request a 413; found by the end-of-stop tester): the setting's floor is
+    above it, and one byte under the floor is refused when the settings are read."""
+    from app.core.base import config
+    floor = next(s for s in config.SETTINGS if s.name == "peer_max_body").low
+    assert floor is not None and exchange.REQUEST_BYTES <= floor
+    assert config.load(tmp_path, overrides={"peer_max_body": floor})["peer_max_body"] == floor
+    with pytest.raises(BadInput, match="peer_max_body"):
+        config.load(tmp_path, overrides={"peer_max_body": floor - 1})
