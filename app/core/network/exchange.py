@@ -237,11 +237,12 @@ def open_response(body: bytes, pending: PendingRequest, *, max_bytes: int) -> Fe
     """Open the owner's answer to ``pending``; :class:`BadResponse` if anything is off."""
     if len(body) > max_bytes:
         raise BadResponse(f"the response is larger than {max_bytes} bytes")
-    messages = pages.split_messages(body)
+    spans = pages.message_spans(body)
     try:
-        owner_pub = pending.handshake.read_message(messages[0])
+        owner_pub = pending.handshake.read_message(body[spans[0][0]:spans[0][1]])
         _, receive = pending.handshake.split()
-        stream = b"".join(receive.decrypt_with_ad(b"", m) for m in messages[1:])
+        # one message copied at a time (a page may be megabytes; a sync holds two)
+        stream = b"".join(receive.decrypt_with_ad(b"", body[a:b]) for a, b in spans[1:])
     except CannotDecrypt:
         raise BadResponse("the response could not be opened: not from the owner's key, "
                           "not for this request, or changed") from None

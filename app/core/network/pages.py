@@ -36,8 +36,9 @@ EPOCH_BYTES = HEAD + 8             # the epoch record
 ENTRY_BYTES = 16                   # a summary entry: u64 position || 8 bytes of SHA-1
 
 
-def split_messages(body: bytes) -> list[bytes]:
-    """The Noise messages of a response body (each u16-length-prefixed); BadResponse if not."""
+def message_spans(body: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each Noise message of a response body (each u16-length-prefixed),
+    without copying them; :class:`BadResponse` if the framing is wrong."""
     out, pos = [], 0
     while pos < len(body):
         if pos + 2 > len(body):
@@ -45,11 +46,16 @@ def split_messages(body: bytes) -> list[bytes]:
         size = int.from_bytes(body[pos:pos + 2], "big")
         if size < TAG or pos + 2 + size > len(body):
             raise BadResponse("the response has a message of a wrong length")
-        out.append(body[pos + 2:pos + 2 + size])
+        out.append((pos + 2, pos + 2 + size))
         pos += 2 + size
     if len(out) < 2:
         raise BadResponse("the response holds no page")
     return out
+
+
+def split_messages(body: bytes) -> list[bytes]:
+    """The Noise messages of a response body (copies; :func:`message_spans`)."""
+    return [body[a:b] for a, b in message_spans(body)]
 
 
 @dataclass
