@@ -5,8 +5,8 @@
 import os
 import sys
 
-from app.core.base import lifeline, mallocarenas, runstate
-from app.core.base.config import data_dir_from_env, exposure_warning, load
+from app.core.base import lifeline, mallocarenas, runstate, settingsfile
+from app.core.base.config import CONFIG_FILE, data_dir_from_env, exposure_warning, load
 from app.core.base.datadir import open_datadir
 from app.core.base.errors import DiwanError
 from app.core.base.lifeline import bind_hosts
@@ -23,6 +23,9 @@ try:  # a bad setting or an open secret stops the process with one line (no trac
     enforce(_data_dir, _settings)
 except DiwanError as exc:
     raise SystemExit(f"diwan-{role}: error: {exc.message}") from None
+# Workers forked later (a replacement too) read diwan.toml as it is now, not as it may be
+# edited meanwhile: app/core/base/settingsfile.py.
+settingsfile.pin(_data_dir / CONFIG_FILE)
 # Before the workers are forked (they inherit it): app/core/base/mallocarenas.py.
 mallocarenas.limit(_settings["malloc_arena_max"])
 if role == "admin" and (_warning := exposure_warning(_settings)):

@@ -11,12 +11,12 @@ import ipaddress
 import logging
 import os
 import re
-import tomllib
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import settingsfile
 from .errors import BadInput
 from .setting import REACH_SETTINGS, Setting
 
@@ -288,7 +288,8 @@ def load(data_dir: Path, overrides: Mapping[str, Any] | None = None,
          environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return the effective settings for ``data_dir``: a dict of every setting's name to value.
 
-    Layers, later winning: :data:`DEFAULTS`, ``<data_dir>/diwan.toml``, ``DIWAN_<NAME>``
+    Layers, later winning: :data:`DEFAULTS`, ``<data_dir>/diwan.toml`` (as the server
+    started with it, in a gunicorn worker: :mod:`.settingsfile`), ``DIWAN_<NAME>``
     variables of ``environ`` (default ``os.environ``), then ``overrides`` (keys that are not
     settings pass through unchecked, for the apps' own config). Each value is checked where
     it comes in (:func:`_coerce`: type and the table's range), then the settings that only
@@ -302,11 +303,8 @@ def load(data_dir: Path, overrides: Mapping[str, Any] | None = None,
     cfg = dict(DEFAULTS)
     sources = dict.fromkeys(DEFAULTS, "default")
     path = data_dir / CONFIG_FILE
-    if path.exists():
-        try:
-            from_file = tomllib.loads(path.read_text("utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise BadInput(f"{path}: {exc}") from None
+    from_file = settingsfile.read(path)  # as a server started with it, if pinned
+    if from_file is not None:
         for key, value in from_file.items():
             if key not in DEFAULTS:
                 raise BadInput(f"{path}: unknown setting {key!r} (a typo?)", field=key)

@@ -1,0 +1,47 @@
+"""Reading ``diwan.toml``, and keeping what it said when a node's server started.
+
+A gunicorn master reads the settings once, checks them and forks its workers; a
+worker that dies (killed, out of memory, past its timeout) is replaced by a fresh
+fork that reads them again. Read from the file again, an edit made meanwhile that
+does not check out made the new worker fail to boot, and gunicorn then stopped the
+whole app, hours after the edit (found by the end-of-stop tester). So the masters
+(``app/run/gunicorn_conf.py``) :func:`pin` the file's contents as they started with
+them; their workers inherit the pin and read the same values, and an edit takes
+effect when the node is restarted, as ``docs/architecture.md`` says of every
+setting. Other processes (the CLI, the scheduler, tests) read the file each time.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput
+
+_pinned: dict[Path, dict[str, Any]] = {}
+
+
+def read(path: Path) -> dict[str, Any] | None:
+    """The top-level table of the TOML file at ``path`` (as pinned, if it is), or None if
+    there is no file. :class:`BadInput` for TOML that does not parse; ``OSError``."""
+    found = _pinned.get(path.resolve()) if _pinned else None
+    if found is not None:
+        return dict(found)
+    if not path.exists():
+        return None
+    try:
+        return tomllib.loads(path.read_text("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{path}: {exc}") from None
+
+
+def pin(path: Path) -> None:
+    """From now on, in this process and the processes it forks, :func:`read` of ``path``
+    gives what the file holds now (an empty table if there is no file)."""
+    _pinned[path.resolve()] = read(path) or {}
+
+
+def unpin_all() -> None:
+    """Read every file afresh again (tests)."""
+    _pinned.clear()
