@@ -8,12 +8,13 @@ import re
 
 from .errors import BadInput
 
-_B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # The bits the last character of an unpadded text of length 4k+2 (or 4k+3) carries
 # beyond the data: canonical base64url has them zero (RFC 4648 section 3.5).
 _SPARE_BITS = {2: 0x0F, 3: 0x03}
-_VALUE = {c: i for i, c in enumerate(_ALPHABET)}
+_ALPHABET_BYTES = _ALPHABET.encode("ascii")
+_BYTE_VALUE = {c: i for i, c in enumerate(_ALPHABET_BYTES)}
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")  # base64url to the alphabet binascii reads
 
 
 def b64e(data: bytes) -> str:
@@ -30,19 +31,23 @@ def b64d(text: str | bytes, *, length: int | None = None, what: str = "value",
     the error (for API responses). Raises :class:`BadInput` for padding, other alphabets,
     non-canonical trailing bits or a wrong length (``docs/protocol.md``, Glossary).
     """
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("ascii")
-        except UnicodeDecodeError:
-            raise BadInput(f"{what} is not base64url", field=field) from None
-    if not _B64URL_RE.fullmatch(text) or len(text) % 4 == 1:
+    if isinstance(text, str):
+        if not text.isascii():
+            raise BadInput(f"{what} is not unpadded base64url", field=field)
+        chars = text.encode("ascii")
+    elif not text.isascii():
+        raise BadInput(f"{what} is not base64url", field=field)
+    else:
+        chars = text
+    # C passes over the bytes, not a regex: only the alphabet, never 4k+1 characters
+    if chars.translate(None, _ALPHABET_BYTES) or len(chars) % 4 == 1:
         raise BadInput(f"{what} is not unpadded base64url", field=field)
     try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = binascii.a2b_base64(chars.translate(_TO_STANDARD) + b"=" * (-len(chars) % 4))
     except (binascii.Error, ValueError):
         raise BadInput(f"{what} is not unpadded base64url", field=field) from None
-    spare = _SPARE_BITS.get(len(text) % 4)
-    if spare is not None and _VALUE[text[-1]] & spare:  # same as re-encoding and comparing
+    spare = _SPARE_BITS.get(len(chars) % 4)
+    if spare is not None and _BYTE_VALUE[chars[-1]] & spare:  # as re-encoding and comparing
         raise BadInput(f"{what} is not canonical base64url", field=field)
     if length is not None and len(data) != length:
         raise BadInput(f"{what} must be {length} bytes, not {len(data)}", field=field)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..base import crypto, strictjson
 from ..base.encoding import b64d, b64e
@@ -68,12 +68,19 @@ class Post:
     """A comment whose only content is a TEXT of emoji (shown as a reaction)."""
     reshared: str | None = field(init=False, repr=False, compare=False)
     """The raw inner post of the first ``_POST`` attribute (by key order), if any."""
+    types: frozenset[str] = field(init=False, repr=False, compare=False)
+    """The types of its attribute keys (what follows each key's last ``_``)."""
 
     def __post_init__(self) -> None:
         by_type: dict[str, list[Any]] = {}  # values by type, in key order
         attrs = self.attributes
         for key in sorted(attrs):
-            by_type.setdefault(key.rpartition("_")[2], []).append(attrs[key])
+            kind_of_key = key.rpartition("_")[2]
+            values = by_type.get(kind_of_key)
+            if values is None:
+                by_type[kind_of_key] = [attrs[key]]
+            else:
+                values.append(attrs[key])
         types = by_type.keys()
         if "DELETES" in types:
             kind = DELETION
@@ -86,17 +93,17 @@ class Post:
         replies_to = _unique(by_type.get("POSTSHA"))
         text = attrs.get("TEXT")
         reshares = by_type.get("POST")
-        for name, value in (
-                ("kind", kind), ("recipients", frozenset(by_type.get("FINGERPRINT", ()))),
-                ("replies_to", replies_to), ("deletes", _unique(by_type.get("DELETES"))),
-                ("supersedes", _unique(by_type.get("SUPERSEDES"))),
-                ("parents", _unique(by_type.get("PARENTSHA")) if kind == DELETION
-                 else replies_to),
-                ("is_reaction", kind == COMMENT and isinstance(text, str)
-                 and types <= _ADDRESSING | {"TEXT"} and len(by_type.get("TEXT", ())) == 1
-                 and is_emoji_only(text)),
-                ("reshared", reshares[0] if reshares else None)):
-            object.__setattr__(self, name, value)
+        # Straight into the instance's __dict__ (what object.__setattr__ does for these
+        # plain fields, in one call): a frozen dataclass refuses only self.x = ...
+        self.__dict__.update(
+            kind=kind, recipients=frozenset(by_type.get("FINGERPRINT", ())),
+            replies_to=replies_to, deletes=_unique(by_type.get("DELETES")),
+            supersedes=_unique(by_type.get("SUPERSEDES")),
+            parents=_unique(by_type.get("PARENTSHA")) if kind == DELETION else replies_to,
+            is_reaction=(kind == COMMENT and isinstance(text, str)
+                         and types <= _ADDRESSING | {"TEXT"}
+                         and len(by_type.get("TEXT", ())) == 1 and is_emoji_only(text)),
+            reshared=reshares[0] if reshares else None, types=frozenset(types))
 
     @property
     def created(self) -> int:
@@ -109,9 +116,9 @@ def _unique(values: list[Any] | None) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(values)) if values else ()
 
 
-@dataclass(frozen=True)
-class Parts:
-    """A post file split and base64-decoded, nothing checked beyond its shape."""
+class Parts(NamedTuple):
+    """A post file split and base64-decoded, nothing checked beyond its shape (a tuple:
+    one is made for every post received)."""
 
     raw: bytes
     p1: bytes

@@ -43,7 +43,7 @@ from .attributes import Context, check_values
 from .codec import CREATED, Post, make_post, parse_payload, split_post
 from .index import Index
 from .repairdue import repair_soon
-from .signatures import Ahead, Prepared, answer, check_ahead, release, tickets
+from .signatures import Ahead, Prepared, answer, check_ahead, release, taken, tickets
 from .signatures import written as written_ahead
 from .storebatch import Held, store
 
@@ -100,6 +100,7 @@ class _Session:
     blocked: dict[str, bool] = field(default_factory=dict)
     pending: set[str] = field(default_factory=set)  # keys used by the post being verified
     used: set[str] = field(default_factory=set)     # keys used by accepted posts
+    contexts: dict[tuple[int, bool], Context] = field(default_factory=dict)
 
 
 class Ingestor:
@@ -181,11 +182,7 @@ class Ingestor:
         result = BatchResult()
         posts: list[Post] = []
         held: Held = {}  # SHA-1 -> (request, place) of the helper holding its file
-        prepared, upto = {}, 0
-        if ahead is not None and ahead.matches(raws, author):
-            prepared, upto = ahead.take(), ahead.upto
-        elif ahead is not None:
-            ahead.close()
+        prepared, upto = taken(ahead, raws, author)
         sent = tickets(prepared.values())
         try:
             if upto < len(raws) and (upto or len(raws) >= _PARALLEL_MIN):
@@ -308,10 +305,14 @@ class Ingestor:
                           reason=Reason.FUTURE_TIME, field=CREATED)
 
     def _context(self, depth: int, session: _Session, check_blocked: bool) -> Context:
-        def nested(raw: str, inner_depth: int) -> Post:
-            return self._verify(raw.encode("ascii"), None, None, inner_depth, session,
-                                check_blocked)
-        return Context(self.max_url, depth, self.max_depth, nested)
+        ctx = session.contexts.get((depth, check_blocked))  # made once a call, not a post
+        if ctx is None:
+            def nested(raw: str, inner_depth: int) -> Post:
+                return self._verify(raw.encode("ascii"), None, None, inner_depth, session,
+                                    check_blocked)
+            ctx = Context(self.max_url, depth, self.max_depth, nested)
+            session.contexts[depth, check_blocked] = ctx
+        return ctx
 
     def _is_blocked(self, fp: str, session: _Session) -> bool:
         blocked = session.blocked.get(fp)

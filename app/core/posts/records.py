@@ -47,7 +47,7 @@ def check_shape(post: Post) -> None:
 
     Raises :class:`BadPost` (``bad_record``).
     """
-    types = {type_of(k) for k in post.attributes}
+    types = post.types
     if post.kind == DELETION:
         extra = types - _RECORD_TYPES
         if extra:
@@ -55,8 +55,7 @@ def check_shape(post: Post) -> None:
                        f"_PARENTSHA attributes, not {sorted(extra)[0]}")
     elif "PARENTSHA" in types:
         raise _bad("_PARENTSHA belongs in a deletion record only")
-    sups = [k for k in post.attributes if type_of(k) == "SUPERSEDES"]
-    if len(sups) > 1:
+    if "SUPERSEDES" in types and sum(type_of(k) == "SUPERSEDES" for k in post.attributes) > 1:
         raise _bad("an edit supersedes exactly one earlier version")
     if post.sha1 in post.deletes or post.sha1 in post.supersedes:
         raise _bad("a record cannot name itself")

@@ -168,3 +168,14 @@ class Ahead:
         """Drop what the helpers hold for this batch (a batch not ingested after all)."""
         release(tickets(self.prepared.values()))
         self.prepared = {}
+
+
+def taken(ahead: Ahead | None, raws: Sequence[bytes],
+          author: str | None) -> tuple[dict[int, Prepared], int]:
+    """The checks ``ahead`` started and the position they reach, if they are those of
+    ``raws`` by ``author``; else none (and ``ahead``'s are dropped)."""
+    if ahead is not None and ahead.matches(raws, author):
+        return ahead.take(), ahead.upto
+    if ahead is not None:
+        ahead.close()
+    return {}, 0
