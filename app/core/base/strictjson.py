@@ -94,7 +94,8 @@ def loads(data: bytes | str, *, max_depth: int = DEFAULT_MAX_DEPTH, what: str = 
         raise BadJson(f"{what} must be UTF-8", field=field) from None
     try:
         if text.startswith("\ufeff"):  # what json.loads refuses before decoding
-            raise ValueError("Unexpected UTF-8 BOM (decode using utf-8-sig)")
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)",
+                                       text, 0)
         return _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise BadJson(f"{what} is not valid JSON: {str(exc)[:200]}", field=field) from None

@@ -102,14 +102,16 @@ def refused(dd: DataDir, index: Index | None, posts: Iterable[Post]) -> set[str]
     author (a tombstone in ``index``), or deleted here by the owner (local deletions)."""
     posts = list(posts)
     local = local_deletions(dd)
-    out = {p.sha1 for p in posts if p.sha1 in local}
+    out = {p.sha1 for p in posts if p.sha1 in local} if local else set()
     if index is not None and posts:  # one look-up for the batch, not one per post
-        c, wanted = index.conn(), {(p.sha1, p.author) for p in posts}
-        shas = sorted({bytes.fromhex(p.sha1) for p in posts})
+        c, wanted = index.conn(), None
+        shas = list({bytes.fromhex(p.sha1): None for p in posts})
         for start in range(0, len(shas), 500):
             part = shas[start:start + 500]
             for sha, author in c.execute("SELECT sha, author FROM tombstones WHERE sha IN"
                                          f" ({','.join('?' * len(part))})", part):
+                if wanted is None:  # only when a tombstone matches
+                    wanted = {(p.sha1, p.author) for p in posts}
                 key = (bytes(sha).hex(), index.fp_of(author))
                 if key in wanted:
                     out.add(key[0])
