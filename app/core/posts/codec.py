@@ -30,7 +30,7 @@ CREATED = "CREATED_TIME"
 _ADDRESSING = frozenset({"TIME", "FINGERPRINT", "POSTSHA"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Post:
     """A decoded post file (``docs/protocol.md``, Posts: The post file and What a post means).
 
@@ -70,6 +70,14 @@ class Post:
     """The raw inner post of the first ``_POST`` attribute (by key order), if any."""
     types: frozenset[str] = field(init=False, repr=False, compare=False)
     """The types of its attribute keys (what follows each key's last ``_``)."""
+
+    def __init__(self, raw: bytes, sha1: str, author: str, p1: str, signature: bytes,
+                 attributes: dict[str, Any]) -> None:
+        # What the generated __init__ does, one __dict__ update instead of an
+        # object.__setattr__ a field: one Post is made for every post received.
+        self.__dict__.update(raw=raw, sha1=sha1, author=author, p1=p1, signature=signature,
+                             attributes=attributes)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         by_type: dict[str, list[Any]] = {}  # values by type, in key order
