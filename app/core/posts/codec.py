@@ -28,6 +28,8 @@ KINDS = (POST, COMMENT, MESSAGE, PROFILE)
 CREATED = "CREATED_TIME"
 _ADDRESSING = frozenset({"TIME", "FINGERPRINT", "POSTSHA"})
 _HEX = b"0123456789abcdef"
+_REACTION_TYPES = _ADDRESSING | {"TEXT"}
+_NO_ONE: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, init=False)
@@ -84,34 +86,33 @@ class Post:
         attrs = self.attributes
         for key in sorted(attrs):
             kind_of_key = key.rpartition("_")[2]
-            values = by_type.get(kind_of_key)
-            if values is None:
-                by_type[kind_of_key] = [attrs[key]]
+            if kind_of_key in by_type:
+                by_type[kind_of_key].append(attrs[key])
             else:
-                values.append(attrs[key])
-        types = by_type.keys()
+                by_type[kind_of_key] = [attrs[key]]
+        types = frozenset(by_type)
         if "DELETES" in types:
             kind = DELETION
-        elif types & PROFILE_TYPES:
+        elif not types.isdisjoint(PROFILE_TYPES):
             kind = PROFILE
         elif "POSTSHA" in types:
             kind = COMMENT
         else:
             kind = MESSAGE if "FINGERPRINT" in types else POST
-        replies_to = _unique(by_type.get("POSTSHA"))
-        text = attrs.get("TEXT")
-        reshares = by_type.get("POST")
+        get = by_type.get
+        replies_to = _unique(get("POSTSHA"))
+        fingerprints, reshares, texts = get("FINGERPRINT"), get("POST"), get("TEXT")
+        text = attrs.get("TEXT")  # the body: the key TEXT itself, not any _TEXT
         # Straight into the instance's __dict__ (what object.__setattr__ does for these
         # plain fields, in one call): a frozen dataclass refuses only self.x = ...
         self.__dict__.update(
-            kind=kind, recipients=frozenset(by_type.get("FINGERPRINT", ())),
-            replies_to=replies_to, deletes=_unique(by_type.get("DELETES")),
-            supersedes=_unique(by_type.get("SUPERSEDES")),
-            parents=_unique(by_type.get("PARENTSHA")) if kind == DELETION else replies_to,
-            is_reaction=(kind == COMMENT and isinstance(text, str)
-                         and types <= _ADDRESSING | {"TEXT"}
-                         and len(by_type.get("TEXT", ())) == 1 and is_emoji_only(text)),
-            reshared=reshares[0] if reshares else None, types=frozenset(types))
+            kind=kind, recipients=frozenset(fingerprints) if fingerprints else _NO_ONE,
+            replies_to=replies_to, deletes=_unique(get("DELETES")),
+            supersedes=_unique(get("SUPERSEDES")),
+            parents=_unique(get("PARENTSHA")) if kind == DELETION else replies_to,
+            is_reaction=(kind == COMMENT and isinstance(text, str) and types <= _REACTION_TYPES
+                         and texts is not None and len(texts) == 1 and is_emoji_only(text)),
+            reshared=reshares[0] if reshares else None, types=types)
 
     @property
     def created(self) -> int:
@@ -121,7 +122,9 @@ class Post:
 
 
 def _unique(values: list[Any] | None) -> tuple[Any, ...]:
-    return tuple(dict.fromkeys(values)) if values else ()
+    if not values:
+        return ()
+    return (values[0],) if len(values) == 1 else tuple(dict.fromkeys(values))
 
 
 class Parts(NamedTuple):
