@@ -16,6 +16,7 @@ trailing zeros, inside the encryption.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -165,6 +166,9 @@ def fit_page(post_sizes: Sequence[int], head_len: int, max_bytes: int, fixed: in
     ``max_response_bytes`` above ``max_post_bytes`` plus overhead).
     """
     total = END_BYTES + fixed
+    if body_bytes(head_len, total + RECORD_HEAD * len(post_sizes) + sum(post_sizes)) \
+            <= max_bytes:  # the usual case: the whole page fits (sizes only grow the body)
+        return len(post_sizes), False
     for i, n in enumerate(post_sizes):
         total += RECORD_HEAD + n
         if i and body_bytes(head_len, total) > max_bytes:
@@ -221,10 +225,12 @@ class PageWriter:
         return len(sealed).to_bytes(2, "big") + sealed
 
 
+_POST_HEAD = struct.Struct(">BIQ")  # type, record length, position
+
+
 def post_record(post: bytes, position: int) -> bytes:
     """One post's record in the page stream, with its position in the owner's order."""
-    return bytes([POST_RECORD]) + (8 + len(post)).to_bytes(4, "big") + \
-        position.to_bytes(8, "big") + post
+    return _POST_HEAD.pack(POST_RECORD, 8 + len(post), position) + post
 
 
 def epoch_record(epoch: int) -> bytes:
