@@ -16,13 +16,10 @@ from typing import Any
 import pytest
 
 from app import create_peer_app
-from app.core.identity.identities import Identities
 from app.core.network import exchange
-from app.core.posts.codec import build_post
-from app.core.posts.ingest import Ingestor
 from app.peer import fastpath
-from tests.core.network.test_exchange import ASKER, Party, request
-from tests.helpers.datadirs import PASSWORD, make_datadir
+from tests.core.network.test_exchange import ASKER, request
+from tests.helpers.servednode import served_node
 
 OCTETS = "application/octet-stream"
 
@@ -30,21 +27,13 @@ OCTETS = "application/octet-stream"
 @pytest.fixture()
 def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("DIWAN_INSECURE_KDF", "1")
-    dd = make_datadir(tmp_path / "n")
-    ids = Identities(dd)
-    own = ids.create(PASSWORD)
-    seed = ids.open_seed(own, PASSWORD)
-    ids.import_pub(ASKER.own.pub_document)
-    t = int(time.time()) - 100
-    raws = [build_post(seed, {"CREATED_TIME": t + i, "TEXT": f"post {i}"}) for i in range(3)]
-    Ingestor(dd).ingest_many(raws, author=own)
-    config = {"data_dir": str(dd.root), "budget_prefix_requests": 5}
+    served = served_node(tmp_path / "n")
+    config = {"data_dir": str(served.dd.root), "budget_prefix_requests": 5}
     fast, plain = create_peer_app(config), create_peer_app(config)
     assert isinstance(fast.wsgi_app, fastpath.FeedFastPath)
     plain.wsgi_app = plain.wsgi_app.flask_wsgi  # type: ignore[attr-defined,method-assign]
-    owner = Party(b"", exchange.OwnKeys(own, b"", b""), ids.public_key(own))
-    return {"own": own, "raws": raws, "owner": owner, "fast": fast.test_client(),
-            "plain": plain.test_client()}
+    return {"own": served.own, "raws": served.raws, "owner": served.owner,
+            "fast": fast.test_client(), "plain": plain.test_client()}
 
 
 def _post(client: Any, path: str, body: bytes, addr: str = "192.0.2.1", **kw: Any) -> Any:

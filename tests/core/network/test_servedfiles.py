@@ -18,17 +18,10 @@ from typing import Any
 import pytest
 
 from app.core.base import config
-from app.core.base.datadir import DataDir
 from app.core.base.errors import BadInput
-from app.core.identity.identities import Identities
-from app.core.network import exchange, pages, servedfiles
-from app.core.network.feeds import serve_feed
-from app.core.posts import feedorder
+from app.core.network import pages, servedfiles
 from app.core.posts.authoring import delete_own
-from app.core.posts.codec import build_post
-from app.core.posts.ingest import Ingestor
-from tests.core.network.test_exchange import ASKER, Party, request
-from tests.helpers.datadirs import PASSWORD, make_datadir
+from tests.helpers.servednode import served_node
 
 
 @pytest.fixture(autouse=True)
@@ -52,15 +45,16 @@ def _read(paths: list[tuple[int, str]], sizes: list[int], cache: int) -> list[by
                                                                       cache_bytes=cache)]
 
 
-def _no_open(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    opened: list[str] = []
-    real = os.open
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    """The paths given to ``os.<name>`` from now on (it still does its work)."""
+    seen: list[str] = []
+    real = getattr(os, name)
 
-    def spy(path: Any, *a: Any, **kw: Any) -> int:
-        opened.append(str(path))
+    def spy(path: Any, *a: Any, **kw: Any) -> Any:
+        seen.append(str(path))
         return real(path, *a, **kw)
-    monkeypatch.setattr(servedfiles.os, "open", spy)
-    return opened
+    monkeypatch.setattr(os, name, spy)
+    return seen
 
 
 def test_a_served_file_is_served_again_without_opening_it(
@@ -69,7 +63,7 @@ def test_a_served_file_is_served_again_without_opening_it(
     sizes = [100, 200, 300]
     first = _read(paths, sizes, 16 * 1024)
     assert first == [b"A" * 100, b"B" * 200, b"C" * 300]
-    opened = _no_open(monkeypatch)
+    opened = _spy(monkeypatch, "open")
     assert _read(paths, sizes, 16 * 1024) == first
     assert opened == []
     assert servedfiles.held() == (3, 600)
@@ -80,7 +74,7 @@ def test_a_file_listed_with_another_size_is_read_again(
     paths = _files(tmp_path, [100])
     _read(paths, [100], 16 * 1024)
     Path(paths[0][1]).write_bytes(b"Z" * 120)  # what the listing's stat would now say
-    opened = _no_open(monkeypatch)
+    opened = _spy(monkeypatch, "open")
     assert _read(paths, [120], 16 * 1024) == [b"Z" * 120]
     assert opened == [paths[0][1]]
     assert _read(paths, [100], 16 * 1024) == []  # listed as 100 bytes, now 120: left out
@@ -106,26 +100,13 @@ def test_the_setting_bounds(tmp_path: Path) -> None:
 
 
 def test_a_deleted_post_is_not_served_from_the_cache(tmp_path: Path) -> None:
-    dd: DataDir = make_datadir(tmp_path / "node")
-    ids = Identities(dd)
-    own = ids.create(PASSWORD)
-    seed = ids.open_seed(own, PASSWORD)
-    ids.import_pub(ASKER.own.pub_document)
-    t = int(time.time()) - 100
-    raws = [build_post(seed, {"CREATED_TIME": t + i, "TEXT": f"post {i}"}) for i in range(3)]
-    Ingestor(dd).ingest_many(raws, author=own)
-    owner = Party(b"", exchange.OwnKeys(own, b"", b""), ids.public_key(own))
-
-    def posts() -> list[bytes]:
-        now = int(time.time())
-        body, pending = request(ASKER, owner, now=now, limit=10)
-        raw = serve_feed(dd, own, body, now=now, remote="192.0.2.1").read()
-        return exchange.open_response(raw, pending, max_bytes=10**7).posts
-
-    assert posts() == raws
+    node = served_node(tmp_path / "node")
+    raws = node.raws
+    assert node.posts() == raws
     assert servedfiles.held()[0] == 3
-    tombstone = delete_own(dd, own, hashlib.sha1(raws[1]).hexdigest(), seed=seed)
-    after = posts()
+    tombstone = delete_own(node.dd, node.own, hashlib.sha1(raws[1]).hexdigest(),
+                           seed=node.seed)
+    after = node.posts()
     assert after[:2] == [raws[0], raws[2]] and raws[1] not in after
     assert hashlib.sha1(after[2]).hexdigest() == tombstone.sha1  # its deletion record
 
@@ -135,32 +116,12 @@ def test_a_held_file_is_listed_without_a_stat_and_one_removed_by_hand_leaves(
     """The second request of the same page looks at no file; a post file removed behind
     the index's back is not served once the automatic repair has run (here before every
     query: reconcile_interval_ms 0)."""
-    dd: DataDir = make_datadir(tmp_path / "node", reconcile_interval_ms=0)
-    ids = Identities(dd)
-    own = ids.create(PASSWORD)
-    seed = ids.open_seed(own, PASSWORD)
-    ids.import_pub(ASKER.own.pub_document)
-    t = int(time.time()) - 100
-    raws = [build_post(seed, {"CREATED_TIME": t + i, "TEXT": f"post {i}"}) for i in range(3)]
-    Ingestor(dd).ingest_many(raws, author=own)
-    owner = Party(b"", exchange.OwnKeys(own, b"", b""), ids.public_key(own))
-
-    def posts() -> list[bytes]:
-        now = int(time.time())
-        body, pending = request(ASKER, owner, now=now, limit=10)
-        raw = serve_feed(dd, own, body, now=now, remote="192.0.2.1").read()
-        return exchange.open_response(raw, pending, max_bytes=10**7).posts
-
-    assert posts() == raws
-    looked: list[str] = []
-    real_stat = os.stat
-
-    def stat(path: Any, *a: Any, **kw: Any) -> Any:
-        looked.append(str(path))
-        return real_stat(path, *a, **kw)
-    monkeypatch.setattr(feedorder.os, "stat", stat)
-    assert posts() == raws
-    assert not [p for p in looked if p.startswith(f"{dd.posts / own}/")], looked  # no file
+    node = served_node(tmp_path / "node", reconcile_interval_ms=0)
+    raws, folder = node.raws, node.dd.posts / node.own
+    assert node.posts() == raws
+    looked = _spy(monkeypatch, "stat")
+    assert node.posts() == raws
+    assert not [p for p in looked if p.startswith(f"{folder}/")], looked  # no post file
     time.sleep(0.01)  # a new mtime for the author's folder
-    (dd.posts / own / hashlib.sha1(raws[1]).hexdigest()).unlink()
-    assert posts() == [raws[0], raws[2]]
+    (folder / hashlib.sha1(raws[1]).hexdigest()).unlink()
+    assert node.posts() == [raws[0], raws[2]]
