@@ -4,9 +4,11 @@ Every sync of every contact is one such request, so the peer app answers the
 well-formed ones (the method, a fingerprint of 64 lowercase hex digits, a
 ``Content-Length`` of exactly :data:`exchange.REQUEST_BYTES`) as a WSGI
 middleware in front of Flask (``app.wsgi_app``, Flask's documented place for
-one): the same :func:`serve_feed`, the same headers, without the request and
-response objects, routing and hooks that cost as much again. Everything else
-(another method, path or length, a chunked body) goes on to Flask, whose route
+one): the same :func:`serve_feed`, the same headers, without Flask's request and
+response objects, routing and hooks, a large share of such a request's CPU
+(``bench/README.md``, "Issue 8, second speed pass"). Everything else (another
+method, path or length, a chunked body, a ``peer_max_body`` below the request
+size) goes on to Flask, whose route
 (:mod:`.feeds`) answers it as before. A failure is rendered by the peer app's
 error handlers inside a request context (:mod:`app.web.errors`, the one place
 errors become responses), so either path gives the same answer byte for byte.
