@@ -133,8 +133,10 @@ def request_state(data: bytes | bytearray, max_body: int) -> str:
     head = bytes(data[:end]).lower().split(b"\r\n")
     fields = dict(line.partition(b":")[::2] for line in head[1:])
     body = data[end + len(HEAD_END):]
-    if b"chunked" in fields.get(b"transfer-encoding", b""):
-        return _chunked_state(body, max_body)
+    coding = fields.get(b"transfer-encoding")
+    if coding is not None:  # chunked last, as RFC 9112 6.1 wants; anything else gunicorn refuses
+        codings = [c.strip() for c in coding.split(b",")]
+        return _chunked_state(body, max_body) if codings[-1] == b"chunked" else MALFORMED
     length_text = fields.get(b"content-length", b"0").strip() or b"0"
     if not length_text.isdigit() or len(length_text) > 18:
         return MALFORMED

@@ -25,6 +25,12 @@ HEAD = b"POST /feeds/x HTTP/1.1\r\nHost: h\r\n"
     (HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + b"65\r\n", TOO_LARGE),
     (HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + b"zz\r\n", MALFORMED),
     (HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + b"1" * 100, MALFORMED),
+    # a coding that only contains "chunked", or chunked not last: gunicorn answers at once
+    # (the loop waited for client_deadline and answered 408; found by the end-of-stop tester)
+    (HEAD + b"Transfer-Encoding: xchunked\r\n\r\n" + b"a\r\n", MALFORMED),
+    (HEAD + b"Transfer-Encoding: chunked, gzip\r\n\r\n" + b"a\r\n", MALFORMED),
+    (HEAD + b"Transfer-Encoding: gzip, chunked\r\n\r\n" + b"a\r\n0123456789\r\n", WAIT),
+    (HEAD + b"Transfer-Encoding: CHUNKED\r\n\r\n" + b"0\r\n\r\n", READY),
 ])
 def test_request_state(data: bytes, state: str) -> None:
     assert request_state(data, max_body=100) == state
