@@ -39,7 +39,6 @@ import errno
 import json
 import selectors
 import socket
-import struct
 import time
 from functools import partial
 from typing import Any
@@ -51,19 +50,9 @@ from ..core.base.config import data_dir_from_env, load
 from ..core.network.keyserver import rate_key
 from ..run import acceptbalance
 from ..run.acceptbalance import DISTRUST, PAUSE
+from . import refusals
 
 HEAD_END = b"\r\n\r\n"
-_408_BODY = (b'{"code":408,"status":"request_timeout","message":"the whole request must arrive '
-             b'within the node\'s client_deadline","errors":{}}')
-_408 = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
-        b"Content-Length: %d\r\n\r\n" % len(_408_BODY)) + _408_BODY
-
-
-_503_BODY = (b'{"code":503,"status":"service_unavailable","message":"too many connections '
-             b'from your address (peer_connections_per_address)","errors":{}}')
-_503 = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-        b"Connection: close\r\nRetry-After: 5\r\nContent-Length: %d\r\n\r\n"
-        % len(_503_BODY)) + _503_BODY
 
 
 def address_key(client: Any) -> str:
@@ -239,7 +228,7 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
             if held < self.per_address:
                 self.by_address[key] = held + 1
         if held >= self.per_address:
-            _refuse_busy(sock)
+            refusals.log(self.log, client, 503, refusals.refuse_busy(sock))
             return
         conn = CountedConn(self.cfg, BufferedSocket(sock), client, server,
                            partial(self._release, key))
@@ -335,12 +324,8 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
     def _refuse_too_large(self, conn: Any) -> None:
         """Answer 413 at once, then read and drop the rest of the body until the client
         closes or the deadline passes (closing first would reset the answer away)."""
-        body = (b'{"code":413,"status":"request_entity_too_large","message":"the body is '
-                b'larger than this node accepts (peer_max_body)","errors":{}}')
-        head = (b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: application/json\r\n"
-                b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body))
         try:
-            conn.sock.raw.send(head + body)
+            refusals.log(self.log, conn.client, 413, conn.sock.raw.send(refusals.TOO_LARGE))
             conn.sock.raw.shutdown(socket.SHUT_WR)
         except OSError:
             self._drop(conn)
@@ -361,7 +346,7 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
         conn.sock.raw.settimeout(self.deadline)  # each write of the answer: client_deadline
         keepalive, conn = super().handle(conn)
         if conn.sock.stalled:  # the client stopped reading: reset, drop what it never took
-            _reset(conn.sock.raw)
+            refusals.reset(conn.sock.raw)
         if conn in self.no_keepalive:
             self.no_keepalive.discard(conn)
             return False, conn
@@ -373,7 +358,7 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
         for conn in [c for c, due in self.reading.items() if due <= now]:
             if conn not in self.draining:
                 try:
-                    conn.sock.raw.send(_408)
+                    refusals.log(self.log, conn.client, 408, conn.sock.raw.send(refusals.TIMEOUT))
                 except OSError:
                     pass
             self._drop(conn)
@@ -388,30 +373,3 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
                 pass
         self.nr_conns -= 1
         conn.close()
-
-
-def _reset(sock: socket.socket) -> None:
-    """Make the coming close a reset (SO_LINGER 0): the unsent rest of an answer is
-    dropped at once instead of waiting in the kernel for a client that does not read."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-
-
-def _refuse_busy(sock: socket.socket) -> None:
-    """Answer 503 on a connection over its address's share and close it (never blocks:
-    what the client already sent is read away first, so the close does not reset the
-    answer away)."""
-    try:
-        sock.setblocking(False)
-        try:
-            sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            pass
-        sock.send(_503)
-        sock.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-    finally:
-        sock.close()
