@@ -23,14 +23,18 @@ def _ask(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
 
 def test_408_413_and_503_from_the_loop_each_write_an_access_log_line(
         make_node: NodeFactory) -> None:
-    node = make_node("n", settings={"client_deadline": 1, "peer_connections_per_address": 1})
+    node = make_node("n", settings={"client_deadline": 2, "peer_connections_per_address": 2})
     port = node.peer_port
     assert port is not None
+    node.session.close()  # the harness's kept-alive connection would take a slot
+    time.sleep(0.3)
     big = b"POST /feeds/" + b"ab" * 32 + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\n"
     assert _ask(port, big).startswith(b"HTTP/1.1 413 ")
-    assert _ask(port, b"GET /health HTTP/1.1\r\nHo").startswith(b"HTTP/1.1 408 ")  # 1 s
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as held:
-        held.sendall(b"GET /health HTTP/1.1\r\nHo")  # holds the address's one connection
+    assert _ask(port, b"GET /health HTTP/1.1\r\nHo").startswith(b"HTTP/1.1 408 ")  # 2 s
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as one, \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as two:
+        for held in (one, two):  # the address's two connections, each mid-request
+            held.sendall(b"GET /health HTTP/1.1\r\nHo")
         time.sleep(0.2)
         assert _ask(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").startswith(
             b"HTTP/1.1 503 ")
