@@ -7,11 +7,12 @@ middleware in front of Flask (``app.wsgi_app``, Flask's documented place for
 one): the same :func:`serve_feed`, the same headers, without Flask's request and
 response objects, routing and hooks, a large share of such a request's CPU
 (``bench/README.md``, "Issue 8, second speed pass"). Everything else (another
-method, path or length, a chunked body, a ``peer_max_body`` below the request
-size) goes on to Flask, whose route
+method, path or length, a chunked body) goes on to Flask, whose route
 (:mod:`.feeds`) answers it as before. A failure is rendered by the peer app's
 error handlers inside a request context (:mod:`app.web.errors`, the one place
 errors become responses), so either path gives the same answer byte for byte.
+``peer_max_body`` is never below the request size (its floor, ``config.py``), so
+the body limit Flask would check always admits what this path serves.
 """
 
 from __future__ import annotations
@@ -43,8 +44,7 @@ class FeedFastPath:
         found = _ROUTE.fullmatch(environ.get("PATH_INFO", ""))
         if (found is None or environ.get("REQUEST_METHOD") != "POST"
                 or environ.get("CONTENT_LENGTH") != _LENGTH
-                or "HTTP_TRANSFER_ENCODING" in environ or environ.get("SCRIPT_NAME")
-                or self.app.config["MAX_CONTENT_LENGTH"] < REQUEST_BYTES):
+                or "HTTP_TRANSFER_ENCODING" in environ or environ.get("SCRIPT_NAME")):
             return self.flask_wsgi(environ, start_response)
         body = environ["wsgi.input"].read(REQUEST_BYTES)
         try:

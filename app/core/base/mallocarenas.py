@@ -14,8 +14,6 @@ glibc nothing is done.
 from __future__ import annotations
 
 import ctypes
-import os
-import tempfile
 
 M_ARENA_MAX = -8  # glibc's malloc.h
 
@@ -36,23 +34,3 @@ def limit(count: int) -> bool:
     if count <= 0 or libc is None:
         return False
     return bool(libc.mallopt(M_ARENA_MAX, count))
-
-
-def arenas() -> int | None:
-    """The number of malloc arenas this process has made so far (glibc's
-    ``malloc_info``), or None where that is not available (tests)."""
-    libc = _libc()
-    if libc is None or not hasattr(libc, "malloc_info"):
-        return None
-    libc.fdopen.restype = ctypes.c_void_p
-    libc.fdopen.argtypes = [ctypes.c_int, ctypes.c_char_p]
-    libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
-    libc.fclose.argtypes = [ctypes.c_void_p]
-    with tempfile.TemporaryFile() as out:
-        stream = libc.fdopen(os.dup(out.fileno()), b"w")
-        if not stream:
-            return None
-        libc.malloc_info(0, stream)
-        libc.fclose(stream)
-        out.seek(0)
-        return out.read().decode("ascii", "replace").count("<heap nr=")
