@@ -335,6 +335,13 @@ def hmac_blake2b(key: bytes, data: bytes) -> bytes:
     return hmac.new(key, data, hashlib.blake2b).digest()
 
 
+def hmac_blake2b_keyed(key: bytes) -> hmac.HMAC:
+    """An HMAC-BLAKE2b state (RFC 2104, as :func:`hmac_blake2b`) with ``key``'s pads
+    already hashed: ``copy()`` it, ``update`` the copy, ``digest()`` (64 bytes). For
+    several MACs under one key (Noise's HKDF: two or three outputs per ``temp_key``)."""
+    return hmac.new(key, None, hashlib.blake2b)
+
+
 # --- Password sealing ------------------------------------------------------------
 
 # LAN discovery tags (docs/protocol.md, "LAN discovery"): a keyed hash that only someone

@@ -60,11 +60,13 @@ def keypair_from_secret(secret: bytes) -> Keypair:
 
 def hkdf(chaining_key: bytes, input_key_material: bytes, num_outputs: int) -> tuple[bytes, ...]:
     """Noise's HKDF (spec section 4.3): 2 or 3 outputs of HASHLEN bytes, HMAC-BLAKE2b."""
-    temp_key = crypto.hmac_blake2b(chaining_key, input_key_material)
+    keyed = crypto.hmac_blake2b_keyed(crypto.hmac_blake2b(chaining_key, input_key_material))
     outputs: list[bytes] = []
     previous = EMPTY
-    for i in range(1, num_outputs + 1):
-        previous = crypto.hmac_blake2b(temp_key, previous + bytes([i]))
+    for i in range(1, num_outputs + 1):  # HMAC(temp_key, ...): temp_key's pads hashed once
+        mac = keyed.copy()
+        mac.update(previous + bytes((i,)))
+        previous = mac.digest()
         outputs.append(previous)
     return tuple(outputs)
 
