@@ -20,8 +20,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from .datadir import DataDir
 from .fsio import remove_quiet, write_atomic
 
@@ -69,6 +67,8 @@ def read_pid(dd: DataDir, role: str) -> int | None:
 
 def running(dd: DataDir, role: str) -> int | None:
     """The pid of ``role`` if that process is alive and runs that role, else None."""
+    import psutil  # here, not at import: the gunicorn masters and workers import this module
+
     pid = read_pid(dd, role)
     if pid is None:
         return None
@@ -91,6 +91,8 @@ def stop(dd: DataDir, *, timeout: float = 15.0) -> dict[str, int]:
     """Stop the node of ``dd`` gracefully: SIGTERM to ``diwan up`` (which stops the rest),
     or to each process found; waits up to ``timeout`` seconds, then SIGKILLs what is left.
     Returns ``{role: pid}`` of what was stopped."""
+    import psutil  # see running()
+
     found = {role: pid for role, pid in processes(dd).items() if pid is not None}
     targets = [found["up"]] if "up" in found else list(found.values())
     procs = []

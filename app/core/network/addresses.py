@@ -15,8 +15,6 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-import psutil
-
 WILDCARDS = ("0.0.0.0", "::", "")
 
 
@@ -28,6 +26,8 @@ def url(host: str, port: int) -> str:
 def machine_addresses(version: int | None = None) -> list[str]:
     """Every usable IP address of this machine (not loopback, not link-local), IPv4 first;
     only IPv4 (``version`` 4) or IPv6 (6) ones if asked."""
+    import psutil  # here, not at import: every process imports this module
+
     found: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
     for entries in psutil.net_if_addrs().values():
         for entry in entries:

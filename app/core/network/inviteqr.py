@@ -8,11 +8,15 @@ back the line to paste into ``diwan contact add``.
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
-import segno
+if TYPE_CHECKING:
+    import segno
 
 
 def _qr(text: str) -> segno.QRCode:
+    import segno  # here, not at import: ~0.6 MiB every admin worker would hold unused
+
     return segno.make(text, error="l", micro=False, boost_error=False)
 
 
