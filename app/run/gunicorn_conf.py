@@ -7,7 +7,7 @@ import sys
 
 from app.core.base import lifeline, mallocarenas, runstate, settingsfile
 from app.core.base.config import CONFIG_FILE, data_dir_from_env, exposure_warning, load
-from app.core.base.datadir import open_datadir
+from app.core.base.datadir import open_datadir, refuse_source_checkout
 from app.core.base.errors import DiwanError
 from app.core.base.lifeline import bind_hosts
 from app.core.base.logsetup import gunicorn_logconfig
@@ -19,6 +19,7 @@ if role not in ("admin", "peer"):
     raise SystemExit(f"DIWAN_ROLE must be admin or peer, not {role!r}")
 _data_dir = data_dir_from_env()
 try:  # a bad setting or an open secret stops the process with one line (no traceback)
+    refuse_source_checkout(_data_dir)  # before enforce() would make the checkout 0700
     _settings = load(_data_dir)
     enforce(_data_dir, _settings)
 except DiwanError as exc:

@@ -75,11 +75,7 @@ class DataDir:
         wrote meanwhile. Raises :class:`BadInput` for the source checkout itself (which must
         never fill with keys and tokens) and ``OSError`` if the directory cannot be written.
         """
-        if is_source_checkout(self.root):
-            raise BadInput(f"{self.root} is the Diwan source checkout, not a data directory: "
-                           "give the node a directory of its own (--data-dir or "
-                           "DIWAN_DATA_DIR), e.g. var/demo as 'make run' does",
-                           field="data_dir")
+        refuse_source_checkout(self.root)
         created = not (self.root / config.CONFIG_FILE).exists()
         make_private_dir(self.root)
         for d in (self.identities, self.identities / BLOCKED, self.posts, self.state, self.locks):
@@ -127,6 +123,15 @@ def open_datadir(root: str | os.PathLike[str] | None = None,
     dd.initialise()
     permissions.enforce(dd.root, dd.settings)
     return dd
+
+
+def refuse_source_checkout(path: Path) -> None:
+    """:class:`BadInput` if ``path`` is a Diwan source tree (:func:`is_source_checkout`),
+    before anything is created or its mode changed."""
+    if is_source_checkout(path):
+        raise BadInput(f"{path} is the Diwan source checkout, not a data directory: "
+                       "give the node a directory of its own (--data-dir or "
+                       "DIWAN_DATA_DIR), e.g. var/demo as 'make run' does", field="data_dir")
 
 
 def is_source_checkout(path: Path) -> bool:

@@ -161,6 +161,28 @@ def test_the_source_checkout_is_never_a_data_directory(tmp_path: Path) -> None:
     assert sorted(checkout.rglob("*")) == before
 
 
+def test_gunicorn_refuses_a_source_checkout_before_changing_its_mode(tmp_path: Path) -> None:
+    """Started in the checkout without DIWAN_DATA_DIR, the gunicorn settings refused only
+    after their secret check had made the checkout 0700."""
+    import subprocess
+    import sys
+
+    checkout = tmp_path / "diwan"
+    (checkout / "app").mkdir(parents=True)
+    (checkout / "scheduler").mkdir()
+    (checkout / "app" / "__init__.py").write_text("")
+    (checkout / "pyproject.toml").write_text("[project]\nname = 'diwan'\n")
+    checkout.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIWAN_")}
+    root = Path(__file__).resolve().parents[3]
+    env["PYTHONPATH"] = str(root)
+    done = subprocess.run([sys.executable, "-c", "import app.run.gunicorn_conf"], cwd=checkout,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "source checkout" in done.stderr
+    assert checkout.stat().st_mode & 0o777 == 0o755
+
+
 def test_the_insecure_kdf_switch_is_no_setting_and_is_announced(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """DIWAN_INSECURE_KDF is read from the environment only, never written by init,
