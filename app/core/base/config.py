@@ -101,13 +101,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("index_busy_timeout", 30,
             "seconds a process waits for the post index database's write lock",
             1, 3600, "seconds"),
-    Setting("index_checkpoint_pages", 8192,
-            "pages (4 KiB) the post index's write-ahead log grows to before a commit copies "
-            "it into the database (SQLite wal_autocheckpoint): more pages, fewer copies of "
-            "each page a batch touches", 100, 1_000_000, "pages"),
-    Setting("index_cache_mib", 2,
-            "MiB of post index pages each connection keeps in memory (SQLite cache_size)",
-            1, 4096, "MiB"),
+    Setting("index_checkpoint_pages", 8192, "least pages (4 KiB) the index's write-ahead "
+            "log grows to before a commit checkpoints it; twice the index's pages if more",
+            100, 1_000_000, "pages"),
+    Setting("index_checkpoint_max_pages", 32768, "most pages the index's write-ahead log "
+            "grows to before a commit checkpoints it", 100, 1_000_000, "pages"),
+    Setting("index_cache_mib", 2, "least MiB of index pages a connection keeps in memory; "
+            "a quarter of the index if more", 1, 4096, "MiB"),
+    Setting("index_cache_max_mib", 16, "most MiB of index pages a connection keeps in "
+            "memory", 1, 4096, "MiB"),
     Setting("reconcile_interval_ms", 1000,
             "least milliseconds between two checks (per process) for post files added or "
             "removed behind the index's back; 0 checks before every query",

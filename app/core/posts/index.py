@@ -36,7 +36,7 @@ from ..base.errors import BadInput
 from . import tombstones
 from .codec import DELETION, Post
 from .indexbulk import insert_bulk, insert_conv
-from .indexschema import DB_NAME, connect
+from .indexschema import DB_NAME, Sizing, connect
 from .listing import (
     COLUMNS,
     DELETION_CODE,
@@ -85,6 +85,7 @@ class Index:
         self.posts_prefix = os.fspath(dd.posts) + os.sep
         self._key = os.fspath(self.path)
         self._id_cache, self._fp_cache = _ID_CACHES.setdefault(self._key, ({}, {}))
+        self._sizing = Sizing.of(dd.settings)
 
     # connection -----------------------------------------------------------------
     def conn(self) -> sqlite3.Connection:
@@ -105,16 +106,18 @@ class Index:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         settings = self.dd.settings
         c, created = connect(self.path, float(settings["index_busy_timeout"]),
-                             checkpoint_pages=settings["index_checkpoint_pages"],
-                             cache_mib=settings["index_cache_mib"])
+                             sizing=self._sizing)
         if created:
             self.forget_ids()
         return c
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A short ``BEGIN IMMEDIATE`` write transaction (waits up to the busy timeout)."""
+        """A short ``BEGIN IMMEDIATE`` write transaction (waits up to the busy timeout);
+        the connection's cache and checkpoint threshold first follow the index's size
+        (:class:`.indexschema.Sizing`)."""
         c = self.conn()
+        self._sizing.fit(c, self._key)
         c.execute("BEGIN IMMEDIATE")
         try:
             yield c

@@ -27,11 +27,14 @@ index recreates it and its repair refills it, as for any other version.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..base.config import DEFAULTS
 
@@ -86,20 +89,62 @@ CONTENT_TABLES = ("posts_fts", "posts", "recipients", "replies", "convs", "conv_
                   "meta", *ADDED_TABLES)
 
 
-def connect(path: Path, timeout: float, *,
-            checkpoint_pages: int = DEFAULTS["index_checkpoint_pages"],
-            cache_mib: int = DEFAULTS["index_cache_mib"]) -> tuple[sqlite3.Connection, bool]:
+PAGE_BYTES = 4096  # SQLite's default page size, kept (bench/README.md, "Growth")
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """How a connection's page cache and checkpoint threshold follow the index's size
+    (settings ``index_cache_mib``/``index_cache_max_mib``, ``index_checkpoint_pages``/
+    ``index_checkpoint_max_pages``): the cache a quarter of the database, the WAL twice
+    its pages, each between its least and most (the least wins if they cross)."""
+
+    cache_mib: int = DEFAULTS["index_cache_mib"]
+    cache_max_mib: int = DEFAULTS["index_cache_max_mib"]
+    checkpoint_pages: int = DEFAULTS["index_checkpoint_pages"]
+    checkpoint_max_pages: int = DEFAULTS["index_checkpoint_max_pages"]
+
+    @classmethod
+    def of(cls, settings: Mapping[str, Any]) -> Sizing:
+        """The sizing a node's settings give."""
+        return cls(settings["index_cache_mib"], settings["index_cache_max_mib"],
+                   settings["index_checkpoint_pages"], settings["index_checkpoint_max_pages"])
+
+    def for_size(self, db_bytes: int) -> tuple[int, int]:
+        """(cache in KiB, checkpoint threshold in pages) for a database of ``db_bytes``."""
+        cache_kib = max(1024 * self.cache_mib, min(1024 * self.cache_max_mib, db_bytes // 4096))
+        pages = max(self.checkpoint_pages,
+                    min(self.checkpoint_max_pages, 2 * (db_bytes // PAGE_BYTES)))
+        return cache_kib, pages
+
+    def fit(self, c: sqlite3.Connection, path: Path | str) -> None:
+        """Set ``c``'s cache and checkpoint threshold for the database at ``path`` as it
+        is now (a missing file counts as empty). Raises ``sqlite3.Error``."""
+        try:
+            db_bytes = os.stat(path).st_size
+        except OSError:
+            db_bytes = 0
+        cache_kib, pages = self.for_size(db_bytes)
+        c.execute(f"PRAGMA cache_size={-cache_kib}")  # negative: KiB
+        c.execute(f"PRAGMA wal_autocheckpoint={pages}")
+
+
+def connect(path: Path, timeout: float, *, sizing: Sizing | None = None
+            ) -> tuple[sqlite3.Connection, bool]:
     """Open the index database at ``path`` in WAL mode with a busy timeout (seconds),
     creating the schema, upgrading it in place (a version in :data:`UPGRADES`), or
     recreating it (any other version than :data:`SCHEMA_VERSION`).
 
-    ``checkpoint_pages``: the WAL size (pages) past which a commit checkpoints (settings
-    ``index_checkpoint_pages``); ``cache_mib``: this connection's page cache (setting
-    ``index_cache_mib``). A batch of random keys (SHA-1s; a feed's posts across all of
-    time) touches a page per row once the index is large, and a checkpoint after every
-    commit (SQLite's default, 1,000 pages) wrote each of them to the database again at
-    every batch; a larger WAL copies a page once for many batches (bench/README.md,
-    "Growth: before and after"). Durability is unchanged: WAL with ``synchronous=NORMAL``.
+    ``sizing`` (:class:`Sizing`; the defaults if None) sets the page cache and the WAL
+    size past which a commit checkpoints, from the database's size now; a writer sets
+    them again before each write transaction (:meth:`Index.write`), so both grow with
+    the index. A batch of random keys (SHA-1s; a feed's posts across all of time)
+    touches a page per row once the index is large: a checkpoint after every commit
+    (SQLite's default, 1,000 pages) wrote each of them to the database again at every
+    batch, where a larger WAL copies a page once for many batches; and a cache smaller
+    than the pages a batch descends through reads them again from the file for each row
+    (bench/README.md, "Growth: before and after" and "Growth, stop 21"). Durability is
+    unchanged: WAL with ``synchronous=NORMAL``.
 
     Returns the connection (autocommit; callers open their own transactions) and
     whether the schema was (re)created. Raises ``sqlite3.Error`` on failure.
@@ -108,8 +153,7 @@ def connect(path: Path, timeout: float, *,
     c.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
     _wal(c, timeout)
     c.execute("PRAGMA synchronous=NORMAL")
-    c.execute(f"PRAGMA wal_autocheckpoint={int(checkpoint_pages)}")
-    c.execute(f"PRAGMA cache_size={-1024 * int(cache_mib)}")  # negative: KiB
+    (sizing or Sizing()).fit(c, path)
     created = False
     if c.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
         _upgrade(c)

@@ -11,7 +11,7 @@ import pytest
 from app.core.base.config import DEFAULTS
 from app.core.posts import reconcile
 from app.core.posts.index import Index
-from app.core.posts.indexschema import SCHEMA_VERSION, connect
+from app.core.posts.indexschema import SCHEMA_VERSION, Sizing, connect
 from tests.helpers.post_kit import PostKit
 
 
@@ -121,12 +121,52 @@ def test_the_checkpoint_and_cache_settings_reach_the_connection(
     k.index.close()
 
 
+MIB = 1 << 20
+
+
+@pytest.mark.parametrize(("db_bytes", "cache_kib", "pages"), [
+    (0, 2048, 8192),                      # an empty index: the least of each
+    (8 * MIB, 2048, 8192),                # a quarter is exactly the least cache
+    (8 * MIB + 4096, 2049, 8192),         # one page more: the cache grows by 1 KiB
+    (16 * MIB, 4096, 8192),               # the log: twice the pages = the least
+    (16 * MIB + 4096, 4097, 8194),        # and grows past it
+    (64 * MIB, 16384, 32768),             # both at their most
+    (1 << 40, 16384, 32768),              # and stay there
+])
+def test_the_cache_and_the_log_grow_with_the_index_between_their_settings(
+        db_bytes: int, cache_kib: int, pages: int) -> None:
+    assert Sizing().for_size(db_bytes) == (cache_kib, pages)
+
+
+def test_the_least_wins_when_the_settings_cross() -> None:
+    crossed = Sizing(cache_mib=8, cache_max_mib=4, checkpoint_pages=5000, checkpoint_max_pages=100)
+    assert crossed.for_size(0) == crossed.for_size(1 << 40) == (8192, 5000)
+
+
+def test_a_writer_sizes_its_connection_for_the_index_as_it_is_now(tmp_path: Path) -> None:
+    """Before each write transaction, from the database file's size (a sparse file
+    stands in for a large index here)."""
+    k = PostKit(tmp_path / "node", index_cache_mib=1, index_cache_max_mib=3,
+                index_checkpoint_pages=100, index_checkpoint_max_pages=300)
+    c = k.index.conn()
+    assert c.execute("PRAGMA cache_size").fetchone()[0] == -1024
+    assert c.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 100
+    with open(k.index.path, "r+b") as f:  # past the last page: SQLite ignores it
+        f.truncate(16 * MIB)
+    with k.index.write():
+        pass
+    assert c.execute("PRAGMA cache_size").fetchone()[0] == -3 * 1024
+    assert c.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 300
+    k.index.close()
+
+
 def test_batches_commit_without_a_checkpoint_until_the_log_holds_the_set_pages(
         tmp_path: Path) -> None:
     """SQLite's default (1,000 pages) would have checkpointed and restarted the log."""
     frames = {}
     for pages in (DEFAULTS["index_checkpoint_pages"], 200):
-        k = PostKit(tmp_path / str(pages), index_checkpoint_pages=pages)
+        k = PostKit(tmp_path / str(pages), index_checkpoint_pages=pages,
+                    index_checkpoint_max_pages=pages)  # a small index: the least applies
         a = k.author(1)
         for n in range(30):  # about 50 pages a batch; the files do not matter here
             k.index.add_many([k.build(a, 1000 * n + t, TEXT=f"{n} {t}") for t in range(200)])
