@@ -159,6 +159,15 @@ class Cli:
             self._opened = open_datadir(self.data_dir)
         return self._opened
 
+    def datadir_or_defaults(self) -> tuple[DataDir, str | None]:
+        """The data directory, or, if its settings do not load, the same directory with
+        the default settings and the error (``stop`` and ``status`` must still find the
+        processes, which run with the settings they started with)."""
+        try:
+            return self.datadir(), None
+        except BadInput as exc:
+            return DataDir.with_defaults(self.data_dir), exc.message
+
     def identities(self) -> Identities:
         return Identities(self.datadir())
 

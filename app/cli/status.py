@@ -13,7 +13,7 @@ from ..core.identity.petnames import short
 from ..core.network.contacts import Contacts
 from ..core.network.views import contact_view
 from ..core.upkeep.doctor import report
-from .base import Cli, main, pass_cli, table, when
+from .base import EXIT_BAD_INPUT, Cli, main, pass_cli, table, when
 from .node import describe
 
 PROCESSES = ("admin", "peer", "scheduler")
@@ -93,6 +93,18 @@ def status(cli: Cli) -> None:
     """Which of admin, peer and scheduler run (with pids), where to reach them, the
     identities, contacts with their last sync, the disk the posts use and its free space,
     and warnings (an exposed admin API, a full disk; see diwan doctor)."""
+    dd, broken = cli.datadir_or_defaults()
+    if broken is not None:  # only the processes: everything else depends on the settings
+        pids = runstate.processes(dd)
+        cli.emit({"data_dir": str(dd.root), "settings_error": broken,
+                  "processes": {role: {"pid": pid, "running": pid is not None}
+                                for role, pid in pids.items()}},
+                 [f"node in {dd.root}: the settings do not load"]
+                 + [f"  {role:<10} {'pid ' + str(pid) if pid else 'stopped'}"
+                    for role, pid in pids.items() if role in PROCESSES]
+                 + [f"problem: {broken}", "(running processes keep the settings they "
+                    "started with; fix diwan.toml, or stop them with 'diwan stop')"])
+        raise SystemExit(EXIT_BAD_INPUT)
     st = node_status(cli)
     cli.emit(st, _human(st))
 
@@ -104,8 +116,10 @@ def status(cli: Cli) -> None:
 def stop(cli: Cli, timeout: float) -> None:
     """Stop the node of this data directory gracefully (SIGTERM, then SIGKILL after
     --timeout seconds). Stopping a node that does not run is not an error."""
-    dd = cli.datadir()
+    dd, broken = cli.datadir_or_defaults()  # a broken diwan.toml must not keep it running
     stopped = runstate.stop(dd, timeout=timeout)
-    human = (f"stopped {', '.join(f'{r} (pid {p})' for r, p in stopped.items())}"
-             if stopped else f"no node runs in {dd.root}")
-    cli.emit({"stopped": stopped}, human)
+    human = [f"stopped {', '.join(f'{r} (pid {p})' for r, p in stopped.items())}"
+             if stopped else f"no node runs in {dd.root}"]
+    if broken is not None:
+        human.append(f"warning: {broken}")
+    cli.emit({"stopped": stopped, **({"settings_error": broken} if broken else {})}, human)

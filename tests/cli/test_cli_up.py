@@ -190,3 +190,39 @@ def test_status_shows_the_processes_and_stop_stops_them(tmp_path: Path) -> None:
             proc.wait()
         for pid in processes_in(data_dir):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_broken_settings_file_does_not_keep_the_node_running(tmp_path: Path) -> None:
+    """Found by the stop 20 tester: with diwan.toml edited into an invalid state while the
+    node ran (its processes keep the settings they started with), 'diwan status' and
+    'diwan stop' refused with the settings error, so the node could not be stopped."""
+    data_dir = tmp_path / "node"
+    admin_port, peer_port = free_port(), free_port()
+    env = node_env(admin_port, peer_port)
+    assert _diwan(data_dir, "init", env=env).returncode == 0
+    log = tmp_path / "up.log"
+    proc = start_up(data_dir, env, log)
+    try:
+        wait_ready(data_dir, admin_port, peer_port, proc, log)
+        toml = data_dir / "diwan.toml"
+        text = toml.read_text()
+        assert "\npage_size = 10\n" in text
+        toml.write_text(text.replace("\npage_size = 10\n", '\npage_size = "many"\n'))
+        st = _diwan(data_dir, "status", "--json", env=env)
+        assert st.returncode == 2
+        shown = json.loads(st.stdout)
+        assert "page_size" in shown["settings_error"]
+        assert shown["processes"]["up"]["pid"] == proc.pid
+        assert all(shown["processes"][r]["running"] for r in ("admin", "peer", "scheduler"))
+        human = _diwan(data_dir, "status", env=env)
+        assert "page_size" in human.stdout and "pid" in human.stdout
+        stopped = _diwan(data_dir, "stop", env=env)
+        assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stderr
+        assert "warning:" in stopped.stdout and "page_size" in stopped.stdout
+        assert proc.wait(timeout=30) in (0, 143)
+        assert processes_in(data_dir) == []
+        assert port_is_free(admin_port) and port_is_free(peer_port)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -42,6 +42,16 @@ class DataDir:
         self.root = Path(root).resolve()
         self.settings = config.load(self.root, overrides, environ)
 
+    @classmethod
+    def with_defaults(cls, root: Path) -> DataDir:
+        """The data directory at ``root`` with the default settings, whatever its
+        ``diwan.toml`` says: to find and stop the processes of a node whose settings no
+        longer load (they run with the settings they started with)."""
+        dd = cls.__new__(cls)
+        dd.root = Path(root).resolve()
+        dd.settings = dict(config.DEFAULTS)
+        return dd
+
     @cached_property
     def identities(self) -> Path:
         """``<root>/identities``: ``.pub`` documents, private key files and group folders."""
