@@ -22,7 +22,7 @@ from typing import Any
 import click
 
 from ..core.base import config, strictjson
-from ..core.base.datadir import DataDir, open_datadir
+from ..core.base.datadir import DataDir, open_datadir, refuse_source_checkout
 from ..core.base.errors import (
     BadInput,
     Conflict,
@@ -152,7 +152,8 @@ class Cli:
         Opened once per command (settings read once); later calls return it.
         """
         if self._opened is None:
-            if not create and not (self.data_dir / config.CONFIG_FILE).is_file():
+            if not create and not (self.data_dir / config.CONFIG_FILE).exists():
+                refuse_source_checkout(self.data_dir)  # 'init' would refuse it too
                 raise NotFound(f"{self.data_dir} is not a Diwan data directory (no "
                                f"{config.CONFIG_FILE}); run 'diwan --data-dir "
                                f"{self.data_dir} init' first")
@@ -166,6 +167,10 @@ class Cli:
         try:
             return self.datadir(), None
         except BadInput as exc:
+            return DataDir.with_defaults(self.data_dir), exc.message
+        except NotFound as exc:  # no diwan.toml: still a node's if it ever recorded a run
+            if not (self.data_dir / "state" / "run").is_dir():
+                raise
             return DataDir.with_defaults(self.data_dir), exc.message
 
     def identities(self) -> Identities:

@@ -102,8 +102,10 @@ def status(cli: Cli) -> None:
                  [f"node in {dd.root}: the settings do not load"]
                  + [f"  {role:<10} {'pid ' + str(pid) if pid else 'stopped'}"
                     for role, pid in pids.items() if role in PROCESSES]
-                 + [f"problem: {broken}", "(running processes keep the settings they "
-                    "started with; fix diwan.toml, or stop them with 'diwan stop')"])
+                 + [f"problem: {broken}"]
+                 + (["(running processes keep the settings they started with; fix the "
+                     "setting, or stop them with 'diwan stop')"]
+                    if any(pid for pid in pids.values()) else []))
         raise SystemExit(EXIT_BAD_INPUT)
     st = node_status(cli)
     cli.emit(st, _human(st))

@@ -105,11 +105,11 @@ SETTINGS: tuple[Setting, ...] = (
             "log grows to before a commit checkpoints it; twice the index's pages if more",
             100, 1_000_000, "pages"),
     Setting("index_checkpoint_max_pages", 32768, "most pages the index's write-ahead log "
-            "grows to before a commit checkpoints it", 100, 1_000_000, "pages"),
+            "grows to (index_checkpoint_pages wins if larger)", 100, 1_000_000, "pages"),
     Setting("index_cache_mib", 2, "least MiB of index pages a connection keeps in memory; "
             "a quarter of the index if more", 1, 4096, "MiB"),
     Setting("index_cache_max_mib", 16, "most MiB of index pages a connection keeps in "
-            "memory", 1, 4096, "MiB"),
+            "memory (index_cache_mib wins if larger)", 1, 4096, "MiB"),
     Setting("reconcile_interval_ms", 1000,
             "least milliseconds between two checks (per process) for post files added or "
             "removed behind the index's back; 0 checks before every query",
@@ -287,11 +287,11 @@ def _coerce(name: str, value: Any, source: str, *, text: bool = False) -> Any:
 
 
 def load(data_dir: Path, overrides: Mapping[str, Any] | None = None,
-         environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+         environ: Mapping[str, str] | None = None, *, fresh: bool = False) -> dict[str, Any]:
     """Return the effective settings for ``data_dir``: a dict of every setting's name to value.
 
     Layers, later winning: :data:`DEFAULTS`, ``<data_dir>/diwan.toml`` (as the server
-    started with it, in a gunicorn worker: :mod:`.settingsfile`), ``DIWAN_<NAME>``
+    started with it in a gunicorn worker unless ``fresh``: :mod:`.settingsfile`), ``DIWAN_<NAME>``
     variables of ``environ`` (default ``os.environ``), then ``overrides`` (keys that are not
     settings pass through unchecked, for the apps' own config). Each value is checked where
     it comes in (:func:`_coerce`: type and the table's range), then the settings that only
@@ -299,13 +299,13 @@ def load(data_dir: Path, overrides: Mapping[str, Any] | None = None,
     the admin API on loopback unless ``admin_expose``). Raises :class:`BadInput` (``field``
     the setting) with one line naming the setting, its allowed values, the value given and
     where it came from (the file, the variable or ``override``), also for TOML that does not
-    parse or an unknown key in the file. Raises ``OSError`` if the file cannot be read.
+    parse, an unknown key in the file, or a file that cannot be read.
     """
     env = os.environ if environ is None else environ
     cfg = dict(DEFAULTS)
     sources = dict.fromkeys(DEFAULTS, "default")
     path = data_dir / CONFIG_FILE
-    from_file = settingsfile.read(path)  # as a server started with it, if pinned
+    from_file = settingsfile.read(path, fresh=fresh)  # as a server started with it if pinned
     if from_file is not None:
         for key, value in from_file.items():
             if key not in DEFAULTS:

@@ -22,10 +22,11 @@ from .errors import BadInput
 _pinned: dict[Path, dict[str, Any]] = {}
 
 
-def read(path: Path) -> dict[str, Any] | None:
-    """The top-level table of the TOML file at ``path`` (as pinned, if it is), or None if
-    there is no file. :class:`BadInput` for TOML that does not parse; ``OSError``."""
-    found = _pinned.get(path.resolve()) if _pinned else None
+def read(path: Path, *, fresh: bool = False) -> dict[str, Any] | None:
+    """The top-level table of the TOML file at ``path`` (as pinned, if it is and not
+    ``fresh``), or None if there is no file. :class:`BadInput` for a file that is not
+    UTF-8, does not parse as TOML, or cannot be read (a directory, no permission)."""
+    found = _pinned.get(path.resolve()) if _pinned and not fresh else None
     if found is not None:
         return dict(found)
     if not path.exists():
@@ -34,6 +35,10 @@ def read(path: Path) -> dict[str, Any] | None:
         return tomllib.loads(path.read_text("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not UTF-8 text (a TOML file is UTF-8)") from None
+    except OSError as exc:
+        raise BadInput(f"{path} cannot be read: {exc.strerror or exc}") from None
 
 
 def pin(path: Path) -> None:
