@@ -136,12 +136,22 @@ def open_datadir(root: str | os.PathLike[str] | None = None,
 
 
 def refuse_source_checkout(path: Path) -> None:
-    """:class:`BadInput` if ``path`` is a Diwan source tree (:func:`is_source_checkout`),
-    before anything is created or its mode changed."""
-    if is_source_checkout(path):
-        raise BadInput(f"{path} is the Diwan source checkout, not a data directory: "
-                       "give the node a directory of its own (--data-dir or "
-                       "DIWAN_DATA_DIR), e.g. var/demo as 'make run' does", field="data_dir")
+    """:class:`BadInput` if ``path`` is a Diwan source tree (:func:`is_source_checkout`) or
+    a folder inside one other than under the two it ignores for output, ``var/`` (where
+    ``make run`` keeps its demo node) and ``bench/out/`` (the benchmarks' nodes), before
+    anything is created or its mode changed."""
+    path = Path(path).resolve()
+    for tree in (path, *path.parents):
+        if is_source_checkout(tree):
+            inside = path.relative_to(tree).parts
+            if (inside[:1] == ("var",) and len(inside) > 1) or (
+                    inside[:2] == ("bench", "out") and len(inside) > 2):
+                return
+            where = f"inside the Diwan source checkout {tree}" if inside else \
+                "the Diwan source checkout"
+            raise BadInput(f"{path} is {where}, not a data directory: give the node a "
+                           "directory of its own (--data-dir or DIWAN_DATA_DIR), outside the "
+                           "checkout or under its var/ as 'make run' does", field="data_dir")
 
 
 def is_source_checkout(path: Path) -> bool:

@@ -161,6 +161,33 @@ def test_the_source_checkout_is_never_a_data_directory(tmp_path: Path) -> None:
     assert sorted(checkout.rglob("*")) == before
 
 
+@pytest.mark.parametrize(("inside", "refused"), [
+    ("app", True), ("tests/x", True), ("docs", True), ("var", True), ("bench/out", True),
+    ("var/demo", False), ("var/a/b", False), ("bench/out/ingest-1", False)])
+def test_no_folder_of_the_checkout_is_a_data_directory_but_its_output_ones(
+        tmp_path: Path, inside: str, refused: bool) -> None:
+    """Found by the stop 21 tester: DIWAN_DATA_DIR=app (or --data-dir docs) made the
+    source folder 0700 and wrote a token and state into it; var/ (make run's demo node)
+    and bench/out/ (the benchmarks' nodes) are ignored by git and stay usable."""
+    from app.core.base.datadir import refuse_source_checkout
+
+    checkout = tmp_path / "diwan"
+    (checkout / "app").mkdir(parents=True)
+    (checkout / "scheduler").mkdir()
+    (checkout / "app" / "__init__.py").write_text("")
+    (checkout / "pyproject.toml").write_text("[project]\nname = 'diwan'\n")
+    target = checkout / inside
+    if refused:
+        with pytest.raises(BadInput, match="inside the Diwan source checkout"):
+            refuse_source_checkout(target)
+        with pytest.raises(BadInput, match="source checkout"):
+            open_datadir(target)
+        assert not (target / "admin.token").exists()
+    else:
+        refuse_source_checkout(target)
+        assert open_datadir(target).token_path.exists()
+
+
 def test_gunicorn_refuses_a_source_checkout_before_changing_its_mode(tmp_path: Path) -> None:
     """Started in the checkout without DIWAN_DATA_DIR, the gunicorn settings refused only
     after their secret check had made the checkout 0700."""
