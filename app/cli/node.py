@@ -91,13 +91,18 @@ def node_env(root: Path) -> dict[str, str]:
     return env
 
 
-def supervise(cmd: list[str], *, env: dict[str, str], cwd: Path) -> int:
-    """Run ``cmd`` in front, passing stop signals on to it; return its exit status."""
+def supervise(cmd: list[str], *, env: dict[str, str], cwd: Path,
+              forwarded: list[int] | None = None) -> int:
+    """Run ``cmd`` in front, passing stop signals on to it; return its exit status (128 +
+    the signal's number if a signal ended it). Each signal passed on is appended to
+    ``forwarded`` if given."""
     child: list[subprocess.Popen[bytes]] = []
     pending: list[int] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
         sig = signal.SIGTERM if signum == signal.SIGHUP else signum
+        if forwarded is not None:
+            forwarded.append(sig)
         if child:
             child[0].send_signal(sig)
         else:
@@ -140,9 +145,12 @@ def up(ctx: click.Context, cli: Cli) -> None:
     sys.stdout.flush()
     cmd = [sys.executable, "-m", "honcho", "start", "-f", str(path), "-d", str(dd.root)]
     runstate.write_pid(dd, "up")
+    stops: list[int] = []
     try:
         env = node_env(dd.root) | {SUPERVISOR_ENV: str(os.getpid())}  # they die with us
-        status = supervise(cmd, env=env, cwd=dd.root)
+        status = supervise(cmd, env=env, cwd=dd.root, forwarded=stops)
     finally:
         runstate.clear_pid(dd, "up")
-    ctx.exit(status)
+    # A stop asked for (Ctrl-C, 'diwan stop', systemctl stop) that ended the node is a clean
+    # end, not a failure ('make run' said "Error 143" after 'diwan stop').
+    ctx.exit(0 if stops and status in (0, *(128 + s for s in stops)) else status)

@@ -493,7 +493,8 @@ def test_up_runs_honcho_on_the_procfile_in_the_data_dir(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    def fake_supervise(cmd: list[str], *, env: dict[str, str], cwd: Path) -> int:
+    def fake_supervise(cmd: list[str], *, env: dict[str, str], cwd: Path,
+                       forwarded: list[int] | None = None) -> int:
         calls.append((cmd, env, cwd))
         return 3
 
