@@ -2,7 +2,8 @@
 
 The loop of :class:`app.web.worker.PeerWorker` refuses three kinds of connection
 before a thread or the app sees them: 408 (the request did not arrive within
-``client_deadline``), 413 (a declared body over ``peer_max_body``) and 503 (an address
+``client_deadline``), 413 (a declared body over ``peer_max_body``), 400 (a head whose
+lines end with a bare LF, which gunicorn's parser would wait on) and 503 (an address
 over ``peer_connections_per_address``). Each answer is fixed JSON in the apps' one
 error shape, and each writes one access-log line like the app's own
 (``<address> "- - -" <status> <bytes> -``: the request line is unknown or not
@@ -28,6 +29,8 @@ TIMEOUT = _answer(408, "Request Timeout", "request_timeout",
                   b"the whole request must arrive within the node's client_deadline")
 TOO_LARGE = _answer(413, "Request Entity Too Large", "request_entity_too_large",
                     b"the body is larger than this node accepts (peer_max_body)")
+BARE_LF = _answer(400, "Bad Request", "bad_request",
+                  b"request lines must end with CRLF (RFC 9112 2.2)")
 BUSY = _answer(503, "Service Unavailable", "service_unavailable",
                b"too many connections from your address (peer_connections_per_address)",
                b"Retry-After: 5\r\n")

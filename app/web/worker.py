@@ -106,6 +106,7 @@ class BufferedSocket:
 
 
 WAIT, READY, TOO_LARGE, MALFORMED = "wait", "ready", "too_large", "malformed"
+BARE_LF = "bare_lf"
 
 
 def request_state(data: bytes | bytearray, max_body: int) -> str:
@@ -114,11 +115,13 @@ def request_state(data: bytes | bytearray, max_body: int) -> str:
     :data:`READY`: the head and the whole body (by ``Content-Length`` or chunked
     framing) are there; :data:`WAIT`: more is due; :data:`TOO_LARGE`: the body
     is (declared) larger than ``max_body``; :data:`MALFORMED`: the framing
-    cannot be read (gunicorn's parser answers it, and the connection closes).
+    cannot be read (gunicorn's parser answers it, and the connection closes);
+    :data:`BARE_LF`: the head has an empty line ended by a bare LF, so it can never end
+    (gunicorn's parser would wait for a CRLF: the loop answers 400 itself).
     """
     end = data.find(HEAD_END)
-    if end < 0:
-        return WAIT
+    if end < 0:  # a head ended by a bare LF cannot end later: answer now, not at the deadline
+        return BARE_LF if b"\n\n" in data or b"\n\r\n" in data else WAIT
     head = bytes(data[:end]).lower().split(b"\r\n")
     fields = dict(line.partition(b":")[::2] for line in head[1:])
     body = data[end + len(HEAD_END):]
@@ -311,8 +314,9 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
             state = MALFORMED  # a head over gunicorn's limits: its parser refuses it
         if state == WAIT:
             return
-        if state == TOO_LARGE:
-            self._refuse_too_large(conn)
+        if state in (TOO_LARGE, BARE_LF):
+            self._refuse(conn, *((413, refusals.TOO_LARGE) if state == TOO_LARGE
+                                 else (400, refusals.BARE_LF)))
             return
         del self.reading[conn]
         if state == MALFORMED:
@@ -321,11 +325,11 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
             self.poller.unregister(client)
         self.enqueue_req(conn)
 
-    def _refuse_too_large(self, conn: Any) -> None:
-        """Answer 413 at once, then read and drop the rest of the body until the client
-        closes or the deadline passes (closing first would reset the answer away)."""
+    def _refuse(self, conn: Any, status: int, answer: bytes) -> None:
+        """Answer at once (413, 400), then read and drop the rest of the request until the
+        client closes or the deadline passes (closing first would reset the answer away)."""
         try:
-            refusals.log(self.log, conn.client, 413, conn.sock.raw.send(refusals.TOO_LARGE))
+            refusals.log(self.log, conn.client, status, conn.sock.raw.send(answer))
             conn.sock.raw.shutdown(socket.SHUT_WR)
         except OSError:
             self._drop(conn)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from app.web.worker import MALFORMED, READY, TOO_LARGE, WAIT, address_key, request_state
+from app.web.worker import (
+    BARE_LF,
+    MALFORMED,
+    READY,
+    TOO_LARGE,
+    WAIT,
+    address_key,
+    request_state,
+)
 
 HEAD = b"POST /feeds/x HTTP/1.1\r\nHost: h\r\n"
 
@@ -31,6 +39,11 @@ HEAD = b"POST /feeds/x HTTP/1.1\r\nHost: h\r\n"
     (HEAD + b"Transfer-Encoding: chunked, gzip\r\n\r\n" + b"a\r\n", MALFORMED),
     (HEAD + b"Transfer-Encoding: gzip, chunked\r\n\r\n" + b"a\r\n0123456789\r\n", WAIT),
     (HEAD + b"Transfer-Encoding: CHUNKED\r\n\r\n" + b"0\r\n\r\n", READY),
+    # lines ended by a bare LF: the head can never end; the loop held the connection until
+    # client_deadline and answered 408 (found by the stop 21 tester)
+    (b"GET /health HTTP/1.1\nHost: h\n\n", BARE_LF),
+    (b"GET /health HTTP/1.1\r\nHost: h\n\r\n", BARE_LF),
+    (b"GET /health HTTP/1.1\nHost: h\n", WAIT),
 ])
 def test_request_state(data: bytes, state: str) -> None:
     assert request_state(data, max_body=100) == state

@@ -46,3 +46,13 @@ def test_408_413_and_503_from_the_loop_each_write_an_access_log_line(
             break
         time.sleep(0.1)
     assert found == {"408", "413", "503"}, node.log("peer")[-3000:]
+
+
+def test_a_head_of_bare_line_feeds_gets_a_400_at_once(make_node: NodeFactory) -> None:
+    """Not a 408 after client_deadline (found by the stop 21 tester)."""
+    node = make_node("n", settings={"client_deadline": 30})
+    assert node.peer_port is not None
+    started = time.monotonic()
+    answer = _ask(node.peer_port, b"GET /health HTTP/1.1\nHost: x\n\n", wait=20)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert time.monotonic() - started < 20  # well before the deadline (30 s)
