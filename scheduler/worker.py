@@ -24,7 +24,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from app.core.base import logsetup, mallocarenas, runstate
-from app.core.base.datadir import DataDir, open_datadir
+from app.core.base.datadir import DataDir, open_datadir, server_root
 from app.core.base.errors import DiwanError
 from app.core.base.fsio import remove_stale_temps, write_atomic
 from app.core.base.lifeline import exit_with_supervisor, hold_running
@@ -87,7 +87,7 @@ def _extra_jobs() -> list[Any]:
 
 def main() -> None:
     try:
-        dd = open_datadir()
+        dd = open_datadir(server_root())
     except DiwanError as exc:  # a bad setting or an open secret: one line, no traceback
         raise SystemExit(f"diwan-scheduler: error: {exc.message}") from None
     logsetup.configure(dd.settings, "scheduler")

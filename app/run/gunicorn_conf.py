@@ -6,8 +6,8 @@ import os
 import sys
 
 from app.core.base import lifeline, mallocarenas, runstate, settingsfile
-from app.core.base.config import CONFIG_FILE, data_dir_from_env, exposure_warning, load
-from app.core.base.datadir import open_datadir, refuse_source_checkout
+from app.core.base.config import CONFIG_FILE, exposure_warning, load
+from app.core.base.datadir import open_datadir, refuse_source_checkout, server_root
 from app.core.base.errors import DiwanError
 from app.core.base.lifeline import bind_hosts
 from app.core.base.logsetup import gunicorn_logconfig
@@ -17,8 +17,8 @@ from app.run import acceptbalance
 role = os.environ.get("DIWAN_ROLE", "admin")
 if role not in ("admin", "peer"):
     raise SystemExit(f"DIWAN_ROLE must be admin or peer, not {role!r}")
-_data_dir = data_dir_from_env()
 try:  # a bad setting or an open secret stops the process with one line (no traceback)
+    _data_dir = server_root()  # DIWAN_DATA_DIR, or a data directory here: never a stray folder
     refuse_source_checkout(_data_dir)  # before enforce() would make the checkout 0700
     _settings = load(_data_dir)
     enforce(_data_dir, _settings)

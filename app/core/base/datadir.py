@@ -135,6 +135,25 @@ def open_datadir(root: str | os.PathLike[str] | None = None,
     return dd
 
 
+def server_root(environ: Mapping[str, str] | None = None) -> Path:
+    """The data directory of a server process (a gunicorn app, the scheduler):
+    ``DIWAN_DATA_DIR`` (every launcher sets it: ``diwan up``, the Procfile, the systemd
+    units), else the current directory if it is a data directory already (holds
+    ``diwan.toml``). :class:`BadInput` otherwise: a server started by hand in some other
+    folder (a home directory) made it a node, 0700 with a token and keys (found by the
+    stop 21 tester)."""
+    env = os.environ if environ is None else environ
+    if env.get("DIWAN_DATA_DIR"):
+        return config.data_dir_from_env(env["DIWAN_DATA_DIR"])
+    here = config.data_dir_from_env()
+    refuse_source_checkout(here)
+    if not (here / config.CONFIG_FILE).is_file():
+        raise BadInput(f"DIWAN_DATA_DIR is not set and {here} is not a data directory (no "
+                       f"{config.CONFIG_FILE}): set DIWAN_DATA_DIR, or make one with 'diwan "
+                       "init'", field="data_dir")
+    return here
+
+
 def refuse_source_checkout(path: Path) -> None:
     """:class:`BadInput` if ``path`` is a Diwan source tree (:func:`is_source_checkout`) or
     a folder inside one other than under the two it ignores for output, ``var/`` (where

@@ -230,3 +230,39 @@ def test_the_insecure_kdf_switch_is_no_setting_and_is_announced(
     caplog.clear()
     assert config.warn_if_insecure_kdf() is False
     assert caplog.records == []
+
+
+@pytest.mark.parametrize("command", [["-c", "import app.run.gunicorn_conf"],
+                                     ["-m", "scheduler"]])
+def test_servers_started_in_a_stray_folder_refuse_to_make_it_a_node(
+        tmp_path: Path, command: list[str]) -> None:
+    """Found by the stop 21 tester: a gunicorn app started by hand in (say) a home
+    directory without DIWAN_DATA_DIR made it a data directory, mode 0700, with a token."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "home"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine\n")
+    folder.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIWAN_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[3])
+    done = subprocess.run([sys.executable, *command], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "DIWAN_DATA_DIR is not set" in done.stderr and "Traceback" not in done.stderr
+    assert folder.stat().st_mode & 0o777 == 0o755
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+def test_a_server_started_in_a_data_directory_uses_it(tmp_path: Path) -> None:
+    from app.core.base.datadir import server_root
+
+    assert server_root({"DIWAN_DATA_DIR": str(tmp_path / "x")}) == tmp_path / "x"
+    open_datadir(tmp_path / "node")
+    cwd = os.getcwd()
+    os.chdir(tmp_path / "node")
+    try:
+        assert server_root({}) == tmp_path / "node"
+    finally:
+        os.chdir(cwd)
