@@ -51,12 +51,18 @@ def _remove(toml: Path) -> str:
 def _make_directory(toml: Path) -> str:
     toml.unlink()
     toml.mkdir()
-    return "cannot be read"
+    return "not a regular file"
+
+
+def _make_fifo(toml: Path) -> str:
+    toml.unlink()
+    os.mkfifo(toml)  # reading it blocked every command for good, stop too
+    return "not a regular file"
 
 
 BREAKS: dict[str, Callable[[Path], str]] = {
     "a bad value": _break_value, "not UTF-8": _break_encoding, "bad TOML": _break_syntax,
-    "removed": _remove, "a directory": _make_directory}
+    "removed": _remove, "a directory": _make_directory, "a FIFO": _make_fifo}
 
 
 def _diwan(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:

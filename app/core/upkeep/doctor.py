@@ -23,7 +23,7 @@ from ..base.errors import BadInput
 def report(dd: DataDir) -> dict[str, Any]:
     """The node's health: ``{"ok": bool, "problems": [str], ...}`` (see the module doc)."""
     problems: list[str] = []
-    if not (dd.root / config.CONFIG_FILE).is_file():
+    if not (dd.root / config.CONFIG_FILE).exists():
         problems.append(f"{dd.root} has no {config.CONFIG_FILE}: the node runs on the settings "
                         f"it started with, or the defaults ('diwan init' writes the file)")
     else:
