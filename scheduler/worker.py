@@ -20,6 +20,7 @@ import logging
 import signal
 from typing import Any
 
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -27,7 +28,7 @@ from app.core.base import logsetup, mallocarenas, runstate
 from app.core.base.datadir import DataDir, open_datadir, server_root
 from app.core.base.errors import DiwanError
 from app.core.base.fsio import remove_stale_temps, write_atomic
-from app.core.base.lifeline import exit_with_supervisor, hold_running
+from app.core.base.lifeline import exit_with_supervisor, hold_running, hold_sole
 from app.core.posts.reconcile import open_index
 from app.core.posts.records import finish_forgotten
 
@@ -90,6 +91,10 @@ def main() -> None:
         dd = open_datadir(server_root())
     except DiwanError as exc:  # a bad setting or an open secret: one line, no traceback
         raise SystemExit(f"diwan-scheduler: error: {exc.message}") from None
+    sole = hold_sole(dd.locks, "scheduler")  # held until this process exits
+    if sole is None:
+        raise SystemExit(f"diwan-scheduler: error: a scheduler already runs for {dd.root} "
+                         f"(pid {runstate.read_pid(dd, 'scheduler') or 'unknown'})")
     logsetup.configure(dd.settings, "scheduler")
     mallocarenas.limit(dd.settings["malloc_arena_max"])  # before any thread starts
     for path in remove_stale_temps(dd.root, dd.settings["temp_max_age"]):
@@ -101,15 +106,22 @@ def main() -> None:
     exit_with_supervisor()  # SIGTERM when diwan up dies, however it dies
     sched = build(dd)
 
+    stopping: list[int] = []
+
     def stop(signum: int, frame: Any) -> None:
         log.info("stopping on signal %s", signum)
-        sched.shutdown(wait=False)
+        stopping.append(signum)
+        try:
+            sched.shutdown(wait=False)
+        except SchedulerNotRunningError:  # before start() (then it is not started) or twice
+            pass
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("scheduler started in %s", dd.root)
     try:
-        sched.start()
+        if not stopping:
+            sched.start()
     finally:
         from . import jobs
 
