@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import BadInput
 
-MAX_BYTES = 1 << 20  # a diwan.toml with every setting is ~20 KiB; a larger one is not one
+MAX_BYTES = 1 << 20  # a diwan.toml with every setting is ~13 KiB; a larger one is not one
 _pinned: dict[Path, dict[str, Any]] = {}
 
 
