@@ -166,12 +166,12 @@ class Cli:
         processes, which run with the settings they started with)."""
         try:
             return self.datadir(), None
-        except BadInput as exc:
-            return DataDir.with_defaults(self.data_dir), exc.message
-        except NotFound as exc:  # no diwan.toml: still a node's if it ever recorded a run
-            if not (self.data_dir / "state" / "run").is_dir():
+        except (BadInput, NotFound) as exc:
+            dd = DataDir.with_defaults(self.data_dir)
+            # no diwan.toml (NotFound): still a node's if it ever recorded a run
+            if isinstance(exc, NotFound) and not (dd.state / "run").is_dir():
                 raise
-            return DataDir.with_defaults(self.data_dir), exc.message
+            return dd, exc.message
 
     def identities(self) -> Identities:
         return Identities(self.datadir())

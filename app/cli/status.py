@@ -51,8 +51,7 @@ def node_status(cli: Cli) -> dict[str, Any]:
     return {
         **describe(dd),
         "running": all(pids[p] is not None for p in PROCESSES),
-        "processes": {role: {"pid": pid, "running": pid is not None}
-                      for role, pid in pids.items()},
+        "processes": _processes(pids),
         "identities": [{"fingerprint": fp, "display_name": names(fp)} for fp in own],
         "contacts": [contact_view(dd, c, names) for c in Contacts(dd).list()],
         "posts": disk_used(dd),
@@ -60,14 +59,23 @@ def node_status(cli: Cli) -> dict[str, Any]:
     }
 
 
+def _processes(pids: dict[str, int | None]) -> dict[str, dict[str, Any]]:
+    """``{role: {"pid", "running"}}``: the processes part of ``diwan status``."""
+    return {role: {"pid": pid, "running": pid is not None} for role, pid in pids.items()}
+
+
+def _process_lines(procs: dict[str, dict[str, Any]]) -> list[str]:
+    """A line for each of admin, peer and scheduler: its pid, or stopped."""
+    return [f"  {role:<10} {'pid ' + str(procs[role]['pid']) if procs[role]['pid'] else 'stopped'}"
+            for role in PROCESSES]
+
+
 def _human(st: dict[str, Any]) -> list[str]:
     procs = st["processes"]
     lines = [f"node in {st['data_dir']}: "
              + ("running" if st["running"] else "not running" if not any(
                  procs[p]["running"] for p in PROCESSES) else "partly running")]
-    for role in PROCESSES:
-        pid = procs[role]["pid"]
-        lines.append(f"  {role:<10} {'pid ' + str(pid) if pid else 'stopped'}")
+    lines += _process_lines(procs)
     lines.append(f"admin API:   {st['admin_url']}")
     peers = st["peer_urls"] or [st["peer_url"]]
     lines += [f"peer API:    {peers[0]}"] + [f"             {u}" for u in peers[1:]]
@@ -96,13 +104,10 @@ def status(cli: Cli) -> None:
     dd, broken = cli.datadir_or_defaults()
     if broken is not None:  # only the processes: everything else depends on the settings
         pids = runstate.processes(dd)
-        cli.emit({"data_dir": str(dd.root), "settings_error": broken,
-                  "processes": {role: {"pid": pid, "running": pid is not None}
-                                for role, pid in pids.items()}},
-                 [f"node in {dd.root}: the settings do not load"]
-                 + [f"  {role:<10} {'pid ' + str(pid) if pid else 'stopped'}"
-                    for role, pid in pids.items() if role in PROCESSES]
-                 + [f"problem: {broken}"]
+        procs = _processes(pids)
+        cli.emit({"data_dir": str(dd.root), "settings_error": broken, "processes": procs},
+                 [f"node in {dd.root}: the settings do not load", *_process_lines(procs),
+                  f"problem: {broken}"]
                  + (["(running processes keep the settings they started with; fix the "
                      "setting, or stop them with 'diwan stop')"]
                     if any(pid for pid in pids.values()) else []))

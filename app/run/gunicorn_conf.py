@@ -7,7 +7,7 @@ import sys
 
 from app.core.base import lifeline, mallocarenas, runstate, settingsfile
 from app.core.base.config import CONFIG_FILE, exposure_warning, load
-from app.core.base.datadir import open_datadir, refuse_source_checkout, server_root
+from app.core.base.datadir import open_datadir, server_root
 from app.core.base.errors import DiwanError
 from app.core.base.lifeline import bind_hosts
 from app.core.base.logsetup import gunicorn_logconfig
@@ -18,8 +18,7 @@ role = os.environ.get("DIWAN_ROLE", "admin")
 if role not in ("admin", "peer"):
     raise SystemExit(f"DIWAN_ROLE must be admin or peer, not {role!r}")
 try:  # a bad setting or an open secret stops the process with one line (no traceback)
-    _data_dir = server_root()  # DIWAN_DATA_DIR, or a data directory here: never a stray folder
-    refuse_source_checkout(_data_dir)  # before enforce() would make the checkout 0700
+    _data_dir = server_root()  # DIWAN_DATA_DIR, or a data directory here; never a checkout
     _settings = load(_data_dir)
     enforce(_data_dir, _settings)
 except DiwanError as exc:

@@ -107,6 +107,7 @@ class BufferedSocket:
 
 WAIT, READY, TOO_LARGE, MALFORMED = "wait", "ready", "too_large", "malformed"
 BARE_LF = "bare_lf"
+_REFUSED = {TOO_LARGE: (413, refusals.TOO_LARGE), BARE_LF: (400, refusals.BARE_LF)}  # by the loop
 
 
 def request_state(data: bytes | bytearray, max_body: int) -> str:
@@ -314,9 +315,8 @@ class PeerWorker(ThreadWorker):  # type: ignore[misc]
             state = MALFORMED  # a head over gunicorn's limits: its parser refuses it
         if state == WAIT:
             return
-        if state in (TOO_LARGE, BARE_LF):
-            self._refuse(conn, *((413, refusals.TOO_LARGE) if state == TOO_LARGE
-                                 else (400, refusals.BARE_LF)))
+        if state in _REFUSED:
+            self._refuse(conn, *_REFUSED[state])
             return
         del self.reading[conn]
         if state == MALFORMED:

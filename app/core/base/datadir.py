@@ -139,19 +139,17 @@ def server_root(environ: Mapping[str, str] | None = None) -> Path:
     """The data directory of a server process (a gunicorn app, the scheduler):
     ``DIWAN_DATA_DIR`` (every launcher sets it: ``diwan up``, the Procfile, the systemd
     units), else the current directory if it is a data directory already (holds
-    ``diwan.toml``). :class:`BadInput` otherwise: a server started by hand in some other
-    folder (a home directory) made it a node, 0700 with a token and keys (found by the
-    stop 21 tester)."""
+    ``diwan.toml``). :class:`BadInput` for a source checkout (:func:`refuse_source_checkout`)
+    and for any other folder: a server started by hand in one (a home directory) made it
+    a node, 0700 with a token and keys (found by the stop 21 tester)."""
     env = os.environ if environ is None else environ
-    if env.get("DIWAN_DATA_DIR"):
-        return config.data_dir_from_env(env["DIWAN_DATA_DIR"])
-    here = config.data_dir_from_env()
-    refuse_source_checkout(here)
-    if not (here / config.CONFIG_FILE).is_file():
-        raise BadInput(f"DIWAN_DATA_DIR is not set and {here} is not a data directory (no "
+    root = config.data_dir_from_env(env.get("DIWAN_DATA_DIR") or os.getcwd())
+    refuse_source_checkout(root)  # before anything would make the checkout 0700
+    if not env.get("DIWAN_DATA_DIR") and not (root / config.CONFIG_FILE).is_file():
+        raise BadInput(f"DIWAN_DATA_DIR is not set and {root} is not a data directory (no "
                        f"{config.CONFIG_FILE}): set DIWAN_DATA_DIR, or make one with 'diwan "
                        "init'", field="data_dir")
-    return here
+    return root
 
 
 def refuse_source_checkout(path: Path) -> None:

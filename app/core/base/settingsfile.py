@@ -50,18 +50,14 @@ def _read_regular(path: Path) -> bytes:
     stop`` too; found by the stop 21 tester). :class:`BadInput` for anything else."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise BadInput(f"{path} is not a regular file")
-        if st.st_size > MAX_BYTES:
-            raise BadInput(f"{path} is larger than {MAX_BYTES // 1024} KiB: not a settings file")
         chunks, size = [], 0
-        while chunk := os.read(fd, MAX_BYTES + 1 - size):
+        while size <= MAX_BYTES and (chunk := os.read(fd, MAX_BYTES + 1 - size)):
             chunks.append(chunk)
             size += len(chunk)
-            if size > MAX_BYTES:
-                raise BadInput(f"{path} is larger than {MAX_BYTES // 1024} KiB: not a settings "
-                               "file")
+        if size > MAX_BYTES:
+            raise BadInput(f"{path} is larger than {MAX_BYTES // 1024} KiB: not a settings file")
         return b"".join(chunks)
     finally:
         os.close(fd)

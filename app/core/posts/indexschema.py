@@ -112,7 +112,8 @@ class Sizing:
 
     def for_size(self, db_bytes: int) -> tuple[int, int]:
         """(cache in KiB, checkpoint threshold in pages) for a database of ``db_bytes``."""
-        cache_kib = max(1024 * self.cache_mib, min(1024 * self.cache_max_mib, db_bytes // 4096))
+        quarter_kib = db_bytes // 4 // 1024
+        cache_kib = max(1024 * self.cache_mib, min(1024 * self.cache_max_mib, quarter_kib))
         pages = max(self.checkpoint_pages,
                     min(self.checkpoint_max_pages, 2 * (db_bytes // PAGE_BYTES)))
         return cache_kib, pages

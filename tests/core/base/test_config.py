@@ -255,14 +255,11 @@ def test_servers_started_in_a_stray_folder_refuse_to_make_it_a_node(
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
 
 
-def test_a_server_started_in_a_data_directory_uses_it(tmp_path: Path) -> None:
+def test_a_server_started_in_a_data_directory_uses_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from app.core.base.datadir import server_root
 
     assert server_root({"DIWAN_DATA_DIR": str(tmp_path / "x")}) == tmp_path / "x"
     open_datadir(tmp_path / "node")
-    cwd = os.getcwd()
-    os.chdir(tmp_path / "node")
-    try:
-        assert server_root({}) == tmp_path / "node"
-    finally:
-        os.chdir(cwd)
+    monkeypatch.chdir(tmp_path / "node")
+    assert server_root({}) == tmp_path / "node"
