@@ -126,9 +126,8 @@ def ingest_rate(root: Path, raws: list[bytes], people: list[common.Author], batc
     clock (perf_counter) when the first batch starts (after the setup: the directory,
     the helpers), then after each batch."""
     if root.exists():
-        shutil.rmtree(root)
-    os.sync()  # not timed: the deletions (and, on a disk mounted with discard, their
-    #            trims) are committed now, not in this run's first flushes
+        raise SystemExit(f"{root} exists: each measure needs a fresh directory")
+    os.sync()  # not timed: earlier measures' writes are committed now, not in this run's
     dd = DataDir(root, {"verify_processes": processes})
     dd.initialise()
     common.write_pubs(dd.identities, people)
@@ -303,6 +302,8 @@ def main() -> None:
                     help="also write a cProfile of one per-feed ingest (by own time) to FILE")
     args = ap.parse_args()
     print(f"machine: {common.machine()}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(common.create_cost(args.out), flush=True)
     people = common.authors(args.authors, args.seed)
     raws = build(args.posts, people, args.seed)
     by_feed = sorted(raws, key=lambda raw: raw.split(b".")[1])  # stable: keeps time order
@@ -321,7 +322,8 @@ def main() -> None:
         verify2.append(two_process_verify_rate(raws, people))
         create.append(common.create_syncfs_rate(args.out, raws, args.batch))
         for n, (_label, order, with_index, processes, piped) in enumerate(runs):
-            rate, accepted = ingest_rate(args.out / f"run{n}", order, people, args.batch,
+            rate, accepted = ingest_rate(args.out / f"run{n}-{len(create)}", order, people,
+                                         args.batch,
                                          with_index, processes, pipelined=piped)
             rates[n].append(rate)
         loads.append(os.getloadavg()[0])
@@ -335,6 +337,7 @@ def main() -> None:
         profiled_ingest(args.out / "profiled", by_feed, people, args.batch, args.profile)
     if not args.keep:
         shutil.rmtree(args.out, ignore_errors=True)
+    print(common.RECENTLY_DELETED)
     med = statistics.median
     limit = min(med(verify), med(create))
     print(f"{args.posts:,} posts over {args.authors} authors, batches of {args.batch}, "

@@ -360,9 +360,8 @@ def ingest_seconds(root: Path, raws: list[bytes], owner_pub: bytes, owner_fp: st
             raise SystemExit(f"ingest rejected posts: {result.rejected[:3]}")
     elapsed = time.perf_counter() - started
     index.close()
-    shutil.rmtree(root)
-    os.sync()  # not timed: the deletions (and, on a disk mounted with discard, their trims)
-    #            are committed now, not in the first flushes of the sync measured next
+    os.sync()  # not timed: its writes are committed now, not in the sync measured next;
+    #            the files stay until the bench ends (common.RECENTLY_DELETED)
     return elapsed
 
 
@@ -482,8 +481,7 @@ def first_sync(tmp: Path, basant: Node, b_fp: str, n: int, page_size: int, worke
         return sync_once(ahmed, a_fp, basant, b_fp, n, page_size)
     finally:
         ahmed.stop()
-        shutil.rmtree(ahmed.root, ignore_errors=True)
-        os.sync()  # as in ingest_seconds: the next measure does not commit these deletions
+        os.sync()  # as in ingest_seconds; the files stay until the bench ends
 
 
 # the first flush of a batch ------------------------------------------------------------------
@@ -527,8 +525,7 @@ def first_flush(root: Path, raws: list[bytes], how: str, dirty_mib: int
     dirty = dirty_kib()
     started = time.perf_counter()
     writer.commit()  # flush (one syncfs, or an fsync each), linkat, directory fsync
-    seconds = time.perf_counter() - started
-    shutil.rmtree(folder, ignore_errors=True)
+    seconds = time.perf_counter() - started  # the files stay (common.RECENTLY_DELETED)
     if junk is not None:
         junk.unlink()
     return seconds, dirty, how
@@ -682,6 +679,7 @@ def main() -> None:
     for line in machine_lines():
         print(line, flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="diwan-bench-sync-"))
+    print(common.create_cost(tmp), flush=True)
     nodes: list[Node] = []
     rows: list[list[str]] = []
     runs: list[SyncRun] = []
@@ -771,7 +769,7 @@ def main() -> None:
     print(f"\n{args.posts:,} posts, median of {args.rounds} runs (each run's value @ the "
           f"1-minute load average after it); gunicorn {args.workers} gthread workers x "
           f"{args.threads} threads per app. The limit is the lower of one-core verify and "
-          "the disk rate.")
+          "the disk rate. " + common.RECENTLY_DELETED)
     print(common.table(["page size", "measure", "median (runs @ load)", "ratio"], rows))
     print(f"\nthe first flush of a batch of {len(page)} new post files (unnamed files, "
           "flush, linkat, directory fsync), after unrelated data was written (not flushed) in "

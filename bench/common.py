@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
 import statistics
 import sys
 import tempfile
@@ -189,8 +188,31 @@ def machine() -> str:
            f"{platform.python_version()}"
 
 
+RECENTLY_DELETED = (
+    "Measured files are deleted only when the bench ends: on ext4 without a journal (this "
+    "VM's disk) the kernel skips every inode freed in the last 60-300 s when it allocates "
+    "one (fs/ext4/ialloc.c, recently_deleted), so creating files soon after deleting many "
+    "costs up to ~20 times the kernel time. Leave 5 minutes between bench runs.")
+
+
+def create_cost(root: Path, files: int = 500) -> str:
+    """A line giving the kernel's time (µs of system CPU) to create one small file in a new
+    folder under ``root`` now, and a warning when it is high (:data:`RECENTLY_DELETED`).
+    The files stay for the caller to delete at the end."""
+    folder = Path(tempfile.mkdtemp(dir=root, prefix="probe-"))
+    before = os.times().system
+    for i in range(files):
+        os.close(os.open(folder / f"f{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    us = (os.times().system - before) / files * 1e6
+    warn = ("" if us < 100 else "; HIGH: many files were deleted in the last minutes, "
+            "so every figure that creates files is low. Wait 5 minutes and run again.")
+    return f"kernel time to create a file now: {us:.0f} µs (a settled file system: ~20-40){warn}"
+
+
 def create_syncfs_rate(root: Path, raws: list[bytes], batch: int) -> float:
-    """The disk's ceiling: create+write+close the same files, one syncfs per batch."""
+    """The disk's ceiling: create+write+close the same files, one syncfs per batch, in a
+    new folder under ``root``. The files are left for the caller to delete when every
+    measure is done (:data:`RECENTLY_DELETED`)."""
     from app.core.base.fsio import syncfs
 
     root.mkdir(parents=True, exist_ok=True)
@@ -203,7 +225,4 @@ def create_syncfs_rate(root: Path, raws: list[bytes], batch: int) -> float:
             os.write(fd, raw)
             os.close(fd)
         syncfs(folder)
-    rate = len(raws) / (time.perf_counter() - started)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.sync()
-    return rate
+    return len(raws) / (time.perf_counter() - started)  # the files stay: see RECENTLY_DELETED
