@@ -111,10 +111,11 @@ def _link_helped(posts_dir: Path, posts: list[Post], held: Held,
                 folders.add(post.author)
             elif code != EXISTED:  # the helper could not name it (its file is dropped):
                 again.append(post)  # written here instead, or the error raised here
-    if len(folders) > 1:
+    if len(folders) > 1:  # one flush for every folder's names, not one each as well
         syncfs(posts_dir)
-    for folder in folders:
-        fsync_dir(posts_dir / folder)
+    else:
+        for folder in folders:
+            fsync_dir(posts_dir / folder)
     return linked, again
 
 

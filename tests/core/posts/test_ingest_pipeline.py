@@ -119,6 +119,34 @@ def test_the_data_is_flushed_before_a_helper_names_a_file_and_the_names_after(
     assert sum(int(e.split()[1]) for e in events if e.startswith("link ")) == 100
 
 
+@pytest.mark.parametrize("authors", ["A", "ABC"])
+def test_a_batch_flushes_its_names_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        authors: str) -> None:
+    """The names of a batch are flushed by one call: the folder's fsync for one folder,
+    one ``syncfs`` for several (never a ``syncfs`` and then an fsync of each folder:
+    a batch mixing 100 authors paid 100 flushes more)."""
+    dd, _ = make_node(tmp_path, known=authors)
+    events: list[str] = []
+    for name in ("syncfs", "fsync_dir"):
+        real = getattr(storebatch, name)
+        monkeypatch.setattr(storebatch, name,
+                            lambda path, real=real, name=name: (real(path), events.append(name)))
+    real_codes = verifyprocs.Ticket.link_codes
+
+    def link_codes(self: verifyprocs.Ticket) -> Any:
+        events.append("linked")
+        return real_codes(self)
+
+    monkeypatch.setattr(verifyprocs.Ticket, "link_codes", link_codes)
+    raws = [post(authors[i % len(authors)], TEXT=f"p{i}") for i in range(90)]
+    result = Ingestor(dd, now=T0).ingest_many(raws)
+    assert len(result.accepted) == 90 and all(a.new for a in result.accepted)
+    assert len(_files(tmp_path)) == 90
+    names = events[max(i for i, e in enumerate(events) if e == "linked") + 1:]
+    assert events[0] == "syncfs"  # the data, before any name
+    assert names == (["fsync_dir"] if len(authors) == 1 else ["syncfs"]), events
+
+
 def _ingest_batches(tmp: Path, pipelined: bool, ahead: int = 256
                     ) -> tuple[list[Any], dict[str, Any]]:
     dd, _ = make_node(tmp, known="AB", verify_ahead_posts=ahead)
