@@ -219,8 +219,9 @@ def run_mode(tmp: Path, mode: str, args: argparse.Namespace) -> Result:
         res.sync_errors = sum(1 for m in members for st in bench_sync.admin_ok(
             m.node, "GET", "/sync")["statuses"] if st["last_error"])
     finally:
-        stop_all([m.node for m in members])
-        shutil.rmtree(tmp / mode, ignore_errors=True)
+        stop_all([m.node for m in members])  # its files stay until the bench ends: a
+        #                                       mode after a deletion would pay for it
+        #                                       (common.RECENTLY_DELETED)
     return res
 
 
