@@ -45,7 +45,7 @@ from typing import Any
 
 from ..base.datadir import DataDir
 from ..base.errors import RateLimited
-from ..base.fsio import open_fixed_table, record_starting
+from ..base.fixedtable import open_fixed_table, record_starting
 
 FILE_NAME = "budgets.bin"
 SLOTS = 65536

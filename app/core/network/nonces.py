@@ -31,7 +31,7 @@ import time
 
 from ..base.datadir import DataDir
 from ..base.errors import BadInput, RateLimited, Replay
-from ..base.fsio import close_fixed_tables, open_fixed_table, record_starting
+from ..base.fixedtable import close_fixed_tables, open_fixed_table, record_starting
 
 MAX_NONCE_BYTES = 64
 FILE_NAME = "nonces.bin"
