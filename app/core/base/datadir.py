@@ -23,7 +23,7 @@ from typing import Any
 
 from . import config, permissions
 from .errors import BadInput
-from .fsio import make_private_dir, write_atomic
+from .fsio import make_durable_dir, write_atomic
 from .names import BLOCKED
 
 TOKEN_FILE = "admin.token"
@@ -87,9 +87,9 @@ class DataDir:
         """
         refuse_source_checkout(self.root)
         created = not (self.root / config.CONFIG_FILE).exists()
-        make_private_dir(self.root)
+        make_durable_dir(self.root)
         for d in (self.identities, self.identities / BLOCKED, self.posts, self.state, self.locks):
-            make_private_dir(d)
+            make_durable_dir(d)
         if created:
             write_atomic(self.root / config.CONFIG_FILE, config.render_toml().encode(), mode=0o644,
                          exclusive=True)  # never replace a config written meanwhile

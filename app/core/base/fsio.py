@@ -121,11 +121,17 @@ def fsync_dir(path: Path) -> None:
 def syncfs(path: Path) -> None:
     """Flush the whole file system holding the directory ``path`` (one call for many files).
 
-    Raises ``OSError`` if ``path`` is not a readable directory.
+    Raises ``OSError`` if ``path`` is not a readable directory, or if the flush fails
+    (``syncfs(2)`` reports a write-back error, ``EIO``, ``ENOSPC`` or ``EDQUOT``, since
+    Linux 5.8): nothing it was to make durable may then be counted on. Only where the
+    call does not exist (``ENOSYS``) does ``sync(2)`` stand in for it.
     """
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        if _libc.syncfs(fd) != 0:  # pragma: no cover - syncfs only fails on EBADF
+        if _libc.syncfs(fd) != 0:
+            code = ctypes.get_errno()
+            if code != errno.ENOSYS:
+                raise OSError(code, f"syncfs failed: {os.strerror(code)}", os.fspath(path))
             os.sync()
     finally:
         os.close(fd)
@@ -348,6 +354,22 @@ def make_private_dir(path: Path) -> None:
     """Create ``path`` (and parents) mode 0700, readable by the owner only; an existing
     directory is left as it is. Raises ``OSError`` if it cannot be created."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def make_durable_dir(path: Path) -> bool:
+    """:func:`make_private_dir`, each directory it creates made durable (its parent
+    fsync-ed) before this returns: for a folder whose files are counted on once flushed.
+    True if ``path`` was missing. Raises ``OSError`` if it cannot be created or flushed
+    (``NotADirectoryError`` if something else holds its name)."""
+    if path.is_dir():
+        return False
+    make_durable_dir(path.parent)
+    with contextlib.suppress(FileExistsError):  # made meanwhile: flushed here all the same
+        path.mkdir(mode=0o700)
+    if not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", os.fspath(path))
+    fsync_dir(path.parent)
+    return True
 
 
 def remove_quiet(path: Path) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..base import crypto, names
 from ..base.datadir import DataDir
 from ..base.errors import Conflict, Forbidden, KeyConflict, NotFound
-from ..base.fsio import file_lock, fsync_dir, make_private_dir, remove_quiet, write_atomic
+from ..base.fsio import file_lock, fsync_dir, make_durable_dir, remove_quiet, write_atomic
 from . import keys, transport
 from .transport import TransportKey as TransportKey
 
@@ -182,7 +182,7 @@ class Identities:
         private = keys.seal_private_key(seed, device, (first,), password,
                                         *keys.kdf_cost(self.dd.settings))
         fp = pub.fingerprint
-        make_private_dir(self.dir)
+        make_durable_dir(self.dir)
         write_atomic(self.private_path(fp), private.to_bytes(), mode=0o600)
         write_atomic(self.pub_path(fp), pub.to_bytes())
         return fp
@@ -356,8 +356,7 @@ class Identities:
         path = self.group_dir(name, must_exist=False)
         if path.is_dir():
             return False
-        make_private_dir(path)
-        fsync_dir(self.dir)
+        make_durable_dir(path)
         return True
 
     def delete_group(self, name: str) -> None:
@@ -396,7 +395,7 @@ class Identities:
         if name == names.BLOCKED and self.is_own(fp):
             raise Conflict("you cannot block your own identity", field="fingerprint")
         doc = self.pub_document(fp)
-        make_private_dir(path)
+        make_durable_dir(path)
         return write_atomic(path / f"{fp}.pub", doc, exclusive=True)
 
     def remove_member(self, name: str, fp: str) -> None:

@@ -27,7 +27,7 @@ from ..base import crypto, names, strictjson
 from ..base.datadir import DataDir
 from ..base.encoding import b64d, b64e
 from ..base.errors import BadInput, Conflict, CorruptFile, DiwanError
-from ..base.fsio import make_private_dir, write_atomic
+from ..base.fsio import make_durable_dir, write_atomic
 from ..identity import keys, transport
 from ..identity.identities import Identities
 from . import feeds
@@ -112,7 +112,7 @@ def import_identity(dd: DataDir, data: bytes, password: str) -> dict[str, Any]:
     merged = keys.with_device(seed, pub, keys.DeviceCert(device, 1, stored.public))
     if ids.exists(fp):
         merged = keys.merge_pub(ids.public_key(fp, touch=False), merged)
-    make_private_dir(ids.dir)
+    make_durable_dir(ids.dir)
     write_atomic(ids.private_path(fp), private.to_bytes(), mode=0o600)
     transport.write_pub(ids, fp, merged)
     _settings(dd, fp, doc["settings"])

@@ -36,7 +36,7 @@ from ..base import crypto, names
 from ..base.datadir import DataDir
 from ..base.errors import BadKeyDocument, BadPost, DiwanError, NotFound, Reason
 from ..base.flush import syncfs_is_cheap
-from ..base.fsio import fsync_dir, make_private_dir, write_atomic
+from ..base.fsio import make_durable_dir, write_atomic
 from ..identity.identities import Identities
 from . import records
 from .attributes import Context, check_values
@@ -158,7 +158,7 @@ class Ingestor:
         post = self._verify_top(bytes(raw), author, name, session, True)
         records.screen(self.dd, self.index, [post], strict=True)
         path = self.dd.posts / post.author / post.sha1
-        self._ensure_dir(path.parent)
+        make_durable_dir(path.parent)
         new = write_atomic(path, post.raw, mtime=post.created, exclusive=True)
         self._finish(session, [post])
         return IngestResult(post.sha1, post.author, post.created, new, post)
@@ -250,7 +250,7 @@ class Ingestor:
         if fp not in self._folders:
             blocked = self.identities.is_blocked(fp)
             if not blocked:
-                make_private_dir(self.dd.posts / fp)
+                make_durable_dir(self.dd.posts / fp)
             self._folders[fp] = None if blocked else os.fspath(self.dd.posts / fp)
         return self._folders[fp]
 
@@ -359,11 +359,6 @@ class Ingestor:
             return None
 
     # storing -----------------------------------------------------------------------
-    def _ensure_dir(self, folder: Path) -> None:
-        if not folder.is_dir():
-            make_private_dir(folder)
-            fsync_dir(folder.parent)
-
     def _finish(self, session: _Session, posts: list[Post]) -> None:
         """Touch the keys that were used, then index (files are durable by now)."""
         for fp in session.used:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..base.flush import syncfs_is_cheap
-from ..base.fsio import BatchWriter, fsync_dir, make_private_dir, syncfs
+from ..base.fsio import BatchWriter, fsync_dir, make_durable_dir, syncfs
 from ..base.verifyprocs import EXISTED, LINKED, Ticket
 from .codec import Post
 from .signatures import Answers
@@ -72,7 +72,7 @@ def _write_here(posts_dir: Path, posts: Iterable[Post], *, fsync_each: bool = Fa
         for post in posts:
             folder = posts_dir / post.author
             if post.author not in folders:
-                make_private_dir(folder)
+                make_durable_dir(folder)  # a new author's folder: its entry flushed too
                 folders.add(post.author)
             writer.add(folder / post.sha1, post.raw, mtime=post.created)
         return {p.name for p in writer.commit()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 import queue
@@ -212,3 +213,56 @@ def test_remove_stale_temps_removes_only_old_temporaries(tmp_path: Path) -> None
     assert real.read_bytes() == b"post" and dotfile.exists()
     assert (tmp_path / "outside").read_bytes() == b"keep"
     assert (posts / f"{fsio.TEMP_PREFIX}link").is_symlink()
+
+
+# --- flushes that fail, folders made durable -----------------------------------------
+
+class _FailingLibc:
+    """A libc whose ``syncfs`` fails with ``code`` (as the kernel reports a write-back
+    error since Linux 5.8); ``calls`` counts them."""
+
+    def __init__(self, code: int) -> None:
+        self.code, self.calls = code, 0
+
+    def syncfs(self, fd: int) -> int:
+        import ctypes
+
+        self.calls += 1
+        ctypes.set_errno(self.code)
+        return -1
+
+
+@pytest.mark.parametrize("code", [errno.EIO, errno.ENOSPC, errno.EDQUOT])
+def test_a_failed_syncfs_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                code: int) -> None:
+    """A flush that fails is not a flush: the batch that counted on it must not be
+    reported stored (it fell back to sync(2), which reports nothing, and went on)."""
+    libc = _FailingLibc(code)
+    monkeypatch.setattr(fsio, "_libc", libc)
+    with pytest.raises(OSError) as caught:
+        fsio.syncfs(tmp_path)
+    assert caught.value.errno == code and libc.calls == 1
+
+
+def test_syncfs_falls_back_to_sync_only_where_it_does_not_exist(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[bool] = []
+    monkeypatch.setattr(fsio, "_libc", _FailingLibc(errno.ENOSYS))
+    monkeypatch.setattr(fsio.os, "sync", lambda: synced.append(True))
+    fsio.syncfs(tmp_path)
+    assert synced == [True]
+
+
+def test_a_durable_folder_has_its_entry_flushed_before_it_is_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    flushed: list[Path] = []
+    real = fsio.fsync_dir
+    monkeypatch.setattr(fsio, "fsync_dir", lambda p: (real(p), flushed.append(Path(p))))
+    folder = tmp_path / "a" / "b"
+    assert fsio.make_durable_dir(folder) is True
+    assert folder.is_dir() and stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert flushed == [tmp_path, tmp_path / "a"]  # each new entry, outermost first
+    assert fsio.make_durable_dir(folder) is False and len(flushed) == 2  # nothing new
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError):
+        fsio.make_durable_dir(tmp_path / "file")

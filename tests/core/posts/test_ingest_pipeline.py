@@ -351,3 +351,28 @@ def test_with_much_unwritten_data_each_file_is_fsynced_before_it_is_named(
     assert indexed == {hashlib.sha1(raw).hexdigest() for raw in raws}
     assert all((dd.posts / FP["AB"[i % 2]] / hashlib.sha1(raw).hexdigest()).read_bytes() == raw
                for i, raw in enumerate(raws))
+
+
+@pytest.mark.parametrize("unwritten", [0, 1 << 40], ids=["helpers write", "fsync each"])
+def test_a_new_authors_folder_is_durable_before_a_file_in_it_is_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unwritten: int) -> None:
+    """``posts/<FP>`` made for a new author has its entry in ``posts/`` flushed before
+    any post in it is named, on both ways a batch is made durable (the per-file fsync
+    way flushed the folder's own names but never its entry: a power cut could lose the
+    folder with every post reported stored in it)."""
+    dd, _ = make_node(tmp_path, known="AB")
+    monkeypatch.setattr(flush, "dirty_bytes", lambda *a: unwritten)
+    events: list[str] = []
+    real_fsync_dir, real_link, real_start = fsio.fsync_dir, fsio.link_fd, \
+        verifyprocs.Ticket.start_link
+    monkeypatch.setattr(fsio, "fsync_dir",
+                        lambda p: (real_fsync_dir(p), events.append(f"fsync_dir {p}")))
+    monkeypatch.setattr(fsio, "link_fd", lambda fd, p: (real_link(fd, p), events.append("name")))
+    monkeypatch.setattr(verifyprocs.Ticket, "start_link",
+                        lambda self, names: (events.append("name"), real_start(self, names))[1])
+    raws = [post("AB"[i % 2], TEXT=f"p{i}") for i in range(60)]
+    result = Ingestor(dd, now=T0).ingest_many(raws)
+    assert len(result.accepted) == 60 and all(a.new for a in result.accepted)
+    assert "name" in events, events
+    assert f"fsync_dir {dd.posts}" in events[:events.index("name")], events
+    assert {p.name for p in dd.posts.iterdir()} == {FP["A"], FP["B"]}
