@@ -9,7 +9,8 @@ next measure pay for them. This script shows it: it creates ``--files`` small fi
 way the ingest's helpers do (an unnamed ``O_TMPFILE`` file, its mtime, a no-replace
 ``linkat``; one ``syncfs`` per 500) in a new folder, ``--rounds`` times, first keeping
 every folder, then deleting each before the next, and prints the kernel (system) CPU per
-file and the rate of each round.
+file and the rate of each round. It deletes every file it made when it ends, so the next bench
+run within 5 minutes pays for them: wait.
 
     .venv/bin/python bench/bench_deleted.py
 """
@@ -61,6 +62,7 @@ def main() -> None:
     print(f"machine: {common.machine()}")
     common.OUT.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(dir=common.OUT, prefix="deleted-"))
+    print(common.create_cost(root), flush=True)  # a high cost now spoils the comparison
     data = os.urandom(600)
     rows = []
     try:

@@ -317,32 +317,35 @@ def main() -> None:
     create: list[float] = []
     rates: list[list[float]] = [[] for _ in runs]
     loads: list[float] = []
-    for _ in range(args.rounds):  # baselines and results interleaved: the same noise
-        verify.append(raw_verify_rate(raws, people))
-        verify2.append(two_process_verify_rate(raws, people))
-        create.append(common.create_syncfs_rate(args.out, raws, args.batch))
-        for n, (_label, order, with_index, processes, piped) in enumerate(runs):
-            rate, accepted = ingest_rate(args.out / f"run{n}-{len(create)}", order, people,
-                                         args.batch,
-                                         with_index, processes, pipelined=piped)
-            rates[n].append(rate)
-        loads.append(os.getloadavg()[0])
-    grown = [growth_interleaved(args.out / f"growth{k}", args.growth, people, args.batch,
-                                args.seed + k) for k in range(args.rounds)] if args.growth else []
-    sequential = [growth(args.out / f"sequential{k}", args.growth, people, args.batch,
-                         args.seed + k) for k in range(args.rounds)] if args.sequential else []
-    indexed = [index_growth(args.out / f"index{k}", args.index_growth, people, args.batch,
-                            args.seed + k) for k in range(args.rounds)] if args.index_growth else []
-    if args.profile:
-        profiled_ingest(args.out / "profiled", by_feed, people, args.batch, args.profile)
-    if not args.keep:
-        shutil.rmtree(args.out, ignore_errors=True)
+    try:
+        for _ in range(args.rounds):  # baselines and results interleaved: the same noise
+            verify.append(raw_verify_rate(raws, people))
+            verify2.append(two_process_verify_rate(raws, people))
+            create.append(common.create_syncfs_rate(args.out, raws, args.batch))
+            for n, (_label, order, with_index, processes, piped) in enumerate(runs):
+                rate, accepted = ingest_rate(args.out / f"run{n}-{len(create)}", order, people,
+                                             args.batch, with_index, processes, pipelined=piped)
+                rates[n].append(rate)
+            loads.append(os.getloadavg()[0])
+        rounds = range(args.rounds)
+        grown = [growth_interleaved(args.out / f"growth{k}", args.growth, people, args.batch,
+                                    args.seed + k) for k in rounds] if args.growth else []
+        sequential = [growth(args.out / f"sequential{k}", args.growth, people, args.batch,
+                             args.seed + k) for k in rounds] if args.sequential else []
+        indexed = [index_growth(args.out / f"index{k}", args.index_growth, people, args.batch,
+                                args.seed + k) for k in rounds] if args.index_growth else []
+        if args.profile:
+            profiled_ingest(args.out / "profiled", by_feed, people, args.batch, args.profile)
+    finally:  # also after an error or ^C
+        if not args.keep:
+            shutil.rmtree(args.out, ignore_errors=True)
     print(common.RECENTLY_DELETED)
     med = statistics.median
     limit = min(med(verify), med(create))
     print(f"{args.posts:,} posts over {args.authors} authors, batches of {args.batch}, "
-          f"median of {args.rounds} rounds, {accepted:,} accepted (3% are reshares: two "
-          f"signatures each); load average {', '.join(f'{x:.2f}' for x in loads)}")
+          f"median of {args.rounds} round{'s' * (args.rounds != 1)}, {accepted:,} accepted "
+          "(3% are reshares: two signatures each); load average "
+          f"{', '.join(f'{x:.2f}' for x in loads)}")
     rows = [["raw PyNaCl Ed25519 verify, one core", f"{med(verify):,.0f} verify/s",
              f"{med(verify) / limit:.2f}"],
             ["raw verify, two processes", f"{med(verify2):,.0f} verify/s",

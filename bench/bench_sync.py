@@ -766,7 +766,10 @@ def main() -> None:
         stop_all(nodes)
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\n{args.posts:,} posts, median of {args.rounds} runs (each run's value @ the "
+        else:
+            print(f"kept: {tmp}", flush=True)
+    print(f"\n{args.posts:,} posts, median of {args.rounds} run{'s' * (args.rounds != 1)} "
+          "(each run's value @ the "
           f"1-minute load average after it); gunicorn {args.workers} gthread workers x "
           f"{args.threads} threads per app. The limit is the lower of one-core verify and "
           "the disk rate. " + common.RECENTLY_DELETED)
