@@ -356,16 +356,17 @@ def make_private_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
-def make_durable_dir(path: Path) -> bool:
+def make_durable_dir(path: Path, mode: int = 0o700) -> bool:
     """:func:`make_private_dir`, each directory it creates made durable (its parent
     fsync-ed) before this returns: for a folder whose files are counted on once flushed.
-    True if ``path`` was missing. Raises ``OSError`` if it cannot be created or flushed
-    (``NotADirectoryError`` if something else holds its name)."""
+    ``path`` gets ``mode``; missing parents the default permissions, as ``mkdir -p``
+    gives them. True if ``path`` was missing. Raises ``OSError`` if it cannot be created
+    or flushed (``NotADirectoryError`` if something else holds its name)."""
     if path.is_dir():
         return False
-    make_durable_dir(path.parent)
+    make_durable_dir(path.parent, 0o777)  # less the umask
     with contextlib.suppress(FileExistsError):  # made meanwhile: flushed here all the same
-        path.mkdir(mode=0o700)
+        path.mkdir(mode=mode)
     if not path.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "not a directory", os.fspath(path))
     fsync_dir(path.parent)

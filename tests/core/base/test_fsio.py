@@ -261,6 +261,9 @@ def test_a_durable_folder_has_its_entry_flushed_before_it_is_used(
     folder = tmp_path / "a" / "b"
     assert fsio.make_durable_dir(folder) is True
     assert folder.is_dir() and stat.S_IMODE(folder.stat().st_mode) == 0o700
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o777 & ~umask  # as mkdir -p
     assert flushed == [tmp_path, tmp_path / "a"]  # each new entry, outermost first
     assert fsio.make_durable_dir(folder) is False and len(flushed) == 2  # nothing new
     (tmp_path / "file").write_bytes(b"x")
