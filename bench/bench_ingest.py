@@ -290,7 +290,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3, help="the median of this many runs each")
-    ap.add_argument("--out", type=Path, default=common.OUT / f"ingest-{os.getpid()}")
+    ap.add_argument("--out", type=Path, default=common.OUT / f"ingest-{os.getpid()}",
+                    help="a new or empty directory for the data (deleted at the end)")
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
     ap.add_argument("--growth", type=int, default=0, metavar="N",
                     help="also ingest N posts into one directory: first vs last 10,000")
@@ -302,6 +303,8 @@ def main() -> None:
                     help="also write a cProfile of one per-feed ingest (by own time) to FILE")
     args = ap.parse_args()
     print(f"machine: {common.machine()}")
+    if args.out.exists() and any(args.out.iterdir()):  # it is deleted whole at the end
+        raise SystemExit(f"--out {args.out} is not empty: give a new or empty directory")
     args.out.mkdir(parents=True, exist_ok=True)
     print(common.create_cost(args.out), flush=True)
     people = common.authors(args.authors, args.seed)
