@@ -29,27 +29,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import common  # noqa: E402
 
-from app.core.base.fsio import syncfs  # noqa: E402
-
-_AT_EMPTY_PATH = 0x1000
+from app.core.base.fsio import link_fd, syncfs  # noqa: E402
 
 
 def create(folder: Path, files: int, data: bytes) -> tuple[float, float]:
     """Files/s and kernel µs per file of creating ``files`` posts' files in ``folder``."""
     folder.mkdir()
-    at = os.open(folder, os.O_RDONLY)
     before, started = os.times().system, time.perf_counter()
-    try:
-        for i in range(files):
-            fd = os.open(folder, os.O_WRONLY | os.O_TMPFILE, 0o600)
-            os.write(fd, data)
-            os.utime(fd, (1, 1))
-            os.link(f"/proc/self/fd/{fd}", f"{i:040x}", dst_dir_fd=at, follow_symlinks=True)
-            os.close(fd)
-            if i % 500 == 499:
-                syncfs(folder)
-    finally:
-        os.close(at)
+    for i in range(files):
+        fd = os.open(folder, os.O_WRONLY | os.O_TMPFILE, 0o600)
+        os.write(fd, data)
+        os.utime(fd, (1, 1))
+        link_fd(fd, os.path.join(folder, f"{i:040x}"))  # the helpers' own no-replace link
+        os.close(fd)
+        if i % 500 == 499:
+            syncfs(folder)
     seconds = time.perf_counter() - started
     return files / seconds, (os.times().system - before) / files * 1e6
 

@@ -283,6 +283,14 @@ def profiled_ingest(root: Path, raws: list[bytes], people: list[common.Author], 
     out.write_text(text.getvalue())
 
 
+def _rounds_table(title: str, headers: list[str], rows: list[list[str]], summary: str
+                  ) -> None:
+    """Print ``title``, a table with one numbered row per round, then ``summary``."""
+    print(f"\n{title}")
+    print(common.table(["round", *headers], [[k + 1, *row] for k, row in enumerate(rows)]))
+    print(summary)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--posts", "-n", type=int, default=20_000)
@@ -363,33 +371,32 @@ def main() -> None:
         print(f"  round {k + 1}: " + ", ".join(
             f"{x[k]:,.0f}" for x in (verify, verify2, create, *rates)))
     if grown:
-        print(f"\ngrowth: the first 10,000 posts into a fresh directory against the last "
-              f"10,000 of {args.growth:,} (per-feed batches of {args.batch}, index), in "
-              f"alternating chunks of 2,000; {args.rounds} rounds")
-        print(common.table(
-            ["round", "first 10,000 posts/s", "last 10,000 posts/s", "last / first",
+        _rounds_table(
+            f"growth: the first 10,000 posts into a fresh directory against the last 10,000 "
+            f"of {args.growth:,} (per-feed batches of {args.batch}, index), in alternating "
+            f"chunks of 2,000; {args.rounds} rounds",
+            ["first 10,000 posts/s", "last 10,000 posts/s", "last / first",
              "first 10,000, not interleaved", "load"],
-            [[k + 1, f"{a:,.0f}", f"{b:,.0f}", f"{b / a:.2f}", f"{q:,.0f}", f"{ld:.2f}"]
-             for k, (a, b, q, ld) in enumerate(grown)]))
-        print(f"median last / first: {med(b / a for a, b, _, _ in grown):.2f}")
+            [[f"{a:,.0f}", f"{b:,.0f}", f"{b / a:.2f}", f"{q:,.0f}", f"{ld:.2f}"]
+             for a, b, q, ld in grown],
+            f"median last / first: {med(b / a for a, b, _, _ in grown):.2f}")
     if sequential:
-        print(f"\ngrowth, not interleaved: {args.growth:,} posts into one directory, the "
-              f"first 10,000 then (~15 s later) the last, {args.rounds} rounds")
-        print(common.table(
-            ["round", "first 10,000 posts/s", "last 10,000 posts/s", "last / first", "load"],
-            [[k + 1, f"{a:,.0f}", f"{b:,.0f}", f"{b / a:.2f}", f"{ld:.2f}"]
-             for k, (a, b, ld) in enumerate(sequential)]))
-        print(f"median last / first: {med(b / a for a, b, _ in sequential):.2f}")
+        _rounds_table(
+            f"growth, not interleaved: {args.growth:,} posts into one directory, the first "
+            f"10,000 then (~15 s later) the last, {args.rounds} rounds",
+            ["first 10,000 posts/s", "last 10,000 posts/s", "last / first", "load"],
+            [[f"{a:,.0f}", f"{b:,.0f}", f"{b / a:.2f}", f"{ld:.2f}"] for a, b, ld in sequential],
+            f"median last / first: {med(b / a for a, b, _ in sequential):.2f}")
     if indexed:
-        print(f"\nindex alone: {args.index_growth:,} decoded posts, Index.add_many in per-feed "
-              f"batches of {args.batch}, {args.rounds} rounds")
-        print(common.table(
-            ["round", "first 10,000 µs/post", "last 10,000 µs/post", "first / last",
+        _rounds_table(
+            f"index alone: {args.index_growth:,} decoded posts, Index.add_many in per-feed "
+            f"batches of {args.batch}, {args.rounds} rounds",
+            ["first 10,000 µs/post", "last 10,000 µs/post", "first / last",
              "bytes written/post first", "last"],
-            [[k + 1, f"{a:.1f}", f"{b:.1f}", f"{a / b:.2f}", f"{wa:,.0f}", f"{wb:,.0f}"]
-             for k, (a, b, wa, wb) in enumerate(indexed)]))
-        print(f"median first / last (the rate ratio): {med(a / b for a, b, _, _ in indexed):.2f}"
-              f"; load average {os.getloadavg()[0]:.2f}")
+            [[f"{a:.1f}", f"{b:.1f}", f"{a / b:.2f}", f"{wa:,.0f}", f"{wb:,.0f}"]
+             for a, b, wa, wb in indexed],
+            f"median first / last (the rate ratio): {med(a / b for a, b, _, _ in indexed):.2f}"
+            f"; load average {os.getloadavg()[0]:.2f}")
     if args.profile:
         print(f"profile of one per-feed ingest with the index: {args.profile}")
 

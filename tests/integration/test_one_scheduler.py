@@ -28,16 +28,22 @@ def _scheduler(data_dir: Path, *, read: bool = False) -> subprocess.Popen[str]:
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def _wait_running(dd: DataDir, proc: subprocess.Popen[str]) -> None:
+    """Until ``proc`` is the data directory's running scheduler (30 s at most, and it must
+    not exit meanwhile)."""
+    deadline = time.monotonic() + 30
+    while runstate.running(dd, "scheduler") != proc.pid:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_a_second_scheduler_is_refused_and_leaves_the_first_one_be(tmp_path: Path) -> None:
     data_dir = tmp_path / "node"
     open_datadir(data_dir)
     dd = DataDir(data_dir)
     first = _scheduler(data_dir)
     try:
-        deadline = time.monotonic() + 30
-        while runstate.running(dd, "scheduler") != first.pid:
-            assert first.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+        _wait_running(dd, first)
         second = _scheduler(data_dir, read=True)
         out, _ = second.communicate(timeout=30)
         assert second.returncode != 0
@@ -51,10 +57,7 @@ def test_a_second_scheduler_is_refused_and_leaves_the_first_one_be(tmp_path: Pat
     assert runstate.read_pid(dd, "scheduler") is None  # the first one cleared its own
     again = _scheduler(data_dir)  # the lock went with the process: a new one starts
     try:
-        deadline = time.monotonic() + 30
-        while runstate.running(dd, "scheduler") != again.pid:
-            assert again.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+        _wait_running(dd, again)
     finally:
         os.killpg(again.pid, signal.SIGTERM)
         again.wait(timeout=30)
