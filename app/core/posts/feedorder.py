@@ -63,8 +63,7 @@ def _rows(index: Index, owner: str, viewer: str, after: int, need: int, shares: 
     owner_id = index.fp_id(owner)
     if owner_id is None:
         return []
-    rule = feed_params(same_identity=viewer == owner, viewer_id=index.fp_id(viewer),
-                       shares=shares)
+    rule = feed_params(same_identity=viewer == owner, viewer=viewer, shares=shares)
     return index.conn().execute(f"SELECT {columns} {_VISIBLE_AFTER}",
                                 (owner_id, after, *rule, need)).fetchall()
 

@@ -38,11 +38,13 @@ from .listing import DELETION_CODE, KIND_CODE
 
 _COMMENT = KIND_CODE["comment"]
 
-# Parameters, in order: same identity (0/1), the asker's fingerprint id (-1: none), the
+# Parameters, in order: same identity (0/1), the asker's fingerprint (64 hex; its id is
+# looked up once by SQLite, in the same statement: none if the index never saw it), the
 # asker is in the owner's comment-sharing group (0/1).
 FEED_WHERE = (
     "(? OR p.public"
-    " OR EXISTS (SELECT 1 FROM recipients r WHERE r.fp=? AND r.post=p.id)"
+    " OR EXISTS (SELECT 1 FROM recipients r WHERE r.fp=(SELECT id FROM fps WHERE fp=?)"
+    " AND r.post=p.id)"
     # a deletion record naming parents: its author found the deleted comment shared
     f" OR (? AND ((p.kind={DELETION_CODE}"
     "  AND EXISTS (SELECT 1 FROM replies r0 WHERE r0.post=p.id))"
@@ -51,9 +53,8 @@ FEED_WHERE = (
     f" OR (p.kind={_COMMENT} AND NOT EXISTS (SELECT 1 FROM replies r LEFT JOIN posts q"
     "  ON q.sha=r.parent WHERE r.post=p.id AND (q.id IS NULL OR NOT q.public))))))")
 
-def feed_params(*, same_identity: bool, viewer_id: int | None, shares: bool
-                ) -> tuple[Any, ...]:
+def feed_params(*, same_identity: bool, viewer: str, shares: bool) -> tuple[Any, ...]:
     """The parameters of :data:`FEED_WHERE` for one asker: whether it is another node of
-    the owner's own identity, its fingerprint id in the index (None: never seen, so
-    nothing is addressed to it) and whether it is in the comment-sharing group."""
-    return (same_identity, -1 if viewer_id is None else viewer_id, shares)
+    the owner's own identity, its fingerprint (64 lowercase hex; one the index never saw
+    is addressed nothing) and whether it is in the comment-sharing group."""
+    return (same_identity, viewer, shares)
