@@ -92,6 +92,8 @@ SETTINGS: tuple[Setting, ...] = (
             16, 65536, "characters"),
     Setting("page_size", 10, "posts per page when none is asked (at most max_page_size)", 1, 10**5),
     Setting("max_page_size", 1000, "largest page a client or peer may ask for", 1, 100000),
+    Setting("sync_page_size", 500, "posts a sync asks for in one page (at most max_page_size); "
+            "a syncing worker holds about two pages", 1, 100000, "posts"),
     Setting("verify_processes", 2,
             "helper processes checking post signatures while ingest stores posts (0: threads "
             "in the ingesting process)", 0, 64, "processes"),
@@ -407,9 +409,7 @@ def render_toml() -> str:
             str(s.default) if isinstance(s.default, int) else f'"{s.default}"')
         if not isinstance(s.default, bool):
             lines.append(f"# allowed: {s.allowed()}")
-        lines.append(f"# {s.help}")
-        lines.append(f"{s.name} = {value}")
-        lines.append("")
+        lines += [f"# {s.help}", f"{s.name} = {value}", ""]
     return "\n".join(lines)
 
 

@@ -118,6 +118,7 @@ class Walk:
         self.fetch, self.ingestor, self.device = fetch, ingestor, device
         self.requests = 0
         self.budget = int(settings["sync_max_pages"])
+        self.page = min(int(settings["sync_page_size"]), int(settings["max_page_size"]))
         self._holds: bool | None = None
         self._ahead: Ahead | None = None  # the checks of the page fetched ahead, started
 
@@ -127,12 +128,12 @@ class Walk:
         summary (posts of this feed already held) or everything from position 0."""
         cursor = None if self.full else stored_cursor(self.status, device, self.identity)
         if cursor is not None:
-            return Ask(cursor[0], cursor[1], False, self.settings["max_page_size"])
+            return Ask(cursor[0], cursor[1], False, self.page)
         if self._holds is None:
             self._holds = self.full or bool(held_prefixes(self.index.dd.posts / self.author))
         if self._holds:
             return Ask(None, 0, True, self.settings["max_summary_entries"])
-        return Ask(None, 0, False, self.settings["max_page_size"])
+        return Ask(None, 0, False, self.page)
 
     def run(self) -> bool:
         """Walk until nothing remains (True) or ``sync_max_pages`` requests were sent."""
@@ -167,7 +168,7 @@ class Walk:
         """Store pages in order from ``response`` (the answer to ``ask``), moving the cursor;
         True when nothing remains. :class:`PeerError` for an owner that says more remains
         but sends nothing (and as :meth:`compare` after an epoch change)."""
-        epoch, page = response.epoch, self.settings["max_page_size"]
+        epoch, page = response.epoch, self.page
         keep = True  # the stored cursor moves until a post is refused for a passing reason
         while True:
             ahead = None
@@ -290,7 +291,7 @@ class Walk:
         page by page, the next page asked while this one is stored; None if the budget ran
         out first, else whether every post was stored or refused for good.
         :class:`PeerError` if the owner's epoch is no longer ``epoch``."""
-        todo, page, ok = deque(runs), self.settings["max_page_size"], True
+        todo, page, ok = deque(runs), self.page, True
 
         def ask(background: bool) -> Future[FeedResponse] | None:  # the first run's next page
             if not todo or self.requests >= self.budget:

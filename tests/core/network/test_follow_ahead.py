@@ -24,7 +24,8 @@ from app.core.posts.signatures import Ahead
 from tests.core.posts.test_ingest import FP, T0, make_node, post
 
 PAGE = 80
-SETTINGS = {"sync_max_pages": 100, "max_page_size": PAGE, "max_summary_entries": 1000}
+SETTINGS = {"sync_max_pages": 100, "max_page_size": PAGE, "sync_page_size": PAGE,
+            "max_summary_entries": 1000}
 
 
 def _walk(tmp: Path, posts: list[bytes], *, fail_at: int | None = None,

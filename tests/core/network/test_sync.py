@@ -315,6 +315,18 @@ def test_pages_with_tied_times_neither_skip_nor_repeat(tmp_path: Path, world: Wo
     assert (st.posts_last_run, st.pages_last_run) == (8, 3)
 
 
+@pytest.mark.parametrize(("own", "pages"), [({"sync_page_size": 3}, 3),
+                                             ({"sync_page_size": 4, "max_page_size": 2}, 4)])
+def test_a_sync_asks_for_sync_page_size_posts_a_page(tmp_path: Path, world: World,
+                                                       own: dict[str, int], pages: int) -> None:
+    # at most sync_page_size a page, and never more than this node's own max_page_size
+    pair = make_pair(tmp_path, world, ahmed=own)
+    shas = {pair.post(NOW - 100 + i) for i in range(7)}
+    st = pair.sync()
+    assert st.last_error is None and pair.held() == shas
+    assert (st.posts_last_run, st.pages_last_run) == (7, pages)
+
+
 def test_smaller_pages_when_the_owner_allows_less(tmp_path: Path, world: World) -> None:
     pair = make_pair(tmp_path, world, basant={"max_page_size": 5})
     shas = {pair.post(NOW - 100 + i) for i in range(7)}
