@@ -294,19 +294,19 @@ class Identities:
             self.update_pub(fp, key.to_bytes())
         return fp
 
-    def update_pub(self, fp: str, document: bytes) -> bool:
+    def update_pub(self, fp: str, document: bytes, *, keep_newer: bool = False) -> bool:
         """Merge ``document`` into the stored ``.pub`` of ``fp``; True if it changed.
 
         Atomic under the identity's lock. :class:`BadKeyDocument` if it does not
         verify for ``fp``, :class:`NotFound` if no ``.pub`` is held,
-        :class:`KeyConflict` for a lower or conflicting serial, or for a
-        certificate of this node's own device of an own identity (only
-        :meth:`rotate_transport` changes that).
+        :class:`KeyConflict` for a lower (unless ``keep_newer``: ``keys.merge_pub``) or
+        conflicting serial, or for a certificate of this node's own device of an own
+        identity (only :meth:`rotate_transport` changes that).
         """
         incoming = keys.parse_pub(document, expected_fp=fp)
         with self._lock(fp):
             stored = self.public_key(fp, touch=False)
-            merged = keys.merge_pub(stored, incoming)
+            merged = keys.merge_pub(stored, incoming, keep_newer=keep_newer)
             if merged is stored:
                 return False
             if self.is_own(fp):

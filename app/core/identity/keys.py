@@ -204,7 +204,8 @@ def _parse_pub(raw: bytes) -> PublicKey:
     return key
 
 
-def merge_pub(stored: PublicKey, incoming: PublicKey) -> PublicKey:
+def merge_pub(stored: PublicKey, incoming: PublicKey, *, keep_newer: bool = False
+              ) -> PublicKey:
     """``stored`` updated with ``incoming``'s certificates (protocol.md, "Rotation").
 
     Same identity key required. Per device id: absent in ``stored`` → added
@@ -212,7 +213,10 @@ def merge_pub(stored: PublicKey, incoming: PublicKey) -> PublicKey:
     serial with the same key and certificate → unchanged. A lower serial, or
     the same serial with other content, raises :class:`KeyConflict`; so does a
     result of more than MAX_DEVICES devices. Returns ``stored`` itself when
-    nothing changes.
+    nothing changes. With ``keep_newer`` (a document received in the feed
+    exchange, protocol.md, "Serving a request" step 7) a lower serial is not a
+    conflict: the sender's copy is stale about that device (another node of the
+    identity rotated since) and the held certificate is kept.
     """
     if stored.sign != incoming.sign:
         raise KeyConflict("the key document is for another identity", field="public_key")
@@ -224,6 +228,8 @@ def merge_pub(stored: PublicKey, incoming: PublicKey) -> PublicKey:
             certs.append(cert)
         elif device.serial > devices[i].serial:
             devices[i], certs[i] = device, cert
+        elif keep_newer and device.serial < devices[i].serial:
+            continue
         elif (device, cert) != (devices[i], certs[i]):
             raise KeyConflict(f"device {device.device_id}: serial {device.serial} does not "
                               f"replace the held serial {devices[i].serial}",

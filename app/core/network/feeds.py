@@ -234,8 +234,8 @@ def authenticate(ids: Identities, opened: exchange.OpenedRequest, remote: str) -
 
     If this node holds a ``.pub`` for that fingerprint (a contact, an addressee,
     any key it stores), the received one is merged into it (``keys.merge_pub``:
-    a new device or a higher serial only) and the key must be certified by the
-    result; otherwise the asker is a stranger, checked against the received
+    a new device or a higher serial only; a lower serial, a copy stale about another
+    device, keeps the held one) and the key must be certified by the result; otherwise the asker is a stranger, checked against the received
     document alone. A received document equal to the held one (the usual case)
     or a stranger's is verified once (then remembered for the static key it
     authenticated, :func:`_parse_sent`); one that differs is merged with the held
@@ -251,7 +251,7 @@ def authenticate(ids: Identities, opened: exchange.OpenedRequest, remote: str) -
         merged = held = claimed
         if not hmac.compare_digest(held_bytes, opened.pub_document):
             held = keys.parse_pub(held_bytes, expected_fp=fp)
-            merged = keys.merge_pub(held, claimed)
+            merged = keys.merge_pub(held, claimed, keep_newer=True)  # stale: kept
     except DiwanError:
         raise NotAuthenticated() from None
     if opened.asker_static not in exchange.certified_transports(merged):
@@ -290,7 +290,7 @@ def _remember_sent(opened: exchange.OpenedRequest, claimed: keys.PublicKey) -> N
 def _update_pin(ids: Identities, fp: str, document: bytes) -> None:
     """Store a newer certificate the asker sent (a rotated device key)."""
     try:
-        if ids.update_pub(fp, document):
+        if ids.update_pub(fp, document, keep_newer=True):
             log.info("%s: stored its newer key certificate", fp)
     except DiwanError as exc:  # checked in authenticate(); a race with another update
         log.info("%s: newer key certificate not stored: %s", fp, exc.message)

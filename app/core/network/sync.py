@@ -169,7 +169,7 @@ class _Run:
         fp = self.contact.fingerprint
         try:
             keys.parse_pub(document, expected_fp=fp)
-            Identities(self.dd).update_pub(fp, document)
+            Identities(self.dd).update_pub(fp, document, keep_newer=True)  # stale: kept
         except DiwanError as exc:
             raise BadResponse(f"the owner's node sent a key document that cannot be held: "
                               f"{exc.message}") from None

@@ -672,3 +672,22 @@ def test_scheduled_jobs_never_raise(tmp_path: Path, caplog: pytest.LogCaptureFix
     run_sync(dd)
     run_gc(dd)
     assert "scheduled sync failed" in caplog.text and "scheduled clean-up failed" in caplog.text
+
+
+def test_an_owner_node_stale_about_another_device_still_serves(pair: Pair, world: World
+                                                               ) -> None:
+    """Basant's identity has a second node (the laptop, device L) that rotated its key and
+    told Ahmed first; Basant's node still holds L at serial 1 and sends that in message 2.
+    Ahmed keeps the newer certificate and takes the page (found by the tester of issue 8:
+    the sync failed with "a key document that cannot be held" until the nodes met)."""
+    seed, b = world.seeds[world.b], world.b
+    mine = Identities(pair.basant).public_key(b).devices[0]
+    laptop = [keys.DeviceCert("1111111111111111", n, noise.generate_keypair().public)
+              for n in (1, 2)]
+    Identities(pair.basant).update_pub(b, keys.certify(seed, [mine, laptop[0]]).to_bytes())
+    current = keys.certify(seed, [mine, laptop[1]]).to_bytes()
+    Identities(pair.ahmed).update_pub(b, current)
+    sha = pair.post(NOW - 100)
+    st = pair.sync()
+    assert (st.last_error, pair.held()) == (None, {sha})
+    assert Identities(pair.ahmed).pub_document(b) == current
