@@ -251,6 +251,8 @@ def open_response(body: bytes, pending: PendingRequest, *, max_bytes: int) -> Fe
         raise BadResponse("the response holds more posts than asked for")
     if (page.summary or page.posts) and (page.summary or page.posts)[0][0] <= pending.after:
         raise BadResponse("the response holds a position not after the one asked for")
+    if (page.summary or page.posts) and (page.summary or page.posts)[-1][0] > MAX_TIME:
+        raise BadResponse("the response holds a position above 2^53-1")  # increasing
     if page.posts and pending.summary or page.summary and not pending.summary:
         raise BadResponse("the response holds posts or a summary it was not asked for")
     if len(page.keys) > len(pending.keys):

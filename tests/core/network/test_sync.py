@@ -425,6 +425,23 @@ def test_an_owner_that_never_advances_is_an_error(pair: Pair, world: World) -> N
     assert st.posts_received == 1  # what arrived is kept
 
 
+@pytest.mark.parametrize("summary", [False, True])
+def test_a_position_beyond_2_53_is_a_bad_response(pair: Pair, world: World, summary: bool
+                                                  ) -> None:
+    """Positions are 1 to 2^53-1 (docs/protocol.md, Positions and epochs): one beyond is
+    refused, not stored as a cursor no request can carry (found by the tester of issue 8:
+    the cursor was kept, then dropped as damaged, and every later sync compared sets)."""
+    raw = build_post(world.seeds[world.b], {"CREATED_TIME": NOW - 10, "TEXT": "far"})
+    if summary:  # a follower already holding a post of the feed asks for the summary first
+        Ingestor(pair.ahmed).ingest_many([build_post(world.seeds[world.b], {
+            "CREATED_TIME": NOW - 20, "TEXT": "held"})])
+    session, _ = session_with(fake_owner(pair.basant, world.b, lambda req: ([raw], False),
+                                         positions=lambda req, n: [2**53] * n))
+    st = sync_contact(pair.ahmed, world.b, session=session)
+    assert "position" in (st.last_error or ""), st.last_error
+    assert hashlib.sha1(raw).hexdigest() not in pair.held() and st.cursors == {}
+
+
 def test_an_owner_that_says_more_but_sends_nothing_is_an_error(pair: Pair,
                                                                world: World) -> None:
     session, transport = session_with(fake_owner(pair.basant, world.b, lambda req: ([], True)))
