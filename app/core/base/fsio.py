@@ -183,7 +183,8 @@ def write_atomic(
     (content-addressed files are never overwritten). Raises ``OSError`` if the directory is
     missing or cannot be written; no temporary file is left behind.
     """
-    if exclusive and target.exists():
+    if exclusive and target.exists():  # named by another writer, maybe not flushed yet
+        fsync_dir(target.parent)
         return False
     tmp = _write_temp(target, data, mode, mtime)
     try:
@@ -193,6 +194,7 @@ def write_atomic(
             except FileExistsError:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
+                fsync_dir(target.parent)  # the other writer's name, maybe not flushed yet
                 return False
         else:
             os.replace(tmp, target)
@@ -286,7 +288,7 @@ class BatchWriter:
                 with contextlib.suppress(FileExistsError):  # never replace a stored file
                     link_fd(fd, path)
                     self._written.append(target)
-                    self._touched.add(os.path.dirname(path))
+                self._touched.add(os.path.dirname(path))  # a taken name: flushed too
         finally:
             for fd, _, _ in pending:  # after an error the rest stay unnamed and vanish
                 os.close(fd)
@@ -294,7 +296,8 @@ class BatchWriter:
     def commit(self) -> list[Path]:
         """Make the staged files durable and visible; return the targets that were new.
 
-        A target that already exists is left as it is and not returned. Raises ``OSError``
+        A target that already exists is left as it is and not returned (its folder is
+        flushed all the same: its writer may not have yet). Raises ``OSError``
         if the flush or a rename fails; staged files not yet named then vanish or stay as
         temporary names that readers skip.
         """
@@ -307,10 +310,10 @@ class BatchWriter:
             try:
                 rename_noreplace(tmp, path)
                 self._written.append(target)
-                self._touched.add(os.path.dirname(path))
             except FileExistsError:
                 with contextlib.suppress(FileNotFoundError):  # the fallback removed it
                     os.unlink(tmp)
+            self._touched.add(os.path.dirname(path))  # a taken name: flushed too
         if len(self._touched) > 1 and not self.fsync_each:  # one flush for every folder
             syncfs(self.root)
         else:

@@ -8,7 +8,8 @@ written here with :class:`app.core.base.fsio.BatchWriter`. Then, in this order: 
 system is flushed once (``syncfs``: every file's data and mtime, whoever wrote it); each
 file is named with a no-replace ``linkat`` (by its helper, or here); the names are
 flushed (the folder's ``fsync``, or one ``syncfs`` for a batch touching several
-folders). Nothing has a name before its data is on disk; a crash at any point leaves
+folders), a folder where a name was found taken included: another writer made it and
+may not have flushed it yet. Nothing has a name before its data is on disk; a crash at any point leaves
 whole files only, and the caller reports a post stored only after :func:`store` returns.
 
 No ``stat`` per post: a post already stored is found by the no-replace link itself
@@ -106,9 +107,10 @@ def _link_helped(posts_dir: Path, posts: list[Post], held: Held,
             again += group
             continue
         for post, code in zip(group, codes, strict=True):
+            if code in (LINKED, EXISTED):  # a name another writer made may not be flushed
+                folders.add(post.author)
             if code == LINKED:
                 linked.add(post.sha1)
-                folders.add(post.author)
             elif code != EXISTED:  # the helper could not name it (its file is dropped):
                 again.append(post)  # written here instead, or the error raised here
     if len(folders) > 1:  # one flush for every folder's names, not one each as well
