@@ -257,34 +257,39 @@ class Walk:
 
     # comparing sets ---------------------------------------------------------------------------
     def compare(self, response: FeedResponse | None) -> bool:
-        """Fetch the summary (``response``: its first page, if asked already), then only the
-        posts whose SHA-1 prefix is not held; the summary's end becomes the cursor. False
-        if the request budget ran out. :class:`PeerError` for an owner whose epoch changes
+        """Fetch the summary (``response``: its first page, if asked already) page by page
+        and, before the next summary page, the posts of this page whose SHA-1 prefix is
+        not held: a follower holds one summary page at a time, however long the feed
+        (or however many pages a hostile owner sends). The cursor moves to each summary
+        page's end while every post before it was stored or refused for good. False if
+        the request budget ran out. :class:`PeerError` for an owner whose epoch changes
         meanwhile or that says more remains but sends nothing."""
         limit = self.settings["max_summary_entries"]
         if response is None:
             if self.requests >= self.budget:
                 return False
             response = self._get(self.fetch(Ask(None, 0, True, limit), False))
-        epoch, entries = response.epoch, list(response.summary)
-        while response.more:
-            if not response.summary:
+        epoch, held = response.epoch, held_prefixes(self.index.dd.posts / self.author)
+        start, ok = 0, True
+        while True:
+            entries, more = list(response.summary), response.more
+            del response  # only its entries are needed from here on
+            if more and not entries:
                 raise PeerError("the owner's node said more posts remain but sent none")
+            got = self.fetch_runs(epoch, missing_runs(entries, held, start))
+            if got is None:
+                return False
+            start, ok = entries[-1][0] if entries else start, ok and got
+            if ok:
+                self.keep(epoch, start)
+            if not more:
+                return True
             if self.requests >= self.budget:
                 return False
-            response = self._get(self.fetch(Ask(epoch, entries[-1][0], True, limit), False))
+            response = self._get(self.fetch(Ask(epoch, start, True, limit), False))
             if response.epoch != epoch:
                 raise PeerError("the owner's node changed its epoch during the sync; "
                                 "the next sync compares again")
-            entries += response.summary
-        del response  # only its entries are needed from here on
-        got = self.fetch_runs(epoch, missing_runs(entries, held_prefixes(
-            self.index.dd.posts / self.author)))
-        if got is None:
-            return False
-        if got:
-            self.keep(epoch, entries[-1][0] if entries else 0)
-        return True
 
     def fetch_runs(self, epoch: int, runs: Sequence[tuple[int, int]]) -> bool | None:
         """Fetch each run of ``runs`` ((position just before it, number of posts), in order)

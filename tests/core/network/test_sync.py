@@ -708,3 +708,28 @@ def test_an_owner_node_stale_about_another_device_still_serves(pair: Pair, world
     st = pair.sync()
     assert (st.last_error, pair.held()) == (None, {sha})
     assert Identities(pair.ahmed).pub_document(b) == current
+
+
+def test_a_comparison_holds_one_summary_page_at_a_time(tmp_path: Path, world: World) -> None:
+    """The posts a summary page lacks are fetched before the next summary page is asked
+    for, and the cursor moves page by page: a follower never holds a whole long feed's
+    summary (found by the tester of issue 14: an owner answering ``more`` to each of
+    ``sync_max_pages`` (1,000) summaries of ``max_summary_entries`` (20,000) entries
+    made the follower hold 20 million entries, gigabytes, before fetching anything)."""
+    pair = make_pair(tmp_path, world, ahmed={"max_summary_entries": 2})
+    raws = [build_post(world.seeds[world.b], {"CREATED_TIME": NOW - 100 + i,
+                                              "TEXT": f"s{i}"}) for i in range(6)]
+    Ingestor(pair.ahmed).ingest_many(raws[:1])  # holds one: the first sync compares
+
+    def pages(req: exchange.FeedRequest) -> tuple[list[bytes], bool]:
+        rest = raws[req.after:]
+        return rest[:req.limit], len(rest) > req.limit
+
+    seen: list[tuple[str, exchange.FeedRequest]] = []
+    session, _ = session_with(fake_owner(pair.basant, world.b, pages, seen))
+    st = sync_contact(pair.ahmed, world.b, session=session)
+    assert st.last_error is None and pair.held() == {hashlib.sha1(r).hexdigest() for r in raws}
+    assert [("S" if r.summary else "P", r.after) for _, r in seen] == [
+        ("S", 0), ("P", 1), ("S", 2), ("P", 2), ("S", 4), ("P", 4)]
+    [cursor] = st.cursors.values()
+    assert cursor["after"] == 6
