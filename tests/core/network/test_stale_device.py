@@ -91,3 +91,35 @@ def test_a_leaked_old_key_of_the_rotated_device_stays_refused(tmp_path: Path) ->
     with pytest.raises(NotAuthenticated):
         serve_feed(dd, own, body, now=now, remote="192.0.2.7")
     assert ids.pub_document(stale.fingerprint) == current.to_bytes()
+
+
+def test_another_node_of_the_identity_is_served_after_this_node_rotated(
+        tmp_path: Path) -> None:
+    """The owner's own laptop rotated; its server, still holding the laptop's serial 1,
+    asks as the identity: it is served the whole feed (before, both nodes refused each
+    other until the server fetched the laptop's key by plain GET, which a setting may
+    turn off)."""
+    dd = make_datadir(tmp_path / "laptop")
+    ids = Identities(dd)
+    own = ids.create(PASSWORD)
+    seed = ids.open_seed(own, PASSWORD)
+    private = build_post(seed, {"CREATED_TIME": int(time.time()) - 10, "TEXT": "to x",
+                                "TO_FINGERPRINT": "ab" * 32})
+    Ingestor(dd).ingest_many([private], author=own)
+    s1 = crypto.new_transport_secret()
+    server_doc = keys.certify(seed, [*ids.public_key(own).devices, keys.DeviceCert(
+        SERVER, 1, noise.keypair_from_secret(s1).public)]).to_bytes()
+    server = exchange.OwnKeys(own, server_doc, s1)
+
+    def ask() -> exchange.FeedResponse:
+        now = int(time.time())
+        body, pending = exchange.build_request(
+            asker=server, owner_fp=own, limit=10, now=now,
+            owner_transport=ids.public_key(own).transport_public)
+        return exchange.open_response(
+            serve_feed(dd, own, body, now=now, remote="192.0.2.8").read(), pending,
+            max_bytes=10**7)
+
+    assert ask().posts == [private]                     # the laptop learns the server
+    ids.rotate_transport(own, PASSWORD)
+    assert ask().posts == [private]                     # and still serves it after rotating
