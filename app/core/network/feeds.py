@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..base import names, noise
@@ -210,12 +211,7 @@ def keys_for(dd: DataDir, ids: Identities, req: exchange.FeedRequest, asker: Ask
     folder = post_path(dd, req.owner_fp, "0" * 40).parent
     for sha in [] if found == wanted else _index(dd).feed_reshares(req.owner_fp, viewer,
                                                                      KEY_SCAN):
-        try:
-            post = decode_post((folder / names.sha1(sha)).read_bytes(),
-                               max_bytes=dd.settings["max_post_bytes"])
-        except (OSError, DiwanError):
-            continue
-        found |= inner_authors(post, dd.settings["max_post_bytes"]) & wanted
+        found |= _reshared_authors(folder, sha, dd.settings["max_post_bytes"]) & wanted
         if found == wanted:
             break
     docs = []
@@ -227,6 +223,28 @@ def keys_for(dd: DataDir, ids: Identities, req: exchange.FeedRequest, asker: Ask
         except NotFound:
             continue
     return docs
+
+
+_INNER_MAX = 8192  # reshares whose inner authors a process remembers (~2 MiB)
+_inner: dict[str, frozenset[str]] = {}
+
+
+def _reshared_authors(folder: Path, sha: str, max_bytes: int) -> frozenset[str]:
+    """The inner authors of the reshare ``sha`` (a file of ``folder``), read once per
+    process: a post's content never changes under its SHA-1, so a request for keys
+    costs index rows, not up to :data:`KEY_SCAN` file reads and decodes each time (a
+    stranger asking for absent keys made the node read them all at every request)."""
+    got = _inner.get(sha)
+    if got is None:
+        try:
+            got = frozenset(inner_authors(decode_post((folder / names.sha1(sha)).read_bytes(),
+                                                      max_bytes=max_bytes), max_bytes))
+        except (OSError, DiwanError):
+            return frozenset()
+        if len(_inner) >= _INNER_MAX:
+            _inner.clear()
+        _inner[sha] = got
+    return got
 
 
 def authenticate(ids: Identities, opened: exchange.OpenedRequest, remote: str) -> Asker:
