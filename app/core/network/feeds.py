@@ -253,11 +253,12 @@ def authenticate(ids: Identities, opened: exchange.OpenedRequest, remote: str) -
     If this node holds a ``.pub`` for that fingerprint (a contact, an addressee,
     any key it stores), the received one is merged into it (``keys.merge_pub``:
     a new device or a higher serial only; a lower serial, a copy stale about another
-    device, keeps the held one) and the key must be certified by the result; otherwise the asker is a stranger, checked against the received
-    document alone. A received document equal to the held one (the usual case)
-    or a stranger's is verified once (then remembered for the static key it
-    authenticated, :func:`_parse_sent`); one that differs is merged with the held
-    one, verified too. :class:`NotAuthenticated` for anything else.
+    device, keeps the held one) and the key must be certified by the result;
+    otherwise the asker is a stranger, checked against the received document alone.
+    A received document equal to the held one (the usual case) or a stranger's is
+    verified once (then remembered for the static key it authenticated,
+    :func:`_parse_sent`); one that differs is merged with the held one, verified too.
+    :class:`NotAuthenticated` for anything else.
     """
     try:
         claimed = _parse_sent(opened)

@@ -9,8 +9,9 @@ system is flushed once (``syncfs``: every file's data and mtime, whoever wrote i
 file is named with a no-replace ``linkat`` (by its helper, or here); the names are
 flushed (the folder's ``fsync``, or one ``syncfs`` for a batch touching several
 folders), a folder where a name was found taken included: another writer made it and
-may not have flushed it yet. Nothing has a name before its data is on disk; a crash at any point leaves
-whole files only, and the caller reports a post stored only after :func:`store` returns.
+may not have flushed it yet. Nothing has a name before its data is on disk; a crash at
+any point leaves whole files only, and the caller reports a post stored only after
+:func:`store` returns.
 
 No ``stat`` per post: a post already stored is found by the no-replace link itself
 (``EEXIST``), which is also what makes concurrent writers safe.
