@@ -11,13 +11,19 @@ usual environment variables are honoured. Transport failures become
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+import requests.adapters
 import requests.utils
+import urllib3.connection
+import urllib3.connectionpool
 import urllib3.exceptions
 
 from ..base import strictjson
@@ -37,12 +43,99 @@ class Answer:
     content_type: str
 
 
+# The overall deadline while the status line and headers arrive: a socket timeout bounds
+# each read only, so a node trickling a byte at a time would never be cut off. Every
+# connection used by a call on this thread is noted; at the deadline a timer shuts its
+# socket down, which ends the blocked read.
+_calls = threading.local()  # .conns: the connections used by this thread's call under way
+
+
+def _noted(conn: Any) -> None:
+    conns = getattr(_calls, "conns", None)
+    if conns is not None:
+        conns.append(conn)
+
+
+class _Conn(urllib3.connection.HTTPConnection):
+    def request(self, *args: Any, **kw: Any) -> None:
+        _noted(self)
+        super().request(*args, **kw)
+
+
+class _TLSConn(urllib3.connection.HTTPSConnection):
+    def request(self, *args: Any, **kw: Any) -> None:
+        _noted(self)
+        super().request(*args, **kw)
+
+
+class _Pool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _Conn
+
+
+class _TLSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _TLSConn
+
+
+_POOLS = {"http": _Pool, "https": _TLSPool}
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter whose connections :func:`call` can cut off at its deadline."""
+
+    def init_poolmanager(self, *args: Any, **kw: Any) -> None:
+        super().init_poolmanager(*args, **kw)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **kw: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kw)
+        manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
+class _Deadline:
+    """Shuts down the sockets of the connections a call used, if it is still running at
+    ``timeout`` seconds (:attr:`passed` then tells why the call failed)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.conns: list[Any] = []
+        self.passed = False
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(timeout, self._cut)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        _calls.conns = self.conns
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+        _calls.conns = None
+
+    def _cut(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.passed = True
+            for conn in self.conns:
+                sock = getattr(conn, "sock", None)
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
 def new_session() -> requests.Session:
     """A session for talking to other nodes (keep-alive across pages of one sync).
 
-    No ``~/.netrc`` credentials, no compression; the caller closes it.
+    No ``~/.netrc`` credentials, no compression; the caller closes it. Its adapters let
+    :func:`call` cut a connection off at the call's deadline, headers included.
     """
     session = requests.Session()
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, _Adapter())
     session.trust_env = False  # no ~/.netrc credentials sent to peers; proxies set per request
     session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
     return session
@@ -103,21 +196,27 @@ def call(session: requests.Session, method: str, url: str, *, timeout: float, ma
     where = url.split("/", 3)[2] if url.count("/") >= 2 else url
     headers = {"Content-Type": content_type} if content_type else {}
     deadline = time.monotonic() + timeout
-    try:
-        proxies = dict(_environ_proxies("/".join(url.split("/", 3)[:3])))
-        with session.request(method, url, data=data, headers=headers, timeout=timeout,
-                             stream=True, allow_redirects=False, proxies=proxies) as response:
-            body = _read_capped(response, max_bytes, deadline, where)
-            return Answer(response.status_code, body,
-                          response.headers.get("Content-Type", "").split(";")[0].strip())
-    except (requests.Timeout, urllib3.exceptions.TimeoutError):
-        raise _failed(where, f"did not answer within {timeout} s") from None
-    except requests.ConnectionError:
-        raise _failed(where, "could not be reached") from None
-    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-        raise _failed(where, f"failed: {type(exc).__name__}") from None
-    except OSError as exc:  # a socket error surfacing while streaming the body
-        raise _failed(where, f"failed: {exc.strerror or type(exc).__name__}") from None
+    with _Deadline(timeout) as cut:
+        try:
+            proxies = dict(_environ_proxies("/".join(url.split("/", 3)[:3])))
+            with session.request(method, url, data=data, headers=headers, timeout=timeout,
+                                 stream=True, allow_redirects=False,
+                                 proxies=proxies) as response:
+                body = _read_capped(response, max_bytes, deadline, where)
+                if cut.passed:  # cut short: what was read ended at the shutdown, not the end
+                    raise _failed(where, "took too long to answer")
+                return Answer(response.status_code, body,
+                              response.headers.get("Content-Type", "").split(";")[0].strip())
+        except (requests.Timeout, urllib3.exceptions.TimeoutError):
+            raise _failed(where, f"did not answer within {timeout} s") from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if cut.passed:  # the deadline shut the connection down
+                raise _failed(where, "took too long to answer") from None
+            if isinstance(exc, requests.ConnectionError):
+                raise _failed(where, "could not be reached") from None
+            if isinstance(exc, OSError):  # a socket error surfacing while streaming the body
+                raise _failed(where, f"failed: {exc.strerror or type(exc).__name__}") from None
+            raise _failed(where, f"failed: {type(exc).__name__}") from None
 
 
 def _error_doc(answer: Answer) -> dict[str, Any]:
