@@ -136,6 +136,8 @@ def _serve(dd: DataDir, budgets: Budgets, owner_fp: str, body: bytes, remote: st
     req = exchange.parse_request(opened, now=t, window=s["request_window"],
                                  max_limit=s["max_page_size"],
                                  max_summary=s["max_summary_entries"])
+    # the nonce before any page is chosen: a replay costs no selection (protocol.md step 10)
+    NonceStore(dd).use(req.nonce, req.time, now=t, window=s["request_window"])
     blocked = ids.is_blocked(asker.fp)
     epoch = feedorder.epoch(_index(dd))
     head = noise.MESSAGE2_OVERHEAD + len(served.pub)
@@ -157,7 +159,6 @@ def _serve(dd: DataDir, budgets: Budgets, owner_fp: str, body: bytes, remote: st
     count, cut = pages.fit_page(sizes, head, s["max_response_bytes"], len(fixed))
     writer = pages.PageWriter(opened.handshake, served.pub, sizes[:count],
                               s["max_response_bytes"], len(fixed))
-    NonceStore(dd).use(req.nonce, req.time, now=t, window=s["request_window"])
     if not blocked:
         _introductions(dd, opened, asker, req, t)
     budgets.spend([asker_charge(s, asker.budget_key, writer.size)], now=t)
