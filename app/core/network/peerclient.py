@@ -121,10 +121,11 @@ class _Deadline:
                 return
             self.passed = True
             for conn in self.conns:
-                sock = getattr(conn, "sock", None)
-                if sock is not None:
+                sock = getattr(conn, "sock", None)  # a socket, TLS or not, or TLS in TLS
+                raw = sock if isinstance(sock, socket.socket) else getattr(sock, "socket", None)
+                if isinstance(raw, socket.socket):  # the file descriptor, below any TLS
                     with contextlib.suppress(OSError):
-                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                        socket.socket.shutdown(raw, socket.SHUT_RDWR)
 
 
 def new_session() -> requests.Session:
