@@ -38,10 +38,10 @@ def _cheap_kdf() -> Iterator[None]:
         yield
 
 
-def _identity() -> tuple[bytes, bytes, bytes, bytes, bytes]:
-    """(seed, laptop transport secret at serial 1 and 2, server's secret, unused)."""
+def _identity() -> tuple[bytes, bytes, bytes, bytes]:
+    """(seed, the laptop's transport secrets at serial 1 and 2, the server's secret)."""
     return (crypto.new_signing_seed(), crypto.new_transport_secret(),
-            crypto.new_transport_secret(), crypto.new_transport_secret(), b"")
+            crypto.new_transport_secret(), crypto.new_transport_secret())
 
 
 def _docs(seed: bytes, l1: bytes, l2: bytes, s1: bytes) -> tuple[keys.PublicKey, keys.PublicKey]:
@@ -61,7 +61,7 @@ def test_an_asker_whose_document_is_stale_about_another_device_is_served(
     seed_c = ids.open_seed(own, PASSWORD)
     public = build_post(seed_c, {"CREATED_TIME": int(time.time()) - 10, "TEXT": "hello"})
     Ingestor(dd).ingest_many([public], author=own)
-    seed, l1, l2, s1, _ = _identity()
+    seed, l1, l2, s1 = _identity()
     stale, current = _docs(seed, l1, l2, s1)
     ids.import_pub(current.to_bytes())                  # C learnt L's rotation from L
     server = exchange.OwnKeys(stale.fingerprint, stale.to_bytes(), s1)
@@ -80,7 +80,7 @@ def test_a_leaked_old_key_of_the_rotated_device_stays_refused(tmp_path: Path) ->
     dd = make_datadir(tmp_path / "contact")
     ids = Identities(dd)
     own = ids.create(PASSWORD)
-    seed, l1, l2, s1, _ = _identity()
+    seed, l1, l2, s1 = _identity()
     stale, current = _docs(seed, l1, l2, s1)
     ids.import_pub(current.to_bytes())
     old_laptop = exchange.OwnKeys(stale.fingerprint, stale.to_bytes(), l1)
