@@ -174,3 +174,12 @@ def test_batches_commit_without_a_checkpoint_until_the_log_holds_the_set_pages(
         k.index.close()
     assert frames[DEFAULTS["index_checkpoint_pages"]] > 1200
     assert frames[200] < 400  # restarted after each checkpoint near 200 pages
+
+
+def test_a_committed_batch_is_flushed_at_its_commit(kit: PostKit) -> None:
+    # ingest reports a post stored only after its index rows commit: in WAL mode only
+    # synchronous=FULL flushes the log at each commit (NORMAL waits for a checkpoint, so
+    # a power cut could lose the last batches' rows)
+    c = kit.index.conn()
+    assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert c.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
