@@ -101,3 +101,20 @@ def rotate_transport(path: dict[str, str], body: dict[str, Any], fp: str) -> dic
     serial = ids.rotate_transport(path["fp"], body["password"])
     return {"fingerprint": path["fp"], "device": ids.device_id(path["fp"]), "serial": serial,
             "public_key": ids.pub_document(path["fp"]).decode("ascii")}
+
+
+@blp.route("/<fp>/devices/<device>/retire", methods=["POST"])
+@blp.arguments(s.DevicePath, location="view_args")
+@blp.arguments(s.RotateIn)
+@blp.response(200, s.RotateOut)
+def retire_device(path: dict[str, str], body: dict[str, Any], fp: str,
+                  device: str) -> dict[str, Any]:
+    """Retire another node (device) of an own identity, one lost or stolen.
+
+    Its certificate gets serial + 1 with a transport key nobody holds; contacts and
+    the identity's other nodes merge it at their next exchange with a node of it.
+    """
+    ids = store()
+    serial = ids.retire_device(path["fp"], path["device"], body["password"])
+    return {"fingerprint": path["fp"], "device": path["device"], "serial": serial,
+            "public_key": ids.pub_document(path["fp"]).decode("ascii")}

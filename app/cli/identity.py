@@ -202,3 +202,26 @@ def rotate_transport(cli: Cli, fp: str, password_file: Path | None,
     out = {"fingerprint": fp, "device": ids.device_id(fp), "serial": serial,
            "public_key": ids.pub_document(fp).decode("ascii")}
     cli.emit(s.RotateOut().dump(out), f"new transport key for {fp}: serial {serial}")
+
+
+@identity.command("retire-device")
+@click.argument("fp", type=FP)
+@click.argument("device")
+@password_options
+@pass_cli
+def retire_device(cli: Cli, fp: str, device: str, password_file: Path | None,
+                  password_stdin: bool) -> None:
+    """Retire DEVICE, another node of FP that was lost or stolen.
+
+    Its certificate gets a higher serial with a key nobody holds; contacts and FP's
+    other nodes learn it at their next exchange with a node of FP, and from then on
+    the old node's transport key is refused everywhere. DEVICE is its 16-hex device id
+    (the "device" lines of FP's .pub: diwan identity show FP).
+    """
+    ids = cli.identities()
+    ids.private_key(fp)
+    password = passwords.get_password(password_file, password_stdin, f"Password of {fp}")
+    serial = ids.retire_device(fp, device, password)
+    out = {"fingerprint": fp, "device": device, "serial": serial,
+           "public_key": ids.pub_document(fp).decode("ascii")}
+    cli.emit(s.RotateOut().dump(out), f"device {device} of {fp} retired: serial {serial}")

@@ -80,6 +80,11 @@ class FingerprintPath(Schema):
                        "prefix of at least 8 hex characters of a key this node holds"})
 
 
+class DevicePath(FingerprintPath):
+    device = fields.String(required=True, validate=Pattern("[0-9a-f]{16}"),
+                           metadata={"description": "a device id: 16 lowercase hex"})
+
+
 class Checked(Text):
     """Text passed through a core check (``check``: text -> value, :class:`BadInput` if
     bad), whose message becomes the field's validation error."""
@@ -199,7 +204,8 @@ class RotateIn(Schema):
 
 class RotateOut(Schema):
     fingerprint = fields.String()
-    device = fields.String(metadata={"description": "this node's device id"})
+    device = fields.String(metadata={"description": "the device id: this node's (a "
+                                      "rotation) or the retired one"})
     serial = fields.Integer(metadata={"description": "the new transport key's serial"})
     public_key = fields.String(metadata={"description": "the new .pub document"})
 

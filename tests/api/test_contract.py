@@ -30,9 +30,9 @@ from tests.helpers.clients import AdminClient, assert_error, make_admin_client
 
 LIMIT = 600
 VALUES = {"fp": "0" * 64, "sha": "0" * 40, "name": "friends", "attribute": "TEXT",
-          "id": "0" * 32}
+          "id": "0" * 32, "device": "0" * 16}
 BAD = {"fp": "NOT-A-FINGERPRINT", "sha": "xyz", "name": "Bad Name!", "attribute": "lower",
-       "id": "zz"}
+       "id": "zz", "device": "0" * 15}
 METHODS = ("get", "put", "post", "delete", "patch")
 OPEN = {"/health", "/openapi.json"}
 

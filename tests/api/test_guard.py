@@ -16,7 +16,8 @@ from tests.helpers.datadirs import snapshot
 
 # docs/protocol.md "Admin API access": every request except these needs the token
 OPEN_PATHS = frozenset({"/health", "/openapi.json"})
-PATH_ARGUMENTS = {"fp": "0" * 64, "name": "x", "sha": "0" * 40, "attribute": "TEXT", "id": "x"}
+PATH_ARGUMENTS = {"fp": "0" * 64, "name": "x", "sha": "0" * 40, "attribute": "TEXT", "id": "x",
+                  "device": "0" * 16}
 
 
 def _admin_routes() -> list[tuple[str, str]]:

@@ -151,7 +151,7 @@ def test_the_largest_cursor_is_an_empty_page_not_an_error(
 # --- 4. depth -------------------------------------------------------------------------------
 
 _PATH_VALUES = {"fp": "0" * 64, "sha": "0" * 40, "name": "friends", "attribute": "TEXT",
-                "id": "0" * 32}
+                "id": "0" * 32, "device": "0" * 16}
 
 
 def _json_routes(client: AdminClient) -> list[tuple[str, str]]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+from typing import Any
 
 import pytest
 
 from app.core.base import crypto
 from app.core.base.encoding import b64d, b64e
-from app.core.identity import keys
+from app.core.identity import keys, transport
+from app.core.identity.identities import Identities
 from tests.helpers.clients import AdminClient, assert_error
 from tests.helpers.datadirs import PASSWORD, OwnIdentity, snapshot
 from tests.helpers.strangers import new_stranger
@@ -118,6 +120,7 @@ def test_list_and_show(module_admin: AdminClient, own_identity: OwnIdentity) -> 
     ("POST", "/sign", {"password": "x", "content": "y"}),
     ("POST", "/password", {"old_password": "x", "new_password": "y" * 12}),
     ("POST", "/transport", {"password": "x"}),
+    ("POST", "/devices/0123456789abcdef/retire", {"password": "x"}),
 ])
 def test_malformed_fingerprints_are_400(module_admin: AdminClient, fp: str, method: str,
                                         suffix: str, body: dict | None) -> None:  # type: ignore[type-arg]
@@ -133,6 +136,7 @@ def test_malformed_fingerprints_are_400(module_admin: AdminClient, fp: str, meth
     ("POST", "/sign", {"password": "x", "content": "y"}),
     ("POST", "/password", {"old_password": "x", "new_password": "y" * 12}),
     ("POST", "/transport", {"password": "x"}),
+    ("POST", "/devices/0123456789abcdef/retire", {"password": "x"}),
 ])
 def test_unknown_identity_is_404(module_admin: AdminClient, method: str, suffix: str,
                                  body: dict | None) -> None:  # type: ignore[type-arg]
@@ -295,3 +299,39 @@ def test_delete_own_identity_needs_its_password(admin_client: AdminClient) -> No
     r = admin_client.delete(f"/identities/{fp}", json={"password": PASSWORD})
     assert r.status_code == 204
     assert not private.exists() and not (admin_client.dd.identities / f"{fp}.pub").exists()
+
+
+def _with_other_device(dd: Any, fp: str, password: str, device: str) -> None:
+    """Certify ``device`` as another node of ``fp`` (as an identity import would)."""
+    ids = Identities(dd)
+    seed = ids.open_seed(fp, password)
+    other = keys.DeviceCert(device, 1, crypto.x25519_public(crypto.new_transport_secret()))
+    transport.write_pub(ids, fp, keys.with_device(seed, ids.public_key(fp), other))
+
+
+def test_retire_another_device(admin_client: AdminClient) -> None:
+    password = "retire me please"
+    fp = admin_client.post("/identities", json={"password": password}).json["fingerprint"]
+    other = "0123456789abcdef"
+    _with_other_device(admin_client.dd, fp, password, other)
+    pub_path = admin_client.dd.identities / f"{fp}.pub"
+    before = pub_path.read_bytes()
+    url = f"/identities/{fp}/devices/{other}/retire"
+    assert_error(admin_client.post(url, json={"password": "nope"}), 403)
+    assert_error(admin_client.post(url, json={}), 400, "password")
+    assert_error(admin_client.post(url, auth=False, json={"password": password}), 401)
+    assert_error(admin_client.post(f"/identities/{fp}/devices/0123456789ABCDEF/retire",
+                                   json={"password": password}), 400, "device")
+    assert_error(admin_client.post(f"/identities/{fp}/devices/fedcba9876543210/retire",
+                                   json={"password": password}), 404, "device")
+    own = admin_client.identities.device_id(fp)
+    assert_error(admin_client.post(f"/identities/{fp}/devices/{own}/retire",
+                                   json={"password": password}), 400, "device")
+    assert pub_path.read_bytes() == before
+    r = admin_client.post(url, json={"password": password})
+    assert r.status_code == 200, r.json
+    assert r.json["device"] == other and r.json["serial"] == 2
+    assert r.json["public_key"] == pub_path.read_text()
+    retired = keys.parse_pub(pub_path.read_bytes(), expected_fp=fp).device(other)
+    assert retired is not None and retired.serial == 2
+    assert [k.serial for k in admin_client.identities.transport_keys(fp)] == [1]  # own: as was

@@ -22,6 +22,10 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from app.cli import main, node
+from app.core.base import crypto
+from app.core.base.datadir import DataDir
+from app.core.identity import keys, transport
+from app.core.identity.identities import Identities
 from tests.helpers.datadirs import PASSWORD, snapshot
 
 OTHER_FP = "ab" * 32
@@ -289,6 +293,28 @@ def test_rotate_transport_from_the_cli(tmp_path: Path) -> None:
     after = (data_dir / "identities" / f"{fp}.pub").read_text()
     assert out["serial"] == 2 and out["public_key"] == after != before
     assert f"device {out['device']} 2 " in after
+
+
+def test_retire_device_from_the_cli(tmp_path: Path) -> None:
+    data_dir = tmp_path / "retire"
+    run(data_dir, "init")
+    good = "twelve chars"
+    fp = run(data_dir, "identity", "create", "--password-stdin", input=f"{good}\n").stdout.strip()
+    dd = DataDir(data_dir, environ={})
+    ids = Identities(dd)
+    other = keys.DeviceCert("0123456789abcdef", 1,
+                            crypto.x25519_public(crypto.new_transport_secret()))
+    transport.write_pub(ids, fp, keys.with_device(ids.open_seed(fp, good), ids.public_key(fp),
+                                                  other))
+    assert_error(run(data_dir, "identity", "retire-device", fp, "fedcba9876543210",
+                     "--password-stdin", input=f"{good}\n"), 3, "names no device")
+    assert_error(run(data_dir, "identity", "retire-device", fp, "0123456789abcdef",
+                     "--password-stdin", input="wrong\n"), 5, "password is wrong")
+    out = ok_json(data_dir, "identity", "retire-device", fp, "0123456789abcdef",
+                  "--password-stdin", input=f"{good}\n")
+    after = (data_dir / "identities" / f"{fp}.pub").read_text()
+    assert out["serial"] == 2 and out["device"] == "0123456789abcdef"
+    assert out["public_key"] == after and "device 0123456789abcdef 2 " in after
 
 
 def test_delete_own_needs_the_password(tmp_path: Path, password_file: Path) -> None:

@@ -16,6 +16,7 @@ import builtins
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,7 +70,14 @@ class Identities:
         return self.dir / names.fingerprint(fp)
 
     def _lock(self, fp: str):  # type: ignore[no-untyped-def]
-        return file_lock(self.dd.locks / f"identity-{fp}.lock")
+        return file_lock(self.dd.locks / f"identity-{names.fingerprint(fp)}.lock")
+
+    def _rekey(self, fp: str, password: str, change: Callable[[bytes, keys.PrivateKey], int]
+               ) -> int:
+        """``change(seed, private key)`` under ``fp``'s lock, the seed opened with ``password``."""
+        with self._lock(fp):
+            current = self.private_key(fp)
+            return change(current.open_seed(password), current)
 
     # queries ---------------------------------------------------------------------
     def exists(self, fp: str) -> bool:
@@ -253,11 +261,14 @@ class Identities:
         The previous key stays usable for ``transport_grace_seconds`` (``docs/protocol.md``,
         Rotation). Raises what :meth:`open_seed` raises; nothing changes for a wrong password.
         """
-        names.fingerprint(fp)  # before it names the lock file
-        with self._lock(fp):
-            current = self.private_key(fp)
-            seed = current.open_seed(password)
-            return transport.rotate(self, fp, seed, current, password)
+        return self._rekey(fp, password, lambda seed, current: transport.rotate(
+            self, fp, seed, current, password))
+
+    def retire_device(self, fp: str, device_id: str, password: str) -> int:
+        """Retire another node of the own ``fp`` (lost or stolen; :func:`transport.retire`);
+        return its new serial. Raises what :meth:`open_seed` and ``transport.retire`` raise."""
+        return self._rekey(fp, password, lambda seed, _: transport.retire(
+            self, fp, seed, device_id))
 
     def change_password(self, fp: str, old: str, new: str) -> None:
         """Re-seal the own identity ``fp`` under ``new`` and rotate its transport key, so
@@ -272,11 +283,7 @@ class Identities:
         raises (:class:`WrongPassword` for a wrong ``old``, nothing changed).
         """
         keys.check_password(new, "new_password")
-        names.fingerprint(fp)  # before it names the lock file
-        with self._lock(fp):
-            current = self.private_key(fp)
-            seed = current.open_seed(old)
-            transport.rotate(self, fp, seed, current, new)
+        self._rekey(fp, old, lambda seed, current: transport.rotate(self, fp, seed, current, new))
 
     # others' keys ----------------------------------------------------------------
     def import_pub(self, document: bytes | str, *, expected_fp: str | None = None) -> str:
@@ -323,8 +330,7 @@ class Identities:
         An own identity needs its password; a wrong or missing one raises
         :class:`WrongPassword` (or :class:`BadInput`, :class:`CorruptFile` as
         :meth:`open_seed`), and nothing is deleted. Raises :class:`NotFound` for an unknown
-        ``fp`` and :class:`BadFingerprint` for a bad one (``fp`` names the lock file before
-        it is checked, so callers validate it first).
+        ``fp`` and :class:`BadFingerprint` for a bad one.
         """
         with self._lock(fp):
             if self.is_own(fp):
@@ -360,10 +366,8 @@ class Identities:
         return True
 
     def delete_group(self, name: str) -> None:
-        """Delete the group ``name`` and its copies (the identities themselves stay).
-
-        Raises :class:`Forbidden` for ``blocked``, :class:`BadName` and :class:`NotFound`.
-        """
+        """Delete the group ``name`` and its copies (the identities themselves stay); raises
+        :class:`Forbidden` for ``blocked``, :class:`BadName` and :class:`NotFound`."""
         if name == names.BLOCKED:
             raise Forbidden("the blocked group is reserved; unblock its members instead",
                             field="name")
@@ -374,10 +378,8 @@ class Identities:
         shutil.rmtree(trash, ignore_errors=True)
 
     def members(self, name: str) -> builtins.list[str]:
-        """The sorted fingerprints in group ``name`` (``blocked`` always exists, maybe empty).
-
-        Raises :class:`BadName`, and :class:`NotFound` for an unknown group.
-        """
+        """The sorted fingerprints in group ``name`` (``blocked`` always exists, maybe empty);
+        raises :class:`BadName`, and :class:`NotFound` for an unknown group."""
         path = self.group_dir(name, must_exist=(name != names.BLOCKED))
         if not path.is_dir():
             return []
@@ -399,11 +401,8 @@ class Identities:
         return write_atomic(path / f"{fp}.pub", doc, exclusive=True)
 
     def remove_member(self, name: str, fp: str) -> None:
-        """Remove ``fp``'s copy from group ``name``.
-
-        Raises :class:`BadName`, :class:`BadFingerprint`, and :class:`NotFound` for an
-        unknown group or if ``fp`` is not a member.
-        """
+        """Remove ``fp``'s copy from group ``name``; raises :class:`BadName`,
+        :class:`BadFingerprint`, and :class:`NotFound` (unknown group, or not a member)."""
         path = self.group_dir(name, must_exist=(name != names.BLOCKED))
         if not remove_quiet(path / f"{names.fingerprint(fp)}.pub"):
             raise NotFound(f"{fp} is not in {name}", field="fingerprint")

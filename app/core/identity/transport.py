@@ -12,7 +12,7 @@ from typing import Protocol
 
 from ..base import crypto
 from ..base.datadir import DataDir
-from ..base.errors import CorruptFile
+from ..base.errors import BadInput, CorruptFile, NotFound
 from ..base.fsio import write_atomic
 from . import keyfile, keys
 
@@ -120,6 +120,34 @@ def rotate(ids: Identities, fp: str, seed: bytes, current: keys.PrivateKey,
                            keys.DeviceCert(current.device_id, serial, new.public))
     write_pub(ids, fp, pub)                                                      # step 2
     return serial
+
+
+def retire(ids: Identities, fp: str, seed: bytes, device_id: str) -> int:
+    """Retire another node (device) of the own ``fp``, one lost or stolen: certify for
+    ``device_id`` the held serial + 1 with a fresh transport key whose secret is thrown
+    away, and publish it; return that serial. The caller holds ``fp``'s lock.
+
+    Contacts and the identity's other nodes merge the higher serial (protocol.md,
+    Rotation: retiring a device) at their next exchange with a node of the identity,
+    after which the device's transport key authenticates nowhere and no key of it can
+    be used again (nobody holds the new secret). :class:`BadInput` for a malformed
+    device id or this node's own device (rotate that one instead), :class:`NotFound`
+    if ``fp``'s ``.pub`` names no such device.
+    """
+    if not keys.DEVICE_ID_RE.fullmatch(device_id):
+        raise BadInput("a device id is 16 lowercase hexadecimal characters", field="device")
+    if device_id == ids.private_key(fp).device_id:
+        raise BadInput("this is this node's own device: rotate its transport key instead",
+                       field="device")
+    pub = ids.public_key(fp, touch=False)
+    held = pub.device(device_id)
+    if held is None:
+        raise NotFound(f"the key document of {fp} names no device {device_id}",
+                       field="device")
+    unusable = crypto.x25519_public(crypto.new_transport_secret())  # the secret is dropped
+    write_pub(ids, fp, keys.with_device(seed, pub, keys.DeviceCert(
+        device_id, held.serial + 1, unusable)))
+    return held.serial + 1
 
 
 def write_pub(ids: Identities, fp: str, pub: keys.PublicKey) -> None:
