@@ -128,7 +128,7 @@ def retire(ids: Identities, fp: str, seed: bytes, device_id: str) -> int:
     away, and publish it; return that serial. The caller holds ``fp``'s lock.
 
     Contacts and the identity's other nodes merge the higher serial (protocol.md,
-    Rotation: retiring a device) at their next exchange with a node of the identity,
+    "Retiring another node of the identity") at their next exchange with a node of it,
     after which the device's transport key authenticates nowhere and no key of it can
     be used again (nobody holds the new secret). :class:`BadInput` for a malformed
     device id or this node's own device (rotate that one instead), :class:`NotFound`
