@@ -16,6 +16,10 @@ from ..base.errors import BadInput, CorruptFile, NotFound
 from ..base.fsio import write_atomic
 from . import keyfile, keys
 
+# A retired device's serial: above any a device reaches by rotating (each adds 1), and
+# the highest integer every JSON reader holds exactly (the admin API returns it).
+RETIRED_SERIAL = 2**53 - 1
+
 
 class Identities(Protocol):
     """What this module uses of :class:`identities.Identities` (no import back up)."""
@@ -124,15 +128,20 @@ def rotate(ids: Identities, fp: str, seed: bytes, current: keys.PrivateKey,
 
 def retire(ids: Identities, fp: str, seed: bytes, device_id: str) -> int:
     """Retire another node (device) of the own ``fp``, one lost or stolen: certify for
-    ``device_id`` the held serial + 1 with a fresh transport key whose secret is thrown
-    away, and publish it; return that serial. The caller holds ``fp``'s lock.
+    ``device_id`` the serial :data:`RETIRED_SERIAL` with an X25519 key whose secret is
+    derived from the identity seed and thrown away, and publish it; return that serial.
+    The caller holds ``fp``'s lock.
 
-    Contacts and the identity's other nodes merge the higher serial (protocol.md,
-    "Retiring another node of the identity") at their next exchange with a node of it,
-    after which the device's transport key authenticates nowhere and no key of it can
-    be used again (nobody holds the new secret). :class:`BadInput` for a malformed
-    device id or this node's own device (rotate that one instead), :class:`NotFound`
-    if ``fp``'s ``.pub`` names no such device.
+    The highest serial replaces any certificate the device itself reached by rotating,
+    even rotations this node never heard of (a contact that learnt a newer one from the
+    device would otherwise keep it, or refuse the retire as a same-serial conflict), and
+    the certificate is the same bytes whichever node of the identity makes it (Ed25519 is
+    deterministic), so retiring from two nodes never conflicts; retiring again changes
+    nothing. Contacts and the identity's other nodes merge it (protocol.md, "Retiring
+    another node of the identity") at their next exchange with a node of the identity;
+    after that the device's transport key authenticates nowhere. :class:`BadInput` for a
+    malformed device id or this node's own device (rotate that one instead),
+    :class:`NotFound` if ``fp``'s ``.pub`` names no such device.
     """
     if not keys.DEVICE_ID_RE.fullmatch(device_id):
         raise BadInput("a device id is 16 lowercase hexadecimal characters", field="device")
@@ -140,14 +149,18 @@ def retire(ids: Identities, fp: str, seed: bytes, device_id: str) -> int:
         raise BadInput("this is this node's own device: rotate its transport key instead",
                        field="device")
     pub = ids.public_key(fp, touch=False)
-    held = pub.device(device_id)
-    if held is None:
+    if pub.device(device_id) is None:
         raise NotFound(f"the key document of {fp} names no device {device_id}",
                        field="device")
-    unusable = crypto.x25519_public(crypto.new_transport_secret())  # the secret is dropped
-    write_pub(ids, fp, keys.with_device(seed, pub, keys.DeviceCert(
-        device_id, held.serial + 1, unusable)))
-    return held.serial + 1
+    secret = crypto.hmac_blake2b(seed, _RETIRED + device_id.encode("ascii"))[:32]
+    retired = keys.with_device(seed, pub, keys.DeviceCert(
+        device_id, RETIRED_SERIAL, crypto.x25519_public(secret)))  # the secret is dropped
+    if retired != pub:
+        write_pub(ids, fp, retired)
+    return RETIRED_SERIAL
+
+
+_RETIRED = b"diwan/v2/retired-device\x00"
 
 
 def write_pub(ids: Identities, fp: str, pub: keys.PublicKey) -> None:

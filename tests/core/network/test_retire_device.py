@@ -16,6 +16,7 @@ import pytest
 
 from app.core.base.datadir import DataDir
 from app.core.base.errors import BadInput, NotAuthenticated, NotFound, WrongPassword
+from app.core.identity.transport import RETIRED_SERIAL
 from app.core.identity.identities import Identities
 from app.core.network import exchange
 from app.core.network.exchangetypes import FeedResponse
@@ -61,7 +62,7 @@ def test_a_retired_device_is_refused_by_the_other_node(nodes: tuple) -> None:
     was = Identities(server).public_key(x).device(device)
     serial = Identities(server).retire_device(x, device, PASSWORD)
     held = Identities(server).public_key(x).device(device)
-    assert was is not None and held is not None and held.serial == serial == was.serial + 1
+    assert was is not None and held is not None and held.serial == serial == RETIRED_SERIAL
     assert held.transport_public != was.transport_public
     with pytest.raises(NotAuthenticated):
         _ask(server, x, thief)
@@ -103,3 +104,49 @@ def test_what_cannot_be_retired(nodes: tuple) -> None:
     with pytest.raises(WrongPassword):
         ids.retire_device(x, Identities(laptop).device_id(x), "not the password at all")
     assert ids.pub_document(x) == before
+
+
+@pytest.mark.parametrize("rotations", [1, 2])
+def test_a_retire_from_a_node_that_missed_the_devices_rotations_still_wins(
+        tmp_path: Path, nodes: tuple, rotations: int) -> None:
+    """The laptop rotated (once: the same serial as the retire; twice: a higher one) and
+    told Carol, not the server. The server's retire must still replace it at Carol: it
+    used to be a key_conflict that broke every sync of X from the server (1) or a lower
+    serial Carol silently ignored (2), and the thief stayed accepted either way."""
+    laptop, server, x, _ = nodes
+    carol = make_datadir(tmp_path / "carol")
+    c_ids = Identities(carol)
+    c = c_ids.create(PASSWORD)
+    Identities(server).import_pub(c_ids.pub_document(c))
+    for _ in range(rotations):
+        Identities(laptop).rotate_transport(x, PASSWORD)
+    c_ids.import_pub(Identities(laptop).pub_document(x))  # the laptop asked Carol since
+    thief = exchange.OwnKeys(x, Identities(laptop).pub_document(x),
+                             Identities(laptop).transport_secret(x))
+    assert _ask(carol, c, thief).posts == []  # accepted (nothing addressed yet)
+
+    Identities(server).retire_device(x, Identities(laptop).device_id(x), PASSWORD)
+    carol_keys = exchange.OwnKeys(c, c_ids.pub_document(c), c_ids.transport_secret(c))
+    told = _ask(server, x, carol_keys).owner_pub
+    assert c_ids.update_pub(x, told, keep_newer=True)  # what sync.learn_owner_key does
+    with pytest.raises(NotAuthenticated):
+        _ask(carol, c, thief)
+
+
+def test_retiring_from_two_nodes_or_twice_agrees(tmp_path: Path, nodes: tuple) -> None:
+    """A worried owner retires the laptop from the server and from a third node: the two
+    certificates are the same bytes, so contacts merge both (two random unusable keys
+    under one serial used to be a key_conflict that broke syncing from one of the nodes)."""
+    laptop, server, x, _ = nodes
+    third = make_datadir(tmp_path / "third")
+    import_identity(third, export_identity(server, x), PASSWORD)
+    device = Identities(laptop).device_id(x)
+    Identities(server).retire_device(x, device, PASSWORD)
+    once = Identities(server).pub_document(x)
+    assert Identities(server).retire_device(x, device, PASSWORD) == RETIRED_SERIAL
+    assert Identities(server).pub_document(x) == once  # again: nothing changes
+    Identities(third).retire_device(x, device, PASSWORD)
+    carol = Identities(make_datadir(tmp_path / "carol"))
+    carol.import_pub(once)
+    carol.update_pub(x, Identities(third).pub_document(x), keep_newer=True)  # no conflict
+    assert carol.public_key(x).device(device) == Identities(third).public_key(x).device(device)
