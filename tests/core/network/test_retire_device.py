@@ -16,8 +16,8 @@ import pytest
 
 from app.core.base.datadir import DataDir
 from app.core.base.errors import BadInput, NotAuthenticated, NotFound, WrongPassword
-from app.core.identity.transport import RETIRED_SERIAL
 from app.core.identity.identities import Identities
+from app.core.identity.transport import RETIRED_SERIAL
 from app.core.network import exchange
 from app.core.network.exchangetypes import FeedResponse
 from app.core.network.feeds import serve_feed
