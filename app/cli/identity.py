@@ -11,7 +11,8 @@ import click
 
 from ..core.base.errors import BadInput
 from ..core.identity.identities import IdentityInfo
-from ..core.identity.keys import MAX_PUB_BYTES
+from ..core.identity.keys import MAX_PUB_BYTES, parse_pub
+from ..core.identity.transport import RETIRED_SERIAL
 from ..core.network import identityexport
 from ..schemas import identity as s
 from . import passwords
@@ -108,8 +109,19 @@ def show(cli: Cli, fp: str, pub: bool) -> None:
              f"last used:   {when(info.last_used)}"]
     if info.public_key:
         human += ["public key:"] + ["  " + line for line in info.public_key.splitlines()]
+        human += ["devices:"] + _devices(cli, info)
     cli.emit(s.IdentityOut().dump({**asdict(info), "display_name": cli.names()(info.fingerprint)}),
              human)
+
+
+def _devices(cli: Cli, info: IdentityInfo) -> list[str]:
+    """One line per device the ``.pub`` certifies: its id (what ``retire-device`` takes),
+    serial, and whether it is this node or retired."""
+    own = cli.identities().device_id(info.fingerprint) if info.own else None
+    key = parse_pub((info.public_key or "").encode("ascii"), expected_fp=info.fingerprint)
+    return [f"  {d.device_id}  serial {d.serial}"
+            + ("  (this node)" if d.device_id == own else "")
+            + ("  (retired)" if d.serial == RETIRED_SERIAL else "") for d in key.devices]
 
 
 @identity.command()
@@ -215,8 +227,9 @@ def retire_device(cli: Cli, fp: str, device: str, password_file: Path | None,
 
     Its certificate gets a higher serial with a key nobody holds; contacts and FP's
     other nodes learn it at their next exchange with a node of FP, and from then on
-    the old node's transport key is refused everywhere. DEVICE is its 16-hex device id
-    (the "device" lines of FP's .pub: diwan identity show FP).
+    the old node's transport key is refused everywhere. DEVICE is its 16-hex device id:
+    diwan identity show FP lists the devices, marking this node's. A retired device id
+    stays retired (a found laptop joins again as a new node, from an identity export).
     """
     ids = cli.identities()
     ids.private_key(fp)

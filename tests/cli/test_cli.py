@@ -315,6 +315,9 @@ def test_retire_device_from_the_cli(tmp_path: Path) -> None:
     after = (data_dir / "identities" / f"{fp}.pub").read_text()
     assert out["serial"] == 2**53 - 1 and out["device"] == "0123456789abcdef"
     assert out["public_key"] == after and f"device 0123456789abcdef {2**53 - 1} " in after
+    shown = run(data_dir, "identity", "show", fp).stdout  # how the owner finds the id
+    assert f"  {ids.device_id(fp)}  serial 1  (this node)\n" in shown
+    assert f"  0123456789abcdef  serial {2**53 - 1}  (retired)\n" in shown
 
 
 def test_delete_own_needs_the_password(tmp_path: Path, password_file: Path) -> None:
