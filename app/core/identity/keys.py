@@ -38,6 +38,9 @@ from .keyfile import seal_private_key as seal_private_key
 
 PUB_HEADER = "diwan-public-key-v2"
 MAX_DEVICES = 8
+# A retired device's serial (protocol.md, Retiring another node of the identity): above
+# any a device reaches by rotating (each adds 1), exact in every JSON reader.
+RETIRED_SERIAL = 2**53 - 1
 MAX_PUB_BYTES = 2048
 
 _SIGN_LINE = re.compile(rb"sign (?P<sign>[A-Za-z0-9_-]{43})")
@@ -79,6 +82,12 @@ class PublicKey:
     def transport_public(self) -> bytes:
         """The first device's transport key (the one a single-node identity has)."""
         return self.devices[0].transport_public
+
+    @property
+    def live_devices(self) -> tuple[DeviceCert, ...]:
+        """The devices not retired (serial below :data:`RETIRED_SERIAL`), in order: the
+        keys worth asking with (nobody holds a retired device's key)."""
+        return tuple(d for d in self.devices if d.serial < RETIRED_SERIAL)
 
     def device(self, device_id: str) -> DeviceCert | None:
         """The certificate of ``device_id``, or None if the document does not name it."""

@@ -16,9 +16,7 @@ from ..base.errors import BadInput, CorruptFile, NotFound
 from ..base.fsio import write_atomic
 from . import keyfile, keys
 
-# A retired device's serial: above any a device reaches by rotating (each adds 1), and
-# the highest integer every JSON reader holds exactly (the admin API returns it).
-RETIRED_SERIAL = 2**53 - 1
+RETIRED_SERIAL = keys.RETIRED_SERIAL
 
 
 class Identities(Protocol):

@@ -92,9 +92,12 @@ class _Run:
 
     def page(self, asker: OwnKeys, owner_key: keys.PublicKey, ask: AskFor) -> FeedResponse:
         """One response to ``ask``; the owner's node is asked with the device key that
-        answered before in this run, else with each certified device key in turn (a
-        callable ``ask`` gives each device's own request, by device id)."""
-        tried = [self.device] if self.device else list(owner_key.devices)
+        answered before in this run, else with each certified device key in turn, retired
+        ones left out (nobody holds their keys); a callable ``ask`` gives each device's own
+        request, by device id. :class:`PeerError` if every device is retired."""
+        tried = [self.device] if self.device else list(owner_key.live_devices)
+        if not tried:
+            raise PeerError(f"every device of {owner_key.fingerprint} is retired")
         for n, device in enumerate(tried):
             fields = ask(device.device_id) if callable(ask) else ask
             answer, pending = self.ask(asker, device.transport_public, fields)
@@ -141,7 +144,10 @@ class _Run:
 
         The document goes to ``lookup.offer_from_exchange``: a wrong key served inside
         the authenticated exchange marks the owner's node as lying."""
-        transport = self.device.transport_public if self.device else owner_key.transport_public
+        device = self.device or next(iter(owner_key.live_devices), None)
+        if device is None:
+            return None
+        transport = device.transport_public
         s = self.settings
         try:
             body, pending = build_request(asker=asker, owner_fp=self.contact.fingerprint,

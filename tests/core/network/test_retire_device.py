@@ -14,17 +14,21 @@ from pathlib import Path
 
 import pytest
 
+from app import create_peer_app
 from app.core.base.datadir import DataDir
 from app.core.base.errors import BadInput, NotAuthenticated, NotFound, WrongPassword
 from app.core.identity.identities import Identities
 from app.core.identity.transport import RETIRED_SERIAL
 from app.core.network import exchange
+from app.core.network.contacts import Contacts
 from app.core.network.exchangetypes import FeedResponse
 from app.core.network.feeds import serve_feed
 from app.core.network.identityexport import export_identity, import_identity
+from app.core.network.sync import sync_contact
 from app.core.posts.codec import build_post
 from app.core.posts.ingest import Ingestor
 from tests.helpers.datadirs import PASSWORD, make_datadir
+from tests.helpers.fake_peers import flask_handler, routes, session_with
 
 
 def _ask(dd: DataDir, owner: str, asker: exchange.OwnKeys) -> FeedResponse:
@@ -150,3 +154,25 @@ def test_retiring_from_two_nodes_or_twice_agrees(tmp_path: Path, nodes: tuple) -
     carol.import_pub(once)
     carol.update_pub(x, Identities(third).pub_document(x), keep_newer=True)  # no conflict
     assert carol.public_key(x).device(device) == Identities(third).public_key(x).device(device)
+
+
+def test_a_contact_no_longer_asks_with_the_retired_devices_key(
+        tmp_path: Path, nodes: tuple) -> None:
+    """The laptop made X, so its device is the first of X's .pub. Once Carol holds the
+    retire, her sync asks the server with the server's key at once: a request to the
+    retired key (nobody holds it) was refused at every sync and counted against her
+    network's budget for failing requests (docs/protocol.md, Rotation)."""
+    laptop, server, x, _ = nodes
+    assert Identities(server).public_key(x).devices[0].device_id == \
+        Identities(laptop).device_id(x)
+    carol = make_datadir(tmp_path / "carol")
+    c = Identities(carol).create(PASSWORD)
+    Identities(server).retire_device(x, Identities(laptop).device_id(x), PASSWORD)
+    Identities(carol).import_pub(Identities(server).pub_document(x))  # learnt before
+    address = "http://10.0.0.9:8889"
+    Contacts(carol).put(x, address, c)
+    session, calls = session_with(routes({address: flask_handler(
+        create_peer_app({"data_dir": str(server.root)}))}))
+    st = sync_contact(carol, x, session=session)
+    assert st.last_error is None
+    assert [call.method for call in calls.calls] == ["POST"]  # one request, answered
