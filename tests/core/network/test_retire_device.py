@@ -18,7 +18,6 @@ from app import create_peer_app
 from app.core.base.datadir import DataDir
 from app.core.base.errors import BadInput, NotAuthenticated, NotFound, WrongPassword
 from app.core.identity.identities import Identities
-from app.core.identity.transport import RETIRED_SERIAL
 from app.core.network import exchange
 from app.core.network.contacts import Contacts
 from app.core.network.exchangetypes import FeedResponse
@@ -29,6 +28,8 @@ from app.core.posts.codec import build_post
 from app.core.posts.ingest import Ingestor
 from tests.helpers.datadirs import PASSWORD, make_datadir
 from tests.helpers.fake_peers import flask_handler, routes, session_with
+
+RETIRED_SERIAL = 2**53 - 1  # docs/protocol.md, Retiring another node of the identity
 
 
 def _ask(dd: DataDir, owner: str, asker: exchange.OwnKeys) -> FeedResponse:
