@@ -318,7 +318,13 @@ class Identities:
                 return False
             if self.is_own(fp):
                 mine = self.private_key(fp).device_id
-                if merged.device(mine) != stored.device(mine):
+                now = merged.device(mine)
+                if now is not None and now.serial == keys.RETIRED_SERIAL:
+                    raise KeyConflict(f"another node of {fp} retired this node's device "
+                                      f"{mine}; it can no longer act for {fp}: import an "
+                                      "identity export to make a new node",
+                                      field="public_key")
+                if now != stored.device(mine):
                     raise KeyConflict("a key document may not change this node's own "
                                       "device certificate", field="public_key")
             transport.write_pub(self, fp, merged)

@@ -16,7 +16,13 @@ import pytest
 
 from app import create_peer_app
 from app.core.base.datadir import DataDir
-from app.core.base.errors import BadInput, NotAuthenticated, NotFound, WrongPassword
+from app.core.base.errors import (
+    BadInput,
+    KeyConflict,
+    NotAuthenticated,
+    NotFound,
+    WrongPassword,
+)
 from app.core.identity.identities import Identities
 from app.core.network import exchange
 from app.core.network.contacts import Contacts
@@ -177,3 +183,15 @@ def test_a_contact_no_longer_asks_with_the_retired_devices_key(
     st = sync_contact(carol, x, session=session)
     assert st.last_error is None
     assert [call.method for call in calls.calls] == ["POST"]  # one request, answered
+
+
+def test_the_retired_node_is_told_why_the_retire_is_refused(nodes: tuple) -> None:
+    """A laptop found again (or the thief's copy) hears of its retirement in an exchange:
+    it keeps its own certificate, and the error says what happened and what to do."""
+    laptop, server, x, _ = nodes
+    device = Identities(laptop).device_id(x)
+    Identities(server).retire_device(x, device, PASSWORD)
+    with pytest.raises(KeyConflict, match=f"retired this node's device {device}.*identity "
+                                          "export"):
+        Identities(laptop).update_pub(x, Identities(server).pub_document(x), keep_newer=True)
+    assert Identities(laptop).public_key(x).device(device).serial == 1
