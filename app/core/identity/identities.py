@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..base import crypto, names
 from ..base.datadir import DataDir
-from ..base.errors import Conflict, Forbidden, KeyConflict, NotFound
+from ..base.errors import Conflict, Forbidden, NotFound
 from ..base.fsio import file_lock, fsync_dir, make_durable_dir, remove_quiet, write_atomic
 from . import keys, transport
 from .transport import TransportKey as TransportKey
@@ -317,16 +317,7 @@ class Identities:
             if merged is stored:
                 return False
             if self.is_own(fp):
-                mine = self.private_key(fp).device_id
-                now = merged.device(mine)
-                if now is not None and now.serial == keys.RETIRED_SERIAL:
-                    raise KeyConflict(f"another node of {fp} retired this node's device "
-                                      f"{mine}; it can no longer act for {fp}: import an "
-                                      "identity export to make a new node",
-                                      field="public_key")
-                if now != stored.device(mine):
-                    raise KeyConflict("a key document may not change this node's own "
-                                      "device certificate", field="public_key")
+                transport.keep_own_device(fp, self.private_key(fp).device_id, stored, merged)
             transport.write_pub(self, fp, merged)
             return True
 

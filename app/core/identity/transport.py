@@ -12,7 +12,7 @@ from typing import Protocol
 
 from ..base import crypto
 from ..base.datadir import DataDir
-from ..base.errors import BadInput, CorruptFile, NotFound
+from ..base.errors import BadInput, CorruptFile, KeyConflict, NotFound
 from ..base.fsio import write_atomic
 from . import keyfile, keys
 
@@ -159,6 +159,22 @@ def retire(ids: Identities, fp: str, seed: bytes, device_id: str) -> int:
 
 
 _RETIRED = b"diwan/v2/retired-device\x00"
+
+
+def keep_own_device(fp: str, mine: str, stored: keys.PublicKey, merged: keys.PublicKey
+                    ) -> None:
+    """:class:`KeyConflict` if ``merged`` (a document merged into the held ``stored``
+    ``.pub`` of the own ``fp``) changes this node's device ``mine``: only this node's own
+    rotation does that (protocol.md, "Rotation: merging certificates"). When another node
+    retired this one, the error says so and what to do."""
+    now = merged.device(mine)
+    if now is not None and now.serial == keys.RETIRED_SERIAL:
+        raise KeyConflict(f"another node of {fp} retired this node's device {mine}; it can "
+                          f"no longer act for {fp}: import an identity export to make a new "
+                          "node", field="public_key")
+    if now != stored.device(mine):
+        raise KeyConflict("a key document may not change this node's own device "
+                          "certificate", field="public_key")
 
 
 def write_pub(ids: Identities, fp: str, pub: keys.PublicKey) -> None:
