@@ -1,5 +1,6 @@
 """The identities page: create, switch to, unlock and lock (:mod:`.compose`), rotate the
-transport key, and per-identity settings (with whom comments are shared)."""
+transport key, retire another (lost or stolen) node of the identity, and per-identity
+settings (with whom comments are shared)."""
 
 from __future__ import annotations
 
@@ -30,13 +31,19 @@ def _back() -> ResponseReturnValue:
 
 @blp.get("/me")
 def identities() -> ResponseReturnValue:
-    """Own identities: switch, unlock, lock, rotate keys, settings; and a form to create one."""
+    """Own identities: switch, unlock, lock, rotate keys, retire another node, settings;
+    and a form to create one."""
+    ids = Identities(dd())
     rows = own_identities(DisplayNames(dd()))
     for row in rows:
         row["share_comments_with"] = get_share_comments_group(dd(), row["fingerprint"]) or ""
+        mine = ids.device_id(row["fingerprint"])
+        row["other_devices"] = [d.device_id for d in ids.public_key(
+            row["fingerprint"], touch=False).live_devices if d.device_id != mine]
     groups = [g for g in Identities(dd()).groups() if g != names.BLOCKED]
     return render_template("identities.html", identities=rows, groups=groups,
-                           rotated=request.args.get("rotated"))
+                           rotated=request.args.get("rotated"),
+                           retired=request.args.get("retired"))
 
 
 @blp.post("/me")
@@ -67,6 +74,19 @@ def rotate_keys() -> ResponseReturnValue:
         return render_template("error.html", code=403,
                                message="Wrong password: the keys were not rotated."), 403
     return redirect(url_for("pages.identities", rotated=serial), code=303)
+
+
+@blp.post("/me/retire")
+def retire_device() -> ResponseReturnValue:
+    """Retire another node (device) of an own identity, one lost or stolen (its password;
+    contacts refuse the node from their next sync with a node of the identity)."""
+    fp, device = _own(), request.form.get("device", "")
+    try:
+        Identities(dd()).retire_device(fp, device, request.form.get("password", ""))
+    except WrongPassword:
+        return render_template("error.html", code=403,
+                               message="Wrong password: nothing was retired."), 403
+    return redirect(url_for("pages.identities", retired=device), code=303)
 
 
 @blp.post("/me/settings")

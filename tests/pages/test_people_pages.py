@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from app.core.base import crypto
+from app.core.identity import keys, transport
 from app.core.identity.identities import Identities
 from app.core.identity.mutes import Mutes
 from app.core.network.feeds import get_share_comments_group
@@ -127,6 +129,27 @@ def test_identities_switch_rotate_and_settings(node: PageNode) -> None:
                                       "share_comments_with": "nogroup"}).status_code == 404
 
 
+def test_identities_page_retires_another_node(node: PageNode) -> None:
+    ids = Identities(node.dd)
+    assert "Retire this node" not in node.page("/me")  # one node: nothing to retire
+    lost = "0123456789abcdef"
+    other = keys.DeviceCert(lost, 1, crypto.x25519_public(crypto.new_transport_secret()))
+    transport.write_pub(ids, node.me, keys.with_device(
+        ids.open_seed(node.me, PASSWORD), ids.public_key(node.me), other))
+    html = node.page("/me")
+    assert "Retire this node" in html and f'<option value="{lost}">' in html
+    wrong = node.form("/me/retire", {"fingerprint": node.me, "device": lost,
+                                     "password": "wrong" * 3})
+    assert wrong.status_code == 403
+    assert node.form("/me/retire", {"fingerprint": node.me, "device": "../x",
+                                    "password": PASSWORD}).status_code == 400
+    r = node.form("/me/retire", {"fingerprint": node.me, "device": lost, "password": PASSWORD})
+    assert r.status_code == 303 and f"retired={lost}" in r.location
+    retired = ids.public_key(node.me).device(lost)
+    assert retired is not None and retired.serial == keys.RETIRED_SERIAL
+    assert "Retire this node" not in node.page("/me")
+
+
 def test_my_profiles_one_per_audience_side_by_side(node: PageNode) -> None:
     ali = node.stranger(1)
     r = node.form("/me/profiles", {"author": node.me, "to": "", "name": "Me In Public",
@@ -166,6 +189,8 @@ def test_person_forms_need_csrf(node: PageNode) -> None:
                        ("/people/groups/delete", {"name": "g"}),
                        ("/me/switch", {"fingerprint": ali}),
                        ("/me/rotate", {"fingerprint": node.me, "password": PASSWORD}),
+                       ("/me/retire", {"fingerprint": node.me, "device": "0" * 16,
+                                       "password": PASSWORD}),
                        ("/me/settings", {"fingerprint": node.me}),
                        ("/me/profiles", {"author": node.me, "name": "x"})]:
         r = node.client.post(path, data=data, headers=HTML)
