@@ -99,8 +99,7 @@ def rotate_transport(path: dict[str, str], body: dict[str, Any], fp: str) -> dic
     """
     ids = store()
     serial = ids.rotate_transport(path["fp"], body["password"])
-    return {"fingerprint": path["fp"], "device": ids.device_id(path["fp"]), "serial": serial,
-            "public_key": ids.pub_document(path["fp"]).decode("ascii")}
+    return _certified(path["fp"], ids.device_id(path["fp"]), serial)
 
 
 @blp.route("/<fp>/devices/<device>/retire", methods=["POST"])
@@ -114,7 +113,11 @@ def retire_device(path: dict[str, str], body: dict[str, Any], fp: str,
     Its certificate gets serial + 1 with a transport key nobody holds; contacts and
     the identity's other nodes merge it at their next exchange with a node of it.
     """
-    ids = store()
-    serial = ids.retire_device(path["fp"], path["device"], body["password"])
-    return {"fingerprint": path["fp"], "device": path["device"], "serial": serial,
-            "public_key": ids.pub_document(path["fp"]).decode("ascii")}
+    serial = store().retire_device(path["fp"], path["device"], body["password"])
+    return _certified(path["fp"], path["device"], serial)
+
+
+def _certified(fp: str, device: str, serial: int) -> dict[str, Any]:
+    """The answer of a rotation or a retire: the device's new serial and the ``.pub``."""
+    return {"fingerprint": fp, "device": device, "serial": serial,
+            "public_key": store().pub_document(fp).decode("ascii")}

@@ -12,7 +12,6 @@ import click
 from ..core.base.errors import BadInput
 from ..core.identity.identities import IdentityInfo
 from ..core.identity.keys import MAX_PUB_BYTES, parse_pub
-from ..core.identity.transport import RETIRED_SERIAL
 from ..core.network import identityexport
 from ..schemas import identity as s
 from . import passwords
@@ -119,9 +118,10 @@ def _devices(cli: Cli, info: IdentityInfo) -> list[str]:
     serial, and whether it is this node or retired."""
     own = cli.identities().device_id(info.fingerprint) if info.own else None
     key = parse_pub((info.public_key or "").encode("ascii"), expected_fp=info.fingerprint)
+    live = key.live_devices
     return [f"  {d.device_id}  serial {d.serial}"
             + ("  (this node)" if d.device_id == own else "")
-            + ("  (retired)" if d.serial == RETIRED_SERIAL else "") for d in key.devices]
+            + ("" if d in live else "  (retired)") for d in key.devices]
 
 
 @identity.command()
@@ -211,9 +211,8 @@ def rotate_transport(cli: Cli, fp: str, password_file: Path | None,
     ids.private_key(fp)
     password = passwords.get_password(password_file, password_stdin, f"Password of {fp}")
     serial = ids.rotate_transport(fp, password)
-    out = {"fingerprint": fp, "device": ids.device_id(fp), "serial": serial,
-           "public_key": ids.pub_document(fp).decode("ascii")}
-    cli.emit(s.RotateOut().dump(out), f"new transport key for {fp}: serial {serial}")
+    _emit_certified(cli, fp, ids.device_id(fp), serial,
+                    f"new transport key for {fp}: serial {serial}")
 
 
 @identity.command("retire-device")
@@ -235,6 +234,12 @@ def retire_device(cli: Cli, fp: str, device: str, password_file: Path | None,
     ids.private_key(fp)
     password = passwords.get_password(password_file, password_stdin, f"Password of {fp}")
     serial = ids.retire_device(fp, device, password)
+    _emit_certified(cli, fp, device, serial, f"device {device} of {fp} retired: serial {serial}")
+
+
+def _emit_certified(cli: Cli, fp: str, device: str, serial: int, human: str) -> None:
+    """What rotate-transport and retire-device print: the device's new certificate and
+    the ``.pub`` that now holds it."""
     out = {"fingerprint": fp, "device": device, "serial": serial,
-           "public_key": ids.pub_document(fp).decode("ascii")}
-    cli.emit(s.RotateOut().dump(out), f"device {device} of {fp} retired: serial {serial}")
+           "public_key": cli.identities().pub_document(fp).decode("ascii")}
+    cli.emit(s.RotateOut().dump(out), human)

@@ -40,7 +40,7 @@ def identities() -> ResponseReturnValue:
         mine = ids.device_id(row["fingerprint"])
         row["other_devices"] = [d.device_id for d in ids.public_key(
             row["fingerprint"], touch=False).live_devices if d.device_id != mine]
-    groups = [g for g in Identities(dd()).groups() if g != names.BLOCKED]
+    groups = [g for g in ids.groups() if g != names.BLOCKED]
     return render_template("identities.html", identities=rows, groups=groups,
                            rotated=request.args.get("rotated"),
                            retired=request.args.get("retired"))

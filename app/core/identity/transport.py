@@ -16,8 +16,6 @@ from ..base.errors import BadInput, CorruptFile, KeyConflict, NotFound
 from ..base.fsio import write_atomic
 from . import keyfile, keys
 
-RETIRED_SERIAL = keys.RETIRED_SERIAL
-
 
 class Identities(Protocol):
     """What this module uses of :class:`identities.Identities` (no import back up)."""
@@ -126,7 +124,7 @@ def rotate(ids: Identities, fp: str, seed: bytes, current: keys.PrivateKey,
 
 def retire(ids: Identities, fp: str, seed: bytes, device_id: str) -> int:
     """Retire another node (device) of the own ``fp``, one lost or stolen: certify for
-    ``device_id`` the serial :data:`RETIRED_SERIAL` with an X25519 key whose secret is
+    ``device_id`` the serial :data:`keys.RETIRED_SERIAL` with an X25519 key whose secret is
     derived from the identity seed and thrown away, and publish it; return that serial.
     The caller holds ``fp``'s lock.
 
@@ -152,10 +150,10 @@ def retire(ids: Identities, fp: str, seed: bytes, device_id: str) -> int:
                        field="device")
     secret = crypto.hmac_blake2b(seed, _RETIRED + device_id.encode("ascii"))[:32]
     retired = keys.with_device(seed, pub, keys.DeviceCert(
-        device_id, RETIRED_SERIAL, crypto.x25519_public(secret)))  # the secret is dropped
+        device_id, keys.RETIRED_SERIAL, crypto.x25519_public(secret)))  # the secret is dropped
     if retired != pub:
         write_pub(ids, fp, retired)
-    return RETIRED_SERIAL
+    return keys.RETIRED_SERIAL
 
 
 _RETIRED = b"diwan/v2/retired-device\x00"
