@@ -59,6 +59,55 @@ def test_x25519_rfc7748_known_answer() -> None:
     assert crypto.transport_public(RFC7748_SECRET) == RFC7748_PUBLIC
 
 
+# RFC 8439 section 2.8.2 (the AEAD construction's example)
+RFC8439_KEY = bytes(range(0x80, 0xA0))
+RFC8439_NONCE = bytes.fromhex("070000004041424344454647")
+RFC8439_AAD = bytes.fromhex("50515253c0c1c2c3c4c5c6c7")
+RFC8439_PLAINTEXT = (b"Ladies and Gentlemen of the class of '99: If I could offer you only one "
+                     b"tip for the future, sunscreen would be it.")
+RFC8439_SEALED = bytes.fromhex(
+    "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282"
+    "fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab3"
+    "24e4fad675945585808b4831d7bc3ff4def08e4b7a9de576d26586cec64b6116"
+    "1ae10b594f09e26a7e902ecbd0600691")  # ciphertext || tag
+
+
+def test_aead_rfc8439_known_answer() -> None:
+    """libsodium's IETF ChaCha20-Poly1305, called without PyNaCl's Python binding."""
+    assert crypto.aead_encrypt(RFC8439_KEY, RFC8439_NONCE, RFC8439_AAD,
+                               RFC8439_PLAINTEXT) == RFC8439_SEALED
+    assert crypto.aead_decrypt(RFC8439_KEY, RFC8439_NONCE, RFC8439_AAD,
+                               RFC8439_SEALED) == RFC8439_PLAINTEXT
+    empty = crypto.aead_encrypt(RFC8439_KEY, RFC8439_NONCE, b"", b"")
+    assert len(empty) == crypto.AEAD_TAG_BYTES
+    assert crypto.aead_decrypt(RFC8439_KEY, RFC8439_NONCE, b"", empty) == b""
+
+
+@pytest.mark.parametrize("change", ["tag", "ciphertext", "aad", "short"])
+def test_aead_refuses_a_changed_or_short_message(change: str) -> None:
+    sealed, aad = bytearray(RFC8439_SEALED), RFC8439_AAD
+    if change == "tag":
+        sealed[-1] ^= 1
+    elif change == "ciphertext":
+        sealed[0] ^= 1
+    elif change == "aad":
+        aad = aad[:-1]
+    else:
+        sealed = sealed[:crypto.AEAD_TAG_BYTES - 1]
+    with pytest.raises(CannotDecrypt):
+        crypto.aead_decrypt(RFC8439_KEY, RFC8439_NONCE, aad, bytes(sealed))
+
+
+@pytest.mark.parametrize("key, nonce", [(bytes(31), bytes(12)), (bytes(33), bytes(12)),
+                                        (bytes(32), bytes(11)), (bytes(32), bytes(24))])
+def test_aead_refuses_a_key_or_nonce_of_another_length(key: bytes, nonce: bytes) -> None:
+    """Lengths are checked before libsodium reads them (it takes pointers, not lengths)."""
+    with pytest.raises(ValueError):
+        crypto.aead_encrypt(key, nonce, b"", b"x")
+    with pytest.raises(ValueError):
+        crypto.aead_decrypt(key, nonce, b"", bytes(32))
+
+
 def test_verify_rejects_tampering_without_raising() -> None:
     seed = crypto.new_signing_seed()
     public = crypto.signing_public(seed)
