@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..base import crypto
 from ..base.encoding import b64d, b64e
@@ -73,10 +74,17 @@ class PublicKey:
     devices: tuple[DeviceCert, ...]
     certificates: tuple[bytes, ...]
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        """The identity's fingerprint: 64 lowercase hex characters, SHA-256 of ``sign``."""
+        """The identity's fingerprint: 64 lowercase hex characters, SHA-256 of ``sign``
+        (computed once per object: the fields are frozen)."""
         return crypto.fingerprint(self.sign)
+
+    @cached_property
+    def transports(self) -> frozenset[bytes]:
+        """The transport public keys the document certifies (one per device, retired
+        ones too: nobody holds a retired device's secret)."""
+        return frozenset(d.transport_public for d in self.devices)
 
     @property
     def transport_public(self) -> bytes:

@@ -153,7 +153,7 @@ class Budgets:
                  pending: dict[int, bytes]) -> tuple[int, bytes]:
         """(offset, new record) of ``c`` spent; :class:`RateLimited` past a limit or when
         every probed record is taken in this window (``pending``: this spend's records)."""
-        digest = hashlib.blake2b(c.key.encode(), digest_size=16).digest()
+        digest = _digest(c.key)
         offset, used_requests, used_bytes = self._find(fd, digest, window, pending)
         if offset is None:
             raise RateLimited("too many requests from too many networks; try again in "
@@ -192,9 +192,15 @@ class Budgets:
     def used(self, key: str, *, now: int) -> tuple[int, int]:
         """(requests, bytes) spent on ``key`` in the window of ``now`` (for tests)."""
         fd, _ = _open(self.path)
-        digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
+        digest = _digest(key)
         offset, requests, nbytes = self._find(fd, digest, now - now % self.window)
         return (requests, nbytes) if offset is not None else (0, 0)
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest(key: str) -> bytes:
+    """The 16-byte BLAKE2b of a budget key (a record's first field)."""
+    return hashlib.blake2b(key.encode(), digest_size=16).digest()
 
 
 def _first_free(block: bytes, start: int, current: bytes, size: int) -> int | None:

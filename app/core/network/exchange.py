@@ -114,7 +114,7 @@ def _dumps(obj: dict[str, Any]) -> bytes:
 
 def certified_transports(pub: keys.PublicKey) -> frozenset[bytes]:
     """The transport public keys a verified ``.pub`` certifies (one per device)."""
-    return frozenset(d.transport_public for d in pub.devices)
+    return pub.transports
 
 
 # --- the asker's side ---------------------------------------------------------------
