@@ -202,6 +202,16 @@ class PageWriter:
         yield self.head
         sizes, i = self.chunks, 0
         room = sum(sizes) - END_BYTES
+        if len(sizes) == 1:  # the usual page: one transport message, sealed at once
+            parts = []
+            for record in records:
+                if len(record) <= room:
+                    room -= len(record)
+                    parts.append(record)
+            parts.append(bytes((END_RECORD, 1 if more else 0)))
+            parts.append(bytes(room))
+            yield self._seal(b"".join(parts))
+            return
         buf, pos = bytearray(), 0
         for record in records:
             if len(record) > room:
