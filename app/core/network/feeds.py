@@ -139,23 +139,26 @@ def _serve(dd: DataDir, budgets: Budgets, owner_fp: str, body: bytes, remote: st
     # the nonce before any page is chosen: a replay costs no selection (protocol.md step 10)
     NonceStore(dd).use(req.nonce, req.time, now=t, window=s["request_window"])
     blocked = ids.is_blocked(asker.fp)
-    epoch = feedorder.epoch(_index(dd))
     head = noise.MESSAGE2_OVERHEAD + len(served.pub)
-    fixed = exchange.address_part(told_addresses(dd, req, asker, blocked, t)) + \
-        pages.epoch_record(epoch) + (b"" if blocked or not req.keys else b"".join(
-            map(pages.key_record, keys_for(dd, ids, req, asker))))
+    told = exchange.address_part(told_addresses(dd, req, asker, blocked, t))
+    key_part = b"" if blocked or not req.keys else b"".join(
+        map(pages.key_record, keys_for(dd, ids, req, asker)))
     paths: list[tuple[int, str]] = []
     sizes: list[int] = []
+    summary = b""
     more = False
-    if blocked or (req.epoch not in (None, epoch) and req.after > 0):
-        pass  # nothing for a blocked asker; a position of another epoch: compare summaries
+    if blocked:  # nothing for a blocked asker
+        epoch = feedorder.epoch(_index(dd))
     elif req.summary:
-        room = (s["max_response_bytes"] - pages.body_bytes(head, len(fixed) + pages.HEAD
-                                                           + pages.END_BYTES))
-        entries, more = _summary(dd, ids, req, asker, max(1, room // pages.ENTRY_BYTES))
-        fixed += pages.summary_record(entries)
+        room = (s["max_response_bytes"] - pages.body_bytes(
+            head, len(told) + pages.EPOCH_BYTES + len(key_part) + pages.HEAD + pages.END_BYTES))
+        epoch, entries, more = _summary(dd, ids, req, asker, max(1, room // pages.ENTRY_BYTES))
+        summary = pages.summary_record(entries)
     else:
-        paths, sizes, more = _select(dd, ids, req, asker)
+        epoch, paths, sizes, more = _select(dd, ids, req, asker)
+    if req.epoch not in (None, epoch) and req.after > 0:  # a position of another epoch:
+        paths, sizes, summary, more = [], [], b"", False  # nothing; compare summaries
+    fixed = told + pages.epoch_record(epoch) + key_part + summary
     count, cut = pages.fit_page(sizes, head, s["max_response_bytes"], len(fixed))
     writer = pages.PageWriter(opened.handshake, served.pub, sizes[:count],
                               s["max_response_bytes"], len(fixed))
@@ -317,26 +320,27 @@ def _update_pin(ids: Identities, fp: str, document: bytes) -> None:
 
 
 def _select(dd: DataDir, ids: Identities, req: exchange.FeedRequest, asker: Asker
-            ) -> tuple[list[tuple[int, str]], list[int], bool]:
-    """The (position, file) pairs and sizes of the page ``asker`` may see (public only
-    for a stranger; everything for another node of the owner's own identity), after
-    ``req.after`` in the owner's order (each file ``stat``-ed once, by the index)."""
+            ) -> tuple[int, list[tuple[int, str]], list[int], bool]:
+    """The index's epoch, then the (position, file) pairs and sizes of the page ``asker``
+    may see (public only for a stranger; everything for another node of the owner's own
+    identity), after ``req.after`` in the owner's order (each file ``stat``-ed once, by
+    the index), and ``more``. The epoch comes from the page's own statement."""
     viewers = comment_viewers(dd, ids, req.owner_fp) if asker.pinned else frozenset()
     index = _index(dd)
-    found, more = feedorder.feed_files(
+    epoch, found, more = feedorder.epoch_and_files(
         index, req.owner_fp, asker.fp if asker.pinned else STRANGER, after=req.after,
         limit=req.limit, comment_viewers=viewers, known_size=size_of)
     folder = f"{index.posts_prefix}{req.owner_fp}{os.sep}"  # names checked by the index
-    return ([(position, folder + sha) for position, sha, _ in found],
+    return (epoch, [(position, folder + sha) for position, sha, _ in found],
             [size for _, _, size in found], more)
 
 
 def _summary(dd: DataDir, ids: Identities, req: exchange.FeedRequest, asker: Asker,
-             room: int) -> tuple[list[tuple[int, bytes]], bool]:
-    """The summary entries ``asker`` may see after ``req.after``: at most ``req.limit``
-    (already lowered to ``max_summary_entries``) and ``room``."""
+             room: int) -> tuple[int, list[tuple[int, bytes]], bool]:
+    """The index's epoch and the summary entries ``asker`` may see after ``req.after``: at
+    most ``req.limit`` (already lowered to ``max_summary_entries``) and ``room``."""
     viewers = comment_viewers(dd, ids, req.owner_fp) if asker.pinned else frozenset()
-    return feedorder.feed_summary(
+    return feedorder.epoch_and_summary(
         _index(dd), req.owner_fp, asker.fp if asker.pinned else STRANGER, after=req.after,
         limit=min(req.limit, room), comment_viewers=viewers)
 

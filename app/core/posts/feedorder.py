@@ -35,6 +35,10 @@ PREFIX_BYTES = 8           # SHA-1 bytes a summary entry carries
 # one visibility rule, :data:`.visibility.FEED_WHERE` with :func:`.visibility.feed_params`.
 _VISIBLE_AFTER = ("FROM posts p INDEXED BY posts_pos WHERE p.author=? AND p.pos > ?"
                   f" AND {FEED_WHERE} ORDER BY p.pos LIMIT ?")
+_PAGE = f"SELECT p.pos, p.sha {_VISIBLE_AFTER}"
+# the epoch first, as a row whose position is NULL (a position never is), then the page
+_EPOCH_AND_PAGE = (f"SELECT NULL, value FROM meta WHERE key='{EPOCH_KEY}'"
+                   f" UNION ALL SELECT * FROM ({_PAGE})")
 
 
 def epoch(index: Index) -> int:
@@ -59,13 +63,24 @@ def _check(index: Index, owner: str, viewer: str, after: int, limit: int) -> Non
 
 
 def _rows(index: Index, owner: str, viewer: str, after: int, need: int, shares: bool,
-          columns: str) -> list[Any]:
+          *, with_epoch: bool = False) -> list[Any]:
+    """(position, SHA-1) rows of the page; ``with_epoch``: led by a ``(None, epoch)`` row
+    read by the same statement (one read transaction, one snapshot), absent if the
+    index has no epoch yet or no row names ``owner``."""
     owner_id = index.fp_id(owner)
     if owner_id is None:
         return []
     rule = feed_params(same_identity=viewer == owner, viewer=viewer, shares=shares)
-    return index.conn().execute(f"SELECT {columns} {_VISIBLE_AFTER}",
-                                (owner_id, after, *rule, need)).fetchall()
+    sql = _EPOCH_AND_PAGE if with_epoch else _PAGE
+    return index.conn().execute(sql, (owner_id, after, *rule, need)).fetchall()
+
+
+def _epoch_of(index: Index, rows: list[Any]) -> tuple[int, list[Any]]:
+    """(epoch, page rows) of :func:`_rows` ``with_epoch``; the epoch read (or made) on its
+    own when the rows do not lead with it."""
+    if rows and rows[0][0] is None:
+        return int(rows[0][1]), rows[1:]
+    return epoch(index), rows
 
 
 def feed_page(index: Index, owner: str, viewer: str, *, after: int, limit: int,
@@ -92,21 +107,33 @@ def feed_files(index: Index, owner: str, viewer: str, *, after: int, limit: int,
                ) -> tuple[list[tuple[int, str, int]], bool]:
     """:func:`feed_page` with each post file's size in bytes: (position, sha1, size)
     triples, for a server that reads the files next: the size ``known_size(path)`` gives
-    (a server's copy of a file it served lately), else one ``stat`` of the file.
+    (a server's copy of a file it served lately), else one ``stat`` of the file. The row
+    past the page, which only makes ``more`` true, is not looked at on disk.
 
     Every post of ``owner``'s feed is ``owner``'s, so its file is
     ``posts/<owner>/<sha1>``; a row whose file is found gone is dropped from the index
     (:meth:`Index.present`; the automatic repair drops those of files removed behind the
     index's back too, within ``reconcile_interval_ms``). Raises as :func:`feed_page` does.
     """
+    return epoch_and_files(index, owner, viewer, after=after, limit=limit,
+                           comment_viewers=comment_viewers, known_size=known_size)[1:]
+
+
+def epoch_and_files(index: Index, owner: str, viewer: str, *, after: int, limit: int,
+                    comment_viewers: frozenset[str] = frozenset(),
+                    known_size: Callable[[str], int | None] | None = None
+                    ) -> tuple[int, list[tuple[int, str, int]], bool]:
+    """(:func:`epoch`, then :func:`feed_files`'s page and ``more``), the epoch read by the
+    page's own statement: what a serving node sends. Raises as :func:`feed_page` does."""
     _check(index, owner, viewer, after, limit)
     index.maybe_reconcile()
     shares = viewer in comment_viewers
     folder = f"{index.posts_prefix}{owner}{os.sep}"
     items: list[tuple[int, str, int]] = []
+    at_epoch, rows = _epoch_of(index, _rows(index, owner, viewer, after, limit + 1, shares,
+                                            with_epoch=True))
     while True:
         need = limit + 1 - len(items)
-        rows = _rows(index, owner, viewer, after, need, shares, "p.pos, p.sha")
         gone = []
         for position, sha in rows:
             if len(items) == limit:  # the row past the page only says there is more:
@@ -126,7 +153,8 @@ def feed_files(index: Index, owner: str, viewer: str, *, after: int, limit: int,
         if not gone or len(rows) < need:
             break
         after = rows[-1][0]
-    return items[:limit], len(items) > limit
+        rows = _rows(index, owner, viewer, after, limit + 1 - len(items), shares)
+    return at_epoch, items[:limit], len(items) > limit
 
 
 def _drop_gone(index: Index, shas: list[bytes]) -> None:
@@ -145,11 +173,21 @@ def feed_summary(index: Index, owner: str, viewer: str, *, after: int, limit: in
     holds. ``limit`` is not capped by ``max_page_size`` (the caller bounds it). Raises
     :class:`BadInput` for a bad ``limit`` or ``after`` and :class:`BadFingerprint` for a
     bad ``owner`` or ``viewer``."""
+    return epoch_and_summary(index, owner, viewer, after=after, limit=limit,
+                             comment_viewers=comment_viewers)[1:]
+
+
+def epoch_and_summary(index: Index, owner: str, viewer: str, *, after: int, limit: int,
+                      comment_viewers: frozenset[str] = frozenset()
+                      ) -> tuple[int, list[tuple[int, bytes]], bool]:
+    """(:func:`epoch`, then :func:`feed_summary`'s entries and ``more``), read by one
+    statement. Raises :class:`BadInput` and :class:`BadFingerprint` as
+    :func:`feed_summary` does."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise BadInput("limit must be a positive integer", field="limit")
     _check(index, owner, viewer, after, 1)
     index.maybe_reconcile()
-    rows = _rows(index, owner, viewer, after, limit + 1, viewer in comment_viewers,
-                 "p.pos, p.sha")
-    return [(int(r[0]), bytes(r[1][:PREFIX_BYTES])) for r in rows[:limit]], len(rows) > limit
-
+    at_epoch, rows = _epoch_of(index, _rows(index, owner, viewer, after, limit + 1,
+                                            viewer in comment_viewers, with_epoch=True))
+    return (at_epoch, [(int(r[0]), bytes(r[1][:PREFIX_BYTES])) for r in rows[:limit]],
+            len(rows) > limit)
