@@ -384,31 +384,3 @@ class Ingestor:
 
 def _unknown(fp: str, why: str) -> BadPost:
     return BadPost(f"unknown author {fp}: {why}", reason=Reason.UNKNOWN_AUTHOR, field="post")
-
-
-# files found on disk -------------------------------------------------------------------
-
-_file_verifier: Ingestor | None = None
-
-
-def verify_file(dd: DataDir, path: Path) -> Post | None:
-    """Load and fully verify a post file found on disk; None if it is not a valid post.
-
-    The directory must be the author and the name the SHA-1. A post by an
-    author blocked since is still valid here (listings filter blocked authors).
-    No key is fetched: a reshare whose inner author's key is gone is invalid.
-    Raises nothing: unreadable files are None too.
-    """
-    global _file_verifier
-    author, name = path.parent.name, path.name
-    if not names.FINGERPRINT_RE.fullmatch(author) or not names.SHA1_RE.fullmatch(name):
-        return None
-    if _file_verifier is None or _file_verifier.dd is not dd:
-        _file_verifier = Ingestor(dd, index=None)
-    verifier = _file_verifier
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(verifier.max_bytes + 1)
-        return verifier.verify(raw, author=author, name=name, check_blocked=False)
-    except (OSError, BadPost):
-        return None

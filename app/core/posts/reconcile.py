@@ -7,7 +7,7 @@ The index (:mod:`app.core.posts.index`) records each author directory's ``mtime_
    author directories);
 2. stats each author directory; only those whose mtime changed are listed and
    diffed against their rows: new names are verified like any received post
-   (``ingest.verify_file``: signature, name, directory, attributes) and indexed
+   (:func:`verify_file`: signature, name, directory, attributes) and indexed
    if valid, never otherwise; rows whose file is gone are dropped;
 3. records the mtimes read *before* listing, so a change during the scan is
    seen next time. An mtime younger than :data:`RACY_NS` is recorded as 0
@@ -41,12 +41,13 @@ from typing import Any
 from ..base import names
 from ..base.datadir import DataDir
 from ..base.diskspace import is_full_error
+from ..base.errors import BadPost
 from ..base.fsio import file_lock, is_temp_name
 from . import repairdue
 from .codec import Post
 from .index import Index
 from .indexschema import CONTENT_TABLES
-from .ingest import verify_file
+from .ingest import Ingestor
 
 log = logging.getLogger("diwan.index")
 RACY_NS = 2_000_000_000  # a directory changed this recently may change again in the same tick
@@ -317,3 +318,31 @@ def _add_verified(index: Index, folder: Path, sha1s: list[str],
 def _settled(mtime_ns: int) -> int:
     """``mtime_ns``, or 0 (= rescan next time) if it is too recent to trust."""
     return 0 if time.time_ns() - mtime_ns < RACY_NS else mtime_ns
+
+
+# files found on disk -------------------------------------------------------------------
+
+_file_verifier: Ingestor | None = None
+
+
+def verify_file(dd: DataDir, path: Path) -> Post | None:
+    """Load and fully verify a post file found on disk; None if it is not a valid post.
+
+    The directory must be the author and the name the SHA-1. A post by an
+    author blocked since is still valid here (listings filter blocked authors).
+    No key is fetched: a reshare whose inner author's key is gone is invalid.
+    Raises nothing: unreadable files are None too.
+    """
+    global _file_verifier
+    author, name = path.parent.name, path.name
+    if not names.FINGERPRINT_RE.fullmatch(author) or not names.SHA1_RE.fullmatch(name):
+        return None
+    if _file_verifier is None or _file_verifier.dd is not dd:
+        _file_verifier = Ingestor(dd, index=None)
+    verifier = _file_verifier
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(verifier.max_bytes + 1)
+        return verifier.verify(raw, author=author, name=name, check_blocked=False)
+    except (OSError, BadPost):
+        return None

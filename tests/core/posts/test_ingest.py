@@ -25,7 +25,8 @@ from app.core.identity import keys
 from app.core.identity.identities import Identities
 from app.core.posts.codec import build_post
 from app.core.posts.index import Index
-from app.core.posts.ingest import Ingestor, post_path, verify_file
+from app.core.posts.ingest import Ingestor, post_path
+from app.core.posts.reconcile import verify_file
 from tests.helpers.datadirs import make_datadir
 
 T0 = 1_700_000_000

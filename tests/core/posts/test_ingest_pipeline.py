@@ -24,9 +24,9 @@ from app.core.base import flush, fsio, verifyprocs
 from app.core.identity.identities import Identities
 from app.core.posts import records, storebatch
 from app.core.posts.index import Index
-from app.core.posts.ingest import Ingestor, verify_file
+from app.core.posts.ingest import Ingestor
 from app.core.posts.pipeline import ingest_batches
-from app.core.posts.reconcile import reconcile
+from app.core.posts.reconcile import reconcile, verify_file
 from tests.core.posts.test_ingest import FP, T0, make_node, post, signed
 
 ROOT = Path(__file__).resolve().parents[3]

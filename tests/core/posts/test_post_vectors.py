@@ -22,7 +22,8 @@ import pytest
 from app.core.base.datadir import DataDir
 from app.core.base.errors import BadPost
 from app.core.identity.identities import Identities
-from app.core.posts.ingest import Ingestor, verify_file
+from app.core.posts.ingest import Ingestor
+from app.core.posts.reconcile import verify_file
 from tests.helpers.datadirs import make_datadir
 
 ROOT = Path(__file__).resolve().parents[3]
