@@ -137,6 +137,15 @@ def syncfs(path: Path) -> None:
         os.close(fd)
 
 
+def same_file_system(a: Path, b: Path) -> bool:
+    """Whether the existing paths ``a`` and ``b`` lie on one file system (a ``syncfs`` of
+    either flushes both); False if either cannot be ``stat``-ed."""
+    try:
+        return os.stat(a).st_dev == os.stat(b).st_dev
+    except OSError:
+        return False
+
+
 def _temp_path(target: Path) -> Path:
     return target.parent / f"{TEMP_PREFIX}{target.name}.{secrets.token_hex(6)}"
 

@@ -177,10 +177,12 @@ class Index:
                      bool(row[6]), bool(row[7]))
 
     # writing ---------------------------------------------------------------------------
-    def add_many(self, posts: Iterable[Post]) -> int:
+    def add_many(self, posts: Iterable[Post], *, flushed_later: bool = False) -> int:
         """Index verified posts (already durable on disk); returns how many were new.
 
         One write transaction; raises ``sqlite3.Error`` (nothing indexed) if it fails.
+        ``flushed_later``: commit without flushing the log (``synchronous=NORMAL`` for this
+        transaction); the caller flushes the file system before it reports the posts.
         A batch holding deletion or edit records is indexed one post at a time, in order
         (a record acts on the rows before it); any other batch in bulk: one lookup of the
         SHA-1s already held or tombstoned, then one prepared statement per table
@@ -190,12 +192,18 @@ class Index:
         added = 0
         last: dict[int, int] = {}  # author id -> the position it was last given
         now_us = time.time_ns() // 1000
-        with self.write() as c:
-            if any(p.kind == DELETION or p.supersedes for p in posts):
-                for post in posts:
-                    added += self._insert(c, post, last, now_us)
-            else:
-                added = insert_bulk(c, posts, self._fp_id, last, now_us)
+        c = self.conn()
+        c.execute(f"PRAGMA synchronous={'NORMAL' if flushed_later else 'FULL'}")
+        try:
+            with self.write() as c:
+                if any(p.kind == DELETION or p.supersedes for p in posts):
+                    for post in posts:
+                        added += self._insert(c, post, last, now_us)
+                else:
+                    added = insert_bulk(c, posts, self._fp_id, last, now_us)
+        finally:
+            if flushed_later:
+                c.execute("PRAGMA synchronous=FULL")
         return added
 
     def _insert(self, c: sqlite3.Connection, post: Post, last: dict[int, int],

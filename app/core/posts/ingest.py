@@ -36,7 +36,7 @@ from ..base import crypto, names
 from ..base.datadir import DataDir
 from ..base.errors import BadKeyDocument, BadPost, DiwanError, NotFound, Reason
 from ..base.flush import syncfs_is_cheap
-from ..base.fsio import make_durable_dir, write_atomic
+from ..base.fsio import make_durable_dir, same_file_system, write_atomic
 from ..identity.identities import Identities
 from . import records
 from .attributes import Context, check_values
@@ -205,8 +205,13 @@ class Ingestor:
                 result.refused += [where[p.sha1] for p, w in dropped if w == Reason.DELETED]
                 result.rejected += [(where[p.sha1], w) for p, w in dropped
                                     if w != Reason.DELETED]
+            early: list[bool] = []  # the rows went in right before the names' syncfs
+
+            def rows_first() -> None:
+                early.append(self._add_rows(posts, flushed_later=True))
             written = store(self.dd.posts, posts, held, then,
-                            dirty_per_file=self.dirty_per_file)
+                            dirty_per_file=self.dirty_per_file,
+                            rows_first=rows_first if self._rows_ride_syncfs(posts) else None)
         finally:
             release(sent)  # files written ahead and not named just vanish
         seen: set[str] = set()
@@ -214,7 +219,7 @@ class Ingestor:
             new = post.sha1 in written and post.sha1 not in seen
             seen.add(post.sha1)
             result.accepted.append(IngestResult(post.sha1, post.author, post.created, new, post))
-        self._finish(session, posts)
+        self._finish(session, posts, indexed=any(early))
         return result
 
     def check_ahead(self, raws: Sequence[bytes], *, author: str | None = None) -> Ahead:
@@ -359,19 +364,35 @@ class Ingestor:
             return None
 
     # storing -----------------------------------------------------------------------
-    def _finish(self, session: _Session, posts: list[Post]) -> None:
-        """Touch the keys that were used, then index (files are durable by now)."""
+    def _finish(self, session: _Session, posts: list[Post], indexed: bool = False) -> None:
+        """Touch the keys that were used, then index (files are durable by now) unless
+        ``indexed`` already, then remove what deletion records delete."""
         for fp in session.used:
             self.identities.touch(fp)
-        index, doomed = self.index, records.doomed(self.index, posts)
+        doomed = records.doomed(self.index, posts)  # read before the records are indexed
+        if not indexed:
+            self._add_rows(posts)
+        records.remove_files(self.dd, doomed)  # a deletion record's targets go last
+
+    def _add_rows(self, posts: list[Post], **flush: bool) -> bool:
+        """Index ``posts``; False (logged, the repair adds them later) if that failed."""
         try:
-            if index is not None and posts:
-                index.add_many(posts)
+            if self.index is not None and posts:
+                self.index.add_many(posts, **flush)
+            return True
         except (sqlite3.Error, OSError, DiwanError) as exc:  # the index repairs itself
             log.warning("indexing %d posts failed (%s); the next reconcile adds them",
                         len(posts), exc)
             repair_soon(self.dd)
-        records.remove_files(self.dd, doomed)  # a deletion record's targets go last
+            return False
+
+    def _rows_ride_syncfs(self, posts: list[Post]) -> bool:
+        """Whether the batch's index rows may be committed unflushed right before the
+        names' ``syncfs``: the index is an :class:`Index` on the posts' file system, and
+        no post is a deletion or edit record (whose targets are read before indexing)."""
+        index = self.index
+        return (isinstance(index, Index) and same_file_system(index.path.parent, self.dd.posts)
+                and not any(p.deletes or p.supersedes for p in posts))
 
     @property
     def index(self) -> PostIndex | None:

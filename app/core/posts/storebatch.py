@@ -41,14 +41,16 @@ Held = dict[str, tuple[Answers, int]]  # SHA-1 -> (request, place in it) of the 
 
 
 def store(posts_dir: Path, posts: list[Post], held: Held,
-          then: Callable[[], object] | None = None, *, dirty_per_file: int | None = None
-          ) -> set[str]:
+          then: Callable[[], object] | None = None, *, dirty_per_file: int | None = None,
+          rows_first: Callable[[], object] | None = None) -> set[str]:
     """Write ``posts`` under ``posts_dir`` (``posts/<FP>/<SHA1>``, mtime CREATED_TIME)
     unless stored already; return the SHA-1s written. ``held``: the posts whose file a
     helper holds. ``then`` is called once, if given, while this batch is being stored
     (see above; an ``Exception`` it raises is logged and ignored). Raises
     ``OSError`` if a file cannot be written or named; whatever was not named then stays
-    invisible."""
+    invisible. ``rows_first`` is called right before a ``syncfs`` that flushes the names
+    of every post (helpers named them all, in several folders): the caller's index rows,
+    committed there without a flush of their own, are made durable by that same flush."""
     unique = list({p.sha1: p for p in reversed(posts)}.values())[::-1]
     own = [p for p in unique if p.sha1 not in held]
     helped = [p for p in unique if p.sha1 in held]
@@ -59,7 +61,7 @@ def store(posts_dir: Path, posts: list[Post], held: Held,
     written = _write_here(posts_dir, own)  # its own flush covers the helpers' files too
     if not own:
         syncfs(posts_dir)
-    linked, again = _link_helped(posts_dir, helped, held, then)
+    linked, again = _link_helped(posts_dir, helped, held, then, None if own else rows_first)
     written |= linked
     if again:  # a helper died (its files went with it) or could not name them
         written |= _write_here(posts_dir, again)
@@ -84,7 +86,9 @@ def _write_here(posts_dir: Path, posts: Iterable[Post], *, fsync_each: bool = Fa
 
 
 def _link_helped(posts_dir: Path, posts: list[Post], held: Held,
-                 then: Callable[[], object] | None) -> tuple[set[str], list[Post]]:
+                 then: Callable[[], object] | None,
+                 rows_first: Callable[[], object] | None = None
+                 ) -> tuple[set[str], list[Post]]:
     """Ask each helper to name its files (data already flushed), then flush the names;
     returns the SHA-1s named and the posts to write here: their helper is gone, or it
     could not name their file (no ``/proc/self/fd``, the folder gone meanwhile)."""
@@ -115,6 +119,8 @@ def _link_helped(posts_dir: Path, posts: list[Post], held: Held,
             elif code != EXISTED:  # the helper could not name it (its file is dropped):
                 again.append(post)  # written here instead, or the error raised here
     if len(folders) > 1:  # one flush for every folder's names, not one each as well
+        if rows_first is not None and not again:
+            rows_first()  # committed unflushed: the syncfs below flushes them too
         syncfs(posts_dir)
     else:
         for folder in folders:
