@@ -9,12 +9,14 @@ index that agrees with them, and no helper behind.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,12 @@ import pytest
 from app.core.base import flush, fsio, verifyprocs
 from app.core.identity.identities import Identities
 from app.core.posts import records, storebatch
+from app.core.posts.codec import build_post
 from app.core.posts.index import Index
 from app.core.posts.ingest import Ingestor
 from app.core.posts.pipeline import ingest_batches
 from app.core.posts.reconcile import reconcile, verify_file
-from tests.core.posts.test_ingest import FP, T0, make_node, post, signed
+from tests.core.posts.test_ingest import FP, SEEDS, T0, make_node, post, signed
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -145,6 +148,47 @@ def test_a_batch_flushes_its_names_once(tmp_path: Path, monkeypatch: pytest.Monk
     names = events[max(i for i, e in enumerate(events) if e == "linked") + 1:]
     assert events[0] == "syncfs"  # the data, before any name
     assert names == (["fsync_dir"] if len(authors) == 1 else ["syncfs"]), events
+
+
+@pytest.mark.parametrize("authors, deletion", [("A", False), ("AB", False), ("AB", True)])
+def test_index_rows_are_durable_by_the_flush_that_ends_the_batch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, authors: str, deletion: bool) -> None:
+    """A batch's index rows are flushed before ``ingest_many`` returns: by their own commit
+    (``synchronous=FULL``) after the names' flush, or, for a batch whose names one
+    ``syncfs`` flushes, committed unflushed right before it so that it flushes them too;
+    a batch with a deletion record commits after the names (its targets are read first)."""
+    dd, _ = make_node(tmp_path, known=authors)
+    events: list[tuple[str, int]] = []
+    monkeypatch.setattr(storebatch, "syncfs", lambda path, real=storebatch.syncfs: (
+        real(path), events.append(("syncfs", 0))))
+    monkeypatch.setattr(storebatch, "fsync_dir", lambda path, real=storebatch.fsync_dir: (
+        real(path), events.append(("fsync_dir", 0))))
+    real_write = Index.write
+
+    @contextlib.contextmanager
+    def write(self: Index) -> Iterator[Any]:
+        with real_write(self) as c:
+            yield c
+            mode = c.execute("PRAGMA synchronous").fetchone()[0]
+        events.append(("commit", mode))
+
+    monkeypatch.setattr(Index, "write", write)
+    raws = [post(authors[i % len(authors)], TEXT=f"p{i}") for i in range(90)]
+    if deletion:
+        raws[-1] = build_post(SEEDS["A"], {"CREATED_TIME": T0,
+                                           "POST_DELETES": hashlib.sha1(raws[0]).hexdigest()})
+    result = Ingestor(dd, now=T0).ingest_many(raws)
+    assert len(result.accepted) == 90
+    commit = next(i for i, e in enumerate(events) if e[0] == "commit")
+    flushes = [e[0] for e in events[commit + 1:]]
+    if len(authors) > 1 and not deletion:
+        assert events[commit] == ("commit", 1) and flushes == ["syncfs"], events  # NORMAL
+    else:
+        assert events[commit] == ("commit", 2) and flushes == [], events  # FULL, last
+    held = {bytes(r[0]).hex() for r in Index(dd).conn().execute("SELECT sha FROM posts")}
+    assert held == {a.sha1 for a in result.accepted} - (
+        {hashlib.sha1(raws[0]).hexdigest()} if deletion else set())
+    assert Index(dd).conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
 
 
 def _ingest_batches(tmp: Path, pipelined: bool, ahead: int = 256
