@@ -9,7 +9,6 @@ numbering. The epoch is now read by the page's own statement, after the repair.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,6 @@ from app.core.posts.index import Index
 from app.core.posts.ingest import Ingestor
 from tests.core.network.test_exchange import party
 from tests.helpers.datadirs import PASSWORD, make_datadir
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _cheap_kdf() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DIWAN_INSECURE_KDF", "1")
-        yield
 
 
 @pytest.mark.parametrize("summary", [False, True])
