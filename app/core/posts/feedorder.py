@@ -78,8 +78,11 @@ def _rows(index: Index, owner: str, viewer: str, after: int, need: int, shares: 
 def _epoch_of(index: Index, rows: list[Any]) -> tuple[int, list[Any]]:
     """(epoch, page rows) of :func:`_rows` ``with_epoch``; the epoch read (or made) on its
     own when the rows do not lead with it."""
-    if rows and rows[0][0] is None:
+    if rows and rows[0][0] is None:  # where SQLite puts it (a compound has no set order)
         return int(rows[0][1]), rows[1:]
+    lead = [r[1] for r in rows if r[0] is None]
+    if lead:
+        return int(lead[0]), [r for r in rows if r[0] is not None]
     return epoch(index), rows
 
 
