@@ -293,6 +293,15 @@ def test_a_feed_page_looks_only_at_its_own_files(kit: Kit,
     assert feedorder.feed_files(kit.index, a, v, after=found[-1][0], limit=2) == ([], False)
 
 
+def test_the_epoch_row_is_found_wherever_the_compound_puts_it(kit: Kit) -> None:
+    """The page's statement leads with a ``(NULL, epoch)`` row; SQLite sets no order for a
+    compound, so one found elsewhere is taken out too, and none means a read of its own."""
+    rows = [(7, b"\x01" * 20), (None, 5), (8, b"\x02" * 20)]
+    assert feedorder._epoch_of(kit.index, rows) == (5, [rows[0], rows[2]])
+    assert feedorder._epoch_of(kit.index, rows[1:2] + rows[:1]) == (5, rows[:1])
+    assert feedorder._epoch_of(kit.index, [rows[0]]) == (feedorder.epoch(kit.index), [rows[0]])
+
+
 def test_positions_never_go_back_and_a_rebuild_changes_the_epoch(kit: Kit) -> None:
     a, v = kit.author(1), kit.author(2)
     first = kit.post(a, 100, TEXT="first")
