@@ -127,10 +127,24 @@ def epoch_and_files(index: Index, owner: str, viewer: str, *, after: int, limit:
                     known_size: Callable[[str], int | None] | None = None
                     ) -> tuple[int, list[tuple[int, str, int]], bool]:
     """(:func:`epoch`, then :func:`feed_files`'s page and ``more``), the epoch read by the
-    page's own statement: what a serving node sends. Raises as :func:`feed_page` does."""
+    page's own statement: what a serving node sends. A page that reads on past files found
+    gone reads the epoch with each statement, and starts again if the index was renumbered
+    in between (a rebuild), so every position sent is one of the epoch named. Raises as
+    :func:`feed_page` does."""
     _check(index, owner, viewer, after, limit)
     index.maybe_reconcile()
-    shares = viewer in comment_viewers
+    while True:
+        found = _files(index, owner, viewer, after, limit, viewer in comment_viewers,
+                       known_size)
+        if found is not None:
+            return found
+
+
+def _files(index: Index, owner: str, viewer: str, after: int, limit: int, shares: bool,
+           known_size: Callable[[str], int | None] | None
+           ) -> tuple[int, list[tuple[int, str, int]], bool] | None:
+    """:func:`epoch_and_files` past its checks; None if the epoch changed between two of
+    its statements."""
     folder = f"{index.posts_prefix}{owner}{os.sep}"
     items: list[tuple[int, str, int]] = []
     at_epoch, rows = _epoch_of(index, _rows(index, owner, viewer, after, limit + 1, shares,
@@ -156,7 +170,11 @@ def epoch_and_files(index: Index, owner: str, viewer: str, *, after: int, limit:
         if not gone or len(rows) < need:
             break
         after = rows[-1][0]
-        rows = _rows(index, owner, viewer, after, limit + 1 - len(items), shares)
+        now_epoch, rows = _epoch_of(index, _rows(index, owner, viewer, after,
+                                                 limit + 1 - len(items), shares,
+                                                 with_epoch=True))
+        if now_epoch != at_epoch:  # renumbered since the first statement: all again
+            return None
     return at_epoch, items[:limit], len(items) > limit
 
 

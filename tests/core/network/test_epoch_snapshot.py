@@ -55,3 +55,37 @@ def test_a_rebuild_during_the_request_gives_the_epoch_of_the_positions_sent(
     assert got.epoch == after, "positions of the new numbering sent under the old epoch"
     assert positions == [p for p, _ in feedorder.feed_page(index, own, feeds.STRANGER,
                                                            after=0, limit=10)[0]]
+
+
+def test_a_rebuild_after_a_missing_file_gives_the_epoch_of_the_positions_sent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page that found a file gone reads on past it in a second statement: a rebuild
+    between the two sent the second statement's positions (the new numbering) under the
+    first statement's epoch."""
+    dd = make_datadir(tmp_path / "owner")
+    ids = Identities(dd)
+    own = ids.create(PASSWORD)
+    seed = ids.open_seed(own, PASSWORD)
+    now = int(time.time())
+    posts = [build_post(seed, {"CREATED_TIME": now - 10 + n, "TEXT": str(n)}) for n in range(4)]
+    stored = Ingestor(dd).ingest_many(posts, author=own).accepted
+    index = feeds._index(dd)
+    old_epoch = feedorder.epoch(index)
+    old = {p for p, _ in feedorder.feed_page(index, own, feeds.STRANGER, after=0, limit=10)[0]}
+    for gone in stored[:2]:  # removed behind the index's back: the page reads on past them
+        (dd.posts / own / gone.sha1).unlink()
+    real_drop = feedorder._drop_gone
+
+    def drop_then_rebuild(idx: Index, shas: list[bytes]) -> None:
+        real_drop(idx, shas)
+        monkeypatch.setattr(feedorder, "_drop_gone", real_drop)
+        reconcile.rebuild(idx)  # another process renumbers everything meanwhile
+
+    monkeypatch.setattr(feedorder, "_drop_gone", drop_then_rebuild)
+    got_epoch, found, _ = feedorder.epoch_and_files(index, own, feeds.STRANGER, after=0,
+                                                    limit=3)
+    new = {p for p, _ in feedorder.feed_page(index, own, feeds.STRANGER, after=0, limit=10)[0]}
+    assert feedorder.epoch(index) != old_epoch  # the rebuild happened during the page
+    numbering = old if got_epoch == old_epoch else new
+    assert {p for p, _, _ in found} <= numbering, \
+        "positions of the new numbering sent under the old epoch"
