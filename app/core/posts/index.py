@@ -182,7 +182,8 @@ class Index:
 
         One write transaction; raises ``sqlite3.Error`` (nothing indexed) if it fails.
         ``flushed_later``: commit without flushing the log (``synchronous=NORMAL`` for this
-        transaction); the caller flushes the file system before it reports the posts.
+        transaction); the caller flushes the file system before it reports the posts (rows
+        that reach the disk before the names: their folders marked for the repair's rescan).
         A batch holding deletion or edit records is indexed one post at a time, in order
         (a record acts on the rows before it); any other batch in bulk: one lookup of the
         SHA-1s already held or tombstoned, then one prepared statement per table
@@ -201,6 +202,9 @@ class Index:
                         added += self._insert(c, post, last, now_us)
                 else:
                     added = insert_bulk(c, posts, self._fp_id, last, now_us)
+                if flushed_later:  # rescanned whether or not the names reached the disk
+                    c.executemany("UPDATE dirs SET mtime_ns=0 WHERE fp=?",
+                                  [(a,) for a in {p.author for p in posts}])
         finally:
             if flushed_later:
                 c.execute("PRAGMA synchronous=FULL")
