@@ -388,10 +388,11 @@ class Ingestor:
 
     def _rows_ride_syncfs(self, posts: list[Post]) -> bool:
         """Whether the batch's index rows may be committed unflushed right before the
-        names' ``syncfs``: the index is an :class:`Index` on the posts' file system, and
-        no post is a deletion or edit record (whose targets are read before indexing)."""
+        names' ``syncfs``: the index is an :class:`Index` whose file (a link followed:
+        SQLite keeps its log beside the real file) is on the posts' file system, and no
+        post is a deletion or edit record (whose targets are read before indexing)."""
         index = self.index
-        return (isinstance(index, Index) and same_file_system(index.path.parent, self.dd.posts)
+        return (isinstance(index, Index) and same_file_system(index.path, self.dd.posts)
                 and not any(p.deletes or p.supersedes for p in posts))
 
     @property

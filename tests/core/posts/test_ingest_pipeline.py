@@ -13,8 +13,10 @@ import contextlib
 import hashlib
 import os
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -463,3 +465,32 @@ def test_a_crash_that_keeps_early_rows_and_loses_their_names_is_repaired(
     held = {bytes(r[0]).hex() for r in index.conn().execute("SELECT sha FROM posts")}
     on_disk = {p.name for name in "AB" for p in (dd.posts / FP[name]).iterdir()}
     assert held == on_disk, "rows of files that are not there survived the repair"
+
+
+def test_rows_on_another_file_system_get_their_own_flush(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index file linked to another file system (a faster disk): SQLite keeps its log
+    beside the real file, which the posts' ``syncfs`` does not flush, so the rows commit
+    with their own flush (``synchronous=FULL``)."""
+    elsewhere = Path("/dev/shm")
+    if not elsewhere.is_dir() or fsio.same_file_system(elsewhere, tmp_path):
+        pytest.skip("needs /dev/shm on another file system than the test's folder")
+    dd, _ = make_node(tmp_path, known="AB")
+    real = Path(tempfile.mkdtemp(dir=elsewhere)) / "index.sqlite3"
+    try:
+        Index(dd).path.symlink_to(real)
+        modes: list[int] = []
+        real_add = Index.add_many
+
+        def add_many(self: Index, posts: Any, **flush: bool) -> int:
+            modes.append(2 - bool(flush.get("flushed_later")))  # FULL 2, NORMAL 1
+            return real_add(self, posts, **flush)
+
+        monkeypatch.setattr(Index, "add_many", add_many)
+        result = Ingestor(dd, now=T0).ingest_many(
+            [post("AB"[i % 2], TEXT=f"p{i}") for i in range(90)])
+        assert len(result.accepted) == 90 and (real.parent / "index.sqlite3-wal").exists()
+        assert modes == [2], "rows committed unflushed in a log the posts' syncfs never sees"
+    finally:
+        Index(dd).close()
+        shutil.rmtree(real.parent)
