@@ -91,8 +91,7 @@ from app.core.identity import keys  # noqa: E402
 from app.core.identity.identities import Identities  # noqa: E402
 from app.core.network import exchange  # noqa: E402
 from app.core.posts.index import Index  # noqa: E402
-from app.core.posts.ingest import verify_file  # noqa: E402
-from app.core.posts.reconcile import rebuild, reconcile  # noqa: E402
+from app.core.posts.reconcile import rebuild, reconcile, verify_file  # noqa: E402
 from app.core.posts.records import local_deletions  # noqa: E402
 from app.core.upkeep import doctor  # noqa: E402
 from tests.integration.harness import Node, NodeError  # noqa: E402
