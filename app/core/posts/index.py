@@ -203,7 +203,7 @@ class Index:
                 else:
                     added = insert_bulk(c, posts, self._fp_id, last, now_us)
                 if flushed_later:  # rescanned whether or not the names reached the disk
-                    c.executemany("UPDATE dirs SET mtime_ns=0 WHERE fp=?",
+                    c.executemany("INSERT OR REPLACE INTO dirs(fp, mtime_ns) VALUES (?, 0)",
                                   [(a,) for a in {p.author for p in posts}])
         finally:
             if flushed_later:
