@@ -121,11 +121,12 @@ class Index:
         c.execute("BEGIN IMMEDIATE")
         try:
             yield c
+            c.execute("COMMIT")  # a COMMIT that fails may leave the transaction open
         except BaseException:
-            c.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # none left open on the pooled connection
+                c.execute("ROLLBACK")
             self.forget_ids()  # ids handed out inside the transaction are void
             raise
-        c.execute("COMMIT")
 
     def close(self) -> None:
         """Close this thread's connection to the database (the next use reopens it)."""
@@ -189,10 +190,8 @@ class Index:
         SHA-1s already held or tombstoned, then one prepared statement per table
         (``executemany``), so a batch costs a few statements, not several per post.
         """
-        posts = list(posts)
-        added = 0
+        posts, added, now_us = list(posts), 0, time.time_ns() // 1000
         last: dict[int, int] = {}  # author id -> the position it was last given
-        now_us = time.time_ns() // 1000
         c = self.conn()
         c.execute(f"PRAGMA synchronous={'NORMAL' if flushed_later else 'FULL'}")
         try:

@@ -183,3 +183,24 @@ def test_a_committed_batch_is_flushed_at_its_commit(kit: PostKit) -> None:
     c = kit.index.conn()
     assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert c.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_a_failed_commit_leaves_no_transaction_open(kit: PostKit) -> None:
+    """A COMMIT that fails (here a deferred foreign key; a full disk or a busy database
+    too) may leave its transaction open: the pooled connection then refused every later
+    write ("cannot start a transaction within a transaction") and kept any PRAGMA it was
+    given. The write is rolled back and the connection stays usable."""
+    c = kit.index.conn()
+    c.execute("PRAGMA foreign_keys=ON")
+    with pytest.raises(sqlite3.IntegrityError):
+        with kit.index.write() as w:
+            w.execute("CREATE TABLE parent(id INTEGER PRIMARY KEY)")
+            w.execute("CREATE TABLE child(p INTEGER REFERENCES parent(id)"
+                      " DEFERRABLE INITIALLY DEFERRED)")
+            w.execute("INSERT INTO child(p) VALUES (1)")  # checked at COMMIT: no parent 1
+    assert not c.in_transaction
+    c.execute("PRAGMA foreign_keys=OFF")
+    with kit.index.write() as w:  # the next write works
+        w.execute("INSERT INTO meta(key, value) VALUES ('probe', 1)")
+    assert c.execute("SELECT value FROM meta WHERE key='probe'").fetchone() == (1,)
+    assert c.execute("SELECT name FROM sqlite_master WHERE name='child'").fetchone() is None
