@@ -110,8 +110,9 @@ def retire_device(path: dict[str, str], body: dict[str, Any], fp: str,
                   device: str) -> dict[str, Any]:
     """Retire another node (device) of an own identity, one lost or stolen.
 
-    Its certificate gets serial + 1 with a transport key nobody holds; contacts and
-    the identity's other nodes merge it at their next exchange with a node of it.
+    Its certificate gets the retired serial (2^53-1) with a transport key nobody holds;
+    contacts and the identity's other nodes merge it at their next exchange with a node
+    of it.
     """
     serial = store().retire_device(path["fp"], path["device"], body["password"])
     return _certified(path["fp"], path["device"], serial)

@@ -112,11 +112,6 @@ def _dumps(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-def certified_transports(pub: keys.PublicKey) -> frozenset[bytes]:
-    """The transport public keys a verified ``.pub`` certifies (one per device)."""
-    return pub.transports
-
-
 # --- the asker's side ---------------------------------------------------------------
 
 def encode_request(*, owner_fp: str, epoch: int | None, after: int, summary: bool, limit: int,
@@ -192,8 +187,7 @@ def build_request(*, asker: OwnKeys, owner_fp: str, owner_transport: bytes,
     _check_cursor(epoch, after, summary, limit, now, nonce)
     _check_keys(list(want_keys))
     static = noise.keypair_from_secret(asker.transport_secret)
-    if static.public not in certified_transports(keys.parse_pub(asker.pub_document,
-                                                                expected_fp=asker.fp)):
+    if static.public not in keys.parse_pub(asker.pub_document, expected_fp=asker.fp).transports:
         raise BadInput("the transport secret does not belong to the asker's .pub", field="asker")
     hs = noise.HandshakeState.initiator(prologue(owner_fp), static, owner_transport, e=ephemeral)
     fields: dict[str, Any] = {"owner_fp": owner_fp, "epoch": epoch, "after": after,

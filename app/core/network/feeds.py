@@ -277,7 +277,7 @@ def authenticate(ids: Identities, opened: exchange.OpenedRequest, remote: str) -
             merged = keys.merge_pub(held, claimed, keep_newer=True)  # stale: kept
     except DiwanError:
         raise NotAuthenticated() from None
-    if opened.asker_static not in exchange.certified_transports(merged):
+    if opened.asker_static not in merged.transports:
         raise NotAuthenticated()
     _remember_sent(opened, claimed)
     key = "asker:" + fp if pinned else "stranger:" + prefixes(remote)[0]
@@ -303,7 +303,7 @@ def _parse_sent(opened: exchange.OpenedRequest) -> keys.PublicKey:
 
 def _remember_sent(opened: exchange.OpenedRequest, claimed: keys.PublicKey) -> None:
     """Keep a verified document whose certificates include the asker's static key."""
-    if opened.asker_static not in exchange.certified_transports(claimed):
+    if opened.asker_static not in claimed.transports:
         return  # authenticated through a merge with the held document: not cached
     if len(_verified) >= _VERIFIED_MAX:
         _verified.clear()

@@ -193,7 +193,8 @@ class Index:
         posts, added, now_us = list(posts), 0, time.time_ns() // 1000
         last: dict[int, int] = {}  # author id -> the position it was last given
         c = self.conn()
-        c.execute(f"PRAGMA synchronous={'NORMAL' if flushed_later else 'FULL'}")
+        if flushed_later:
+            c.execute("PRAGMA synchronous=NORMAL")
         try:
             with self.write() as c:
                 if any(p.kind == DELETION or p.supersedes for p in posts):
