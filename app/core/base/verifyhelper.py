@@ -37,11 +37,12 @@ def _frame(kind: bytes, ticket: int, parts: list[bytes]) -> bytes:
     return _HEAD.pack(kind, ticket, len(body)) + body
 
 
-def encode(ticket: int, jobs: Sequence[Job], writes: Sequence[Write] | None = None) -> bytes:
+def encode(ticket: int, jobs: Sequence[Job], writes: Sequence[Write] | None = None, *,
+           kind: bytes = b"W") -> bytes:
     """One request frame: check ``jobs`` (and, with ``writes``, one per job, write the file
-    of each job that verifies; a file must start with its job's P1, else it is not
-    written). A key not of 32 bytes or a signature not of 64 is sent as zeros, which
-    never verify."""
+    of each job that verifies, or with ``kind`` ``P`` keep it to write on a later ``F``
+    request; a file must start with its job's P1, else it is not written). A key not of
+    32 bytes or a signature not of 64 is sent as zeros, which never verify."""
     parts: list[bytes] = []
     for n, (key, p1, sig) in enumerate(jobs):
         if len(key) != 32 or len(sig) != 64:
@@ -54,7 +55,7 @@ def encode(ticket: int, jobs: Sequence[Job], writes: Sequence[Write] | None = No
                 raw, mtime = p1, -1
             name = os.fsencode(folder)
             parts += (_WITEM.pack(key, sig, len(p1), len(raw), mtime, len(name)), name, raw)
-    return _frame(b"W" if writes is not None else b"V", ticket, parts)
+    return _frame(kind if writes is not None else b"V", ticket, parts)
 
 
 def _decode(kind: bytes, body: bytes) -> list[tuple[Job, Write | None]]:
@@ -111,23 +112,35 @@ class _Server:
 
     def __init__(self) -> None:
         self.held: dict[int, list[int | None]] = {}
+        self.kept: dict[int, list[Write | None]] = {}  # files of P checks, not written yet
 
     def check(self, ticket: int, kind: bytes, body: bytes) -> bytes:
         answers: list[int] = []
-        fds: list[int | None] = []
+        kept: list[Write | None] = []
         for job, write in _decode(kind, body):
-            if not verify_jobs([job])[0]:
-                answers.append(BAD)
-                fds.append(None)
-                continue
-            fd = None if write is None or write[2] < 0 else _write_unnamed(*write)
-            answers.append(WRITTEN if fd is not None else VERIFIED)
-            fds.append(fd)
+            good = verify_jobs([job])[0]
+            kept.append(write if good else None)
+            answers.append(VERIFIED if good else BAD)
+        if kind == b"P":
+            self.kept[ticket] = kept
+            return bytes(answers)
         if kind == b"W":
-            self.held[ticket] = fds
+            return self.write(ticket, kept)
+        return bytes(answers)
+
+    def write(self, ticket: int, kept: list[Write | None]) -> bytes:
+        """Write the files ``kept`` (None: a post that did not verify) and hold them."""
+        answers: list[int] = []
+        fds: list[int | None] = []
+        for write in kept:
+            fd = None if write is None or write[2] < 0 else _write_unnamed(*write)
+            answers.append(BAD if write is None else WRITTEN if fd is not None else VERIFIED)
+            fds.append(fd)
+        self.held[ticket] = fds
         return bytes(answers)
 
     def link(self, ticket: int, body: bytes) -> bytes:
+        self.kept.pop(ticket, None)  # never written: dropped
         fds, answers, at = self.held.pop(ticket, []), list[int](), 0
         try:
             while at < len(body):
@@ -167,8 +180,13 @@ def serve(rfd: int = 0, wfd: int = 1) -> None:
         body = _read_exact(rfd, size)
         if body is None:
             return
-        out = memoryview(server.link(ticket, body) if kind == b"L"
-                         else server.check(ticket, kind, body))
+        if kind == b"L":
+            answer = server.link(ticket, body)
+        elif kind == b"F":
+            answer = server.write(ticket, server.kept.pop(ticket, []))
+        else:
+            answer = server.check(ticket, kind, body)
+        out = memoryview(answer)
         try:
             while out:
                 out = out[os.write(wfd, out):]

@@ -42,7 +42,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .verifyhelper import (
@@ -62,8 +62,9 @@ from .verifyhelper import (
     verify_jobs,
 )
 
-__all__ = ["BAD", "EXISTED", "FAILED", "LINKED", "VERIFIED", "WRITTEN", "Job", "Ticket",
-           "VerifyPool", "Write", "close_pools", "encode", "pool", "verify_jobs"]
+__all__ = ["BAD", "EXISTED", "FAILED", "LINKED", "VERIFIED", "WRITTEN", "Job", "Later",
+           "Ticket", "VerifyPool", "Write", "close_pools", "encode", "holding", "pool",
+           "verify_jobs"]
 
 _F_SETPIPE_SZ = 1031
 _F_GETPIPE_SZ = 1032
@@ -94,6 +95,7 @@ class Ticket:
                  ident: int = 0) -> None:
         self._pool, self.jobs, self.count, self.ident = pool, jobs, count, ident
         self.codes: list[int] | None = None
+        self.files: Ticket | None = None  # the answer to writing its files later (holding)
         self.released = pool is None
         if pool is None:
             self.codes = [VERIFIED if ok else BAD for ok in verify_jobs(jobs)]
@@ -106,6 +108,15 @@ class Ticket:
             self._pool, self.released = None, True
             self.codes = [VERIFIED if ok else BAD for ok in verify_jobs(self.jobs)]
         return self.codes
+
+    def file_codes(self) -> list[int]:
+        """:meth:`wait`, except for a check whose files were written later
+        (:func:`holding`): the answers of that writing (:data:`WRITTEN` for a file
+        written; none written if its helper is gone)."""
+        codes = self.wait()
+        if self.files is not None:
+            return self.files.link_codes() or [c if c == BAD else VERIFIED for c in codes]
+        return codes
 
     def result(self) -> list[bool]:
         """One bool per job: its signature verified."""
@@ -141,6 +152,43 @@ class Ticket:
         before it (the next batch's checks may already be queued behind this one)."""
         if not self.released:
             self.start_link([])
+
+
+class Later:
+    """The checks sent inside :func:`holding` whose files are still to be written
+    (:meth:`send` asks for them)."""
+
+    def __init__(self) -> None:
+        self.pool: VerifyPool | None = None
+        self.tickets: list[Ticket] = []
+
+    def send(self) -> None:
+        """Ask the helpers to write the files of these checks' posts that verified
+        (once; nothing if there are none)."""
+        if self.pool is not None and self.tickets:
+            self.pool.write_later(self)
+
+
+_holding = threading.local()
+
+
+@contextlib.contextmanager
+def holding() -> Iterator[Later]:
+    """Within this block, a request of :meth:`VerifyPool.submit` in this thread that
+    writes files is sent as a check only: the helper checks the signatures at once and
+    keeps the files of the posts that verify in memory, unwritten, until the
+    :class:`Later` yielded is :meth:`~Later.send`-t (never sent: the ticket's posts have
+    no file, and ingest writes them itself). For ingest's group commit
+    (:func:`app.core.posts.storebatch.store_names_unflushed`): the helpers check the next
+    batch while this batch's data is flushed, without writing new data under the flush,
+    and write its files once they have named this batch's."""
+    later = Later()
+    outer = getattr(_holding, "later", None)
+    _holding.later = later
+    try:
+        yield later
+    finally:
+        _holding.later = outer
 
 
 class _Helper:
@@ -194,14 +242,45 @@ class VerifyPool:
         with self._lock:
             if not self._helpers:
                 return Ticket(None, jobs, len(jobs))
-            helper = min(self._helpers, key=lambda h: h.queued)
             self._next += 1
             ticket = Ticket(self, jobs, len(jobs), self._next)
-            if not self._send(helper, encode(ticket.ident, jobs, writes), ticket):
+            later: Later | None = getattr(_holding, "later", None)
+            if writes is not None and later is not None and later.pool in (None, self):
+                later.pool = self
+                frame = encode(ticket.ident, jobs, writes, kind=b"P")
+                if not self._deliver(ticket, frame, writes):
+                    return Ticket(None, jobs, len(jobs))
+                later.tickets.append(ticket)
+                return ticket
+            if not self._deliver(ticket, encode(ticket.ident, jobs, writes), writes):
                 return Ticket(None, jobs, len(jobs))
-            if writes is not None:
-                self._owner[ticket.ident] = helper
             return ticket
+
+    def _deliver(self, ticket: Ticket, frame: bytes, writes: object) -> bool:
+        """Send ``ticket``'s ``frame`` to the least busy helper; False if it failed (the
+        helper is dropped). Called with the lock held."""
+        if not self._helpers:
+            return False
+        helper = min(self._helpers, key=lambda h: h.queued)
+        if not self._send(helper, frame, ticket):
+            return False
+        if writes is not None:
+            self._owner[ticket.ident] = helper
+        return True
+
+    def write_later(self, later: Later) -> None:
+        """Ask each helper holding unwritten files of ``later``'s checks to write them
+        (see :func:`holding`); each ticket's :meth:`Ticket.file_codes` then reads the
+        answers. A helper gone meanwhile just leaves its tickets' posts without files."""
+        with self._lock:
+            for ticket in later.tickets:
+                helper = self._owner.get(ticket.ident)
+                if helper is None or helper not in self._helpers or ticket.released:
+                    continue
+                answer = Ticket(self, [], ticket.count, ticket.ident)
+                if self._send(helper, _frame(b"F", ticket.ident, []), answer):
+                    ticket.files = answer  # else the helper was dropped: no files
+            later.tickets.clear()
 
     def _send(self, helper: _Helper, frame: bytes, ticket: Ticket) -> bool:
         """Write ``frame`` to ``helper`` after reading enough owed answers that the helper can

@@ -127,7 +127,7 @@ def written(prepared: Prepared) -> bool:
     """Whether a helper holds the (unnamed) file of a post from :func:`check_ahead`."""
     answers, offset = prepared[2], prepared[3]
     return (isinstance(answers, verifyprocs.Ticket) and not answers.released
-            and answers.wait()[offset] == verifyprocs.WRITTEN)
+            and answers.file_codes()[offset] == verifyprocs.WRITTEN)
 
 
 def tickets(prepared: Iterable[Prepared]) -> list[Answers]:

@@ -102,6 +102,73 @@ def test_a_helper_dying_after_writing_loses_only_its_unnamed_files(
     assert list(tmp_path.iterdir()) == []
 
 
+def _unnamed_files(pool: verifyprocs.VerifyPool, folder: Path) -> int:
+    """How many unnamed (``O_TMPFILE``) files the helpers hold open in ``folder``."""
+    held = 0
+    for helper in pool._helpers:
+        fds = Path(f"/proc/{helper.proc.pid}/fd")
+        for fd in fds.iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            held += target.startswith(f"{folder}/#") and target.endswith("(deleted)")
+    return held
+
+
+def test_checks_held_write_no_file_until_asked(pool: verifyprocs.VerifyPool,
+                                               tmp_path: Path) -> None:
+    """Inside ``holding()`` a helper checks at once but writes nothing (ingest's group
+    commit flushes the last batch meanwhile); ``Later.send`` has the files written, and
+    they are named as any others."""
+    jobs = _jobs(6)
+    files = [p1 + b".rest" for _, p1, _ in jobs]
+    with verifyprocs.holding() as later:
+        ticket = pool.submit(jobs, [(str(tmp_path), raw, 1_600_000_000 + i)
+                                    for i, raw in enumerate(files)])
+    assert ticket.wait() == [verifyprocs.VERIFIED, verifyprocs.BAD, verifyprocs.BAD,
+                             verifyprocs.BAD, verifyprocs.VERIFIED, verifyprocs.VERIFIED]
+    assert _unnamed_files(pool, tmp_path) == 0  # checked, nothing written yet
+    later.send()
+    assert ticket.file_codes() == [verifyprocs.WRITTEN, verifyprocs.BAD, verifyprocs.BAD,
+                                   verifyprocs.BAD, verifyprocs.WRITTEN, verifyprocs.WRITTEN]
+    assert _unnamed_files(pool, tmp_path) == 3
+    assert ticket.link([(0, str(tmp_path / "zero")), (1, str(tmp_path / "bad"))]) == [
+        verifyprocs.LINKED, verifyprocs.FAILED]
+    assert [p.name for p in tmp_path.iterdir()] == ["zero"]
+    assert (tmp_path / "zero").read_bytes() == files[0]
+    assert os.stat(tmp_path / "zero").st_mtime == 1_600_000_000
+    assert _unnamed_files(pool, tmp_path) == 0  # the others dropped with the link
+
+
+def test_checks_held_and_never_written_leave_nothing(pool: verifyprocs.VerifyPool,
+                                                     tmp_path: Path) -> None:
+    jobs = _jobs(5)
+    with verifyprocs.holding():
+        ticket = pool.submit(jobs, [(str(tmp_path), p1, 1) for _, p1, _ in jobs])
+        checked_only = pool.submit(jobs)  # a check without files is not held back
+    assert ticket.result() == checked_only.result() == verifyprocs.verify_jobs(jobs)
+    assert verifyprocs.WRITTEN not in ticket.file_codes()  # never asked: no file
+    assert ticket.link([(0, str(tmp_path / "x"))]) == [verifyprocs.FAILED]
+    assert pool.submit(_jobs(5)).result()[0]  # the helper still answers
+    assert list(tmp_path.iterdir()) == [] and _unnamed_files(pool, tmp_path) == 0
+
+
+def test_a_helper_dying_before_writing_held_checks_means_no_files(
+        pool: verifyprocs.VerifyPool, tmp_path: Path) -> None:
+    jobs = _jobs(8)
+    with verifyprocs.holding() as later:
+        ticket = pool.submit(jobs, [(str(tmp_path), p1, 1) for _, p1, _ in jobs])
+    assert ticket.result() == verifyprocs.verify_jobs(jobs)
+    for helper in list(pool._helpers):
+        os.kill(helper.proc.pid, signal.SIGKILL)
+        helper.proc.wait()
+    later.send()  # the helper is gone: nothing to ask, nothing raised
+    assert verifyprocs.WRITTEN not in ticket.file_codes()
+    assert ticket.link([(0, str(tmp_path / "x"))]) is None
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_frames_round_trip() -> None:
     jobs = _jobs(4)[:3]
     frame = verifyprocs.encode(7, jobs, [("/some/folder", p1 + b"!", 5) for _, p1, _ in jobs])
