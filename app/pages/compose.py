@@ -26,7 +26,7 @@ from ..core.identity.unlock import lock, unlock, unlocked_seed
 from ..core.posts.authoring import Draft, publish, publish_unlocked
 from ..core.posts.display import DisplayNames
 from ..core.posts.drafts import FIELDS, PLACE_RE, Drafts
-from ..core.posts.ingest import IngestResult
+from ..core.posts.ingestresults import IngestResult
 from . import drafting
 from .auth import dd, own_fingerprints, session_keys
 from .site import blp

@@ -37,7 +37,8 @@ from typing import Any
 from ..base import names
 from ..base.errors import PeerError, Reason
 from ..posts.index import Index
-from ..posts.ingest import BatchResult, Ingestor
+from ..posts.ingest import Ingestor
+from ..posts.ingestresults import BatchResult
 from ..posts.signatures import Ahead
 from .exchange import MAX_TIME, FeedResponse
 from .syncstatus import SyncStatus

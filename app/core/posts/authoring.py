@@ -23,7 +23,8 @@ from . import imagemeta, media, records
 from .attributes import KEY_RE, is_media, type_of
 from .codec import DELETION
 from .index import Index
-from .ingest import Ingestor, IngestResult, post_path
+from .ingest import Ingestor, post_path
+from .ingestresults import IngestResult
 from .listing import Entry
 from .reconcile import open_index
 from .versions import versions

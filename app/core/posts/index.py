@@ -1,19 +1,18 @@
 """The post index: a SQLite cache of post metadata at ``state/index.sqlite3``.
 
-The post files (``posts/<FP>/<SHA1>``) are the truth; this database only
-makes listing fast and can be thrown away at any time (:meth:`Index.rebuild`).
-Several processes (gunicorn workers, the scheduler, the CLI) open it at once:
-WAL mode, a busy timeout, short ``BEGIN IMMEDIATE`` write transactions.
+The post files (``posts/<FP>/<SHA1>``) are the truth; this database only makes listing
+fast and can be thrown away at any time (:meth:`Index.rebuild`). Several processes
+(gunicorn workers, the scheduler, the CLI) open it at once: WAL mode, a busy timeout,
+short ``BEGIN IMMEDIATE`` write transactions.
 
 It is repaired when files are added or removed behind its back by
 :mod:`app.core.posts.reconcile` (only author directories whose mtime changed are
-rescanned): an index opened with :func:`app.core.posts.reconcile.open_index`
-runs that repair, bounded, before each query through its ``repair`` hook. Rows
-a query would return whose file has vanished are dropped on the spot.
+rescanned): an index opened with :func:`app.core.posts.reconcile.open_index` runs that
+repair, bounded, before each query through its ``repair`` hook. Rows a query would
+return whose file has vanished are dropped on the spot.
 
 Listing is keyset pagination over ``(created, sha)`` indexes, newest first, merging one
-index range per author and/or kind (all kinds: one range per listed kind): a page costs
-O(limit) rows per range.
+range per author and/or kind (all kinds: one per listed kind): O(limit) rows per range.
 """
 
 from __future__ import annotations
@@ -149,10 +148,8 @@ class Index:
         got = self._id_cache.get(fp)
         if got is None:
             row = self.conn().execute("SELECT id FROM fps WHERE fp=?", (fp,)).fetchone()
-            if row is None:
-                return None
-            got = row[0]
-            self._remember(fp, got)
+            if row is not None:
+                self._remember(fp, got := row[0])
         return got
 
     def fp_of(self, fp_id: int) -> str:
@@ -178,17 +175,18 @@ class Index:
                      bool(row[6]), bool(row[7]))
 
     # writing ---------------------------------------------------------------------------
-    def add_many(self, posts: Iterable[Post], *, flushed_later: bool = False) -> int:
+    def add_many(self, posts: Iterable[Post], *, flushed_later: bool = False,
+                 before_commit: Callable[[], object] | None = None) -> int:
         """Index verified posts (already durable on disk); returns how many were new.
 
         One write transaction; raises ``sqlite3.Error`` (nothing indexed) if it fails.
-        ``flushed_later``: commit without flushing the log (``synchronous=NORMAL`` for this
-        transaction); the caller flushes the file system before it reports the posts (rows
-        that reach the disk before the names: their folders marked for the repair's rescan).
-        A batch holding deletion or edit records is indexed one post at a time, in order
-        (a record acts on the rows before it); any other batch in bulk: one lookup of the
-        SHA-1s already held or tombstoned, then one prepared statement per table
-        (``executemany``), so a batch costs a few statements, not several per post.
+        ``flushed_later``: commit without flushing the log (``synchronous=NORMAL``); the
+        caller flushes the file system before it reports the posts (rows that reach the
+        disk before the names: their folders marked for the repair's rescan).
+        ``before_commit()`` is called last in the transaction (what it raises rolls the rows
+        back and is raised here). A batch with deletion or edit records is indexed a post
+        at a time, in order (a record acts on the rows before it); any other in bulk
+        (:func:`.indexbulk.insert_bulk`: a few statements a batch, not several a post).
         """
         posts, added, now_us = list(posts), 0, time.time_ns() // 1000
         last: dict[int, int] = {}  # author id -> the position it was last given
@@ -205,6 +203,8 @@ class Index:
                 if flushed_later:  # rescanned whether or not the names reached the disk
                     c.executemany("INSERT OR REPLACE INTO dirs(fp, mtime_ns) VALUES (?, 0)",
                                   [(a,) for a in {p.author for p in posts}])
+                if before_commit is not None:
+                    before_commit()
         finally:
             if flushed_later:
                 c.execute("PRAGMA synchronous=FULL")

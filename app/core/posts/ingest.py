@@ -28,29 +28,28 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..base import crypto, names
 from ..base.datadir import DataDir
-from ..base.errors import BadKeyDocument, BadPost, DiwanError, NotFound, Reason
+from ..base.errors import BadPost, DiwanError, Reason
 from ..base.flush import syncfs_is_cheap
-from ..base.fsio import make_durable_dir, same_file_system, write_atomic
+from ..base.fsio import make_durable_dir, same_file_system, syncfs, write_atomic
 from ..identity.identities import Identities
 from . import records
 from .attributes import Context, check_values
+from .authorkeys import AuthorKeys, KeyLookup
 from .codec import CREATED, Post, make_post, parse_payload, split_post
 from .index import Index
+from .ingestresults import BatchResult, Checked, IngestResult, Session
 from .repairdue import repair_soon
 from .signatures import Ahead, Prepared, answer, check_ahead, release, taken, tickets
 from .signatures import written as written_ahead
-from .storebatch import Held, store
+from .storebatch import Held, store, store_names_unflushed
 
 log = logging.getLogger("diwan.ingest")
 
-KeyLookup = Callable[[str], bytes | None]
-_KEY_CACHE_SIZE = 4096
 _PARALLEL_MIN = 64   # batches at least this long verify signatures ahead, on all cores
 
 
@@ -62,45 +61,12 @@ class PostIndex(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class IngestResult:
-    """One accepted post: its ``sha1`` (40 hex), ``author`` (64 hex), ``created`` (unix
-    seconds), whether it is ``new`` here, and the verified :class:`Post`."""
-
-    sha1: str
-    author: str
-    created: int
-    new: bool  # False when the post was already stored (a no-op)
-    post: Post
-
-
-@dataclass
-class BatchResult:
-    """What :meth:`Ingestor.ingest_many` did: the ``accepted`` posts in input order, and the
-    ``rejected`` ones as ``(position in the input, Reason code)``."""
-
-    accepted: list[IngestResult] = field(default_factory=list)
-    rejected: list[tuple[int, str]] = field(default_factory=list)  # (position, reason)
-    refused: list[int] = field(default_factory=list)  # positions of SHA-1s deleted here
-
-
 def post_path(dd: DataDir, author: str, sha1: str) -> Path:
     """``<data>/posts/<FP>/<SHA1>`` (may not exist), both names checked first.
 
     Raises :class:`BadFingerprint` for ``author`` and :class:`BadInput` for ``sha1``.
     """
     return dd.posts / names.fingerprint(author, field="author") / names.sha1(sha1)
-
-
-@dataclass
-class _Session:
-    """State of one ingest call: the time, blocked answers, keys to touch afterwards."""
-
-    now: int
-    blocked: dict[str, bool] = field(default_factory=dict)
-    pending: set[str] = field(default_factory=set)  # keys used by the post being verified
-    used: set[str] = field(default_factory=set)     # keys used by accepted posts
-    contexts: dict[tuple[int, bool], Context] = field(default_factory=dict)
 
 
 class Ingestor:
@@ -117,7 +83,7 @@ class Ingestor:
                  now: int | Callable[[], float] | None = None) -> None:
         self.dd = dd
         self.identities = Identities(dd)
-        self.key_lookup = key_lookup
+        self.keys = AuthorKeys(self.identities, key_lookup)
         self._index = index
         self._index_tried = index is not None
         self._now = now
@@ -129,8 +95,6 @@ class Ingestor:
         self.processes: int = s["verify_processes"]
         self.ahead_posts: int = s["verify_ahead_posts"]
         self.dirty_per_file: int = s["flush_dirty_per_file"]
-        # fp -> raw Ed25519 key. Safe to keep: a fingerprint is the hash of its key.
-        self._keys: dict[str, bytes] = {}
         self._folders: dict[str, str | None] = {}  # fp -> its posts folder (None: blocked)
 
     # public ------------------------------------------------------------------------
@@ -178,6 +142,13 @@ class Ingestor:
         ``Exception`` it raises is logged and ignored.
         Raises ``OSError`` if the files cannot be written.
         """
+        return self.store_checked(self.check_batch(raws, author=author, ahead=ahead), then)
+
+    def check_batch(self, raws: Sequence[bytes], *, author: str | None = None,
+                    ahead: Ahead | None = None) -> Checked:
+        """The first half of :meth:`ingest_many` (arguments as there): verify and screen
+        every post (rules 1-9), storing nothing. The :class:`Checked` batch must go to
+        :meth:`store_checked` or :meth:`store_deferred`, or be ``close``-d."""
         session = self._session()
         result = BatchResult()
         posts: list[Post] = []
@@ -205,6 +176,19 @@ class Ingestor:
                 result.refused += [where[p.sha1] for p, w in dropped if w == Reason.DELETED]
                 result.rejected += [(where[p.sha1], w) for p, w in dropped
                                     if w != Reason.DELETED]
+        except BaseException:
+            release(sent)
+            raise
+        return Checked(session, result, posts, held, sent)
+
+    def store_checked(self, checked: Checked,
+                      then: Callable[[], object] | None = None) -> BatchResult:
+        """The second half of :meth:`ingest_many`: store and index a :class:`Checked` batch,
+        durable when this returns (``then`` as there). Raises ``OSError`` if the files
+        cannot be written."""
+        session, result, posts, held = (checked.session, checked.result, checked.posts,
+                                        checked.held)
+        try:
             early: list[bool] = []  # the rows went in right before the names' syncfs
 
             def rows_first() -> None:
@@ -213,14 +197,41 @@ class Ingestor:
                             dirty_per_file=self.dirty_per_file,
                             rows_first=rows_first if self._rows_ride_syncfs(posts) else None)
         finally:
-            release(sent)  # files written ahead and not named just vanish
-        seen: set[str] = set()
-        for post in posts:
-            new = post.sha1 in written and post.sha1 not in seen
-            seen.add(post.sha1)
-            result.accepted.append(IngestResult(post.sha1, post.author, post.created, new, post))
+            checked.close()  # files written ahead and not named just vanish
+        result.accept(posts, written)
         self._finish(session, posts, indexed=any(early))
         return result
+
+    def store_deferred(self, checked: Checked,
+                       then: Callable[[], object] | None = None) -> BatchResult | None:
+        """:meth:`store_checked` in a group commit (:func:`.pipeline.ingest_batches`,
+        :func:`.storebatch.store_names_unflushed`): one ``syncfs`` first, which also
+        flushes what the last deferred batch left unflushed, then the names and index rows,
+        *not* flushed: the result may be reported only after the next :meth:`flush` or
+        deferred store. None, nothing done, for a batch that cannot be deferred: one
+        with a post no helper holds, a deletion or edit record, or an index on another
+        file system (store it with :meth:`store_checked`). Raises ``OSError`` as
+        :meth:`store_checked`; an index failure is logged (the repair adds the rows)."""
+        posts, held = checked.posts, checked.held
+        if not posts or any(p.sha1 not in held for p in posts) \
+                or not self._rows_ride_syncfs(posts):
+            return None
+        indexed: list[bool] = []
+
+        def rows(finish: Callable[[], None]) -> None:  # names first, then the COMMIT
+            indexed.append(self._add_rows(posts, flushed_later=True, before_commit=finish))
+        try:
+            written = store_names_unflushed(self.dd.posts, posts, held, then, rows)
+        finally:
+            checked.close()
+        checked.result.accept(posts, written)
+        self._finish(checked.session, posts, indexed=all(indexed))
+        return checked.result
+
+    def flush(self) -> None:
+        """Make durable what :meth:`store_deferred` left unflushed (one ``syncfs`` of the
+        posts' file system, which holds the index too). Raises ``OSError``."""
+        syncfs(self.dd.posts)
 
     def check_ahead(self, raws: Sequence[bytes], *, author: str | None = None) -> Ahead:
         """Start checking the signatures of a batch's first ``verify_ahead_posts`` posts
@@ -232,21 +243,19 @@ class Ingestor:
         return Ahead(raws, author, self._prepare(raws, author, range(upto)), upto)
 
     # verification ------------------------------------------------------------------
-    def _session(self) -> _Session:
+    def _session(self) -> Session:
         now = self._now() if callable(self._now) else self._now
-        return _Session(int(time.time() if now is None else now))
+        return Session(int(time.time() if now is None else now))
 
     def _prepare(self, raws: Sequence[bytes], author: str | None,
                  positions: range) -> dict[int, Prepared]:
         """Split the posts at ``positions`` whose author's key is here and send their
         signatures to be checked on other cores (:func:`.signatures.check_ahead`)."""
-        def key_of(fp: str) -> bytes | None:
-            return self._keys.get(fp) or self._local_key(fp)
         # Helpers write files only when one syncfs will flush them cheaply (base/flush.py):
         # their files are made durable by a syncfs. Else they only check, and the batch
         # writer here fsyncs each file it writes.
         writes = syncfs_is_cheap(max(1, len(positions)), self.dirty_per_file)
-        return check_ahead(raws, author, self.max_bytes, key_of, self.processes,
+        return check_ahead(raws, author, self.max_bytes, self.keys.local, self.processes,
                            self._folder if writes else None, positions)
 
     def _folder(self, fp: str) -> str | None:
@@ -259,16 +268,8 @@ class Ingestor:
             self._folders[fp] = None if blocked else os.fspath(self.dd.posts / fp)
         return self._folders[fp]
 
-    def _local_key(self, fp: str) -> bytes | None:
-        try:
-            key = self.identities.public_key(fp, touch=False).sign
-        except (NotFound, BadKeyDocument):
-            return None
-        self._keys[fp] = key
-        return key
-
     def _verify_top(self, raw: bytes, author: str | None, name: str | None,
-                    session: _Session, check_blocked: bool,
+                    session: Session, check_blocked: bool,
                     prepared: Prepared | None = None) -> Post:
         session.pending.clear()
         post = self._verify(raw, author, name, 0, session, check_blocked, prepared)
@@ -276,13 +277,14 @@ class Ingestor:
         return post
 
     def _verify(self, raw: bytes, author: str | None, name: str | None, depth: int,
-                session: _Session, check_blocked: bool,
+                session: Session, check_blocked: bool,
                 prepared: Prepared | None = None) -> Post:
         parts = split_post(raw, max_bytes=self.max_bytes) if prepared is None else prepared[0]
         if author is not None and parts.author != author:
             raise BadPost(f"the post is signed by {parts.author}, not by {author} whose feed "
                           "it came in", reason=Reason.WRONG_AUTHOR, field="post")
-        public = self._public_key(parts.author, session)
+        public = self.keys.get(parts.author, lambda fp: self._is_blocked(fp, session))
+        session.pending.add(parts.author)
         if prepared is not None:
             signed = answer(prepared)
         else:
@@ -303,13 +305,13 @@ class Ingestor:
                           field="post")
         return make_post(parts, attrs, sha1)
 
-    def _check_time(self, created: int, session: _Session) -> None:
+    def _check_time(self, created: int, session: Session) -> None:
         if created > session.now + self.max_skew:
             raise BadPost(f"CREATED_TIME {created} is {created - session.now} s in the future; "
                           f"at most {self.max_skew} s is allowed (check the clock)",
                           reason=Reason.FUTURE_TIME, field=CREATED)
 
-    def _context(self, depth: int, session: _Session, check_blocked: bool) -> Context:
+    def _context(self, depth: int, session: Session, check_blocked: bool) -> Context:
         ctx = session.contexts.get((depth, check_blocked))  # made once a call, not a post
         if ctx is None:
             def nested(raw: str, inner_depth: int) -> Post:
@@ -319,52 +321,14 @@ class Ingestor:
             session.contexts[depth, check_blocked] = ctx
         return ctx
 
-    def _is_blocked(self, fp: str, session: _Session) -> bool:
+    def _is_blocked(self, fp: str, session: Session) -> bool:
         blocked = session.blocked.get(fp)
         if blocked is None:
             blocked = session.blocked[fp] = self.identities.is_blocked(fp)
         return blocked
 
-    # keys --------------------------------------------------------------------------
-    def _public_key(self, fp: str, session: _Session) -> bytes:
-        key = self._keys.get(fp)
-        if key is None:
-            key = self._load_key(fp, session)
-            if len(self._keys) >= _KEY_CACHE_SIZE:
-                self._keys.clear()
-            self._keys[fp] = key
-        session.pending.add(fp)
-        return key
-
-    def _load_key(self, fp: str, session: _Session) -> bytes:
-        try:
-            return self.identities.public_key(fp, touch=False).sign
-        except NotFound:
-            pass
-        except BadKeyDocument:
-            raise _unknown(fp, "its .pub file here is damaged") from None
-        if self._is_blocked(fp, session):  # never fetch a blocked author's key
-            raise BadPost(f"{fp} is blocked on this node", reason=Reason.BLOCKED, field="post")
-        document = self._lookup(fp)
-        if document is None:
-            raise _unknown(fp, "no .pub for it here and none could be fetched")
-        try:
-            self.identities.import_pub(document, expected_fp=fp)
-            return self.identities.public_key(fp, touch=False).sign
-        except (BadKeyDocument, NotFound):
-            raise _unknown(fp, "the key offered for it does not verify or match") from None
-
-    def _lookup(self, fp: str) -> bytes | None:
-        if self.key_lookup is None:
-            return None
-        try:
-            return self.key_lookup(fp)
-        except DiwanError as exc:
-            log.info("key lookup for %s failed: %s", fp, exc.message)
-            return None
-
     # storing -----------------------------------------------------------------------
-    def _finish(self, session: _Session, posts: list[Post], indexed: bool = False) -> None:
+    def _finish(self, session: Session, posts: list[Post], indexed: bool = False) -> None:
         """Touch the keys that were used, then index (files are durable by now) unless
         ``indexed`` already, then remove what deletion records delete."""
         for fp in session.used:
@@ -374,13 +338,28 @@ class Ingestor:
             self._add_rows(posts)
         records.remove_files(self.dd, doomed)  # a deletion record's targets go last
 
-    def _add_rows(self, posts: list[Post], **flush: bool) -> bool:
-        """Index ``posts``; False (logged, the repair adds them later) if that failed."""
+    def _add_rows(self, posts: list[Post], *, flushed_later: bool = False,
+                  before_commit: Callable[[], None] | None = None) -> bool:
+        """Index ``posts``; False (logged, the repair adds them later) if that failed.
+        What ``before_commit`` (:meth:`.index.Index.add_many`) raises is raised."""
+        failed: list[BaseException] = []
+
+        def guarded() -> None:
+            try:
+                before_commit()  # type: ignore[misc]
+            except BaseException as exc:
+                failed.append(exc)
+                raise
+        options: dict[str, Any] = {"flushed_later": True} if flushed_later else {}
+        if before_commit is not None:  # only an Index is given these (_rows_ride_syncfs)
+            options["before_commit"] = guarded
         try:
             if self.index is not None and posts:
-                self.index.add_many(posts, **flush)
+                self.index.add_many(posts, **options)
             return True
         except (sqlite3.Error, OSError, DiwanError) as exc:  # the index repairs itself
+            if failed and exc is failed[0]:
+                raise  # storing failed, not indexing
             log.warning("indexing %d posts failed (%s); the next reconcile adds them",
                         len(posts), exc)
             repair_soon(self.dd)
@@ -402,7 +381,3 @@ class Ingestor:
             self._index_tried = True
             self._index = Index(self.dd)
         return self._index
-
-
-def _unknown(fp: str, why: str) -> BadPost:
-    return BadPost(f"unknown author {fp}: {why}", reason=Reason.UNKNOWN_AUTHOR, field="post")

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..base.flush import syncfs_is_cheap
 from ..base.fsio import BatchWriter, fsync_dir, make_durable_dir, syncfs
-from ..base.verifyprocs import EXISTED, LINKED, Ticket
+from ..base.verifyprocs import EXISTED, LINKED, Ticket, holding
 from .codec import Post
 from .signatures import Answers
 
@@ -68,6 +69,61 @@ def store(posts_dir: Path, posts: list[Post], held: Held,
     return written
 
 
+def store_names_unflushed(posts_dir: Path, posts: list[Post], held: Held,
+                          then: Callable[[], object] | None,
+                          rows: Callable[[Callable[[], None]], object]) -> set[str]:
+    """:func:`store` in a group commit (:func:`app.core.posts.pipeline.ingest_batches`),
+    for a batch every post of which a helper holds; returns the SHA-1s written.
+
+    1. One ``syncfs``, on a thread: this batch's data, and what the caller left unflushed
+       before (the previous batch's names and index rows). Meanwhile ``then()`` runs
+       here (the next batch's checks are prepared); the helper requests it makes are
+       held (:func:`app.core.base.verifyprocs.holding`).
+    2. The helpers are asked to name this batch's files, then the held requests go.
+    3. ``rows(finish)`` writes the batch's index rows in a transaction and calls
+       ``finish()`` before its COMMIT: ``finish`` waits for the names (and writes here,
+       durably, any file a helper could not name), so no row is visible before its name.
+       If ``rows`` fails before calling it, ``finish`` is called after.
+
+    The names and rows are *not* flushed: the caller flushes them (the next batch's
+    step 1, or its own ``syncfs``) before it reports these posts stored. Raises
+    ``OSError`` if the flush or a write fails (nothing of this batch is named then, or
+    its rows are rolled back with ``finish``'s error).
+    """
+    failed: list[BaseException] = []
+
+    def flush() -> None:
+        try:
+            syncfs(posts_dir)
+        except BaseException as exc:  # raised below, in the caller's thread
+            failed.append(exc)
+    flusher = threading.Thread(target=flush, name="diwan-flush")
+    flusher.start()
+    try:
+        with holding() as later:
+            _call(then)
+    finally:
+        flusher.join()
+    if failed:
+        raise failed[0]
+    sent = _start_links(posts_dir, posts, held)
+    later.send()  # the next batch's files, checked during the flush
+    written: set[str] = set()
+
+    def finish() -> None:
+        if sent:
+            linked, again, _ = _finish_links(sent)
+            sent.clear()
+            written.update(linked)
+            if again:  # a helper died (its files went with it) or could not name them
+                written.update(_write_here(posts_dir, again))
+    try:
+        rows(finish)
+    finally:
+        finish()
+    return written
+
+
 def _write_here(posts_dir: Path, posts: Iterable[Post], *, fsync_each: bool = False
                 ) -> set[str]:
     writer = BatchWriter(posts_dir, fsync_each=fsync_each)
@@ -92,32 +148,9 @@ def _link_helped(posts_dir: Path, posts: list[Post], held: Held,
     """Ask each helper to name its files (data already flushed), then flush the names;
     returns the SHA-1s named and the posts to write here: their helper is gone, or it
     could not name their file (no ``/proc/self/fd``, the folder gone meanwhile)."""
-    by_ticket: dict[int, tuple[Ticket, list[Post]]] = {}
-    for post in posts:
-        ticket = held[post.sha1][0]
-        if isinstance(ticket, Ticket):
-            by_ticket.setdefault(id(ticket), (ticket, []))[1].append(post)
-    linked: set[str] = set()
-    again: list[Post] = []
-    folders: set[str] = set()
-    base = os.fspath(posts_dir)  # strings: pathlib costs more per post than the link does
-    sent: list[tuple[Ticket, list[Post], Ticket | None]] = []
-    for ticket, group in by_ticket.values():  # every helper links at once
-        names = [(held[p.sha1][1], f"{base}/{p.author}/{p.sha1}") for p in group]
-        sent.append((ticket, group, ticket.start_link(names)))
+    sent = _start_links(posts_dir, posts, held)
     _call(then)
-    for _ticket, group, answer in sent:
-        codes = None if answer is None else answer.link_codes()
-        if codes is None:
-            again += group
-            continue
-        for post, code in zip(group, codes, strict=True):
-            if code in (LINKED, EXISTED):  # a name another writer made may not be flushed
-                folders.add(post.author)
-            if code == LINKED:
-                linked.add(post.sha1)
-            elif code != EXISTED:  # the helper could not name it (its file is dropped):
-                again.append(post)  # written here instead, or the error raised here
+    linked, again, folders = _finish_links(sent)
     if len(folders) > 1:  # one flush for every folder's names, not one each as well
         if rows_first is not None and not again:
             rows_first()  # committed unflushed: the syncfs below flushes them too
@@ -126,6 +159,45 @@ def _link_helped(posts_dir: Path, posts: list[Post], held: Held,
         for folder in folders:
             fsync_dir(posts_dir / folder)
     return linked, again
+
+
+Sent = list[tuple[list[Post], Ticket | None]]  # each helper's posts, the answer to its links
+
+
+def _start_links(posts_dir: Path, posts: list[Post], held: Held) -> Sent:
+    """Ask every helper at once to name the files it holds for ``posts``."""
+    by_ticket: dict[int, tuple[Ticket, list[Post]]] = {}
+    for post in posts:
+        ticket = held[post.sha1][0]
+        if isinstance(ticket, Ticket):
+            by_ticket.setdefault(id(ticket), (ticket, []))[1].append(post)
+    base = os.fspath(posts_dir)  # strings: pathlib costs more per post than the link does
+    sent: Sent = []
+    for ticket, group in by_ticket.values():
+        names = [(held[p.sha1][1], f"{base}/{p.author}/{p.sha1}") for p in group]
+        sent.append((group, ticket.start_link(names)))
+    return sent
+
+
+def _finish_links(sent: Sent) -> tuple[set[str], list[Post], set[str]]:
+    """The helpers' answers: the SHA-1s named, the posts to write here, and the folders
+    whose names must be flushed (a name another writer made may not be flushed yet)."""
+    linked: set[str] = set()
+    again: list[Post] = []
+    folders: set[str] = set()
+    for group, answer in sent:
+        codes = None if answer is None else answer.link_codes()
+        if codes is None:
+            again += group
+            continue
+        for post, code in zip(group, codes, strict=True):
+            if code in (LINKED, EXISTED):
+                folders.add(post.author)
+            if code == LINKED:
+                linked.add(post.sha1)
+            elif code != EXISTED:  # the helper could not name it (its file is dropped):
+                again.append(post)  # written here instead, or the error raised here
+    return linked, again, folders
 
 
 def _call(then: Callable[[], object] | None) -> None:

@@ -1,0 +1,162 @@
+"""Issue 14's group commit: :func:`ingest_batches` flushes each batch's names and index
+rows with the next batch's data (one ``syncfs`` a batch), and reports a batch only after
+that flush. Its failure paths: a flush that fails reports nothing it covered; a file a
+helper cannot name is written here before the rows commit; a write that fails then rolls
+the rows back; an index that fails is repaired; a batch that cannot wait (a deletion
+record) is stored whole, after the last deferred batch is flushed.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.core.base import flush
+from app.core.posts import index as index_module
+from app.core.posts import storebatch
+from app.core.posts.codec import build_post
+from app.core.posts.index import Index
+from app.core.posts.ingest import Ingestor
+from app.core.posts.pipeline import ingest_batches
+from tests.core.posts.test_ingest import FP, SEEDS, T0, make_node, post
+
+
+@pytest.fixture(autouse=True)
+def clean_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-``syncfs`` path (helpers write the files), whatever else the machine has
+    unwritten (base/flush.py)."""
+    monkeypatch.setattr(flush, "dirty_bytes", lambda *a: 0)
+
+
+def _batches(k: int, n: int = 100, who: str = "A") -> list[list[bytes]]:
+    return [[post(who, TEXT=f"b{b} p{i}") for i in range(n)] for b in range(k)]
+
+
+def _rows(dd: Any) -> set[str]:
+    return {bytes(r[0]).hex() for r in Index(dd).conn().execute("SELECT sha FROM posts")}
+
+
+def _names(dd: Any, who: str = "A") -> set[str]:
+    folder = dd.posts / FP[who]
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+def _shas(raws: list[bytes]) -> set[str]:
+    return {hashlib.sha1(raw).hexdigest() for raw in raws}
+
+
+def test_a_failed_flush_reports_nothing_it_was_to_make_durable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second batch's flush (its data, the first batch's names and rows) fails: the
+    first batch, stored but not flushed, is never reported, and none of the second
+    batch's files gets a name."""
+    dd, _ = make_node(tmp_path, known="A")
+    real, calls = storebatch.syncfs, []
+
+    def syncfs(path: Path) -> None:
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.EIO, "syncfs failed: Input/output error")
+        real(path)
+    monkeypatch.setattr(storebatch, "syncfs", syncfs)
+    batches, reported = _batches(3), []
+    with pytest.raises(OSError, match="Input/output"):
+        for result in ingest_batches(Ingestor(dd, now=T0), batches):
+            reported.append(result)
+    assert reported == []
+    assert _names(dd) == _shas(batches[0])  # named, not reported: a later ingest finds them
+    assert _rows(dd) == _shas(batches[0])
+
+
+def _folder_gone_at_first_flush(dd: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The author's folder is removed right after the first batch's data flush (its
+    files are written, unnamed): every helper's link of that batch fails (ENOENT)."""
+    folder, real = dd.posts / FP["A"], storebatch.syncfs
+
+    def syncfs(path: Path) -> None:
+        real(path)
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    monkeypatch.setattr(storebatch, "syncfs", syncfs)
+
+
+def test_a_file_a_helper_cannot_name_is_written_here_before_the_rows_commit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helpers cannot name the first batch's files: they are written here, inside
+    the index transaction (before its COMMIT), and every result holds every post."""
+    dd, _ = make_node(tmp_path, known="A")
+    _folder_gone_at_first_flush(dd, monkeypatch)
+    batches = _batches(3)
+    results = list(ingest_batches(Ingestor(dd, now=T0), batches))
+    assert [len(r.accepted) for r in results] == [100, 100, 100]
+    assert all(a.new for r in results for a in r.accepted)
+    every = _shas([raw for b in batches for raw in b])
+    assert _names(dd) == every and _rows(dd) == every
+    folder = dd.posts / FP["A"]
+    assert all((folder / hashlib.sha1(raw).hexdigest()).read_bytes() == raw
+               for b in batches for raw in b)
+
+
+def test_a_write_that_fails_before_the_commit_rolls_the_rows_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helpers cannot name the first batch's files and writing them here fails too:
+    the OSError comes out and no row is committed (a row only for a named file)."""
+    dd, _ = make_node(tmp_path, known="A")
+    _folder_gone_at_first_flush(dd, monkeypatch)
+
+    def write_here(posts_dir: Path, posts: Any, **kw: Any) -> set[str]:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(storebatch, "_write_here", write_here)
+    with pytest.raises(OSError, match="No space"):
+        for _ in ingest_batches(Ingestor(dd, now=T0), _batches(3)):
+            pytest.fail("a batch was reported")
+    assert _rows(dd) == set() and _names(dd) == set()
+
+
+def test_an_index_that_fails_is_caught_up_and_the_batch_still_reported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bulk insert of the second batch fails once: its files are still named, its
+    result reported, and its rows added by the retry after the names."""
+    dd, _ = make_node(tmp_path, known="A")
+    real, failures = index_module.insert_bulk, [1]
+
+    def insert_bulk(*args: Any) -> int:
+        if len(_rows(dd)) == 100 and failures:
+            failures.pop()
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(*args)
+    monkeypatch.setattr(index_module, "insert_bulk", insert_bulk)
+    batches = _batches(3)
+    results = list(ingest_batches(Ingestor(dd, now=T0), batches))
+    assert not failures, "the failure was injected"
+    assert [len(r.accepted) for r in results] == [100, 100, 100]
+    every = _shas([raw for b in batches for raw in b])
+    assert _names(dd) == every and _rows(dd) == every
+
+
+def test_a_deletion_record_is_stored_whole_after_the_last_batch_is_flushed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch with a deletion record cannot be deferred (its targets are read before it
+    is indexed): the batch before it is flushed and reported first, then it is stored
+    whole; results, files and rows equal those of one ``ingest_many`` at a time."""
+    outcome = {}
+    for mode in ("pipelined", "alone"):
+        dd, _ = make_node(tmp_path / mode, known="A")
+        first = [post("A", TEXT=f"p{i}") for i in range(100)]
+        doomed = hashlib.sha1(first[7]).hexdigest()
+        second = [post("A", TEXT=f"q{i}") for i in range(99)]
+        second.append(build_post(SEEDS["A"], {"CREATED_TIME": T0 + 1, "POST_DELETES": doomed}))
+        third = [post("A", TEXT=f"r{i}") for i in range(100)]
+        ingestor = Ingestor(dd, now=T0 + 5)
+        batches = [first, second, third]
+        results = list(ingest_batches(ingestor, batches) if mode == "pipelined"
+                       else (ingestor.ingest_many(b) for b in batches))
+        outcome[mode] = ([(r.rejected, r.refused, [(a.sha1, a.new) for a in r.accepted])
+                          for r in results], _names(dd), _rows(dd))
+        assert doomed not in _names(dd) and doomed not in _rows(dd)
+    assert outcome["pipelined"] == outcome["alone"]
