@@ -17,14 +17,18 @@ while the ingesting thread parses JSON waits out a switch interval (5 ms);
 ``bench/bench_ingest.py`` measures both (``bench/README.md``).
 
 Protocol on the helper's stdin/stdout (pipes, nothing else), little-endian: a request
-is a kind byte (``V`` check, ``W`` check and write, ``L`` link), an 8-byte ticket number
-and a 4-byte body length, then the body: per ``V`` item a 32-byte key, the 64-byte
-signature, a 4-byte length and P1; a ``W`` item adds the file's length, its mtime (8
-bytes; -1: do not write), the folder's length, then the folder and the file (P1 is
-its start); an ``L`` item is a job number
-and a destination path (every file of the ticket not named is dropped). The answer is
-one byte per item (:data:`BAD`/:data:`WRITTEN`/:data:`VERIFIED`, or
-:data:`LINKED`/:data:`EXISTED`/:data:`FAILED`). A helper exits at end of input, so it
+is a kind byte (``V`` check, ``W`` check and write, ``P`` check and keep the files to
+write later, ``F`` write the kept files of a ticket, ``L`` link), an 8-byte ticket
+number and a 4-byte body length, then the body: per ``V`` item a 32-byte key, the
+64-byte signature, a 4-byte length and P1; a ``W`` or ``P`` item adds the file's length,
+its mtime (8 bytes; -1: do not write), the folder's length, then the folder and the file
+(P1 is its start); an ``F`` body is empty; an ``L`` item is a job number and a
+destination path (every file of the ticket not named, written or kept, is dropped). The
+answer is one byte per item (:data:`BAD`/:data:`WRITTEN`/:data:`VERIFIED`, ``P``
+answering :data:`VERIFIED` for a file kept; or :data:`LINKED`/:data:`EXISTED`/
+:data:`FAILED`). ``P`` and ``F`` serve ingest's group commit (:func:`holding`): the
+helpers check the next batch while this batch's data is flushed, and write its files
+only after they have named this batch's. A helper exits at end of input, so it
 outlives its parent only until the parent's end of the pipe closes. The pool reads owed
 answers before sending more than half a helper's stdout pipe's worth of items, so a
 helper never blocks writing answers while the pool blocks writing requests. Anything going

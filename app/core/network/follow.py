@@ -5,8 +5,10 @@ that answered, by device id): ``{"epoch", "after", "identity"}``, the last posit
 of that node's numbering it holds everything up to, as the own identity that
 follows. A sync asks "after position N of epoch E" and stores pages in order
 (:meth:`Walk.follow`), the next page requested while the current one is stored and
-its signature checks started once the current one is verified and flushed (while it is
-named and indexed: :mod:`app.core.posts.pipeline`; one page ahead, no more).
+checked by the helpers while the current one is flushed, named and indexed (one page
+ahead, no more). Pages are committed in a group, as :mod:`app.core.posts.pipeline`
+does: one ``syncfs`` a page flushes its data and the last page's names and index rows,
+and a page's cursor moves only once that flush is done.
 ``CREATED_TIME`` plays no part: a backdated, imported or restored post has a new
 position on the owner's node and arrives like any other.
 
@@ -58,6 +60,7 @@ class Ask:
 
 
 AskFor = Ask | Callable[[str], Ask]   # an Ask, or one per device id tried
+Move = tuple[str, int, int]           # a cursor move: (device id, epoch, after)
 Fetch = Callable[[AskFor, bool], "Future[FeedResponse]"]  # (ask, in the background?)
 
 
@@ -122,6 +125,8 @@ class Walk:
         self.page = min(int(settings["sync_page_size"]), int(settings["max_page_size"]))
         self._holds: bool | None = None
         self._ahead: Ahead | None = None  # the checks of the page fetched ahead, started
+        self._dirty = False  # a page stored in the group commit, not flushed yet
+        self._unflushed: list[Move] = []  # its cursor moves, made once it is flushed
 
     # the first request ------------------------------------------------------------------
     def first(self, device: str) -> Ask:
@@ -141,9 +146,12 @@ class Walk:
         try:
             return self._run()
         finally:
-            if self._ahead is not None:  # a page checked ahead and never stored
-                self._ahead.close()
-                self._ahead = None
+            try:
+                self.settle()  # the last page stored: flushed, then its cursor moves
+            finally:
+                if self._ahead is not None:  # a page checked ahead and never stored
+                    self._ahead.close()
+                    self._ahead = None
 
     def _run(self) -> bool:
         asked: dict[str, Ask] = {}
@@ -190,23 +198,54 @@ class Walk:
 
     def store(self, response: FeedResponse, epoch: int | None, keep: bool,
               coming: Future[FeedResponse] | None = None) -> bool:
-        """Ingest one page (durable when this returns) and count it; with an ``epoch``, move
-        the stored cursor over it while ``keep``. Returns whether the cursor may still move
-        (no post refused for a passing reason yet); nothing of the page is kept. ``coming``:
-        the next page being fetched; once this page is verified and flushed, its checks
-        start on the helpers while this page is named and indexed (one page ahead)."""
+        """Ingest one page and count it; with an ``epoch``, move the stored cursor over it
+        while ``keep``, once the page is durable. Returns whether the cursor may still
+        move (no post refused for a passing reason yet); nothing of the page is kept.
+        ``coming``: the next page being fetched, checked on the helpers while this page
+        is flushed, named and indexed (one page ahead). Pages are committed in a group
+        (:meth:`Ingestor.store_deferred`): a page's names and rows are flushed by the next
+        page's first ``syncfs`` (or by :meth:`settle`), and its cursor moves only then."""
         ahead, self._ahead = self._ahead, None
+        moves: list[Move] = []
         if not response.posts:
             if ahead is not None:
                 ahead.close()
             batch = BatchResult()
         else:
-            batch = self.ingestor.ingest_many(response.posts, author=self.author, ahead=ahead,
-                                              then=self._check_next(coming))
+            then = self._check_next(coming)
+            checked = self.ingestor.check_batch(response.posts, author=self.author,
+                                                ahead=ahead)
+            deferred = self.ingestor.store_deferred(checked, then)
+            if deferred is None:  # stored whole, once the last page is flushed
+                self.settle()
+                batch = self.ingestor.store_checked(checked, then)
+            else:
+                self.apply()  # the last page's moves: flushed by this page's first syncfs
+                batch, moves = deferred, self._unflushed
+                self._dirty = True
         if epoch is None:
             self.count(batch)
-            return keep and not any(reason in TEMPORARY for _, reason in batch.rejected)
-        return self.absorb(response, batch, epoch, keep)
+            keep = keep and not any(reason in TEMPORARY for _, reason in batch.rejected)
+        else:
+            keep = self.absorb(response, batch, epoch, keep, moves)
+        if moves is not self._unflushed:
+            for move in moves:
+                self._move(*move)
+        return keep
+
+    def settle(self) -> None:
+        """Flush what the last deferred page left unflushed, then move its cursor
+        (``OSError`` if the flush fails: the cursor stays)."""
+        if self._dirty:
+            self.ingestor.flush()
+            self._dirty = False
+        self.apply()
+
+    def apply(self) -> None:
+        """Make the cursor moves of the last deferred page (its flush is done)."""
+        for move in self._unflushed:
+            self._move(*move)
+        self._unflushed.clear()
 
     def _check_next(self, coming: Future[FeedResponse] | None) -> Callable[[], None] | None:
         """What :meth:`store` runs while a page is stored: wait for the page ``coming`` and
@@ -224,10 +263,11 @@ class Walk:
                 self._ahead = self.ingestor.check_ahead(page.posts, author=self.author)
         return then
 
-    def absorb(self, response: FeedResponse, batch: BatchResult, epoch: int, keep: bool
-               ) -> bool:
-        """Count a stored page; move the stored cursor over it while ``keep``; return
-        whether it may still move (no post refused for a passing reason yet)."""
+    def absorb(self, response: FeedResponse, batch: BatchResult, epoch: int, keep: bool,
+               moves: list[Move] | None = None) -> bool:
+        """Count a stored page; move the stored cursor over it while ``keep`` (or add the
+        moves to ``moves``, made once the page is durable); return whether it may still
+        move (no post refused for a passing reason yet)."""
         self.count(batch)
         refused = dict(batch.rejected)
         for i, position in enumerate(response.positions):
@@ -235,8 +275,10 @@ class Walk:
                 break
             if refused.get(i) in TEMPORARY:
                 keep = False
-            else:
+            elif moves is None:
                 self.keep(epoch, position)
+            else:
+                moves.append((self.device(), epoch, position))
         return keep
 
     def count(self, batch: BatchResult) -> None:
@@ -252,9 +294,14 @@ class Walk:
             st.last_rejection = str(batch.rejected[-1][1])[:200]
 
     def keep(self, epoch: int, after: int) -> None:
-        """Store the cursor of the serving node that answers."""
-        self.status.cursors[self.device()] = {"epoch": epoch, "after": after,
-                                              "identity": self.identity}
+        """Store the cursor of the serving node that answers (every page stored before is
+        flushed first)."""
+        self.settle()
+        self._move(self.device(), epoch, after)
+
+    def _move(self, device: str, epoch: int, after: int) -> None:
+        self.status.cursors[device] = {"epoch": epoch, "after": after,
+                                       "identity": self.identity}
 
     # comparing sets ---------------------------------------------------------------------------
     def compare(self, response: FeedResponse | None) -> bool:

@@ -1,8 +1,9 @@
 """A sync checks the page it fetched ahead while it stores the page in hand (issue 14).
 
-:meth:`app.core.network.follow.Walk.store` hands :meth:`Ingestor.ingest_many` a ``then``
-that waits for the next page and starts its signature checks (and file writes) on the
-helpers; the next store passes those checks back as ``ahead``. These tests drive a
+:meth:`app.core.network.follow.Walk.store` hands the store of a page
+(:meth:`Ingestor.store_deferred`) a ``then`` that waits for the next page and starts its
+signature checks (its files written once this page is named) on the helpers; the next
+store passes those checks back to :meth:`Ingestor.check_batch` as ``ahead``. These tests drive a
 :class:`Walk` with pages served from memory (real ingest, real helpers, real files).
 """
 
@@ -14,10 +15,13 @@ from typing import Any
 
 import pytest
 
+from app.core.base import flush
 from app.core.base.errors import PeerError
 from app.core.network.exchangetypes import FeedResponse
 from app.core.network.follow import Ask, AskFor, Walk
 from app.core.network.syncstatus import SyncStatus
+from app.core.posts import ingest as ingest_module
+from app.core.posts import storebatch
 from app.core.posts.index import Index
 from app.core.posts.ingest import Ingestor
 from app.core.posts.signatures import Ahead
@@ -56,14 +60,14 @@ def _walk(tmp: Path, posts: list[bytes], *, fail_at: int | None = None,
         done.set_result(page(asked))
         return done
 
-    real = ingestor.ingest_many
+    real = ingestor.check_batch
 
-    def ingest_many(raws: Any, **kwargs: Any) -> Any:
+    def check_batch(raws: Any, **kwargs: Any) -> Any:
         ahead = kwargs.get("ahead")
         calls.append(ahead is not None and ahead.matches(raws, kwargs.get("author")))
         return real(raws, **kwargs)
 
-    ingestor.ingest_many = ingest_many  # type: ignore[method-assign]
+    ingestor.check_batch = check_batch  # type: ignore[method-assign]
     walk = Walk(status=SyncStatus(FP["A"]), settings=SETTINGS,
                 index=Index(dd), author=FP["A"], identity="b" * 64, full=False,
                 fetch=fetch, ingestor=ingestor, device=lambda: "dev")
@@ -112,3 +116,71 @@ def test_checks_started_for_a_page_never_stored_are_dropped(
     assert calls == [False, True]
     assert closed == [PAGE]  # the third page, fetched ahead, never stored
     assert _stored(ingestor) == 2 * PAGE
+
+
+def test_a_pages_cursor_moves_only_once_the_page_is_flushed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Group commit in a sync: a page's names and index rows are flushed by the next
+    page's first ``syncfs`` (the last page's by one of its own), and its cursor moves
+    only after that flush: a crash never leaves a cursor past posts that were lost."""
+    monkeypatch.setattr(flush, "dirty_bytes", lambda *a: 0)  # the helpers write the files
+    events: list[tuple[str, int]] = []
+    real_syncfs = storebatch.syncfs
+
+    def syncfs(path: Path) -> None:
+        real_syncfs(path)
+        events.append(("flushed", 0))
+    monkeypatch.setattr(storebatch, "syncfs", syncfs)
+    monkeypatch.setattr(ingest_module, "syncfs", syncfs)
+    posts = [post("A", TEXT=f"p{i}", CREATED_TIME=T0 - i) for i in range(3 * PAGE + 5)]
+    walk, ingestor, _ = _walk(tmp_path, posts)
+    real_deferred = ingestor.store_deferred
+
+    def store_deferred(checked: Any, then: Any = None) -> Any:
+        got = real_deferred(checked, then)
+        if got is not None:
+            events.append(("stored", len(checked.posts)))
+        return got
+    ingestor.store_deferred = store_deferred  # type: ignore[method-assign]
+    real_whole = ingestor.store_checked
+
+    def store_checked(checked: Any, then: Any = None) -> Any:
+        got = real_whole(checked, then)
+        events.append(("whole", len(checked.posts)))  # durable when it returns
+        return got
+    ingestor.store_checked = store_checked  # type: ignore[method-assign]
+    real_move = walk._move
+    monkeypatch.setattr(walk, "_move", lambda device, epoch, after: (
+        events.append(("move", after)), real_move(device, epoch, after)))
+    assert walk.run() is True
+    assert walk.status.cursors["dev"]["after"] == len(posts)
+    stored_upto, durable_upto = 0, 0
+    for kind, n in events:
+        if kind == "stored":
+            stored_upto += n
+        elif kind == "whole":
+            stored_upto += n
+            durable_upto = stored_upto
+        elif kind == "flushed":
+            durable_upto = stored_upto
+        else:
+            assert n <= durable_upto, (n, durable_upto, events)
+    assert ("stored", PAGE) in events, "pages went through the group commit"
+
+
+def test_a_failed_flush_leaves_the_cursor_before_the_page_it_was_to_flush(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(flush, "dirty_bytes", lambda *a: 0)  # the helpers write the files
+    posts = [post("A", TEXT=f"p{i}", CREATED_TIME=T0 - i) for i in range(3 * PAGE)]
+    walk, ingestor, _ = _walk(tmp_path, posts)
+    real_syncfs, calls = storebatch.syncfs, []
+
+    def syncfs(path: Path) -> None:
+        calls.append(path)
+        if len(calls) == 2:  # the third page's flush: its data, the second page's names
+            raise OSError(5, "syncfs failed: Input/output error")
+        real_syncfs(path)
+    monkeypatch.setattr(storebatch, "syncfs", syncfs)
+    with pytest.raises(OSError, match="Input/output"):
+        walk.run()
+    assert walk.status.cursors["dev"]["after"] == PAGE  # page one stored whole; not page two

@@ -615,16 +615,16 @@ def test_the_next_page_is_asked_while_this_one_is_stored(
         return reply
 
     ahead: list[bool] = []
-    ingest_many = Ingestor.ingest_many
+    check_batch = Ingestor.check_batch
 
     def storing(self: Ingestor, page: list[bytes], **kw: Any) -> Any:
         if page[-1] != raws[-1]:  # the next page (after this one's last position) is asked
             after = raws.index(page[-1]) + 1
             with arrived:
                 ahead.append(arrived.wait_for(lambda: after in asked, timeout=1))
-        return ingest_many(self, page, **kw)
+        return check_batch(self, page, **kw)
 
-    monkeypatch.setattr(Ingestor, "ingest_many", storing)
+    monkeypatch.setattr(Ingestor, "check_batch", storing)
     st = sync_contact(pair.ahmed, world.b, session=session_with(owner)[0], full=full)
     assert st.last_error is None and pair.held() == {hashlib.sha1(r).hexdigest() for r in raws}
     assert ahead == [True, True, True]
@@ -640,15 +640,23 @@ def test_a_stored_page_is_let_go_before_the_next_one_is_stored(
             for i in range(7)]
     held: list[list[bool]] = []
     previous: list[weakref.ref[Any]] = []
-    ingest_many = Ingestor.ingest_many
+    check_batch = Ingestor.check_batch
 
-    def storing(self: Ingestor, page: list[bytes], **kw: Any) -> Any:
+    def checking(self: Ingestor, page: list[bytes], **kw: Any) -> Any:
         held.append([ref() is not None for ref in previous])
-        result = ingest_many(self, page, **kw)
-        previous[:] = [weakref.ref(result), weakref.ref(result.accepted[0].post)]
-        return result
+        return check_batch(self, page, **kw)
 
-    monkeypatch.setattr(Ingestor, "ingest_many", storing)
+    def keeping(store: Any) -> Any:
+        def storing(self: Ingestor, *args: Any, **kw: Any) -> Any:
+            result = store(self, *args, **kw)
+            if result is not None:
+                previous[:] = [weakref.ref(result), weakref.ref(result.accepted[0].post)]
+            return result
+        return storing
+
+    monkeypatch.setattr(Ingestor, "check_batch", checking)
+    for name in ("store_checked", "store_deferred"):
+        monkeypatch.setattr(Ingestor, name, keeping(getattr(Ingestor, name)))
     st = sync_contact(pair.ahmed, world.b, session=session_with(paged_owner(pair, raws)[0])[0],
                       full=full)
     assert st.last_error is None and len(pair.held()) == 7
