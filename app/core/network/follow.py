@@ -215,9 +215,17 @@ class Walk:
             then = self._check_next(coming)
             checked = self.ingestor.check_batch(response.posts, author=self.author,
                                                 ahead=ahead)
-            deferred = self.ingestor.store_deferred(checked, then)
+            try:
+                deferred = self.ingestor.store_deferred(checked, then)
+            except BaseException:  # its flush may have failed: the last page's moves too
+                self._forget()
+                raise
             if deferred is None:  # stored whole, once the last page is flushed
-                self.settle()
+                try:
+                    self.settle()
+                except BaseException:
+                    checked.close()  # files written ahead and not named just vanish
+                    raise
                 batch = self.ingestor.store_checked(checked, then)
             else:
                 self.apply()  # the last page's moves: flushed by this page's first syncfs
@@ -235,11 +243,22 @@ class Walk:
 
     def settle(self) -> None:
         """Flush what the last deferred page left unflushed, then move its cursor
-        (``OSError`` if the flush fails: the cursor stays)."""
+        (``OSError`` if the flush fails: the cursor stays, and those moves are dropped: a
+        later ``syncfs`` does not report the failed one's write-back error)."""
         if self._dirty:
-            self.ingestor.flush()
+            try:
+                self.ingestor.flush()
+            except BaseException:
+                self._forget()
+                raise
             self._dirty = False
         self.apply()
+
+    def _forget(self) -> None:
+        """Drop the cursor moves of the last deferred page: a flush that was to make it
+        durable failed (the next sync fetches it again and finds what was stored)."""
+        self._unflushed.clear()
+        self._dirty = False
 
     def apply(self) -> None:
         """Make the cursor moves of the last deferred page (its flush is done)."""

@@ -177,10 +177,65 @@ def test_a_failed_flush_leaves_the_cursor_before_the_page_it_was_to_flush(
 
     def syncfs(path: Path) -> None:
         calls.append(path)
-        if len(calls) == 2:  # the third page's flush: its data, the second page's names
+        if len(calls) == 2:  # the second page's flush: its data, the first page's names
             raise OSError(5, "syncfs failed: Input/output error")
         real_syncfs(path)
     monkeypatch.setattr(storebatch, "syncfs", syncfs)
     with pytest.raises(OSError, match="Input/output"):
         walk.run()
-    assert walk.status.cursors["dev"]["after"] == PAGE  # page one stored whole; not page two
+    assert "dev" not in walk.status.cursors  # page one deferred: its flush never succeeded
+
+
+def test_a_page_whose_flush_failed_never_moves_the_cursor_even_if_a_later_flush_works(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The third page's flush (its data, the second page's names and rows) fails: the
+    second page's cursor moves never happen, though the walk's last flush (in ``run``'s
+    ``finally``) succeeds: a ``syncfs`` after a failed one does not report the earlier
+    write-back error (a fresh descriptor), so it proves nothing about those names."""
+    monkeypatch.setattr(flush, "dirty_bytes", lambda *a: 0)  # the helpers write the files
+    posts = [post("A", TEXT=f"p{i}", CREATED_TIME=T0 - i) for i in range(4 * PAGE)]
+    walk, _, _ = _walk(tmp_path, posts)
+    real_syncfs, calls = storebatch.syncfs, []
+
+    def syncfs(path: Path) -> None:
+        calls.append(path)
+        if len(calls) == 3:  # the third page's flush: its data, the second page's names
+            raise OSError(5, "syncfs failed: Input/output error")
+        real_syncfs(path)
+    monkeypatch.setattr(storebatch, "syncfs", syncfs)
+    with pytest.raises(OSError, match="Input/output"):
+        walk.run()
+    assert walk.status.cursors["dev"]["after"] == PAGE  # flushed by the second page's syncfs
+
+
+def test_a_failed_flush_before_a_whole_page_drops_its_files_and_moves_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second page cannot be deferred (one post the helpers did not check) and the
+    flush of the first page, before it is stored whole, fails: the OSError comes out,
+    the first page's cursor does not move (not even after the walk's last flush) and
+    the helpers drop the second page's files (none left held)."""
+    monkeypatch.setattr(flush, "dirty_bytes", lambda *a: 0)  # the helpers write the files
+    posts = [post("A", TEXT=f"p{i}", CREATED_TIME=T0 - i) for i in range(3 * PAGE)]
+    walk, ingestor, _ = _walk(tmp_path, posts)
+    checked: list[Any] = []
+    real_check, real_deferred = ingestor.check_batch, ingestor.store_deferred
+
+    def check_batch(raws: Any, **kwargs: Any) -> Any:
+        checked.append(real_check(raws, **kwargs))
+        if len(checked) == 2:  # a post no helper holds: the page is stored whole
+            checked[-1].held.pop(checked[-1].posts[0].sha1)
+        return checked[-1]
+    ingestor.check_batch = check_batch  # type: ignore[method-assign]
+    fails = [1]
+
+    def failing_flush() -> None:
+        if fails:
+            fails.pop()
+            raise OSError(5, "syncfs failed: Input/output error")
+        ingest_module.syncfs(ingestor.dd.posts)
+    ingestor.flush = failing_flush  # type: ignore[method-assign]
+    ingestor.store_deferred = real_deferred  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="Input/output"):
+        walk.run()
+    assert "dev" not in walk.status.cursors
+    assert len(checked) == 2 and checked[1].sent == [], "the second page's files are held"
