@@ -63,7 +63,11 @@ def ingest_batches(ingestor: Ingestor, batches: Iterable[Sequence[bytes]], *,
             whole = None
             if deferred is None:  # stored whole, once the last deferred batch is flushed
                 if pending is not None:
-                    ingestor.flush()
+                    try:
+                        ingestor.flush()
+                    except BaseException:
+                        checked.close()  # files written ahead and not named just vanish
+                        raise
                 whole = ingestor.store_checked(checked, then)
             raws, ahead = coming, (started.pop() if started else None)
             if pending is not None:

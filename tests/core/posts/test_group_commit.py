@@ -160,3 +160,33 @@ def test_a_deletion_record_is_stored_whole_after_the_last_batch_is_flushed(
                           for r in results], _names(dd), _rows(dd))
         assert doomed not in _names(dd) and doomed not in _rows(dd)
     assert outcome["pipelined"] == outcome["alone"]
+
+
+def test_a_failed_flush_before_a_whole_batch_drops_its_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch after a deferred one has a deletion record (stored whole, after the
+    flush of the last deferred batch) and that flush fails: the OSError comes out,
+    nothing is reported, and the helpers drop the files they wrote for the second batch
+    (none left held: a helper is long-lived)."""
+    dd, _ = make_node(tmp_path, known="A")
+    ingestor = Ingestor(dd, now=T0 + 5)
+    first = [post("A", TEXT=f"p{i}") for i in range(100)]
+    second = [post("A", TEXT=f"q{i}") for i in range(99)]
+    second.append(build_post(SEEDS["A"], {"CREATED_TIME": T0 + 1,
+                                          "POST_DELETES": hashlib.sha1(first[7]).hexdigest()}))
+    checked: list[Any] = []
+    real_check = ingestor.check_batch
+
+    def check_batch(raws: Any, **kwargs: Any) -> Any:
+        checked.append(real_check(raws, **kwargs))
+        return checked[-1]
+    monkeypatch.setattr(ingestor, "check_batch", check_batch)
+
+    def failing_flush() -> None:
+        raise OSError(errno.EIO, "syncfs failed: Input/output error")
+    monkeypatch.setattr(ingestor, "flush", failing_flush)
+    with pytest.raises(OSError, match="Input/output"):
+        for _ in ingest_batches(ingestor, [first, second]):
+            pytest.fail("a batch was reported")
+    assert len(checked) == 2 and checked[1].held, "the helpers wrote the second batch"
+    assert checked[1].sent == [], "the second batch's files are still held"
