@@ -211,6 +211,8 @@ class Walk:
             if ahead is not None:
                 ahead.close()
             batch = BatchResult()
+            if self._dirty:  # a move now would pass the last page, not flushed yet
+                moves = self._unflushed
         else:
             then = self._check_next(coming)
             checked = self.ingestor.check_batch(response.posts, author=self.author,
