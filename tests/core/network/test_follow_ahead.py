@@ -168,19 +168,24 @@ def test_a_pages_cursor_moves_only_once_the_page_is_flushed(
     assert ("stored", PAGE) in events, "pages went through the group commit"
 
 
+def _fail_flush(monkeypatch: pytest.MonkeyPatch, nth: int) -> None:
+    """The ``nth`` data flush of the group commit fails (EIO); the others run."""
+    real_syncfs, calls = storebatch.syncfs, []
+
+    def syncfs(path: Path) -> None:
+        calls.append(path)
+        if len(calls) == nth:
+            raise OSError(5, "syncfs failed: Input/output error")
+        real_syncfs(path)
+    monkeypatch.setattr(storebatch, "syncfs", syncfs)
+
+
 def test_a_failed_flush_leaves_the_cursor_before_the_page_it_was_to_flush(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(flush, "dirty_bytes", lambda *a: 0)  # the helpers write the files
     posts = [post("A", TEXT=f"p{i}", CREATED_TIME=T0 - i) for i in range(3 * PAGE)]
     walk, ingestor, _ = _walk(tmp_path, posts)
-    real_syncfs, calls = storebatch.syncfs, []
-
-    def syncfs(path: Path) -> None:
-        calls.append(path)
-        if len(calls) == 2:  # the second page's flush: its data, the first page's names
-            raise OSError(5, "syncfs failed: Input/output error")
-        real_syncfs(path)
-    monkeypatch.setattr(storebatch, "syncfs", syncfs)
+    _fail_flush(monkeypatch, 2)  # the second page's flush: its data, the first page's names
     with pytest.raises(OSError, match="Input/output"):
         walk.run()
     assert "dev" not in walk.status.cursors  # page one deferred: its flush never succeeded
@@ -195,14 +200,7 @@ def test_a_page_whose_flush_failed_never_moves_the_cursor_even_if_a_later_flush_
     monkeypatch.setattr(flush, "dirty_bytes", lambda *a: 0)  # the helpers write the files
     posts = [post("A", TEXT=f"p{i}", CREATED_TIME=T0 - i) for i in range(4 * PAGE)]
     walk, _, _ = _walk(tmp_path, posts)
-    real_syncfs, calls = storebatch.syncfs, []
-
-    def syncfs(path: Path) -> None:
-        calls.append(path)
-        if len(calls) == 3:  # the third page's flush: its data, the second page's names
-            raise OSError(5, "syncfs failed: Input/output error")
-        real_syncfs(path)
-    monkeypatch.setattr(storebatch, "syncfs", syncfs)
+    _fail_flush(monkeypatch, 3)  # the third page's flush: its data, the second page's names
     with pytest.raises(OSError, match="Input/output"):
         walk.run()
     assert walk.status.cursors["dev"]["after"] == PAGE  # flushed by the second page's syncfs
