@@ -97,7 +97,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("verify_processes", 2,
             "helper processes checking post signatures while ingest stores posts (0: threads "
             "in the ingesting process)", 0, 64, "processes"),
-    Setting("verify_ahead_posts", 256,
+    Setting("verify_ahead_posts", 500,
             "posts of the next batch (a sync's next page) whose signature checks start "
             "while this batch is stored; bounds what ingest holds ahead", 0, 100000, "posts"),
     Setting("index_busy_timeout", 30,
