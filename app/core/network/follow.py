@@ -238,7 +238,7 @@ class Walk:
             keep = keep and not any(reason in TEMPORARY for _, reason in batch.rejected)
         else:
             keep = self.absorb(response, batch, epoch, keep, moves)
-        if moves is not self._unflushed:
+        if moves is not self._unflushed:  # a deferred page's moves wait for its flush
             for move in moves:
                 self._move(*move)
         return keep

@@ -180,14 +180,23 @@ def _fail_flush(monkeypatch: pytest.MonkeyPatch, nth: int) -> None:
     monkeypatch.setattr(storebatch, "syncfs", syncfs)
 
 
-def test_a_failed_flush_leaves_the_cursor_before_the_page_it_was_to_flush(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _run_with_a_failed_flush(tmp: Path, monkeypatch: pytest.MonkeyPatch, *, pages: int,
+                             nth: int) -> Walk:
+    """A walk over ``pages`` pages, the helpers writing the files, whose ``nth`` flush
+    fails; its OSError comes out of :meth:`Walk.run`."""
     monkeypatch.setattr(flush, "dirty_bytes", lambda *a: 0)  # the helpers write the files
-    posts = [post("A", TEXT=f"p{i}", CREATED_TIME=T0 - i) for i in range(3 * PAGE)]
-    walk, ingestor, _ = _walk(tmp_path, posts)
-    _fail_flush(monkeypatch, 2)  # the second page's flush: its data, the first page's names
+    posts = [post("A", TEXT=f"p{i}", CREATED_TIME=T0 - i) for i in range(pages * PAGE)]
+    walk, _, _ = _walk(tmp, posts)
+    _fail_flush(monkeypatch, nth)
     with pytest.raises(OSError, match="Input/output"):
         walk.run()
+    return walk
+
+
+def test_a_failed_flush_leaves_the_cursor_before_the_page_it_was_to_flush(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the second page's flush (its data, the first page's names) fails
+    walk = _run_with_a_failed_flush(tmp_path, monkeypatch, pages=3, nth=2)
     assert "dev" not in walk.status.cursors  # page one deferred: its flush never succeeded
 
 
@@ -197,12 +206,7 @@ def test_a_page_whose_flush_failed_never_moves_the_cursor_even_if_a_later_flush_
     second page's cursor moves never happen, though the walk's last flush (in ``run``'s
     ``finally``) succeeds: a ``syncfs`` after a failed one does not report the earlier
     write-back error (a fresh descriptor), so it proves nothing about those names."""
-    monkeypatch.setattr(flush, "dirty_bytes", lambda *a: 0)  # the helpers write the files
-    posts = [post("A", TEXT=f"p{i}", CREATED_TIME=T0 - i) for i in range(4 * PAGE)]
-    walk, _, _ = _walk(tmp_path, posts)
-    _fail_flush(monkeypatch, 3)  # the third page's flush: its data, the second page's names
-    with pytest.raises(OSError, match="Input/output"):
-        walk.run()
+    walk = _run_with_a_failed_flush(tmp_path, monkeypatch, pages=4, nth=3)
     assert walk.status.cursors["dev"]["after"] == PAGE  # flushed by the second page's syncfs
 
 
