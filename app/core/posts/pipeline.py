@@ -9,14 +9,15 @@ commits them in a group:
 
 - once a batch is verified, one ``syncfs`` (on a thread) flushes its data *and* the
   previous batch's names and index rows, whose result is then reported;
-- during that flush the next batch is split and parsed here, its checks held back
-  (:func:`app.core.base.verifyprocs.holding`); right after it the helpers are asked to
-  name this batch's files, then sent the next batch's checks, which they work on while
-  this process indexes this batch (its COMMIT waits for the names: no row is visible
-  before its file) and checks the next one.
+- during that flush the next batch is split and parsed here, its checks sent to the
+  helpers with their file writes held back (:func:`app.core.base.verifyprocs.holding`),
+  then this batch's index rows are inserted; right after the flush the helpers are
+  asked to name this batch's files, then to write the next batch's, and the rows'
+  COMMIT waits for the names (no row is visible before its file).
 
-So each batch costs one flush, taken while this process prepares the next batch, and
-its result waits for the next batch's flush (or a last one at the end). A batch that
+So each batch costs one flush, taken while this process prepares the next batch and
+indexes this one, and its result waits for the next batch's flush (or a last one at
+the end). A batch that
 cannot be deferred (a post no helper holds, a deletion or edit record, an index on
 another file system) is stored whole, as :meth:`~.ingest.Ingestor.ingest_many` does,
 after the last deferred batch is flushed. A sync commits its pages the same way, one

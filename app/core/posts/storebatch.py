@@ -76,14 +76,15 @@ def store_names_unflushed(posts_dir: Path, posts: list[Post], held: Held,
     for a batch every post of which a helper holds; returns the SHA-1s written.
 
     1. One ``syncfs``, on a thread: this batch's data, and what the caller left unflushed
-       before (the previous batch's names and index rows). Meanwhile ``then()`` runs
-       here (the next batch's checks are prepared); the helper requests it makes are
-       held (:func:`app.core.base.verifyprocs.holding`).
-    2. The helpers are asked to name this batch's files, then the held requests go.
-    3. ``rows(finish)`` writes the batch's index rows in a transaction and calls
-       ``finish()`` before its COMMIT: ``finish`` waits for the names (and writes here,
-       durably, any file a helper could not name), so no row is visible before its name.
-       If ``rows`` fails before calling it, ``finish`` is called after.
+       before (the previous batch's names and index rows). Meanwhile, here, ``then()``
+       runs (the next batch's checks are prepared; the helper requests it makes are
+       held, :func:`app.core.base.verifyprocs.holding`), then ``rows(finish)`` inserts
+       the batch's index rows in a transaction.
+    2. ``finish()``, which ``rows`` calls before its COMMIT, waits for the flush, asks
+       the helpers to name this batch's files, sends the held requests, and waits for
+       the names (writing here, durably, any file a helper could not name): so no row is
+       visible before its name, and nothing is named before its data is on disk. If
+       ``rows`` fails before calling it, ``finish`` is called after.
 
     The names and rows are *not* flushed: the caller flushes them (the next batch's
     step 1, or its own ``syncfs``) before it reports these posts stored. Raises
@@ -99,28 +100,29 @@ def store_names_unflushed(posts_dir: Path, posts: list[Post], held: Held,
             failed.append(exc)
     flusher = threading.Thread(target=flush, name="diwan-flush")
     flusher.start()
+    written: set[str] = set()
+    finished: list[bool] = []
+
+    def finish() -> None:  # once, the first time it is called
+        if finished:
+            return
+        finished.append(True)
+        flusher.join()
+        if failed:
+            raise failed[0]
+        sent = _start_links(posts_dir, posts, held)
+        later.send()  # the next batch's files, checked during the flush
+        linked, again, _ = _finish_links(sent)
+        written.update(linked)
+        if again:  # a helper died (its files went with it) or could not name them
+            written.update(_write_here(posts_dir, again))
     try:
         with holding() as later:
             _call(then)
-    finally:
-        flusher.join()
-    if failed:
-        raise failed[0]
-    sent = _start_links(posts_dir, posts, held)
-    later.send()  # the next batch's files, checked during the flush
-    written: set[str] = set()
-
-    def finish() -> None:
-        if sent:
-            linked, again, _ = _finish_links(sent)
-            sent.clear()
-            written.update(linked)
-            if again:  # a helper died (its files went with it) or could not name them
-                written.update(_write_here(posts_dir, again))
-    try:
-        rows(finish)
-    finally:
+        rows(finish)  # the rows go in while the data is flushed; their COMMIT waits
         finish()
+    finally:
+        flusher.join()  # never left running, whatever was raised
     return written
 
 
