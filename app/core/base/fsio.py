@@ -29,6 +29,7 @@ from pathlib import Path
 from . import flush
 
 TEMP_PREFIX = ".tmp-"
+RECENT_DIR_SECONDS = 60.0  # a folder whose parent changed this recently may be unflushed
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _AT_FDCWD = -100
@@ -373,16 +374,36 @@ def make_durable_dir(path: Path, mode: int = 0o700) -> bool:
     fsync-ed) before this returns: for a folder whose files are counted on once flushed.
     ``path`` gets ``mode``; missing parents the default permissions, as ``mkdir -p``
     gives them. True if ``path`` was missing. Raises ``OSError`` if it cannot be created
-    or flushed (``NotADirectoryError`` if something else holds its name)."""
+    or flushed (``NotADirectoryError`` if something else holds its name).
+
+    A folder found there may be another writer's, made moments ago and not flushed yet
+    (between its ``mkdir`` and fsync; or ingest's, left to the ``syncfs`` before any name
+    in it, :meth:`app.core.posts.ingest.Ingestor._folder`): if its parent changed in the
+    last :data:`RECENT_DIR_SECONDS` (or ahead of the clock), the parent is fsync-ed."""
     if path.is_dir():
+        _flush_if_recent(path.parent)
         return False
-    make_durable_dir(path.parent, 0o777)  # less the umask
+    return _make_durable(path, mode)
+
+
+def _make_durable(path: Path, mode: int) -> bool:
+    """:func:`make_durable_dir` of a missing ``path``: its missing parents made first."""
+    if path.is_dir():  # a parent found there: as durable as before this call
+        return False
+    _make_durable(path.parent, 0o777)  # less the umask
     with contextlib.suppress(FileExistsError):  # made meanwhile: flushed here all the same
         path.mkdir(mode=mode)
     if not path.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "not a directory", os.fspath(path))
     fsync_dir(path.parent)
     return True
+
+
+def _flush_if_recent(folder: Path) -> None:
+    """fsync ``folder`` if it changed in the last :data:`RECENT_DIR_SECONDS` (an entry in
+    it may not be flushed yet). Raises ``OSError``."""
+    if time.time() - folder.stat().st_mtime < RECENT_DIR_SECONDS:
+        fsync_dir(folder)
 
 
 def remove_quiet(path: Path) -> bool:
