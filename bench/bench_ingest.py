@@ -25,8 +25,12 @@ older measure, one directory's first 10,000 then its last.
 ``--index-growth N`` does the same for ``Index.add_many`` alone (decoded posts, no
 checks, no files): its wall time per post and the bytes it writes per post
 (the WAL and the checkpoints) over the first and the last 10,000.
+``--ceiling`` adds, each round, the same work on two cores with nothing shared and
+nothing flushed (:mod:`ceiling`): the most ingest could reach on this machine, and the
+share of it the per-feed ingest reaches.
 
     .venv/bin/python bench/bench_ingest.py --posts 20000 --batch 500
+    .venv/bin/python bench/bench_ingest.py --posts 20000 --rounds 3 --ceiling --keep
     .venv/bin/python bench/bench_ingest.py --posts 10000 --growth 100000
     .venv/bin/python bench/bench_ingest.py --posts 1000 --rounds 3 --index-growth 100000
 """
@@ -47,6 +51,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import ceiling  # noqa: E402
 import common  # noqa: E402
 import nacl.signing  # noqa: E402  (the raw baseline; the app itself only uses app.core.base.crypto)
 
@@ -307,6 +312,9 @@ def main() -> None:
                     help="with --growth, also the old measure: first then last 10,000")
     ap.add_argument("--index-growth", type=int, default=0, metavar="N",
                     help="also index N posts alone (no checks, no files): first vs last 10,000")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="also, each round, the same work on two cores with nothing shared "
+                         "or flushed (bench/ceiling.py): what the work itself leaves")
     ap.add_argument("--profile", type=Path, default=None, metavar="FILE",
                     help="also write a cProfile of one per-feed ingest (by own time) to FILE")
     args = ap.parse_args()
@@ -327,6 +335,7 @@ def main() -> None:
     verify2: list[float] = []
     create: list[float] = []
     rates: list[list[float]] = [[] for _ in runs]
+    ceilings: list[tuple[float, float]] = []  # (+ index, files only) a round
     loads: list[float] = []
     try:
         for _ in range(args.rounds):  # baselines and results interleaved: the same noise
@@ -337,6 +346,11 @@ def main() -> None:
                 rate, accepted = ingest_rate(args.out / f"run{n}-{len(create)}", order, people,
                                              args.batch, with_index, processes, pipelined=piped)
                 rates[n].append(rate)
+            if args.ceiling:
+                ceilings.append(tuple(  # type: ignore[arg-type]
+                    ceiling.ceiling_rate(args.out / f"ceiling{len(create)}-{x}", by_feed,
+                                         people, args.batch, x == "index")
+                    for x in ("index", "files")))
             loads.append(os.getloadavg()[0])
         rounds = range(args.rounds)
         grown = [growth_interleaved(args.out / f"growth{k}", args.growth, people, args.batch,
@@ -365,11 +379,22 @@ def main() -> None:
              f"{med(create) / limit:.2f}"]]
     rows += [[f"ingest: {label}", f"{med(r):,.0f} posts/s",
               f"{med(r) / limit:.2f}"] for (label, *_), r in zip(runs, rates, strict=True)]
+    if ceilings:
+        for n, label in enumerate(("+ index", "files only")):
+            rate = med(c[n] for c in ceilings)
+            rows.append([f"ceiling: per-feed, two cores, nothing shared or flushed, {label}",
+                         f"{rate:,.0f} posts/s", f"{rate / limit:.2f}"])
     print(common.table(["measure", "rate (median)", "vs the lower of verify and disk"], rows))
-    print("each round (verify, 2-proc verify, disk, then each ingest row):")
+    print("each round (verify, 2-proc verify, disk, then each ingest row"
+          f"{', then the two ceilings' if ceilings else ''}):")
     for k in range(args.rounds):
         print(f"  round {k + 1}: " + ", ".join(
-            f"{x[k]:,.0f}" for x in (verify, verify2, create, *rates)))
+            f"{x[k]:,.0f}" for x in (verify, verify2, create, *rates,
+                                      *(zip(*ceilings, strict=True) if ceilings else ()))))
+    if ceilings:
+        shares = [rates[0][k] / ceilings[k][0] for k in range(args.rounds)]
+        print("per-feed ingest (+ index) / its ceiling (+ index), each round: "
+              f"{', '.join(f'{x:.2f}' for x in shares)}; median {med(shares):.2f}")
     if grown:
         _rounds_table(
             f"growth: the first 10,000 posts into a fresh directory against the last 10,000 "
