@@ -17,11 +17,11 @@ commits them in a group:
 
 So each batch costs one flush, taken while this process prepares the next batch and
 indexes this one, and its result waits for the next batch's flush (or a last one at
-the end). A batch that
-cannot be deferred (a post no helper holds, a deletion or edit record, an index on
-another file system) is stored whole, as :meth:`~.ingest.Ingestor.ingest_many` does,
-after the last deferred batch is flushed. A sync commits its pages the same way, one
-page checked ahead (:mod:`app.core.network.follow`).
+the end). A batch that cannot be deferred (a post no helper holds, a deletion or edit
+record, an index on another file system) is stored whole, as
+:meth:`~.ingest.Ingestor.ingest_many` does, after the last deferred batch is flushed.
+A sync commits its pages the same way, one page checked ahead
+(:mod:`app.core.network.follow`).
 
 The promise of each batch does not change: a result is yielded only when its batch's
 accepted posts and index rows are durable (:func:`app.core.posts.storebatch.

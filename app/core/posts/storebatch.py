@@ -84,7 +84,10 @@ def store_names_unflushed(posts_dir: Path, posts: list[Post], held: Held,
        the helpers to name this batch's files, sends the held requests, and waits for
        the names (writing here, durably, any file a helper could not name): so no row is
        visible before its name, and nothing is named before its data is on disk. If
-       ``rows`` fails before calling it, ``finish`` is called after.
+       ``rows`` returns without calling it (an index that failed: logged, repaired
+       later), ``finish`` is called after; if ``rows`` raises, nothing is named.
+       The index's write lock is held from the rows to their COMMIT, so through the
+       flush too (other writers wait, up to ``index_busy_timeout``).
 
     The names and rows are *not* flushed: the caller flushes them (the next batch's
     step 1, or its own ``syncfs``) before it reports these posts stored. Raises
