@@ -233,3 +233,35 @@ def test_a_new_authors_folder_is_flushed_by_the_syncfs_before_its_first_name(
         folder = events[k][1]
         first_link = next(j for j, e in enumerate(events) if e == ("link", folder))
         assert ("flushed", "") in events[k:first_link], events
+
+
+def test_rows_added_again_after_a_failed_insert_still_mark_the_folder_for_rescan(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the tester (stop 26): the bulk insert fails before ``finish`` (no name
+    yet); the names are made, then ``_finish`` adds the rows again. That second commit
+    came before the next ``syncfs`` (the names not flushed) and, unlike the group
+    commit's own, was flushed at once and did not mark the folder for the repair's
+    rescan: a crash then kept rows for names it lost, in a folder whose mtime the repair
+    trusted. The rows added again are marked like the first ones (and left to that
+    ``syncfs``)."""
+    dd, _ = make_node(tmp_path, known="A")
+    Ingestor(dd, now=T0).ingest(post("A", TEXT="before"))
+    folder = dd.posts / FP["A"]
+    with Index(dd).write() as c:  # the folder as a repair settled it
+        c.execute("INSERT OR REPLACE INTO dirs(fp, mtime_ns) VALUES (?, ?)",
+                  (FP["A"], folder.stat().st_mtime_ns))
+    real, failures = index_module.insert_bulk, [1]
+
+    def insert_bulk(*args: Any) -> int:
+        if failures:
+            failures.pop()
+            raise sqlite3.OperationalError("database is locked")
+        return real(*args)
+    monkeypatch.setattr(index_module, "insert_bulk", insert_bulk)
+    batches = _batches(1)
+    results = list(ingest_batches(Ingestor(dd, now=T0), batches))
+    assert not failures, "the failure was injected"
+    assert [len(r.accepted) for r in results] == [100]
+    assert _shas(batches[0]) <= _rows(dd) and _shas(batches[0]) <= _names(dd)
+    marks = dict(Index(dd).conn().execute("SELECT fp, mtime_ns FROM dirs").fetchall())
+    assert marks[FP["A"]] == 0, "the rows reached the disk unmarked before the names"
