@@ -225,7 +225,9 @@ class Ingestor:
         finally:
             checked.close()
         checked.result.accept(posts, written)
-        self._finish(checked.session, posts, indexed=all(indexed))
+        # rows added again (the first insert failed) are committed before the names' flush
+        # too: marked for the rescan and left to that flush, like the first ones
+        self._finish(checked.session, posts, indexed=all(indexed), flushed_later=True)
         return checked.result
 
     def flush(self) -> None:
@@ -332,14 +334,16 @@ class Ingestor:
         return blocked
 
     # storing -----------------------------------------------------------------------
-    def _finish(self, session: Session, posts: list[Post], indexed: bool = False) -> None:
-        """Touch the keys that were used, then index (files are durable by now) unless
-        ``indexed`` already, then remove what deletion records delete."""
+    def _finish(self, session: Session, posts: list[Post], indexed: bool = False,
+                flushed_later: bool = False) -> None:
+        """Touch the keys that were used, then index (files are durable by now, or
+        ``flushed_later`` as :meth:`_add_rows` says) unless ``indexed`` already, then
+        remove what deletion records delete."""
         for fp in session.used:
             self.identities.touch(fp)
         doomed = records.doomed(self.index, posts)  # read before the records are indexed
         if not indexed:
-            self._add_rows(posts)
+            self._add_rows(posts, flushed_later=flushed_later)
         records.remove_files(self.dd, doomed)  # a deletion record's targets go last
 
     def _add_rows(self, posts: list[Post], *, flushed_later: bool = False,
