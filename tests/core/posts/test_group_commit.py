@@ -265,3 +265,41 @@ def test_rows_added_again_after_a_failed_insert_still_mark_the_folder_for_rescan
     assert _shas(batches[0]) <= _rows(dd) and _shas(batches[0]) <= _names(dd)
     marks = dict(Index(dd).conn().execute("SELECT fp, mtime_ns FROM dirs").fetchall())
     assert marks[FP["A"]] == 0, "the rows reached the disk unmarked before the names"
+
+
+def test_a_flush_error_the_index_reports_as_its_own_still_fails_the_batch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the tester (stop 26): ``finish`` (its rows' ``before_commit``) raises the
+    failed flush's error, but the index layer raises an error of its own instead (say
+    its clean-up after the ROLLBACK failed too): ingest took that for an index failure,
+    called ``finish`` again, which returned as if done, and the batches whose names that
+    flush was to make durable were reported (nothing of the second one named). A
+    ``finish`` that failed fails again."""
+    dd, _ = make_node(tmp_path, known="A")
+    real, calls = storebatch.syncfs, []
+
+    def syncfs(path: Path) -> None:
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.EIO, "syncfs failed: Input/output error")
+        real(path)
+    monkeypatch.setattr(storebatch, "syncfs", syncfs)
+    real_add = Index.add_many
+
+    def add_many(self: Index, posts: Any, **kw: Any) -> int:
+        before = kw.get("before_commit")
+        if before is not None:
+            def replaced() -> None:
+                try:
+                    before()
+                except OSError as exc:
+                    raise sqlite3.OperationalError("disk I/O error") from exc
+            kw["before_commit"] = replaced
+        return real_add(self, posts, **kw)
+    monkeypatch.setattr(Index, "add_many", add_many)
+    batches, reported = _batches(3), []
+    with pytest.raises(OSError, match="Input/output"):
+        for result in ingest_batches(Ingestor(dd, now=T0), batches):
+            reported.append(result)
+    assert reported == []
+    assert _names(dd) == _shas(batches[0]) and _rows(dd) == _shas(batches[0])
