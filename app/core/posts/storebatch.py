@@ -85,7 +85,8 @@ def store_names_unflushed(posts_dir: Path, posts: list[Post], held: Held,
        the names (writing here, durably, any file a helper could not name): so no row is
        visible before its name, and nothing is named before its data is on disk. If
        ``rows`` returns without calling it (an index that failed: logged, repaired
-       later), ``finish`` is called after; if ``rows`` raises, nothing is named.
+       later), ``finish`` is called after (one that failed in ``rows`` raises its error
+       again); if ``rows`` raises, nothing is named.
        The index's write lock is held from the rows to their COMMIT, so through the
        flush too (other writers wait, up to ``index_busy_timeout``).
 
@@ -104,21 +105,27 @@ def store_names_unflushed(posts_dir: Path, posts: list[Post], held: Held,
     flusher = threading.Thread(target=flush, name="diwan-flush")
     flusher.start()
     written: set[str] = set()
-    finished: list[bool] = []
+    finished: list[BaseException | None] = []  # what the first call raised, if anything
 
-    def finish() -> None:  # once, the first time it is called
+    def finish() -> None:  # once, the first time it is called; a failure raised again
         if finished:
+            if finished[0] is not None:
+                raise finished[0]
             return
-        finished.append(True)
-        flusher.join()
-        if failed:
-            raise failed[0]
-        sent = _start_links(posts_dir, posts, held)
-        later.send()  # the next batch's files, checked during the flush
-        linked, again, _ = _finish_links(sent)
-        written.update(linked)
-        if again:  # a helper died (its files went with it) or could not name them
-            written.update(_write_here(posts_dir, again))
+        finished.append(None)
+        try:
+            flusher.join()
+            if failed:
+                raise failed[0]
+            sent = _start_links(posts_dir, posts, held)
+            later.send()  # the next batch's files, checked during the flush
+            linked, again, _ = _finish_links(sent)
+            written.update(linked)
+            if again:  # a helper died (its files went with it) or could not name them
+                written.update(_write_here(posts_dir, again))
+        except BaseException as exc:
+            finished[0] = exc
+            raise
     try:
         with holding() as later:
             _call(then)
