@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +52,9 @@ def _shas(raws: list[bytes]) -> set[str]:
     return {hashlib.sha1(raw).hexdigest() for raw in raws}
 
 
-def test_a_failed_flush_reports_nothing_it_was_to_make_durable(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The second batch's flush (its data, the first batch's names and rows) fails: the
-    first batch, stored but not flushed, is never reported, and none of the second
-    batch's files gets a name."""
-    dd, _ = make_node(tmp_path, known="A")
+def _second_flush_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The group commit's second ``syncfs`` (the second batch's data, the first batch's
+    names and rows) fails with EIO; the others run."""
     real, calls = storebatch.syncfs, []
 
     def syncfs(path: Path) -> None:
@@ -65,11 +63,41 @@ def test_a_failed_flush_reports_nothing_it_was_to_make_durable(
             raise OSError(errno.EIO, "syncfs failed: Input/output error")
         real(path)
     monkeypatch.setattr(storebatch, "syncfs", syncfs)
-    batches, reported = _batches(3), []
+
+
+def _reported_until_it_fails(dd: Any, batches: list[list[bytes]]) -> list[Any]:
+    """The results ``ingest_batches`` yields before it raises the flush's EIO."""
+    reported: list[Any] = []
     with pytest.raises(OSError, match="Input/output"):
         for result in ingest_batches(Ingestor(dd, now=T0), batches):
             reported.append(result)
-    assert reported == []
+    return reported
+
+
+def _insert_fails_once(monkeypatch: pytest.MonkeyPatch, message: str,
+                       when: Callable[[], bool]) -> list[int]:
+    """The index's bulk insert raises ``sqlite3.OperationalError(message)`` the first time
+    it is called while ``when()``; the list returned is emptied then."""
+    real, failures = index_module.insert_bulk, [1]
+
+    def insert_bulk(*args: Any) -> int:
+        if failures and when():
+            failures.pop()
+            raise sqlite3.OperationalError(message)
+        return real(*args)
+    monkeypatch.setattr(index_module, "insert_bulk", insert_bulk)
+    return failures
+
+
+def test_a_failed_flush_reports_nothing_it_was_to_make_durable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second batch's flush (its data, the first batch's names and rows) fails: the
+    first batch, stored but not flushed, is never reported, and none of the second
+    batch's files gets a name."""
+    dd, _ = make_node(tmp_path, known="A")
+    _second_flush_fails(monkeypatch)
+    batches = _batches(3)
+    assert _reported_until_it_fails(dd, batches) == []
     assert _names(dd) == _shas(batches[0])  # named, not reported: a later ingest finds them
     assert _rows(dd) == _shas(batches[0])
 
@@ -124,14 +152,8 @@ def test_an_index_that_fails_is_caught_up_and_the_batch_still_reported(
     """The bulk insert of the second batch fails once: its files are still named, its
     result reported, and its rows added by the retry after the names."""
     dd, _ = make_node(tmp_path, known="A")
-    real, failures = index_module.insert_bulk, [1]
-
-    def insert_bulk(*args: Any) -> int:
-        if len(_rows(dd)) == 100 and failures:
-            failures.pop()
-            raise sqlite3.OperationalError("disk I/O error")
-        return real(*args)
-    monkeypatch.setattr(index_module, "insert_bulk", insert_bulk)
+    failures = _insert_fails_once(monkeypatch, "disk I/O error",
+                                  lambda: len(_rows(dd)) == 100)
     batches = _batches(3)
     results = list(ingest_batches(Ingestor(dd, now=T0), batches))
     assert not failures, "the failure was injected"
@@ -250,14 +272,7 @@ def test_rows_added_again_after_a_failed_insert_still_mark_the_folder_for_rescan
     with Index(dd).write() as c:  # the folder as a repair settled it
         c.execute("INSERT OR REPLACE INTO dirs(fp, mtime_ns) VALUES (?, ?)",
                   (FP["A"], folder.stat().st_mtime_ns))
-    real, failures = index_module.insert_bulk, [1]
-
-    def insert_bulk(*args: Any) -> int:
-        if failures:
-            failures.pop()
-            raise sqlite3.OperationalError("database is locked")
-        return real(*args)
-    monkeypatch.setattr(index_module, "insert_bulk", insert_bulk)
+    failures = _insert_fails_once(monkeypatch, "database is locked", lambda: True)
     batches = _batches(1)
     results = list(ingest_batches(Ingestor(dd, now=T0), batches))
     assert not failures, "the failure was injected"
@@ -276,14 +291,7 @@ def test_a_flush_error_the_index_reports_as_its_own_still_fails_the_batch(
     flush was to make durable were reported (nothing of the second one named). A
     ``finish`` that failed fails again."""
     dd, _ = make_node(tmp_path, known="A")
-    real, calls = storebatch.syncfs, []
-
-    def syncfs(path: Path) -> None:
-        calls.append(path)
-        if len(calls) == 2:
-            raise OSError(errno.EIO, "syncfs failed: Input/output error")
-        real(path)
-    monkeypatch.setattr(storebatch, "syncfs", syncfs)
+    _second_flush_fails(monkeypatch)
     real_add = Index.add_many
 
     def add_many(self: Index, posts: Any, **kw: Any) -> int:
@@ -297,9 +305,6 @@ def test_a_flush_error_the_index_reports_as_its_own_still_fails_the_batch(
             kw["before_commit"] = replaced
         return real_add(self, posts, **kw)
     monkeypatch.setattr(Index, "add_many", add_many)
-    batches, reported = _batches(3), []
-    with pytest.raises(OSError, match="Input/output"):
-        for result in ingest_batches(Ingestor(dd, now=T0), batches):
-            reported.append(result)
-    assert reported == []
+    batches = _batches(3)
+    assert _reported_until_it_fails(dd, batches) == []
     assert _names(dd) == _shas(batches[0]) and _rows(dd) == _shas(batches[0])
