@@ -82,7 +82,7 @@ def build(n: int, people: list[common.Author], seed: int) -> list[bytes]:
 
 
 def raw_verify_rate(raws: list[bytes], people: list[common.Author]) -> float:
-    verify_keys = {a.fp: nacl.signing.VerifyKey(b64d(a.pub.split(b"\n")[1][5:]))
+    verify_keys = {a.fp: nacl.signing.VerifyKey(a.public_key)
                    for a in people}
     triples = []
     for raw in raws:
@@ -97,7 +97,7 @@ def raw_verify_rate(raws: list[bytes], people: list[common.Author]) -> float:
 def _verify_share(job: tuple[int, int]) -> float:
     """Verify every ``step``-th post from ``first`` (a forked child; returns seconds)."""
     first, step = job
-    keys = {a.fp: nacl.signing.VerifyKey(b64d(a.pub.split(b"\n")[1][5:])) for a in _people}
+    keys = {a.fp: nacl.signing.VerifyKey(a.public_key) for a in _people}
     triples = []
     for raw in _raws[first::step]:
         p1, fp, sig = raw.split(b".")

@@ -28,7 +28,6 @@ import common
 
 from app.core.base import crypto
 from app.core.base.datadir import DataDir
-from app.core.base.encoding import b64d
 from app.core.posts.codec import make_post, parse_payload, split_post
 from app.core.posts.index import Index
 
@@ -67,7 +66,7 @@ def ceiling_rate(root: Path, raws: list[bytes], people: list[common.Author], bat
     """Posts/s of :data:`PROCESSES` forked processes doing ingest's steps on ``raws``
     (batches of ``batch``, every other one each) under ``root`` (a new directory), from
     the moment both are ready until both are done. Raises ``SystemExit`` if one fails."""
-    keys = {a.fp: b64d(a.pub.split(b"\n")[1][5:]) for a in people}
+    keys = {a.fp: a.public_key for a in people}
     batches = [raws[s:s + batch] for s in range(0, len(raws), batch)]
     dirs = []
     for k in range(PROCESSES):

@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from app.core.base import crypto  # noqa: E402
-from app.core.base.encoding import b64e  # noqa: E402
+from app.core.base.encoding import b64d, b64e  # noqa: E402
 from app.core.identity import keys  # noqa: E402
 from app.core.posts.codec import Post, encode_payload  # noqa: E402
 
@@ -38,6 +38,11 @@ class Author:
     seed: bytes
     fp: str
     pub: bytes
+
+    @property
+    def public_key(self) -> bytes:
+        """The 32-byte Ed25519 public key of ``pub`` (its second line, after ``key: ``)."""
+        return b64d(self.pub.split(b"\n")[1][5:])
 
 
 @dataclass(frozen=True)

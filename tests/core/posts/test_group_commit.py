@@ -224,7 +224,7 @@ def test_a_new_authors_folder_is_flushed_by_the_syncfs_before_its_first_name(
     that ends before the first link into it, and ``posts/`` is never fsync-ed."""
     dd, _ = make_node(tmp_path, known="ABC")
     events: list[tuple[str, str]] = []
-    real_mkdir = getattr(ingest_module, "make_private_dir", fsio.make_private_dir)
+    real_mkdir = ingest_module.make_private_dir
     real_syncfs = storebatch.syncfs
     real_link = verifyprocs.Ticket.start_link
 
@@ -239,7 +239,7 @@ def test_a_new_authors_folder_is_flushed_by_the_syncfs_before_its_first_name(
     def start_link(ticket: Any, names: list[tuple[int, str]]) -> Any:
         events.extend(("link", name.split("/")[-2]) for _, name in names)
         return real_link(ticket, names)
-    monkeypatch.setattr(ingest_module, "make_private_dir", mkdir, raising=False)
+    monkeypatch.setattr(ingest_module, "make_private_dir", mkdir)
     monkeypatch.setattr(storebatch, "syncfs", syncfs)
     monkeypatch.setattr(ingest_module, "syncfs", syncfs)
     monkeypatch.setattr(verifyprocs.Ticket, "start_link", start_link)
