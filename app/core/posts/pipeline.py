@@ -11,9 +11,10 @@ commits them in a group:
   previous batch's names and index rows, whose result is then reported;
 - during that flush the next batch is split and parsed here, its checks sent to the
   helpers with their file writes held back (:func:`app.core.base.verifyprocs.holding`),
-  then this batch's index rows are inserted; right after the flush the helpers are
-  asked to name this batch's files, then to write the next batch's, and the rows'
-  COMMIT waits for the names (no row is visible before its file).
+  then this batch's index rows are inserted; the flushing thread asks the helpers to
+  name this batch's files the moment the flush is over, then they are asked to write
+  the next batch's, and the rows' COMMIT waits for the names (no row is visible before
+  its file).
 
 So each batch costs one flush, taken while this process prepares the next batch and
 indexes this one, and its result waits for the next batch's flush (or a last one at

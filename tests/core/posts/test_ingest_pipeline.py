@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -223,32 +224,33 @@ def test_batches_through_the_pipeline_give_what_one_batch_at_a_time_gives(
 def test_batches_are_committed_in_a_group_each_result_after_the_flush_of_its_names(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The order :func:`ingest_batches` promises (group commit): per batch, one flush of
-    its data (and of the previous batch's names and rows) on a thread, during which the
-    next batch's checks are prepared and this batch's rows inserted; once the flush is
-    over, the helpers asked to name its files, then the next batch's checks sent, then
-    the rows' COMMIT, which waits for the names; a result comes only after a flush that
-    followed its rows, the last one's after a flush of its own. On ``e1160cc``..
-    ``06b3846`` this order was one flush for the data and one for the names per batch;
-    on ``a56063f``..``a1eab74`` the rows went in only after the flush."""
+    its data (and of the previous batch's names and rows) on a thread, which then asks
+    the helpers to name the batch's files; meanwhile, here, the next batch's checks are
+    prepared and this batch's rows inserted; the next batch's file writes are sent only
+    after the names were asked for, and the rows' COMMIT waits for the names; a result
+    comes only after a flush that followed its rows, the last one's after a flush of its
+    own. On ``e1160cc``..``06b3846`` this order was one flush for the data and one for
+    the names per batch; on ``a56063f``..``a1eab74`` the rows went in only after the
+    flush; until ``c65f15e`` the names were asked for here, after the rows went in."""
     dd, _ = make_node(tmp_path, known="A")
-    events: list[str] = []
+    events: list[tuple[str, str]] = []  # (thread, event): list.append is atomic
 
     def spy(owner: Any, name: str, before: str | None, after: str | None = None) -> None:
         real = getattr(owner, name)
 
         def record(*args: Any, **kwargs: Any) -> Any:
             if before:
-                events.append(before)
+                events.append((threading.current_thread().name, before))
             got = real(*args, **kwargs)
             if after:
-                events.append(after)
+                events.append((threading.current_thread().name, after))
             return got
         monkeypatch.setattr(owner, name, record)
 
     spy(storebatch, "syncfs", None, "flushed")   # on the flushing thread
     spy(ingest_module, "syncfs", None, "flushed")  # the last batch's own flush
     spy(storebatch, "fsync_dir", "fsync_dir")
-    spy(verifyprocs.VerifyPool, "start_link", "link")
+    spy(storebatch, "_start_links", "link")
     spy(verifyprocs.VerifyPool, "write_later", "sent")
     spy(storebatch, "_finish_links", None, "linked")
     spy(Ingestor, "check_ahead", "ahead")
@@ -256,20 +258,25 @@ def test_batches_are_committed_in_a_group_each_result_after_the_flush_of_its_nam
     batches = [[post("A", TEXT=f"b{k} p{i}") for i in range(100)] for k in range(3)]
     for result in ingest_batches(Ingestor(dd, now=T0), batches):
         assert len(result.accepted) == 100 and all(a.new for a in result.accepted)
-        events.append("result")
-    steps = [e for i, e in enumerate(events) if i == 0 or events[i - 1] != e]
-    # The flush ends on its thread while the next batch is prepared and the rows go in:
-    # anywhere before the names are asked for, never after.
-    flushed = False
-    for e in steps:
-        flushed = flushed or e == "flushed"
-        if e == "link":
-            assert flushed, steps
-            flushed = False
-    one = ["ahead", "index", "link", "sent", "linked", "indexed"]
-    last = ["index", "link", "linked", "indexed", "result"]
-    assert [e for e in steps if e != "flushed"] == [*one, *one, "result", *last, "result"], steps
-    assert steps[-2:] == ["flushed", "result"], steps
+        events.append((threading.current_thread().name, "result"))
+    main = threading.current_thread().name
+    here = [e for t, e in events if t == main]
+    there = [e for t, e in events if t != main]
+    one = ["ahead", "index", "linked", "indexed"]
+    last = ["index", "linked", "indexed", "result", "flushed", "result"]
+    assert [e for e in here if e != "sent"] == [*one, *one, "result", *last], here
+    assert there == ["flushed", "link"] * 3, there  # the names asked for right after
+    order = [e for _, e in events]
+    for k in range(2):  # each batch's next files sent after its names, before its COMMIT
+        links = [i for i, e in enumerate(order) if e == "link"]
+        sends = [i for i, e in enumerate(order) if e == "sent"]
+        commits = [i for i, e in enumerate(order) if e == "indexed"]
+        assert links[k] < sends[k] < commits[k], order
+    results = [i for i, e in enumerate(order) if e == "result"]
+    flushes = [i for i, e in enumerate(order) if e == "flushed"]
+    commits = [i for i, e in enumerate(order) if e == "indexed"]
+    for k, at in enumerate(results):  # reported after a flush that followed its COMMIT
+        assert any(commits[k] < f < at for f in flushes), order
 
 
 def test_a_file_a_helper_cannot_name_is_written_here(
