@@ -45,8 +45,7 @@ from .index import Index
 from .ingestresults import BatchResult, Checked, IngestResult, Session
 from .repairdue import repair_soon
 from .signatures import Ahead, Prepared, answer, check_ahead, release, taken, tickets
-from .signatures import written as written_ahead
-from .storebatch import Held, store, store_names_unflushed
+from .storebatch import store, store_names_unflushed
 
 log = logging.getLogger("diwan.ingest")
 
@@ -152,7 +151,7 @@ class Ingestor:
         session = self._session()
         result = BatchResult()
         posts: list[Post] = []
-        held: Held = {}  # SHA-1 -> (request, place) of the helper holding its file
+        files: list[tuple[str, Prepared]] = []  # its file written by a helper, maybe
         prepared, upto = taken(ahead, raws, author)
         sent = tickets(prepared.values())
         try:
@@ -168,8 +167,8 @@ class Ingestor:
                     result.rejected.append((i, exc.reason))
                     continue
                 posts.append(post)
-                if check is not None and written_ahead(check):
-                    held.setdefault(post.sha1, (check[2], check[3]))
+                if check is not None:  # whether its file was written: read when stored
+                    files.append((post.sha1, check))
             posts, dropped = records.screen(self.dd, self.index, posts)
             if dropped:  # step 9
                 where = {hashlib.sha1(bytes(r)).hexdigest(): i for i, r in enumerate(raws)}
@@ -179,7 +178,7 @@ class Ingestor:
         except BaseException:
             release(sent)
             raise
-        return Checked(session, result, posts, held, sent)
+        return Checked(session, result, posts, files, sent)
 
     def store_checked(self, checked: Checked,
                       then: Callable[[], object] | None = None) -> BatchResult:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .attributes import Context
 from .codec import Post
-from .signatures import Answers, release
+from .signatures import Answers, Prepared, release, written
 from .storebatch import Held
 
 
@@ -62,15 +62,30 @@ class Session:
 @dataclass
 class Checked:
     """A batch verified and screened, not stored yet: its ingest call's ``session``, the
-    ``result`` so far (rejections), the accepted ``posts`` in input order, the ``held``
-    files helpers wrote for them and the helper requests ``sent`` (:meth:`close`
-    releases them: files not named by then vanish)."""
+    ``result`` so far (rejections), the accepted ``posts`` in input order, the checks
+    whose helper may hold a post's ``files`` (SHA-1 and the check, first one of a
+    SHA-1 first) and the helper requests ``sent`` (:meth:`close` releases them: files
+    not named by then vanish)."""
 
     session: Session
     result: BatchResult
     posts: list[Post]
-    held: Held
+    files: list[tuple[str, Prepared]]
     sent: list[Answers]
+    _held: Held | None = field(default=None, repr=False)
+
+    @property
+    def held(self) -> Held:
+        """The posts whose file a helper holds: SHA-1 -> (request, place in it). Read when
+        the batch is stored, not while it is checked: a helper writes the files after the
+        checks (:func:`app.core.base.verifyprocs.holding`), and checking the batch need
+        not wait for that."""
+        if self._held is None:
+            self._held = {}
+            for sha1, check in self.files:
+                if sha1 not in self._held and written(check):
+                    self._held[sha1] = (check[2], check[3])
+        return self._held
 
     def close(self) -> None:
         """Drop every file the helpers still hold for this batch (none becomes visible)."""

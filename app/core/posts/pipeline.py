@@ -14,7 +14,8 @@ commits them in a group:
   then this batch's index rows are inserted; the flushing thread asks the helpers to
   name this batch's files the moment the flush is over, then they are asked to write
   the next batch's, and the rows' COMMIT waits for the names (no row is visible before
-  its file).
+  its file). Whether a helper wrote a file is read only when its batch is stored
+  (:attr:`.ingestresults.Checked.held`): checking the next batch does not wait for it.
 
 So each batch costs one flush, taken while this process prepares the next batch and
 indexes this one, and its result waits for the next batch's flush (or a last one at

@@ -279,6 +279,46 @@ def test_batches_are_committed_in_a_group_each_result_after_the_flush_of_its_nam
         assert any(commits[k] < f < at for f in flushes), order
 
 
+def test_checking_a_batch_does_not_wait_for_the_helpers_file_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether a helper wrote a post's file (the answer to its ``F`` request, sent after
+    the previous batch's names) is read when the batch is stored, never while its posts
+    are checked: until ``c65f15e`` ``check_batch`` read it post by post and so waited
+    for the helpers' file writes (~7 ms a batch of 500). Every post is still stored,
+    each file named by the helper that wrote it."""
+    dd, _ = make_node(tmp_path, known="A")
+    where: list[str] = []
+    phase = ["other"]
+    real_codes = verifyprocs.Ticket.file_codes
+
+    def file_codes(self: verifyprocs.Ticket) -> list[int]:
+        where.append(phase[0])
+        return real_codes(self)
+    monkeypatch.setattr(verifyprocs.Ticket, "file_codes", file_codes)
+    real_check = Ingestor.check_batch
+
+    def check_batch(self: Ingestor, *args: Any, **kwargs: Any) -> Any:
+        phase[0] = "check_batch"
+        try:
+            return real_check(self, *args, **kwargs)
+        finally:
+            phase[0] = "other"
+    monkeypatch.setattr(Ingestor, "check_batch", check_batch)
+    linked: list[int] = []
+    real_finish = storebatch._finish_links
+
+    def finish_links(sent: Any) -> Any:
+        got = real_finish(sent)
+        linked.append(len(got[0]))
+        return got
+    monkeypatch.setattr(storebatch, "_finish_links", finish_links)
+    batches = [[post("A", TEXT=f"b{k} p{i}") for i in range(100)] for k in range(3)]
+    results = list(ingest_batches(Ingestor(dd, now=T0), batches))
+    assert [len(r.accepted) for r in results] == [100, 100, 100]
+    assert where and "check_batch" not in where, where
+    assert linked == [100, 100, 100]  # every file named by its helper, none written here
+
+
 def test_a_file_a_helper_cannot_name_is_written_here(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Found by the end-of-session tester: a helper names files through
