@@ -44,7 +44,7 @@ from .codec import CREATED, Post, make_post, parse_payload, split_post
 from .index import Index
 from .ingestresults import BatchResult, Checked, IngestResult, Session
 from .repairdue import repair_soon
-from .signatures import Ahead, Prepared, answer, check_ahead, release, taken, tickets
+from .signatures import Ahead, Answers, Prepared, answer, check_ahead, release, taken, tickets
 from .storebatch import store, store_names_unflushed
 
 log = logging.getLogger("diwan.ingest")
@@ -151,7 +151,7 @@ class Ingestor:
         session = self._session()
         result = BatchResult()
         posts: list[Post] = []
-        files: list[tuple[str, Prepared]] = []  # its file written by a helper, maybe
+        files: list[tuple[str, Answers, int]] = []  # its file written by a helper, maybe
         prepared, upto = taken(ahead, raws, author)
         sent = tickets(prepared.values())
         try:
@@ -168,7 +168,7 @@ class Ingestor:
                     continue
                 posts.append(post)
                 if check is not None:  # whether its file was written: read when stored
-                    files.append((post.sha1, check))
+                    files.append((post.sha1, check[2], check[3]))
             posts, dropped = records.screen(self.dd, self.index, posts)
             if dropped:  # step 9
                 where = {hashlib.sha1(bytes(r)).hexdigest(): i for i, r in enumerate(raws)}
@@ -185,9 +185,9 @@ class Ingestor:
         """The second half of :meth:`ingest_many`: store and index a :class:`Checked` batch,
         durable when this returns (``then`` as there). Raises ``OSError`` if the files
         cannot be written."""
-        session, result, posts, held = (checked.session, checked.result, checked.posts,
-                                        checked.held)
+        session, result, posts = checked.session, checked.result, checked.posts
         try:
+            held = checked.held  # the helpers' answers to writing the files, waited for
             early: list[bool] = []  # the rows went in right before the names' syncfs
 
             def rows_first() -> None:
@@ -211,7 +211,12 @@ class Ingestor:
         with a post no helper holds, a deletion or edit record, or an index on another
         file system (store it with :meth:`store_checked`). Raises ``OSError`` as
         :meth:`store_checked`; an index failure is logged (the repair adds the rows)."""
-        posts, held = checked.posts, checked.held
+        posts = checked.posts
+        try:
+            held = checked.held  # the helpers' answers to writing the files, waited for
+        except BaseException:
+            checked.close()  # files written ahead and not named just vanish
+            raise
         if not posts or any(p.sha1 not in held for p in posts) \
                 or not self._rows_ride_syncfs(posts):
             return None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .attributes import Context
 from .codec import Post
-from .signatures import Answers, Prepared, release, written
+from .signatures import Answers, release, written
 from .storebatch import Held
 
 
@@ -62,15 +62,15 @@ class Session:
 @dataclass
 class Checked:
     """A batch verified and screened, not stored yet: its ingest call's ``session``, the
-    ``result`` so far (rejections), the accepted ``posts`` in input order, the checks
-    whose helper may hold a post's ``files`` (SHA-1 and the check, first one of a
-    SHA-1 first) and the helper requests ``sent`` (:meth:`close` releases them: files
-    not named by then vanish)."""
+    ``result`` so far (rejections), the accepted ``posts`` in input order, the posts
+    whose file a helper may hold (``files``: SHA-1, request and place in it, in input
+    order; the split posts themselves are not kept) and the helper requests ``sent``
+    (:meth:`close` releases them: files not named by then vanish)."""
 
     session: Session
     result: BatchResult
     posts: list[Post]
-    files: list[tuple[str, Prepared]]
+    files: list[tuple[str, Answers, int]]
     sent: list[Answers]
     _held: Held | None = field(default=None, repr=False)
 
@@ -79,12 +79,14 @@ class Checked:
         """The posts whose file a helper holds: SHA-1 -> (request, place in it). Read when
         the batch is stored, not while it is checked: a helper writes the files after the
         checks (:func:`app.core.base.verifyprocs.holding`), and checking the batch need
-        not wait for that."""
+        not wait for that. Waits for the helpers' answers; whoever reads it first
+        :meth:`close`-s the batch if that raises."""
         if self._held is None:
-            self._held = {}
-            for sha1, check in self.files:
-                if sha1 not in self._held and written(check):
-                    self._held[sha1] = (check[2], check[3])
+            held: Held = {}
+            for sha1, answers, offset in self.files:
+                if sha1 not in held and written(answers, offset):
+                    held[sha1] = (answers, offset)
+            self._held = held
         return self._held
 
     def close(self) -> None:

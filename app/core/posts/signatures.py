@@ -123,9 +123,10 @@ def answer(prepared: Prepared) -> bool:
     return answers.result()[offset]
 
 
-def written(prepared: Prepared) -> bool:
-    """Whether a helper holds the (unnamed) file of a post from :func:`check_ahead`."""
-    answers, offset = prepared[2], prepared[3]
+def written(answers: Answers, offset: int) -> bool:
+    """Whether a helper holds the (unnamed) file of the post at ``offset`` in the request
+    ``answers`` (a post from :func:`check_ahead`: its ``Prepared[2:4]``); waits for the
+    helper's answer to writing it."""
     return (isinstance(answers, verifyprocs.Ticket) and not answers.released
             and answers.file_codes()[offset] == verifyprocs.WRITTEN)
 
