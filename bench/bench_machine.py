@@ -161,12 +161,17 @@ def main() -> None:
     time.sleep(1.0)  # past the first ingest's set-up
     data = Path(tempfile.mkdtemp()) / "perf.data"
     try:
-        subprocess.run(["perf", "record", "-a", "-e", "cpu-clock", "-F", "1999", "-g",
-                        "-q", "-o", os.fspath(data), "--", "sleep", str(args.seconds)],
-                       check=True, stdout=subprocess.DEVNULL)
+        recorded = subprocess.run(["perf", "record", "-a", "-e", "cpu-clock", "-F", "1999",
+                                   "-g", "-q", "-o", os.fspath(data), "--", "sleep",
+                                   str(args.seconds)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
     finally:
         stop.set()
         worker.join()
+    if recorded.returncode != 0:
+        shutil.rmtree(data.parent)
+        raise SystemExit("perf record -a failed (it needs root, or kernel.perf_event_paranoid"
+                         f" <= 0): {recorded.stderr.strip()[:300]}")
     load = os.getloadavg()[0]
     rows = samples(data)
     shutil.rmtree(data.parent)
