@@ -268,7 +268,7 @@ def profiled_ingest(root: Path, raws: list[bytes], people: list[common.Author], 
     import io
     import pstats
 
-    helpers = [h.proc.pid for h in verifyprocs.pool(2)._helpers]  # type: ignore[union-attr]
+    helpers = verifyprocs.pool(2).pids()  # type: ignore[union-attr]
     own, theirs = resource.getrusage(resource.RUSAGE_SELF), _cpu(helpers)
     wall = time.perf_counter()
     prof = cProfile.Profile()

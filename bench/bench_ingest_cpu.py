@@ -47,7 +47,7 @@ def main() -> None:
     helpers: list[int] = []
     try:
         verifyprocs = importlib.import_module("app.core.base.verifyprocs")
-        helpers = [h.proc.pid for h in verifyprocs.pool(2)._helpers]
+        helpers = verifyprocs.pool(2).pids()  # type: ignore[union-attr]
         label = "helpers"
     except ImportError:
         label = "before helpers"

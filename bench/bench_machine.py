@@ -3,20 +3,26 @@
 ``bench_phases.py`` follows the ingesting thread and ``--profile`` samples Python frames;
 neither sees the helpers' system calls, the kernel's writeback threads or the cores left
 idle. This bench runs per-feed ingests with the index (``bench_ingest.ingest_rate``:
-``ingest_batches``, batches of 500) one after another while ``perf record -a -e
-cpu-clock`` samples every CPU (software clock: no hardware counters needed), then prints:
+``ingest_batches``) one after another on a thread while ``perf record -a -e cpu-clock``
+samples every CPU at :data:`HZ` (a software clock: no hardware counters needed), then
+prints:
 
-1. the machine's time by who (the ingesting thread, the other threads of its process,
-   each signature-check helper, the kernel's writeback workers, idle, anything else) and
-   by what (libsodium, the Python interpreter, SQLite, the kernel, libc, other): the
-   shares add up to 100 % of all the CPUs over the sampled seconds;
-2. the kernel's time in each of those processes by system call (the frame right below
-   ``do_syscall_64``), and page faults;
-3. the ingest rates measured meanwhile and the load average.
+1. the machine's time by who (the ingesting thread, the other threads of its process:
+   the per-batch flush threads and the waiting main thread; each signature-check helper;
+   the kernel's writeback workers; anything else) and by what (libsodium, the Python
+   interpreter, SQLite, the kernel, libc, other), in % of all CPUs over the sampled
+   wall time. A CPU with nothing to run is not sampled at all on a tickless kernel, so
+   the shares are of ``CPUs x seconds x HZ`` expected samples, and idle is what the
+   samples do not account for; the idle share ``/proc/stat`` counted over the same
+   seconds is printed beside it as a check;
+2. the kernel's time in each of those processes by system call (the ``sys_`` frame
+   below ``do_syscall_64``), and page faults;
+3. the ingest rates measured meanwhile (posts/s) and the load average.
 
 Needs ``perf`` (Debian's ``linux-perf``) and the right to sample every CPU (root, or
-``kernel.perf_event_paranoid`` <= 0). The data directories are kept (``--out``; see
-``common.RECENTLY_DELETED``). bench/README.md ("Issue 14, stop 29") has a run.
+``kernel.perf_event_paranoid`` <= 0). The data directories go under ``--out`` and are
+deleted at the end unless ``--keep`` (:data:`common.RECENTLY_DELETED`: leave 5 minutes
+before the next bench). bench/README.md ("Issue 14, stop 29") has a run.
 
     .venv/bin/python bench/bench_machine.py --posts 20000 --seconds 6
 """
@@ -28,6 +34,7 @@ import collections
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,22 +49,39 @@ import common  # noqa: E402
 
 from app.core.base import verifyprocs  # noqa: E402
 
-_LIBRARY = [("_sodium", "libsodium (verify)"), ("libpython", "Python"), ("/python3", "Python"),
-            ("sqlite", "SQLite"), ("kernel.kallsyms", "kernel"), ("libc.so", "libc")]
-_SYSCALL = re.compile(r"^(?:__x64_sys_|__do_sys_|ksys_|__se_sys_)(\w+)$")
+HZ = 1999  # samples a second on each busy CPU
+HELPERS = 2  # signature-check helper processes (bench_ingest.ingest_rate's default)
+Sample = tuple[str, int, int, list[tuple[str, str]]]  # comm, pid, tid, [(symbol, dso)]
+_LIBS = ["libsodium (verify)", "Python", "SQLite", "kernel", "libc", "other"]
+_SYSCALL = re.compile(r"^(?:__x64_sys_|__do_sys_|__se_sys_|ksys_)(\w+)$")
+_RENAMED = {"vm_mmap_pgoff": "mmap"}
 
 
-def _library(dso: str) -> str:
-    return next((name for part, name in _LIBRARY if part in dso), "other")
+def library(dso: str) -> str:
+    """Which of :data:`_LIBS` the shared object or executable at path ``dso`` is."""
+    base = os.path.basename(dso)
+    if dso == "[kernel.kallsyms]":
+        return "kernel"
+    if "sodium" in base:
+        return "libsodium (verify)"
+    if "sqlite" in base:  # libsqlite3 and the _sqlite3 binding
+        return "SQLite"
+    if base.startswith(("libpython", "python3")):
+        return "Python"
+    if base.startswith("libc.so") or base.startswith("libc-"):
+        return "libc"
+    return "other"
 
 
-def samples(data: Path) -> list[tuple[str, int, int, list[tuple[str, str]]]]:
-    """``perf script`` of ``data``: per sample (comm, pid, tid, [(symbol, dso), leaf first])."""
-    text = subprocess.run(["perf", "script", "-i", os.fspath(data), "-F",
-                           "comm,pid,tid,ip,sym,dso"], capture_output=True, text=True,
-                          check=True).stdout
-    out: list[tuple[str, int, int, list[tuple[str, str]]]] = []
-    for block in text.split("\n\n"):
+def samples(data: Path) -> list[Sample]:
+    """The samples of ``perf.data`` at ``data``, each with its call chain, leaf first.
+    Raises ``SystemExit`` with perf's message if ``perf script`` fails."""
+    done = subprocess.run(["perf", "script", "-i", os.fspath(data), "-F",
+                           "comm,pid,tid,ip,sym,dso"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"perf script failed: {done.stderr.strip()[:300]}")
+    out: list[Sample] = []
+    for block in done.stdout.split("\n\n"):
         lines = block.strip("\n").split("\n")
         head = re.match(r"^(.*?)\s+(\d+)/(\d+)", lines[0]) if lines[0] else None
         if head is None:
@@ -71,118 +95,153 @@ def samples(data: Path) -> list[tuple[str, int, int, list[tuple[str, str]]]]:
     return out
 
 
-def _who(comm: str, pid: int, tid: int, helpers: dict[int, str], ingesting: int) -> str:
+def who(comm: str, pid: int, tid: int, helpers: dict[int, str], ingesting: int) -> str:
+    """The row a sample of thread ``tid`` of process ``pid`` (named ``comm``) counts in;
+    ``helpers`` names the helpers' pids, ``ingesting`` is the ingesting thread's id."""
     if pid == os.getpid():
-        return "ingesting thread" if tid == ingesting else "its other threads (the flush)"
+        return "ingesting thread" if tid == ingesting else "its process's other threads"
     if pid in helpers:
         return helpers[pid]
     if comm == "swapper":
-        return "idle"
+        return "idle (sampled)"
     if comm.startswith("kworker"):
         return "kernel workers (writeback)"
     return "everything else"
 
 
-def _syscall(frames: list[tuple[str, str]]) -> str | None:
+def syscall(frames: list[tuple[str, str]]) -> str | None:
+    """The system call a call chain (leaf first) is in, ``page fault``, or None (user
+    code, or the kernel for another reason)."""
     names = [f[0] for f in frames]
     if "do_syscall_64" in names:
-        i = names.index("do_syscall_64")
-        for name in reversed(names[:i]):  # from the entry down: the first sys_ frame
+        below = names[:names.index("do_syscall_64")]
+        for name in reversed(below):  # from the entry down: the first sys_ frame
+            if name in _RENAMED:
+                return _RENAMED[name]
             m = _SYSCALL.match(name)
             if m:
                 return m.group(1)
-        return names[i - 1] if i else "?"
+        return "system call entry or exit"
     if any("page_fault" in n for n in names):
         return "page fault"
     return None
 
 
-def report(rows: list[tuple[str, int, int, list[tuple[str, str]]]],
-           helpers: dict[int, str], ingesting: int) -> None:
-    """Print the two tables (see the module's docstring); ``helpers`` names the helpers'
-    pids, ``ingesting`` is the ingesting thread's id."""
-    total = len(rows)
+def report(rows: list[Sample], helpers: dict[int, str], ingesting: int,
+           expected: float, stat_idle: float) -> None:
+    """Print the tables (see the module's docstring): ``expected`` samples in all
+    (CPUs x seconds x HZ), ``stat_idle`` the idle share /proc/stat counted."""
     by_who: collections.Counter[str] = collections.Counter()
     by_lib: collections.Counter[tuple[str, str]] = collections.Counter()
     by_call: collections.Counter[tuple[str, str]] = collections.Counter()
     for comm, pid, tid, frames in rows:
-        who = _who(comm, pid, tid, helpers, ingesting)
-        by_who[who] += 1
-        by_lib[who, _library(frames[0][1]) if frames else "other"] += 1
-        call = _syscall(frames) if who not in ("idle", "everything else") else None
-        if call is not None and not who.startswith("kernel"):
-            by_call[who, call] += 1
-    libs = ["libsodium (verify)", "Python", "SQLite", "kernel", "libc", "other"]
-    print(f"\n{total:,} samples; % of all CPUs over the sampled time")
-    print("| who | all | " + " | ".join(libs) + " |")
-    print("|---" * (len(libs) + 2) + "|")
-    for who, n in by_who.most_common():
-        cells = [f"{100 * by_lib[who, lib] / total:.1f}" for lib in libs]
-        print(f"| {who} | **{100 * n / total:.1f}** | " + " | ".join(cells) + " |")
+        row = who(comm, pid, tid, helpers, ingesting)
+        by_who[row] += 1
+        by_lib[row, library(frames[0][1]) if frames else "other"] += 1
+        call = syscall(frames)
+        if call is not None and row not in ("idle (sampled)", "everything else") \
+                and not row.startswith("kernel"):
+            by_call[row, call] += 1
+    busy = sum(n for row, n in by_who.items() if row != "idle (sampled)")
+    print(f"\n{len(rows):,} samples of {expected:,.0f} expected ({HZ} a second on each CPU;"
+          " an idle CPU is mostly not sampled); % of all CPUs over the sampled time")
+    print("| who | all | " + " | ".join(_LIBS) + " |")
+    print("|---" * (len(_LIBS) + 2) + "|")
+    for row, n in by_who.most_common():
+        if row == "idle (sampled)":
+            continue
+        cells = [f"{100 * by_lib[row, lib] / expected:.1f}" for lib in _LIBS]
+        print(f"| {row} | **{100 * n / expected:.1f}** | " + " | ".join(cells) + " |")
+    idle = max(0.0, 1 - busy / expected)
+    print(f"| idle (not accounted for by busy samples) | **{100 * idle:.1f}** |"
+          + " |" * len(_LIBS))
+    print(f"\nidle by /proc/stat over the same seconds: {100 * stat_idle:.1f} %")
     print("\nkernel time by system call (% of all CPUs; the largest 6 of each)")
     print("| who | system calls |")
     print("|---|---|")
-    for who, _n in by_who.most_common():
-        calls = sorted(((n, c) for (w, c), n in by_call.items() if w == who), reverse=True)
+    for row, _n in by_who.most_common():
+        calls = sorted(((n, c) for (w, c), n in by_call.items() if w == row), reverse=True)
         if calls:
-            print(f"| {who} | " + ", ".join(f"{c} {100 * n / total:.1f}"
+            print(f"| {row} | " + ", ".join(f"{c} {100 * n / expected:.1f}"
                                              for n, c in calls[:6]) + " |")
 
 
+def _cpu_times() -> tuple[int, int]:
+    """(idle + iowait, all) jiffies of every CPU so far (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields[:8])
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--posts", "-n", type=int, default=20_000)
-    parser.add_argument("--authors", "-m", type=int, default=100)
-    parser.add_argument("--batch", type=int, default=500)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0] + " Needs perf and root (or "
+        "kernel.perf_event_paranoid <= 0).")
+    parser.add_argument("--posts", "-n", type=int, default=20_000,
+                        help="posts a per-feed ingest stores (at least --batch)")
+    parser.add_argument("--authors", "-m", type=int, default=100,
+                        help="authors the posts are spread over")
+    parser.add_argument("--batch", type=int, default=500, help="posts a durable batch")
     parser.add_argument("--seconds", type=float, default=6.0, help="how long perf samples")
-    parser.add_argument("--out", type=Path, default=Path("bench/out/machine"),
-                        help="where the data directories go (kept: see bench/README.md)")
+    parser.add_argument("--out", type=Path, default=common.OUT / f"machine-{os.getpid()}",
+                        help="where the data directories go")
+    parser.add_argument("--keep", action="store_true", help="keep the data directories")
     args = parser.parse_args()
+    if not args.seconds > 0 or args.batch < 1 or args.posts < args.batch:
+        parser.error("needs --seconds > 0 and --posts >= --batch >= 1")
     if shutil.which("perf") is None:
         raise SystemExit("needs perf (Debian: apt-get install linux-perf)")
     print(common.machine())
     people = common.authors(args.authors, 1)
-    raws = bench_ingest.build(args.posts, people, 1)
-    by_feed = sorted(raws, key=lambda raw: raw.split(b".")[1])
-    pool = verifyprocs.pool(2)
-    helpers = {h.proc.pid: f"helper {k + 1}" for k, h in
-               enumerate(pool._helpers if pool is not None else [])}
-    run = Path(tempfile.mkdtemp(prefix="run-", dir=_made(args.out)))
-    stop, rates = threading.Event(), []
+    by_feed = sorted(bench_ingest.build(args.posts, people, 1),
+                     key=lambda raw: raw.split(b".")[1])
+    pool = verifyprocs.pool(HELPERS)
+    helpers = {pid: f"helper {k + 1}" for k, pid in
+               enumerate(pool.pids() if pool is not None else [])}
+    stop, rates, failed = threading.Event(), list[float](), list[BaseException]()
 
     def ingest() -> None:
         k = 0
-        while not stop.is_set():
-            rates.append(bench_ingest.ingest_rate(run / f"r{k}", by_feed, people,
-                                                  args.batch, True)[0])
-            k += 1
-    worker = threading.Thread(target=ingest)
-    worker.start()
-    time.sleep(1.0)  # past the first ingest's set-up
-    data = Path(tempfile.mkdtemp()) / "perf.data"
+        try:
+            while not stop.is_set():
+                rates.append(bench_ingest.ingest_rate(args.out / f"r{k}", by_feed, people,
+                                                      args.batch, True, HELPERS)[0])
+                k += 1
+        except BaseException as exc:  # reported by the main thread
+            failed.append(exc)
+    worker = threading.Thread(target=ingest, daemon=True)
     try:
-        recorded = subprocess.run(["perf", "record", "-a", "-e", "cpu-clock", "-F", "1999",
-                                   "-g", "-q", "-o", os.fspath(data), "--", "sleep",
-                                   str(args.seconds)], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True)
+        with tempfile.TemporaryDirectory() as scratch:
+            worker.start()
+            time.sleep(1.0)  # past the first ingest's set-up
+            data = Path(scratch) / "perf.data"
+            before = _cpu_times()
+            recorded = subprocess.run(
+                ["perf", "record", "-a", "-e", "cpu-clock", "-F", str(HZ), "-g", "-q",
+                 "-o", os.fspath(data), "--", "sleep", str(args.seconds)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            after = _cpu_times()
+            stop.set()
+            worker.join()
+            if failed:
+                raise SystemExit(f"the ingest failed: {failed[0]!r}")
+            if recorded.returncode != 0:
+                raise SystemExit(f"perf record -a failed: {recorded.stderr.strip()[:300]}")
+            rows = samples(data)
     finally:
         stop.set()
-        worker.join()
-    if recorded.returncode != 0:
-        shutil.rmtree(data.parent)
-        raise SystemExit("perf record -a failed (it needs root, or kernel.perf_event_paranoid"
-                         f" <= 0): {recorded.stderr.strip()[:300]}")
+        if worker.is_alive():
+            worker.join()
+        if not args.keep:
+            shutil.rmtree(args.out, ignore_errors=True)
     load = os.getloadavg()[0]
-    rows = samples(data)
-    shutil.rmtree(data.parent)
-    report(rows, helpers, worker.native_id or 0)
-    print(f"\nper-feed ingest, + index, batches of {args.batch}, {args.posts:,} posts: "
-          + ", ".join(f"{r:,.0f}" for r in rates) + f" posts/s; load average {load:.2f}")
-
-
-def _made(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    stat_idle = (after[0] - before[0]) / max(1, after[1] - before[1])
+    # perf samples while its ``sleep`` runs: ``seconds``, not the wall time around it
+    report(rows, helpers, worker.native_id or 0, (os.cpu_count() or 1) * args.seconds * HZ,
+           stat_idle)
+    print(f"\nper-feed ingests, + index, batches of {args.batch}, {args.posts:,} posts: "
+          f"{len(rates)} runs, {min(rates):,.0f} / {statistics.median(rates):,.0f} / "
+          f"{max(rates):,.0f} posts/s (least / median / most); load average {load:.2f}")
+    print(f"data directories: {args.out}" + (" (kept)" if args.keep else " (deleted)"))
 
 
 if __name__ == "__main__":

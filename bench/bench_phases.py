@@ -112,7 +112,7 @@ def main() -> None:
     people = common.authors(args.authors, 1)
     raws = sorted(bench_ingest.build(args.posts, people, 1), key=lambda r: r.split(b".")[1])
     pool = verifyprocs.pool(2)
-    _helpers.extend(h.proc.pid for h in pool._helpers)  # type: ignore[union-attr]
+    _helpers.extend(pool.pids())  # type: ignore[union-attr]
     _instrument()
     tick = os.sysconf("SC_CLK_TCK")
     print(common.machine())

@@ -350,6 +350,11 @@ class VerifyPool:
             del self._owner[ident]
         helper.stop()
 
+    def pids(self) -> list[int]:
+        """The process ids of the helpers running now (for measuring them: the benches)."""
+        with self._lock:
+            return [helper.proc.pid for helper in self._helpers]
+
     def close(self) -> None:
         """Stop every helper (they finish what they read, then see end of input)."""
         with self._lock:

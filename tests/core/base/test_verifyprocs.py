@@ -47,6 +47,20 @@ def test_answers_equal_checking_here(pool: verifyprocs.VerifyPool) -> None:
     assert got[:5] == [True, False, False, False, True] and sum(got) == 97
 
 
+def test_pids_are_the_running_helpers_and_drop_a_dead_one(
+        pool: verifyprocs.VerifyPool) -> None:
+    pids = pool.pids()
+    assert len(pids) == 2 and os.getpid() not in pids
+    for pid in pids:  # each a child of this process, alive
+        assert Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == \
+            str(os.getpid())
+    os.kill(pids[0], signal.SIGKILL)
+    os.waitpid(pids[0], 0)
+    # the least busy helper gets the request: the first, dead; found so, and dropped
+    assert pool.submit(_jobs(5)).result() == verifyprocs.verify_jobs(_jobs(5))
+    assert pool.pids() == [pids[1]]
+
+
 def test_written_files_get_a_name_only_when_linked(pool: verifyprocs.VerifyPool,
                                                    tmp_path: Path) -> None:
     jobs = _jobs(6)
