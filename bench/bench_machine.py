@@ -17,7 +17,12 @@ prints:
    seconds is printed beside it as a check;
 2. the kernel's time in each of those processes by system call (the ``sys_`` frame
    below ``do_syscall_64``), and page faults;
-3. the ingest rates measured meanwhile (posts/s) and the load average.
+3. the ingest rates measured meanwhile (posts/s) and the load average;
+4. for the ingesting thread and each helper, its share of the sampled time on a CPU,
+   waiting for one (runnable, another thread had it) and blocked (``/proc/.../schedstat``),
+   and its context switches. ``--helper-priority`` (a nice value, or ``idle`` for
+   ``SCHED_IDLE``) runs the helpers below the ingesting thread, to see whether its waiting
+   for a CPU costs the rate.
 
 Needs ``perf`` (Debian's ``linux-perf``) and the right to sample every CPU (root, or
 ``kernel.perf_event_paranoid`` <= 0). The data directories go under ``--out`` and are
@@ -166,6 +171,32 @@ def report(rows: list[Sample], helpers: dict[int, str], ingesting: int,
                                              for n, c in calls[:6]) + " |")
 
 
+def sched(path: str) -> tuple[int, int, int, int]:
+    """(ns on a CPU, ns runnable but waiting for one, voluntary and involuntary context
+    switches) of the thread or process at ``path`` (``/proc/<pid>[/task/<tid>]``)."""
+    on_cpu, waiting = (int(x) for x in Path(path, "schedstat").read_text().split()[:2])
+    status = Path(path, "status").read_text()
+    switches = [int(status.split(f"\n{k}_ctxt_switches:")[1].split()[0])
+                for k in ("voluntary", "nonvoluntary")]
+    return on_cpu, waiting, switches[0], switches[1]
+
+
+def sched_table(before: dict[str, tuple[int, int, int, int]],
+                after: dict[str, tuple[int, int, int, int]], seconds: float) -> None:
+    """Print, for each thread or process, its share of ``seconds`` on a CPU, waiting for
+    one (runnable: another thread had it) and neither (blocked: waiting for a pipe, a
+    lock, the disk), and its context switches a second."""
+    print("\nwho: share of the sampled time on a CPU, runnable and waiting for a CPU, blocked;"
+          " context switches a second (voluntary: it blocked; involuntary: preempted)")
+    print("| who | on a CPU | waiting for a CPU | blocked | voluntary/s | involuntary/s |")
+    print("|---|---|---|---|---|---|")
+    for name, start in before.items():
+        d = [b - a for a, b in zip(start, after[name], strict=True)]
+        run, wait = d[0] / 1e9 / seconds, d[1] / 1e9 / seconds
+        print(f"| {name} | {run:.2f} | {wait:.2f} | {max(0.0, 1 - run - wait):.2f} | "
+              f"{d[2] / seconds:,.0f} | {d[3] / seconds:,.0f} |")
+
+
 def _cpu_times() -> tuple[int, int]:
     """(idle + iowait, all) jiffies of every CPU so far (/proc/stat)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
@@ -185,6 +216,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=common.OUT / f"machine-{os.getpid()}",
                         help="where the data directories go")
     parser.add_argument("--keep", action="store_true", help="keep the data directories")
+    parser.add_argument("--helper-priority", choices=["0", "5", "10", "19", "idle"],
+                        default="0", help="the helpers' nice value, or SCHED_IDLE (an "
+                        "experiment: does the ingesting thread waiting for a CPU matter?)")
     args = parser.parse_args()
     if not args.seconds > 0 or args.batch < 1 or args.posts < args.batch:
         parser.error("needs --seconds > 0 and --posts >= --batch >= 1")
@@ -197,6 +231,11 @@ def main() -> None:
     pool = verifyprocs.pool(HELPERS)
     helpers = {pid: f"helper {k + 1}" for k, pid in
                enumerate(pool.pids() if pool is not None else [])}
+    for pid in helpers:
+        if args.helper_priority == "idle":
+            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+        else:
+            os.setpriority(os.PRIO_PROCESS, pid, int(args.helper_priority))
     stop, rates, failed = threading.Event(), list[float](), list[BaseException]()
 
     def ingest() -> None:
@@ -214,12 +253,16 @@ def main() -> None:
             worker.start()
             time.sleep(1.0)  # past the first ingest's set-up
             data = Path(scratch) / "perf.data"
-            before = _cpu_times()
+            threads = {"ingesting thread": f"/proc/self/task/{worker.native_id}",
+                       **{name: f"/proc/{pid}" for pid, name in helpers.items()}}
+            before, ran = _cpu_times(), {k: sched(v) for k, v in threads.items()}
+            started = time.perf_counter()
             recorded = subprocess.run(
                 ["perf", "record", "-a", "-e", "cpu-clock", "-F", str(HZ), "-g", "-q",
                  "-o", os.fspath(data), "--", "sleep", str(args.seconds)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            after = _cpu_times()
+            after, ran_after = _cpu_times(), {k: sched(v) for k, v in threads.items()}
+            wall = time.perf_counter() - started
             stop.set()
             worker.join()
             if failed:
@@ -241,6 +284,8 @@ def main() -> None:
     print(f"\nper-feed ingests, + index, batches of {args.batch}, {args.posts:,} posts: "
           f"{len(rates)} runs, {min(rates):,.0f} / {statistics.median(rates):,.0f} / "
           f"{max(rates):,.0f} posts/s (least / median / most); load average {load:.2f}")
+    sched_table(ran, ran_after, wall)
+    print(f"helpers' priority: {args.helper_priority}")
     print(f"data directories: {args.out}" + (" (kept)" if args.keep else " (deleted)"))
 
 
