@@ -106,8 +106,9 @@ class Ticket:
 
     def wait(self) -> list[int]:
         """The answer codes (waits for them)."""
-        if self.codes is None and self._pool is not None:
-            self._pool.collect(self)
+        pool = self._pool  # read once: a helper dropped on another thread sets it to None
+        if self.codes is None and pool is not None:
+            pool.collect(self)
         if self.codes is None:  # the helper is gone: checked here, nothing written
             self._pool, self.released = None, True
             self.codes = [VERIFIED if ok else BAD for ok in verify_jobs(self.jobs)]
@@ -138,16 +139,18 @@ class Ticket:
         """:meth:`link` without waiting: send the names and return the ticket of the answer
         (its :meth:`link_codes`), so several helpers link at once; None if the helper is
         gone."""
-        if self.released or self._pool is None:
+        pool = self._pool  # read once (see wait)
+        if self.released or pool is None:
             return None
         self.released = True
-        return self._pool.start_link(self, names)
+        return pool.start_link(self, names)
 
     def link_codes(self) -> list[int] | None:
         """For a ticket :meth:`start_link` returned: the link's codes (waits for them);
         None if the helper died meanwhile (the files went with it)."""
-        if self.codes is None and self._pool is not None:
-            self._pool.collect(self)
+        pool = self._pool  # read once (see wait)
+        if self.codes is None and pool is not None:
+            pool.collect(self)
         return self.codes
 
     def release(self) -> None:

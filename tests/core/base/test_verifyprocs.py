@@ -61,6 +61,34 @@ def test_pids_are_the_running_helpers_and_drop_a_dead_one(
     assert pool.pids() == [pids[1]]
 
 
+class _DroppedWhileRead(verifyprocs.Ticket):
+    """A ticket whose pool is dropped (``_drop`` sets ``_pool`` to None, on another
+    thread) right after its first read: what a concurrent drop can do between two reads."""
+
+    reads = 0
+
+    @property  # type: ignore[override]
+    def _pool(self) -> verifyprocs.VerifyPool | None:
+        self.reads += 1
+        return self._real if self.reads == 1 else None
+
+    @_pool.setter
+    def _pool(self, pool: verifyprocs.VerifyPool | None) -> None:
+        self._real, self.reads = pool, 0
+
+
+def test_a_pool_dropped_between_reads_never_breaks_a_ticket(
+        pool: verifyprocs.VerifyPool) -> None:
+    jobs = _jobs(5)
+
+    def dropping() -> _DroppedWhileRead:  # a ticket no helper holds: collect finds nothing
+        return _DroppedWhileRead(pool, jobs, len(jobs), 10**6)
+    assert dropping().wait() == [verifyprocs.VERIFIED if ok else verifyprocs.BAD
+                                 for ok in verifyprocs.verify_jobs(jobs)]  # checked here
+    assert dropping().link_codes() is None  # no answer: the caller writes the files
+    assert dropping().start_link([(0, "/nowhere")]) is None  # the helper holds nothing
+
+
 def test_written_files_get_a_name_only_when_linked(pool: verifyprocs.VerifyPool,
                                                    tmp_path: Path) -> None:
     jobs = _jobs(6)
