@@ -174,7 +174,7 @@ def report(rows: list[Sample], helpers: dict[int, str], ingesting: int,
 def sched(path: str) -> tuple[int, int, int, int]:
     """(ns on a CPU, ns runnable but waiting for one, voluntary and involuntary context
     switches) of the thread or process at ``path`` (``/proc/<pid>[/task/<tid>]``)."""
-    on_cpu, waiting = (int(x) for x in Path(path, "schedstat").read_text().split()[:2])
+    on_cpu, waiting = common.schedstat(path)
     status = Path(path, "status").read_text()
     switches = [int(status.split(f"\n{k}_ctxt_switches:")[1].split()[0])
                 for k in ("voluntary", "nonvoluntary")]
@@ -195,12 +195,6 @@ def sched_table(before: dict[str, tuple[int, int, int, int]],
         run, wait = d[0] / 1e9 / seconds, d[1] / 1e9 / seconds
         print(f"| {name} | {run:.2f} | {wait:.2f} | {max(0.0, 1 - run - wait):.2f} | "
               f"{d[2] / seconds:,.0f} | {d[3] / seconds:,.0f} |")
-
-
-def _cpu_times() -> tuple[int, int]:
-    """(idle + iowait, all) jiffies of every CPU so far (/proc/stat)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    return fields[3] + fields[4], sum(fields[:8])
 
 
 def main() -> None:
@@ -255,13 +249,13 @@ def main() -> None:
             data = Path(scratch) / "perf.data"
             threads = {"ingesting thread": f"/proc/self/task/{worker.native_id}",
                        **{name: f"/proc/{pid}" for pid, name in helpers.items()}}
-            before, ran = _cpu_times(), {k: sched(v) for k, v in threads.items()}
+            before, ran = common.cpu_jiffies(), {k: sched(v) for k, v in threads.items()}
             started = time.perf_counter()
             recorded = subprocess.run(
                 ["perf", "record", "-a", "-e", "cpu-clock", "-F", str(HZ), "-g", "-q",
                  "-o", os.fspath(data), "--", "sleep", str(args.seconds)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            after, ran_after = _cpu_times(), {k: sched(v) for k, v in threads.items()}
+            after, ran_after = common.cpu_jiffies(), {k: sched(v) for k, v in threads.items()}
             wall = time.perf_counter() - started
             stop.set()
             worker.join()
@@ -277,7 +271,8 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(args.out, ignore_errors=True)
     load = os.getloadavg()[0]
-    stat_idle = (after[0] - before[0]) / max(1, after[1] - before[1])
+    ticks = [b - a for a, b in zip(before, after, strict=True)]
+    stat_idle = (ticks[3] + ticks[4]) / max(1, sum(ticks))  # idle and iowait
     # perf samples while its ``sleep`` runs: ``seconds``, not the wall time around it
     report(rows, helpers, worker.native_id or 0, (os.cpu_count() or 1) * args.seconds * HZ,
            stat_idle)

@@ -42,14 +42,9 @@ _me = threading.get_native_id()
 _helpers: list[int] = []
 
 
-def _on_cpu(path: str) -> int:
-    with open(path) as f:
-        return int(f.read().split()[0])
-
-
 def _snap() -> tuple[int, int, int]:
-    return (time.perf_counter_ns(), _on_cpu(f"/proc/self/task/{_me}/schedstat"),
-            sum(_on_cpu(f"/proc/{pid}/schedstat") for pid in _helpers))
+    return (time.perf_counter_ns(), common.schedstat(f"/proc/self/task/{_me}")[0],
+            sum(common.schedstat(f"/proc/{pid}")[0] for pid in _helpers))
 
 
 def _close(name: str, a: tuple[int, int, int], b: tuple[int, int, int]) -> None:
@@ -95,11 +90,6 @@ def _instrument() -> None:
     threading.Thread.join = joined  # type: ignore[method-assign]
 
 
-def _machine() -> list[int]:
-    with open("/proc/stat") as f:
-        return [int(x) for x in f.readline().split()[1:9]]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--posts", "-n", type=int, default=20_000)
@@ -118,14 +108,15 @@ def main() -> None:
     print(common.machine())
     for k in range(args.rounds):
         _acc.clear()
-        before = _machine()
+        before = common.cpu_jiffies()
         own = os.times()
         theirs = bench_ingest._cpu(_helpers)
         started = time.perf_counter()
         rate, _ = bench_ingest.ingest_rate(args.out / f"round{k}", raws, people, args.batch,
                                            True)
         wall = time.perf_counter() - started
-        after, own_after, theirs_after = _machine(), os.times(), bench_ingest._cpu(_helpers)
+        after, own_after = common.cpu_jiffies(), os.times()
+        theirs_after = bench_ingest._cpu(_helpers)
         d = [b - a for a, b in zip(before, after, strict=True)]
         busy = (sum(d) - d[3] - d[4]) / tick  # all but idle and iowait
         ours = (own_after.user + own_after.system - own.user - own.system

@@ -193,6 +193,22 @@ def machine() -> str:
            f"{platform.python_version()}"
 
 
+
+def cpu_jiffies() -> list[int]:
+    """Every CPU's time so far, in clock ticks (``/proc/stat``'s first line): user, nice,
+    system, idle, iowait, irq, softirq, steal."""
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:9]]
+
+
+def schedstat(path: str) -> tuple[int, int]:
+    """(ns on a CPU, ns runnable and waiting for one) of the thread or process whose
+    ``/proc/<pid>[/task/<tid>]`` is ``path`` (its ``schedstat``)."""
+    with open(f"{path}/schedstat") as f:
+        on_cpu, waiting = f.read().split()[:2]
+    return int(on_cpu), int(waiting)
+
+
 RECENTLY_DELETED = (
     "Measured files are deleted only when the bench ends: on ext4 without a journal (this "
     "VM's disk) the kernel skips every inode freed in the last 60-300 s when it allocates "
