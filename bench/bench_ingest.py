@@ -27,7 +27,9 @@ checks, no files): its wall time per post and the bytes it writes per post
 (the WAL and the checkpoints) over the first and the last 10,000.
 ``--ceiling`` adds, each round, the same work on two cores with nothing shared and
 nothing flushed (:mod:`ceiling`): the most ingest could reach on this machine, and the
-share of it the per-feed ingest reaches.
+share of it the per-feed ingest reaches; and the durable ceiling, the same with one
+``syncfs`` a batch as ingest's group commit: the most a durable ingest of this work
+could reach here, against the machine's limit.
 
     .venv/bin/python bench/bench_ingest.py --posts 20000 --batch 500
     .venv/bin/python bench/bench_ingest.py --posts 20000 --rounds 3 --ceiling --keep
@@ -314,7 +316,8 @@ def main() -> None:
                     help="also index N posts alone (no checks, no files): first vs last 10,000")
     ap.add_argument("--ceiling", action="store_true",
                     help="also, each round, the same work on two cores with nothing shared "
-                         "or flushed (bench/ceiling.py): what the work itself leaves")
+                         "or flushed, and with one syncfs a batch (bench/ceiling.py): what "
+                         "the work itself leaves")
     ap.add_argument("--profile", type=Path, default=None, metavar="FILE",
                     help="also write a cProfile of one per-feed ingest (by own time) to FILE")
     args = ap.parse_args()
@@ -335,7 +338,8 @@ def main() -> None:
     verify2: list[float] = []
     create: list[float] = []
     rates: list[list[float]] = [[] for _ in runs]
-    ceilings: list[tuple[float, float]] = []  # (+ index, files only) a round
+    ceilings: list[tuple[float, float, float]] = []  # (+ index, files only, durable) a round
+    busy: list[float] = []  # the machine's busy share during the durable ceiling, a round
     loads: list[float] = []
     try:
         for _ in range(args.rounds):  # baselines and results interleaved: the same noise
@@ -347,10 +351,12 @@ def main() -> None:
                                              args.batch, with_index, processes, pipelined=piped)
                 rates[n].append(rate)
             if args.ceiling:
-                ceilings.append(tuple(  # type: ignore[arg-type]
-                    ceiling.ceiling_rate(args.out / f"ceiling{len(create)}-{x}", by_feed,
-                                         people, args.batch, x == "index")
-                    for x in ("index", "files")))
+                measured = [ceiling.ceiling_rate(args.out / f"ceiling{len(create)}-{x}",
+                                                 by_feed, people, args.batch, x != "files",
+                                                 durable=x == "durable")
+                            for x in ("index", "files", "durable")]
+                ceilings.append(tuple(rate for rate, _ in measured))  # type: ignore[arg-type]
+                busy.append(measured[2][1])
             loads.append(os.getloadavg()[0])
         rounds = range(args.rounds)
         grown = [growth_interleaved(args.out / f"growth{k}", args.growth, people, args.batch,
@@ -380,13 +386,15 @@ def main() -> None:
     rows += [[f"ingest: {label}", f"{med(r):,.0f} posts/s",
               f"{med(r) / limit:.2f}"] for (label, *_), r in zip(runs, rates, strict=True)]
     if ceilings:
-        for n, label in enumerate(("+ index", "files only")):
+        for n, label in enumerate(("nothing shared or flushed, + index",
+                                   "nothing shared or flushed, files only",
+                                   f"nothing shared, one syncfs per {args.batch}, + index")):
             rate = med(c[n] for c in ceilings)
-            rows.append([f"ceiling: per-feed, two cores, nothing shared or flushed, {label}",
+            rows.append([f"ceiling: per-feed, two cores, {label}",
                          f"{rate:,.0f} posts/s", f"{rate / limit:.2f}"])
     print(common.table(["measure", "rate (median)", "vs the lower of verify and disk"], rows))
     print("each round (verify, 2-proc verify, disk, then each ingest row"
-          f"{', then the two ceilings' if ceilings else ''}):")
+          f"{', then the three ceilings' if ceilings else ''}):")
     for k in range(args.rounds):
         print(f"  round {k + 1}: " + ", ".join(
             f"{x[k]:,.0f}" for x in (verify, verify2, create, *rates,
@@ -395,6 +403,14 @@ def main() -> None:
         shares = [rates[0][k] / ceilings[k][0] for k in range(args.rounds)]
         print("per-feed ingest (+ index) / its ceiling (+ index), each round: "
               f"{', '.join(f'{x:.2f}' for x in shares)}; median {med(shares):.2f}")
+        shares = [rates[0][k] / ceilings[k][2] for k in range(args.rounds)]
+        print("per-feed ingest (+ index) / its durable ceiling, each round: "
+              f"{', '.join(f'{x:.2f}' for x in shares)}; median {med(shares):.2f}")
+        shares = [ceilings[k][2] / min(verify[k], create[k]) for k in range(args.rounds)]
+        print("durable ceiling / the lower of verify and disk, each round: "
+              f"{', '.join(f'{x:.2f}' for x in shares)}; median {med(shares):.2f}")
+        print("the machine's busy share of its CPUs during the durable ceiling, each round: "
+              f"{', '.join(f'{x:.2f}' for x in busy)}")
     if grown:
         _rounds_table(
             f"growth: the first 10,000 posts into a fresh directory against the last 10,000 "
