@@ -411,6 +411,11 @@ def main() -> None:
               f"{', '.join(f'{x:.2f}' for x in shares)}; median {med(shares):.2f}")
         print("the machine's busy share of its CPUs during the durable ceiling, each round: "
               f"{', '.join(f'{x:.2f}' for x in busy)}")
+        shares = [ceilings[k][2] / busy[k] / min(verify[k], create[k])
+                  for k in range(args.rounds)]
+        print("the durable ceiling with every CPU busy (its rate / that share) / the lower of "
+              f"verify and disk, each round: {', '.join(f'{x:.2f}' for x in shares)}; "
+              f"median {med(shares):.2f}")
     if grown:
         _rounds_table(
             f"growth: the first 10,000 posts into a fresh directory against the last 10,000 "

@@ -98,8 +98,10 @@ def ceiling_rate(root: Path, raws: list[bytes], people: list[common.Author], bat
     ingest's steps on ``raws`` (batches of ``batch``, every other one each) under ``root``
     (a new directory), from the moment both are ready until both are done; ``durable``:
     with one ``syncfs`` a batch (see the module docstring). The busy share is the whole
-    machine's (``/proc/stat``: not idle, not waiting for I/O) over that time: near 1, the
-    work is bound by the CPUs, not by the disk. Raises ``SystemExit`` if one fails."""
+    machine's over that time (``/proc/stat``: neither idle nor waiting for I/O, of the
+    time not stolen by the hypervisor): near 1, the work is bound by the CPUs, not by
+    the disk, and posts/s over it is what the work could reach with every CPU busy.
+    Raises ``SystemExit`` if one fails."""
     keys = {a.fp: a.public_key for a in people}
     batches = [raws[s:s + batch] for s in range(0, len(raws), batch)]
     dirs = []
@@ -137,4 +139,5 @@ def ceiling_rate(root: Path, raws: list[bytes], people: list[common.Author], bat
         os.close(fd)
     if failed:
         raise SystemExit(f"a ceiling process failed ({len(failed)} of {len(pids)})")
-    return len(raws) / elapsed, 1 - (spent[3] + spent[4]) / max(1, sum(spent))
+    available = max(1, sum(spent) - spent[7])  # the hypervisor's steal was never ours
+    return len(raws) / elapsed, 1 - (spent[3] + spent[4]) / available
