@@ -339,7 +339,7 @@ def main() -> None:
     create: list[float] = []
     rates: list[list[float]] = [[] for _ in runs]
     ceilings: list[tuple[float, float, float]] = []  # (+ index, files only, durable) a round
-    busy: list[float] = []  # the machine's busy share during the durable ceiling, a round
+    busy: list[tuple[float, float, float]] = []  # the machine's busy share in each ceiling
     loads: list[float] = []
     try:
         for _ in range(args.rounds):  # baselines and results interleaved: the same noise
@@ -356,7 +356,7 @@ def main() -> None:
                                                  durable=x == "durable")
                             for x in ("index", "files", "durable")]
                 ceilings.append(tuple(rate for rate, _ in measured))  # type: ignore[arg-type]
-                busy.append(measured[2][1])
+                busy.append(tuple(share for _, share in measured))  # type: ignore[arg-type]
             loads.append(os.getloadavg()[0])
         rounds = range(args.rounds)
         grown = [growth_interleaved(args.out / f"growth{k}", args.growth, people, args.batch,
@@ -410,8 +410,13 @@ def main() -> None:
         print("durable ceiling / the lower of verify and disk, each round: "
               f"{', '.join(f'{x:.2f}' for x in shares)}; median {med(shares):.2f}")
         print("the machine's busy share of its CPUs during the durable ceiling, each round: "
-              f"{', '.join(f'{x:.2f}' for x in busy)}")
-        shares = [ceilings[k][2] / busy[k] / min(verify[k], create[k])
+              f"{', '.join(f'{b[2]:.2f}' for b in busy)}")
+        cpus = os.cpu_count() or 1
+        print(f"CPU a post (µs, all {cpus} CPUs' busy time / posts) in the three ceilings, "
+              "each round: " + "; ".join(
+                  ", ".join(f"{cpus * b[n] / c[n] * 1e6:.0f}" for n in range(3))
+                  for b, c in zip(busy, ceilings, strict=True)))
+        shares = [ceilings[k][2] / busy[k][2] / min(verify[k], create[k])
                   for k in range(args.rounds)]
         print("the durable ceiling with every CPU busy (its rate / that share) / the lower of "
               f"verify and disk, each round: {', '.join(f'{x:.2f}' for x in shares)}; "
