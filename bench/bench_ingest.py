@@ -340,6 +340,7 @@ def main() -> None:
     rates: list[list[float]] = [[] for _ in runs]
     ceilings: list[tuple[float, float, float]] = []  # (+ index, files only, durable) a round
     busy: list[tuple[float, float, float]] = []  # the machine's busy share in each ceiling
+    cpu_us: list[tuple[float, float, float]] = []  # the machine's CPU µs a post in each
     loads: list[float] = []
     try:
         for _ in range(args.rounds):  # baselines and results interleaved: the same noise
@@ -355,8 +356,9 @@ def main() -> None:
                                                  by_feed, people, args.batch, x != "files",
                                                  durable=x == "durable")
                             for x in ("index", "files", "durable")]
-                ceilings.append(tuple(rate for rate, _ in measured))  # type: ignore[arg-type]
-                busy.append(tuple(share for _, share in measured))  # type: ignore[arg-type]
+                ceilings.append(tuple(c.rate for c in measured))  # type: ignore[arg-type]
+                busy.append(tuple(c.busy for c in measured))  # type: ignore[arg-type]
+                cpu_us.append(tuple(c.cpu_us for c in measured))  # type: ignore[arg-type]
             loads.append(os.getloadavg()[0])
         rounds = range(args.rounds)
         grown = [growth_interleaved(args.out / f"growth{k}", args.growth, people, args.batch,
@@ -404,23 +406,21 @@ def main() -> None:
         print("per-feed ingest (+ index) / its ceiling (+ index), each round: "
               f"{', '.join(f'{x:.2f}' for x in shares)}; median {med(shares):.2f}")
         shares = [rates[0][k] / ceilings[k][2] for k in range(args.rounds)]
-        print("per-feed ingest (+ index) / its durable ceiling, each round: "
+        print("per-feed ingest (+ index) / the durable ceiling, each round: "
               f"{', '.join(f'{x:.2f}' for x in shares)}; median {med(shares):.2f}")
         shares = [ceilings[k][2] / min(verify[k], create[k]) for k in range(args.rounds)]
-        print("durable ceiling / the lower of verify and disk, each round: "
+        print("durable ceiling / that round's lower of verify and disk, each round: "
               f"{', '.join(f'{x:.2f}' for x in shares)}; median {med(shares):.2f}")
         print("the machine's busy share of its CPUs during the durable ceiling, each round: "
               f"{', '.join(f'{b[2]:.2f}' for b in busy)}")
-        cpus = os.cpu_count() or 1
-        print(f"CPU a post (µs, all {cpus} CPUs' busy time / posts) in the three ceilings, "
-              "each round: " + "; ".join(
-                  ", ".join(f"{cpus * b[n] / c[n] * 1e6:.0f}" for n in range(3))
-                  for b, c in zip(busy, ceilings, strict=True)))
+        print("CPU a post (µs: every CPU's busy time / posts) in the three ceilings "
+              "(+ index, files only, durable), each round: "
+              + "; ".join(", ".join(f"{x:.0f}" for x in c) for c in cpu_us))
         shares = [ceilings[k][2] / busy[k][2] / min(verify[k], create[k])
                   for k in range(args.rounds)]
-        print("the durable ceiling with every CPU busy (its rate / that share) / the lower of "
-              f"verify and disk, each round: {', '.join(f'{x:.2f}' for x in shares)}; "
-              f"median {med(shares):.2f}")
+        print("a linear estimate of the durable ceiling with every CPU busy (its rate / that "
+              "share) / that round's lower of verify and disk, each round: "
+              f"{', '.join(f'{x:.2f}' for x in shares)}; median {med(shares):.2f}")
     if grown:
         _rounds_table(
             f"growth: the first 10,000 posts into a fresh directory against the last 10,000 "

@@ -1,5 +1,5 @@
 """This machine's ceiling for what ingest does to a post: the same steps on two cores
-with nothing shared (``bench_ingest.py --ceiling``).
+with nothing shared but the file system (``bench_ingest.py --ceiling``).
 
 Two forked processes each take every other batch into a data directory and index of
 their own, so they never wait for each other or for a lock. Each post is split, its P1
@@ -10,27 +10,34 @@ and, with the index, the batch's rows go in (``Index.add_many(flushed_later=True
 
 - Not durable (the default): nothing is flushed, no ``syncfs``, no fsync, the index's
   log not synced.
-- Durable (``durable=True``): what ingest's group commit does to make a batch durable,
-  one ``syncfs`` a batch between its files and their names (it also flushes the
-  previous batch's names and rows), on a thread while the next batch is prepared, and
-  one at the end.
+- Durable (``durable=True``): ingest's group commit (app/core/posts/pipeline.py). A
+  batch's ``syncfs`` (its data, and the previous batch's names and rows) runs on a
+  thread, which then names the batch's files; meanwhile the next batch is prepared and
+  this batch's rows are inserted, their COMMIT waiting for the names; one ``syncfs`` at
+  the end. A ``syncfs`` flushes the whole file system, so each process's flush also
+  writes what the other wrote: the flushes are the one thing the two share.
 
-Ingest's attribute rules, its blocked-author checks, its reshares' inner signatures and
-every check of what a helper answered are left out. So each row is more than ingest
-could reach here: what the two cores do with this work (and, durable, its flushes) and
-nothing else; everything left out only raises it. The ingest rows of
-``bench_ingest.py`` are measured against the lower of one-core verify and the disk;
-these rows, taken in the same rounds, say how much of that ratio the work itself leaves
-(bench/README.md, "Issue 14, stop 26" and "stop 30").
+Ingest's attribute rules, its blocked-author checks, its reshares' inner signatures, its
+pipes to the helper processes and every check of what a helper answered are left out.
+So these rows measure this work alone, arranged as ingest arranges it on two processes
+instead of one process and two helpers; they are not a proof of what a better
+arrangement could reach. The ingest rows of ``bench_ingest.py`` are measured against the
+lower of one-core verify and the disk; these rows, taken in the same rounds, say how
+much of that ratio the work itself leaves (bench/README.md, "Issue 14, stop 26" and
+"stop 30").
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import threading
 import time
+import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import common
 
@@ -49,7 +56,7 @@ def _work(dd: DataDir, batches: list[list[bytes]], keys: dict[str, bytes],
     index = Index(dd) if with_index else None
     posts_dir = os.fspath(dd.posts)
 
-    def prepare(batch: list[bytes]) -> tuple[list[Post], list[int]]:
+    def prepare(batch: Sequence[bytes]) -> tuple[list[Post], list[int]]:
         posts, fds = [], []
         for raw in batch:
             parts = split_post(raw, max_bytes=1 << 20)
@@ -65,43 +72,78 @@ def _work(dd: DataDir, batches: list[list[bytes]], keys: dict[str, bytes],
             fds.append(fd)
         return posts, fds
 
-    def store(posts: list[Post], fds: list[int]) -> None:
+    def link(posts: list[Post], fds: list[int]) -> None:
         for post, fd in zip(posts, fds, strict=True):
             os.link(f"/proc/self/fd/{fd}", f"{posts_dir}/{post.author}/{post.sha1}",
                     src_dir_fd=fd, follow_symlinks=True)
             os.close(fd)
-        if index is not None:
-            index.add_many(posts, flushed_later=True)
 
     if not durable:
         for batch in batches:
-            store(*prepare(batch))
+            posts, fds = prepare(batch)
+            link(posts, fds)
+            if index is not None:
+                index.add_many(posts, flushed_later=True)
         return
-    # As ingest's group commit: a batch's flush (its data, the last batch's names and
-    # rows) runs on a thread while the next batch is prepared; its names and rows follow.
-    flushing: tuple[threading.Thread, list[Post], list[int]] | None = None
+    # As ingest's group commit (app/core/posts/pipeline.py): a batch's flush (its data, the
+    # last batch's names and rows) runs on a thread, which then names the batch's files;
+    # meanwhile the next batch is prepared, then this batch's rows are inserted, their
+    # COMMIT waiting for the names; the next batch's flush starts after that COMMIT.
+    flushing: _Flush | None = None
     for k in range(len(batches) + 1):
         ready = prepare(batches[k]) if k < len(batches) else None
         if flushing is not None:
-            flushing[0].join()
-            store(flushing[1], flushing[2])
+            if index is not None:
+                index.add_many(flushing.posts, flushed_later=True, before_commit=flushing.finish)
+            else:
+                flushing.finish()
         if ready is not None:
-            flusher = threading.Thread(target=syncfs, args=(dd.posts,))
-            flusher.start()
-            flushing = (flusher, *ready)
+            flushing = _Flush(dd.posts, *ready, link)
+            flushing.start()
     syncfs(dd.posts)  # the last batch's names and rows
 
 
+class _Flush(threading.Thread):
+    """A batch's ``syncfs``, then its files' names; :meth:`finish` waits for both and
+    raises what either raised."""
+
+    def __init__(self, folder: Path, posts: list[Post], fds: list[int],
+                 link: Callable[[list[Post], list[int]], None]) -> None:
+        super().__init__(name="ceiling-flush")
+        self.folder, self.posts, self.fds, self._link = folder, posts, fds, link
+        self.failed: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            syncfs(self.folder)
+            self._link(self.posts, self.fds)
+        except BaseException as exc:  # noqa: BLE001 - raised again by finish()
+            self.failed = exc
+
+    def finish(self) -> None:
+        self.join()
+        if self.failed is not None:
+            raise self.failed
+
+
+class Ceiling(NamedTuple):
+    """One ceiling run: ``rate`` posts/s; ``busy`` the whole machine's busy share of its
+    CPUs over the run (``/proc/stat``: neither idle nor waiting for I/O, of the time not
+    stolen by the hypervisor); ``cpu_us`` the machine's busy CPU time a post (µs)."""
+
+    rate: float
+    busy: float
+    cpu_us: float
+
+
 def ceiling_rate(root: Path, raws: list[bytes], people: list[common.Author], batch: int,
-                 with_index: bool, durable: bool = False) -> tuple[float, float]:
-    """(posts/s, busy share of every CPU) of :data:`PROCESSES` forked processes doing
-    ingest's steps on ``raws`` (batches of ``batch``, every other one each) under ``root``
-    (a new directory), from the moment both are ready until both are done; ``durable``:
-    with one ``syncfs`` a batch (see the module docstring). The busy share is the whole
-    machine's over that time (``/proc/stat``: neither idle nor waiting for I/O, of the
-    time not stolen by the hypervisor): near 1, the work is bound by the CPUs, not by
-    the disk, and posts/s over it is what the work could reach with every CPU busy.
-    Raises ``SystemExit`` if one fails."""
+                 with_index: bool, durable: bool = False) -> Ceiling:
+    """A :class:`Ceiling`: :data:`PROCESSES` forked processes doing ingest's steps on
+    ``raws`` (batches of ``batch``, every other one each) under ``root`` (a new
+    directory), timed from the moment both are ready until both are done, after an
+    untimed ``sync`` (earlier measures' writes are not flushed in this one's time);
+    ``durable``: made durable as ingest's group commit (see the module docstring). Raises
+    ``SystemExit`` if one fails (its traceback printed)."""
     keys = {a.fp: a.public_key for a in people}
     batches = [raws[s:s + batch] for s in range(0, len(raws), batch)]
     dirs = []
@@ -120,16 +162,22 @@ def ceiling_rate(root: Path, raws: list[bytes], people: list[common.Author], bat
         pid = os.fork()
         if pid == 0:  # the child: ready, wait for go, work, exit with 0 or 1
             code = 1
-            try:
+            try:  # a batch's files stay open while the next is prepared: 2 x batch fds
+                soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+                if soft != resource.RLIM_INFINITY and hard != soft:
+                    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
                 os.write(ready_w, b"r")
                 os.read(go_r, 1)
                 _work(dd, batches[k::PROCESSES], keys, with_index, durable)
                 code = 0
+            except BaseException:  # noqa: BLE001 - the child ends here either way
+                traceback.print_exc()
             finally:
                 os._exit(code)
         pids.append(pid)
     for _ in pids:
         os.read(ready_r, 1)
+    os.sync()  # not timed: earlier measures' writes are committed now, not in this one
     started, before = time.perf_counter(), common.cpu_jiffies()
     os.write(go_w, b"g" * len(pids))
     failed = [pid for pid in pids if os.waitpid(pid, 0)[1] != 0]
@@ -140,4 +188,6 @@ def ceiling_rate(root: Path, raws: list[bytes], people: list[common.Author], bat
     if failed:
         raise SystemExit(f"a ceiling process failed ({len(failed)} of {len(pids)})")
     available = max(1, sum(spent) - spent[7])  # the hypervisor's steal was never ours
-    return len(raws) / elapsed, 1 - (spent[3] + spent[4]) / available
+    busy = available - spent[3] - spent[4]
+    return Ceiling(len(raws) / elapsed, busy / available,
+                   busy / os.sysconf("SC_CLK_TCK") / len(raws) * 1e6)
