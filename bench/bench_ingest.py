@@ -390,7 +390,8 @@ def main() -> None:
     if ceilings:
         for n, label in enumerate(("nothing shared or flushed, + index",
                                    "nothing shared or flushed, files only",
-                                   f"nothing shared, one syncfs per {args.batch}, + index")):
+                                   f"one syncfs per {args.batch} as ingest's group commit, "
+                                   "+ index")):
             rate = med(c[n] for c in ceilings)
             rows.append([f"ceiling: per-feed, two cores, {label}",
                          f"{rate:,.0f} posts/s", f"{rate / limit:.2f}"])
