@@ -27,9 +27,10 @@ checks, no files): its wall time per post and the bytes it writes per post
 (the WAL and the checkpoints) over the first and the last 10,000.
 ``--ceiling`` adds, each round, the same work on two cores with nothing shared and
 nothing flushed (:mod:`ceiling`): the most ingest could reach on this machine, and the
-share of it the per-feed ingest reaches; and the durable ceiling, the same with one
-``syncfs`` a batch as ingest's group commit: the most a durable ingest of this work
-could reach here, against the machine's limit.
+share of it the per-feed ingest reaches; and the durable ceiling, the same work made
+durable as ingest's group commit does it (one ``syncfs`` a batch): what this work
+reaches here once durable, on two whole processes, against the machine's limit, with
+the machine's busy share and CPU a post.
 
     .venv/bin/python bench/bench_ingest.py --posts 20000 --batch 500
     .venv/bin/python bench/bench_ingest.py --posts 20000 --rounds 3 --ceiling --keep
