@@ -29,6 +29,8 @@ much of that ratio the work itself leaves (bench/README.md, "Issue 14, stop 26" 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import os
 import resource
@@ -37,7 +39,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 import common
 
@@ -56,21 +58,25 @@ def _work(dd: DataDir, batches: list[list[bytes]], keys: dict[str, bytes],
     index = Index(dd) if with_index else None
     posts_dir = os.fspath(dd.posts)
 
-    def prepare(batch: Sequence[bytes]) -> tuple[list[Post], list[int]]:
-        posts, fds = [], []
+    def check(batch: Sequence[bytes]) -> list[tuple[Post, bytes]]:
+        checked = []
         for raw in batch:
             parts = split_post(raw, max_bytes=1 << 20)
             attrs = parse_payload(parts.payload)
             if not crypto.verify(keys[parts.author], crypto.CTX_POST, parts.p1,
                                  parts.signature):
                 raise SystemExit("a bench post did not verify")
-            post = make_post(parts, attrs, hashlib.sha1(raw).hexdigest())
+            checked.append((make_post(parts, attrs, hashlib.sha1(raw).hexdigest()), raw))
+        return checked
+
+    def write(checked: list[tuple[Post, bytes]]) -> list[int]:
+        fds = []
+        for post, raw in checked:
             fd = os.open(f"{posts_dir}/{post.author}", os.O_WRONLY | os.O_TMPFILE, 0o644)
             os.write(fd, raw)
             os.utime(fd, (post.created, post.created))
-            posts.append(post)
             fds.append(fd)
-        return posts, fds
+        return fds
 
     def link(posts: list[Post], fds: list[int]) -> None:
         for post, fd in zip(posts, fds, strict=True):
@@ -80,25 +86,27 @@ def _work(dd: DataDir, batches: list[list[bytes]], keys: dict[str, bytes],
 
     if not durable:
         for batch in batches:
-            posts, fds = prepare(batch)
-            link(posts, fds)
+            checked = check(batch)
+            posts = [post for post, _ in checked]
+            link(posts, write(checked))
             if index is not None:
                 index.add_many(posts, flushed_later=True)
         return
     # As ingest's group commit (app/core/posts/pipeline.py): a batch's flush (its data, the
     # last batch's names and rows) runs on a thread, which then names the batch's files;
-    # meanwhile the next batch is prepared, then this batch's rows are inserted, their
-    # COMMIT waiting for the names; the next batch's flush starts after that COMMIT.
+    # meanwhile the next batch is checked, then this batch's rows are inserted, their
+    # COMMIT waiting for the names; only then are the next batch's files written (never
+    # under a flush: ingest holds them back the same way) and its flush started.
     flushing: _Flush | None = None
     for k in range(len(batches) + 1):
-        ready = prepare(batches[k]) if k < len(batches) else None
+        ready = check(batches[k]) if k < len(batches) else None
         if flushing is not None:
             if index is not None:
                 index.add_many(flushing.posts, flushed_later=True, before_commit=flushing.finish)
             else:
                 flushing.finish()
         if ready is not None:
-            flushing = _Flush(dd.posts, *ready, link)
+            flushing = _Flush(dd.posts, [post for post, _ in ready], write(ready), link)
             flushing.start()
     syncfs(dd.posts)  # the last batch's names and rows
 
@@ -157,37 +165,63 @@ def ceiling_rate(root: Path, raws: list[bytes], people: list[common.Author], bat
         dirs.append(dd)
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
-    pids = []
-    for k, dd in enumerate(dirs):
-        pid = os.fork()
-        if pid == 0:  # the child: ready, wait for go, work, exit with 0 or 1
-            code = 1
-            try:  # a batch's files stay open while the next is prepared: 2 x batch fds
-                soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-                if soft != resource.RLIM_INFINITY and hard != soft:
-                    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-                os.write(ready_w, b"r")
-                os.read(go_r, 1)
-                _work(dd, batches[k::PROCESSES], keys, with_index, durable)
-                code = 0
-            except BaseException:  # noqa: BLE001 - the child ends here either way
-                traceback.print_exc()
-            finally:
-                os._exit(code)
-        pids.append(pid)
-    for _ in pids:
-        os.read(ready_r, 1)
-    os.sync()  # not timed: earlier measures' writes are committed now, not in this one
-    started, before = time.perf_counter(), common.cpu_jiffies()
-    os.write(go_w, b"g" * len(pids))
-    failed = [pid for pid in pids if os.waitpid(pid, 0)[1] != 0]
-    elapsed = time.perf_counter() - started
-    spent = [b - a for a, b in zip(before, common.cpu_jiffies(), strict=True)]
-    for fd in (ready_r, ready_w, go_r, go_w):
-        os.close(fd)
+    pids: list[int] = []
+    try:
+        for k, dd in enumerate(dirs):
+            pid = os.fork()
+            if pid == 0:
+                _child(ready_r, ready_w, go_r, go_w,
+                       functools.partial(_work, dd, batches[k::PROCESSES], keys, with_index,
+                                         durable))
+            pids.append(pid)
+        os.close(ready_w)
+        os.close(go_r)
+        ready_w = go_r = -1
+        ready = b""
+        while len(ready) < len(pids):  # the end of the pipe: one died before it was ready
+            if not (got := os.read(ready_r, len(pids) - len(ready))):
+                raise SystemExit("a ceiling process failed before it was ready")
+            ready += got
+        os.sync()  # not timed: earlier measures' writes are committed now, not in this one
+        started, before = time.perf_counter(), common.cpu_jiffies()
+        os.write(go_w, b"g" * len(pids))
+        failed = [pid for pid in pids if os.waitpid(pid, 0)[1] != 0]
+        elapsed = time.perf_counter() - started
+        spent = [b - a for a, b in zip(before, common.cpu_jiffies(), strict=True)]
+        pids = []
+    finally:  # also after a failed fork or ^C: the children see the end of "go" and exit
+        for fd in (ready_r, ready_w, go_r, go_w):
+            if fd >= 0:
+                os.close(fd)
+        for pid in pids:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
     if failed:
-        raise SystemExit(f"a ceiling process failed ({len(failed)} of {len(pids)})")
+        raise SystemExit(f"a ceiling process failed ({len(failed)} of {PROCESSES})")
     available = max(1, sum(spent) - spent[7])  # the hypervisor's steal was never ours
     busy = available - spent[3] - spent[4]
     return Ceiling(len(raws) / elapsed, busy / available,
                    busy / os.sysconf("SC_CLK_TCK") / len(raws) * 1e6)
+
+
+def _child(ready_r: int, ready_w: int, go_r: int, go_w: int, work: Callable[[], None]
+           ) -> NoReturn:
+    """A forked child: say ready, wait for go (its end: the parent gave up), work, exit
+    with 0 or 1 (its traceback printed)."""
+    code = 1
+    try:
+        os.close(ready_r)
+        os.close(go_w)
+        with contextlib.suppress(OSError, ValueError):  # a batch's files are open at once
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            if soft != resource.RLIM_INFINITY and hard != soft:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        os.write(ready_w, b"r")
+        os.close(ready_w)  # once every child is ready or dead, the parent reads the end
+        if os.read(go_r, 1) == b"g":
+            work()
+            code = 0
+    except BaseException:  # noqa: BLE001 - the child ends here either way
+        traceback.print_exc()
+    finally:
+        os._exit(code)
