@@ -26,11 +26,11 @@ older measure, one directory's first 10,000 then its last.
 checks, no files): its wall time per post and the bytes it writes per post
 (the WAL and the checkpoints) over the first and the last 10,000.
 ``--ceiling`` adds, each round, the same work on two cores with nothing shared and
-nothing flushed (:mod:`ceiling`): the most ingest could reach on this machine, and the
-share of it the per-feed ingest reaches; and the durable ceiling, the same work made
-durable as ingest's group commit does it (one ``syncfs`` a batch): what this work
-reaches here once durable, on two whole processes, against the machine's limit, with
-the machine's busy share and CPU a post.
+nothing flushed (:mod:`ceiling`): what this work reaches on two processes with nothing
+flushed (not a bound), and the share of it the per-feed ingest reaches; and the durable
+ceiling, the same work made durable as ingest's group commit does it (one ``syncfs`` a
+batch): what this work reaches here once durable, on two whole processes, against the
+machine's limit, with the machine's busy share and CPU a post.
 
     .venv/bin/python bench/bench_ingest.py --posts 20000 --batch 500
     .venv/bin/python bench/bench_ingest.py --posts 20000 --rounds 3 --ceiling --keep

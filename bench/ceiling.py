@@ -1,5 +1,5 @@
-"""This machine's ceiling for what ingest does to a post: the same steps on two cores
-with nothing shared but the file system (``bench_ingest.py --ceiling``).
+"""A ceiling for what ingest does to a post: the same steps on two cores, each process
+with its own data directory and index (``bench_ingest.py --ceiling``).
 
 Two forked processes each take every other batch into a data directory and index of
 their own, so they never wait for each other or for a lock. Each post is split, its P1
@@ -12,19 +12,21 @@ and, with the index, the batch's rows go in (``Index.add_many(flushed_later=True
   log not synced.
 - Durable (``durable=True``): ingest's group commit (app/core/posts/pipeline.py). A
   batch's ``syncfs`` (its data, and the previous batch's names and rows) runs on a
-  thread, which then names the batch's files; meanwhile the next batch is prepared and
-  this batch's rows are inserted, their COMMIT waiting for the names; one ``syncfs`` at
-  the end. A ``syncfs`` flushes the whole file system, so each process's flush also
-  writes what the other wrote: the flushes are the one thing the two share.
+  thread, which then names the batch's files; meanwhile the next batch is checked and
+  this batch's rows are inserted, their COMMIT waiting for the names; then the next
+  batch's files are written (never under a flush, as ingest holds them back) and its
+  flush starts; one ``syncfs`` at the end. A ``syncfs`` flushes the whole file system,
+  so each process's flush also writes what the other wrote. Unlike ingest, the names
+  are made by a thread of the same process (ingest's helpers are other processes).
 
 Ingest's attribute rules, its blocked-author checks, its reshares' inner signatures, its
 pipes to the helper processes and every check of what a helper answered are left out.
-So these rows measure this work alone, arranged as ingest arranges it on two processes
-instead of one process and two helpers; they are not a proof of what a better
+So these rows measure this work alone, arranged as ingest arranges it but on two whole
+processes instead of one process and two helpers; they are not a bound on what another
 arrangement could reach. The ingest rows of ``bench_ingest.py`` are measured against the
-lower of one-core verify and the disk; these rows, taken in the same rounds, say how
-much of that ratio the work itself leaves (bench/README.md, "Issue 14, stop 26" and
-"stop 30").
+lower of one-core verify and the disk; these rows, taken in the same rounds, say what
+this work reaches arranged this way (bench/README.md, "Issue 14, stop 26" and "stop
+30").
 """
 
 from __future__ import annotations
