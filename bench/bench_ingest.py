@@ -339,9 +339,7 @@ def main() -> None:
     verify2: list[float] = []
     create: list[float] = []
     rates: list[list[float]] = [[] for _ in runs]
-    ceilings: list[tuple[float, float, float]] = []  # (+ index, files only, durable) a round
-    busy: list[tuple[float, float, float]] = []  # the machine's busy share in each ceiling
-    cpu_us: list[tuple[float, float, float]] = []  # the machine's CPU µs a post in each
+    ceilings: list[list[ceiling.Ceiling]] = []  # (+ index, files only, durable) a round
     loads: list[float] = []
     try:
         for _ in range(args.rounds):  # baselines and results interleaved: the same noise
@@ -353,13 +351,10 @@ def main() -> None:
                                              args.batch, with_index, processes, pipelined=piped)
                 rates[n].append(rate)
             if args.ceiling:
-                measured = [ceiling.ceiling_rate(args.out / f"ceiling{len(create)}-{x}",
-                                                 by_feed, people, args.batch, x != "files",
-                                                 durable=x == "durable")
-                            for x in ("index", "files", "durable")]
-                ceilings.append(tuple(c.rate for c in measured))  # type: ignore[arg-type]
-                busy.append(tuple(c.busy for c in measured))  # type: ignore[arg-type]
-                cpu_us.append(tuple(c.cpu_us for c in measured))  # type: ignore[arg-type]
+                ceilings.append([ceiling.ceiling_rate(args.out / f"ceiling{len(create)}-{x}",
+                                                      by_feed, people, args.batch,
+                                                      x != "files", durable=x == "durable")
+                                 for x in ("index", "files", "durable")])
             loads.append(os.getloadavg()[0])
         rounds = range(args.rounds)
         grown = [growth_interleaved(args.out / f"growth{k}", args.growth, people, args.batch,
@@ -393,7 +388,7 @@ def main() -> None:
                                    "nothing shared or flushed, files only",
                                    f"one syncfs per {args.batch} as ingest's group commit, "
                                    "+ index")):
-            rate = med(c[n] for c in ceilings)
+            rate = med(c[n].rate for c in ceilings)
             rows.append([f"ceiling: per-feed, two cores, {label}",
                          f"{rate:,.0f} posts/s", f"{rate / limit:.2f}"])
     print(common.table(["measure", "rate (median)", "vs the lower of verify and disk"], rows))
@@ -402,24 +397,26 @@ def main() -> None:
     for k in range(args.rounds):
         print(f"  round {k + 1}: " + ", ".join(
             f"{x[k]:,.0f}" for x in (verify, verify2, create, *rates,
-                                      *(zip(*ceilings, strict=True) if ceilings else ()))))
+                                      *([[c[n].rate for c in ceilings] for n in range(3)]
+                                        if ceilings else ()))))
     if ceilings:
-        shares = [rates[0][k] / ceilings[k][0] for k in range(args.rounds)]
+        limits = [min(verify[k], create[k]) for k in range(args.rounds)]
+        durable = [c[2] for c in ceilings]
+        shares = [rates[0][k] / ceilings[k][0].rate for k in range(args.rounds)]
         print("per-feed ingest (+ index) / its ceiling (+ index), each round: "
               f"{', '.join(f'{x:.2f}' for x in shares)}; median {med(shares):.2f}")
-        shares = [rates[0][k] / ceilings[k][2] for k in range(args.rounds)]
+        shares = [rates[0][k] / durable[k].rate for k in range(args.rounds)]
         print("per-feed ingest (+ index) / the durable ceiling, each round: "
               f"{', '.join(f'{x:.2f}' for x in shares)}; median {med(shares):.2f}")
-        shares = [ceilings[k][2] / min(verify[k], create[k]) for k in range(args.rounds)]
+        shares = [durable[k].rate / limits[k] for k in range(args.rounds)]
         print("durable ceiling / that round's lower of verify and disk, each round: "
               f"{', '.join(f'{x:.2f}' for x in shares)}; median {med(shares):.2f}")
         print("the machine's busy share of its CPUs during the durable ceiling, each round: "
-              f"{', '.join(f'{b[2]:.2f}' for b in busy)}")
+              f"{', '.join(f'{d.busy:.2f}' for d in durable)}")
         print("CPU a post (µs: every CPU's busy time / posts) in the three ceilings "
               "(+ index, files only, durable), each round: "
-              + "; ".join(", ".join(f"{x:.0f}" for x in c) for c in cpu_us))
-        shares = [ceilings[k][2] / busy[k][2] / min(verify[k], create[k])
-                  for k in range(args.rounds)]
+              + "; ".join(", ".join(f"{x.cpu_us:.0f}" for x in c) for c in ceilings))
+        shares = [durable[k].rate / durable[k].busy / limits[k] for k in range(args.rounds)]
         print("a linear estimate of the durable ceiling with every CPU busy (its rate / that "
               "share) / that round's lower of verify and disk, each round: "
               f"{', '.join(f'{x:.2f}' for x in shares)}; median {med(shares):.2f}")
