@@ -193,7 +193,6 @@ def machine() -> str:
            f"{platform.python_version()}"
 
 
-
 def cpu_jiffies() -> list[int]:
     """Every CPU's time so far, in clock ticks (``/proc/stat``'s first line): user, nice,
     system, idle, iowait, irq, softirq, steal."""
