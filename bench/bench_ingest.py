@@ -31,9 +31,14 @@ flushed (not a bound), and the share of it the per-feed ingest reaches; and the 
 ceiling, the same work made durable as ingest's group commit does it (one ``syncfs`` a
 batch): what this work reaches here once durable, on two whole processes, against the
 machine's limit, with the machine's busy share and CPU a post.
+``--pair`` adds, each round, two whole ingests on alternate batches of one feed into one
+data directory and index, each checking its own signatures and writing its own files,
+with no helper (:mod:`pair`: the node's checks, index and bookkeeping in another
+arrangement; speed only, not correct as an ingest).
 
     .venv/bin/python bench/bench_ingest.py --posts 20000 --batch 500
     .venv/bin/python bench/bench_ingest.py --posts 20000 --rounds 3 --ceiling --keep
+    .venv/bin/python bench/bench_ingest.py --posts 20000 --rounds 3 --pair --keep
     .venv/bin/python bench/bench_ingest.py --posts 10000 --growth 100000
     .venv/bin/python bench/bench_ingest.py --posts 1000 --rounds 3 --index-growth 100000
 """
@@ -57,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ceiling  # noqa: E402
 import common  # noqa: E402
 import nacl.signing  # noqa: E402  (the raw baseline; the app itself only uses app.core.base.crypto)
+import pair  # noqa: E402
 
 from app.core.base import verifyprocs  # noqa: E402
 from app.core.base.crypto import CTX_POST  # noqa: E402
@@ -319,6 +325,9 @@ def main() -> None:
                     help="also, each round, the same work on two cores with nothing shared "
                          "or flushed, and with one syncfs a batch (bench/ceiling.py): what "
                          "the work itself leaves")
+    ap.add_argument("--pair", action="store_true",
+                    help="also, each round, two whole ingests on alternate batches of one "
+                         "feed, no helpers (bench/pair.py: speed only, not correct)")
     ap.add_argument("--profile", type=Path, default=None, metavar="FILE",
                     help="also write a cProfile of one per-feed ingest (by own time) to FILE")
     args = ap.parse_args()
@@ -340,6 +349,7 @@ def main() -> None:
     create: list[float] = []
     rates: list[list[float]] = [[] for _ in runs]
     ceilings: list[list[ceiling.Ceiling]] = []  # (+ index, files only, durable) a round
+    pairs: list[ceiling.Ceiling] = []  # two whole ingests, a round
     loads: list[float] = []
     try:
         for _ in range(args.rounds):  # baselines and results interleaved: the same noise
@@ -355,6 +365,9 @@ def main() -> None:
                                                       by_feed, people, args.batch,
                                                       x != "files", durable=x == "durable")
                                  for x in ("index", "files", "durable")])
+            if args.pair:
+                pairs.append(pair.pair_rate(args.out / f"pair{len(create)}", by_feed, people,
+                                            args.batch))
             loads.append(os.getloadavg()[0])
         rounds = range(args.rounds)
         grown = [growth_interleaved(args.out / f"growth{k}", args.growth, people, args.batch,
@@ -391,14 +404,30 @@ def main() -> None:
             rate = med(c[n].rate for c in ceilings)
             rows.append([f"ceiling: per-feed, two cores, {label}",
                          f"{rate:,.0f} posts/s", f"{rate / limit:.2f}"])
+    if pairs:
+        rate = med(x.rate for x in pairs)
+        rows.append(["per-feed, + index, two whole ingests on alternate batches, no helpers "
+                     "(speed only)", f"{rate:,.0f} posts/s", f"{rate / limit:.2f}"])
     print(common.table(["measure", "rate (median)", "vs the lower of verify and disk"], rows))
     print("each round (verify, 2-proc verify, disk, then each ingest row"
-          f"{', then the three ceilings' if ceilings else ''}):")
+          f"{', then the three ceilings' if ceilings else ''}"
+          f"{', then the two whole ingests' if pairs else ''}):")
     for k in range(args.rounds):
         print(f"  round {k + 1}: " + ", ".join(
             f"{x[k]:,.0f}" for x in (verify, verify2, create, *rates,
                                       *([[c[n].rate for c in ceilings] for n in range(3)]
-                                        if ceilings else ()))))
+                                        if ceilings else ()),
+                                      *([[x.rate for x in pairs]] if pairs else ()))))
+    if pairs:
+        limits = [min(verify[k], create[k]) for k in range(args.rounds)]
+        shares = [pairs[k].rate / limits[k] for k in range(args.rounds)]
+        print("two whole ingests / that round's lower of verify and disk, each round: "
+              f"{', '.join(f'{x:.2f}' for x in shares)}; median {med(shares):.2f}")
+        shares = [pairs[k].rate / rates[0][k] for k in range(args.rounds)]
+        print("two whole ingests / the per-feed ingest (+ index), each round: "
+              f"{', '.join(f'{x:.2f}' for x in shares)}; median {med(shares):.2f}")
+        print("the machine's busy share during the two whole ingests, and CPU a post (µs), "
+              "each round: " + "; ".join(f"{x.busy:.2f}, {x.cpu_us:.0f}" for x in pairs))
     if ceilings:
         limits = [min(verify[k], create[k]) for k in range(args.rounds)]
         durable = [c[2] for c in ceilings]

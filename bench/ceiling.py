@@ -165,17 +165,30 @@ def ceiling_rate(root: Path, raws: list[bytes], people: list[common.Author], bat
         if with_index:
             Index(dd).add_many([])  # the schema made before the clock starts
         dirs.append(dd)
+    return run_forked([functools.partial(_work, dd, batches[k::PROCESSES], keys, with_index,
+                                         durable) for k, dd in enumerate(dirs)], len(raws))
+
+
+def run_forked(works: Sequence[Callable[[], None]], posts: int,
+               inherited: Sequence[int] = ()) -> Ceiling:
+    """A :class:`Ceiling` of ``works`` run at once, each in a forked process, timed from
+    the moment all are ready until all are done, after an untimed ``sync`` (earlier
+    measures' writes are not flushed in this one's time); ``posts`` is how many posts
+    they handle in all. ``inherited``: descriptors the children use, closed here once
+    they are forked (so a child waiting on a pipe sees its end if the other dies).
+    Raises ``SystemExit`` if one fails (its traceback printed)."""
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
     pids: list[int] = []
+    unclosed = list(inherited)
     try:
-        for k, dd in enumerate(dirs):
+        for work in works:
             pid = os.fork()
             if pid == 0:
-                _child(ready_r, ready_w, go_r, go_w,
-                       functools.partial(_work, dd, batches[k::PROCESSES], keys, with_index,
-                                         durable))
+                _child(ready_r, ready_w, go_r, go_w, work)
             pids.append(pid)
+        while unclosed:
+            os.close(unclosed.pop())
         os.close(ready_w)
         os.close(go_r)
         ready_w = go_r = -1
@@ -192,18 +205,18 @@ def ceiling_rate(root: Path, raws: list[bytes], people: list[common.Author], bat
         spent = [b - a for a, b in zip(before, common.cpu_jiffies(), strict=True)]
         pids = []
     finally:  # also after a failed fork or ^C: the children see the end of "go" and exit
-        for fd in (ready_r, ready_w, go_r, go_w):
+        for fd in (ready_r, ready_w, go_r, go_w, *unclosed):
             if fd >= 0:
                 os.close(fd)
         for pid in pids:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
     if failed:
-        raise SystemExit(f"a ceiling process failed ({len(failed)} of {PROCESSES})")
+        raise SystemExit(f"a ceiling process failed ({len(failed)} of {len(works)})")
     available = max(1, sum(spent) - spent[7])  # the hypervisor's steal was never ours
     busy = available - spent[3] - spent[4]
-    return Ceiling(len(raws) / elapsed, busy / available,
-                   busy / os.sysconf("SC_CLK_TCK") / len(raws) * 1e6)
+    return Ceiling(posts / elapsed, busy / available,
+                   busy / os.sysconf("SC_CLK_TCK") / posts * 1e6)
 
 
 def _child(ready_r: int, ready_w: int, go_r: int, go_w: int, work: Callable[[], None]
