@@ -195,7 +195,7 @@ def run_forked(works: Sequence[Callable[[], None]], posts: int,
         ready = b""
         while len(ready) < len(pids):  # the end of the pipe: one died before it was ready
             if not (got := os.read(ready_r, len(pids) - len(ready))):
-                raise SystemExit("a ceiling process failed before it was ready")
+                raise SystemExit("a forked bench process failed before it was ready")
             ready += got
         os.sync()  # not timed: earlier measures' writes are committed now, not in this one
         started, before = time.perf_counter(), common.cpu_jiffies()
@@ -212,7 +212,7 @@ def run_forked(works: Sequence[Callable[[], None]], posts: int,
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
     if failed:
-        raise SystemExit(f"a ceiling process failed ({len(failed)} of {len(works)})")
+        raise SystemExit(f"a forked bench process failed ({len(failed)} of {len(works)})")
     available = max(1, sum(spent) - spent[7])  # the hypervisor's steal was never ours
     busy = available - spent[3] - spent[4]
     return Ceiling(posts / elapsed, busy / available,
