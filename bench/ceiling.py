@@ -163,7 +163,9 @@ def ceiling_rate(root: Path, raws: list[bytes], people: list[common.Author], bat
         for fp in keys:
             (dd.posts / fp).mkdir(parents=True, exist_ok=True)
         if with_index:
-            Index(dd).add_many([])  # the schema made before the clock starts
+            schema = Index(dd)
+            schema.add_many([])  # the schema made before the clock starts
+            schema.close()  # no connection carried across the fork
         dirs.append(dd)
     return run_forked([functools.partial(_work, dd, batches[k::PROCESSES], keys, with_index,
                                          durable) for k, dd in enumerate(dirs)], len(raws))

@@ -66,11 +66,8 @@ def _work(root: Path, batches: list[list[bytes]], first: int, total: int, token_
 
     def link(posts: list[Post], fds: list[int]) -> None:
         for post, fd in zip(posts, fds, strict=True):
-            try:
-                os.link(f"/proc/self/fd/{fd}", f"{posts_dir}/{post.author}/{post.sha1}",
-                        src_dir_fd=fd, follow_symlinks=True)
-            except FileExistsError:
-                pass
+            os.link(f"/proc/self/fd/{fd}", f"{posts_dir}/{post.author}/{post.sha1}",
+                    src_dir_fd=fd, follow_symlinks=True)  # the bench's posts are unique
             os.close(fd)
 
     flushing: tuple[ceiling._Flush, Checked, int] | None = None
@@ -105,7 +102,9 @@ def pair_rate(root: Path, raws: list[bytes], people: list[common.Author],
     common.write_pubs(dd.identities, people)
     for author in people:  # made before the clock starts, as ingest makes them once
         (dd.posts / author.fp).mkdir(parents=True, exist_ok=True)
-    Index(dd).add_many([])  # the schema, too
+    schema = Index(dd)
+    schema.add_many([])  # the schema, too; its connection closed before the fork
+    schema.close()
     batches = [raws[s:s + batch] for s in range(0, len(raws), batch)]
     tokens = [os.pipe() for _ in range(PROCESSES)]  # tokens[k]: read by process k
     works = []
