@@ -60,7 +60,7 @@ def _work(dd: DataDir, batches: list[list[bytes]], keys: dict[str, bytes],
     index = Index(dd) if with_index else None
     posts_dir = os.fspath(dd.posts)
 
-    def check(batch: Sequence[bytes]) -> list[tuple[Post, bytes]]:
+    def check(batch: Sequence[bytes]) -> list[Post]:
         checked = []
         for raw in batch:
             parts = split_post(raw, max_bytes=1 << 20)
@@ -68,29 +68,13 @@ def _work(dd: DataDir, batches: list[list[bytes]], keys: dict[str, bytes],
             if not crypto.verify(keys[parts.author], crypto.CTX_POST, parts.p1,
                                  parts.signature):
                 raise SystemExit("a bench post did not verify")
-            checked.append((make_post(parts, attrs, hashlib.sha1(raw).hexdigest()), raw))
+            checked.append(make_post(parts, attrs, hashlib.sha1(raw).hexdigest()))
         return checked
-
-    def write(checked: list[tuple[Post, bytes]]) -> list[int]:
-        fds = []
-        for post, raw in checked:
-            fd = os.open(f"{posts_dir}/{post.author}", os.O_WRONLY | os.O_TMPFILE, 0o644)
-            os.write(fd, raw)
-            os.utime(fd, (post.created, post.created))
-            fds.append(fd)
-        return fds
-
-    def link(posts: list[Post], fds: list[int]) -> None:
-        for post, fd in zip(posts, fds, strict=True):
-            os.link(f"/proc/self/fd/{fd}", f"{posts_dir}/{post.author}/{post.sha1}",
-                    src_dir_fd=fd, follow_symlinks=True)
-            os.close(fd)
 
     if not durable:
         for batch in batches:
-            checked = check(batch)
-            posts = [post for post, _ in checked]
-            link(posts, write(checked))
+            posts = check(batch)
+            link_names(posts_dir, posts, write_unnamed(posts_dir, posts))
             if index is not None:
                 index.add_many(posts, flushed_later=True)
         return
@@ -99,7 +83,7 @@ def _work(dd: DataDir, batches: list[list[bytes]], keys: dict[str, bytes],
     # meanwhile the next batch is checked, then this batch's rows are inserted, their
     # COMMIT waiting for the names; only then are the next batch's files written (never
     # under a flush: ingest holds them back the same way) and its flush started.
-    flushing: _Flush | None = None
+    flushing: Flush | None = None
     for k in range(len(batches) + 1):
         ready = check(batches[k]) if k < len(batches) else None
         if flushing is not None:
@@ -108,25 +92,45 @@ def _work(dd: DataDir, batches: list[list[bytes]], keys: dict[str, bytes],
             else:
                 flushing.finish()
         if ready is not None:
-            flushing = _Flush(dd.posts, [post for post, _ in ready], write(ready), link)
+            flushing = Flush(posts_dir, ready, write_unnamed(posts_dir, ready))
             flushing.start()
     syncfs(dd.posts)  # the last batch's names and rows
 
 
-class _Flush(threading.Thread):
-    """A batch's ``syncfs``, then its files' names; :meth:`finish` waits for both and
-    raises what either raised."""
+def write_unnamed(posts_dir: str, posts: list[Post]) -> list[int]:
+    """Write each post's file as an unnamed inode in its author's folder under
+    ``posts_dir`` (``O_TMPFILE``, data, then mtime CREATED_TIME); their descriptors."""
+    fds = []
+    for post in posts:
+        fd = os.open(f"{posts_dir}/{post.author}", os.O_WRONLY | os.O_TMPFILE, 0o644)
+        os.write(fd, post.raw)
+        os.utime(fd, (post.created, post.created))
+        fds.append(fd)
+    return fds
 
-    def __init__(self, folder: Path, posts: list[Post], fds: list[int],
-                 link: Callable[[list[Post], list[int]], None]) -> None:
+
+def link_names(posts_dir: str, posts: list[Post], fds: list[int]) -> None:
+    """Name each unnamed file of :func:`write_unnamed` ``<FP>/<SHA1>`` (never replacing
+    a name: ``FileExistsError``) and close it."""
+    for post, fd in zip(posts, fds, strict=True):
+        os.link(f"/proc/self/fd/{fd}", f"{posts_dir}/{post.author}/{post.sha1}",
+                src_dir_fd=fd, follow_symlinks=True)
+        os.close(fd)
+
+
+class Flush(threading.Thread):
+    """A batch's ``syncfs``, then its files' names (:func:`link_names`); :meth:`finish`
+    waits for both and raises what either raised."""
+
+    def __init__(self, posts_dir: str, posts: list[Post], fds: list[int]) -> None:
         super().__init__(name="ceiling-flush")
-        self.folder, self.posts, self.fds, self._link = folder, posts, fds, link
+        self.posts_dir, self.posts, self.fds = posts_dir, posts, fds
         self.failed: BaseException | None = None
 
     def run(self) -> None:
         try:
-            syncfs(self.folder)
-            self._link(self.posts, self.fds)
+            syncfs(Path(self.posts_dir))
+            link_names(self.posts_dir, self.posts, self.fds)
         except BaseException as exc:  # noqa: BLE001 - raised again by finish()
             self.failed = exc
 

@@ -36,7 +36,6 @@ import common
 from app.core.base.datadir import DataDir
 from app.core.base.fsio import syncfs
 from app.core.posts import ingest
-from app.core.posts.codec import Post
 from app.core.posts.index import Index
 from app.core.posts.ingestresults import Checked
 
@@ -55,22 +54,7 @@ def _work(root: Path, batches: list[list[bytes]], first: int, total: int, token_
     ingestor = ingest.Ingestor(dd, index=index)
     posts_dir = os.fspath(dd.posts)
 
-    def write(posts: list[Post]) -> list[int]:
-        fds = []
-        for post in posts:
-            fd = os.open(f"{posts_dir}/{post.author}", os.O_WRONLY | os.O_TMPFILE, 0o644)
-            os.write(fd, post.raw)
-            os.utime(fd, (post.created, post.created))
-            fds.append(fd)
-        return fds
-
-    def link(posts: list[Post], fds: list[int]) -> None:
-        for post, fd in zip(posts, fds, strict=True):
-            os.link(f"/proc/self/fd/{fd}", f"{posts_dir}/{post.author}/{post.sha1}",
-                    src_dir_fd=fd, follow_symlinks=True)  # the bench's posts are unique
-            os.close(fd)
-
-    flushing: tuple[ceiling._Flush, Checked, int] | None = None
+    flushing: tuple[ceiling.Flush, Checked, int] | None = None
     for j in range(len(batches) + 1):
         checked = ingestor.check_batch(batches[j]) if j < len(batches) else None
         if checked is not None and checked.result.rejected:
@@ -85,7 +69,8 @@ def _work(root: Path, batches: list[list[bytes]], first: int, total: int, token_
             ingestor._finish(done.session, done.posts, indexed=True, flushed_later=True)
         flushing = None
         if checked is not None:
-            flush = ceiling._Flush(dd.posts, checked.posts, write(checked.posts), link)
+            flush = ceiling.Flush(posts_dir, checked.posts,
+                                  ceiling.write_unnamed(posts_dir, checked.posts))
             flush.start()
             flushing = (flush, checked, first + PROCESSES * j)
     syncfs(dd.posts)  # the last batch's names and rows
