@@ -7,10 +7,11 @@ flush; ``_add_rows``, the rows and their COMMIT; the waits for a helper's answer
 by the phase they happen in; the wait for the flush thread), its wall milliseconds a
 batch, the share of it the ingesting thread spent on a CPU and how many cores the
 helper processes kept busy (``/proc/<pid>/schedstat``). Then the whole machine over
-the round (``/proc/stat``): cores busy, and CPU µs a post of this process and its
-helpers against everything else. Wrapping costs a few µs a call, so the rates are a
-little below ``bench_ingest.py``'s; the shares are what this measure is for
-(bench/README.md, "Issue 14, stop 28").
+the round (``/proc/stat``, the hypervisor's steal left out): cores busy, and CPU µs a
+post of this process and its helpers against everything else (all counted in clock
+ticks, so a few µs either way: a small negative "everything else" is that). Wrapping
+costs a few µs a call, so the rates are a little below ``bench_ingest.py``'s; the
+shares are what this measure is for (bench/README.md, "Issue 14, stop 28").
 
     .venv/bin/python bench/bench_phases.py --posts 20000 --rounds 2
 """
@@ -118,7 +119,8 @@ def main() -> None:
         after, own_after = common.cpu_jiffies(), os.times()
         theirs_after = bench_ingest._cpu(_helpers)
         d = [b - a for a, b in zip(before, after, strict=True)]
-        busy = (sum(d) - d[3] - d[4]) / tick  # all but idle and iowait
+        # all but idle, iowait and steal (the hypervisor's, never this machine's work)
+        busy = (sum(d) - d[3] - d[4] - d[7]) / tick
         ours = (own_after.user + own_after.system - own.user - own.system
                 + sum(theirs_after) - sum(theirs))
         batches = args.posts / args.batch
@@ -132,7 +134,8 @@ def main() -> None:
                             "helpers' busy cores"], rows))
         print(f"machine: {busy / wall:.2f} of {os.cpu_count()} cores busy; CPU a post:"
               f" this process and its helpers {ours / args.posts * 1e6:.0f} µs, everything"
-              f" else {(busy - ours) / args.posts * 1e6:.0f} µs")
+              f" else {(busy - ours) / args.posts * 1e6:.0f} µs (counted in clock ticks of"
+              f" 1/{tick} s: one tick is {1 / tick / args.posts * 1e6:.1f} µs a post)")
 
 
 if __name__ == "__main__":
