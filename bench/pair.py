@@ -106,8 +106,11 @@ def pair_rate(root: Path, raws: list[bytes], people: list[common.Author],
 def _check_index(dd: DataDir, raws: list[bytes]) -> None:
     """Raise ``SystemExit`` unless the index holds a row for each of ``raws``, in order."""
     want = [hashlib.sha1(raw).digest() for raw in raws]
-    conn = Index(dd).conn()
-    got = [bytes(sha) for (sha,) in conn.execute("SELECT sha FROM posts ORDER BY id")]
+    index = Index(dd)
+    try:
+        got = [bytes(sha) for (sha,) in index.conn().execute("SELECT sha FROM posts ORDER BY id")]
+    finally:
+        index.close()  # not left open in this process's pool for the rest of the bench
     if got != want:
         raise SystemExit(f"the index holds {len(got):,} rows, not the {len(want):,} posts "
                          "in the input's order")
