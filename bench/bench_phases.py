@@ -118,9 +118,7 @@ def main() -> None:
         wall = time.perf_counter() - started
         after, own_after = common.cpu_jiffies(), os.times()
         theirs_after = bench_ingest._cpu(_helpers)
-        d = [b - a for a, b in zip(before, after, strict=True)]
-        # all but idle, iowait and steal (the hypervisor's, never this machine's work)
-        busy = (sum(d) - d[3] - d[4] - d[7]) / tick
+        busy = common.busy_ticks(before, after)[0] / tick
         ours = (own_after.user + own_after.system - own.user - own.system
                 + sum(theirs_after) - sum(theirs))
         batches = args.posts / args.batch

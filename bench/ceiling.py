@@ -208,7 +208,7 @@ def run_forked(works: Sequence[Callable[[], None]], posts: int,
         os.write(go_w, b"g" * len(pids))
         failed = [pid for pid in pids if os.waitpid(pid, 0)[1] != 0]
         elapsed = time.perf_counter() - started
-        spent = [b - a for a, b in zip(before, common.cpu_jiffies(), strict=True)]
+        busy, available = common.busy_ticks(before, common.cpu_jiffies())
         pids = []
     finally:  # also after a failed fork or ^C: the children see the end of "go" and exit
         for fd in (ready_r, ready_w, go_r, go_w, *unclosed):
@@ -219,8 +219,6 @@ def run_forked(works: Sequence[Callable[[], None]], posts: int,
                 os.waitpid(pid, 0)
     if failed:
         raise SystemExit(f"a forked bench process failed ({len(failed)} of {len(works)})")
-    available = max(1, sum(spent) - spent[7])  # the hypervisor's steal was never ours
-    busy = available - spent[3] - spent[4]
     return Ceiling(posts / elapsed, busy / available,
                    busy / os.sysconf("SC_CLK_TCK") / posts * 1e6)
 

@@ -200,6 +200,15 @@ def cpu_jiffies() -> list[int]:
         return [int(x) for x in f.readline().split()[1:9]]
 
 
+def busy_ticks(before: Sequence[int], after: Sequence[int]) -> tuple[int, int]:
+    """Between two :func:`cpu_jiffies` readings: (clock ticks every CPU was busy, ticks
+    available), both without the hypervisor's steal (never this machine's work); busy is
+    neither idle nor waiting for I/O. ``available`` is at least 1."""
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    available = max(1, sum(spent) - spent[7])
+    return available - spent[3] - spent[4], available
+
+
 def schedstat(path: str) -> tuple[int, int]:
     """(ns on a CPU, ns runnable and waiting for one) of the thread or process whose
     ``/proc/<pid>[/task/<tid>]`` is ``path`` (its ``schedstat``)."""
